@@ -1,0 +1,36 @@
+"""`facecam cameras`: list the camera presets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+ORDER = 10
+
+
+def register(sub) -> None:
+    p = sub.add_parser("cameras", help="list the camera presets",
+                       description="List the camera presets. Directions are the camera's: pan-left moves the camera "
+                                   "left, so the face moves right. Write your own move as a JSON keyframe file: "
+                                   '{"frames": 81, "keys": [{"t": 0, "yaw": 0}, {"t": 80, "yaw": -30, "zoom": 1.2}]} '
+                                   "(fields yaw, pitch, roll in degrees; zoom factor; pan_x, pan_y in frame fractions).")
+    p.add_argument("--json", action="store_true", help="print the presets' end points as JSON")
+    p.add_argument("--export", metavar="PRESET", help="print a preset as a keyframe file to start editing from")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..camera.trajectory import PRESET_HELP, PRESETS, preset
+
+    if args.export:
+        traj = preset(args.export, 81, seed=0)
+        keys = [traj.to_dict()["keys"][0], traj.to_dict()["keys"][-1]]
+        print(json.dumps({"name": args.export, "frames": 81, "keys": keys}, indent=1))
+        return 0
+    if args.json:
+        print(json.dumps(PRESETS, indent=1))
+        return 0
+    width = max(map(len, PRESETS))
+    for name in PRESETS:
+        print(f"{name:<{width}}  {PRESET_HELP[name]}")
+    return 0

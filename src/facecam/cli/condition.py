@@ -1,0 +1,48 @@
+"""`facecam condition`: render the camera-condition video for a source video."""
+
+from __future__ import annotations
+
+import argparse
+
+ORDER = 20
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "condition", help="render the face-mesh camera condition for a video (no weights, CPU)",
+        description="Crop the video around the face, track its landmarks and render the camera condition: the "
+                    "face mesh of the head as the target camera would see it. Writes DIR/<name>_input.mp4 (the "
+                    "cropped source), <name>_camera.mp4 (the condition), <name>_preview.mp4 (both side by side) "
+                    "and <name>_camera.json (the per-frame camera and the options used).",
+        epilog="example: facecam condition talk.mp4 --camera arc-left -o out/")
+    p.add_argument("video", help="source video (mp4/mov/mkv/webm/avi) or portrait image (jpg/png/webp)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created if missing)")
+    from ._options import add_condition_options
+
+    add_condition_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..condition.builder import build_condition
+    from ..video.outputs import prepare_output_dir, write_outputs
+    from ._options import condition_kwargs
+
+    kwargs = condition_kwargs(args)
+    prepare_output_dir(args.output)
+    clip = build_condition(args.video, progress=True, **kwargs)
+    files = condition_files(clip)
+    written = write_outputs(args.output, files, clip.fps)
+    for path in written.values():
+        print(path)
+    return 0
+
+
+def condition_files(clip) -> dict:
+    """The four files every condition/generate run writes."""
+    return {
+        f"{clip.name}_input.mp4": clip.source,
+        f"{clip.name}_camera.mp4": clip.condition,
+        f"{clip.name}_preview.mp4": clip.preview(),
+        f"{clip.name}_camera.json": clip.describe(),
+    }

@@ -1,0 +1,211 @@
+"""Turn a source video and a camera trajectory into the camera-condition video.
+
+Two modes:
+
+``relative`` (default)
+    The proxy head is placed where the source head is in the first frame (same
+    position, size and pose), then seen from the moving target camera. Frame 0 of
+    the condition therefore coincides with the source face, and a preset's
+    direction means the same thing on every video.
+``absolute``
+    The authors' inference: the proxy head seen from views on a sphere of radius
+    2.7 (azimuth 270 deg is the front, +z up), drawn in the top square of the
+    canvas, padded white below. The source pose is ignored.
+
+Proxy heads: ``subject`` (the source's own first-frame 3D landmarks), ``template``
+(the shipped generic head) or a path to a 3D Gaussian head ``.ply`` (the authors
+ship ``gaussians.ply``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..camera.trajectory import CameraTrajectory, resolve_camera
+from ..errors import FacecamError, NoFaceError
+from ..face.landmarks import NOSE_TIP, LandmarkTrack, detect_image_landmarks, detect_landmarks, face_mesh
+from ..face.pose import estimate_head_pose, focal_length, intrinsics, solve_pnp, template_points
+from ..video.crop import REFERENCE_SIZE, CropBox, apply_crop, reference_crop
+from ..video.io import DEFAULT_FPS, DEFAULT_FRAMES, VideoClip, check_frame_count, read_video
+from .project import lift, orbit_pivot, project_track, trajectory_cameras
+from .raster import render_condition
+
+PROXIES = ("subject", "template")
+MODES = ("relative", "absolute")
+# How many leading frames may be searched for a face to centre the crop on.
+CROP_SEARCH_FRAMES = 12
+
+
+@dataclass
+class ConditionedClip:
+    """Everything an engine needs, all at the output size and frame count.
+
+    Attributes:
+        source: ``(T, H, W, 3)`` uint8, the cropped source video.
+        condition: ``(T, H, W, 3)`` uint8, the face-mesh camera-condition video.
+        fps: frame rate of both.
+        trajectory: the per-frame target camera (relative to the source camera).
+        source_track: landmarks of ``source`` (cropped-frame pixels).
+        condition_points: ``(T, 478, 3)`` landmarks drawn in ``condition``
+            (x, y pixels; z camera-space depth).
+        name: stem used for output file names.
+        crop: the crop applied to the original video.
+        options: the options used (proxy, mode, size, frames, fps, seed, camera, strength).
+    """
+
+    source: np.ndarray
+    condition: np.ndarray
+    fps: float
+    trajectory: CameraTrajectory
+    source_track: LandmarkTrack
+    condition_points: np.ndarray
+    name: str = "clip"
+    crop: Optional[CropBox] = None
+    options: dict = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.source.shape[1]), int(self.source.shape[2])
+
+    def preview(self) -> np.ndarray:
+        """Source | condition side by side, ``(T, H, 2W, 3)``."""
+        return np.concatenate([self.source, self.condition], axis=2)
+
+    def describe(self) -> dict:
+        """JSON-ready record of the camera and the options used (``<name>_camera.json``)."""
+        return {
+            "name": self.name,
+            "fps": self.fps,
+            "frames": int(self.source.shape[0]),
+            "size": list(self.size),
+            "options": self.options,
+            "crop": self.crop.to_dict() if self.crop else None,
+            "source_landmarks_filled_frames": self.source_track.filled_frames,
+            "trajectory": self.trajectory.to_dict(),
+        }
+
+
+def crop_to_face(clip: VideoClip, size: tuple[int, int] = REFERENCE_SIZE) -> tuple[np.ndarray, CropBox]:
+    """The reference crop: centred on the nose tip of the first frame with a face."""
+    mesh = face_mesh(static=True)
+    try:
+        for i, frame in enumerate(clip.frames[:CROP_SEARCH_FRAMES]):
+            pts = detect_image_landmarks(frame, mesh)
+            if pts is not None:
+                box = reference_crop(frame.shape[:2], (float(pts[NOSE_TIP, 0]), float(pts[NOSE_TIP, 1])), size)
+                return apply_crop(clip.frames, box), box
+    finally:
+        mesh.close()
+    raise NoFaceError(f"no face found in the first {min(len(clip.frames), CROP_SEARCH_FRAMES)} frames"
+                      + (f" of {clip.path}" if clip.path else ""))
+
+
+def proxy_points(proxy: str, source_points: np.ndarray, size: tuple[int, int], focal: float) -> tuple[np.ndarray, np.ndarray]:
+    """World points ``(478, 3)`` of the proxy placed on the source head, and the head's rotation ``(3, 3)``.
+
+    ``subject`` lifts the source's own landmarks; ``template`` (and the landmarks
+    of a ``.ply`` head) is posed by PnP onto the source landmarks and scaled so the
+    head sits at depth ``f``, the world unit of :mod:`facecam.condition.project`.
+    """
+    K = intrinsics(size, focal)
+    if proxy == "subject":
+        return lift(source_points, K), estimate_head_pose(source_points, size, focal).rotation
+    head = _proxy_head_points(proxy)
+    rotation, translation = solve_pnp(head, source_points[:, :2], K)
+    world = head @ rotation.T + translation
+    return world * (focal / translation[2]), rotation
+
+
+def _proxy_head_points(proxy: str) -> np.ndarray:
+    if proxy == "template":
+        return template_points()
+    from .proxy_ply import ply_head_points
+
+    return ply_head_points(proxy)
+
+
+def relative_condition(track: LandmarkTrack, trajectory: CameraTrajectory, proxy: str = "subject",
+                       focal: Optional[float] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Relative mode: landmarks ``(T, 478, 3)`` of the proxy under each camera, and the frames ``(T, H, W, 3)``."""
+    size = track.size
+    f = focal or focal_length(size)
+    world, rotation = proxy_points(proxy, track.points[0].astype(np.float64), size, f)
+    cameras = trajectory_cameras(trajectory, size, orbit_pivot(world, rotation), f)
+    points = project_track(world, cameras)
+    return points, render_condition(points, size)
+
+
+def absolute_condition(trajectory: CameraTrajectory, proxy: str, size: tuple[int, int],
+                       source_points: Optional[np.ndarray] = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Absolute mode (the authors' inference): see :mod:`facecam.condition.absolute`."""
+    from .absolute import absolute_condition as build
+
+    return build(trajectory, proxy, size, source_points=source_points, progress=progress)
+
+
+def check_proxy(proxy: str) -> str:
+    if proxy in PROXIES:
+        return proxy
+    if proxy.lower().endswith(".ply"):
+        if not Path(proxy).is_file():
+            raise FacecamError(f"proxy head not found: {proxy}")
+        return proxy
+    raise FacecamError(f"--proxy must be subject, template or a .ply file, got {proxy!r}")
+
+
+def build_condition(
+    video: str | os.PathLike | VideoClip,
+    camera: str | CameraTrajectory = "arc-left",
+    *,
+    num_frames: int = DEFAULT_FRAMES,
+    fps: float = DEFAULT_FPS,
+    size: tuple[int, int] = REFERENCE_SIZE,
+    proxy: str = "subject",
+    mode: str = "relative",
+    strength: float = 1.0,
+    seed: Optional[int] = None,
+    progress: bool = False,
+    name: Optional[str] = None,
+) -> ConditionedClip:
+    """Read, crop and track a source video, then render its camera condition.
+
+    Args:
+        video: a video or image path, or an already decoded clip.
+        camera: a preset name, a JSON keyframe path, or a trajectory.
+        num_frames: output frames (``4k + 1``; short clips hold their last frame).
+        fps: output frame rate.
+        size: output ``(height, width)``.
+        proxy: ``subject``, ``template`` or a path to a 3D Gaussian head ``.ply``.
+        mode: ``relative`` or ``absolute`` (see the module docstring).
+        strength: multiplies the camera move.
+        seed: seeds the ``random`` preset.
+        progress: show progress bars.
+        name: output stem (defaults to the video's file stem).
+
+    Returns:
+        ConditionedClip.
+    """
+    check_frame_count(num_frames)
+    proxy = check_proxy(proxy)
+    if mode not in MODES:
+        raise FacecamError(f"--mode must be relative or absolute, got {mode!r}")
+    trajectory = camera if isinstance(camera, CameraTrajectory) else resolve_camera(camera, num_frames, strength, seed)
+    if trajectory.num_frames != num_frames:
+        raise FacecamError(f"the trajectory has {trajectory.num_frames} frames but {num_frames} were asked for")
+    clip = video if isinstance(video, VideoClip) else read_video(video, fps=fps, num_frames=num_frames)
+    source, box = crop_to_face(clip, size)
+    track = detect_landmarks(source, progress=progress)
+    if mode == "relative":
+        points, condition = relative_condition(track, trajectory, proxy)
+    else:
+        points, condition = absolute_condition(trajectory, proxy, size, track.points[0], progress)
+    stem = name or (Path(clip.path).stem if clip.path else "clip")
+    options = {"camera": camera if isinstance(camera, str) else trajectory.name, "strength": strength,
+               "proxy": proxy, "mode": mode, "frames": num_frames, "fps": clip.fps, "size": list(size),
+               "seed": seed, "source": clip.path, "source_frames": clip.source_frames}
+    return ConditionedClip(source, condition, clip.fps, trajectory, track, points, stem, box, options)

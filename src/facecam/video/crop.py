@@ -1,0 +1,92 @@
+"""The reference face-centred crop.
+
+FaceCam crops every source video to 704x480 the same way: scale the first frame so
+it covers the target size, centre the window on the nose tip (MediaPipe landmark 4)
+of the first frame, clamp the window to the image, and use that one crop for every
+frame (a per-frame crop would add camera motion of its own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from ..errors import FacecamError
+
+REFERENCE_SIZE = (704, 480)  # (height, width)
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """Resize the frame to ``(resized_h, resized_w)`` then take ``[top:top+height, left:left+width]``."""
+
+    resized_h: int
+    resized_w: int
+    top: int
+    left: int
+    height: int
+    width: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``HxW`` (e.g. ``704x480``) into ``(height, width)``; both multiples of 16."""
+    try:
+        h_text, w_text = text.lower().split("x")
+        h, w = int(h_text), int(w_text)
+    except ValueError:
+        raise FacecamError(f"--size must look like HxW (e.g. 704x480), got {text!r}") from None
+    if h <= 0 or w <= 0 or h % 16 or w % 16:
+        raise FacecamError(f"--size sides must be positive multiples of 16, got {h}x{w}")
+    return h, w
+
+
+def reference_crop(frame_hw: tuple[int, int], nose_xy: tuple[float, float] | None,
+                   size: tuple[int, int] = REFERENCE_SIZE) -> CropBox:
+    """Crop box for a frame of ``frame_hw`` centred on ``nose_xy`` (pixels of the original frame).
+
+    The frame is scaled by ``max(H_t / H, W_t / W)`` (truncated to whole pixels, as the
+    reference does), the window is centred on the scaled nose and clamped to the
+    image. Without a nose point the window is centred on the image.
+    """
+    h, w = frame_hw
+    target_h, target_w = size
+    scale = max(target_h / h, target_w / w)
+    new_h, new_w = max(int(h * scale), target_h), max(int(w * scale), target_w)
+    if nose_xy is None:
+        cx, cy = new_w // 2, new_h // 2
+    else:
+        cx, cy = int(nose_xy[0] / w * new_w), int(nose_xy[1] / h * new_h)
+    left = min(max(0, cx - target_w // 2), new_w - target_w)
+    top = min(max(0, cy - target_h // 2), new_h - target_h)
+    return CropBox(new_h, new_w, top, left, target_h, target_w)
+
+
+def apply_crop(frames: np.ndarray, box: CropBox) -> np.ndarray:
+    """Apply one crop box to ``(T, H, W, 3)`` (or a single ``(H, W, 3)``) frames."""
+    single = frames.ndim == 3
+    batch = frames[None] if single else frames
+    h, w = batch.shape[1:3]
+    interp = cv2.INTER_AREA if box.resized_w < w else cv2.INTER_LINEAR
+    out = np.empty((batch.shape[0], box.height, box.width, 3), np.uint8)
+    for i, frame in enumerate(batch):
+        resized = frame if (h, w) == (box.resized_h, box.resized_w) else cv2.resize(
+            frame, (box.resized_w, box.resized_h), interpolation=interp)
+        out[i] = resized[box.top:box.top + box.height, box.left:box.left + box.width]
+    return out[0] if single else out
+
+
+def crop_points(points: np.ndarray, frame_hw: tuple[int, int], box: CropBox) -> np.ndarray:
+    """Map pixel points ``(..., >=2)`` of the original frame into the crop (z scales like x)."""
+    h, w = frame_hw
+    sx, sy = box.resized_w / w, box.resized_h / h
+    out = np.array(points, dtype=np.float64, copy=True)
+    out[..., 0] = out[..., 0] * sx - box.left
+    out[..., 1] = out[..., 1] * sy - box.top
+    if out.shape[-1] > 2:
+        out[..., 2] = out[..., 2] * sx
+    return out

@@ -1,0 +1,262 @@
+"""Reading and writing clips.
+
+A clip is a ``(T, H, W, 3)`` uint8 RGB array plus its frame rate. Reading resamples
+to a target frame rate by timestamps (nearest earlier frame), decodes only as far as
+the frames it needs, and pads short clips by holding the last frame so that the
+frame count is the requested ``4k + 1``. Still images become static clips.
+Writing produces H.264/yuv420p mp4 under a temporary name and renames it when
+complete, so a crash never leaves a half-written video behind.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from ..errors import VideoError
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+DEFAULT_FPS = 24.0
+DEFAULT_FRAMES = 81
+
+
+@dataclass
+class VideoClip:
+    """Decoded frames ``(T, H, W, 3)`` uint8 RGB at ``fps`` frames per second.
+
+    ``source_frames`` counts frames taken from the file before padding, so callers
+    can tell a padded clip from a long one.
+    """
+
+    frames: np.ndarray
+    fps: float
+    path: Optional[str] = None
+    source_frames: int = 0
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.frames.shape[2])
+
+
+def check_frame_count(num_frames: int) -> int:
+    """Return ``num_frames`` if it has the form ``4k + 1`` (the VAE's temporal stride), else raise."""
+    if num_frames < 1 or (num_frames - 1) % 4 != 0:
+        raise VideoError(f"--frames must be 4k+1 (e.g. 17, 49, 81), got {num_frames}")
+    return num_frames
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _open_checked(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise VideoError(f"input not found: {p}")
+    if p.is_dir():
+        raise VideoError(f"input is a folder, not a video: {p}")
+    if p.stat().st_size == 0:
+        raise VideoError(f"input is an empty file: {p}")
+    return p
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a still image as ``(H, W, 3)`` uint8 RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    p = _open_checked(path)
+    try:
+        with Image.open(p) as im:
+            return np.asarray(im.convert("RGB")).copy()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise VideoError(f"cannot read image {p}: {exc}") from None
+
+
+def read_video(
+    path: str | os.PathLike,
+    fps: Optional[float] = DEFAULT_FPS,
+    num_frames: Optional[int] = DEFAULT_FRAMES,
+    pad: bool = True,
+) -> VideoClip:
+    """Decode a video (or a still image) into a clip.
+
+    Args:
+        path: mp4/mov/mkv/webm/avi video, or jpg/png/webp image.
+        fps: output frame rate; frames are picked by timestamp (nearest frame at or
+            before ``i / fps``). ``None`` keeps every decoded frame at the file's rate.
+        num_frames: frames to return; must be ``4k + 1``. ``None`` reads to the end.
+            Decoding stops as soon as enough frames are taken.
+        pad: hold the last frame to reach ``num_frames`` when the clip is short.
+
+    Returns:
+        VideoClip with ``frames`` shaped ``(T, H, W, 3)``.
+    """
+    if num_frames is not None:
+        check_frame_count(num_frames)
+    if fps is not None and fps <= 0:
+        raise VideoError(f"--fps must be positive, got {fps}")
+    p = _open_checked(path)
+    if is_image_path(p):
+        image = read_image(p)
+        count = num_frames or 1
+        return VideoClip(np.repeat(image[None], count, axis=0), fps or DEFAULT_FPS, str(p), 1)
+
+    frames = list(_decode(p, fps, num_frames))
+    if not frames:
+        raise VideoError(f"video has no decodable frames: {p}")
+    source_count = len(frames)
+    if num_frames is not None and pad and len(frames) < num_frames:
+        frames.extend([frames[-1]] * (num_frames - len(frames)))
+    out_fps = fps if fps is not None else _file_fps(p)
+    return VideoClip(np.stack(frames), float(out_fps), str(p), source_count)
+
+
+def _file_fps(path: Path) -> float:
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        return float(rate) if rate else DEFAULT_FPS
+
+
+def _decode(path: Path, fps: Optional[float], limit: Optional[int]) -> Iterable[np.ndarray]:
+    """Yield RGB frames resampled to ``fps``; stops after ``limit`` frames."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise VideoError(f"cannot open video {path}: {_short(exc)}") from None
+    with container:
+        if not container.streams.video:
+            raise VideoError(f"file has no video stream: {path}")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        taken = 0
+        prev = None
+        prev_time = None
+        try:
+            for frame in container.decode(stream):
+                t = _frame_time(frame, stream, prev_time)
+                if fps is None:
+                    yield frame.to_ndarray(format="rgb24")
+                    taken += 1
+                else:
+                    # Output time i/fps shows the latest frame at or before it.
+                    while prev is not None and taken / fps < t - 1e-6:
+                        yield prev
+                        taken += 1
+                        if limit is not None and taken >= limit:
+                            return
+                    prev = frame.to_ndarray(format="rgb24")
+                prev_time = t
+                if limit is not None and taken >= limit:
+                    return
+        except av.error.FFmpegError as exc:
+            if taken == 0 and prev is None:
+                raise VideoError(f"cannot decode video {path}: {_short(exc)}") from None
+            # A truncated file: keep what decoded.
+        if prev is not None:
+            yield prev
+
+
+def _frame_time(frame, stream, previous: Optional[float]) -> float:
+    if frame.pts is not None and stream.time_base is not None:
+        t = float(frame.pts * stream.time_base)
+        start = stream.start_time
+        if start is not None:
+            t -= float(start * stream.time_base)
+        return max(t, 0.0)
+    rate = float(stream.average_rate or 25)
+    return 0.0 if previous is None else previous + 1.0 / rate
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def atomic_path(path: str | os.PathLike) -> Path:
+    """A temporary sibling of ``path`` with the same suffix, for write-then-rename."""
+    p = Path(path)
+    return p.with_name(f".{p.stem}.{os.getpid()}.tmp{p.suffix}")
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: np.ndarray | Sequence[np.ndarray],
+    fps: float = DEFAULT_FPS,
+    crf: int = 17,
+) -> Path:
+    """Write ``(T, H, W, 3)`` uint8 RGB frames as H.264 yuv420p mp4, atomically.
+
+    Odd sizes are padded by one pixel (yuv420p needs even sizes).
+    """
+    import av
+
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
+        raise ValueError(f"expected frames shaped (T, H, W, 3), got {frames.shape}")
+    if frames.dtype != np.uint8:
+        frames = np.clip(frames, 0, 255).astype(np.uint8)
+    t, h, w, _ = frames.shape
+    if h % 2 or w % 2:
+        frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        h, w = frames.shape[1:3]
+    dest = Path(path)
+    if not dest.parent.exists():
+        raise VideoError(f"output folder does not exist: {dest.parent}")
+    tmp = atomic_path(dest)
+    try:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            from fractions import Fraction
+
+            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            stream.width, stream.height = w, h
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": str(crf), "preset": "veryfast"}
+            for frame in frames:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        os.replace(tmp, dest)
+    except PermissionError:
+        tmp.unlink(missing_ok=True)
+        raise VideoError(f"cannot write to {dest.parent} (permission denied)") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def probe_video(path: str | os.PathLike) -> dict:
+    """Frame count, size and frame rate of a video without decoding it all."""
+    import av
+
+    p = _open_checked(path)
+    try:
+        with av.open(str(p)) as container:
+            stream = container.streams.video[0]
+            return {
+                "frames": int(stream.frames),
+                "width": int(stream.codec_context.width),
+                "height": int(stream.codec_context.height),
+                "fps": float(stream.average_rate or 0.0),
+            }
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise VideoError(f"cannot read video {p}: {_short(exc)}") from None

@@ -1,0 +1,39 @@
+"""Shared fixtures: the real test clips beside the repository and an always-available portrait."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+
+
+def media_path(name: str) -> Path:
+    """Path of a shared clip; skips the test when the shared folder is absent (a fresh clone)."""
+    path = MEDIA / name
+    if not path.exists():
+        pytest.skip(f"shared test media not available: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """A real portrait photo, ``(512, 512, 3)`` uint8 RGB."""
+    import skimage.data
+
+    return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def astronaut_landmarks(astronaut) -> np.ndarray:
+    from facecam.face.landmarks import detect_image_landmarks
+
+    points = detect_image_landmarks(astronaut)
+    assert points is not None
+    return points
