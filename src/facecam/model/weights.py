@@ -1,0 +1,334 @@
+"""Finding, reading and converting the weights the FaceCam engine runs on.
+
+A *weights folder* (``facecam generate --weights DIR``) holds, as ``facecam download --to DIR``
+lays it out::
+
+    DIR/Wan2.2-I2V-A14B/            base, original layout (what the authors use)
+        high_noise_model/config.json, diffusion_pytorch_model*.safetensors
+        low_noise_model/...
+        Wan2.1_VAE.pth  models_t5_umt5-xxl-enc-bf16.pth  google/umt5-xxl/
+    DIR/Wan2.2-I2V-A14B-Diffusers/  or the same base in diffusers' layout
+        transformer/ transformer_2/ vae/ text_encoder/ tokenizer/
+    DIR/FaceCam/wan2.2_14b/high/released_version/*   FaceCam fine-tunes (Wan-native names,
+    DIR/FaceCam/wan2.2_14b/low/released_version/*    partial state dicts)
+
+The authors' own tree (``models/Wan-AI/Wan2.2-I2V-A14B`` + ``ckpts/wan2.2_14b``) and a folder
+written by :meth:`FaceCamPipeline.save_pretrained` are recognised too. Every tensor read
+from the native files must land on a model parameter with the same shape, else
+:class:`~facecam.errors.WeightsError` names it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Optional
+
+import torch
+
+from ..errors import WeightsError
+from .keys import ConversionReport, t5_keymap, unwrap_state_dict, vae_keymap
+from .transformer import FaceCamTransformer, keep_fp32_modules
+
+log = logging.getLogger(__name__)
+
+BASE_REPO = "Wan-AI/Wan2.2-I2V-A14B"
+BASE_DIFFUSERS_REPO = "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
+FINETUNE_REPO = "wlyu/FaceCam"
+BASE_DIRNAME = "Wan2.2-I2V-A14B"
+BASE_DIFFUSERS_DIRNAME = "Wan2.2-I2V-A14B-Diffusers"
+FINETUNE_DIRNAME = "FaceCam"
+VAE_FILE = "Wan2.1_VAE.pth"
+T5_FILE = "models_t5_umt5-xxl-enc-bf16.pth"
+TOKENIZER_DIR = "google/umt5-xxl"
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pth", ".pt")
+DOWNLOAD_HINT = "run `facecam download --to {root}` (Wan2.2-I2V-A14B base + FaceCam fine-tunes from Hugging Face)"
+
+
+@dataclass
+class WeightsLayout:
+    """Where each part of a FaceCam model lives inside a weights folder."""
+
+    root: Path
+    kind: str  # "original" | "diffusers" | "facecam" (our save_pretrained)
+    base: Path
+    high_finetune: Optional[Path] = None
+    low_finetune: Optional[Path] = None
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where derived data (the cached prompt embeddings) is kept, next to the weights."""
+        return self.base if self.kind == "facecam" else self.root / "facecam_cache"
+
+
+# ---------------------------------------------------------------------------
+# Discovery
+# ---------------------------------------------------------------------------
+def _is_original_base(p: Path) -> bool:
+    return (p / "high_noise_model").is_dir() and (p / "low_noise_model").is_dir()
+
+
+def _is_diffusers_base(p: Path) -> bool:
+    return (p / "transformer").is_dir() and (p / "transformer_2").is_dir() and (p / "vae").is_dir()
+
+
+def _is_facecam_folder(p: Path) -> bool:
+    index = p / "model_index.json"
+    if not index.is_file():
+        return False
+    try:
+        return json.loads(index.read_text()).get("_class_name") == "FaceCamPipeline"
+    except (OSError, ValueError):
+        return False
+
+
+def _finetune_dir(p: Path) -> Optional[Path]:
+    """``p`` or ``p/released_version`` when it holds weight files."""
+    for cand in (p / "released_version", p):
+        if cand.is_dir() and any(f.suffix in WEIGHT_SUFFIXES for f in cand.iterdir() if f.is_file()):
+            return cand
+    return None
+
+
+def find_weights(root: str | Path | None) -> WeightsLayout:
+    """Locate base and fine-tune weights under ``root`` or raise a one-line :class:`WeightsError`."""
+    if root is None:
+        raise WeightsError("the facecam engine needs --weights DIR; " + DOWNLOAD_HINT.format(root="DIR"))
+    root = Path(root).expanduser()
+    hint = DOWNLOAD_HINT.format(root=root)
+    if not root.is_dir():
+        raise WeightsError(f"weights folder not found: {root}; {hint}")
+    if _is_facecam_folder(root):
+        return WeightsLayout(root, "facecam", root)
+
+    base_candidates = [root, root / BASE_DIRNAME, root / BASE_DIFFUSERS_DIRNAME,
+                       root / "models" / "Wan-AI" / BASE_DIRNAME, root / "Wan-AI" / BASE_DIRNAME]
+    base, kind = None, ""
+    for cand in base_candidates:
+        if _is_original_base(cand):
+            base, kind = cand, "original"
+            break
+        if _is_diffusers_base(cand):
+            base, kind = cand, "diffusers"
+            break
+    if base is None:
+        raise WeightsError(f"no Wan2.2-I2V-A14B base model in {root} (expected {BASE_DIRNAME}/high_noise_model/ "
+                           f"or {BASE_DIFFUSERS_DIRNAME}/transformer/); {hint}")
+
+    ft_roots = [root / FINETUNE_DIRNAME / "wan2.2_14b", root / "wan2.2_14b", root / "ckpts" / "wan2.2_14b"]
+    for cand in ft_roots:
+        high, low = _finetune_dir(cand / "high"), _finetune_dir(cand / "low")
+        if high and low:
+            return WeightsLayout(root, kind, base, high, low)
+    raise WeightsError(f"FaceCam fine-tunes not found in {root} (expected {FINETUNE_DIRNAME}/wan2.2_14b/high/"
+                       f"released_version/ and .../low/released_version/); {hint}")
+
+
+# ---------------------------------------------------------------------------
+# Reading native files
+# ---------------------------------------------------------------------------
+def read_state_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """One ``.safetensors`` / ``.bin`` / ``.ckpt`` / ``.pth`` / ``.pt`` file as a flat tensor dict."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        # mmap keeps the 11 GB text encoder file off the heap until tensors are used.
+        obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # old (non-zip) serialisation cannot be memory-mapped
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    return unwrap_state_dict(obj, str(path))
+
+
+def read_state_folder(folder: str | Path, pattern: str = "*") -> dict[str, torch.Tensor]:
+    """Merge every weight file in ``folder`` (shards or partial dicts); a key in two files is an error."""
+    folder = Path(folder)
+    files = sorted(f for f in folder.glob(pattern) if f.is_file() and f.suffix in WEIGHT_SUFFIXES)
+    if not files:
+        raise WeightsError(f"no weight files ({', '.join(WEIGHT_SUFFIXES)}) in {folder}")
+    merged: dict[str, torch.Tensor] = {}
+    for f in files:
+        part = read_state_file(f)
+        clash = set(part) & set(merged)
+        if clash:
+            raise WeightsError(f"{f}: key {sorted(clash)[0]!r} also appears in another file of {folder}")
+        merged.update(part)
+    return merged
+
+
+def read_state(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"weights not found: {path}")
+    return read_state_folder(path) if path.is_dir() else read_state_file(path)
+
+
+# ---------------------------------------------------------------------------
+# Building components from native (original-layout) files
+# ---------------------------------------------------------------------------
+def load_original_expert(folder: str | Path, dtype: Optional[torch.dtype] = None
+                         ) -> tuple[FaceCamTransformer, ConversionReport]:
+    """``high_noise_model/`` or ``low_noise_model/``: Wan-native config.json + safetensors shards."""
+    folder = Path(folder)
+    config_path = folder / "config.json"
+    wan_config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    state = read_state_folder(folder, "diffusion_pytorch_model*")
+    return FaceCamTransformer.load_wan_state_dict(state, dtype=dtype, **wan_config)
+
+
+def vae_config_from_native(state: Mapping[str, torch.Tensor]) -> dict:
+    """AutoencoderKLWan config read off ``Wan2.1_VAE.pth`` shapes (``base_dim`` 96 and ``z_dim`` 16 for the real one)."""
+    try:
+        base_dim = int(state["encoder.conv1.weight"].shape[0])
+        z_dim = int(state["conv2.weight"].shape[0])
+    except KeyError as exc:
+        raise WeightsError(f"VAE checkpoint lacks {exc.args[0]!r}; is it Wan2.1_VAE.pth?") from None
+    return dict(base_dim=base_dim, z_dim=z_dim)
+
+
+def vae_from_native(state: Mapping[str, torch.Tensor], dtype: Optional[torch.dtype] = None):
+    """``Wan2.1_VAE.pth`` tensors -> diffusers ``AutoencoderKLWan`` (default latent statistics kept)."""
+    from accelerate import init_empty_weights
+    from diffusers import AutoencoderKLWan
+
+    with init_empty_weights(include_buffers=False):
+        vae = AutoencoderKLWan(**vae_config_from_native(state))
+    converted, report = vae_keymap(vae).convert_from_native(state, complete=True)
+    if dtype is not None:
+        converted = {k: v.to(dtype) for k, v in converted.items()}
+    vae.load_state_dict(converted, strict=True, assign=True)
+    log.info(report.line())
+    return vae.eval()
+
+
+def t5_config_from_native(state: Mapping[str, torch.Tensor]):
+    """UMT5 encoder config read off the Wan-native T5 checkpoint's shapes."""
+    from transformers import UMT5Config
+
+    try:
+        vocab, d_model = state["token_embedding.weight"].shape
+        d_attn = state["blocks.0.attn.q.weight"].shape[0]
+        buckets, heads = state["blocks.0.pos_embedding.embedding.weight"].shape
+        d_ff = state["blocks.0.ffn.fc1.weight"].shape[0]
+    except KeyError as exc:
+        raise WeightsError(f"text encoder checkpoint lacks {exc.args[0]!r}; is it {T5_FILE}?") from None
+    layers = len({k.split(".")[1] for k in state if k.startswith("blocks.")})
+    return UMT5Config(vocab_size=int(vocab), d_model=int(d_model), d_kv=int(d_attn) // int(heads), d_ff=int(d_ff),
+                      num_layers=layers, num_heads=int(heads), relative_attention_num_buckets=int(buckets),
+                      relative_attention_max_distance=128, feed_forward_proj="gated-gelu",
+                      dropout_rate=0.0, layer_norm_epsilon=1e-6, is_encoder_decoder=False, use_cache=False)
+
+
+def t5_from_native(state: Mapping[str, torch.Tensor], dtype: Optional[torch.dtype] = None):
+    """``models_t5_umt5-xxl-enc-bf16.pth`` tensors -> transformers ``UMT5EncoderModel``."""
+    from accelerate import init_empty_weights
+    from transformers import UMT5EncoderModel
+
+    with init_empty_weights(include_buffers=False):
+        model = UMT5EncoderModel(t5_config_from_native(state))
+    converted, report = t5_keymap(model).convert_from_native(state, complete=True)
+    if dtype is not None:
+        converted = {k: v.to(dtype) for k, v in converted.items()}
+    model.load_state_dict(converted, strict=True, assign=True)
+    model.tie_weights()
+    log.info(report.line())
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------
+# Fine-tunes
+# ---------------------------------------------------------------------------
+def apply_finetune(model: FaceCamTransformer, state: Mapping[str, torch.Tensor], what: str = "fine-tune"
+                   ) -> ConversionReport:
+    """Overwrite the parameters named (Wan-native) in a partial state dict; nothing else changes.
+
+    Raises :class:`WeightsError` naming any key that maps to no parameter or does not fit.
+    """
+    keymap = model.keymap()
+    keymap.what = what
+    converted, report = keymap.convert_from_native(state, complete=False)
+    params = dict(model.named_parameters())
+    buffers = dict(model.named_buffers())
+    with torch.no_grad():
+        for name, tensor in converted.items():
+            target = params.get(name, buffers.get(name))
+            target.copy_(tensor.to(device=target.device, dtype=target.dtype))
+    return report
+
+
+def load_finetune(model: FaceCamTransformer, path: str | Path, what: str = "fine-tune") -> ConversionReport:
+    """Read a fine-tune file or folder (every weight file merged) and apply it to ``model``."""
+    report = apply_finetune(model, read_state(path), what=f"{what} ({path})")
+    log.info(report.line())
+    return report
+
+
+# ---------------------------------------------------------------------------
+# Whole model
+# ---------------------------------------------------------------------------
+@dataclass
+class LoadedComponents:
+    """Everything the pipeline needs except the text encoder (loaded lazily, see :func:`load_text_encoder`)."""
+
+    transformer: FaceCamTransformer
+    transformer_2: FaceCamTransformer
+    vae: object
+    reports: list[ConversionReport]
+
+
+def load_components(layout: WeightsLayout, dtype: torch.dtype = torch.bfloat16) -> LoadedComponents:
+    """Base experts + VAE with the FaceCam fine-tunes applied (on CPU)."""
+    from diffusers import AutoencoderKLWan
+
+    reports: list[ConversionReport] = []
+    if layout.kind == "original":
+        high, r1 = load_original_expert(layout.base / "high_noise_model", dtype)
+        low, r2 = load_original_expert(layout.base / "low_noise_model", dtype)
+        vae = vae_from_native(read_state_file(layout.base / VAE_FILE), torch.float32)
+        reports += [r1, r2]
+    elif layout.kind in ("diffusers", "facecam"):
+        high = FaceCamTransformer.from_pretrained(layout.base, subfolder="transformer", torch_dtype=dtype)
+        low = FaceCamTransformer.from_pretrained(layout.base, subfolder="transformer_2", torch_dtype=dtype)
+        vae = AutoencoderKLWan.from_pretrained(layout.base, subfolder="vae", torch_dtype=torch.float32)
+    else:  # pragma: no cover - find_weights only makes the kinds above
+        raise WeightsError(f"unknown weights layout {layout.kind!r}")
+    if layout.high_finetune is not None:
+        reports.append(load_finetune(high, layout.high_finetune, "high-noise fine-tune"))
+    if layout.low_finetune is not None:
+        reports.append(load_finetune(low, layout.low_finetune, "low-noise fine-tune"))
+    return LoadedComponents(high.eval(), low.eval(), vae.eval(), reports)
+
+
+def load_text_encoder(layout: WeightsLayout, dtype: torch.dtype = torch.bfloat16):
+    """``(tokenizer, UMT5EncoderModel)`` for a layout; only needed when no cached prompt embedding exists."""
+    from transformers import AutoTokenizer, UMT5EncoderModel
+
+    if layout.kind == "original":
+        tok_dir = layout.base / TOKENIZER_DIR
+        if not tok_dir.is_dir():
+            raise WeightsError(f"tokenizer folder missing: {tok_dir}; {DOWNLOAD_HINT.format(root=layout.root)}")
+        tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+        encoder = t5_from_native(read_state_file(layout.base / T5_FILE), dtype)
+    else:
+        if not (layout.base / "text_encoder").is_dir():
+            raise WeightsError(f"no text_encoder/ in {layout.base} and no cached prompt embedding; "
+                               f"{DOWNLOAD_HINT.format(root=layout.root)}")
+        tokenizer = AutoTokenizer.from_pretrained(str(layout.base / "tokenizer"))
+        encoder = UMT5EncoderModel.from_pretrained(str(layout.base / "text_encoder"), torch_dtype=dtype)
+    return tokenizer, encoder.eval()
+
+
+def parameter_count(names: Iterable[str], model: torch.nn.Module) -> int:
+    params = dict(model.named_parameters())
+    return sum(params[n].numel() for n in names)
+
+
+__all__ = [
+    "WeightsLayout", "find_weights", "read_state", "read_state_file", "read_state_folder",
+    "load_original_expert", "vae_from_native", "t5_from_native", "apply_finetune", "load_finetune",
+    "load_components", "load_text_encoder", "keep_fp32_modules",
+]
