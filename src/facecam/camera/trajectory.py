@@ -220,8 +220,9 @@ def random_trajectory(num_frames: int = 81, seed: Optional[int] = None,
     """
     rng = np.random.default_rng(seed)
     direction = 1.0 if rng.random() < 0.5 else -1.0
-    az0 = rng.uniform(-direction * RANDOM_MAX_AZIMUTH, -direction * RANDOM_MIN_AZIMUTH)
-    az1 = rng.uniform(direction * RANDOM_MAX_AZIMUTH, direction * RANDOM_MIN_AZIMUTH)
+    # Magnitudes in [30, 45] deg: start on one side, end on the other.
+    az0 = -direction * rng.uniform(RANDOM_MIN_AZIMUTH, RANDOM_MAX_AZIMUTH)
+    az1 = direction * rng.uniform(RANDOM_MIN_AZIMUTH, RANDOM_MAX_AZIMUTH)
     el0, el1 = rng.uniform(-RANDOM_MAX_ELEVATION, RANDOM_MAX_ELEVATION, size=2)
     fov0, fov1 = rng.uniform(RANDOM_BASE_FOV - RANDOM_FOV_RANGE, RANDOM_BASE_FOV + RANDOM_FOV_RANGE, size=2)
     az0, az1, el0, el1 = (v * strength for v in (az0, az1, el0, el1))

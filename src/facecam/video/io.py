@@ -114,9 +114,13 @@ def read_video(
         count = num_frames or 1
         return VideoClip(np.repeat(image[None], count, axis=0), fps or DEFAULT_FPS, str(p), 1)
 
-    frames = list(_decode(p, fps, num_frames))
+    stats: dict = {}
+    frames = list(_decode(p, fps, num_frames, stats))
     if not frames:
-        raise VideoError(f"video has no decodable frames: {p}")
+        raise VideoError(f"video has no frames: {p}")
+    declared = stats.get("declared", 0)
+    if stats.get("eof") and (stats.get("error") or (declared and stats["decoded"] < declared - 1)):
+        raise VideoError(f"video is truncated or corrupt: decoded {stats['decoded']} of {declared or '?'} frames of {p}")
     source_count = len(frames)
     if num_frames is not None and pad and len(frames) < num_frames:
         frames.extend([frames[-1]] * (num_frames - len(frames)))
@@ -133,8 +137,13 @@ def _file_fps(path: Path) -> float:
         return float(rate) if rate else DEFAULT_FPS
 
 
-def _decode(path: Path, fps: Optional[float], limit: Optional[int]) -> Iterable[np.ndarray]:
-    """Yield RGB frames resampled to ``fps``; stops after ``limit`` frames."""
+def _decode(path: Path, fps: Optional[float], limit: Optional[int], stats: dict) -> Iterable[np.ndarray]:
+    """Yield RGB frames resampled to ``fps``; stops after ``limit`` frames.
+
+    ``stats`` receives ``declared`` (frames the container announces), ``decoded``
+    (frames decoded), ``eof`` (the end of the file was reached) and ``error``
+    (decoding failed part-way).
+    """
     import av
 
     try:
@@ -143,15 +152,17 @@ def _decode(path: Path, fps: Optional[float], limit: Optional[int]) -> Iterable[
         raise VideoError(f"cannot open video {path}: {_short(exc)}") from None
     with container:
         if not container.streams.video:
-            raise VideoError(f"file has no video stream: {path}")
+            raise VideoError(f"video has no frames (no video stream): {path}")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        stats.update(declared=int(stream.frames or 0), decoded=0, eof=False, error=False)
         taken = 0
         prev = None
         prev_time = None
         try:
             for frame in container.decode(stream):
                 t = _frame_time(frame, stream, prev_time)
+                stats["decoded"] += 1
                 if fps is None:
                     yield frame.to_ndarray(format="rgb24")
                     taken += 1
@@ -169,7 +180,8 @@ def _decode(path: Path, fps: Optional[float], limit: Optional[int]) -> Iterable[
         except av.error.FFmpegError as exc:
             if taken == 0 and prev is None:
                 raise VideoError(f"cannot decode video {path}: {_short(exc)}") from None
-            # A truncated file: keep what decoded.
+            stats["error"] = True
+        stats["eof"] = True
         if prev is not None:
             yield prev
 

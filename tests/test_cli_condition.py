@@ -1,0 +1,148 @@
+"""`facecam cameras`, `facecam condition` and the bad-input contract of the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import media_path
+from facecam.camera.trajectory import PRESETS, load_trajectory, preset
+from facecam.cli import main
+from facecam.errors import TrajectoryError
+from facecam.video import read_video, write_video
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "facecam", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_cameras_lists_every_preset(capsys):
+    assert main(["cameras"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[0] for line in out.strip().splitlines()] == list(PRESETS)
+
+
+def test_every_help_works_without_weights():
+    for verb in ([], ["condition"], ["generate"], ["cameras"]):
+        result = run_cli(*verb, "--help")
+        assert result.returncode == 0, result.stderr
+        assert "usage: facecam" in result.stdout
+
+
+def test_every_preset_starts_at_the_source_view():
+    for name in PRESETS:
+        traj = preset(name, 81, seed=3)
+        assert traj.frame(0) == {"yaw": 0.0, "pitch": 0.0, "roll": 0.0, "zoom": 1.0, "pan_x": 0.0, "pan_y": 0.0}, name
+
+
+def test_random_preset_follows_the_authors_sampler():
+    for seed in range(20):
+        traj = preset("random", 81, seed=seed)
+        s = traj.meta["sampled"]
+        assert 30 <= abs(s["start_azimuth"]) <= 45 and 30 <= abs(s["end_azimuth"]) <= 45
+        assert np.sign(s["start_azimuth"]) == -np.sign(s["end_azimuth"])
+        assert abs(s["start_elevation"]) <= 30 and 25 <= s["start_fov"] <= 55
+        assert traj.yaw[-1] == pytest.approx(s["end_azimuth"] - s["start_azimuth"])
+    assert preset("random", 9, seed=1).meta == preset("random", 9, seed=1).meta
+
+
+def test_keyframe_file_round_trip_and_interpolation(tmp_path):
+    path = tmp_path / "move.json"
+    path.write_text(json.dumps({"frames": 33, "keys": [{"t": 0}, {"t": 16, "yaw": -20, "zoom": 1.2},
+                                                      {"t": 32, "yaw": -20, "pitch": 10}]}))
+    traj = load_trajectory(path)
+    assert traj.num_frames == 33
+    assert traj.yaw[16] == pytest.approx(-20) and traj.zoom[16] == pytest.approx(1.2)
+    assert traj.pitch[32] == pytest.approx(10) and traj.zoom[32] == pytest.approx(1.2)
+    assert np.all(np.diff(traj.yaw[:17]) <= 1e-9)  # monotone: no overshoot past a key
+    saved = tmp_path / "again.json"
+    traj.save(saved)
+    assert np.allclose(load_trajectory(saved).as_array(), traj.as_array(), atol=1e-5)
+
+
+@pytest.mark.parametrize("content,match", [
+    ("{not json", "not valid JSON"),
+    ('{"frames": 9}', "'keys' list"),
+    ('{"keys": [{"yaw": 3}]}', "no 't'"),
+    ('{"keys": [{"t": 0, "spin": 3}]}', "unknown field"),
+    ('{"keys": [{"t": 0, "zoom": -1}]}', "zoom must be positive"),
+])
+def test_bad_keyframe_files_are_explained(tmp_path, content, match):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(TrajectoryError, match=match):
+        load_trajectory(path)
+
+
+@pytest.mark.slow
+def test_condition_writes_the_four_files(tmp_path):
+    out = tmp_path / "out"
+    assert main(["condition", str(media_path("lp_d0.mp4")), "--camera", "pan-left", "--frames", "17", "-o", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["lp_d0_camera.json", "lp_d0_camera.mp4", "lp_d0_input.mp4", "lp_d0_preview.mp4"]
+    for name, width in (("lp_d0_input.mp4", 480), ("lp_d0_camera.mp4", 480), ("lp_d0_preview.mp4", 960)):
+        clip = read_video(out / name, fps=None, num_frames=None)
+        assert clip.frames.shape == (17, 704, width, 3), name
+    meta = json.loads((out / "lp_d0_camera.json").read_text())
+    assert meta["options"]["camera"] == "pan-left" and len(meta["trajectory"]["keys"]) == 17
+    assert meta["trajectory"]["keys"][-1]["pan_x"] == pytest.approx(-0.15)
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode != 0
+    lines = [ln for ln in result.stderr.strip().splitlines() if ln.startswith("facecam")]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad")
+    (root / "notes.mp4").write_text("hello\n")
+    data = media_path("facecam_000.mp4").read_bytes()
+    (root / "cut.mp4").write_bytes(data[: len(data) // 3])
+    noise = np.random.default_rng(0).integers(0, 255, size=(9, 128, 96, 3), dtype=np.uint8)
+    write_video(root / "noface.mp4", noise, 24)
+    import av
+
+    with av.open(str(root / "empty.mp4"), "w") as c:
+        s = c.add_stream("libx264", rate=24)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+        c.start_encoding()
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,words", [
+    ("missing.mp4", ["not found"]),
+    ("notes.mp4", ["cannot open video"]),
+    ("cut.mp4", ["cannot open video"]),
+    ("noface.mp4", ["no face"]),
+    ("empty.mp4", ["has no frames"]),
+])
+def test_bad_input_gives_one_line_and_no_output(bad_inputs, tmp_path, name, words):
+    out = tmp_path / "out"
+    result = run_cli("condition", str(bad_inputs / name), "--frames", "9", "-o", str(out))
+    _assert_one_line_error(result, *words)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_unwritable_output_folder_is_reported(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    result = run_cli("condition", str(media_path("lp_d0.mp4")), "--frames", "9", "-o", str(blocker / "sub"))
+    _assert_one_line_error(result, "cannot write")
+
+
+def test_bad_options_are_reported(tmp_path):
+    clip = str(media_path("lp_d0.mp4"))
+    _assert_one_line_error(run_cli("condition", clip, "--frames", "10", "-o", str(tmp_path)), "4k+1")
+    _assert_one_line_error(run_cli("condition", clip, "--camera", "spin", "-o", str(tmp_path)), "unknown camera")
+    _assert_one_line_error(run_cli("condition", clip, "--proxy", "x.ply", "-o", str(tmp_path)), "proxy head not found")
+    assert list(tmp_path.iterdir()) == []

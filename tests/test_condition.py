@@ -1,0 +1,166 @@
+"""The camera condition: projection geometry, MediaPipe-exact drawing, directions on real videos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import media_path
+from facecam.camera.trajectory import preset
+from facecam.condition.builder import build_condition, relative_condition
+from facecam.condition.project import PinholeCamera, lift, project, target_camera
+from facecam.condition.raster import draw_face_mesh, render_condition
+from facecam.face.landmarks import LandmarkTrack, detect_landmarks
+from facecam.face.pose import estimate_head_pose, intrinsics
+from facecam.video import read_video
+from facecam.video.crop import apply_crop, reference_crop
+
+
+def _rotation(rng) -> np.ndarray:
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    return q * np.sign(np.linalg.det(q))
+
+
+@pytest.mark.parametrize("s", [1e-3, 0.37, 1.0, 2.5, 1e4])
+def test_projection_is_scale_invariant(s):
+    """Paper eq. 8: scaling points and camera translation by s > 0 leaves pixels unchanged."""
+    rng = np.random.default_rng(1)
+    points = rng.normal(size=(478, 3)) + np.array([0, 0, 8.0])
+    cam = PinholeCamera(intrinsics((704, 480)), _rotation(rng) @ np.diag([1.0, 1.0, 1.0]), rng.normal(size=3))
+    cam.R = np.eye(3) if np.linalg.det(cam.R) < 0 else cam.R
+    points = points @ cam.R  # keep every point in front of the rotated camera
+    base = project(points, cam)[:, :2]
+    scaled = project(points * s, PinholeCamera(cam.K, cam.R, cam.t * s))[:, :2]
+    assert np.abs(base - scaled).max() < 1e-6
+
+
+def test_scale_invariance_holds_for_trajectory_cameras():
+    """The same orbit about a scaled head gives the same image."""
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(478, 3)) * 40 + np.array([10.0, -5.0, 700.0])
+    pivot = points.mean(axis=0) + np.array([0, 0, 40.0])
+    view = {"yaw": -25.0, "pitch": 12.0, "roll": 5.0, "zoom": 1.3, "pan_x": 0.0, "pan_y": 0.0}
+    cam = target_camera(view, (704, 480), pivot, 755.0)
+    cam_s = target_camera(view, (704, 480), pivot * 3.7, 755.0)
+    assert np.abs(project(points, cam)[:, :2] - project(points * 3.7, cam_s)[:, :2]).max() < 1e-6
+
+
+def test_lifted_landmarks_project_back_to_themselves(astronaut_landmarks):
+    K = intrinsics((512, 512))
+    cam = PinholeCamera(K, np.eye(3), np.zeros(3))
+    back = project(lift(astronaut_landmarks.astype(np.float64), K), cam)
+    assert np.abs(back[:, :2] - astronaut_landmarks[:, :2]).max() < 1e-6
+
+
+def _mediapipe_drawing(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from mediapipe.framework.formats import landmark_pb2
+    from mediapipe.python.solutions import drawing_styles, drawing_utils
+    from mediapipe.python.solutions import face_mesh as fm
+
+    h, w = size
+    proto = landmark_pb2.NormalizedLandmarkList()
+    proto.landmark.extend([landmark_pb2.NormalizedLandmark(x=x / w, y=y / h, z=z / w) for x, y, z in points])
+    image = np.full((h, w, 3), 255, np.uint8)
+    for connections, style in ((fm.FACEMESH_TESSELATION, drawing_styles.get_default_face_mesh_tesselation_style()),
+                               (fm.FACEMESH_CONTOURS, drawing_styles.get_default_face_mesh_contours_style()),
+                               (fm.FACEMESH_IRISES, drawing_styles.get_default_face_mesh_iris_connections_style())):
+        drawing_utils.draw_landmarks(image, proto, connections, None, style)
+    return image
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (110, 190), (-150, 40), (260, 520), (0.37, 0.61)])
+def test_raster_equals_mediapipe_drawing_pixel_for_pixel(astronaut_landmarks, shift):
+    points = astronaut_landmarks.astype(np.float64) + np.array([shift[0], shift[1], 0.0])
+    ours = draw_face_mesh(np.full((704, 480, 3), 255, np.uint8), points)
+    theirs = _mediapipe_drawing(points, (704, 480))
+    assert np.array_equal(ours, theirs)
+    if shift == (0, 0):
+        colours = {tuple(c) for c in ours.reshape(-1, 3)}
+        # MediaPipe's BGR styles drawn into RGB: right eye blue, left eye green, lips/oval light grey.
+        assert {(48, 48, 255), (48, 255, 48), (128, 128, 128), (224, 224, 224), (255, 255, 255)} == colours
+
+
+def test_right_eye_is_blue_and_left_eye_green_in_rgb(astronaut_landmarks):
+    image = render_condition(astronaut_landmarks[None], (512, 512))[0]
+    blue = np.argwhere(np.all(image == (48, 48, 255), axis=-1))[:, 1].mean()
+    green = np.argwhere(np.all(image == (48, 255, 48), axis=-1))[:, 1].mean()
+    assert blue < green  # the subject's right eye is on the image's left
+
+
+@pytest.fixture(scope="module")
+def woman_track() -> LandmarkTrack:
+    clip = read_video(media_path("facecam_000.mp4"), num_frames=17)
+    return detect_landmarks(clip.frames)
+
+
+def test_relative_mode_frame0_coincides_with_the_source(woman_track):
+    points, frames = relative_condition(woman_track, preset("arc-left", 17), "subject")
+    error = np.linalg.norm(points[0, :, :2] - woman_track.points[0, :, :2], axis=-1).mean()
+    assert error < 2.0
+    assert frames.shape == (17, 704, 480, 3)
+
+
+def test_template_proxy_frame0_lands_on_the_source_face(woman_track):
+    points, _ = relative_condition(woman_track, preset("static", 17), "template")
+    src = woman_track.points[0, :468, :2]
+    error = np.linalg.norm(points[0, :468, :2] - src, axis=-1).mean()
+    face_size = np.linalg.norm(woman_track.points[0, 454, :2] - woman_track.points[0, 234, :2])
+    assert error < 0.06 * face_size  # a generic head: within 6% of the face width on average
+
+
+def _change(points: np.ndarray, size) -> dict[str, float]:
+    first = estimate_head_pose(points[0], size)
+    last = estimate_head_pose(points[-1], size)
+    return {"yaw": last.yaw - first.yaw, "pitch": last.pitch - first.pitch,
+            "scale": last.scale / first.scale, "dx": last.center[0] - first.center[0],
+            "dy": last.center[1] - first.center[1]}
+
+
+EXPECTATIONS = {
+    "arc-left": lambda c: c["yaw"] >= 20,
+    "arc-right": lambda c: c["yaw"] <= -20,
+    "arc-up": lambda c: c["pitch"] <= -12,
+    "arc-down": lambda c: c["pitch"] >= 12,
+    "pan-left": lambda c: c["dx"] >= 0.1 * 480,
+    "pan-right": lambda c: c["dx"] <= -0.1 * 480,
+    "pan-up": lambda c: c["dy"] >= 0.08 * 704,
+    "pan-down": lambda c: c["dy"] <= -0.08 * 704,
+    "zoom-in": lambda c: c["scale"] >= 1.3,
+    "zoom-out": lambda c: c["scale"] <= 1 / 1.3,
+    "static": lambda c: abs(c["yaw"]) < 0.5 and abs(c["dx"]) < 0.5 and abs(c["scale"] - 1) < 1e-3,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clip_name", ["facecam_000.mp4", "lp_d9.mp4", "lp_s18.mp4"])
+@pytest.mark.parametrize("proxy", ["subject", "template"])
+def test_every_preset_moves_the_condition_the_named_way(clip_name, proxy):
+    clip = read_video(media_path(clip_name), num_frames=9)
+    track = detect_landmarks(clip.frames)
+    box = reference_crop(track.size, tuple(track.points[0, 4, :2]), (704, 480))
+    track = detect_landmarks(apply_crop(clip.frames, box))
+    for name, ok in EXPECTATIONS.items():
+        points, _ = relative_condition(track, preset(name, 9), proxy)
+        change = _change(points, track.size)
+        assert ok(change), (name, change)
+
+
+def test_strength_scales_the_move(woman_track):
+    full, _ = relative_condition(woman_track, preset("arc-left", 17, strength=1.0), "subject")
+    half, _ = relative_condition(woman_track, preset("arc-left", 17, strength=0.5), "subject")
+    yaw_full = _change(full, woman_track.size)["yaw"]
+    yaw_half = _change(half, woman_track.size)["yaw"]
+    assert 0.35 < yaw_half / yaw_full < 0.65
+
+
+@pytest.mark.slow
+def test_build_condition_on_a_cartoon_and_an_image(tmp_path, astronaut):
+    cartoon = build_condition(media_path("facecam_007.mp4"), "zoom-in", num_frames=9)
+    assert cartoon.source.shape == cartoon.condition.shape == (9, 704, 480, 3)
+    assert cartoon.describe()["trajectory"]["frames"] == 9
+    from PIL import Image
+
+    Image.fromarray(astronaut).save(tmp_path / "a.jpg")
+    still = build_condition(tmp_path / "a.jpg", "arc-right", num_frames=5, size=(352, 240))
+    assert still.condition.shape == (5, 352, 240, 3)
+    assert (still.condition[0] != 255).any()

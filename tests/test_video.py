@@ -1,0 +1,144 @@
+"""Reading, resampling, padding, writing and cropping clips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import media_path
+from facecam.errors import FacecamError, VideoError
+from facecam.video import CropBox, apply_crop, read_video, reference_crop, write_video
+from facecam.video.crop import crop_points, parse_size
+from facecam.video.io import check_frame_count
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / mse)) if mse > 0 else float("inf")
+
+
+def test_resampling_30_to_24_fps_picks_the_latest_frame_at_each_time():
+    path = media_path("lp_d3.mp4")  # 30 fps
+    native = read_video(path, fps=None, num_frames=None)
+    clip = read_video(path, fps=24, num_frames=33)
+    assert clip.frames.shape == (33, 512, 512, 3)
+    for i in range(33):
+        j = int(np.floor(i * 30 / 24 + 1e-9))
+        assert np.array_equal(clip.frames[i], native.frames[j]), i
+
+
+def test_reading_stops_after_the_frames_it_needs():
+    clip = read_video(media_path("lp_d9.mp4"), fps=None, num_frames=9)  # 587 frames in the file
+    assert clip.num_frames == 9 and clip.source_frames == 9
+
+
+def test_short_clip_is_padded_by_holding_the_last_frame():
+    clip = read_video(media_path("lp_d0.mp4"), fps=24, num_frames=121)  # 78 frames at 25 fps = 3.1 s
+    assert clip.num_frames == 121
+    assert 74 <= clip.source_frames <= 76
+    last = clip.source_frames - 1
+    assert all(np.array_equal(clip.frames[i], clip.frames[last]) for i in range(last, 121))
+    assert not np.array_equal(clip.frames[0], clip.frames[last])
+
+
+def test_still_image_becomes_a_static_clip(tmp_path, astronaut):
+    from PIL import Image
+
+    path = tmp_path / "face.png"
+    Image.fromarray(astronaut).save(path)
+    clip = read_video(path, num_frames=17)
+    assert clip.frames.shape == (17, 512, 512, 3)
+    assert np.array_equal(clip.frames[0], astronaut) and np.array_equal(clip.frames[16], astronaut)
+
+
+@pytest.mark.parametrize("n", [0, 2, 80, 82])
+def test_frame_count_must_be_4k_plus_1(n):
+    with pytest.raises(VideoError, match="4k\\+1"):
+        check_frame_count(n)
+
+
+def test_write_then_read_round_trip_is_faithful_and_leaves_no_temp_file(tmp_path, astronaut):
+    frames = np.stack([astronaut[40 + 4 * i: 168 + 4 * i, 160:256] for i in range(9)])
+    out = write_video(tmp_path / "v.mp4", frames, fps=24)
+    back = read_video(out, fps=None, num_frames=None)
+    assert back.frames.shape == frames.shape
+    assert back.fps == pytest.approx(24.0)
+    assert psnr(back.frames, frames) > 35
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+def test_missing_file_and_text_file_give_clear_errors(tmp_path):
+    with pytest.raises(VideoError, match="not found"):
+        read_video(tmp_path / "nope.mp4")
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("this is not a video\n")
+    with pytest.raises(VideoError, match="cannot open video"):
+        read_video(fake)
+
+
+def test_truncated_video_is_an_error(tmp_path):
+    data = media_path("facecam_000.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 3])
+    with pytest.raises(VideoError):
+        read_video(cut)
+
+
+def test_truncated_faststart_video_is_an_error(tmp_path):
+    import av
+
+    frames = read_video(media_path("facecam_000.mp4"), num_frames=81).frames
+    path = tmp_path / "fast.mp4"
+    with av.open(str(path), "w", options={"movflags": "+faststart"}) as c:
+        s = c.add_stream("libx264", rate=24)
+        s.width, s.height, s.pix_fmt = 480, 704, "yuv420p"
+        for f in frames:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    cut = tmp_path / "fastcut.mp4"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(VideoError, match="truncated|cannot"):
+        read_video(cut, num_frames=81)
+
+
+def test_zero_frame_video_is_an_error(tmp_path):
+    import av
+
+    path = tmp_path / "empty.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=24)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+        c.start_encoding()
+    with pytest.raises(VideoError, match="has no frames"):
+        read_video(path)
+
+
+def test_reference_crop_covers_target_and_centres_on_the_nose():
+    # 512x512 frame, nose right of centre: scaled x1.375 to 704x704, window 480 wide around the nose.
+    box = reference_crop((512, 512), (300.0, 250.0), (704, 480))
+    assert (box.resized_h, box.resized_w) == (704, 704)
+    assert box.left == int(300 / 512 * 704) - 240 and box.top == 0
+    # Clamped at the right border.
+    box = reference_crop((512, 512), (510.0, 250.0), (704, 480))
+    assert box.left == 704 - 480
+    # A landscape 1280x720 frame is scaled by max(704/720, 480/1280).
+    box = reference_crop((720, 1280), (640.0, 360.0), (704, 480))
+    assert (box.resized_h, box.resized_w) == (704, int(1280 * 704 / 720))
+
+
+def test_crop_maps_points_like_pixels():
+    frame = np.zeros((100, 200, 3), np.uint8)
+    frame[40, 150] = 255
+    box = CropBox(resized_h=100, resized_w=200, top=10, left=100, height=80, width=96)
+    out = apply_crop(frame, box)
+    assert out.shape == (80, 96, 3)
+    y, x = np.argwhere(out[..., 0] == 255)[0]
+    assert np.allclose(crop_points(np.array([[150.0, 40.0, 0.0]]), (100, 200), box)[0, :2], [x, y])
+
+
+@pytest.mark.parametrize("text", ["704", "700x480", "axb", "0x480"])
+def test_bad_size_strings_are_rejected(text):
+    with pytest.raises(FacecamError):
+        parse_size(text)
