@@ -291,9 +291,9 @@ def load_components(layout: WeightsLayout, dtype: torch.dtype = torch.bfloat16) 
         vae = vae_from_native(read_state_file(layout.base / VAE_FILE), torch.float32)
         reports += [r1, r2]
     elif layout.kind in ("diffusers", "facecam"):
-        high = FaceCamTransformer.from_pretrained(layout.base, subfolder="transformer", torch_dtype=dtype)
-        low = FaceCamTransformer.from_pretrained(layout.base, subfolder="transformer_2", torch_dtype=dtype)
-        vae = AutoencoderKLWan.from_pretrained(layout.base, subfolder="vae", torch_dtype=torch.float32)
+        high = FaceCamTransformer.from_pretrained(layout.base, subfolder="transformer", dtype=dtype)
+        low = FaceCamTransformer.from_pretrained(layout.base, subfolder="transformer_2", dtype=dtype)
+        vae = AutoencoderKLWan.from_pretrained(layout.base, subfolder="vae", dtype=torch.float32)
     else:  # pragma: no cover - find_weights only makes the kinds above
         raise WeightsError(f"unknown weights layout {layout.kind!r}")
     if layout.high_finetune is not None:
@@ -318,7 +318,7 @@ def load_text_encoder(layout: WeightsLayout, dtype: torch.dtype = torch.bfloat16
             raise WeightsError(f"no text_encoder/ in {layout.base} and no cached prompt embedding; "
                                f"{DOWNLOAD_HINT.format(root=layout.root)}")
         tokenizer = AutoTokenizer.from_pretrained(str(layout.base / "tokenizer"))
-        encoder = UMT5EncoderModel.from_pretrained(str(layout.base / "text_encoder"), torch_dtype=dtype)
+        encoder = UMT5EncoderModel.from_pretrained(str(layout.base / "text_encoder"), dtype=dtype)
     return tokenizer, encoder.eval()
 
 

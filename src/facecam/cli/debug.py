@@ -1,0 +1,57 @@
+"""`facecam debug ...`: developer tools (tiny models, diagnostics).
+
+Each sub-verb is one entry of :data:`SUBVERBS`: a function that adds its parser to the
+``debug`` sub-parsers and sets ``func``. Add a sub-verb by writing ``_register_<name>``
+and listing it there; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+ORDER = 90
+
+
+def _register_make_tiny_model(sub) -> None:
+    p = sub.add_parser(
+        "make-tiny-model", help="write a tiny random FaceCam model folder in the real layout",
+        description="Write a complete FaceCam weights folder (original-layout Wan2.2-I2V-A14B base with "
+                    "Wan-native names + FaceCam fine-tune folders) with tiny random networks, so the whole "
+                    "facecam engine path - discovery, conversion, fine-tune merge, sampling - runs on a CPU "
+                    "in seconds. The output is noise: it is for testing the plumbing, not for results.",
+        epilog="example:\n  facecam debug make-tiny-model /tmp/tiny\n"
+               "  facecam generate clip.mp4 --camera arc-left --engine facecam --weights /tmp/tiny "
+               "--frames 9 --size 64x48 --steps 4 -o out/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dir", help="folder to create (must be empty or missing)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the tiny weights (default 0)")
+    p.set_defaults(func=_run_make_tiny_model)
+
+
+def _run_make_tiny_model(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..errors import FacecamError
+    from ..model.tiny import write_tiny_model
+
+    target = Path(args.dir)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise FacecamError(f"{target} exists and is not an empty folder")
+    write_tiny_model(target, seed=args.seed)
+    print(target)
+    return 0
+
+
+from ._debug_proxy import register_make_proxy_ply  # noqa: E402  (its own module, light to import)
+
+SUBVERBS: list[Callable] = [_register_make_tiny_model, register_make_proxy_ply]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("debug", help="developer tools (tiny test models, ...)",
+                       description="Developer tools. See `facecam debug SUBCOMMAND --help`.")
+    debug_sub = p.add_subparsers(dest="debug_command", metavar="SUBCOMMAND")
+    for add in SUBVERBS:
+        add(debug_sub)
+    p.set_defaults(func=lambda args: (p.print_help(), 1)[1])

@@ -1,0 +1,101 @@
+"""The ``facecam`` engine: the FaceCam diffusion model behind the common :class:`Engine` interface.
+
+Loading converts the base experts and applies the fine-tunes once per engine; the
+prompt embeddings are cached next to the weights after the first run, so later runs
+skip the text encoder entirely.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Optional, Union
+
+import numpy as np
+
+from ..errors import FacecamError, WeightsError
+from .base import Engine
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..condition.builder import ConditionedClip
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16",
+           "float32": "float32", "fp32": "float32"}
+
+
+def _resolve_device_dtype(device: Optional[str], dtype: Optional[str]):
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    name = _DTYPES.get(str(dtype or "bfloat16").replace("torch.", ""))
+    if name is None:
+        raise FacecamError(f"unknown dtype {dtype!r}; use bfloat16, float16 or float32")
+    torch_dtype = getattr(torch, name)
+    if str(device).startswith("cpu") and torch_dtype != torch.float32:
+        # CPU kernels for bf16 convolutions/attention are slow or missing; CPU runs are for tiny models.
+        torch_dtype = torch.float32
+    return torch.device(device), torch_dtype
+
+
+class FaceCamEngine(Engine):
+    """FaceCam (Wan2.2-I2V-A14B + FaceCam fine-tunes) re-angling engine.
+
+    Args:
+        weights: weights folder (see :mod:`facecam.model.weights`); required.
+        steps: Euler steps (50). cfg: guidance scale (5.0).
+        offload: model CPU offload + VAE tiling (fits 48 GB cards; slower).
+        device: torch device (default cuda if available). dtype: compute dtype (bf16; fp32 on CPU).
+    """
+
+    name = "facecam"
+
+    @classmethod
+    def availability(cls, weights: Optional[str] = None, **options) -> tuple[bool, str]:
+        from ..model.weights import find_weights
+
+        try:
+            find_weights(weights)
+        except WeightsError as exc:
+            return False, str(exc)
+        return True, ""
+
+    def __init__(self, weights: Union[str, None] = None, steps: int = 50, cfg: float = 5.0, offload: bool = False,
+                 device: Optional[str] = None, dtype: Optional[str] = None, **_ignored):
+        from ..model.weights import find_weights
+
+        self.layout = find_weights(weights)
+        self.steps, self.cfg, self.offload = int(steps), float(cfg), bool(offload)
+        self.device, self.dtype = _resolve_device_dtype(device, dtype)
+        self._pipe = None
+
+    @property
+    def pipeline(self):
+        """The :class:`~facecam.pipeline.FaceCamPipeline`, built on first use."""
+        if self._pipe is None:
+            from ..pipeline import FaceCamPipeline
+
+            pipe = FaceCamPipeline.from_weights(self.layout, torch_dtype=self.dtype)
+            for report in getattr(pipe, "load_reports", []):
+                log.info(report.line())
+            if self.offload and self.device.type == "cuda":
+                pipe.enable_model_cpu_offload(device=self.device)
+                pipe.enable_vae_tiling()
+            else:
+                pipe.to(self.device)
+            self._pipe = pipe
+        return self._pipe
+
+    def generate(self, clip: "ConditionedClip", *, seed: Optional[int] = None, progress: bool = True) -> np.ndarray:
+        """Return ``(T, H, W, 3)`` uint8, same shape as ``clip.source``."""
+        import torch
+
+        if clip.source.shape != clip.condition.shape:
+            raise FacecamError(f"source {clip.source.shape} and condition {clip.condition.shape} differ in shape")
+        pipe = self.pipeline
+        pipe.set_progress_bar_config(disable=not progress, desc=f"facecam {clip.name}")
+        # Noise is drawn on the CPU, as the release does, so a seed gives the same video on any device.
+        generator = torch.Generator("cpu").manual_seed(int(seed)) if seed is not None else None
+        out = pipe(clip.source, clip.condition, num_inference_steps=self.steps, guidance_scale=self.cfg,
+                   generator=generator, output_type="np")
+        return out.frames[0]
