@@ -164,3 +164,56 @@ def test_build_condition_on_a_cartoon_and_an_image(tmp_path, astronaut):
     still = build_condition(tmp_path / "a.jpg", "arc-right", num_frames=5, size=(352, 240))
     assert still.condition.shape == (5, 352, 240, 3)
     assert (still.condition[0] != 255).any()
+
+
+def test_absolute_mode_draws_the_template_in_the_top_square_and_arcs_the_right_way():
+    from facecam.condition.absolute import absolute_condition
+
+    points, frames = absolute_condition(preset("arc-left", 9), "template", (704, 480))
+    assert frames.shape == (9, 704, 480, 3)
+    assert (frames[:, 480:] == 255).all()  # the bottom is padding
+    assert (points[:, :, 1] < 480).all()
+    change = _change(points, (480, 480))
+    assert change["yaw"] >= 20
+    # Frame 0 is the front view: a symmetric face centred in the square.
+    assert abs(points[0, 4, 0] - 240) < 2
+
+
+def test_absolute_random_trajectory_starts_at_its_sampled_azimuth():
+    from facecam.condition.absolute import absolute_condition
+
+    traj = preset("random", 9, seed=5)
+    start = traj.meta["sampled"]["start_azimuth"]
+    points, _ = absolute_condition(traj, "template", (704, 480))
+    yaw0 = estimate_head_pose(points[0], (480, 480)).yaw
+    # Camera to its right (azimuth > 0) makes the head face image-left (yaw < 0).
+    assert np.sign(yaw0) == -np.sign(start) and abs(yaw0) > 15
+
+
+@pytest.fixture(scope="module")
+def portrait_ply(tmp_path_factory, astronaut_landmarks):
+    import skimage.data
+
+    from facecam.face.gaussians import gaussians_from_portrait, save_gaussian_ply
+
+    path = tmp_path_factory.mktemp("ply") / "head.ply"
+    save_gaussian_ply(gaussians_from_portrait(skimage.data.astronaut(), astronaut_landmarks), path)
+    return str(path)
+
+
+@pytest.mark.slow
+def test_absolute_mode_with_a_gaussian_head_detects_landmarks_on_each_render(portrait_ply):
+    from facecam.condition.absolute import absolute_condition
+
+    points, frames = absolute_condition(preset("arc-left", 5), portrait_ply, (704, 480))
+    assert (frames[:, 480:] == 255).all() and (frames[:, :480] != 255).any(axis=(1, 2, 3)).all()
+    assert _change(points, (480, 480))["yaw"] >= 15
+
+
+@pytest.mark.slow
+def test_relative_mode_with_a_gaussian_head_lands_on_the_source(woman_track, portrait_ply):
+    points, _ = relative_condition(woman_track, preset("arc-left", 17), portrait_ply)
+    src = woman_track.points[0, :468, :2]
+    width = np.linalg.norm(woman_track.points[0, 454, :2] - woman_track.points[0, 234, :2])
+    assert np.linalg.norm(points[0, :468, :2] - src, axis=-1).mean() < 0.1 * width
+    assert _change(points, woman_track.size)["yaw"] >= 20

@@ -1,0 +1,51 @@
+"""Camera-condition speed: projection + rasterisation of 81 frames at 704x480, and landmark detection.
+
+Prints frames per second. Detection is measured separately (MediaPipe Face Mesh in
+tracking mode over each shared clip, cropped to 704x480).
+
+    python benchmarks/condition_speed.py [--media ../shared/media] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--media", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    from facecam.camera.trajectory import preset
+    from facecam.condition.builder import crop_to_face, relative_condition
+    from facecam.face.landmarks import detect_landmarks
+    from facecam.video import read_video
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    for path in sorted(args.media.glob("*.mp4")):
+        clip = read_video(path, num_frames=81)
+        source, _ = crop_to_face(clip)
+        t0 = time.perf_counter()
+        track = detect_landmarks(source)
+        detect_fps = 81 / (time.perf_counter() - t0)
+        timings = {}
+        for proxy in ("subject", "template"):
+            best = float("inf")
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                relative_condition(track, preset("arc-left", 81), proxy)
+                best = min(best, time.perf_counter() - t0)
+            timings[proxy] = 81 / best
+        print(f"{path.name:16s} detection {detect_fps:6.1f} frames/s | condition (projection + raster, 81 frames "
+              f"704x480): subject {timings['subject']:6.1f} frames/s, template {timings['template']:6.1f} frames/s")
+
+
+if __name__ == "__main__":
+    main()
