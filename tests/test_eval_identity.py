@@ -18,7 +18,7 @@ def embedder():
     return load_embedder()
 
 
-def _clip(name: str, frames: int = 41) -> np.ndarray:
+def _clip(name: str, frames: int = 9) -> np.ndarray:
     from facecam.video.io import read_video
 
     return read_video(media_path(name), num_frames=frames).frames
@@ -35,16 +35,17 @@ def test_a_picture_without_a_face_has_no_embedding(embedder):
     assert embedder.embed(np.full((200, 200, 3), 127, np.uint8)) is None
 
 
+@pytest.mark.slow
 def test_the_same_face_scores_higher_than_two_different_people(embedder):
     woman = _clip("facecam_000.mp4")
     man = _clip("lp_d0.mp4")
     other_woman = _clip("lp_d3.mp4")
-    # The same person at other moments of her clip (frames 0..40 against 40..0).
-    same = identity_similarity(woman, woman[::-1], embedder, num_samples=5)
-    different = identity_similarity(woman, man, embedder, num_samples=5)
-    different_women = identity_similarity(woman, other_woman, embedder, num_samples=5)
+    # The same person at other moments of her clip (frames 0..8 against 8..0 at 24 fps).
+    same = identity_similarity(woman, woman[::-1], embedder, num_samples=3)
+    different = identity_similarity(woman, man, embedder, num_samples=3)
+    different_women = identity_similarity(woman, other_woman, embedder, num_samples=3)
     assert same.model == different.model == "sface"
-    assert same.pairs == 5 and same.skipped == 0
+    assert same.pairs == 3 and same.skipped == 0
     assert same.similarity > 0.6
     assert different.similarity < 0.3 and different_women.similarity < 0.3
     assert same.similarity > max(different.similarity, different_women.similarity) + 0.4
