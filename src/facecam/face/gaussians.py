@@ -348,10 +348,18 @@ def render_gaussians(cloud: GaussianCloud, K: np.ndarray, R: np.ndarray, t: np.n
     return np.clip(image * 255.0, 0, 255).astype(np.uint8).reshape(height, width, 3)
 
 
-def _composite(s: _Splats, height: int, width: int, max_pairs: int = 2_000_000
+def _composite(s: _Splats, height: int, width: int, chunk_pairs: int = 600_000
                ) -> tuple[np.ndarray, np.ndarray]:
-    """Front-to-back compositing; returns ``(H*W, 3)`` colour and ``(H*W,)`` sum of weights."""
+    """Front-to-back compositing; returns ``(H*W, 3)`` colour and ``(H*W,)`` sum of weights.
+
+    Splats are taken in depth-ordered chunks of about ``chunk_pairs`` box pixels.
+    Between chunks each pixel keeps its log transmittance and a "done" flag (3DGS
+    stopped it); a summed-area table of the open pixels then drops every later
+    splat whose whole box is done before it is expanded, so hidden layers (the
+    back of a head) cost almost nothing.
+    """
     m = len(s.u)
+    n_pix = height * width
     # Pixel-index bounding boxes of the 3-sigma footprints (pixel j's centre is j + 0.5).
     x0 = np.clip(np.floor(s.u - 0.5 - s.radius), 0, width - 1).astype(np.int64)
     x1 = np.clip(np.ceil(s.u - 0.5 + s.radius), 0, width - 1).astype(np.int64)
@@ -363,49 +371,73 @@ def _composite(s: _Splats, height: int, width: int, max_pairs: int = 2_000_000
     cy = (s.v - 0.5 - y0).astype(np.float32)
     ca, cb, cc = (s.conic[:, i].astype(np.float32) for i in range(3))
     opacity = s.opacity.astype(np.float32)
-    # Splats with the same box size are expanded together by broadcasting (no per-pair gathers).
-    box = bh * (width + 1) + bw
-    order = np.argsort(box, kind="stable")
-    cuts = np.flatnonzero(np.diff(box[order])) + 1
     rank_bits = max(1, int(m - 1).bit_length())
     pix_shift = rank_bits + _ALPHA_BITS
-    if pix_shift + int(height * width).bit_length() > 62:
+    if pix_shift + int(n_pix).bit_length() > 62:
         raise FacecamError(f"too many Gaussians on screen to render ({m})")
-    keys = []
-    for group in np.split(order, cuts):
-        h, w = int(bh[group[0]]), int(bw[group[0]])
-        oy, ox = np.divmod(np.arange(h * w, dtype=np.int64), w)
-        step = max(1, max_pairs // (h * w))
-        for lo in range(0, len(group), step):
-            g = group[lo:lo + step]
-            dx = cx[g, None] - ox.astype(np.float32)
-            dy = cy[g, None] - oy.astype(np.float32)
-            power = -0.5 * (ca[g, None] * dx * dx + cc[g, None] * dy * dy) - cb[g, None] * dx * dy
-            alpha = np.minimum(np.float32(MAX_ALPHA), opacity[g, None] * np.exp(np.minimum(power, 0)))
-            keep = alpha >= MIN_ALPHA
-            rows, cols = np.nonzero(keep)
-            gi = g[rows]
+    box = bh * (width + 1) + bw
+
+    color = np.zeros((n_pix, 3))
+    weight_sum = np.zeros(n_pix)
+    log_t = np.zeros(n_pix)         # log transmittance left by the chunks so far
+    done = np.zeros(n_pix, bool)    # 3DGS has stopped this pixel
+    ends = np.cumsum(bw * bh)
+    start = 0
+    while start < m:
+        before = ends[start - 1] if start else 0
+        stop = max(int(np.searchsorted(ends, before + chunk_pairs, side="right")), start + 1)
+        idx = np.arange(start, stop)
+        start = stop
+        if done.any():
+            open_px = np.zeros((height + 1, width + 1), np.int32)
+            open_px[1:, 1:] = (~done).reshape(height, width).cumsum(0).cumsum(1)
+            n_open = (open_px[y1[idx] + 1, x1[idx] + 1] - open_px[y0[idx], x1[idx] + 1]
+                      - open_px[y1[idx] + 1, x0[idx]] + open_px[y0[idx], x0[idx]])
+            idx = idx[n_open > 0]
+            if not len(idx):
+                continue
+        # Splats with the same box size are expanded together by broadcasting (no per-pair gathers).
+        order = idx[np.argsort(box[idx], kind="stable")]
+        cuts = np.flatnonzero(np.diff(box[order])) + 1
+        keys = []
+        for group in np.split(order, cuts):
+            h, w = int(bh[group[0]]), int(bw[group[0]])
+            oy, ox = np.divmod(np.arange(h * w, dtype=np.int64), w)
+            dx = cx[group, None] - ox.astype(np.float32)
+            dy = cy[group, None] - oy.astype(np.float32)
+            power = -0.5 * (ca[group, None] * dx * dx + cc[group, None] * dy * dy) - cb[group, None] * dx * dy
+            alpha = np.minimum(np.float32(MAX_ALPHA), opacity[group, None] * np.exp(np.minimum(power, 0)))
+            rows, cols = np.nonzero(alpha >= MIN_ALPHA)
+            gi = group[rows]
             pix = (y0[gi] + oy[cols]) * width + x0[gi] + ox[cols]
             # One int64 key per pair, bits (pixel | depth rank | alpha), sorts by pixel then
             # depth and carries alpha along, so a single np.sort replaces an argsort plus gathers.
-            quant = np.rint(alpha[keep].astype(np.float64) * _ALPHA_SCALE).astype(np.int64)
+            quant = np.rint(alpha[rows, cols].astype(np.float64) * _ALPHA_SCALE).astype(np.int64)
             keys.append((pix << pix_shift) | (gi << _ALPHA_BITS) | quant)
-    key = np.sort(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
-    alpha = (key & (_ALPHA_SCALE - 1)).astype(np.float64) / _ALPHA_SCALE
-    pix = key >> pix_shift
-    gid = (key >> _ALPHA_BITS) & ((1 << rank_bits) - 1)
-    log_keep = np.log1p(-alpha)
-    running = np.cumsum(log_keep)
-    first = np.ones(len(pix), bool)
-    first[1:] = pix[1:] != pix[:-1]
-    exclusive = running - log_keep
-    log_t = exclusive - np.repeat(exclusive[first], np.diff(np.append(np.flatnonzero(first), len(pix))))
-    # 3DGS stops a pixel before the splat that would take transmittance under 1e-4.
-    used = (log_t + log_keep) >= math.log(MIN_TRANSMITTANCE)
-    weight = np.where(used, np.exp(log_t) * alpha, 0.0)
-    n_pix = height * width
-    color = np.stack([np.bincount(pix, weight * s.color[:, k][gid], minlength=n_pix) for k in range(3)], axis=1)
-    return color, np.bincount(pix, weight, minlength=n_pix)
+        key = np.concatenate(keys)
+        key = np.sort(key[~done[key >> pix_shift]])
+        if not len(key):
+            continue
+        alpha = (key & (_ALPHA_SCALE - 1)).astype(np.float64) / _ALPHA_SCALE
+        pix = key >> pix_shift
+        gid = (key >> _ALPHA_BITS) & ((1 << rank_bits) - 1)
+        log_keep = np.log1p(-alpha)
+        running = np.cumsum(log_keep)
+        first = np.ones(len(pix), bool)
+        first[1:] = pix[1:] != pix[:-1]
+        exclusive = running - log_keep
+        seg_len = np.diff(np.append(np.flatnonzero(first), len(pix)))
+        # Transmittance in front of each splat: earlier chunks, then earlier splats of this pixel.
+        before_t = log_t[pix] + exclusive - np.repeat(exclusive[first], seg_len)
+        # 3DGS stops a pixel before the splat that would take transmittance under 1e-4.
+        used = (before_t + log_keep) >= math.log(MIN_TRANSMITTANCE)
+        weight = np.where(used, np.exp(before_t) * alpha, 0.0)
+        for k in range(3):
+            color[:, k] += np.bincount(pix, weight * s.color[:, k][gid], minlength=n_pix)
+        weight_sum += np.bincount(pix, weight, minlength=n_pix)
+        log_t += np.bincount(pix, np.where(used, log_keep, 0.0), minlength=n_pix)
+        done |= np.bincount(pix, ~used, minlength=n_pix) > 0
+    return color, weight_sum
 
 
 # --------------------------------------------------------------------------- a head from a photo
