@@ -266,6 +266,7 @@ class _Splats:
     v: np.ndarray        # (M,) pixel y of the centre
     conic: np.ndarray    # (M, 3) inverse 2D covariance (a, b, c) for [[a, b], [b, c]]
     radius: np.ndarray   # (M,) 3-sigma footprint radius in pixels (integer)
+    half: np.ndarray     # (M, 2) half-width, half-height of the box where alpha >= 1/255, <= radius
     opacity: np.ndarray  # (M,)
     color: np.ndarray    # (M, 3) clamped at 0
     depth: np.ndarray    # (M,)
@@ -285,18 +286,17 @@ def project_gaussians(cloud: GaussianCloud, K: np.ndarray, R: np.ndarray, t: np.
     limx, limy = 1.3 * width / (2 * fx), 1.3 * height / (2 * fy)
     tx = np.clip(cam[:, 0] / z, -limx, limx) * z
     ty = np.clip(cam[:, 1] / z, -limy, limy) * z
-    J = np.zeros((len(z), 2, 3))
-    J[:, 0, 0] = fx / z
-    J[:, 0, 2] = -fx * tx / (z * z)
-    J[:, 1, 1] = fy / z
-    J[:, 1, 2] = -fy * ty / (z * z)
-    # Sigma = (Rq S)(Rq S)^T, so J R Sigma R^T J^T = A A^T with A = J R Rq S.
+    # The 2D covariance is T Sigma T^T with T = J R (2x3, J the projection Jacobian)
+    # and Sigma = (Rq S)(Rq S)^T, i.e. A A^T with the two rows of A = T Rq S.
+    inv_z = 1.0 / z
+    row_x = (fx * inv_z)[:, None] * R[0] - (fx * tx * inv_z * inv_z)[:, None] * R[2]
+    row_y = (fy * inv_z)[:, None] * R[1] - (fy * ty * inv_z * inv_z)[:, None] * R[2]
     M = quaternion_to_matrix(cloud.rotations[keep]) * cloud.scales[keep][:, None, :]
-    A = J @ (R[None] @ M)
-    cov = A @ A.transpose(0, 2, 1)
-    a = cov[:, 0, 0] + LOW_PASS
-    b = cov[:, 0, 1]
-    c = cov[:, 1, 1] + LOW_PASS
+    ax = np.einsum("nj,njl->nl", row_x, M)
+    ay = np.einsum("nj,njl->nl", row_y, M)
+    a = np.einsum("nl,nl->n", ax, ax) + LOW_PASS
+    b = np.einsum("nl,nl->n", ax, ay)
+    c = np.einsum("nl,nl->n", ay, ay) + LOW_PASS
     det = a * c - b * b
     ok = det > 0
     mid = 0.5 * (a + c)
@@ -305,10 +305,17 @@ def project_gaussians(cloud: GaussianCloud, K: np.ndarray, R: np.ndarray, t: np.
     u = fx * cam[:, 0] / z + cx
     v = fy * cam[:, 1] / z + cy
     ok &= (u + radius > 0) & (u - radius < width) & (v + radius > 0) & (v - radius < height)
+    # Where alpha can reach 1/255: d^T conic d <= 2 ln(255 opacity); that ellipse's
+    # bounding box has half-sizes sqrt(2 ln(255 opacity) * cov_xx) and (.. cov_yy).
+    # It is usually much tighter than the 3-sigma square, so fewer pixels are tried.
+    level = 2.0 * np.log(np.maximum(cloud.opacities[keep] / MIN_ALPHA, 1.0))
+    half = np.minimum(np.sqrt(level[:, None] * np.stack([a, c], axis=1)), radius[:, None])
+    ok &= level > 0
     safe = np.where(ok, det, 1.0)
     order = np.flatnonzero(ok)[np.argsort(z[ok], kind="stable")]
     conic = np.stack([c / safe, -b / safe, a / safe], axis=1)
     return _Splats(u=u[order], v=v[order], conic=conic[order], radius=radius[order].astype(np.int64),
+                   half=half[order],
                    opacity=cloud.opacities[keep][order], color=np.maximum(cloud.colors[keep][order], 0.0),
                    depth=z[order])
 
@@ -360,12 +367,13 @@ def _composite(s: _Splats, height: int, width: int, chunk_pairs: int = 600_000
     """
     m = len(s.u)
     n_pix = height * width
-    # Pixel-index bounding boxes of the 3-sigma footprints (pixel j's centre is j + 0.5).
-    x0 = np.clip(np.floor(s.u - 0.5 - s.radius), 0, width - 1).astype(np.int64)
-    x1 = np.clip(np.ceil(s.u - 0.5 + s.radius), 0, width - 1).astype(np.int64)
-    y0 = np.clip(np.floor(s.v - 0.5 - s.radius), 0, height - 1).astype(np.int64)
-    y1 = np.clip(np.ceil(s.v - 0.5 + s.radius), 0, height - 1).astype(np.int64)
-    bw, bh = x1 - x0 + 1, y1 - y0 + 1
+    # Pixel-index boxes of the pixel centres (j + 0.5) where alpha can reach 1/255;
+    # clipped to the image, possibly empty (width or height 0).
+    x0 = np.clip(np.ceil(s.u - 0.5 - s.half[:, 0]), 0, width).astype(np.int64)
+    x1 = np.clip(np.floor(s.u - 0.5 + s.half[:, 0]), -1, width - 1).astype(np.int64)
+    y0 = np.clip(np.ceil(s.v - 0.5 - s.half[:, 1]), 0, height).astype(np.int64)
+    y1 = np.clip(np.floor(s.v - 0.5 + s.half[:, 1]), -1, height - 1).astype(np.int64)
+    bw, bh = np.maximum(x1 - x0 + 1, 0), np.maximum(y1 - y0 + 1, 0)
     # Offsets of each splat's centre from its box corner, float32: sub-pixel precision is plenty.
     cx = (s.u - 0.5 - x0).astype(np.float32)
     cy = (s.v - 0.5 - y0).astype(np.float32)
@@ -394,8 +402,9 @@ def _composite(s: _Splats, height: int, width: int, chunk_pairs: int = 600_000
             n_open = (open_px[y1[idx] + 1, x1[idx] + 1] - open_px[y0[idx], x1[idx] + 1]
                       - open_px[y1[idx] + 1, x0[idx]] + open_px[y0[idx], x0[idx]])
             idx = idx[n_open > 0]
-            if not len(idx):
-                continue
+        idx = idx[(bw[idx] > 0) & (bh[idx] > 0)]
+        if not len(idx):
+            continue
         # Splats with the same box size are expanded together by broadcasting (no per-pair gathers).
         order = idx[np.argsort(box[idx], kind="stable")]
         cuts = np.flatnonzero(np.diff(box[order])) + 1
@@ -415,7 +424,9 @@ def _composite(s: _Splats, height: int, width: int, chunk_pairs: int = 600_000
             quant = np.rint(alpha[rows, cols].astype(np.float64) * _ALPHA_SCALE).astype(np.int64)
             keys.append((pix << pix_shift) | (gi << _ALPHA_BITS) | quant)
         key = np.concatenate(keys)
-        key = np.sort(key[~done[key >> pix_shift]])
+        if done.any():
+            key = key[~done[key >> pix_shift]]
+        key = np.sort(key)
         if not len(key):
             continue
         alpha = (key & (_ALPHA_SCALE - 1)).astype(np.float64) / _ALPHA_SCALE
