@@ -203,13 +203,13 @@ def judge(change: Optional[PoseChange], end: dict, camera: str = "custom",
     return CameraVerdict(correct, change, expected, checks, camera, end, "; ".join(reasons), thresholds)
 
 
-def frame_landmarks(frame: np.ndarray, what: str) -> Optional[np.ndarray]:
+def frame_landmarks(frame: np.ndarray, what: str, mesh=None) -> Optional[np.ndarray]:
     """``(478, 3)`` landmarks of one RGB frame, or None; ``what`` names it in errors."""
     from ..face.landmarks import detect_image_landmarks
 
     if frame.ndim != 3 or frame.shape[2] != 3:
         raise FacecamError(f"{what}: expected an RGB frame, got shape {frame.shape}")
-    return detect_image_landmarks(frame)
+    return detect_image_landmarks(frame, mesh=mesh)
 
 
 def evaluate_frames(input_frame: np.ndarray, output_frame: np.ndarray, camera: CameraTrajectory,
@@ -219,10 +219,18 @@ def evaluate_frames(input_frame: np.ndarray, output_frame: np.ndarray, camera: C
     Raises:
         NoFaceError: the input frame has no face (the test itself is invalid).
     """
-    pin = frame_landmarks(input_frame, "input")
-    if pin is None:
-        raise NoFaceError("no face found in the input frame; camera correctness needs one")
-    pout = frame_landmarks(output_frame, "output")
+    from ..face.landmarks import face_mesh
+
+    # One static-image graph for both frames: each detection is independent, and building
+    # the graph costs more than running it.
+    mesh = face_mesh(static=True)
+    try:
+        pin = frame_landmarks(input_frame, "input", mesh)
+        if pin is None:
+            raise NoFaceError("no face found in the input frame; camera correctness needs one")
+        pout = frame_landmarks(output_frame, "output", mesh)
+    finally:
+        mesh.close()
     change = None if pout is None else pose_change(pin, input_frame.shape[:2], pout, output_frame.shape[:2])
     return judge(change, end_point(camera), camera.name, thresholds)
 

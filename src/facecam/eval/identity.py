@@ -188,11 +188,15 @@ def identity_similarity(reference: np.ndarray, generated: np.ndarray, embedder: 
     gen = gen[None] if gen.ndim == 3 else gen
     n = max(len(ref), len(gen)) if min(len(ref), len(gen)) == 1 else min(len(ref), len(gen))
     idx = sample_indices(n, num_samples)
-    sims: list[Optional[float]] = []
-    for i in idx:
-        ea = embedder.embed(ref[min(i, len(ref) - 1)])
-        eb = embedder.embed(gen[min(i, len(gen) - 1)])
-        sims.append(None if ea is None or eb is None else cosine(ea, eb))
+    ref_embs = embed_frames([ref[min(i, len(ref) - 1)] for i in idx], embedder)
+    gen_embs = embed_frames([gen[min(i, len(gen) - 1)] for i in idx], embedder)
+    return score_embeddings(ref_embs, gen_embs, embedder.model)
+
+
+def score_embeddings(reference: Sequence[Optional[np.ndarray]], generated: Sequence[Optional[np.ndarray]],
+                     model: str) -> IdentityScore:
+    """:class:`IdentityScore` of paired embeddings (None where a frame had no face)."""
+    sims = [None if a is None or b is None else cosine(a, b) for a, b in zip(reference, generated)]
     good = [s for s in sims if s is not None]
-    return IdentityScore(float(np.mean(good)) if good else None, embedder.model, len(good),
+    return IdentityScore(float(np.mean(good)) if good else None, model, len(good),
                          len(sims) - len(good), [None if s is None else round(s, 5) for s in sims])

@@ -128,12 +128,17 @@ def run_id(video: Path, motion: str) -> str:
 def score_dynamic_run(rendered: RenderedRun, embedder: Optional[FaceEmbedder],
                       thresholds: Thresholds = Thresholds(), identity_samples: int = 9) -> dict:
     """Camera correctness, identity similarity and our video-quality scores of one rendered run."""
+    from .identity import embed_frames, sample_indices, score_embeddings
     from .video_quality import video_quality
 
     verdict = evaluate_clips(rendered.source, rendered.generated, rendered.trajectory, thresholds)
-    ident = (identity_similarity(rendered.source, rendered.generated, embedder, identity_samples).to_dict()
-             if embedder is not None else None)
-    quality = video_quality(rendered.generated, rendered.fps, embedder)
+    ident, gen_embs = None, None
+    if embedder is not None:
+        # The generated frames' embeddings serve both identity and subject consistency.
+        idx = sample_indices(min(len(rendered.source), len(rendered.generated)), identity_samples)
+        gen_embs = embed_frames(rendered.generated[idx], embedder)
+        ident = score_embeddings(embed_frames(rendered.source[idx], embedder), gen_embs, embedder.model).to_dict()
+    quality = video_quality(rendered.generated, rendered.fps, embedder, embeddings=gen_embs)
     return {"camera": verdict.to_dict(), "identity": ident, "quality": quality,
             "frames": int(len(rendered.generated)), "size": list(rendered.generated.shape[1:3])}
 
@@ -142,7 +147,7 @@ def run_dynamic(videos: Sequence[Path], out_dir: str | os.PathLike, renderer: Re
                 method: str, embedder: Optional[FaceEmbedder] = None,
                 motions: Sequence[str] = CANONICAL_MOTIONS, per_motion: int = PAPER_VIDEOS_PER_MOTION,
                 thresholds: Thresholds = Thresholds(), options: Optional[dict] = None,
-                log: Callable[[str], None] = print) -> list[dict]:
+                identity_samples: int = 9, log: Callable[[str], None] = print) -> list[dict]:
     """Render and score every (video, motion) run not finished yet; return every run's record.
 
     Runs whose rendering or scoring raises a :class:`FacecamError` are recorded
@@ -171,7 +176,7 @@ def run_dynamic(videos: Sequence[Path], out_dir: str | os.PathLike, renderer: Re
         try:
             rendered = renderer(video, motion, runs_dir / rid)
             record["files"] = rendered.files or {}
-            record.update(score_dynamic_run(rendered, embedder, thresholds))
+            record.update(score_dynamic_run(rendered, embedder, thresholds, identity_samples))
             record["status"] = "ok"
         except FacecamError as exc:
             record.update(status="error", error=str(exc))

@@ -30,7 +30,7 @@ same idea with tools we have:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -72,14 +72,17 @@ def motion_smoothness(frames: np.ndarray) -> float:
     return float(1.0 - np.mean(errs) / 255.0)
 
 
-def subject_consistency(frames: np.ndarray, embedder: FaceEmbedder, num_samples: int = 9) -> Optional[float]:
+def subject_consistency(frames: np.ndarray, embedder: Optional[FaceEmbedder], num_samples: int = 9,
+                        embeddings: Optional[Sequence[Optional[np.ndarray]]] = None) -> Optional[float]:
     """Mean over sampled frames of (sim to the first + sim to the previous) / 2 on identity embeddings.
 
-    Frames without a face are skipped; None when fewer than two have one.
+    ``embeddings`` (already computed for frames in time order) replaces sampling
+    and embedding. Frames without a face are skipped; None when fewer than two have one.
     """
-    frames = _check(frames)
-    embs = [embedder.embed(frames[i]) for i in sample_indices(len(frames), num_samples)]
-    embs = [e for e in embs if e is not None]
+    if embeddings is None:
+        frames = _check(frames)
+        embeddings = [embedder.embed(frames[i]) for i in sample_indices(len(frames), num_samples)]
+    embs = [e for e in embeddings if e is not None]
     if len(embs) < 2:
         return None
     scores = [(cosine(embs[0], embs[t]) + cosine(embs[t - 1], embs[t])) / 2.0 for t in range(1, len(embs))]
@@ -120,11 +123,18 @@ def dynamic_degree(frames: np.ndarray, fps: float = 24.0) -> DynamicDegree:
     return DynamicDegree(bool(moving >= DYNAMIC_FRACTION), moving, float(tops.mean()))
 
 
-def video_quality(frames: np.ndarray, fps: float, embedder: Optional[FaceEmbedder] = None) -> dict:
-    """Every score above for one clip ``(T, H, W, 3)``; subject consistency needs ``embedder``."""
+def video_quality(frames: np.ndarray, fps: float, embedder: Optional[FaceEmbedder] = None,
+                  embeddings: Optional[Sequence[Optional[np.ndarray]]] = None) -> dict:
+    """Every score above for one clip ``(T, H, W, 3)``.
+
+    Subject consistency needs ``embedder`` or precomputed ``embeddings`` of
+    sampled frames (None without either).
+    """
     dyn = dynamic_degree(frames, fps)
+    consistency = (subject_consistency(frames, embedder, embeddings=embeddings)
+                   if embedder is not None or embeddings is not None else None)
     return {
-        "ours_subject_consistency": None if embedder is None else subject_consistency(frames, embedder),
+        "ours_subject_consistency": consistency,
         "ours_motion_smoothness": motion_smoothness(frames),
         "ours_temporal_stability": temporal_stability(frames),
         "ours_dynamic_degree": float(dyn.dynamic),
