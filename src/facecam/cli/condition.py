@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     kwargs = condition_kwargs(args)
     prepare_output_dir(args.output)
     clip = build_condition(args.video, progress=True, **kwargs)
+    report_filled(clip)
     files = condition_files(clip)
     written = write_outputs(args.output, files, clip.fps)
     for path in written.values():
@@ -46,3 +47,14 @@ def condition_files(clip) -> dict:
         f"{clip.name}_preview.mp4": clip.preview(),
         f"{clip.name}_camera.json": clip.describe(),
     }
+
+
+def report_filled(clip) -> None:
+    """Tell the user when the face was lost in some frames (their landmarks were interpolated)."""
+    import sys
+
+    filled = clip.source_track.filled_frames
+    if filled:
+        shown = ", ".join(map(str, filled[:10])) + (" ..." if len(filled) > 10 else "")
+        print(f"facecam: note: face not found in {len(filled)} frame(s) ({shown}); landmarks interpolated",
+              file=sys.stderr)

@@ -49,12 +49,13 @@ def run(args: argparse.Namespace) -> int:
     from ..engines import get_engine
     from ..video.outputs import prepare_output_dir, write_outputs
     from ._options import condition_kwargs
-    from .condition import condition_files
+    from .condition import condition_files, report_filled
 
     kwargs = condition_kwargs(args)
     prepare_output_dir(args.output)
     engine = get_engine(args.engine, **engine_options(args))
     clip = build_condition(args.video, progress=True, **kwargs)
+    report_filled(clip)
     video = engine.generate(clip, seed=args.seed, progress=True)
     files = {f"{clip.name}.mp4": video, **condition_files(clip)}
     files[f"{clip.name}_camera.json"]["engine"] = args.engine
