@@ -248,3 +248,44 @@ def test_portrait_head_is_a_face_to_mediapipe_and_arc_left_turns_it_right(portra
         offsets.append(points[4, 0] - points[:, 0].mean())
     assert abs(offsets[0]) < 5  # front view: nose tip on the face's centre line
     assert offsets[1] > offsets[0] + 10  # arc-left: the head turns to face image-right
+
+
+# ----------------------------------------------------------------------------- CLI sub-verb
+
+def run_make_proxy_ply(argv: list[str]) -> int:
+    """``facecam debug make-proxy-ply ARGV`` through its own parser (independent of debug.py)."""
+    import argparse
+
+    from facecam.cli._debug_proxy import register_make_proxy_ply
+
+    parser = argparse.ArgumentParser()
+    register_make_proxy_ply(parser.add_subparsers())
+    args = parser.parse_args(["make-proxy-ply", *argv])
+    return args.func(args)
+
+
+def test_make_proxy_ply_refuses_a_photo_without_a_face(tmp_path):
+    from PIL import Image
+
+    from facecam.errors import NoFaceError
+
+    photo = tmp_path / "wall.png"
+    Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(photo)
+    with pytest.raises(NoFaceError, match="no face"):
+        run_make_proxy_ply([str(photo), str(tmp_path / "head.ply")])
+    assert list(tmp_path.iterdir()) == [photo]
+    with pytest.raises(FacecamError, match=".ply"):
+        run_make_proxy_ply([str(tmp_path / "head.txt")])
+
+
+@pytest.mark.slow
+def test_make_proxy_ply_writes_a_loadable_head_from_a_photo(tmp_path, astronaut):
+    from PIL import Image
+
+    photo = tmp_path / "portrait.jpg"
+    Image.fromarray(astronaut).save(photo, quality=95)
+    out = tmp_path / "head.ply"
+    assert run_make_proxy_ply([str(photo), str(out), "--spacing", "2"]) == 0
+    cloud = load_gaussian_ply(out)
+    assert 5_000 < len(cloud) < 60_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["head.ply", "portrait.jpg"]

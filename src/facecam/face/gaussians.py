@@ -546,7 +546,8 @@ def gaussians_from_portrait(image: np.ndarray, landmarks: np.ndarray, spacing_px
     coloured from the photo (bilinear), its plane along the triangle and its
     thickness a sixth of its width. The face is turned to look at the
     azimuth-270 camera (``-y``), ``+z`` up, scaled so that forehead-to-chin is
-    :data:`FACE_HEIGHT` units and centred as described above :data:`FACE_HEIGHT`.
+    :data:`FACE_HEIGHT` units, with the orbit centre inside the head (see the
+    comment on :data:`FACE_HEIGHT`).
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB portrait.
@@ -605,6 +606,7 @@ def gaussians_from_portrait(image: np.ndarray, landmarks: np.ndarray, spacing_px
     e2 = np.cross(nrm, e1)
     rot = matrix_to_quaternion(np.stack([e1, e2, nrm], axis=2))  # columns: local axes in world
 
+    channels = [image[..., k].astype(np.float64) for k in range(3)]
     means, colors, scales, rots = [], [], [], []
     for n in np.unique(subdiv[valid]):
         tri = np.flatnonzero(valid & (subdiv == n))
@@ -613,8 +615,8 @@ def gaussians_from_portrait(image: np.ndarray, landmarks: np.ndarray, spacing_px
         pix = np.einsum("sk,tkd->tsd", bary, photo[triangles[tri]]).reshape(-1, 2)
         width = 0.7 * np.sqrt(0.5 * area2[tri] / (n * n))  # sigma ~ 0.7 x the sample spacing
         means.append(pos)
-        colors.append(np.stack([map_coordinates(image[..., k].astype(np.float64), [pix[:, 1] - 0.5, pix[:, 0] - 0.5],
-                                                order=1, mode="nearest") for k in range(3)], axis=1) / 255.0)
+        colors.append(np.stack([map_coordinates(channels[k], [pix[:, 1] - 0.5, pix[:, 0] - 0.5], order=1,
+                                                mode="nearest") for k in range(3)], axis=1) / 255.0)
         w = np.repeat(width, len(bary))
         scales.append(np.stack([w, w, w / 6.0], axis=1))
         rots.append(np.repeat(rot[tri], len(bary), axis=0))
