@@ -205,3 +205,21 @@ def test_eval_camera_cli_reports_a_missing_file_in_one_line(tmp_path, capsys):
                  "--camera", "pan-left"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("facecam: error:")
+
+
+def test_the_camera_json_written_by_generate_is_judged_by_its_recorded_trajectory(tmp_path):
+    from facecam.eval.camera import load_camera
+
+    recorded = resolve_camera("random", 17, seed=3)
+    (tmp_path / "clip_camera.json").write_text(json.dumps({"name": "clip", "trajectory": recorded.to_dict()}))
+    loaded = load_camera(str(tmp_path / "clip_camera.json"), 17)
+    assert loaded.frame(16) == pytest.approx(recorded.frame(16), abs=1e-5)
+    assert expected_signs(loaded.frame(16))["yaw"] == -int(np.sign(recorded.yaw[-1]))
+
+
+def test_an_unseeded_random_camera_is_refused():
+    from facecam.errors import TrajectoryError
+    from facecam.eval.camera import load_camera
+
+    with pytest.raises(TrajectoryError, match="_camera.json"):
+        load_camera("random", 17)

@@ -29,7 +29,8 @@ def register(sub) -> None:
     c.add_argument("--input", required=True, metavar="SRC.mp4", help="the video the engine was given")
     c.add_argument("--output", required=True, metavar="GEN.mp4", help="the generated video")
     c.add_argument("--camera", required=True, metavar="PRESET|FILE.json",
-                   help="the camera the output should follow (judged by its end point)")
+                   help="the camera the output should follow (judged by its end point); also the "
+                        "<name>_camera.json written by `facecam generate`")
     c.add_argument("--strength", type=float, default=1.0, help="the --strength the output was made with (default 1)")
     c.add_argument("--frame", type=int, default=None,
                    help="compare this frame index instead of the last common one (e.g. 48 for 49-frame baselines)")

@@ -256,10 +256,40 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
     return verdict
 
 
+def load_camera(spec: str, num_frames: int, strength: float = 1.0) -> CameraTrajectory:
+    """A preset, a JSON keyframe file, or the ``<name>_camera.json`` that ``facecam generate`` wrote.
+
+    ``random`` is refused: without its seed it would be a different move; pass the
+    run's ``_camera.json`` instead, which records the sampled trajectory.
+    """
+    import json
+    from pathlib import Path
+
+    from ..camera.trajectory import from_keys, scale_trajectory
+    from ..errors import TrajectoryError
+
+    if spec == "random":
+        raise TrajectoryError("--camera random is a different move every time: pass the run's "
+                              "<name>_camera.json (written by facecam generate) instead")
+    path = Path(spec)
+    if path.suffix.lower() == ".json" and path.is_file():
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise TrajectoryError(f"camera file {path} is not valid JSON: {exc}") from None
+        recorded = data.get("trajectory") if isinstance(data, dict) else None
+        if isinstance(recorded, dict) and isinstance(recorded.get("keys"), list):
+            # A run record: its trajectory is already per frame and already scaled by its strength.
+            traj = from_keys(recorded["keys"], int(recorded.get("frames") or num_frames),
+                             name=str(recorded.get("name", path.stem)))
+            return scale_trajectory(traj, strength) if strength != 1.0 else traj
+    return resolve_camera(spec, num_frames, strength=strength)
+
+
 def evaluate_camera(input_path: str, output_path: str, camera: str | CameraTrajectory,
                     strength: float = 1.0, thresholds: Thresholds = Thresholds(),
                     frame: Optional[int] = None) -> CameraVerdict:
-    """Read two videos (every frame, at their own rates) and judge ``camera`` (preset, JSON path or trajectory).
+    """Read two videos (every frame, at their own rates) and judge ``camera`` (see :func:`load_camera`).
 
     The input should be the clip the engine saw (``DIR/<name>_input.mp4`` from
     ``facecam generate``), so that both frames show the same instant in the same framing.
@@ -268,5 +298,5 @@ def evaluate_camera(input_path: str, output_path: str, camera: str | CameraTraje
 
     src = read_video(input_path, fps=None, num_frames=None).frames
     gen = read_video(output_path, fps=None, num_frames=None).frames
-    traj = camera if isinstance(camera, CameraTrajectory) else resolve_camera(camera, len(gen), strength=strength)
+    traj = camera if isinstance(camera, CameraTrajectory) else load_camera(camera, len(gen), strength)
     return evaluate_clips(src, gen, traj, thresholds, frame)
