@@ -302,7 +302,8 @@ class FaceCamPipeline(DiffusionPipeline):
                     velocity = uncond + guidance_scale * (velocity - uncond)
                 latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
                 if callback_on_step_end is not None:
-                    tensors = {name: locals()[name] for name in callback_on_step_end_tensor_inputs}
+                    available = {"latents": latents}
+                    tensors = {name: available[name] for name in callback_on_step_end_tensor_inputs}
                     result = callback_on_step_end(self, i, t, tensors) or {}
                     latents = result.get("latents", latents)
                 bar.update()

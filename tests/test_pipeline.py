@@ -1,0 +1,264 @@
+"""FaceCamPipeline and the facecam engine on a tiny random model in the real layout."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from facecam.model.tiny import write_tiny_model
+from facecam.pipeline import (
+    DEFAULT_PROMPT, FaceCamPipeline, make_scheduler, release_sigmas,
+)
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models are latency-bound: on a shared 2-core box extra threads only contend (30x slower)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+
+
+def _media(name: str) -> Path:
+    path = MEDIA / name
+    if not path.exists():
+        pytest.skip(f"shared test media not available: {path}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory) -> Path:
+    return write_tiny_model(tmp_path_factory.mktemp("tiny") / "weights")
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_dir) -> FaceCamPipeline:
+    p = FaceCamPipeline.from_pretrained(tiny_dir, torch_dtype=torch.float32)
+    p.set_progress_bar_config(disable=True)
+    return p
+
+
+@pytest.fixture(scope="module")
+def videos():
+    rng = np.random.default_rng(0)
+    return (rng.integers(0, 256, (9, 64, 48, 3), dtype=np.uint8),
+            rng.integers(0, 256, (9, 64, 48, 3), dtype=np.uint8))
+
+
+def _reference_timesteps(steps: int) -> np.ndarray:
+    s = np.linspace(1.0, 0.0, steps + 1)[:-1]
+    return 1000.0 * (5.0 * s / (1.0 + 4.0 * s))
+
+
+def test_schedule_is_the_release_shifted_linear_schedule():
+    scheduler = make_scheduler()
+    scheduler.set_timesteps(sigmas=release_sigmas(50).tolist())
+    np.testing.assert_allclose(scheduler.timesteps.numpy(), _reference_timesteps(50), rtol=1e-6, atol=1e-3)
+    assert scheduler.sigmas[-1].item() == 0.0 and len(scheduler.sigmas) == 51
+    assert int((scheduler.timesteps >= 900).sum()) == 18  # 18 high-noise steps of 50
+
+
+def test_high_expert_runs_exactly_on_steps_with_t_at_least_900(pipe, videos):
+    seen = {"high": [], "low": []}
+    hooks = [m.register_forward_pre_hook(lambda mod, args, key=key: seen[key].append(float(args[3][0])))
+             for key, m in (("high", pipe.transformer), ("low", pipe.transformer_2))]
+    try:
+        out = pipe(*videos, num_inference_steps=10, guidance_scale=5.0, generator=torch.Generator().manual_seed(0),
+                   output_type="latent")
+    finally:
+        for h in hooks:
+            h.remove()
+    ts = _reference_timesteps(10)
+    expected_high = [t for t in ts if t >= 900]
+    expected_low = [t for t in ts if t < 900]
+    assert len(expected_high) == 4 and len(expected_low) == 6
+    # two calls per step (conditional + unconditional)
+    np.testing.assert_allclose(seen["high"], np.repeat(expected_high, 2), atol=1e-3)
+    np.testing.assert_allclose(seen["low"], np.repeat(expected_low, 2), atol=1e-3)
+    assert out.experts == ["high"] * 4 + ["low"] * 6
+
+
+@pytest.mark.slow
+def test_one_step_is_guided_euler_on_the_velocity(pipe, videos):
+    """After step 0: x1 = x0 + (sigma'_1 - sigma'_0) * (v_neg + g (v_pos - v_neg)), computed by hand."""
+    g = torch.Generator().manual_seed(3)
+    x0 = torch.randn(1, 16, 3, 8, 6, generator=g)
+    captured = {}
+
+    def grab(p, i, t, tensors):
+        if i == 0:
+            captured["x1"] = tensors["latents"].clone()
+        return {}
+
+    pipe(*videos, num_inference_steps=2, guidance_scale=5.0, latents=x0.clone(), output_type="latent",
+         callback_on_step_end=grab)
+    src = pipe.encode_video(pipe._video_tensor(videos[0], "s"))
+    cam = pipe.encode_video(pipe._video_tensor(videos[1], "c"))
+    t = torch.tensor([1000.0])
+    with torch.no_grad():
+        v_pos = pipe.transformer(x0, src, cam, t, pipe.encode_prompt(DEFAULT_PROMPT))
+        v_neg = pipe.transformer(x0, src, cam, t, pipe.encode_prompt(""))
+    sigma1 = 5 * 0.5 / (1 + 4 * 0.5)
+    expected = x0 + (sigma1 - 1.0) * (v_neg + 5.0 * (v_pos - v_neg))
+    assert torch.allclose(captured["x1"], expected, atol=1e-5)
+
+
+def test_guidance_one_skips_the_negative_pass(pipe, videos):
+    calls = []
+    hooks = [m.register_forward_pre_hook(lambda *a: calls.append(1)) for m in (pipe.transformer, pipe.transformer_2)]
+    try:
+        pipe(*videos, num_inference_steps=2, guidance_scale=1.0, output_type="latent")
+    finally:
+        for h in hooks:
+            h.remove()
+    assert len(calls) == 2  # one pass per step (t = 1000 high, t = 833 low)
+
+
+@pytest.mark.slow
+def test_seed_makes_runs_reproducible(pipe, videos):
+    run = lambda seed: pipe(*videos, num_inference_steps=3,  # noqa: E731
+                            generator=torch.Generator().manual_seed(seed)).frames
+    a, b, c = run(7), run(7), run(8)
+    assert a.shape == (1, 9, 64, 48, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_callback_can_replace_latents(pipe, videos):
+    steps = []
+
+    def zero(p, i, t, tensors):
+        steps.append(i)
+        return {"latents": torch.zeros_like(tensors["latents"])}
+
+    out = pipe(*videos, num_inference_steps=3, output_type="latent", callback_on_step_end=zero)
+    assert steps == [0, 1, 2]
+    assert torch.count_nonzero(out.frames) == 0
+
+
+def test_bad_frame_count_is_a_clear_error(pipe, videos):
+    from facecam.errors import FacecamError
+
+    with pytest.raises(FacecamError, match="4k\\+1"):
+        pipe(videos[0][:8], videos[1][:8], num_inference_steps=1)
+
+
+@pytest.mark.slow
+def test_second_run_uses_cached_prompt_embeddings_without_text_encoder(tmp_path, videos, monkeypatch):
+    root = write_tiny_model(tmp_path / "w")
+    first = FaceCamPipeline.from_pretrained(root, torch_dtype=torch.float32)
+    first.set_progress_bar_config(disable=True)
+    a = first(*videos, num_inference_steps=2, generator=torch.Generator().manual_seed(1)).frames
+    cache = sorted((root / "facecam_cache" / "prompt_embeds").glob("*.safetensors"))
+    assert len(cache) == 2  # the prompt and the empty negative prompt
+    assert first.text_encoder is None  # released after encoding
+
+    import facecam.model.weights as weights
+    import transformers
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("text encoder constructed on a cached run")
+
+    monkeypatch.setattr(weights, "load_text_encoder", forbidden)
+    monkeypatch.setattr(weights, "t5_from_native", forbidden)
+    monkeypatch.setattr(transformers.UMT5EncoderModel, "__init__", forbidden)
+    second = FaceCamPipeline.from_pretrained(root, torch_dtype=torch.float32)
+    second.set_progress_bar_config(disable=True)
+    b = second(*videos, num_inference_steps=2, generator=torch.Generator().manual_seed(1)).frames
+    assert np.array_equal(a, b)
+
+
+def test_save_pretrained_round_trip_runs_without_text_encoder(pipe, videos, tmp_path):
+    pipe.save_pretrained(tmp_path / "saved")
+    assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == [
+        "model_index.json", "prompt_embeds", "scheduler", "transformer", "transformer_2", "vae"]
+    again = FaceCamPipeline.from_pretrained(tmp_path / "saved", torch_dtype=torch.float32)
+    again.set_progress_bar_config(disable=True)
+    kw = dict(num_inference_steps=3, output_type="latent")
+    a = pipe(*videos, generator=torch.Generator().manual_seed(2), **kw).frames
+    b = again(*videos, generator=torch.Generator().manual_seed(2), **kw).frames
+    assert again.text_encoder is None
+    assert torch.allclose(a, b, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- engine + CLI
+def test_engine_reports_missing_weights_with_download_hint(tmp_path):
+    from facecam.engines import engine_class
+
+    ok, why = engine_class("facecam").availability(weights=str(tmp_path))
+    assert not ok and "facecam download --to" in why
+    ok, why = engine_class("facecam").availability(weights=None)
+    assert not ok and "--weights" in why
+
+
+@pytest.mark.slow
+def test_engine_generates_requested_frames_from_a_shared_clip(tiny_dir):
+    from facecam.engines import get_engine
+    from facecam.video import io
+
+    clip = io.read_video(_media("facecam_000.mp4"), fps=24, num_frames=9)
+    # 480x704 source: take a centred 192x144 window and subsample by 3 -> 64x48
+    frames = clip.frames[:, 256:448:3, 168:312:3]
+    condition = np.full_like(frames, 255)
+    condition[:, 20:40, 15:30] = (48, 255, 48)
+    fake = types.SimpleNamespace(source=np.ascontiguousarray(frames), condition=condition, fps=24.0, name="x")
+    engine = get_engine("facecam", weights=str(tiny_dir), steps=3, cfg=5.0, offload=False, device="cpu",
+                        dtype="float32")
+    out = engine.generate(fake, seed=0, progress=False)
+    assert out.shape == (9, 64, 48, 3) and out.dtype == np.uint8
+    assert np.array_equal(out, engine.generate(fake, seed=0, progress=False))
+
+
+@pytest.mark.slow
+def test_cli_make_tiny_model_then_generate_writes_mp4(tmp_path):
+    from facecam.cli import main
+    from facecam.video.io import read_video
+
+    video = _media("facecam_000.mp4")
+    assert main(["debug", "make-tiny-model", str(tmp_path / "tiny")]) == 0
+    assert (tmp_path / "tiny" / "Wan2.2-I2V-A14B" / "Wan2.1_VAE.pth").is_file()
+    rc = main(["generate", str(video), "--camera", "arc-left", "--engine", "facecam", "--weights",
+               str(tmp_path / "tiny"), "--frames", "9", "--size", "64x48", "--steps", "3", "--seed", "0",
+               "--device", "cpu", "-o", str(tmp_path / "out")])
+    assert rc == 0
+    result = read_video(tmp_path / "out" / "facecam_000.mp4", fps=None, num_frames=None)
+    assert result.frames.shape == (9, 64, 48, 3)
+    assert (tmp_path / "out" / "facecam_000_camera.mp4").is_file()
+
+
+def test_cli_generate_without_weights_says_what_to_download(tmp_path, capsys):
+    from facecam.cli import main
+
+    video = _media("facecam_000.mp4")
+    rc = main(["generate", str(video), "--engine", "facecam", "--weights", str(tmp_path / "none"),
+               "-o", str(tmp_path / "out")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "facecam download --to" in err and err.count("\n") == 1
+    assert not (tmp_path / "out" / "facecam_000.mp4").exists()
+
+
+def test_make_tiny_model_refuses_a_non_empty_folder(tmp_path, capsys):
+    from facecam.cli import main
+
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "f").write_text("keep")
+    assert main(["debug", "make-tiny-model", str(tmp_path / "x")]) == 2
+    assert "not an empty folder" in capsys.readouterr().err
+
+
+def test_download_plan_fetches_base_and_finetunes_into_dir(tmp_path):
+    from facecam.cli.download import download_plan
+
+    plan = download_plan(tmp_path)
+    assert [(p["repo_id"], p["local_dir"]) for p in plan] == [
+        ("Wan-AI/Wan2.2-I2V-A14B", tmp_path / "Wan2.2-I2V-A14B"), ("wlyu/FaceCam", tmp_path / "FaceCam")]
+    assert "Wan2.1_VAE.pth" in plan[0]["allow_patterns"]
+    assert download_plan(tmp_path, diffusers=True, only="base")[0]["repo_id"] == "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
