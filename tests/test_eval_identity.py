@@ -72,3 +72,32 @@ def test_sample_indices_spread_over_the_clip():
 def test_a_missing_arcface_model_is_a_clear_error(tmp_path):
     with pytest.raises(WeightsError, match="ArcFace model not found"):
         load_embedder(tmp_path / "w600k_r50.onnx")
+
+
+def test_arcface_gets_an_aligned_112px_rgb_crop_scaled_to_plus_minus_one(astronaut):
+    # No ArcFace weights can be shipped, so the ONNX network is replaced by a recorder; what is
+    # checked is the input contract insightface's models were trained with.
+    from facecam.eval.identity import ARCFACE_TEMPLATE, ArcFaceEmbedder, FaceEmbedder
+
+    class Recorder:
+        def setInput(self, blob):
+            self.blob = blob
+
+        def forward(self):
+            return np.arange(1, 513, dtype=np.float32)[None]
+
+    arc = ArcFaceEmbedder.__new__(ArcFaceEmbedder)
+    FaceEmbedder.__init__(arc)  # only the shared YuNet detector
+    arc.net, arc.model = Recorder(), "arcface:test.onnx"
+    vec = arc.embed(astronaut)
+    blob = arc.net.blob
+    assert vec.shape == (512,) and np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-6)
+    assert blob.shape == (1, 3, 112, 112) and blob.min() >= -1.0 and blob.max() <= 1.0
+    crop = ((blob[0].transpose(1, 2, 0) + 1) * 127.5).round().astype(np.uint8)
+    # The crop is RGB (not BGR) and the face is where the template puts it: YuNet finds the
+    # eyes of the aligned crop within 6 px (5% of the crop; a five-point best fit plus detector noise)
+    # of the template positions.
+    assert crop[..., 0].mean() > crop[..., 2].mean()  # the astronaut's skin and suit: more red than blue
+    face = arc.detect(np.ascontiguousarray(np.pad(crop, ((56, 56), (56, 56), (0, 0)), mode="edge")))
+    eyes = face[4:8].reshape(2, 2) - 56
+    assert np.abs(eyes - ARCFACE_TEMPLATE[:2]).max() < 6.0
