@@ -1,0 +1,266 @@
+"""``facecam app``: a local web page to author a camera move, preview it and generate.
+
+The page is wiring only. Every result comes from the same library calls as the
+CLI: :func:`~facecam.condition.builder.build_condition` builds the condition,
+:func:`~facecam.cli.condition.condition_files` names the files, an engine from
+:func:`~facecam.engines.get_engine` renders the video and
+:func:`~facecam.video.outputs.write_outputs` writes the set, so a page run and
+``facecam generate`` leave identical files behind.
+
+Each browser session works in its own temporary folder (named after Gradio's
+session hash), each run in a fresh sub-folder of it, so two tabs never see or
+overwrite each other's files; the folder is removed when the tab closes. Jobs run
+on Gradio's queue, so the page stays responsive while one runs.
+
+A :class:`~facecam.errors.FacecamError` (no face, not a video, a bad keyframe
+table) becomes a readable message in the page's status line; the server keeps
+serving.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
+# Before gradio is imported: the page must never phone home (usage analytics).
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from .camera.trajectory import FIELDS, PRESET_HELP, PRESETS, from_keys, scale_trajectory  # noqa: E402
+from .errors import FacecamError, TrajectoryError  # noqa: E402
+
+ENGINE_NAMES = ("warp", "facecam")
+CAMERA_SOURCES = ("preset", "keyframes", "JSON file")
+KEY_COLUMNS = ["t", *FIELDS]
+# Arc-left authored as keys: t runs 0..1 over the clip, so the table does not depend on --frames.
+DEFAULT_KEYS = [[0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0], [1.0, -30.0, 0.0, 0.0, 1.0, 0.0, 0.0]]
+# Two jobs at once: enough that one tab's long job does not hold another tab's
+# preview back, few enough that a CPU machine is not swamped.
+DEFAULT_CONCURRENCY = 2
+# System fonts only: the default theme pulls Google Fonts, and the page must work offline.
+_THEME_FONTS = dict(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+
+
+def keys_from_table(rows: Any) -> list[dict]:
+    """Keyframe dicts (:func:`~facecam.camera.trajectory.from_keys` input) from the table's rows.
+
+    Columns are ``t, yaw, pitch, roll, zoom, pan_x, pan_y`` with ``t`` in 0..1 of the
+    clip. A blank cell is left out (the previous key's value carries on); a blank row
+    is skipped; anything that is not a number raises :class:`TrajectoryError`.
+    """
+    if hasattr(rows, "values") and hasattr(rows, "columns"):  # a DataFrame, whatever Gradio hands over
+        rows = rows.values.tolist()
+    keys = []
+    for r, row in enumerate(rows or []):
+        key = {}
+        for column, cell in zip(KEY_COLUMNS, row):
+            if cell is None or (isinstance(cell, str) and not cell.strip()):
+                continue
+            try:
+                value = float(cell)
+            except (TypeError, ValueError):
+                raise TrajectoryError(f"keyframe row {r + 1}, column {column}: {cell!r} is not a number") from None
+            if math.isnan(value):  # how the table reports an emptied number cell
+                continue
+            key[column] = value
+        if not key:
+            continue
+        if "t" not in key:
+            raise TrajectoryError(f"keyframe row {r + 1} has no t (0 = first frame, 1 = last)")
+        keys.append(key)
+    if not keys:
+        raise TrajectoryError("the keyframe table is empty: add at least one row with a t")
+    return keys
+
+
+def _camera(source: str, preset: str, strength: float, table: Any, json_file: Optional[str], frames: int):
+    """The ``camera`` argument of ``build_condition`` for the chosen camera source."""
+    if source == "keyframes":
+        trajectory = from_keys(keys_from_table(table), frames, name="keyframes", normalized=True)
+        return scale_trajectory(trajectory, strength) if strength != 1.0 else trajectory
+    if source == "JSON file":
+        if not json_file:
+            raise TrajectoryError("upload a trajectory JSON file, or pick a preset")
+        return str(json_file)
+    return preset
+
+
+def _frames(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise FacecamError(f"frames must be a whole number (4k+1, e.g. 17 or 81), got {value!r}") from None
+
+
+def _error(exc: Exception) -> str:
+    return f"**Error:** {exc}"
+
+
+def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike] = None) -> gr.Blocks:
+    """The page, not yet launched.
+
+    Args:
+        weights: FaceCam weights folder; without usable weights the facecam engine is
+            shown disabled, with the reason.
+        workdir: where per-session folders go (default: a fresh temporary folder).
+    """
+    from .engines import engine_class
+
+    root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="facecam-app-"))
+    root.mkdir(parents=True, exist_ok=True)
+    facecam_ok, facecam_why = engine_class("facecam").availability(weights=weights)
+    engines: dict[str, Any] = {}
+    engines_lock = threading.Lock()
+
+    def get_engine(name: str):
+        # One engine per server: loading the diffusion model per job would take minutes.
+        from .engines import get_engine as make_engine
+
+        if name == "facecam" and not facecam_ok:
+            raise FacecamError(f"the facecam engine is not available: {facecam_why}")
+        with engines_lock:
+            if name not in engines:
+                engines[name] = make_engine(name, **({"weights": weights} if name == "facecam" else {}))
+            return engines[name]
+
+    def job_dir(request: Optional[gr.Request]) -> Path:
+        session = (request.session_hash if request is not None else None) or "local"
+        folder = root / session
+        folder.mkdir(parents=True, exist_ok=True)
+        # A fresh folder per run: files shown from an earlier run stay valid.
+        return Path(tempfile.mkdtemp(prefix="run-", dir=folder))
+
+    def condition(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
+                  progress: gr.Progress):
+        from .condition.builder import build_condition
+
+        if not source:
+            raise FacecamError("upload a video or a portrait photo first")
+        frames = _frames(frames)
+        camera = _camera(camera_source, preset, float(strength), table, json_file, frames)
+        progress(0.0, desc="tracking the face and drawing the condition")
+        return build_condition(str(source), camera, num_frames=frames, proxy=str(ply) if ply else proxy, mode=mode,
+                               strength=float(strength), seed=None if seed in (None, "") else int(seed),
+                               progress=True)
+
+    def preview(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
+                request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+        """Condition files only (as `facecam condition`)."""
+        from .cli.condition import condition_files
+        from .video.outputs import write_outputs
+
+        try:
+            clip = condition(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode,
+                             seed, progress)
+            written = write_outputs(job_dir(request), condition_files(clip), clip.fps)
+        except FacecamError as exc:
+            return _error(exc), None, None, None, None
+        status = f"Preview of **{clip.trajectory.name}** on {clip.name}: {len(clip.source)} frames. Generate renders it."
+        return (status, str(written[f"{clip.name}_preview.mp4"]), str(written[f"{clip.name}_camera.mp4"]), None,
+                [str(p) for p in written.values()])
+
+    def generate(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed, engine,
+                 request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+        """The condition files plus the generated video (as `facecam generate`)."""
+        from .cli.condition import condition_files
+        from .video.outputs import write_outputs
+
+        try:
+            renderer = get_engine(engine)
+            clip = condition(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode,
+                             seed, progress)
+            progress(0.0, desc=f"rendering with the {engine} engine")
+            video = renderer.generate(clip, seed=None if seed in (None, "") else int(seed), progress=True)
+            files = {f"{clip.name}.mp4": video, **condition_files(clip)}
+            files[f"{clip.name}_camera.json"]["engine"] = engine
+            written = write_outputs(job_dir(request), files, clip.fps)
+        except FacecamError as exc:
+            return _error(exc), None, None, None, None
+        status = f"Done: **{clip.trajectory.name}** on {clip.name} with the {engine} engine, {len(video)} frames."
+        return (status, str(written[f"{clip.name}_preview.mp4"]), str(written[f"{clip.name}_camera.mp4"]),
+                str(written[f"{clip.name}.mp4"]), [str(p) for p in written.values()])
+
+    def forget_session(request: gr.Request) -> None:
+        if request is not None and request.session_hash:
+            shutil.rmtree(root / request.session_hash, ignore_errors=True)
+
+    with gr.Blocks(title="facecam", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown("# facecam\nRe-angle a portrait video: choose a camera move, preview its face-mesh "
+                    "condition, then generate.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                source = gr.File(label="Video or portrait photo", elem_id="source")
+                camera_source = gr.Radio(list(CAMERA_SOURCES), value="preset", label="Camera move from",
+                                         elem_id="camera-source")
+                with gr.Group(visible=True) as preset_group:
+                    preset = gr.Radio(list(PRESETS), value="arc-left", label="Preset", elem_id="preset")
+                    preset_help = gr.Markdown(PRESET_HELP["arc-left"])
+                strength = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Strength",
+                                     info="multiplies the move (0.5 = half the angle, zoom and pan)")
+                with gr.Group(visible=False) as keys_group:
+                    table = gr.Dataframe(value=DEFAULT_KEYS, headers=KEY_COLUMNS, datatype="number",
+                                         type="array", row_count=2, label="Keyframes",
+                                         elem_id="keyframes")
+                    gr.Markdown("t: 0 = first frame, 1 = last. Degrees for yaw (negative orbits left), pitch "
+                                "(positive orbits up) and roll; zoom is a factor; pan is a fraction of the frame. "
+                                "A blank cell keeps the previous key's value.")
+                json_file = gr.File(label="Trajectory JSON (keys, as `facecam cameras` describes)",
+                                    file_types=[".json"], visible=False, elem_id="trajectory")
+                with gr.Accordion("Condition options", open=False):
+                    frames = gr.Number(value=81, precision=0, label="Frames", info="4k+1: 81 = 3.4 s at 24 fps",
+                                       elem_id="frames")
+                    proxy = gr.Radio(["subject", "template"], value="subject", label="Proxy head",
+                                     info="the subject's own first-frame mesh, or the generic template")
+                    ply = gr.File(label="Proxy head .ply (optional, replaces the above)", file_types=[".ply"])
+                    mode = gr.Radio(["relative", "absolute"], value="relative", label="Mode")
+                    seed = gr.Number(value=None, precision=0, label="Seed (random preset, engines)")
+                engine = gr.Radio(list(ENGINE_NAMES), value="warp", label="Engine", elem_id="engine",
+                                  interactive=facecam_ok,
+                                  info=("warp: weight-free geometric re-render; facecam: the diffusion model"
+                                        if facecam_ok else f"facecam unavailable: {facecam_why}"))
+                with gr.Row():
+                    preview_btn = gr.Button("Preview", elem_id="preview-button")
+                    generate_btn = gr.Button("Generate", variant="primary", elem_id="generate-button")
+            with gr.Column(scale=2):
+                status = gr.Markdown("Upload a video or a portrait photo.", elem_id="status")
+                preview_video = gr.Video(label="Source | condition", interactive=False, elem_id="preview-video")
+                condition_video = gr.Video(label="Condition", interactive=False, elem_id="condition-video")
+                result_video = gr.Video(label="Result", interactive=False, elem_id="result-video")
+                files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
+
+        def show_source(choice: str):
+            return (gr.update(visible=choice == "preset"), gr.update(visible=choice == "keyframes"),
+                    gr.update(visible=choice == "JSON file"))
+
+        camera_source.change(show_source, camera_source, [preset_group, keys_group, json_file], queue=False)
+        preset.change(lambda name: PRESET_HELP.get(name, ""), preset, preset_help, queue=False)
+        inputs = [source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed]
+        outputs = [status, preview_video, condition_video, result_video, files]
+        preview_btn.click(preview, inputs, outputs, concurrency_id="jobs")
+        generate_btn.click(generate, [*inputs, engine], outputs, concurrency_id="jobs")
+        demo.unload(forget_session)
+    return demo
+
+
+def launch(host: str = "127.0.0.1", port: int = 7860, weights: Optional[str] = None,
+           concurrency: int = DEFAULT_CONCURRENCY, prevent_thread_lock: bool = False) -> gr.Blocks:
+    """Serve the page on ``host:port`` (local only unless ``host`` says otherwise)."""
+    workdir = Path(tempfile.mkdtemp(prefix="facecam-app-"))
+    demo = build_app(weights=weights, workdir=workdir)
+    demo.queue(default_concurrency_limit=concurrency)
+    try:
+        demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, show_error=False,
+                    allowed_paths=[str(workdir)], prevent_thread_lock=prevent_thread_lock,
+                    theme=gr.themes.Default(**_THEME_FONTS), footer_links=[])
+    except OSError as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise FacecamError(f"cannot serve on {host}:{port}: {exc}") from None
+    if not prevent_thread_lock:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return demo

@@ -1,0 +1,43 @@
+"""`facecam app`: serve the web page (author a camera move, preview it, generate)."""
+
+from __future__ import annotations
+
+import argparse
+
+ORDER = 40
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "app", help="local web page: upload, author a camera move, preview the condition, generate",
+        description="Serve a Gradio page on this machine. Upload a video or a portrait photo, pick a preset and "
+                    "its strength, edit keyframes in a table or upload a trajectory JSON, preview the condition "
+                    "(source | condition side by side) in seconds on a CPU, then generate with the warp engine "
+                    "(or facecam, when weights are configured). Results download as the same files "
+                    "`facecam generate` writes. Needs the `app` extra (gradio).",
+        epilog="example: facecam app --port 7860   then open http://127.0.0.1:7860")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--weights", metavar="DIR", default=None,
+                   help="FaceCam weights folder, enables the facecam engine; default $FACECAM_WEIGHTS")
+    p.add_argument("--concurrency", type=int, default=2, help="jobs run at once across all tabs (default 2)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from ..errors import FacecamError
+
+    if args.concurrency < 1:
+        raise FacecamError(f"--concurrency must be at least 1, got {args.concurrency}")
+    if not 0 <= args.port < 65536:
+        raise FacecamError(f"--port must be 0..65535, got {args.port}")
+    try:
+        from ..app import launch
+    except ImportError as exc:
+        raise FacecamError(f"the web page needs gradio ({exc}); install it with: pip install 'facecam[app]'") from None
+    launch(host=args.host, port=args.port, weights=args.weights or os.environ.get("FACECAM_WEIGHTS"),
+           concurrency=args.concurrency)
+    return 0

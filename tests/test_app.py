@@ -1,0 +1,226 @@
+"""`facecam app`: the web page, driven in a real browser (Debian's Chromium through Playwright).
+
+The browser tests start `facecam app` on a free localhost port in a subprocess, as
+a user would, and stop it at the end. The browser may only talk to 127.0.0.1:
+every other request is aborted and recorded. Each test saves a screenshot in its
+temporary folder so a failing run can be inspected.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import media_path
+
+from facecam.errors import TrajectoryError
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+SERVER_START_TIMEOUT = 240.0  # cold imports of gradio, torch and diffusers on a busy 2-core machine
+JOB_TIMEOUT_MS = 150_000
+
+
+# --- the keyframe table (no browser) ---------------------------------------------------------
+
+def test_keyframe_table_rows_become_keys_with_blank_cells_left_out():
+    from facecam.app import keys_from_table
+
+    rows = [[0, 0, 0, 0, 1, 0, 0], ["1", -30, None, "", 1.2, float("nan"), 0.1], [None] * 7]
+    assert keys_from_table(rows) == [
+        {"t": 0.0, "yaw": 0.0, "pitch": 0.0, "roll": 0.0, "zoom": 1.0, "pan_x": 0.0, "pan_y": 0.0},
+        {"t": 1.0, "yaw": -30.0, "zoom": 1.2, "pan_y": 0.1},
+    ]
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([[0, "left", 0, 0, 1, 0, 0]], "row 1, column yaw: 'left' is not a number"),
+    ([[None, -30, 0, 0, 1, 0, 0]], "row 1 has no t"),
+    ([], "the keyframe table is empty"),
+])
+def test_invalid_keyframe_table_is_explained(rows, message):
+    from facecam.app import keys_from_table
+
+    with pytest.raises(TrajectoryError, match=message):
+        keys_from_table(rows)
+
+
+def test_facecam_engine_is_shown_disabled_with_the_reason_without_weights(tmp_path, monkeypatch):
+    from facecam.app import build_app
+
+    monkeypatch.delenv("FACECAM_WEIGHTS", raising=False)
+    demo = build_app(weights=None, workdir=tmp_path)
+    engine = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "engine")
+    assert engine.interactive is False
+    assert engine.value == "warp"
+    assert "facecam unavailable" in engine.info and "weights" in engine.info
+
+
+def test_app_help_does_not_import_gradio():
+    code = ("import sys, facecam.cli as c\n"
+            "try:\n    c.main(['app', '--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'gradio' not in sys.modules, 'gradio imported by --help'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "--port" in done.stdout and "--weights" in done.stdout
+
+
+# --- the page in a browser --------------------------------------------------------------------
+
+def _chromium() -> str:
+    for path in (shutil.which("chromium"), *CHROMIUM_CANDIDATES):
+        if path and Path(path).exists():
+            return path
+    # Not a skip: CI installs chromium (.ci/extra-setup), so a missing browser is a broken setup.
+    pytest.fail("Debian's Chromium is needed for the browser tests: apt-get install chromium")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """`facecam app` serving on a free localhost port; stopped after the module's tests."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("app-server") / "server.log"
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "facecam", "app", "--host", "127.0.0.1",
+                                 "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"facecam app exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"facecam app did not answer in {SERVER_START_TIMEOUT:.0f} s:\n"
+                            f"{log_path.read_text()[-3000:]}")
+            time.sleep(1.0)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+
+
+@pytest.fixture
+def page(app_url, tmp_path):
+    """A fresh browser tab on the page; anything but 127.0.0.1 is blocked and listed in ``page.blocked``."""
+    # Imported here, not skipped: CI installs playwright, so its absence is a broken setup.
+    from playwright.sync_api import sync_playwright
+
+    executable = _chromium()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True)
+        context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1800})
+        blocked: list[str] = []
+
+        def local_only(route):
+            host = route.request.url.split("/")[2] if "://" in route.request.url else ""
+            if route.request.url.startswith(("data:", "blob:")) or host.split(":")[0] == "127.0.0.1":
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", local_only)
+        tab = context.new_page()
+        tab.blocked = blocked
+        tab.goto(app_url)
+        tab.wait_for_selector("#generate-button", timeout=60_000)
+        try:
+            yield tab
+        finally:
+            # Kept under the test's temporary folder so a failing run can be looked at.
+            tab.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+            context.close()
+            browser.close()
+
+
+def _upload(page, path: Path) -> None:
+    page.set_input_files("#source input[type=file]", str(path))
+    page.locator("#source").get_by_text(path.name).wait_for(timeout=30_000)
+
+
+def _set_frames(page, frames: int) -> None:
+    page.get_by_text("Condition options").click()
+    box = page.locator("#frames input")
+    box.fill(str(frames))
+    box.press("Tab")
+
+
+def _wait_status(page, text: str) -> str:
+    status = page.locator("#status")
+    status.get_by_text(text).wait_for(timeout=JOB_TIMEOUT_MS)
+    return status.inner_text()
+
+
+def _frame_count(path: Path) -> tuple[int, int, int]:
+    import av
+
+    with av.open(str(path)) as container:
+        frames = [f for f in container.decode(video=0)]
+    return len(frames), frames[0].height, frames[0].width
+
+
+@pytest.mark.slow
+def test_page_previews_then_generates_arc_left_with_warp_and_downloads_the_mp4(page, tmp_path):
+    clip = media_path("lp_d0.mp4")
+    _upload(page, clip)
+    page.locator("#preset").get_by_label("arc-left", exact=True).check()
+    _set_frames(page, 17)
+
+    page.click("#preview-button")
+    status = _wait_status(page, "Preview of")
+    assert "17 frames" in status
+    assert page.locator("#preview-video video").get_attribute("src")
+    assert page.locator("#condition-video video").get_attribute("src")
+
+    page.locator("#engine").get_by_label("warp", exact=True).check()
+    page.click("#generate-button")
+    status = _wait_status(page, "Done:")
+    assert "warp engine, 17 frames" in status
+    assert page.locator("#preview-video video").get_attribute("src")  # both videos on the page
+    assert page.locator("#result-video video").get_attribute("src")
+
+    with page.expect_download(timeout=30_000) as download:
+        page.locator('#downloads a[download="lp_d0.mp4"]').click()
+    result = tmp_path / "downloaded.mp4"
+    download.value.save_as(str(result))
+    assert result.read_bytes()[4:8] == b"ftyp"  # an MP4 container
+    assert _frame_count(result) == (17, 704, 480)
+    names = {a.get_attribute("download") for a in page.locator("#downloads a[download]").all()}
+    assert {"lp_d0_camera.json", "lp_d0_camera.mp4", "lp_d0_preview.mp4", "lp_d0_input.mp4"} <= names
+    assert page.blocked == []
+
+
+@pytest.mark.slow
+def test_page_explains_a_file_that_is_not_a_video_and_keeps_serving(page, tmp_path, app_url):
+    media_path("lp_d0.mp4")  # same requirement as the rest of the page tests
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a video\n")
+    _upload(page, notes)
+    page.click("#preview-button")
+    status = _wait_status(page, "Error:")
+    assert "cannot open video" in status and "notes.txt" in status
+    with urllib.request.urlopen(app_url, timeout=10) as response:
+        assert response.status == 200
