@@ -1,0 +1,74 @@
+"""Throughput of the warp engine on whole clips, landmark detection included.
+
+For each shared clip: decode 81 frames, crop and track the face, build the
+camera condition (``build_condition``) and render with the warp engine. Prints
+frames per second of the pipeline after decoding (crop + landmarks + condition
++ segmentation + warp: what `facecam generate` does between reading and
+writing) and of the whole thing with decoding, plus the process CPU time, which
+is the fairer number on a shared machine. Each clip is run ``--repeat`` times
+and the fastest run reported (the first run also pays MediaPipe's start-up).
+
+    python benchmarks/warp_speed.py [--camera arc-left] [--frames 81] [--repeat 2] [CLIP ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+CLIPS = ("facecam_000.mp4", "facecam_007.mp4", "lp_d0.mp4", "lp_d3.mp4", "lp_d9.mp4", "lp_s18.mp4")
+
+
+def run_clip(path: Path, camera: str, frames: int, engine) -> dict:
+    from facecam.condition.builder import build_condition
+    from facecam.video.io import read_video
+
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    clip = read_video(path, num_frames=frames)
+    wall1, cpu1 = time.perf_counter(), time.process_time()
+    conditioned = build_condition(clip, camera, num_frames=frames)
+    wall2 = time.perf_counter()
+    video = engine.generate(conditioned, progress=False)
+    wall3, cpu3 = time.perf_counter(), time.process_time()
+    assert video.shape == conditioned.source.shape
+    return {"decode_s": wall1 - wall0, "condition_s": wall2 - wall1, "warp_s": wall3 - wall2,
+            "pipeline_s": wall3 - wall1, "total_s": wall3 - wall0, "cpu_s": (cpu3 - cpu1),
+            "size": conditioned.size}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("clips", nargs="*", help=f"clips (default: the shared clips in {MEDIA})")
+    parser.add_argument("--camera", default="arc-left")
+    parser.add_argument("--frames", type=int, default=81)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+
+    from facecam.engines import get_engine
+
+    engine = get_engine("warp")
+    paths = [Path(p) for p in args.clips] or [MEDIA / name for name in CLIPS]
+    print(f"warp engine, camera {args.camera}, {args.frames} frames, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'clip':18} {'size':>8} {'decode s':>9} {'cond s':>7} {'warp s':>7} "
+          f"{'fps (no decode)':>16} {'fps (all)':>10} {'fps (CPU time)':>15}")
+    for path in paths:
+        if not path.exists():
+            print(f"{path.name:18} missing")
+            continue
+        best = min((run_clip(path, args.camera, args.frames, engine) for _ in range(args.repeat)),
+                   key=lambda r: r["pipeline_s"])
+        n = args.frames
+        print(f"{path.name:18} {best['size'][0]:>4}x{best['size'][1]:<3} {best['decode_s']:9.2f} "
+              f"{best['condition_s']:7.2f} {best['warp_s']:7.2f} {n / best['pipeline_s']:16.1f} "
+              f"{n / best['total_s']:10.1f} {n / best['cpu_s']:15.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,430 @@
+"""The ``warp`` engine: a weight-free geometric re-render of the source video.
+
+A preview and a baseline, not the diffusion model: it moves the pixels the
+source camera saw, so it cannot invent what was never visible (the far side of
+the head, background outside the frame beyond a smooth fill).
+
+The scene is three layers, all in the world of :mod:`facecam.condition.project`
+(the source camera's frame, head at depth ``f``):
+
+face
+    each frame's own 478 landmarks (temporally smoothed) lifted to 3D, plus two
+    rings of vertices around the face oval (:mod:`.warp_mesh`), triangulated
+    with MediaPipe's tessellation and warped piecewise-affinely. Triangles are
+    drawn far to near and back-facing ones are culled, so the nose hides the
+    far cheek when the head turns.
+person
+    hair, ears, neck and body (MediaPipe selfie segmentation, dilated a little
+    so its edge carries no background) on a plane facing the source camera at
+    the head pivot's depth. The face's outer ring lies on this plane, so the two
+    warps meet without a seam.
+background
+    a plane :data:`BACKGROUND_DEPTH` times further away. Where the person hides
+    it in the current frame, the background seen in the other frames is used
+    (a mean over the frames where that pixel was not covered); what no frame
+    ever saw, and everything outside the source frame, is inpainted once per
+    clip at low resolution.
+
+Every layer is seen by the trajectory's camera of its frame, built with the same
+pivot as the relative camera condition, so ``arc-left`` turns the head the same
+way here as in the condition video and in the diffusion engine. Unlike the
+condition (head frozen at frame 0), the warp keeps the source's own motion:
+frame ``t`` of the output re-renders frame ``t`` of the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
+
+import cv2
+import numpy as np
+
+from ..condition.project import PinholeCamera, lift, orbit_pivot, project, trajectory_cameras
+from ..errors import FacecamError
+from ..face.pose import focal_length, intrinsics
+from .base import Engine
+from .warp_mesh import MESH_VERTICES, RING_SCALES, FaceSurface, face_surface, ring_positions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..condition.builder import ConditionedClip
+
+BACKGROUND_DEPTH = 2.0  # background plane depth, in multiples of the head pivot's depth
+# How far (in the ring's own units) the first ring keeps the face's depth: 0 = on
+# the oval's depth, 1 = on the person plane.
+RING_DEPTH_BLEND = (0.5, 1.0)
+SMOOTH_XY_FRAMES = 5   # Savitzky-Golay window for landmark x, y (odd)
+SMOOTH_Z_FRAMES = 11   # z (MediaPipe depth) jitters more than x, y: smooth it over longer
+MASK_THRESHOLD = 0.5
+MAX_MARGIN = 1.5       # background canvas reaches at most this many frame sizes beyond the frame
+INPAINT_SCALE = 4      # the unseen background is inpainted at 1/4 resolution (smooth anyway)
+
+
+@dataclass
+class WarpOptions:
+    """Options of the warp engine (defaults are the tested ones)."""
+
+    background_depth: float = BACKGROUND_DEPTH  # background plane depth / head depth
+    smooth_xy: int = SMOOTH_XY_FRAMES           # landmark smoothing window for x, y (frames, odd; 1 = off)
+    smooth_z: int = SMOOTH_Z_FRAMES             # landmark smoothing window for depth (frames, odd; 1 = off)
+    dilate: float = 0.006                       # person mask dilation, fraction of the frame diagonal
+    feather: float = 0.006                      # person edge feathering, fraction of the frame diagonal
+    segmentation_model: int = 0                 # MediaPipe selfie segmentation: 0 general, 1 landscape
+
+
+class WarpEngine(Engine):
+    """Geometric re-render of the source under the clip's camera trajectory (CPU, no weights)."""
+
+    name = "warp"
+
+    def __init__(self, **options) -> None:
+        unknown = set(options) - set(WarpOptions.__dataclass_fields__)
+        if unknown:
+            raise FacecamError(f"unknown warp engine option(s): {', '.join(sorted(unknown))}")
+        self.options = WarpOptions(**options)
+
+    def generate(self, clip: "ConditionedClip", *, seed: Optional[int] = None,
+                 progress: bool = True) -> np.ndarray:
+        """Render ``clip.source`` under ``clip.trajectory``; returns ``(T, H, W, 3)`` uint8.
+
+        ``seed`` is accepted for the common interface; the warp is deterministic.
+        """
+        frames, track, trajectory = clip.source, clip.source_track, clip.trajectory
+        _check_clip(frames, track, trajectory)
+        T, H, W = frames.shape[:3]
+        size = (H, W)
+        f = focal_length(size)
+        K0 = intrinsics(size, f)
+        surface = face_surface()
+
+        pivot = condition_pivot(clip, f)
+        cameras = trajectory_cameras(trajectory, size, pivot, f)
+        plane_depth = float(pivot[2])
+        bg_depth = plane_depth * self.options.background_depth
+        person_h = [plane_homography(K0, cam, plane_depth) for cam in cameras]
+        bg_h = [plane_homography(K0, cam, bg_depth) for cam in cameras]
+
+        points = smooth_landmarks(track.points.astype(np.float64), self.options.smooth_xy, self.options.smooth_z)
+        src2d, world = surface_vertices(points, K0, plane_depth, surface)
+
+        layers = person_layers(frames, points, surface, self.options, progress)
+        canvas, offset = background_canvas(layers, bg_h, size)
+        renderer = FrameRenderer(size, canvas, offset, surface)
+
+        out = np.empty_like(frames)
+        steps = range(T)
+        if progress:
+            from tqdm.auto import tqdm
+
+            steps = tqdm(steps, desc="warp", unit="frame", leave=False)
+        for t in steps:
+            out[t] = renderer.render(layers[t], src2d[t], world[t], cameras[t], person_h[t], bg_h[t])
+        return out
+
+
+def _check_clip(frames: np.ndarray, track, trajectory) -> None:
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise FacecamError(f"the warp engine needs (T, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
+    if track is None:
+        raise FacecamError("the warp engine needs the source's landmark track")
+    if track.points.shape[0] != frames.shape[0] or tuple(track.size) != tuple(frames.shape[1:3]):
+        raise FacecamError(f"landmark track ({track.points.shape[0]} frames at {track.size}) does not match "
+                           f"the source ({frames.shape[0]} frames at {frames.shape[1:3]})")
+    if trajectory.num_frames != frames.shape[0]:
+        raise FacecamError(f"the trajectory has {trajectory.num_frames} frames, the source {frames.shape[0]}")
+
+
+def condition_pivot(clip: "ConditionedClip", focal: float) -> np.ndarray:
+    """The orbit pivot ``(3,)`` the relative camera condition used (its proxy on the first frame)."""
+    from ..condition.builder import PROXIES, proxy_points
+
+    proxy = clip.options.get("proxy", "subject") if clip.options.get("mode", "relative") == "relative" else "subject"
+    proxy = proxy if proxy in PROXIES else "subject"  # a .ply proxy sits where the subject's head is anyway
+    world, rotation = proxy_points(proxy, clip.source_track.points[0].astype(np.float64), clip.size, focal)
+    return orbit_pivot(world, rotation)
+
+
+def plane_homography(K0: np.ndarray, camera: PinholeCamera, depth: float) -> np.ndarray:
+    """``(3, 3)`` map from source pixels to target pixels for the plane ``z = depth`` (source camera frame).
+
+    A point ``X`` on the plane satisfies ``n.X / depth = 1`` with ``n = (0, 0, 1)``,
+    so ``R X + t = (R + t n^T / depth) X`` and ``X = depth * K0^-1 x``.
+    """
+    n = np.array([0.0, 0.0, 1.0])
+    H = camera.K @ (camera.R + np.outer(camera.t, n) / depth) @ np.linalg.inv(K0)
+    return H / H[2, 2]
+
+
+def smooth_landmarks(points: np.ndarray, window_xy: int, window_z: int) -> np.ndarray:
+    """Savitzky-Golay smoothing of ``(T, N, 3)`` landmarks over time (quadratic fits), so the warp does not shimmer."""
+    from scipy.signal import savgol_filter
+
+    out = points.copy()
+    for axes, window in ((slice(0, 2), window_xy), (slice(2, 3), window_z)):
+        w = min(window, points.shape[0] - (1 - points.shape[0] % 2))  # odd and no longer than the clip
+        if w >= 5:
+            out[..., axes] = savgol_filter(points[..., axes], w, 2, axis=0, mode="interp")
+    return out
+
+
+def surface_vertices(points: np.ndarray, K0: np.ndarray, plane_depth: float,
+                     surface: FaceSurface) -> tuple[np.ndarray, np.ndarray]:
+    """Source pixels ``(T, V, 2)`` and world points ``(T, V, 3)`` of the face surface's vertices.
+
+    Ring vertices sit at the ring's pixel in the source, at a depth blended from
+    the oval's depth towards the person plane (the last ring lies on it).
+    """
+    T = points.shape[0]
+    mesh2d = points[:, :MESH_VERTICES, :2]
+    rings2d = ring_positions(mesh2d, surface.oval)  # (T, R*36, 2)
+    f, cx, cy = K0[0, 0], K0[0, 2], K0[1, 2]
+    mesh_world = lift(points[:, :MESH_VERTICES].reshape(-1, 3), K0).reshape(T, MESH_VERTICES, 3)
+    oval_depth = mesh_world[:, surface.oval, 2]  # (T, 36)
+    n = len(surface.oval)
+    ring_world = np.empty((T, len(RING_SCALES) * n, 3))
+    for k, blend in enumerate(RING_DEPTH_BLEND):
+        depth = oval_depth + blend * (plane_depth - oval_depth)
+        xy = rings2d[:, k * n:(k + 1) * n]
+        ring_world[:, k * n:(k + 1) * n] = np.stack(
+            [(xy[..., 0] - cx) * depth / f, (xy[..., 1] - cy) * depth / f, depth], axis=-1)
+    return np.concatenate([mesh2d, rings2d], axis=1), np.concatenate([mesh_world, ring_world], axis=1)
+
+
+def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, options: WarpOptions,
+                  progress: bool) -> np.ndarray:
+    """The source frames with the person's alpha as a fourth channel: ``(T, H, W, 4)`` uint8 RGBA.
+
+    The segmentation is unioned with the face oval (a cartoon or a heavily made-up
+    face may be missed by the selfie model), averaged over three frames against
+    flicker, dilated so its edge carries no background, and feathered outwards.
+    ``alpha == 255`` exactly on the dilated mask (the *core*): there the person
+    hides the background, elsewhere the background layer shows this frame's own
+    pixels, so a still camera reproduces the input exactly. (Four channels also
+    happen to warp faster than three in OpenCV.)
+    """
+    from ..face.landmarks import _quiet
+
+    T, H, W = frames.shape[:3]
+    diag = float(np.hypot(H, W))
+    dilate = max(1.0, options.dilate * diag)
+    feather = max(1.0, options.feather * diag)
+    with _quiet():
+        from mediapipe.python.solutions.selfie_segmentation import SelfieSegmentation
+
+        seg = SelfieSegmentation(model_selection=options.segmentation_model)
+    steps = range(T)
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc="segmentation", unit="frame", leave=False)
+    # The selfie model sees 256x256 anyway: half-size input saves its own upscaling.
+    small = (max(1, W // 2), max(1, H // 2))
+    prob = np.empty((T, small[1], small[0]), np.float32)
+    try:
+        for t in steps:
+            image = cv2.resize(frames[t], small, interpolation=cv2.INTER_AREA)
+            mask = seg.process(image).segmentation_mask
+            prob[t] = mask if mask is not None else 0.0
+    finally:
+        seg.close()
+
+    layers = np.empty((T, H, W, 4), np.uint8)
+    reach = dilate + feather
+    for t in range(T):
+        window = prob[max(0, t - 1):t + 2]
+        mean = cv2.resize(window.mean(axis=0), (W, H), interpolation=cv2.INTER_LINEAR)
+        hard = (mean <= MASK_THRESHOLD).astype(np.uint8)  # 1 = not person
+        oval = np.round(points[t, surface.oval, :2] * 16).astype(np.int32)
+        cv2.fillPoly(hard, [oval], 0, lineType=cv2.LINE_8, shift=4)
+        dist = cv2.distanceTransform(hard, cv2.DIST_L2, 3)  # pixels from the person
+        # 255 up to `dilate` pixels from the person, falling linearly to 0 over `feather` more.
+        cv2.min(dist, reach, dst=dist)
+        alpha = cv2.convertScaleAbs(dist, alpha=-255.0 / feather, beta=255.0 * reach / feather)
+        cv2.cvtColor(frames[t], cv2.COLOR_RGB2RGBA, dst=layers[t])
+        cv2.insertChannel(alpha, layers[t], 3)
+    return layers
+
+
+def background_canvas(layers: np.ndarray, bg_h: list[np.ndarray],
+                      size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """The clean background plate on a canvas big enough for every target view.
+
+    Returns the canvas ``(Hc, Wc, 4)`` uint8 and the offset ``(ox, oy)`` of the
+    source frame's origin in it. Inside the frame each pixel is the mean of the
+    frames where no person covered it; pixels never seen and the margin around
+    the frame (up to what the trajectory's views reach) are inpainted.
+    """
+    H, W = size
+    T = layers.shape[0]
+    total = np.zeros((H, W), np.float32)
+    plate = np.zeros((H, W, 3), np.float32)
+    for t in range(T):
+        seen = layers[t, ..., 3] < 255
+        total += seen
+        cv2.add(plate, layers[t, ..., :3].astype(np.float32), dst=plate, mask=seen.astype(np.uint8))
+    plate /= np.maximum(total, 1.0)[..., None]
+    unseen = total < 0.5
+
+    corners = np.array([[0, 0, 1], [W, 0, 1], [0, H, 1], [W, H, 1]], np.float64).T
+    xy = np.concatenate([(r[:2] / r[2:]).T for r in (np.linalg.solve(h, corners) for h in bg_h)])
+    x0 = int(np.clip(np.floor(xy[:, 0].min()), -MAX_MARGIN * W, 0))
+    y0 = int(np.clip(np.floor(xy[:, 1].min()), -MAX_MARGIN * H, 0))
+    x1 = int(np.clip(np.ceil(xy[:, 0].max()), W, (1 + MAX_MARGIN) * W))
+    y1 = int(np.clip(np.ceil(xy[:, 1].max()), H, (1 + MAX_MARGIN) * H))
+    ox, oy = -x0, -y0
+    Hc, Wc = y1 - y0 + 2, x1 - x0 + 2
+    canvas = np.zeros((Hc, Wc, 3), np.float32)
+    missing = np.ones((Hc, Wc), np.uint8)
+    canvas[oy:oy + H, ox:ox + W] = plate
+    missing[oy:oy + H, ox:ox + W] = unseen
+    if missing.any():
+        canvas = fill_unseen(canvas, missing)
+    out = np.zeros((Hc, Wc, 4), np.uint8)
+    out[..., :3] = np.clip(canvas + 0.5, 0, 255)
+    return out, (ox, oy)
+
+
+def fill_unseen(canvas: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Inpaint the ``missing`` pixels of a float ``(H, W, 3)`` canvas at low resolution (Telea)."""
+    Hc, Wc = missing.shape
+    s = INPAINT_SCALE
+    small_size = (max(1, Wc // s), max(1, Hc // s))
+    small = cv2.resize(np.clip(canvas, 0, 255).astype(np.uint8), small_size, interpolation=cv2.INTER_AREA)
+    # A small pixel is known only if every full pixel under it is.
+    small_missing = (cv2.resize(missing * 255, small_size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+    if small_missing.all():  # nothing known at all: a neutral grey
+        return np.full_like(canvas, 128.0)
+    filled = cv2.inpaint(small, small_missing, 3, cv2.INPAINT_TELEA)
+    filled = cv2.GaussianBlur(filled, (0, 0), 1.5)
+    big = cv2.resize(filled, (Wc, Hc), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    return np.where(missing[..., None].astype(bool), big, canvas)
+
+
+class FrameRenderer:
+    """Composes output frames; holds the buffers reused from frame to frame."""
+
+    def __init__(self, size: tuple[int, int], canvas: np.ndarray, offset: tuple[int, int],
+                 surface: FaceSurface) -> None:
+        H, W = size
+        ox, oy = offset
+        self.size = size
+        self.surface = surface
+        self.offset = offset
+        self.canvas = canvas.copy()  # the frame region is overwritten per frame; the margin stays
+        self.region = self.canvas[oy:oy + H, ox:ox + W]
+        self.plate = np.ascontiguousarray(canvas[oy:oy + H, ox:ox + W])
+        self.xs = np.arange(W, dtype=np.float32)
+        self.ys = np.arange(H, dtype=np.float32)
+        self.core = np.empty((H, W), np.uint8)
+
+    def plane_map(self, homography: np.ndarray, shift: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
+        """Backward maps ``(H, W)`` float32 of a homography (source -> target), read at ``+shift`` in the source."""
+        Hi = np.linalg.inv(homography)
+        Hi = Hi / Hi[2, 2]
+        Hi[:2] += np.outer(shift, Hi[2])  # add the shift in homogeneous coordinates
+        Hi = Hi.astype(np.float32)
+        # Each map is a ratio of functions affine in x and y: outer sums of a row and a column.
+        mx = np.add.outer(Hi[0, 1] * self.ys + Hi[0, 2], Hi[0, 0] * self.xs)
+        my = np.add.outer(Hi[1, 1] * self.ys + Hi[1, 2], Hi[1, 0] * self.xs)
+        if abs(Hi[2, 0]) > 1e-12 or abs(Hi[2, 1]) > 1e-12:  # projective (an orbit); pans and zooms are affine
+            w = np.add.outer(Hi[2, 1] * self.ys + 1.0, Hi[2, 0] * self.xs)
+            np.divide(mx, w, out=mx)
+            np.divide(my, w, out=my)
+        return mx, my
+
+    def render(self, layer: np.ndarray, src2d: np.ndarray, world: np.ndarray, camera: PinholeCamera,
+               person_h: np.ndarray, bg_h: np.ndarray) -> np.ndarray:
+        """One output frame ``(H, W, 3)`` uint8 from the frame's RGBA person layer ``(H, W, 4)``."""
+        H, W = self.size
+
+        # Background: this frame where it is visible, the plate where the person hides it.
+        cv2.compare(cv2.extractChannel(layer, 3), 255, cv2.CMP_EQ, dst=self.core)
+        np.copyto(self.region, layer)
+        cv2.copyTo(self.plate, self.core, self.region)
+        bx, by = self.plane_map(bg_h, self.offset)
+        background = cv2.remap(self.canvas, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+        # Person plane, with the face surface's own map where it covers the target.
+        px, py = self.plane_map(person_h)
+        face = face_map(src2d, project(world, camera), self.surface, self.size)
+        if face is not None:
+            box, covered, fx, fy = face
+            np.copyto(px[box], fx, where=covered)
+            np.copyto(py[box], fy, where=covered)
+        # Below the frame the body continues (its last row repeats); beside and above it, nothing does.
+        rows = np.flatnonzero(py.max(axis=1) > H - 1)
+        if rows.size:
+            bx_, by_ = px[rows[0]:], py[rows[0]:]
+            below = (by_ > H - 1) & (bx_ >= 0) & (bx_ <= W - 1)
+            by_[below] = H - 1
+        person = cv2.remap(layer, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+        alpha = cv2.extractChannel(person, 3).astype(np.float32)
+        alpha *= 1.0 / 255.0
+        blended = cv2.blendLinear(person, background, alpha, 1.0 - alpha)
+        return cv2.cvtColor(blended, cv2.COLOR_RGBA2RGB)
+
+
+def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface,
+             size: tuple[int, int]) -> Optional[tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray]]:
+    """Backward map of the face surface: which target pixels it covers and where each reads the source.
+
+    Args:
+        src2d: ``(V, 2)`` vertex pixels in the source frame.
+        target: ``(V, 3)`` vertex pixels and depth under the target camera.
+        size: ``(H, W)`` of the target.
+
+    Returns:
+        None when no triangle is in view, else ``(box, covered, map_x, map_y)``:
+        the target box (a pair of slices), which of its pixels the surface
+        covers (``(h, w)`` bool) and their source pixels (``(h, w)`` float32;
+        meaningless where not covered). Triangles are painted far to near into
+        an index buffer (the nearest wins); back-facing and behind-the-camera
+        triangles are skipped.
+    """
+    H, W = size
+    tris = surface.triangles
+    dst = target[:, :2]
+    corners = dst[tris]  # (F, 3, 2)
+    e1 = corners[:, 1] - corners[:, 0]
+    e2 = corners[:, 2] - corners[:, 0]
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # twice the signed area; < 0: facing away
+    lo = np.floor(corners.min(axis=1))
+    hi = np.ceil(corners.max(axis=1))
+    visible = (det > 1e-3) & (target[tris, 2].min(axis=1) > 1e-3)
+    visible &= (hi[:, 0] >= 0) & (hi[:, 1] >= 0) & (lo[:, 0] < W) & (lo[:, 1] < H)
+    idx = np.flatnonzero(visible)
+    if idx.size == 0:
+        return None
+    depth = target[tris[idx], 2].mean(axis=1)
+    idx = idx[np.argsort(-depth, kind="stable")]  # far first: nearer triangles overwrite
+
+    # Affine map per triangle, target pixel -> source pixel: s = A d + b, one table row per triangle
+    # (row 0 unused: the index buffer's 0 means "no triangle").
+    src = src2d[tris[idx]]
+    s1, s2 = src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]
+    a1, a2, inv = e1[idx], e2[idx], 1.0 / det[idx]
+    table = np.zeros((6, idx.size + 1))
+    for r in range(2):  # [e1 e2]^-1 = [[e2y, -e2x], [-e1y, e1x]] / det
+        ax = (s1[:, r] * a2[:, 1] - s2[:, r] * a1[:, 1]) * inv
+        ay = (s2[:, r] * a1[:, 0] - s1[:, r] * a2[:, 0]) * inv
+        table[3 * r, 1:], table[3 * r + 1, 1:] = ax, ay
+        table[3 * r + 2, 1:] = src[:, 0, r] - ax * corners[idx, 0, 0] - ay * corners[idx, 0, 1]
+
+    # Index buffer over the surface's bounding box only (the face is a small part of most frames).
+    x0, y0 = int(max(0, lo[idx, 0].min())), int(max(0, lo[idx, 1].min()))
+    x1, y1 = int(min(W, hi[idx, 0].max() + 1)), int(min(H, hi[idx, 1].max() + 1))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    buf = np.zeros((y1 - y0, x1 - x0), np.int32)
+    fixed = np.round((corners[idx] - (x0, y0)) * 16).astype(np.int32)  # 4 fractional bits
+    fill = cv2.fillConvexPoly
+    for k in range(idx.size):
+        fill(buf, fixed[k], k + 1, cv2.LINE_8, 4)
+    # Evaluate densely over the box: gathers from a small table beat indexing scattered pixels.
+    table = table.astype(np.float32)
+    gx = np.arange(x0, x1, dtype=np.float32)[None, :]
+    gy = np.arange(y0, y1, dtype=np.float32)[:, None]
+    map_x = np.take(table[0], buf) * gx + np.take(table[1], buf) * gy + np.take(table[2], buf)
+    map_y = np.take(table[3], buf) * gx + np.take(table[4], buf) * gy + np.take(table[5], buf)
+    return (slice(y0, y1), slice(x0, x1)), buf > 0, map_x, map_y

@@ -1,0 +1,192 @@
+"""Triangle topology of the warp engine's face surface.
+
+MediaPipe ships its face mesh only as an edge list
+(``FACEMESH_TESSELATION``). The triangles are recovered as the 3-cliques of
+that graph; two of the cliques are not faces (each of their edges already
+borders two real triangles) and are dropped, leaving the 852 triangles of a
+disk with three holes (the two eyes and the inner mouth: Euler characteristic
+-2). The warp needs those holes covered, otherwise eyes and teeth would move
+with the wrong layer, so each is triangulated from the frontal template.
+
+Around the face oval the surface is extended by two rings of extra vertices
+(:data:`RING_SCALES` times the oval's distance from the face centre). The outer
+ring lies on the person layer's plane, so the face warp blends continuously
+into the warp of hair, ears and neck instead of leaving a seam at the jaw.
+
+Vertex numbering: 0..467 MediaPipe's mesh, then ``len(RING_SCALES)`` rings of
+``len(oval)`` vertices each, ring by ring, in oval order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import combinations
+
+import numpy as np
+
+MESH_VERTICES = 468
+# Ring radii relative to the oval (1 = on the oval). The first ring keeps some of
+# the face's depth (ears, hairline); the last lies on the person plane.
+RING_SCALES = (1.25, 1.8)
+
+
+@dataclass(frozen=True)
+class FaceSurface:
+    """Topology of the warped face surface.
+
+    Attributes:
+        triangles: ``(F, 3)`` int vertex indices, all with the same winding in a
+            frontal view (positive signed area in x-right, y-down pixel axes),
+            so a negative area after projection means the triangle faces away.
+        oval: ``(36,)`` the face-oval landmark indices as one closed loop.
+        num_vertices: 468 plus the ring vertices.
+        ring_start: index of the first ring vertex (468).
+        face_triangles: number of leading triangles that lie on the face itself
+            (the rest belong to the rings).
+    """
+
+    triangles: np.ndarray
+    oval: np.ndarray
+    num_vertices: int
+    ring_start: int
+    face_triangles: int
+
+
+def _tessellation_edges() -> list[tuple[int, int]]:
+    from mediapipe.python.solutions.face_mesh import FACEMESH_TESSELATION
+
+    return sorted({(min(a, b), max(a, b)) for a, b in FACEMESH_TESSELATION if a != b})
+
+
+def _face_oval_edges() -> list[tuple[int, int]]:
+    from mediapipe.python.solutions.face_mesh import FACEMESH_FACE_OVAL
+
+    return sorted({(min(a, b), max(a, b)) for a, b in FACEMESH_FACE_OVAL})
+
+
+def mesh_triangles(edges: list[tuple[int, int]]) -> np.ndarray:
+    """Faces ``(F, 3)`` of a triangulated surface given only its edges.
+
+    Every 3-clique is a candidate; a clique whose three edges each border two
+    other cliques is a spurious cycle through a ring of real faces, not a face.
+    """
+    adj: dict[int, set[int]] = {}
+    for a, b in edges:
+        adj.setdefault(a, set()).add(b)
+        adj.setdefault(b, set()).add(a)
+    cliques = sorted({tuple(sorted((a, b, c))) for a, b in edges for c in adj[a] & adj[b]})
+    uses = Counter(e for tri in cliques for e in combinations(tri, 2))
+    keep = [tri for tri in cliques if not all(uses[e] >= 3 for e in combinations(tri, 2))]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def boundary_loops(triangles: np.ndarray) -> list[np.ndarray]:
+    """Closed loops of the edges used by exactly one triangle, each as ordered vertex indices."""
+    uses = Counter(tuple(sorted(e)) for tri in triangles for e in combinations(tri.tolist(), 2))
+    return _loops([e for e, n in uses.items() if n == 1])
+
+
+def _loops(edges: list[tuple[int, int]]) -> list[np.ndarray]:
+    adj: dict[int, list[int]] = {}
+    for a, b in edges:
+        adj.setdefault(a, []).append(b)
+        adj.setdefault(b, []).append(a)
+    seen: set[int] = set()
+    loops = []
+    for start in sorted(adj):
+        if start in seen:
+            continue
+        loop, prev, cur = [start], None, start
+        seen.add(start)
+        while True:
+            nxt = [v for v in adj[cur] if v != prev and (v not in seen or (v == start and len(loop) > 2))]
+            if not nxt or nxt[0] == start:
+                break
+            prev, cur = cur, nxt[0]
+            loop.append(cur)
+            seen.add(cur)
+        loops.append(np.asarray(loop, dtype=np.int64))
+    return loops
+
+
+def _signed_area(xy: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    a, b, c = xy[tris[:, 0]], xy[tris[:, 1]], xy[tris[:, 2]]
+    return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+
+
+def fill_hole(loop: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Triangles ``(k, 3)`` covering the polygon ``loop`` (indices into ``xy``) by ear clipping."""
+    order = list(loop.tolist())
+    pts = {i: xy[i] for i in order}
+    # Make the polygon counter-clockwise in the (x right, y down) frame's sense of _signed_area.
+    area = sum(pts[order[i]][0] * pts[order[(i + 1) % len(order)]][1]
+               - pts[order[(i + 1) % len(order)]][0] * pts[order[i]][1] for i in range(len(order)))
+    if area < 0:
+        order.reverse()
+    out = []
+    guard = 0
+    while len(order) > 3 and guard < 10000:
+        guard += 1
+        n = len(order)
+        for i in range(n):
+            a, b, c = order[i - 1], order[i], order[(i + 1) % n]
+            pa, pb, pc = pts[a], pts[b], pts[c]
+            cross = (pb[0] - pa[0]) * (pc[1] - pa[1]) - (pb[1] - pa[1]) * (pc[0] - pa[0])
+            if cross <= 0:
+                continue  # reflex corner: not an ear
+            if any(_inside(pts[v], pa, pb, pc) for v in order if v not in (a, b, c)):
+                continue
+            out.append((a, b, c))
+            order.pop(i)
+            break
+        else:  # numerically degenerate polygon: fan the rest
+            out.extend((order[0], order[j], order[j + 1]) for j in range(1, len(order) - 1))
+            order = []
+            break
+    if len(order) == 3:
+        out.append(tuple(order))
+    return np.asarray(out, dtype=np.int64).reshape(-1, 3)
+
+
+def _inside(p, a, b, c) -> bool:
+    def side(p1, p2, p3):
+        return (p1[0] - p3[0]) * (p2[1] - p3[1]) - (p2[0] - p3[0]) * (p1[1] - p3[1])
+
+    d1, d2, d3 = side(p, a, b), side(p, b, c), side(p, c, a)
+    return (d1 >= 0 and d2 >= 0 and d3 >= 0) or (d1 <= 0 and d2 <= 0 and d3 <= 0)
+
+
+def ring_positions(points2d: np.ndarray, oval: np.ndarray) -> np.ndarray:
+    """``(..., R * len(oval), 2)`` ring vertices around the oval of ``(..., 468+, 2)`` points."""
+    ov = points2d[..., oval, :]
+    centre = ov.mean(axis=-2, keepdims=True)
+    return np.concatenate([centre + s * (ov - centre) for s in RING_SCALES], axis=-2)
+
+
+@lru_cache(maxsize=1)
+def face_surface() -> FaceSurface:
+    """The warp engine's face surface (cached; built from MediaPipe's tessellation)."""
+    from ..face.pose import template_points
+
+    frontal = template_points()[:MESH_VERTICES, :2]
+    tris = mesh_triangles(_tessellation_edges())
+    oval_loop = _loops(_face_oval_edges())[0]
+    oval_set = set(oval_loop.tolist())
+    holes = [loop for loop in boundary_loops(tris) if not set(loop.tolist()) <= oval_set]
+    face = np.concatenate([tris] + [fill_hole(loop, frontal) for loop in holes])
+
+    n_oval = len(oval_loop)
+    rings = [oval_loop] + [MESH_VERTICES + k * n_oval + np.arange(n_oval) for k in range(len(RING_SCALES))]
+    ring_tris = []
+    for inner, outer in zip(rings[:-1], rings[1:]):
+        for i in range(n_oval):
+            j = (i + 1) % n_oval
+            ring_tris += [(inner[i], outer[i], outer[j]), (inner[i], outer[j], inner[j])]
+    all_tris = np.concatenate([face, np.asarray(ring_tris, dtype=np.int64)])
+
+    xy = np.concatenate([frontal, ring_positions(frontal, oval_loop)])
+    flip = _signed_area(xy, all_tris) < 0
+    all_tris[flip] = all_tris[flip][:, [0, 2, 1]]
+    return FaceSurface(all_tris, oval_loop, MESH_VERTICES + len(RING_SCALES) * n_oval, MESH_VERTICES, len(face))
