@@ -1,0 +1,86 @@
+"""Writing trained experts in the two forms people load them in.
+
+* **Authors' format** (:func:`export_authors`): the trained parameters only, Wan-native names
+  (``blocks.0.self_attn.q.weight``, ``patch_embedding.weight``), one folder per expert laid out
+  as the FaceCam asset repository is: ``<root>/wan2.2_14b/<expert>/released_version/model.safetensors``.
+  The authors' inference script and :func:`facecam.model.weights.load_finetune` both read it
+  non-strictly over the Wan base, so copying ``wan2.2_14b/`` over ``FaceCam/wan2.2_14b/`` of a
+  weights folder makes ``facecam generate --engine facecam`` use it.
+* **diffusers layout** (:func:`export_diffusers`): the whole expert (base + trained parameters,
+  LoRA merged) written with ``save_pretrained`` into ``transformer/`` (high-noise expert) or
+  ``transformer_2/`` (low-noise expert), the sub-folders of our pipeline's ``save_pretrained``
+  layout; drop it into a FaceCamPipeline folder to replace that expert.
+
+Both writers fill a temporary sibling folder and rename it into place, so an interrupted
+export never leaves a half-written folder under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from ..model.transformer import FaceCamTransformer
+
+EXPERT_PIPELINE_SUBFOLDER = {"high": "transformer", "low": "transformer_2"}
+
+
+def authors_folder(root: str | Path, expert: str) -> Path:
+    """Where :func:`export_authors` puts one expert's weights under ``root``."""
+    return Path(root) / "wan2.2_14b" / expert / "released_version"
+
+
+def _replace_folder(tmp: Path, final: Path) -> None:
+    if final.exists():
+        old = final.with_name(f".{final.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def export_authors(native_state: Mapping[str, torch.Tensor], root: str | Path, expert: str,
+                   metadata: Mapping[str, Any] | None = None) -> Path:
+    """Write ``native_state`` (Wan-native names, trained keys only) as the authors' fine-tune of ``expert``."""
+    from safetensors.torch import save_file
+
+    final = authors_folder(root, expert)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    meta = {k: str(v) for k, v in (metadata or {}).items()}
+    save_file({k: v.contiguous() for k, v in native_state.items()}, str(tmp / "model.safetensors"), metadata=meta)
+    _replace_folder(tmp, final)
+    return final
+
+
+def export_diffusers(full_state: Mapping[str, torch.Tensor], config: Mapping[str, Any], root: str | Path,
+                     expert: str, dtype: torch.dtype) -> Path:
+    """Write the complete expert (``full_state`` under diffusers names, LoRA already merged) with save_pretrained."""
+    from accelerate import init_empty_weights
+
+    final = Path(root) / EXPERT_PIPELINE_SUBFOLDER[expert]
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    init = {k: v for k, v in config.items() if not k.startswith("_")}
+    with init_empty_weights(include_buffers=False):
+        model = FaceCamTransformer(**init)
+    state = {k: v.detach().to("cpu", dtype) for k, v in full_state.items()}
+    model.load_state_dict(state, strict=True, assign=True)
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    _replace_folder(tmp, final)
+    return final
+
+
+def write_export_note(root: Path, info: Mapping[str, Any]) -> None:
+    """A small JSON next to the exports saying what produced them (step, expert, config)."""
+    (root / "export.json").write_text(json.dumps(dict(info), indent=2, default=str))

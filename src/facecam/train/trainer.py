@@ -1,0 +1,435 @@
+"""The FaceCam fine-tuning loop on accelerate: one expert per run, from one CPU to many GPU nodes.
+
+One optimisation step, per process::
+
+    batch   = next (source, target, camera) sample(s)            # pixels -> frozen VAE -> latents
+    i       ~ U[expert's index range of the 1000-step schedule]  # schedule.TrainingSchedule
+    x_t     = (1 - s'_i) target + s'_i eps
+    v       = expert(x_t, source, camera, 1000 s'_i, prompt)     # target half only
+    loss    = w(t_i) * mean((v - (eps - target))^2)
+
+Only self-attention and the patch embedding (or their LoRA adapters) get gradients. The
+same code runs single-process, DDP, FSDP and DeepSpeed ZeRO-3: everything that differs
+(sharding, mixed precision, gradient sync) is accelerate's, chosen by the launch config.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import torch
+
+from ..errors import FacecamError
+from .batches import SampleStream, SyntheticVideos, collate
+from .checkpoint import CheckpointManager, load_process_state, resolve_resume, save_process_state
+from .config import TrainConfig
+from .schedule import TrainingSchedule, velocity_target
+
+log = logging.getLogger(__name__)
+
+TRAINABLE_FILE = "trainable.safetensors"
+PROMPT_FILE = "prompt_embeds.pt"
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) run left behind."""
+
+    output: Path
+    step: int
+    losses: list[float] = field(default_factory=list)   # per optimisation step of this invocation
+    exports: dict[str, Path] = field(default_factory=dict)
+    resumed_from: Optional[Path] = None
+
+
+def build_dataset(config: TrainConfig, rank: int, world_size: int) -> Iterable[dict[str, Any]]:
+    """The training samples of ``config.data``: ``synthetic`` or shards read by :mod:`facecam.data`."""
+    if config.data == "synthetic":
+        s = config.synthetic
+        return SyntheticVideos(s.samples, s.frames, s.height, s.width, seed=config.seed, rank=rank,
+                               world_size=world_size, as_latents=s.as_latents)
+    try:
+        from ..data import open_shards  # the data issue's reader
+    except ImportError:
+        raise FacecamError("reading training shards needs facecam.data.open_shards, which this install lacks; "
+                           "use data: synthetic or pass a dataset to Trainer(dataset=...)") from None
+    return open_shards(config.data, rank=rank, world_size=world_size, seed=config.seed)
+
+
+class Trainer:
+    """Fine-tunes one FaceCam expert as :class:`TrainConfig` says.
+
+    Args:
+        config: the run's options (validated here).
+        dataset: an iterable of sample dicts (see :mod:`facecam.train.batches`); default: built from
+            ``config.data``. It must be re-iterable and, for exact resume, deterministic or stateful.
+    """
+
+    def __init__(self, config: TrainConfig, dataset: Optional[Iterable[dict[str, Any]]] = None) -> None:
+        self.config = config.validate()
+        self.output = Path(config.output).expanduser()
+        self._dataset = dataset
+        self.schedule = TrainingSchedule.for_expert(config.expert, shift=config.shift, boundary=config.boundary)
+
+    # ------------------------------------------------------------------ setup
+    def _accelerator(self):
+        import os
+
+        from accelerate import Accelerator
+        from accelerate.utils import ProjectConfiguration
+
+        trackers = list(self.config.trackers or [])
+        if "tensorboard" in trackers:
+            try:
+                import tensorboard  # noqa: F401
+            except ImportError:
+                raise FacecamError("TensorBoard logging needs tensorboard: pip install 'tensorboard<2.20' "
+                                   "(or set trackers: [] in the config)") from None
+        # `accelerate launch --mixed_precision` (an env var) wins over the config file.
+        mixed = None if os.environ.get("ACCELERATE_MIXED_PRECISION") else self.config.mixed_precision
+        return Accelerator(
+            mixed_precision=mixed,
+            gradient_accumulation_steps=self.config.gradient_accumulation_steps,
+            log_with=trackers or None,
+            project_config=ProjectConfiguration(project_dir=str(self.output), logging_dir=str(self.output / "logs")),
+        )
+
+    def _sharded(self) -> bool:
+        from accelerate.utils import DistributedType
+
+        return self.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+
+    def _frozen_dtype(self) -> torch.dtype:
+        choice = self.config.frozen_dtype
+        if choice == "auto":
+            # FSDP flattens a block's parameters into one buffer, which needs one dtype; the
+            # strategy's own mixed precision casts to bf16 for compute there.
+            bf16 = self.accelerator.mixed_precision == "bf16" and not self._sharded()
+            return torch.bfloat16 if bf16 else torch.float32
+        return torch.bfloat16 if choice == "bf16" else torch.float32
+
+    def _weights_root(self) -> Path:
+        if self.config.weights != "tiny":
+            return Path(self.config.weights).expanduser()
+        from ..model.tiny import write_tiny_model
+
+        root = self.output / "tiny_weights"
+        if self.accelerator.is_main_process and not (root / ".complete").is_file():
+            write_tiny_model(root, seed=0)
+            (root / ".complete").write_text("ok\n")
+        self.accelerator.wait_for_everyone()
+        return root
+
+    def _prompt_embeds(self, layout) -> torch.Tensor:
+        """The fixed prompt's text states, encoded once per run folder (the T5 is freed right after)."""
+        path = self.output / PROMPT_FILE
+        if self.accelerator.is_main_process and not path.is_file():
+            from .modeling import encode_prompt
+
+            states = encode_prompt(layout, self.config.prompt, self.accelerator.device)
+            tmp = path.with_name(f".{path.name}.tmp")
+            torch.save({"prompt": self.config.prompt, "states": states}, tmp)
+            tmp.replace(path)
+        self.accelerator.wait_for_everyone()
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if saved["prompt"] != self.config.prompt:
+            raise FacecamError(f"{path} holds the embedding of another prompt; delete it to re-encode")
+        return saved["states"]
+
+    def setup(self) -> None:
+        """Build accelerator, model, optimiser, data and trackers; resume if a checkpoint is there."""
+        from diffusers.optimization import get_scheduler
+
+        from . import modeling
+
+        cfg = self.config
+        self.output.mkdir(parents=True, exist_ok=True)
+        self.accelerator = acc = self._accelerator()
+        self.is_main = acc.is_main_process
+        from accelerate.utils import set_seed
+
+        set_seed(cfg.seed, device_specific=True)
+        # Noise and timesteps come from a generator of our own, saved in every checkpoint, so a
+        # resumed run draws exactly what the uninterrupted one would have drawn.
+        self.noise_generator = torch.Generator().manual_seed(cfg.seed * 1000 + acc.process_index)
+
+        layout = modeling.locate_base(self._weights_root())
+        self.layout = layout
+        self.prompt_embeds = self._prompt_embeds(layout)
+        vae_dtype = torch.float32 if acc.device.type == "cpu" else torch.bfloat16
+        self.vae = modeling.load_vae(layout, vae_dtype).to(acc.device)
+
+        model = modeling.load_expert(layout, cfg.expert, self._frozen_dtype(), cfg.init_from_finetune)
+        self.initial_config = dict(model.config)
+        self.trained_names = model.trainable_parameter_names()  # what the export holds (LoRA merged into these)
+        # (frozen weights were loaded in their dtype already; only the trained ones are upcast)
+        self.param_names = modeling.configure_trainable(model, lora=cfg.lora)
+        if cfg.gradient_checkpointing:
+            model.enable_gradient_checkpointing()
+        model.train()
+        params = [p for p in model.parameters() if p.requires_grad]
+        n_train = sum(p.numel() for p in params)
+        n_all = sum(p.numel() for p in model.parameters())
+        log.info("training %s expert: %d of %d parameters (%.1f%%)", cfg.expert, n_train, n_all, 100 * n_train / n_all)
+
+        optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2),
+                                      eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay)
+        # accelerate steps a prepared scheduler once per process, hence the warmup scaling.
+        scheduler = get_scheduler(cfg.lr_scheduler, optimizer,
+                                  num_warmup_steps=cfg.lr_warmup_steps * acc.num_processes)
+        self.model, self.optimizer, self.lr_scheduler = acc.prepare(model, optimizer, scheduler)
+        if not self._sharded():
+            acc.register_save_state_pre_hook(self._save_trainable_hook)
+            acc.register_load_state_pre_hook(self._load_trainable_hook)
+
+        dataset = self._dataset if self._dataset is not None else build_dataset(cfg, acc.process_index,
+                                                                                acc.num_processes)
+        self.dataset = dataset
+        self.validation_batch = collate([next(iter(dataset))]) if cfg.validation_every else None
+        self.stream = SampleStream(dataset, cfg.batch_size)
+        self.checkpoints = CheckpointManager(self.output / "checkpoints", keep=cfg.checkpoints_keep)
+        self.step = 0
+        self.resumed_from = self._resume()
+        self.saved_step = self.step if self.resumed_from is not None else -1
+        if self.is_main:
+            cfg.save(self.output / "config.yaml")
+            self._open_metrics()
+        if cfg.trackers:
+            acc.init_trackers("facecam", config=_flat_config(cfg))
+
+    # ------------------------------------------------------ checkpoint hooks
+    def _save_trainable_hook(self, models, weights, output_dir: str) -> None:
+        """Single-process/DDP saves: keep only the trained parameters, not the frozen 14B."""
+        from safetensors.torch import save_file
+
+        from .modeling import trainable_state
+
+        if self.accelerator.is_main_process:
+            state = trainable_state(self.accelerator.unwrap_model(self.model))
+            save_file({k: v.contiguous() for k, v in state.items()}, str(Path(output_dir) / TRAINABLE_FILE))
+        while weights:
+            weights.pop()
+
+    def _load_trainable_hook(self, models, input_dir: str) -> None:
+        from safetensors.torch import load_file
+
+        path = Path(input_dir) / TRAINABLE_FILE
+        if not path.is_file():
+            raise FacecamError(f"{input_dir} has no {TRAINABLE_FILE} (written by a sharded FSDP/DeepSpeed run? "
+                               "resume it with the same launch config)")
+        model = self.accelerator.unwrap_model(self.model)
+        state = load_file(str(path))
+        expected = set(self.param_names)
+        if set(state) != expected:
+            missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+            raise FacecamError(f"{path} does not match this run's trainable parameters "
+                               f"(missing {missing[:2]}, unexpected {extra[:2]}): was LoRA switched on or off?")
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, value in state.items():
+                params[name].copy_(value)
+        while models:
+            models.pop()
+
+    # ------------------------------------------------------------ resume/save
+    def _resume(self) -> Optional[Path]:
+        if self.is_main:
+            self.checkpoints.clean_partial()
+        self.accelerator.wait_for_everyone()
+        ckpt = resolve_resume(self.config.resume, self.checkpoints)
+        if ckpt is None:
+            return None
+        self.accelerator.load_state(str(ckpt))
+        state = load_process_state(ckpt, self.accelerator.process_index)
+        if state["expert"] != self.config.expert:
+            raise FacecamError(f"{ckpt} trains the {state['expert']} expert, this run the {self.config.expert} one")
+        self.step = int(state["step"])
+        self.noise_generator.set_state(state["noise_generator"])
+        self.stream.load_state_dict(state["data"])
+        log.info("resumed from %s at step %d", ckpt, self.step)
+        return ckpt
+
+    def save_checkpoint(self) -> Path:
+        """Write the checkpoint of the current step atomically (every process must call this)."""
+        acc = self.accelerator
+        tmp = self.checkpoints.temp_folder(self.step)
+        if self.is_main:
+            self.checkpoints.begin(self.step)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))
+        save_process_state(tmp, acc.process_index, {
+            "step": self.step, "expert": self.config.expert, "noise_generator": self.noise_generator.get_state(),
+            "data": self.stream.state_dict(),
+        })
+        acc.wait_for_everyone()
+        final = self.checkpoints.root / tmp.name[len(".tmp-"):]
+        if self.is_main:
+            final = self.checkpoints.commit(self.step)
+        acc.wait_for_everyone()
+        self.saved_step = self.step
+        return final
+
+    # --------------------------------------------------------------- metrics
+    def _open_metrics(self) -> None:
+        """metrics.csv with rows up to the resumed step (a crashed continuation's rows are dropped)."""
+        path = self.output / "metrics.csv"
+        rows = []
+        if path.is_file() and self.resumed_from is not None:
+            with open(path, newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= self.step]
+        with open(path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["step", "loss", "lr"])
+            writer.writeheader()
+            writer.writerows(rows)
+        self.metrics_path = path
+
+    def _log(self, loss: float, lr: float) -> None:
+        if self.config.trackers:
+            self.accelerator.log({"train/loss": loss, "train/lr": lr}, step=self.step)
+        if self.is_main:
+            with open(self.metrics_path, "a", newline="") as fh:
+                csv.writer(fh).writerow([self.step, f"{loss:.8g}", f"{lr:.8g}"])
+
+    # ------------------------------------------------------------------ step
+    def latents(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(target, source, camera)`` normalised latents ``(B, 16, F, h, w)`` on the device."""
+        from .modeling import encode_video
+
+        device = self.accelerator.device
+        if "target_latents" in batch:
+            return tuple(batch[f"{k}_latents"].to(device).float() for k in ("target", "source", "camera"))
+        return tuple(encode_video(self.vae, batch[k].to(device)) for k in ("target", "source", "camera"))
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The weighted flow-matching loss of one batch (target half only: the model returns only it)."""
+        target, source, camera = self.latents(batch)
+        b = target.shape[0]
+        indices = self.schedule.sample_indices(b, generator=self.noise_generator)
+        noise = torch.randn(target.shape, generator=self.noise_generator).to(target.device)
+        noisy = self.schedule.add_noise(target, noise, indices)
+        timesteps = self.schedule.timesteps[indices].to(target.device, torch.float32)
+        text = self.prompt_embeds.to(target.device).expand(b, -1, -1)
+        pred = self.model(noisy, source, camera, timesteps, text)
+        per_sample = (pred.float() - velocity_target(target, noise)).pow(2).flatten(1).mean(1)
+        weights = self.schedule.weights[indices].to(per_sample.device, torch.float32)
+        return (per_sample * weights).mean()
+
+    def train_step(self) -> float:
+        """One optimiser step (``gradient_accumulation_steps`` micro-batches); returns the mean loss."""
+        acc, cfg = self.accelerator, self.config
+        total = 0.0
+        for _ in range(cfg.gradient_accumulation_steps):
+            with acc.accumulate(self.model):
+                loss = self.loss(self.stream.next_batch())
+                acc.backward(loss)
+                if acc.sync_gradients and cfg.max_grad_norm:
+                    acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                self.lr_scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+            total += loss.detach().float()
+        mean = acc.reduce(total / cfg.gradient_accumulation_steps, reduction="mean")
+        value = float(mean)
+        if not math.isfinite(value):
+            raise FacecamError(f"loss became {value} at step {self.step + 1}; lower learning_rate or check the data")
+        return value
+
+    # ------------------------------------------------------------ validation
+    def validate(self) -> Optional[Path]:
+        """Render the validation sample with the current expert; every process runs (sharded models need all)."""
+        from .modeling import decode_latents
+        from .validation import denoise_expert, write_side_by_side
+
+        if self.validation_batch is None:
+            return None
+        cfg = self.config
+        batch = self.validation_batch
+        target, source, camera = self.latents(batch)
+        self.model.eval()
+        try:
+            latents = denoise_expert(self.model, cfg.expert, source=source, camera=camera, target=target,
+                                     prompt_embeds=self.prompt_embeds.to(target.device), steps=cfg.validation_steps,
+                                     shift=cfg.shift, boundary=cfg.boundary,
+                                     generator=torch.Generator().manual_seed(cfg.seed))
+        finally:
+            self.model.train()
+        path = self.output / "validation" / f"step-{self.step:08d}.mp4"
+        if self.is_main:
+            videos = [decode_latents(self.vae, x)[0] for x in (source, camera, target, latents)]
+            write_side_by_side(path, videos)
+        self.accelerator.wait_for_everyone()
+        return path
+
+    # ---------------------------------------------------------------- export
+    def export(self) -> dict[str, Path]:
+        """Write the trained expert in the authors' format and in the diffusers layout (main process)."""
+        from .export import export_authors, export_diffusers, write_export_note
+        from .modeling import exported_state, merged_state, to_native
+
+        cfg = self.config
+        full = self.accelerator.get_state_dict(self.model)  # gathers FSDP / ZeRO-3 shards onto the main process
+        written: dict[str, Path] = {}
+        if self.is_main:
+            dtype = torch.bfloat16 if cfg.export_dtype == "bf16" else torch.float32
+            scale = cfg.lora.alpha / cfg.lora.rank if cfg.lora.enabled else None
+            root = self.output / "export"
+            trained = exported_state(full, self.trained_names, scale, dtype)
+            written["authors"] = export_authors(to_native(trained), root, cfg.expert,
+                                                metadata={"step": self.step, "expert": cfg.expert})
+            if cfg.export_pipeline:
+                merged = merged_state(full, scale) if scale is not None else full
+                written["diffusers"] = export_diffusers(merged, self.initial_config, root / "diffusers",
+                                                        cfg.expert, dtype)
+            write_export_note(root, {"step": self.step, "expert": cfg.expert, "lora": cfg.lora.enabled,
+                                     "trained_parameters": len(trained), **{k: str(v) for k, v in written.items()}})
+        self.accelerator.wait_for_everyone()
+        return written
+
+    # ------------------------------------------------------------------ loop
+    def train(self) -> TrainResult:
+        """Run (or continue) training to ``max_steps``; checkpoint, validate and export on the way."""
+        if not hasattr(self, "accelerator"):
+            self.setup()
+        cfg = self.config
+        losses: list[float] = []
+        try:
+            while self.step < cfg.max_steps:
+                loss = self.train_step()
+                self.step += 1
+                losses.append(loss)
+                if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+                    self._log(loss, self.lr_scheduler.get_last_lr()[0])
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if cfg.validation_every and self.step % cfg.validation_every == 0:
+                    self.validate()
+            if self.saved_step != self.step:
+                self.save_checkpoint()
+            exports = self.export()
+        finally:
+            if cfg.trackers:
+                self.accelerator.end_training()
+        return TrainResult(self.output, self.step, losses, exports, self.resumed_from)
+
+
+def _flat_config(config: TrainConfig) -> dict[str, Any]:
+    """Tracker-friendly hyper-parameters (TensorBoard's hparams take scalars and strings only)."""
+    out: dict[str, Any] = {}
+    for key, value in config.to_dict().items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        elif isinstance(value, (list, tuple)):
+            out[key] = ",".join(map(str, value))
+        else:
+            out[key] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return out
+
+
+def train(config: TrainConfig, dataset: Optional[Iterable[dict[str, Any]]] = None) -> TrainResult:
+    """Fine-tune one FaceCam expert; see :class:`Trainer`."""
+    return Trainer(config, dataset).train()
