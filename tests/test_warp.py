@@ -1,0 +1,235 @@
+"""The warp engine: geometry, direction semantics measured on its output, fidelity, identity, errors."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import media_path
+from facecam.errors import FacecamError
+
+SHORT = 17  # frames: enough for the moves to reach their end points, short enough for CI
+
+
+@lru_cache(maxsize=None)
+def rendered(name: str, camera: str, frames: int = SHORT):
+    """(conditioned clip, warp output) for a shared clip; cached across tests."""
+    from facecam.condition.builder import build_condition
+    from facecam.engines import get_engine
+
+    clip = build_condition(str(media_path(name)), camera, num_frames=frames)
+    return clip, get_engine("warp").generate(clip, progress=False)
+
+
+def last_frame_change(clip, output):
+    """Measured head-pose change from the input's last frame to the output's (MediaPipe + PnP)."""
+    from facecam.eval.camera import frame_landmarks, pose_change
+
+    before = frame_landmarks(clip.source[-1], "input")
+    after = frame_landmarks(output[-1], "output")
+    assert before is not None and after is not None, "MediaPipe must find the face in both frames"
+    return pose_change(before, clip.source.shape[1:3], after, output.shape[1:3])
+
+
+# --- geometry (fast) ---------------------------------------------------------------------------
+
+def test_face_surface_covers_the_face_oval_exactly_once():
+    from facecam.engines.warp_mesh import face_surface, ring_positions
+    from facecam.face.pose import template_points
+
+    surface = face_surface()
+    frontal = template_points()[:468, :2]
+    xy = np.concatenate([frontal, ring_positions(frontal, surface.oval)])
+    tri = xy[surface.triangles]
+    area = 0.5 * ((tri[:, 1, 0] - tri[:, 0, 0]) * (tri[:, 2, 1] - tri[:, 0, 1])
+                  - (tri[:, 1, 1] - tri[:, 0, 1]) * (tri[:, 2, 0] - tri[:, 0, 0]))
+    oval_area = cv2.contourArea(frontal[surface.oval].astype(np.float32))
+    assert surface.face_triangles == 898  # 852 from the tessellation + the eyes and mouth filled
+    assert (area > 0).all()  # one winding: negative after projection means facing away
+    assert area[:surface.face_triangles].sum() == pytest.approx(oval_area, rel=1e-3)  # no gaps, no overlaps
+    assert surface.num_vertices == 468 + 2 * 36
+
+
+def test_plane_homography_moves_plane_points_like_the_camera():
+    from facecam.condition.project import lift, project, target_camera
+    from facecam.engines.warp import plane_homography
+    from facecam.face.pose import focal_length, intrinsics
+
+    size = (704, 480)
+    f = focal_length(size)
+    K0 = intrinsics(size, f)
+    view = {"yaw": -30.0, "pitch": 10.0, "roll": 5.0, "zoom": 1.2, "pan_x": 0.1, "pan_y": -0.05}
+    camera = target_camera(view, size, np.array([0.0, 0.0, 1.3 * f]), f)
+    depth = 1.3 * f
+    pixels = np.array([[10.0, 20.0], [240.0, 352.0], [470.0, 690.0]])
+    world = lift(np.c_[pixels, np.full(3, depth - f)], K0)  # lift puts MediaPipe z at depth f + z
+    expected = project(world, camera)[:, :2]
+    H = plane_homography(K0, camera, depth)
+    mapped = cv2.perspectiveTransform(pixels[None], H)[0]
+    np.testing.assert_allclose(mapped, expected, atol=1e-6)
+
+
+def test_landmark_smoothing_removes_jitter_and_keeps_motion():
+    from facecam.engines.warp import smooth_landmarks
+
+    rng = np.random.default_rng(0)
+    t = np.arange(33, dtype=np.float64)
+    motion = np.stack([2.0 * t, 0.5 * t, 0.0 * t], axis=1)[:, None, :]  # a steady drift
+    noisy = motion + rng.normal(0.0, 1.0, (33, 478, 3))
+    smooth = smooth_landmarks(noisy, 5, 11)
+    jitter = lambda p: np.abs(np.diff(p - motion, axis=0)).mean()  # noqa: E731
+    assert jitter(smooth) < 0.5 * jitter(noisy)
+    assert np.abs((smooth - motion).mean(axis=(1, 2))).max() < 0.5  # the drift itself is untouched
+
+
+def test_engine_rejects_a_track_that_does_not_match_the_video(astronaut_landmarks):
+    from facecam.camera.trajectory import resolve_camera
+    from facecam.condition.builder import ConditionedClip
+    from facecam.engines.warp import WarpEngine
+    from facecam.face.landmarks import LandmarkTrack
+
+    frames = np.zeros((5, 64, 48, 3), np.uint8)
+    track = LandmarkTrack(np.repeat(astronaut_landmarks[None], 3, axis=0), np.ones(3, bool), (64, 48))
+    clip = ConditionedClip(frames, frames, 24.0, resolve_camera("static", 5), track, np.zeros((5, 478, 3)))
+    with pytest.raises(FacecamError, match="does not match"):
+        WarpEngine().generate(clip, progress=False)
+
+
+def test_unknown_engine_option_is_a_clear_error():
+    from facecam.engines import get_engine
+
+    with pytest.raises(FacecamError, match="unknown warp engine option"):
+        get_engine("warp", steps=50)
+
+
+# --- the built-in portrait (always available) ---------------------------------------------------
+
+@pytest.mark.slow
+def test_warp_output_lands_on_the_camera_condition(astronaut):
+    """On a still portrait the warp and the condition show the same head: the mesh detected on the
+    warp's last frame lies on the condition's projected landmarks (same cameras, same pivot)."""
+    from facecam.condition.builder import build_condition
+    from facecam.engines import get_engine
+    from facecam.face.landmarks import detect_image_landmarks
+    from facecam.face.pose import face_scale
+    from facecam.video.io import VideoClip
+
+    still = VideoClip(np.repeat(astronaut[None], SHORT, axis=0), 24.0, None, 1)
+    clip = build_condition(still, "arc-left", num_frames=SHORT)
+    output = get_engine("warp").generate(clip, progress=False)
+    seen = detect_image_landmarks(output[-1])
+    assert seen is not None
+    expected = clip.condition_points[-1, :468, :2]
+    error = np.linalg.norm(seen[:468, :2] - expected, axis=1).mean()
+    assert error < 0.06 * face_scale(expected[None])[0]
+
+
+# --- direction semantics on real clips, measured on the output -------------------------------------
+
+@pytest.mark.slow
+def test_static_camera_reproduces_the_cropped_input():
+    from facecam.eval.metrics import video_psnr
+
+    clip, output = rendered("facecam_000.mp4", "static")
+    assert output.shape == clip.source.shape and output.dtype == np.uint8
+    assert video_psnr(output, clip.source) >= 35.0
+
+
+@pytest.mark.slow
+def test_pan_left_moves_the_face_right():
+    change = last_frame_change(*rendered("lp_d0.mp4", "pan-left"))
+    assert change.shift_x > 0.08  # the preset pans 0.15 frame widths at the head's depth
+    assert abs(change.yaw) < 5.0
+
+
+@pytest.mark.slow
+def test_zoom_in_makes_the_face_larger():
+    change = last_frame_change(*rendered("lp_d0.mp4", "zoom-in"))
+    assert change.scale > 1.25  # the preset zooms x1.4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["facecam_000.mp4", "facecam_007.mp4", "lp_d9.mp4", "lp_s18.mp4"],
+                         ids=["studio", "cartoon", "glasses", "small-face"])
+def test_arc_left_turns_the_head_to_face_image_right(name):
+    change = last_frame_change(*rendered(name, "arc-left"))
+    assert change.yaw > 12.0  # HeadPose.yaw > 0: facing image-right; the preset orbits 30 deg
+
+
+@pytest.mark.slow
+def test_arc_up_makes_the_head_look_down():
+    change = last_frame_change(*rendered("facecam_000.mp4", "arc-up"))
+    assert change.pitch < -8.0
+
+
+@pytest.mark.slow
+def test_identity_is_kept_after_an_arc():
+    clip, output = rendered("facecam_000.mp4", "arc-left")
+    try:
+        from facecam.eval.identity import identity_similarity, load_embedder
+
+        embedder = load_embedder()
+    except (ImportError, FacecamError):
+        embedder = None
+    if embedder is not None:
+        score = identity_similarity(clip.source[-1], output[-1], embedder)
+        assert score.pairs == 1
+        assert score.similarity > 0.6  # SFace's same-person threshold is 0.363
+    else:  # landmark shape: 3D landmarks agree up to a similarity transform
+        from facecam.eval.camera import frame_landmarks
+
+        a = frame_landmarks(clip.source[-1], "input")[:468]
+        b = frame_landmarks(output[-1], "output")[:468]
+        assert procrustes_residual(a, b) < 0.06
+
+
+def procrustes_residual(a: np.ndarray, b: np.ndarray) -> float:
+    """RMS distance between two ``(N, 3)`` point sets after the best similarity transform, per unit size."""
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    a /= np.linalg.norm(a)
+    b /= np.linalg.norm(b)
+    u, s, vt = np.linalg.svd(b.T @ a)
+    return float(np.linalg.norm(b @ (u @ vt) * s.sum() - a) / np.sqrt(len(a)))
+
+
+# --- CLI and errors ----------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_generate_with_the_warp_engine_writes_the_video_and_condition_files(tmp_path):
+    from facecam.cli import main
+    from facecam.video.io import read_video
+
+    out = tmp_path / "out"
+    assert main(["generate", str(media_path("lp_d9.mp4")), "--camera", "zoom-in", "--engine", "warp",
+                 "--frames", "9", "-o", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["lp_d9.mp4", "lp_d9_camera.json", "lp_d9_camera.mp4", "lp_d9_input.mp4", "lp_d9_preview.mp4"]
+    video = read_video(out / "lp_d9.mp4", fps=None, num_frames=None).frames
+    assert video.shape == (9, 704, 480, 3)
+
+
+def test_faceless_video_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
+    from facecam.cli import main
+    from facecam.video.io import write_video
+
+    ramp = np.linspace(0, 255, 320 * 240 * 3).reshape(240, 320, 3).astype(np.uint8)
+    path = tmp_path / "wall.mp4"
+    write_video(path, np.repeat(ramp[None], 5, axis=0), 24.0)
+    out = tmp_path / "out"
+    assert main(["generate", str(path), "--engine", "warp", "--frames", "5", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no face" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_missing_input_is_a_clear_error(tmp_path, capsys):
+    from facecam.cli import main
+
+    out = tmp_path / "out"
+    assert main(["generate", str(tmp_path / "nope.mp4"), "--engine", "warp", "-o", str(out)]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert not out.exists() or list(out.iterdir()) == []
