@@ -1,0 +1,113 @@
+"""`facecam data build` and `facecam data show`: make training shards, look at them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ORDER = 70
+
+
+def register(sub) -> None:
+    p = sub.add_parser("data", help="build FaceCam training shards (NeRSemble + in-the-wild clips) and inspect them",
+                       description="Training-data generation (paper 3.4): multi-shot stitching of NeRSemble cameras, "
+                                   "synthetic zoom/pan, in-the-wild pairs, written as WebDataset-style tar shards. "
+                                   "See docs/data.md for the layouts read and the sample format.")
+    verbs = p.add_subparsers(dest="data_command", metavar="VERB")
+
+    b = verbs.add_parser("build", help="write training shards",
+                         description="Write N samples into OUT/shard-XXXXXX.tar. Deterministic for a seed; "
+                                     "re-running the same command after a crash finishes the missing samples only. "
+                                     "Split across machines with --num-shards N --shard-index I (one job each, same OUT).")
+    b.add_argument("--nersemble", metavar="DIR", help="NeRSemble root (<participant>/sequences/<sequence>/...)")
+    b.add_argument("--wild", metavar="DIR", help="folder of monocular portrait clips (any video container)")
+    b.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder for the shards")
+    b.add_argument("--samples", type=int, required=True, metavar="N", help="samples in the whole build (all machines)")
+    b.add_argument("--seed", type=int, default=0, help="build seed (default 0)")
+    b.add_argument("--workers", type=int, default=1, metavar="W", help="processes on this machine (default 1)")
+    b.add_argument("--num-shards", type=int, default=1, metavar="N", help="machines the build is split over (default 1)")
+    b.add_argument("--shard-index", type=int, default=0, metavar="I", help="this machine's part, 0..N-1 (default 0)")
+    b.add_argument("--samples-per-shard", type=int, default=32, help="samples per tar shard (default 32)")
+    b.add_argument("--frames", type=int, default=81, help="frames per clip, 4k+1 (default 81)")
+    b.add_argument("--size", default="704x480", metavar="HxW", help="clip height x width (default 704x480)")
+    b.add_argument("--max-targets", type=int, default=4, metavar="K", help="at most K stitched cameras per target (default 4)")
+    b.add_argument("--stride", type=int, default=3, help="NeRSemble frame stride (default 3)")
+    b.add_argument("--wild-fraction", type=float, default=0.1,
+                   help="share of in-the-wild samples when both sources are given (default 0.1)")
+    b.add_argument("--background", choices=("replace", "keep"), default="replace",
+                   help="replace NeRSemble backgrounds by a random colour (default) or keep them")
+    b.add_argument("--split", choices=("train", "val", "all"), default="train",
+                   help="NeRSemble participants: train (first 98%%, default), val (last 2%%) or all")
+    b.add_argument("--vae", metavar="DIR", help="diffusers AutoencoderKLWan folder: also store normalised latents")
+    b.add_argument("--cache", metavar="DIR", help="landmark cache folder (default OUT/.cache/landmarks)")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=run_build)
+
+    s = verbs.add_parser("show", help="contact sheet of a shard's samples",
+                         description="Write a PNG with one row per sample: source | target | condition, "
+                                     "at the first, middle and last frame.")
+    s.add_argument("shard", metavar="SHARD", help="a shard-XXXXXX.tar")
+    s.add_argument("-o", "--out", metavar="PNG", help="output image (default: SHARD with .png)")
+    s.add_argument("--samples", type=int, default=4, help="samples to show (default 4)")
+    s.set_defaults(func=run_show)
+    p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from ..errors import FacecamError
+    from ..video.crop import parse_size
+    from ..video.io import check_frame_count
+    from ..data.build import build_dataset, load_sources
+    from ..data.samples import BuildConfig
+
+    if not args.nersemble and not args.wild:
+        raise FacecamError("give --nersemble DIR and/or --wild DIR")
+    if args.workers < 1:
+        raise FacecamError(f"--workers must be at least 1, got {args.workers}")
+    if args.max_targets < 1:
+        raise FacecamError(f"--max-targets must be at least 1, got {args.max_targets}")
+    if not 0.0 <= args.wild_fraction <= 1.0:
+        raise FacecamError(f"--wild-fraction must be in [0, 1], got {args.wild_fraction}")
+    config = BuildConfig(frames=check_frame_count(args.frames), size=parse_size(args.size), stride=args.stride,
+                         max_targets=args.max_targets, wild_fraction=args.wild_fraction, background=args.background,
+                         split=args.split, samples_per_shard=args.samples_per_shard)
+    sources = load_sources(args.nersemble, args.wild, args.split)
+    encoder = None
+    if args.vae:
+        from ..data.latents import WanVideoEncoder
+
+        if not Path(args.vae).is_dir():
+            raise FacecamError(f"--vae folder not found: {args.vae}")
+        encoder = WanVideoEncoder.from_pretrained(args.vae)
+    summary = build_dataset(args.out, sources, args.samples, args.seed, config, workers=args.workers,
+                            num_shards=args.num_shards, shard_index=args.shard_index, encoder=encoder,
+                            cache=args.cache, progress=not args.quiet)
+    record = {**summary.to_dict(), "seed": args.seed, "num_shards": args.num_shards, "shard_index": args.shard_index,
+              "workers": args.workers, "sources": {"nersemble_sequences": len(sources.nersemble),
+                                                   "wild_clips": len(sources.wild)}}
+    out = Path(args.out)
+    summary_path = out / f"summary-{args.shard_index:04d}-of-{args.num_shards:04d}.json"
+    summary_path.write_text(json.dumps(record, indent=1))
+    kinds = ", ".join(f"{v} {k}" for k, v in sorted(summary.kinds.items())) or "none"
+    print(f"{len(summary.shards)} shards complete in {out} ({summary.samples_made} samples made: {kinds}; "
+          f"{summary.samples_resumed} already there; {len(summary.failed)} failed; "
+          f"{summary.retried} re-planned for lack of a face)")
+    print(f"{summary.seconds:.1f} s, {summary.samples_per_minute:.2f} samples/min; summary: {summary_path}")
+    if summary.failed:
+        print(f"failed samples (no face after every attempt): {summary.failed[:20]}", file=sys.stderr)
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from ..data.show import contact_sheet
+    from ..errors import FacecamError
+
+    shard = Path(args.shard)
+    if not shard.is_file():
+        raise FacecamError(f"shard not found: {shard}")
+    out = Path(args.out) if args.out else shard.with_suffix(".png")
+    rows = contact_sheet(shard, out, args.samples)
+    print(f"wrote {out} ({rows} samples: source | target | condition at first, middle, last frame)")
+    return 0

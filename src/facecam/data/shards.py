@@ -1,0 +1,185 @@
+"""WebDataset-style tar shards: writing samples, packing shards, reading them back.
+
+A shard ``shard-<6 digits>.tar`` holds consecutive samples ``sample-<8 digits>``,
+each as members named ``<key>.<field>`` (the WebDataset convention):
+
+=========================  ====================================================
+``<key>.source.mp4``       source clip, H.264, ``T`` frames at ``H x W``
+``<key>.target.mp4``       target clip (stitched cameras + synthetic motion)
+``<key>.camera.mp4``       camera-condition clip (face mesh on white)
+``<key>.json``             every sampled parameter and the provenance
+``<key>.source_latent.npy`` optional, with a VAE: ``(16, T', h, w)`` float16, normalised
+``<key>.target_latent.npy`` (same)
+``<key>.camera_latent.npy`` (same)
+=========================  ====================================================
+
+Crash safety: every sample is first written into its own staging folder
+(``.staging/shard-XXXXXX/<key>/``), renamed into place when complete; a shard is
+packed from complete samples into ``shard-XXXXXX.tar.tmp`` and renamed to its final
+name. A killed build therefore leaves only whole samples and whole shards, and a
+restart redoes just the missing samples. Tar members carry fixed metadata (mtime
+0, uid 0, mode 0644) so a shard's bytes depend only on its samples.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+
+from ..video.io import write_video
+
+STAGING = ".staging"
+FAILED = "failed.json"
+# Member order inside a sample (fixed for byte-identical shards).
+FIELD_ORDER = ("json", "source.mp4", "target.mp4", "camera.mp4",
+               "source_latent.npy", "target_latent.npy", "camera_latent.npy")
+
+
+def shard_name(shard: int) -> str:
+    return f"shard-{shard:06d}.tar"
+
+
+def sample_key(index: int) -> str:
+    return f"sample-{index:08d}"
+
+
+def staging_dir(out: Path, shard: int) -> Path:
+    return out / STAGING / shard_name(shard)[:-4]
+
+
+def sample_dir(out: Path, shard: int, index: int) -> Path:
+    return staging_dir(out, shard) / sample_key(index)
+
+
+def is_sample_done(out: Path, shard: int, index: int) -> bool:
+    """A sample is done when its staging folder exists (folders only appear by an atomic rename)."""
+    return sample_dir(out, shard, index).is_dir()
+
+
+def write_sample(out: Path, shard: int, index: int, source: np.ndarray, target: np.ndarray, camera: np.ndarray,
+                 meta: dict, fps: float, latents: Optional[dict[str, np.ndarray]] = None) -> Path:
+    """Encode one sample into a temporary folder and rename it into the shard's staging folder.
+
+    If another process finished the same sample first (an orphan of a killed run),
+    its folder is kept: samples are deterministic, so both are the same.
+    """
+    final = sample_dir(out, shard, index)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        write_video(tmp / "source.mp4", source, fps)
+        write_video(tmp / "target.mp4", target, fps)
+        write_video(tmp / "camera.mp4", camera, fps)
+        for name, array in (latents or {}).items():
+            np.save(tmp / f"{name}_latent.npy", np.ascontiguousarray(array))
+        (tmp / "json").write_text(json.dumps(meta, sort_keys=True, indent=1))
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.is_dir():
+                raise
+            shutil.rmtree(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def write_failed(out: Path, shard: int, index: int, reasons: list[str]) -> None:
+    """Record that sample ``index`` could not be made (it is left out of its shard)."""
+    final = sample_dir(out, shard, index)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    tmp.mkdir(exist_ok=True)
+    (tmp / FAILED).write_text(json.dumps({"index": index, "reasons": reasons}, indent=1))
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def clean_stale(out: Path, shard: int) -> None:
+    """Remove half-written samples and packs left by a killed run."""
+    stage = staging_dir(out, shard)
+    if stage.is_dir():
+        for p in stage.iterdir():
+            if p.name.startswith(".") and p.name.endswith(".tmp"):
+                shutil.rmtree(p, ignore_errors=True)
+    tmp = out / (shard_name(shard) + ".tmp")
+    tmp.unlink(missing_ok=True)
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = 0
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, io.BytesIO(data))
+
+
+def pack_shard(out: Path, shard: int, indices: list[int]) -> tuple[Path, list[int]]:
+    """Pack the staged samples ``indices`` (all done) into ``shard-XXXXXX.tar``; returns it and the failed indices.
+
+    The tar is written under a temporary name and renamed, then the staging folder
+    is removed; a kill between the two leaves a complete shard and a folder that the
+    next run deletes.
+    """
+    final = out / shard_name(shard)
+    tmp = out / (shard_name(shard) + ".tmp")
+    failed = []
+    with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for index in indices:
+            folder = sample_dir(out, shard, index)
+            if (folder / FAILED).is_file():
+                failed.append(index)
+                continue
+            key = sample_key(index)
+            for field in FIELD_ORDER:
+                path = folder / field
+                if path.is_file():
+                    _add(tar, f"{key}.{field}", path.read_bytes())
+    os.replace(tmp, final)
+    shutil.rmtree(staging_dir(out, shard), ignore_errors=True)
+    return final, failed
+
+
+def iter_shard(path: str | os.PathLike) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Yield ``(key, {field: bytes})`` for each sample of a shard, in stored order."""
+    with tarfile.open(path, "r") as tar:
+        key, fields = None, {}
+        for member in tar:
+            if not member.isfile():
+                continue
+            k, _, field = member.name.partition(".")
+            if key is not None and k != key:
+                yield key, fields
+                fields = {}
+            key = k
+            fields[field] = tar.extractfile(member).read()
+        if key is not None:
+            yield key, fields
+
+
+def decode_mp4(data: bytes) -> np.ndarray:
+    """All frames of an in-memory mp4, ``(T, H, W, 3)`` uint8 RGB."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)])
+
+
+def load_npy(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)
