@@ -221,6 +221,33 @@ def test_page_explains_a_file_that_is_not_a_video_and_keeps_serving(page, tmp_pa
     _upload(page, notes)
     page.click("#preview-button")
     status = _wait_status(page, "Error:")
-    assert "cannot open video" in status and "notes.txt" in status
+    assert "cannot open video notes.txt" in status  # named as the user knows it, not by server path
     with urllib.request.urlopen(app_url, timeout=10) as response:
         assert response.status == 200
+
+
+def test_each_browser_session_writes_into_its_own_folder_removed_when_the_tab_closes(tmp_path, astronaut):
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from facecam.app import DEFAULT_KEYS, build_app
+
+    photo = tmp_path / "portrait.png"
+    Image.fromarray(astronaut).save(photo)
+    workdir = tmp_path / "sessions"
+    demo = build_app(workdir=workdir)
+    handlers = {f.name: f.fn for f in demo.fns.values()}
+    outputs = {}
+    for session in ("tab-a", "tab-b"):
+        request = SimpleNamespace(session_hash=session)
+        status, *_, files = handlers["preview"](photo, "preset", "arc-left", 1.0, DEFAULT_KEYS, None, 5, "subject",
+                                                None, "relative", -1, request, progress=lambda *a, **k: None)
+        assert status.startswith("Preview of"), status
+        outputs[session] = [Path(f) for f in files]
+    for session, files in outputs.items():
+        assert sorted(f.name for f in files) == ["portrait_camera.json", "portrait_camera.mp4",
+                                                 "portrait_input.mp4", "portrait_preview.mp4"]
+        assert all(f.is_relative_to(workdir / session) for f in files)
+    handlers["forget_session"](SimpleNamespace(session_hash="tab-a"))
+    assert not (workdir / "tab-a").exists() and (workdir / "tab-b").exists()

@@ -98,8 +98,21 @@ def _frames(value: Any) -> int:
         raise FacecamError(f"frames must be a whole number (4k+1, e.g. 17 or 81), got {value!r}") from None
 
 
-def _error(exc: Exception) -> str:
-    return f"**Error:** {exc}"
+def _seed(value: Any) -> Optional[int]:
+    """The seed box's value; blank or negative means a fresh random seed each run."""
+    if value in (None, ""):
+        return None
+    seed = int(value)
+    return None if seed < 0 else seed
+
+
+def _error(exc: Exception, *uploads: Any) -> str:
+    """The status line for a user mistake; uploads are named as the user knows them, not by server path."""
+    message = str(exc)
+    for upload in uploads:
+        if upload:
+            message = message.replace(str(upload), Path(str(upload)).name)
+    return f"**Error:** {message}"
 
 
 def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike] = None) -> gr.Blocks:
@@ -146,8 +159,7 @@ def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike
         camera = _camera(camera_source, preset, float(strength), table, json_file, frames)
         progress(0.0, desc="tracking the face and drawing the condition")
         return build_condition(str(source), camera, num_frames=frames, proxy=str(ply) if ply else proxy, mode=mode,
-                               strength=float(strength), seed=None if seed in (None, "") else int(seed),
-                               progress=True)
+                               strength=float(strength), seed=_seed(seed), progress=True)
 
     def preview(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
                 request: gr.Request, progress=gr.Progress(track_tqdm=True)):
@@ -160,7 +172,7 @@ def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike
                              seed, progress)
             written = write_outputs(job_dir(request), condition_files(clip), clip.fps)
         except FacecamError as exc:
-            return _error(exc), None, None, None, None
+            return _error(exc, source, json_file, ply), None, None, None, None
         status = f"Preview of **{clip.trajectory.name}** on {clip.name}: {len(clip.source)} frames. Generate renders it."
         return (status, str(written[f"{clip.name}_preview.mp4"]), str(written[f"{clip.name}_camera.mp4"]), None,
                 [str(p) for p in written.values()])
@@ -176,12 +188,12 @@ def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike
             clip = condition(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode,
                              seed, progress)
             progress(0.0, desc=f"rendering with the {engine} engine")
-            video = renderer.generate(clip, seed=None if seed in (None, "") else int(seed), progress=True)
+            video = renderer.generate(clip, seed=_seed(seed), progress=True)
             files = {f"{clip.name}.mp4": video, **condition_files(clip)}
             files[f"{clip.name}_camera.json"]["engine"] = engine
             written = write_outputs(job_dir(request), files, clip.fps)
         except FacecamError as exc:
-            return _error(exc), None, None, None, None
+            return _error(exc, source, json_file, ply), None, None, None, None
         status = f"Done: **{clip.trajectory.name}** on {clip.name} with the {engine} engine, {len(video)} frames."
         return (status, str(written[f"{clip.name}_preview.mp4"]), str(written[f"{clip.name}_camera.mp4"]),
                 str(written[f"{clip.name}.mp4"]), [str(p) for p in written.values()])
@@ -219,7 +231,8 @@ def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike
                                      info="the subject's own first-frame mesh, or the generic template")
                     ply = gr.File(label="Proxy head .ply (optional, replaces the above)", file_types=[".ply"])
                     mode = gr.Radio(["relative", "absolute"], value="relative", label="Mode")
-                    seed = gr.Number(value=None, precision=0, label="Seed (random preset, engines)")
+                    seed = gr.Number(value=-1, precision=0, label="Seed (random preset, engines)",
+                                     info="-1: a different seed each run")
                 engine = gr.Radio(list(ENGINE_NAMES), value="warp", label="Engine", elem_id="engine",
                                   interactive=facecam_ok,
                                   info=("warp: weight-free geometric re-render; facecam: the diffusion model"
@@ -229,9 +242,12 @@ def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike
                     generate_btn = gr.Button("Generate", variant="primary", elem_id="generate-button")
             with gr.Column(scale=2):
                 status = gr.Markdown("Upload a video or a portrait photo.", elem_id="status")
-                preview_video = gr.Video(label="Source | condition", interactive=False, elem_id="preview-video")
-                condition_video = gr.Video(label="Condition", interactive=False, elem_id="condition-video")
-                result_video = gr.Video(label="Result", interactive=False, elem_id="result-video")
+                preview_video = gr.Video(label="Source | condition", interactive=False, height=420,
+                                         elem_id="preview-video")
+                with gr.Row():
+                    condition_video = gr.Video(label="Condition", interactive=False, height=420,
+                                               elem_id="condition-video")
+                    result_video = gr.Video(label="Result", interactive=False, height=420, elem_id="result-video")
                 files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
 
         def show_source(choice: str):
