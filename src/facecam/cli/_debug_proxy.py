@@ -14,7 +14,7 @@ def register_make_proxy_ply(sub) -> None:
     p = sub.add_parser(
         "make-proxy-ply", help="build a 3D Gaussian proxy head (.ply) from a portrait photo",
         description="Build a textured 3D Gaussian head from one portrait and its MediaPipe face mesh, in the "
-                    "authors' proxy-head frame (face towards azimuth 270, +z up, forehead-to-chin 0.6 units), "
+                    "authors' proxy-head frame (face towards azimuth 270, +z up, forehead-to-chin 0.8 units), "
                     "and write it as a standard 3DGS .ply - the same format as the authors' gaussians.ply, "
                     "usable with --proxy PATH.ply. Without IMAGE the scikit-image astronaut portrait is used.",
         epilog="examples:\n  facecam debug make-proxy-ply head.ply\n"

@@ -454,13 +454,17 @@ def _composite(s: _Splats, height: int, width: int, chunk_pairs: int = 600_000
 # --------------------------------------------------------------------------- a head from a photo
 
 # Placement of the portrait head in the sphere's world frame. The forehead
-# landmark (10) to chin (152) distance is 0.6 units: the face surface sits about
-# 2.4 units from a front camera, whose 40 deg FOV then spans 1.75 units, so the
-# face fills about a third of the 480 px render (~165 px), as in the authors'
-# condition videos. The origin (the orbit centre) is put 0.55 face heights behind
-# the nose tip, roughly the centre of a real skull, so orbiting the camera turns
-# the head about its own centre instead of swinging around the nose.
-FACE_HEIGHT = 0.6
+# landmark (10) to chin (152) distance is 0.8 units: the face surface sits about
+# 2.4 units from a front camera, so at 40 deg FOV the face is ~220 px of the 480
+# px render (0.46 of it), ~340 px at 25 deg and ~150 px at 55 deg. Measured on the
+# astronaut head over the official sampler's range (azimuth 0/+-30/+-45, elevation
+# 0/+-30, FOV 25/40/55: 45 views), MediaPipe missed the face in 10 views at 0.6
+# units (a third of the frame), 3 at 0.72, 1 at 0.8 (azimuth +45, elevation +30,
+# FOV 55), while 0.9 already clips the face at FOV 25. The origin (the orbit
+# centre) is put 0.55 face heights behind the nose tip, roughly the centre of a
+# real skull, so orbiting the camera turns the head about its own centre instead
+# of swinging around the nose.
+FACE_HEIGHT = 0.8
 HEAD_CENTRE_BEHIND_NOSE = 0.55
 _FOREHEAD, _CHIN, _NOSE_TIP, _RIGHT_EYE_OUTER, _LEFT_EYE_OUTER = 10, 152, 4, 33, 263
 
