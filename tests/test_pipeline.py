@@ -262,3 +262,16 @@ def test_download_plan_fetches_base_and_finetunes_into_dir(tmp_path):
         ("Wan-AI/Wan2.2-I2V-A14B", tmp_path / "Wan2.2-I2V-A14B"), ("wlyu/FaceCam", tmp_path / "FaceCam")]
     assert "Wan2.1_VAE.pth" in plan[0]["allow_patterns"]
     assert download_plan(tmp_path, diffusers=True, only="base")[0]["repo_id"] == "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
+
+
+@pytest.mark.slow
+def test_generate_many_shards_videos_by_rank(tiny_dir, tmp_path, monkeypatch):
+    from facecam.cli import main
+
+    videos = [str(_media("facecam_000.mp4")), str(_media("facecam_007.mp4"))]
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    rc = main(["generate-many", *videos, "--weights", str(tiny_dir), "--frames", "5", "--size", "64x48",
+               "--steps", "1", "--dtype", "float32", "-o", str(tmp_path / "out")])
+    assert rc == 0
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.mp4") if "_" not in p.stem[8:]) == ["facecam_007.mp4"]

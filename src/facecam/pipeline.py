@@ -206,6 +206,28 @@ class FaceCamPipeline(DiffusionPipeline):
         """Decode/encode the VAE in spatial tiles (needed to stay under 48 GB at 704x480x81)."""
         self.vae.enable_tiling()
 
+    def enable_context_parallel(self, ulysses_degree: int = 1, ring_degree: int = 1) -> None:
+        """Split each expert's 2F x h x w token sequence over GPUs (diffusers context parallelism).
+
+        Run under ``torchrun``/``accelerate launch`` with ``ulysses_degree * ring_degree``
+        processes, one GPU each, ``torch.distributed`` initialised and every rank calling the
+        pipeline with the same inputs and seed. Ulysses needs the 40 heads divisible by its
+        degree; the release's 55,440 tokens divide by 2, 4 and 8.
+        """
+        try:
+            from diffusers import ContextParallelConfig
+        except ImportError:  # pragma: no cover - older diffusers
+            raise FacecamError("this diffusers version has no context parallelism; upgrade diffusers") from None
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            raise FacecamError("context parallelism needs torch.distributed: launch with "
+                               "`accelerate launch --num_processes N` or `torchrun --nproc-per-node N`")
+        for model in (self.transformer, self.transformer_2):
+            if model is not None:
+                model.enable_parallelism(config=ContextParallelConfig(ulysses_degree=ulysses_degree,
+                                                                      ring_degree=ring_degree))
+
     # ------------------------------------------------------------------ sampling
     def check_inputs(self, source: torch.Tensor, condition: torch.Tensor, num_inference_steps: int) -> None:
         if source.shape != condition.shape:

@@ -25,9 +25,14 @@ _DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp
 
 
 def _resolve_device_dtype(device: Optional[str], dtype: Optional[str]):
+    import os
+
     import torch
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device is None:
+        # Under `accelerate launch` / `torchrun` each process takes the GPU of its local rank.
+        rank = int(os.environ.get("LOCAL_RANK", "0"))
+        device = f"cuda:{rank}" if torch.cuda.is_available() else "cpu"
     name = _DTYPES.get(str(dtype or "bfloat16").replace("torch.", ""))
     if name is None:
         raise FacecamError(f"unknown dtype {dtype!r}; use bfloat16, float16 or float32")
@@ -61,11 +66,13 @@ class FaceCamEngine(Engine):
         return True, ""
 
     def __init__(self, weights: Union[str, None] = None, steps: int = 50, cfg: float = 5.0, offload: bool = False,
-                 device: Optional[str] = None, dtype: Optional[str] = None, **_ignored):
+                 device: Optional[str] = None, dtype: Optional[str] = None, context_parallel: int = 1,
+                 **_ignored):
         from ..model.weights import find_weights
 
         self.layout = find_weights(weights)
         self.steps, self.cfg, self.offload = int(steps), float(cfg), bool(offload)
+        self.context_parallel = int(context_parallel)
         self.device, self.dtype = _resolve_device_dtype(device, dtype)
         self._pipe = None
 
@@ -83,6 +90,8 @@ class FaceCamEngine(Engine):
                 pipe.enable_vae_tiling()
             else:
                 pipe.to(self.device)
+            if self.context_parallel > 1:
+                pipe.enable_context_parallel(ulysses_degree=self.context_parallel)
             self._pipe = pipe
         return self._pipe
 
