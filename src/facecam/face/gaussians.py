@@ -20,6 +20,9 @@ This module owns everything about such heads:
   with alpha < 1/255 skipped, front-to-back compositing that stops once
   transmittance would fall below 1e-4, colour clamped at 0, background added
   with the remaining transmittance, ``uint8`` by truncation of ``255 * value``.
+  One deliberate difference: the CUDA rasterizer tries a splat on every pixel of
+  the 16x16 tiles its 3-sigma square touches; we stop at the 3-sigma radius
+  (renders differ by at most one grey level).
 - :func:`gaussians_from_portrait`: because the authors' head is not shipped with
   this package, a textured Gaussian face built from one portrait and its
   MediaPipe landmarks, placed in the sphere's world frame.
@@ -335,11 +338,12 @@ def render_gaussians(cloud: GaussianCloud, K: np.ndarray, R: np.ndarray, t: np.n
     Returns:
         ``(H, W, 3)`` uint8 RGB.
 
-    How: every splat is expanded to the pixels of its 3-sigma bounding box (one
-    row per splat-pixel pair), pairs with alpha below 1/255 are dropped, the rest
-    are sorted by (pixel, depth rank) with one integer sort, and each pixel's
-    transmittance before a splat is the exclusive running sum of ``log(1 - alpha)``
-    within its pixel segment.
+    How: splats are taken nearest first in chunks; each is expanded to the pixels
+    of the box where its alpha can reach 1/255 (within its 3-sigma radius), one
+    row per splat-pixel pair; pairs below 1/255 are dropped, the rest sorted by
+    (pixel, depth rank) with one integer sort, and each pixel's transmittance
+    before a splat is the exclusive running sum of ``log(1 - alpha)`` over its
+    pixel segment, continued from the previous chunks.
     """
     height, width = int(size[0]), int(size[1])
     bg = np.asarray(background, dtype=np.float64) / 255.0
@@ -669,7 +673,8 @@ def render_proxy_views(cloud: GaussianCloud, azimuth: Sequence[float] | np.ndarr
 
     az, el, fv = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (azimuth, elevation, fov))
     if not (az.shape == el.shape == fv.shape) or az.ndim != 1:
-        raise FacecamError(f"azimuth, elevation and fov need one value per frame, got {az.shape}, {el.shape}, {fv.shape}")
+        raise FacecamError(f"azimuth, elevation and fov need one value per frame, "
+                           f"got {az.shape}, {el.shape}, {fv.shape}")
     height, width = int(canvas[0]), int(canvas[1])
     side = min(height, width)
     frames = np.full((len(az), height, width, 3), 255, dtype=np.uint8)
