@@ -129,22 +129,32 @@ def find_weights(root: str | Path | None) -> WeightsLayout:
 # ---------------------------------------------------------------------------
 # Reading native files
 # ---------------------------------------------------------------------------
-def read_state_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """One ``.safetensors`` / ``.bin`` / ``.ckpt`` / ``.pth`` / ``.pt`` file as a flat tensor dict."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+def read_state_file(path: str | Path, dtype: Optional[torch.dtype] = None) -> dict[str, torch.Tensor]:
+    """One ``.safetensors`` / ``.bin`` / ``.ckpt`` / ``.pth`` / ``.pt`` file as a flat tensor dict.
 
-        return load_file(str(path))
+    With ``dtype``, floating tensors are cast one at a time while reading, so a 57 GB fp32
+    expert never sits in memory next to its bf16 copy.
+    """
+    path = Path(path)
+
+    def cast(t: torch.Tensor) -> torch.Tensor:
+        return t.to(dtype) if dtype is not None and t.is_floating_point() else t
+
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            return {k: cast(f.get_tensor(k)) for k in f.keys()}
     try:
         # mmap keeps the 11 GB text encoder file off the heap until tensors are used.
         obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
     except RuntimeError:  # old (non-zip) serialisation cannot be memory-mapped
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    return unwrap_state_dict(obj, str(path))
+    return {k: cast(v) for k, v in unwrap_state_dict(obj, str(path)).items()}
 
 
-def read_state_folder(folder: str | Path, pattern: str = "*") -> dict[str, torch.Tensor]:
+def read_state_folder(folder: str | Path, pattern: str = "*", dtype: Optional[torch.dtype] = None
+                      ) -> dict[str, torch.Tensor]:
     """Merge every weight file in ``folder`` (shards or partial dicts); a key in two files is an error."""
     folder = Path(folder)
     files = sorted(f for f in folder.glob(pattern) if f.is_file() and f.suffix in WEIGHT_SUFFIXES)
@@ -152,7 +162,7 @@ def read_state_folder(folder: str | Path, pattern: str = "*") -> dict[str, torch
         raise WeightsError(f"no weight files ({', '.join(WEIGHT_SUFFIXES)}) in {folder}")
     merged: dict[str, torch.Tensor] = {}
     for f in files:
-        part = read_state_file(f)
+        part = read_state_file(f, dtype)
         clash = set(part) & set(merged)
         if clash:
             raise WeightsError(f"{f}: key {sorted(clash)[0]!r} also appears in another file of {folder}")
@@ -176,8 +186,8 @@ def load_original_expert(folder: str | Path, dtype: Optional[torch.dtype] = None
     folder = Path(folder)
     config_path = folder / "config.json"
     wan_config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-    state = read_state_folder(folder, "diffusion_pytorch_model*")
-    return FaceCamTransformer.load_wan_state_dict(state, dtype=dtype, **wan_config)
+    state = read_state_folder(folder, "diffusion_pytorch_model*", dtype=dtype)
+    return FaceCamTransformer.load_wan_state_dict(state, **wan_config)
 
 
 def vae_config_from_native(state: Mapping[str, torch.Tensor]) -> dict:
@@ -312,7 +322,7 @@ def load_text_encoder(layout: WeightsLayout, dtype: torch.dtype = torch.bfloat16
         if not tok_dir.is_dir():
             raise WeightsError(f"tokenizer folder missing: {tok_dir}; {DOWNLOAD_HINT.format(root=layout.root)}")
         tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
-        encoder = t5_from_native(read_state_file(layout.base / T5_FILE), dtype)
+        encoder = t5_from_native(read_state_file(layout.base / T5_FILE, dtype))
     else:
         if not (layout.base / "text_encoder").is_dir():
             raise WeightsError(f"no text_encoder/ in {layout.base} and no cached prompt embedding; "
