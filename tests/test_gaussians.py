@@ -250,6 +250,18 @@ def test_portrait_head_is_a_face_to_mediapipe_and_arc_left_turns_it_right(portra
     assert offsets[1] > offsets[0] + 10  # arc-left: the head turns to face image-right
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("yaw, pitch, fov", [(-45, -30, 25), (45, 30, 25), (-45, 0, 55), (30, -30, 55)])
+def test_portrait_head_stays_in_frame_and_detectable_over_the_official_range(portrait_head, yaw, pitch, fov):
+    from facecam.face.landmarks import detect_image_landmarks
+
+    azimuth, elevation = relative_to_sphere(float(yaw), float(pitch))
+    frame = render_proxy_views(portrait_head, [azimuth], [elevation], [fov], progress=False)[0]
+    head = frame[:480].min(axis=2) < 250
+    assert not (head[0].any() or head[-1].any() or head[:, 0].any() or head[:, -1].any())  # not clipped
+    assert detect_image_landmarks(frame) is not None
+
+
 # ----------------------------------------------------------------------------- CLI sub-verb
 
 def run_make_proxy_ply(argv: list[str]) -> int:
