@@ -96,6 +96,7 @@ def _fake_lpips_weights(tmp_path):
     return tmp_path / "alex_backbone.pth", tmp_path / "alex_lin.pth"
 
 
+@pytest.mark.slow  # first torch import: several seconds on a busy 2-core machine
 def test_lpips_is_zero_for_identical_images_and_grows_with_noise(tmp_path, astronaut):
     backbone, linear = _fake_lpips_weights(tmp_path)
     metric = load_lpips(backbone, linear)
