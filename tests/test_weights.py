@@ -242,3 +242,61 @@ def test_keymap_round_trip_is_identity():
     native = keymap.convert_to_native(model.state_dict())
     back, report = keymap.convert_from_native(native, complete=True)
     assert report.loaded == len(native) == 69 and set(back) == set(model.state_dict())
+
+
+def _wan_t5_reference(sd: dict, ids: torch.Tensor, mask: torch.Tensor, heads: int, eps: float = 1e-6):
+    """The Wan-native UMT5 encoder written out on its own key names (no transformers code):
+    per-layer bidirectional relative position buckets (max distance 128), unscaled attention,
+    ``fc2(fc1(x) * gelu_tanh(gate(x)))`` feed-forward, RMS norms."""
+    import math
+
+    import torch.nn.functional as F
+
+    def rms(x, w):
+        return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+    def buckets(n, num_buckets, max_dist=128):
+        rel = torch.arange(n)[None, :] - torch.arange(n)[:, None]
+        half = num_buckets // 2
+        out = (rel > 0).long() * half
+        rel = rel.abs()
+        exact = half // 2
+        large = exact + (torch.log(rel.float().clamp(min=1) / exact) / math.log(max_dist / exact)
+                         * (half - exact)).long()
+        large = large.clamp(max=half - 1)
+        return out + torch.where(rel < exact, rel, large)
+
+    x = sd["token_embedding.weight"][ids]
+    b, n, d = x.shape
+    layers = len({k.split(".")[1] for k in sd if k.startswith("blocks.")})
+    for i in range(layers):
+        p = lambda name: sd[f"blocks.{i}.{name}"]  # noqa: E731
+        table = p("pos_embedding.embedding.weight")
+        bias = table[buckets(n, table.shape[0])].permute(2, 0, 1)[None]
+        bias = bias.masked_fill(mask[:, None, None, :] == 0, torch.finfo(x.dtype).min)
+        h = rms(x, p("norm1.weight"))
+        q, k, v = (F.linear(h, p(f"attn.{c}.weight")).view(b, n, heads, -1).transpose(1, 2) for c in "qkv")
+        w = torch.softmax(q @ k.transpose(-1, -2) + bias, dim=-1)
+        x = x + F.linear((w @ v).transpose(1, 2).reshape(b, n, -1), p("attn.o.weight"))
+        h = rms(x, p("norm2.weight"))
+        ff = F.linear(h, p("ffn.fc1.weight")) * F.gelu(F.linear(h, p("ffn.gate.0.weight")), approximate="tanh")
+        x = x + F.linear(ff, p("ffn.fc2.weight"))
+    return rms(x, sd["norm.weight"])
+
+
+def test_t5_from_native_matches_a_hand_written_wan_t5_encoder():
+    t5 = tiny_text_encoder(5)
+    native = t5_keymap(t5).convert_to_native(t5.state_dict())
+    with torch.no_grad():  # make the norms non-trivial so a swapped key would show
+        for k in native:
+            if "norm" in k:
+                native[k] = native[k] + 0.3 * torch.randn_like(native[k])
+    model = t5_from_native(native)
+    ids = torch.tensor([[3, 4, 5, 3, 6] + list(range(7, 17)) + [1, 0, 0, 0]])  # 20 tokens: long-range buckets too
+    mask = (ids > 0).long()
+    mask[0, 15] = 1
+    with torch.no_grad():
+        ours = model(ids, attention_mask=mask).last_hidden_state
+        ref = _wan_t5_reference(native, ids, mask, heads=2)
+    valid = mask[0].bool()
+    assert torch.allclose(ours[0, valid], ref[0, valid], atol=1e-5), (ours - ref).abs().max()

@@ -30,7 +30,7 @@ import torch
 
 from ..errors import WeightsError
 from .keys import ConversionReport, t5_keymap, unwrap_state_dict, vae_keymap
-from .transformer import FaceCamTransformer, keep_fp32_modules
+from .transformer import A14B_WAN_CONFIG, FaceCamTransformer, keep_fp32_modules
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,8 @@ def load_original_expert(folder: str | Path, dtype: Optional[torch.dtype] = None
     folder = Path(folder)
     config_path = folder / "config.json"
     wan_config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    # Keep the architecture keys; the file also carries bookkeeping (_class_name, model_type, text_len ...).
+    wan_config = {k: v for k, v in wan_config.items() if k in A14B_WAN_CONFIG}
     state = read_state_folder(folder, "diffusion_pytorch_model*", dtype=dtype)
     return FaceCamTransformer.load_wan_state_dict(state, **wan_config)
 
