@@ -155,7 +155,8 @@ def run_quality(args: argparse.Namespace) -> int:
     from ..video.io import read_video
 
     clip = read_video(args.video, fps=None, num_frames=None)
-    result = video_quality(clip.frames, clip.fps, load_embedder(args.arcface))
-    result["identity_model"] = "arcface" if args.arcface else "sface"
+    embedder = load_embedder(args.arcface)
+    result = video_quality(clip.frames, clip.fps, embedder)
+    result["identity_model"] = embedder.model
     _print(result, args.json)
     return 0
