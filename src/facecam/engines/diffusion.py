@@ -101,7 +101,13 @@ class FaceCamEngine(Engine):
 
         if clip.source.shape != clip.condition.shape:
             raise FacecamError(f"source {clip.source.shape} and condition {clip.condition.shape} differ in shape")
+        first_load = self._pipe is None
         pipe = self.pipeline
+        if first_load and progress:
+            import sys
+
+            for report in getattr(pipe, "load_reports", []):
+                print(f"facecam: {report.line()}", file=sys.stderr)
         pipe.set_progress_bar_config(disable=not progress, desc=f"facecam {clip.name}")
         # Noise is drawn on the CPU, as the release does, so a seed gives the same video on any device.
         generator = torch.Generator("cpu").manual_seed(int(seed)) if seed is not None else None
