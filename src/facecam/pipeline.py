@@ -338,7 +338,8 @@ class FaceCamPipeline(DiffusionPipeline):
             if output_type == "pt":
                 frames = pixels
             elif output_type == "np":
-                frames = ((pixels + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+                # Truncating (not rounding) to uint8, as the release's frame conversion does.
+                frames = ((pixels + 1.0) * 127.5).clamp(0, 255).to(torch.uint8)
                 frames = frames.permute(0, 2, 3, 4, 1).cpu().numpy()
             else:
                 raise FacecamError(f"output_type must be np, pt or latent, got {output_type!r}")
