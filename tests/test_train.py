@@ -1,0 +1,386 @@
+"""Training (issue 7) on the tiny random model, on the CPU.
+
+Every run here uses precomputed latents (the VAE encoder is the slow part on a CPU) except the
+CLI run, which goes through the whole pixel path of the shipped ``tiny`` config.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from facecam.errors import FacecamError
+from facecam.train.config import SyntheticData, TrainConfig, load_config
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run ~10x faster on one thread when the machine is shared."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def reset_accelerate() -> None:
+    """accelerate keeps process-wide singletons; each run here is a new 'process' with its own precision."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    reset_accelerate()
+    yield
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory) -> Path:
+    from facecam.model.tiny import write_tiny_model
+
+    return write_tiny_model(tmp_path_factory.mktemp("tiny") / "weights")
+
+
+@pytest.fixture(scope="module")
+def wide_weights(tmp_path_factory) -> Path:
+    """The tiny model with dim 96: the shipped one (dim 24) projects 24 features onto 64 outputs per
+    token through its frozen head, too few to fit one sample's velocity field."""
+    import facecam.model.tiny as tiny
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tiny, "TINY_WAN_CONFIG", dict(tiny.TINY_WAN_CONFIG, dim=96, ffn_dim=64, num_heads=2))
+        return tiny.write_tiny_model(tmp_path_factory.mktemp("wide") / "weights")
+
+
+def run_config(weights: Path, output: Path, **overrides) -> TrainConfig:
+    """The shipped tiny config on latents, quiet: no trackers, no validation renders."""
+    base = dict(weights=str(weights), output=str(output), trackers=[], validation_every=0, checkpoint_every=0,
+                export_pipeline=False, synthetic=SyntheticData(samples=2, frames=5, height=32, width=32,
+                                                              as_latents=True))
+    base.update(overrides)
+    return load_config("tiny", **base)
+
+
+def base_expert(weights: Path, expert: str = "high"):
+    from facecam.model.weights import load_original_expert
+
+    folder = "high_noise_model" if expert == "high" else "low_noise_model"
+    return load_original_expert(weights / "Wan2.2-I2V-A14B" / folder)[0]
+
+
+def read_metrics(output: Path) -> list[dict]:
+    with open(output / "metrics.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+# --------------------------------------------------------------------------- schedule
+def test_high_expert_draws_indices_0_to_357_where_t_is_at_least_900():
+    from facecam.train.schedule import TrainingSchedule
+
+    s = TrainingSchedule.for_expert("high")
+    assert (s.low, s.high) == (0, 358)
+    assert s.timesteps[357] >= 900 > s.timesteps[358]
+    idx = s.sample_indices(10000, torch.Generator().manual_seed(0))
+    assert idx.min() == 0 and idx.max() == 357
+
+
+def test_low_expert_draws_indices_358_to_999():
+    from facecam.train.schedule import TrainingSchedule
+
+    s = TrainingSchedule.for_expert("low")
+    assert (s.low, s.high) == (358, 1000)
+    idx = s.sample_indices(10000, torch.Generator().manual_seed(0))
+    assert idx.min() == 358 and idx.max() == 999
+
+
+def test_training_sigmas_are_the_shifted_inference_schedule_with_1000_steps():
+    from facecam.train.schedule import TrainingSchedule, inference_sigmas
+
+    s = TrainingSchedule.for_expert("high")
+    plain = torch.linspace(1, 0, 1001, dtype=torch.float64)[:-1]
+    assert torch.allclose(s.sigmas, 5 * plain / (1 + 4 * plain))
+    assert torch.allclose(inference_sigmas(50)[:2], torch.tensor([1.0, 5 * 0.98 / (1 + 4 * 0.98)], dtype=torch.float64))
+    assert s.timesteps[0] == 1000
+
+
+def test_loss_weights_have_mean_one_zero_minimum_and_peak_at_t_500():
+    from facecam.train.schedule import TrainingSchedule
+
+    w = TrainingSchedule.for_expert("low").weights
+    t = TrainingSchedule.for_expert("low").timesteps
+    assert w.mean().item() == pytest.approx(1.0)
+    assert w.min().item() == pytest.approx(0.0, abs=1e-12)
+    assert abs(t[w.argmax()].item() - 500) < 2
+
+
+def test_noisy_latent_is_the_straight_path_between_clean_and_noise():
+    from facecam.train.schedule import TrainingSchedule
+
+    s = TrainingSchedule.for_expert("high")
+    clean, noise = torch.ones(2, 3), torch.zeros(2, 3)
+    noisy = s.add_noise(clean, noise, torch.tensor([0, 100]))
+    assert torch.allclose(noisy[0], torch.zeros(3))                       # s' = 1: pure noise
+    assert torch.allclose(noisy[1], torch.full((3,), 1 - s.sigmas[100].item()))
+
+
+# --------------------------------------------------------------------------- config
+def test_shipped_tiny_config_trains_the_tiny_model_on_synthetic_data_on_cpu():
+    cfg = load_config("tiny")
+    assert (cfg.weights, cfg.data, cfg.mixed_precision) == ("tiny", "synthetic", "no")
+
+
+def test_paper_config_is_lr_5e5_constant_3000_steps_batch_1_per_gpu():
+    cfg = load_config("paper")
+    assert (cfg.learning_rate, cfg.lr_scheduler, cfg.max_steps) == (5e-5, "constant", 3000)
+    assert cfg.batch_size * cfg.gradient_accumulation_steps * 24 == 24
+    assert cfg.mixed_precision == "bf16" and cfg.gradient_checkpointing
+
+
+def test_unknown_config_key_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("learning_rat: 1.0e-4\n")
+    with pytest.raises(FacecamError, match="unknown option.*learning_rat"):
+        load_config(str(bad))
+
+
+def test_missing_weights_is_a_clear_error():
+    with pytest.raises(FacecamError, match="--weights"):
+        load_config("paper", data="shards/").validate()
+
+
+def test_shipped_accelerate_configs_parse_and_cover_single_gpu_fsdp_zero3_and_24_gpus():
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from facecam.train.config import CONFIG_DIR
+
+    def load(name):
+        return load_config_from_file(str(CONFIG_DIR / f"accelerate_{name}.yaml"))
+
+    assert load("single_gpu").num_processes == 1
+    fsdp = load("fsdp")
+    assert fsdp.distributed_type == "FSDP" and fsdp.fsdp_config["fsdp_reshard_after_forward"] is True
+    assert fsdp.fsdp_config["fsdp_transformer_layer_cls_to_wrap"] == "WanTransformerBlock"
+    assert load("deepspeed_zero3").deepspeed_config["zero_stage"] == 3
+    multi = load("multinode_24gpu")
+    assert (multi.num_machines, multi.num_processes) == (3, 24)
+
+
+# --------------------------------------------------------------------------- checkpoints (no model)
+def test_checkpoint_commit_is_atomic_and_latest_moves_only_on_commit(tmp_path):
+    from facecam.train.checkpoint import CheckpointManager
+
+    m = CheckpointManager(tmp_path / "ckpt", keep=2)
+    (m.begin(10) / "a.bin").write_text("x")
+    m.commit(10)
+    tmp = m.begin(20)
+    (tmp / "half.bin").write_text("partial")       # a save that dies here...
+    assert m.latest().name == "step-00000010"        # ...leaves the previous checkpoint the latest
+    m.clean_partial()
+    assert not tmp.exists() and (m.latest() / "a.bin").read_text() == "x"
+
+
+def test_only_the_newest_checkpoints_are_kept(tmp_path):
+    from facecam.train.checkpoint import CheckpointManager
+
+    m = CheckpointManager(tmp_path, keep=2)
+    for step in (1, 2, 3):
+        m.begin(step)
+        m.commit(step)
+    assert [p.name for p in m.complete()] == ["step-00000002", "step-00000003"]
+
+
+# --------------------------------------------------------------------------- training runs
+@pytest.fixture(scope="module")
+def overfit_run(wide_weights, tmp_path_factory):
+    from facecam.train.trainer import Trainer
+
+    cfg = run_config(wide_weights, tmp_path_factory.mktemp("overfit"), max_steps=100, learning_rate=5e-3,
+                     synthetic=SyntheticData(samples=1, frames=5, height=32, width=32, as_latents=True))
+    reset_accelerate()
+    trainer = Trainer(cfg)
+    result = trainer.train()
+    return trainer, result
+
+
+@pytest.mark.slow
+def test_overfitting_one_sample_halves_the_loss_within_100_steps(overfit_run):
+    _, result = overfit_run
+    losses = np.array(result.losses)
+    assert len(losses) == 100
+    # Per-step losses swing with the sampled timestep; compare the first and last ten steps.
+    assert losses[-10:].mean() <= 0.5 * losses[:10].mean(), (losses[:10].mean(), losses[-10:].mean())
+
+
+@pytest.mark.slow
+def test_training_changes_self_attention_and_patch_embedding_and_nothing_else(overfit_run, wide_weights):
+    trainer, _ = overfit_run
+    before = dict(base_expert(wide_weights).named_parameters())
+    after = dict(trainer.accelerator.unwrap_model(trainer.model).named_parameters())
+    trainable = set(trainer.trained_names)
+    assert any(n.startswith("patch_embedding.") for n in trainable) and any(".attn1.to_q." in n for n in trainable)
+    assert not any(".attn2." in n or ".ffn." in n or n.startswith("proj_out") for n in trainable)
+    for name, param in after.items():
+        if name in trainable:
+            assert not torch.equal(param.detach(), before[name].detach()), f"{name} did not train"
+        else:
+            assert torch.equal(param.detach(), before[name].detach()), f"frozen {name} changed"
+
+
+@pytest.mark.slow
+def test_metrics_csv_has_step_loss_lr_per_step(overfit_run):
+    trainer, _ = overfit_run
+    rows = read_metrics(trainer.output)
+    assert list(rows[0]) == ["step", "loss", "lr"]
+    assert [int(r["step"]) for r in rows] == list(range(1, 101))
+    assert float(rows[0]["lr"]) == pytest.approx(5e-3)
+
+
+@pytest.mark.slow
+def test_resumed_run_equals_straight_run(tiny_weights, tmp_path):
+    from safetensors.torch import load_file
+
+    from facecam.train.trainer import train
+
+    straight = train(run_config(tiny_weights, tmp_path / "straight", max_steps=6, checkpoint_every=3))
+    first = train(run_config(tiny_weights, tmp_path / "resumed", max_steps=3, checkpoint_every=3))
+    assert first.step == 3
+    second = train(run_config(tiny_weights, tmp_path / "resumed", max_steps=6, checkpoint_every=3))
+    assert second.resumed_from.name == "step-00000003" and second.step == 6
+    a = load_file(str(tmp_path / "straight/checkpoints/step-00000006/trainable.safetensors"))
+    b = load_file(str(tmp_path / "resumed/checkpoints/step-00000006/trainable.safetensors"))
+    assert set(a) == set(b) and len(a) > 0
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6, rtol=0), key
+    assert straight.losses[3:] == pytest.approx(second.losses, abs=1e-6)
+    assert [r["loss"] for r in read_metrics(tmp_path / "straight")] == [r["loss"] for r in read_metrics(tmp_path / "resumed")]
+
+
+@pytest.mark.slow
+def test_crash_during_checkpoint_save_leaves_previous_checkpoint_loadable(tiny_weights, tmp_path, monkeypatch):
+    import facecam.train.trainer as trainer_module
+    from facecam.train.trainer import Trainer, train
+
+    out = tmp_path / "run"
+    train(run_config(tiny_weights, out, max_steps=2, checkpoint_every=2))
+    real_save = trainer_module.save_process_state
+
+    def dies_midway(folder, rank, state):
+        # accelerate has written trainable weights and optimizer state into the temporary folder by now
+        assert (folder / "optimizer.bin").is_file()
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(trainer_module, "save_process_state", dies_midway)
+    with pytest.raises(OSError, match="No space left"):
+        train(run_config(tiny_weights, out, max_steps=4, checkpoint_every=2))
+    ckpts = out / "checkpoints"
+    assert (ckpts / "latest").read_text().strip() == "step-00000002"
+    assert not (ckpts / "step-00000004").exists() and (ckpts / ".tmp-step-00000004").is_dir()
+
+    monkeypatch.setattr(trainer_module, "save_process_state", real_save)
+    trainer = Trainer(run_config(tiny_weights, out, max_steps=4, checkpoint_every=2))
+    trainer.setup()
+    assert trainer.resumed_from.name == "step-00000002" and trainer.step == 2
+    assert not (ckpts / ".tmp-step-00000004").exists()
+    assert trainer.train().step == 4
+
+
+@pytest.mark.slow
+def test_exported_authors_checkpoint_holds_trained_keys_under_wan_names(overfit_run, wide_weights):
+    from safetensors.torch import load_file
+
+    from facecam.model.weights import load_finetune
+
+    trainer, result = overfit_run
+    folder = result.exports["authors"]
+    assert folder.relative_to(trainer.output).parts == ("export", "wan2.2_14b", "high", "released_version")
+    state = load_file(str(folder / "model.safetensors"))
+    assert "blocks.0.self_attn.q.weight" in state and "patch_embedding.weight" in state
+    assert not any("ffn" in k or "cross_attn" in k or k.startswith("head.") for k in state)
+    model = base_expert(wide_weights)
+    load_finetune(model, folder)
+    trained = dict(trainer.accelerator.unwrap_model(trainer.model).named_parameters())
+    for name, param in model.named_parameters():
+        assert torch.equal(param.detach(), trained[name].detach().to(param.dtype)), name
+
+
+@pytest.mark.slow
+def test_lora_trains_adapters_and_export_merges_them(tiny_weights, tmp_path):
+    pytest.importorskip("peft")
+    from safetensors.torch import load_file
+
+    from facecam.train.config import LoraOptions
+    from facecam.train.trainer import Trainer
+
+    cfg = run_config(tiny_weights, tmp_path / "lora", max_steps=3, export_pipeline=True,
+                     lora=LoraOptions(enabled=True, rank=4, alpha=4))
+    trainer = Trainer(cfg)
+    result = trainer.train()
+    assert all(".lora_" in n or n.startswith("patch_embedding.") for n in trainer.param_names)
+    exported = load_file(str(result.exports["authors"] / "model.safetensors"))
+    base = base_expert(tiny_weights).to_wan_state_dict()
+    assert set(exported) == {k for k in base if ".self_attn." in k or k.startswith("patch_embedding.")}
+    assert not torch.equal(exported["blocks.0.self_attn.q.weight"], base["blocks.0.self_attn.q.weight"])
+    assert torch.equal(exported["blocks.0.self_attn.norm_q.weight"], base["blocks.0.self_attn.norm_q.weight"])
+    # The diffusers export is the whole expert with the adapters folded in.
+    from facecam.model.transformer import FaceCamTransformer
+
+    full = FaceCamTransformer.from_pretrained(str(result.exports["diffusers"]))
+    assert torch.equal(full.to_wan_state_dict()["blocks.0.self_attn.q.weight"], exported["blocks.0.self_attn.q.weight"])
+
+
+@pytest.mark.slow
+def test_bf16_mixed_precision_keeps_trained_weights_fp32_and_frozen_bf16(tiny_weights, tmp_path):
+    from facecam.train.trainer import Trainer
+
+    trainer = Trainer(run_config(tiny_weights, tmp_path / "bf16", max_steps=2, mixed_precision="bf16"))
+    result = trainer.train()
+    params = dict(trainer.accelerator.unwrap_model(trainer.model).named_parameters())
+    assert params["blocks.0.attn1.to_q.weight"].dtype == torch.float32
+    assert params["blocks.0.ffn.net.0.proj.weight"].dtype == torch.bfloat16
+    assert all(np.isfinite(result.losses))
+
+
+@pytest.mark.slow
+def test_cli_tiny_run_writes_metrics_validation_video_checkpoints_and_exports(tiny_weights, tmp_path):
+    import yaml
+
+    from facecam.cli import main
+    from facecam.train.config import config_path
+    from facecam.video.io import probe_video
+
+    values = yaml.safe_load(config_path("tiny").read_text())
+    values.update(max_steps=2, checkpoint_every=1, validation_every=2, validation_steps=10)
+    cfg_file = tmp_path / "run.yaml"
+    cfg_file.write_text(yaml.safe_dump(values))
+    out = tmp_path / "out"
+    assert main(["train", "--config", str(cfg_file), "--weights", str(tiny_weights), "--output", str(out)]) == 0
+    assert [int(r["step"]) for r in read_metrics(out)] == [1, 2]
+    assert (out / "checkpoints" / "latest").read_text().strip() == "step-00000002"
+    video = probe_video(out / "validation" / "step-00000002.mp4")
+    assert video["frames"] == 5 and video["width"] == 4 * 32   # source | camera | target | render
+    assert (out / "export/wan2.2_14b/high/released_version/model.safetensors").is_file()
+    assert (out / "export/diffusers/transformer/config.json").is_file()
+    assert any((out / "logs").rglob("events.out.tfevents*"))
+
+
+def test_cli_bad_config_name_exits_2_with_one_line(capsys):
+    from facecam.cli import main
+
+    assert main(["train", "--config", "no-such-config"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown config" in err and len(err.splitlines()) == 1
+
+
+def test_cli_prints_shipped_accelerate_config_path(capsys):
+    from facecam.cli import main
+
+    assert main(["train", "--accelerate-config", "multinode_24gpu"]) == 0
+    assert Path(capsys.readouterr().out.strip()).is_file()
