@@ -302,6 +302,8 @@ class FaceCamPipeline(DiffusionPipeline):
         shape = source_latents.shape
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+            # The release draws float32 noise and stores it in the model dtype: start from the same values.
+            latents = latents.to(self.transformer.patch_embedding.weight.dtype)
         elif latents.shape != shape:
             raise FacecamError(f"latents must have shape {tuple(shape)}, got {tuple(latents.shape)}")
         latents = latents.to(device=device, dtype=torch.float32)
