@@ -300,3 +300,17 @@ def test_t5_from_native_matches_a_hand_written_wan_t5_encoder():
         ref = _wan_t5_reference(native, ids, mask, heads=2)
     valid = mask[0].bool()
     assert torch.allclose(ours[0, valid], ref[0, valid], atol=1e-5), (ours - ref).abs().max()
+
+
+def test_bf16_load_keeps_diffusers_fp32_modules_in_fp32(tiny_dir):
+    parts = load_components(find_weights(tiny_dir), torch.bfloat16)
+    high = parts.transformer
+    assert high.patch_embedding.weight.dtype == torch.bfloat16
+    assert high.blocks[0].attn1.to_q.weight.dtype == torch.bfloat16
+    assert high.scale_shift_table.dtype == torch.float32
+    assert high.blocks[1].scale_shift_table.dtype == torch.float32
+    assert high.condition_embedder.time_embedder.linear_1.weight.dtype == torch.float32
+    assert high.blocks[0].norm2.weight.dtype == torch.float32  # the affine cross-attention norm
+    # the fine-tune landed (cast to bf16) on top of the converted base
+    ft = read_state(tiny_dir / "FaceCam/wan2.2_14b/high/released_version")
+    assert torch.equal(high.patch_embedding.weight, ft["patch_embedding.weight"].to(torch.bfloat16))
