@@ -384,3 +384,69 @@ def test_cli_prints_shipped_accelerate_config_path(capsys):
 
     assert main(["train", "--accelerate-config", "multinode_24gpu"]) == 0
     assert Path(capsys.readouterr().out.strip()).is_file()
+
+
+# --------------------------------------------------------------------------- real shards and the engine
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> Path:
+    """Two in-the-wild samples (5 frames, 32x32) written by `facecam data build` from a shared clip."""
+    from conftest import media_path
+    from facecam.cli import main
+
+    wild = tmp_path_factory.mktemp("wild")
+    (wild / "lp_d0.mp4").symlink_to(media_path("lp_d0.mp4"))
+    out = tmp_path_factory.mktemp("shards") / "build"
+    assert main(["data", "build", "--wild", str(wild), "-o", str(out), "--samples", "2", "--frames", "5",
+                 "--size", "32x32", "--wild-fraction", "1", "--samples-per-shard", "2", "--quiet"]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_training_on_built_shards_resumes_at_the_same_sample(tiny_weights, shards, tmp_path):
+    from facecam.train.trainer import Trainer, train
+
+    straight = train(run_config(tiny_weights, tmp_path / "a", data=str(shards), max_steps=3, checkpoint_every=2))
+    train(run_config(tiny_weights, tmp_path / "b", data=str(shards), max_steps=2, checkpoint_every=2))
+    reset_accelerate()
+    trainer = Trainer(run_config(tiny_weights, tmp_path / "b", data=str(shards), max_steps=3, checkpoint_every=2))
+    trainer.setup()
+    # the reader's own (epoch, position) came back: 2 samples per epoch, 2 consumed
+    state = trainer.stream.dataset.state_dict()
+    assert state["epoch"] * 2 + state["position"] == 2
+    resumed = trainer.train()
+    assert resumed.losses == pytest.approx(straight.losses[2:], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_exported_authors_checkpoint_loads_into_the_facecam_engine_and_changes_its_output(tiny_weights, tmp_path):
+    """Copy the export over FaceCam/wan2.2_14b/high of a weights folder: `facecam generate --engine facecam`
+    (its engine, on a shared clip) then renders something else than with the released fine-tune."""
+    import shutil
+    import types
+
+    from conftest import media_path
+    from facecam.engines import get_engine
+    from facecam.train.trainer import train
+    from facecam.video import io
+
+    result = train(run_config(tiny_weights, tmp_path / "run", max_steps=3, learning_rate=1e-2))
+    weights = tmp_path / "weights"
+    shutil.copytree(tiny_weights, weights)
+    released = weights / "FaceCam" / "wan2.2_14b" / "high" / "released_version"
+    shutil.rmtree(released)
+    shutil.copytree(result.exports["authors"], released)
+
+    clip = io.read_video(media_path("facecam_000.mp4"), fps=24, num_frames=5)
+    frames = np.ascontiguousarray(clip.frames[:, 256:448:6, 168:328:5])          # (5, 32, 32, 3)
+    fake = types.SimpleNamespace(source=frames, condition=np.full_like(frames, 255), fps=24.0, name="x")
+
+    def render(folder: Path) -> np.ndarray:
+        engine = get_engine("facecam", weights=str(folder), steps=3, cfg=5.0, offload=False, device="cpu",
+                            dtype="float32")
+        reports = [r.line() for r in engine.pipeline.load_reports]
+        assert any("high-noise fine-tune" in line for line in reports)
+        return engine.generate(fake, seed=0, progress=False)
+
+    ours, released_out = render(weights), render(tiny_weights)
+    assert ours.shape == released_out.shape == (5, 32, 32, 3)
+    assert np.abs(ours.astype(int) - released_out.astype(int)).mean() > 0.5

@@ -9,7 +9,8 @@ or precomputed normalised VAE latents::
 
     {"source_latents": (16, F, h, w), "target_latents": ..., "camera_latents": ...}
 
-(extra keys such as ``meta`` are ignored). :class:`SampleStream` turns it into batches and
+(extra keys such as ``meta`` are ignored; the shard reader of :mod:`facecam.data.dataset` puts
+latents under the plain names and says so in ``meta["latents"]``). :class:`SampleStream` turns it into batches and
 remembers how far it got (epoch and samples consumed), so a resumed run sees exactly the
 samples the uninterrupted run would have seen. A dataset with ``state_dict()`` /
 ``load_state_dict()`` restores itself; any other *deterministic* iterable is fast-forwarded.
@@ -64,16 +65,25 @@ class SyntheticVideos(torch.utils.data.IterableDataset):
             yield self[index]
 
 
+def _is_latent_sample(sample: dict[str, Any]) -> bool:
+    meta = sample.get("meta") or {}
+    if isinstance(meta, dict) and "latents" in meta:  # the shard reader says which it yields
+        return bool(meta["latents"])
+    return torch.as_tensor(sample["target"]).shape[0] == 16  # (16, F, h, w); videos are (T, 3, H, W), T = 4k+1
+
+
 def collate(samples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """Stack a list of samples into a batch: videos ``(B, 3, T, H, W)`` or latents ``(B, 16, F, h, w)``."""
+    """Stack a list of samples into a batch: videos ``(B, 3, T, H, W)`` or latents (``*_latents``, ``(B, 16, F, h, w)``)."""
     first = samples[0]
     if all(k in first for k in LATENT_KEYS):
         return {k: torch.stack([torch.as_tensor(s[k]) for s in samples]) for k in LATENT_KEYS}
     if all(k in first for k in VIDEO_KEYS):
+        if _is_latent_sample(first):
+            return {f"{k}_latents": torch.stack([torch.as_tensor(s[k]) for s in samples]) for k in VIDEO_KEYS}
         # Samples are (T, 3, H, W) like the video readers; the VAE wants (B, 3, T, H, W).
         return {k: torch.stack([torch.as_tensor(s[k]).permute(1, 0, 2, 3) for s in samples]) for k in VIDEO_KEYS}
     raise FacecamError(f"training sample has keys {sorted(first)}; expected {', '.join(VIDEO_KEYS)} "
-                       f"(videos) or {', '.join(LATENT_KEYS)} (latents)")
+                       f"(videos or latents) or {', '.join(LATENT_KEYS)}")
 
 
 class SampleStream:

@@ -53,12 +53,12 @@ def build_dataset(config: TrainConfig, rank: int, world_size: int) -> Iterable[d
         s = config.synthetic
         return SyntheticVideos(s.samples, s.frames, s.height, s.width, seed=config.seed, rank=rank,
                                world_size=world_size, as_latents=s.as_latents)
-    try:
-        from ..data import open_shards  # the data issue's reader
-    except ImportError:
-        raise FacecamError("reading training shards needs facecam.data.open_shards, which this install lacks; "
-                           "use data: synthetic or pass a dataset to Trainer(dataset=...)") from None
-    return open_shards(config.data, rank=rank, world_size=world_size, seed=config.seed)
+    from ..data.dataset import FaceCamShards
+
+    # epochs=None: the reader counts epochs itself and never ends; its (epoch, position) state
+    # is saved with every checkpoint. Latents are used where the shards store them.
+    return FaceCamShards(config.data, rank=rank, world_size=world_size, shuffle=True, seed=config.seed,
+                         epochs=None, latents="auto")
 
 
 class Trainer:
@@ -190,7 +190,7 @@ class Trainer:
         dataset = self._dataset if self._dataset is not None else build_dataset(cfg, acc.process_index,
                                                                                 acc.num_processes)
         self.dataset = dataset
-        self.validation_batch = collate([next(iter(dataset))]) if cfg.validation_every else None
+        self.validation_batch = first_sample(dataset) if cfg.validation_every else None
         self.stream = SampleStream(dataset, cfg.batch_size)
         self.checkpoints = CheckpointManager(self.output / "checkpoints", keep=cfg.checkpoints_keep)
         self.step = 0
@@ -415,6 +415,17 @@ class Trainer:
             if cfg.trackers:
                 self.accelerator.end_training()
         return TrainResult(self.output, self.step, losses, exports, self.resumed_from)
+
+
+def first_sample(dataset: Iterable[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """The dataset's first sample as a batch of one, leaving a stateful dataset's position untouched."""
+    state = dataset.state_dict() if hasattr(dataset, "state_dict") else None
+    iterator = iter(dataset)
+    batch = collate([next(iterator)])
+    del iterator  # closes the reader's files
+    if state is not None:
+        dataset.load_state_dict(state)
+    return batch
 
 
 def _flat_config(config: TrainConfig) -> dict[str, Any]:
