@@ -34,6 +34,8 @@ frame ``t`` of the output re-renders frame ``t`` of the source.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
@@ -56,6 +58,10 @@ RING_DEPTH_BLEND = (0.5, 1.0)
 SMOOTH_XY_FRAMES = 5   # Savitzky-Golay window for landmark x, y (odd)
 SMOOTH_Z_FRAMES = 11   # z (MediaPipe depth) jitters more than x, y: smooth it over longer
 MASK_THRESHOLD = 0.5
+RENDER_THREADS = 2     # frames rendered concurrently
+MAP_SCALE = 2          # backward maps are computed on a 2x coarser grid and upsampled
+SEGMENT_STRIDE = 2     # segment every other frame, interpolate the rest
+PLATE_FRAMES = 24      # frames averaged into the background plate (spread over the clip)
 MAX_MARGIN = 1.5       # background canvas reaches at most this many frame sizes beyond the frame
 INPAINT_SCALE = 4      # the unseen background is inpainted at 1/4 resolution (smooth anyway)
 
@@ -109,17 +115,44 @@ class WarpEngine(Engine):
 
         layers = person_layers(frames, points, surface, self.options, progress)
         canvas, offset = background_canvas(layers, bg_h, size)
-        renderer = FrameRenderer(size, canvas, offset, surface)
-
         out = np.empty_like(frames)
-        steps = range(T)
-        if progress:
-            from tqdm.auto import tqdm
-
-            steps = tqdm(steps, desc="warp", unit="frame", leave=False)
-        for t in steps:
-            out[t] = renderer.render(layers[t], src2d[t], world[t], cameras[t], person_h[t], bg_h[t])
+        render_frames(out, layers, src2d, world, cameras, person_h, bg_h,
+                      lambda: FrameRenderer(size, canvas, offset, surface), progress)
         return out
+
+
+def render_frames(out: np.ndarray, layers: np.ndarray, src2d: np.ndarray, world: np.ndarray,
+                  cameras: list[PinholeCamera], person_h: list[np.ndarray], bg_h: list[np.ndarray],
+                  make_renderer, progress: bool) -> None:
+    """Render every frame into ``out`` ``(T, H, W, 3)``, frames interleaved over worker threads.
+
+    OpenCV and large numpy operations release the GIL, so two threads keep both
+    cores of a laptop busy; each thread owns its renderer's buffers.
+    """
+    T = out.shape[0]
+    workers = max(1, min(RENDER_THREADS, os.cpu_count() or 1, T))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=T, desc="warp", unit="frame", leave=False)
+
+    def work(k: int) -> None:
+        renderer = make_renderer()
+        for t in range(k, T, workers):
+            out[t] = renderer.render(layers[t], src2d[t], world[t], cameras[t], person_h[t], bg_h[t])
+            if bar is not None:
+                bar.update(1)
+
+    try:
+        if workers == 1:
+            work(0)
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(work, range(workers)))  # list(): re-raise a worker's exception here
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _check_clip(frames: np.ndarray, track, trajectory) -> None:
@@ -156,15 +189,31 @@ def plane_homography(K0: np.ndarray, camera: PinholeCamera, depth: float) -> np.
 
 
 def smooth_landmarks(points: np.ndarray, window_xy: int, window_z: int) -> np.ndarray:
-    """Savitzky-Golay smoothing of ``(T, N, 3)`` landmarks over time (quadratic fits), so the warp does not shimmer."""
-    from scipy.signal import savgol_filter
+    """Savitzky-Golay smoothing of ``(T, N, 3)`` landmarks over time, so the warp does not shimmer.
 
+    Quadratic fits over ``window`` frames (x, y and z separately: MediaPipe's z
+    jitters more); near the ends the window slides inwards instead of padding.
+    """
     out = points.copy()
+    T = points.shape[0]
     for axes, window in ((slice(0, 2), window_xy), (slice(2, 3), window_z)):
-        w = min(window, points.shape[0] - (1 - points.shape[0] % 2))  # odd and no longer than the clip
+        w = min(window, T if T % 2 else T - 1)  # odd and no longer than the clip
         if w >= 5:
-            out[..., axes] = savgol_filter(points[..., axes], w, 2, axis=0, mode="interp")
+            flat = points[..., axes].reshape(T, -1)
+            out[..., axes] = (savgol_matrix(T, w) @ flat).reshape(points[..., axes].shape)
     return out
+
+
+def savgol_matrix(T: int, window: int, order: int = 2) -> np.ndarray:
+    """``(T, T)`` matrix of quadratic least-squares fits over ``window`` frames, evaluated at each frame."""
+    S = np.zeros((T, T))
+    half = window // 2
+    for t in range(T):
+        start = min(max(0, t - half), T - window)
+        x = np.arange(start, start + window) - t  # evaluate the fit at offset 0
+        V = np.vander(x, order + 1, increasing=True)
+        S[t, start:start + window] = np.linalg.pinv(V)[0]
+    return S
 
 
 def surface_vertices(points: np.ndarray, K0: np.ndarray, plane_depth: float,
@@ -212,12 +261,16 @@ def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, 
         from mediapipe.python.solutions.selfie_segmentation import SelfieSegmentation
 
         seg = SelfieSegmentation(model_selection=options.segmentation_model)
-    steps = range(T)
+    # Segment every SEGMENT_STRIDE-th frame (and the last) and interpolate between: the
+    # mask is dilated and smoothed over three frames anyway, and the model costs
+    # as much as the face mesh. The selfie model sees 256x256 inside, so a
+    # half-size input only saves its own upscaling.
+    keys = sorted(set(range(0, T, SEGMENT_STRIDE)) | {T - 1})
+    steps = keys
     if progress:
         from tqdm.auto import tqdm
 
-        steps = tqdm(steps, desc="segmentation", unit="frame", leave=False)
-    # The selfie model sees 256x256 anyway: half-size input saves its own upscaling.
+        steps = tqdm(keys, desc="segmentation", unit="frame", leave=False)
     small = (max(1, W // 2), max(1, H // 2))
     prob = np.empty((T, small[1], small[0]), np.float32)
     try:
@@ -227,6 +280,10 @@ def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, 
             prob[t] = mask if mask is not None else 0.0
     finally:
         seg.close()
+    for a, b in zip(keys[:-1], keys[1:]):
+        for t in range(a + 1, b):
+            w = (t - a) / (b - a)
+            cv2.addWeighted(prob[a], 1.0 - w, prob[b], w, 0.0, dst=prob[t])
 
     layers = np.empty((T, H, W, 4), np.uint8)
     reach = dilate + feather
@@ -258,7 +315,7 @@ def background_canvas(layers: np.ndarray, bg_h: list[np.ndarray],
     T = layers.shape[0]
     total = np.zeros((H, W), np.float32)
     plate = np.zeros((H, W, 3), np.float32)
-    for t in range(T):
+    for t in np.unique(np.linspace(0, T - 1, min(T, PLATE_FRAMES)).round().astype(int)):
         seen = layers[t, ..., 3] < 255
         total += seen
         cv2.add(plate, layers[t, ..., :3].astype(np.float32), dst=plate, mask=seen.astype(np.uint8))
@@ -301,24 +358,37 @@ def fill_unseen(canvas: np.ndarray, missing: np.ndarray) -> np.ndarray:
 
 
 class FrameRenderer:
-    """Composes output frames; holds the buffers reused from frame to frame."""
+    """Composes output frames; holds the buffers reused from frame to frame.
+
+    The backward maps are computed on a grid :data:`MAP_SCALE` times coarser
+    than the frame and upsampled bilinearly: every map here is piecewise linear
+    or projective, so the upsampled map is exact away from occlusion edges
+    (where it softens the edge by a pixel) and the work per frame drops by the
+    square of the scale.
+    """
 
     def __init__(self, size: tuple[int, int], canvas: np.ndarray, offset: tuple[int, int],
-                 surface: FaceSurface) -> None:
+                 surface: FaceSurface, scale: int = MAP_SCALE) -> None:
         H, W = size
         ox, oy = offset
+        if scale not in (1, 2):
+            raise ValueError("the map grid is the full frame or 2x coarser")
         self.size = size
         self.surface = surface
         self.offset = offset
+        self.scale = scale
         self.canvas = canvas.copy()  # the frame region is overwritten per frame; the margin stays
         self.region = self.canvas[oy:oy + H, ox:ox + W]
         self.plate = np.ascontiguousarray(canvas[oy:oy + H, ox:ox + W])
-        self.xs = np.arange(W, dtype=np.float32)
-        self.ys = np.arange(H, dtype=np.float32)
+        # Coarse grid point j sits at full-resolution position scale * j + (scale - 1) / 2,
+        # which is what cv2.resize assumes when it upsamples by `scale`.
+        self.coarse = (-(-H // scale), -(-W // scale))
+        self.xs = (scale * np.arange(self.coarse[1]) + (scale - 1) / 2).astype(np.float32)
+        self.ys = (scale * np.arange(self.coarse[0]) + (scale - 1) / 2).astype(np.float32)
         self.core = np.empty((H, W), np.uint8)
 
     def plane_map(self, homography: np.ndarray, shift: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
-        """Backward maps ``(H, W)`` float32 of a homography (source -> target), read at ``+shift`` in the source."""
+        """Coarse backward maps (float32) of a homography (source -> target), read at ``+shift`` in the source."""
         Hi = np.linalg.inv(homography)
         Hi = Hi / Hi[2, 2]
         Hi[:2] += np.outer(shift, Hi[2])  # add the shift in homogeneous coordinates
@@ -332,6 +402,21 @@ class FrameRenderer:
             np.divide(my, w, out=my)
         return mx, my
 
+    def upsample(self, coarse: np.ndarray) -> np.ndarray:
+        """Full-resolution ``(H, W)`` map from a coarse one (bilinear; borders extrapolated linearly)."""
+        H, W = self.size
+        s = self.scale
+        if s == 1:
+            return coarse
+        full = cv2.resize(coarse, (coarse.shape[1] * s, coarse.shape[0] * s), interpolation=cv2.INTER_LINEAR)[:H, :W]
+        # cv2.resize clamps beyond the outer grid points, which pulls the first and last
+        # row and column half a cell inwards; extend the map's slope there instead.
+        full[0] = 2 * full[1] - full[2]
+        full[:, 0] = 2 * full[:, 1] - full[:, 2]
+        full[-1] = 2 * full[-2] - full[-3]
+        full[:, -1] = 2 * full[:, -2] - full[:, -3]
+        return full
+
     def render(self, layer: np.ndarray, src2d: np.ndarray, world: np.ndarray, camera: PinholeCamera,
                person_h: np.ndarray, bg_h: np.ndarray) -> np.ndarray:
         """One output frame ``(H, W, 3)`` uint8 from the frame's RGBA person layer ``(H, W, 4)``."""
@@ -341,16 +426,17 @@ class FrameRenderer:
         cv2.compare(cv2.extractChannel(layer, 3), 255, cv2.CMP_EQ, dst=self.core)
         np.copyto(self.region, layer)
         cv2.copyTo(self.plate, self.core, self.region)
-        bx, by = self.plane_map(bg_h, self.offset)
+        bx, by = (self.upsample(m) for m in self.plane_map(bg_h, self.offset))
         background = cv2.remap(self.canvas, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
         # Person plane, with the face surface's own map where it covers the target.
         px, py = self.plane_map(person_h)
-        face = face_map(src2d, project(world, camera), self.surface, self.size)
+        face = face_map(src2d, project(world, camera), self.surface, self.xs, self.ys)
         if face is not None:
             box, covered, fx, fy = face
             np.copyto(px[box], fx, where=covered)
             np.copyto(py[box], fy, where=covered)
+        px, py = self.upsample(px), self.upsample(py)
         # Below the frame the body continues (its last row repeats); beside and above it, nothing does.
         rows = np.flatnonzero(py.max(axis=1) > H - 1)
         if rows.size:
@@ -365,32 +451,36 @@ class FrameRenderer:
         return cv2.cvtColor(blended, cv2.COLOR_RGBA2RGB)
 
 
-def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface,
-             size: tuple[int, int]) -> Optional[tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray]]:
-    """Backward map of the face surface: which target pixels it covers and where each reads the source.
+def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np.ndarray,
+             ys: np.ndarray) -> Optional[tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray]]:
+    """Backward map of the face surface on a regular grid of target positions.
 
     Args:
         src2d: ``(V, 2)`` vertex pixels in the source frame.
         target: ``(V, 3)`` vertex pixels and depth under the target camera.
-        size: ``(H, W)`` of the target.
+        xs, ys: ``(w,)`` and ``(h,)`` evenly spaced target pixel positions of the
+            grid's columns and rows (the full frame's ``arange`` or a coarser grid).
 
     Returns:
         None when no triangle is in view, else ``(box, covered, map_x, map_y)``:
-        the target box (a pair of slices), which of its pixels the surface
+        a box of grid cells (a pair of slices), which of them the surface
         covers (``(h, w)`` bool) and their source pixels (``(h, w)`` float32;
         meaningless where not covered). Triangles are painted far to near into
         an index buffer (the nearest wins); back-facing and behind-the-camera
         triangles are skipped.
     """
-    H, W = size
+    step = float(xs[1] - xs[0]) if len(xs) > 1 else 1.0
+    origin = np.array([xs[0], ys[0]], np.float64)
+    W, H = len(xs), len(ys)
     tris = surface.triangles
     dst = target[:, :2]
-    corners = dst[tris]  # (F, 3, 2)
+    corners = dst[tris]  # (F, 3, 2), target pixels
+    cells = (corners - origin) / step  # the same corners in grid cells
     e1 = corners[:, 1] - corners[:, 0]
     e2 = corners[:, 2] - corners[:, 0]
     det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # twice the signed area; < 0: facing away
-    lo = np.floor(corners.min(axis=1))
-    hi = np.ceil(corners.max(axis=1))
+    lo = np.floor(cells.min(axis=1))
+    hi = np.ceil(cells.max(axis=1))
     visible = (det > 1e-3) & (target[tris, 2].min(axis=1) > 1e-3)
     visible &= (hi[:, 0] >= 0) & (hi[:, 1] >= 0) & (lo[:, 0] < W) & (lo[:, 1] < H)
     idx = np.flatnonzero(visible)
@@ -417,14 +507,14 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface,
     if x1 <= x0 or y1 <= y0:
         return None
     buf = np.zeros((y1 - y0, x1 - x0), np.int32)
-    fixed = np.round((corners[idx] - (x0, y0)) * 16).astype(np.int32)  # 4 fractional bits
+    fixed = np.round((cells[idx] - (x0, y0)) * 16).astype(np.int32)  # 4 fractional bits
     fill = cv2.fillConvexPoly
     for k in range(idx.size):
         fill(buf, fixed[k], k + 1, cv2.LINE_8, 4)
     # Evaluate densely over the box: gathers from a small table beat indexing scattered pixels.
     table = table.astype(np.float32)
-    gx = np.arange(x0, x1, dtype=np.float32)[None, :]
-    gy = np.arange(y0, y1, dtype=np.float32)[:, None]
+    gx = xs[None, x0:x1].astype(np.float32)
+    gy = ys[y0:y1, None].astype(np.float32)
     map_x = np.take(table[0], buf) * gx + np.take(table[1], buf) * gy + np.take(table[2], buf)
     map_y = np.take(table[3], buf) * gx + np.take(table[4], buf) * gy + np.take(table[5], buf)
     return (slice(y0, y1), slice(x0, x1)), buf > 0, map_x, map_y
