@@ -22,6 +22,8 @@ from conftest import media_path
 
 from facecam.errors import TrajectoryError
 
+KEY_COLUMNS = ["t", "yaw", "pitch", "roll", "zoom", "pan_x", "pan_y"]
+
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 SERVER_START_TIMEOUT = 240.0  # cold imports of gradio, torch and diffusers on a busy 2-core machine
 JOB_TIMEOUT_MS = 150_000
@@ -157,6 +159,9 @@ def page(app_url, tmp_path):
 
 
 def _upload(page, path: Path) -> None:
+    clear = page.locator("#source").get_by_role("button", name="Clear", exact=True)
+    if clear.count():  # a file is already there: the upload box comes back once it is cleared
+        clear.first.click()
     page.set_input_files("#source input[type=file]", str(path))
     page.locator("#source").get_by_text(path.name).wait_for(timeout=30_000)
 
@@ -214,7 +219,10 @@ def test_page_previews_then_generates_arc_left_with_warp_and_downloads_the_mp4(p
 
 
 @pytest.mark.slow
-def test_page_explains_a_file_that_is_not_a_video_and_keeps_serving(page, tmp_path, app_url):
+def test_page_explains_bad_input_and_keeps_serving(page, tmp_path, app_url):
+    import numpy as np
+    from PIL import Image
+
     media_path("lp_d0.mp4")  # same requirement as the rest of the page tests
     notes = tmp_path / "notes.txt"
     notes.write_text("not a video\n")
@@ -222,9 +230,25 @@ def test_page_explains_a_file_that_is_not_a_video_and_keeps_serving(page, tmp_pa
     page.click("#preview-button")
     status = _wait_status(page, "Error:")
     assert "cannot open video notes.txt" in status  # named as the user knows it, not by server path
+
+    wall = tmp_path / "wall.png"
+    Image.fromarray(np.full((360, 360, 3), 200, np.uint8)).save(wall)
+    _upload(page, wall)
+    page.click("#preview-button")
+    assert "no face found" in _wait_status(page, "no face found")
+
+    page.locator("#camera-source").get_by_label("keyframes", exact=True).check()
+    yaw_of_second_key = page.locator("#keyframes [role=gridcell]").nth(len(KEY_COLUMNS) + 1)
+    yaw_of_second_key.dblclick()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("left")
+    page.keyboard.press("Enter")
+    page.click("#preview-button")
+    assert "keyframe row 2, column yaw: 'left' is not a number" in _wait_status(page, "keyframe row 2")
+
     with urllib.request.urlopen(app_url, timeout=10) as response:
         assert response.status == 200
-
+    assert page.blocked == []
 
 def test_each_browser_session_writes_into_its_own_folder_removed_when_the_tab_closes(tmp_path, astronaut):
     from types import SimpleNamespace
