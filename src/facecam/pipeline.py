@@ -401,7 +401,3 @@ class FaceCamPipeline(DiffusionPipeline):
         pipe.text_encoder_loader = lambda: load_text_encoder(layout, torch_dtype)
         pipe.load_reports = parts.reports
         return pipe
-
-
-def describe_reports(reports) -> str:
-    return json.dumps([r.line() for r in reports], indent=1)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Optional
+from typing import Callable, Mapping
 
 import torch
 
@@ -191,7 +191,8 @@ class KeyMap:
     def native_keys(self) -> set[str]:
         return set(self.from_native)
 
-    def convert_from_native(self, native: Mapping[str, torch.Tensor], *, complete: bool) -> tuple[dict, ConversionReport]:
+    def convert_from_native(self, native: Mapping[str, torch.Tensor], *, complete: bool
+                            ) -> tuple[dict[str, torch.Tensor], ConversionReport]:
         """Rename a native state dict to module keys, checking every key and shape.
 
         Raises :class:`WeightsError` naming the first native key that maps to nothing or
@@ -261,12 +262,3 @@ def vae_keymap(module: torch.nn.Module) -> KeyMap:
 
 def t5_keymap(module: torch.nn.Module) -> KeyMap:
     return KeyMap.for_module(module, t5_key_to_native, "text encoder")
-
-
-def count_unmapped(keys: Iterable[str], keymap: KeyMap) -> list[str]:
-    """Native keys (after prefix stripping) that no module parameter accepts."""
-    return [k for k in keys if strip_native_prefix(k) not in keymap.from_native]
-
-
-def first_or_none(items: list[str]) -> Optional[str]:
-    return items[0] if items else None

@@ -96,8 +96,9 @@ def write_tiny_model(root: str | Path, seed: int = 0) -> Path:
         # Two shards, like the real (sharded) experts.
         keys = sorted(native)
         half = len(keys) // 2
-        save_file({k: native[k] for k in keys[:half]}, str(folder / "diffusion_pytorch_model-00001-of-00002.safetensors"))
-        save_file({k: native[k] for k in keys[half:]}, str(folder / "diffusion_pytorch_model-00002-of-00002.safetensors"))
+        for index, part in enumerate((keys[:half], keys[half:]), start=1):
+            shard = folder / f"diffusion_pytorch_model-{index:05d}-of-00002.safetensors"
+            save_file({k: native[k] for k in part}, str(shard))
 
         ft_dir = root / FINETUNE_DIRNAME / "wan2.2_14b" / ("high" if i == 0 else "low") / "released_version"
         ft_dir.mkdir(parents=True, exist_ok=True)

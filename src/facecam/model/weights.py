@@ -24,7 +24,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Optional
+from typing import Mapping, Optional
 
 import torch
 
@@ -193,7 +193,7 @@ def load_original_expert(folder: str | Path, dtype: Optional[torch.dtype] = None
 
 
 def vae_config_from_native(state: Mapping[str, torch.Tensor]) -> dict:
-    """AutoencoderKLWan config read off ``Wan2.1_VAE.pth`` shapes (``base_dim`` 96 and ``z_dim`` 16 for the real one)."""
+    """AutoencoderKLWan config read off ``Wan2.1_VAE.pth`` shapes (real file: ``base_dim`` 96, ``z_dim`` 16)."""
     try:
         base_dim = int(state["encoder.conv1.weight"].shape[0])
         z_dim = int(state["conv2.weight"].shape[0])
@@ -332,11 +332,6 @@ def load_text_encoder(layout: WeightsLayout, dtype: torch.dtype = torch.bfloat16
         tokenizer = AutoTokenizer.from_pretrained(str(layout.base / "tokenizer"))
         encoder = UMT5EncoderModel.from_pretrained(str(layout.base / "text_encoder"), dtype=dtype)
     return tokenizer, encoder.eval()
-
-
-def parameter_count(names: Iterable[str], model: torch.nn.Module) -> int:
-    params = dict(model.named_parameters())
-    return sum(params[n].numel() for n in names)
 
 
 __all__ = [
