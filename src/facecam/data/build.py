@@ -77,6 +77,7 @@ def shard_plan(num_samples: int, samples_per_shard: int, num_shards: int = 1, sh
 def _check_settings(out: Path, settings: dict) -> None:
     """Write ``build.json`` on the first run; refuse to resume with different sample-changing options."""
     path = out / SETTINGS_FILE
+    settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back
     if path.is_file():
         previous = json.loads(path.read_text())
         if previous != settings:

@@ -1,0 +1,311 @@
+"""Building shards: determinism, crash-resume, machine split, in-the-wild pairs, latents, training reader, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import media_path
+from facecam.data.build import build_dataset, shard_plan
+from facecam.data.dataset import FaceCamShards, collate_samples
+from facecam.data.nersemble import scan_nersemble
+from facecam.data.samples import BuildConfig, SampleContext, Sources, make_sample
+from facecam.data.shards import decode_mp4, iter_shard, load_npy
+from facecam.data.wild import scan_wild
+from test_data import FRAMES, SIZE, make_tree, reference_place
+
+CONFIG = BuildConfig(frames=FRAMES, size=SIZE, samples_per_shard=2, wild_fraction=0.5)
+
+
+@pytest.fixture(scope="module")
+def wild_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("wild")
+    for name in ("lp_d0.mp4", "facecam_000.mp4"):
+        (folder / name).symlink_to(media_path(name))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory, wild_dir) -> Sources:
+    from facecam.video.io import read_video
+
+    clip = read_video(media_path("facecam_000.mp4"), fps=None, num_frames=None)
+    base = np.stack([cv2.resize(f, (256, 352), interpolation=cv2.INTER_AREA) for f in clip.frames[:60]])
+    tree = make_tree(tmp_path_factory.mktemp("nersemble"), base)
+    return Sources(scan_nersemble(tree, "all"), scan_wild(wild_dir))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, sources) -> Path:
+    """4 samples (mixed sources) in 2 shards, seed 5, one worker."""
+    out = tmp_path_factory.mktemp("build_a")
+    summary = build_dataset(out, sources, 4, seed=5, config=CONFIG, workers=1, progress=False)
+    assert summary.shards == ["shard-000000.tar", "shard-000001.tar"] and summary.samples_made == 4
+    return out
+
+
+def shard_keys(out: Path) -> list[str]:
+    return [k for p in sorted(out.glob("shard-*.tar")) for k, _ in iter_shard(p)]
+
+
+# --- determinism ------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_same_seed_gives_the_same_bytes_whatever_the_worker_count(built, sources, tmp_path):
+    again = tmp_path / "b"
+    build_dataset(again, sources, 4, seed=5, config=CONFIG, workers=2, progress=False)
+    for name in ("shard-000000.tar", "shard-000001.tar"):
+        assert (again / name).read_bytes() == (built / name).read_bytes()
+
+
+@pytest.mark.slow
+def test_different_seed_gives_different_samples(built, sources, tmp_path):
+    other = tmp_path / "c"
+    build_dataset(other, sources, 4, seed=6, config=CONFIG, workers=1, progress=False)
+    a = {k: f for k, f in iter_shard(built / "shard-000000.tar")}
+    b = {k: f for k, f in iter_shard(other / "shard-000000.tar")}
+    assert a.keys() == b.keys()
+    for key in a:
+        assert json.loads(a[key]["json"]) != json.loads(b[key]["json"])
+        assert a[key]["target.mp4"] != b[key]["target.mp4"]
+
+
+def test_every_sample_records_its_parameters_and_provenance(built):
+    kinds = set()
+    for key, fields in iter_shard(built / "shard-000000.tar"):
+        meta = json.loads(fields["json"])
+        kinds.add(meta["kind"])
+        assert meta["key"] == key and meta["seed"] == 5 and meta["config"]["frames"] == FRAMES
+        assert set(meta["motion"]) == {"scale0", "scale1", "h0", "w0", "h1", "w1"}
+        assert set(meta["still"]) == {"scale", "pos_h", "pos_w"}
+        if meta["kind"] == "nersemble":
+            assert meta["sequence"]["participant"] == "001" and meta["segments"]
+            assert meta["background"]["colour"] == meta["background_colour"]
+            assert set(meta["calibration"]["world_2_cam"]) == {meta["source_camera"], *meta["target_cameras"]}
+        else:
+            assert Path(meta["clip"]).name in ("lp_d0.mp4", "facecam_000.mp4") and meta["crop"]
+        for clip in ("source", "target", "camera"):
+            assert decode_mp4(fields[f"{clip}.mp4"]).shape == (FRAMES, *SIZE, 3)
+
+
+# --- machine split and resume ------------------------------------------------------------------
+
+def test_machine_split_covers_every_shard_exactly_once():
+    parts = [shard_plan(100, 8, num_shards=3, shard_index=i) for i in range(3)]
+    shards = sorted(s for p in parts for s in p)
+    assert shards == list(range(13))
+    samples = sorted(i for p in parts for v in p.values() for i in v)
+    assert samples == list(range(100))
+
+
+@pytest.mark.slow
+def test_killed_build_restarted_finishes_every_shard_once(wild_dir, tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "facecam", "data", "build", "--wild", str(wild_dir), "-o", str(out),
+           "--samples", "8", "--samples-per-shard", "2", "--frames", str(FRAMES), "--size", "176x128",
+           "--workers", "2", "--seed", "3", "--quiet"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    # Kill the whole process group (parent and workers) as soon as the first samples land.
+    while time.time() < deadline:
+        staged = list((out / ".staging").glob("shard-*/sample-*")) if (out / ".staging").is_dir() else []
+        if len(staged) >= 2 or list(out.glob("shard-*.tar")):
+            break
+        assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(list(out.glob("shard-*.tar"))) < 4, "the build finished before it could be killed"
+
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "4 shards complete" in done.stdout and "already there" in done.stdout
+    assert sorted(p.name for p in out.glob("shard-*.tar")) == [f"shard-{i:06d}.tar" for i in range(4)]
+    assert not list(out.glob("*.tmp")) and not (out / ".staging").exists() or not any((out / ".staging").iterdir())
+    keys = shard_keys(out)
+    assert keys == [f"sample-{i:08d}" for i in range(8)]  # all there, none duplicated, in order
+    for shard in sorted(out.glob("shard-*.tar")):
+        for key, fields in iter_shard(shard):
+            assert sorted(fields) == ["camera.mp4", "json", "source.mp4", "target.mp4"]
+            assert decode_mp4(fields["target.mp4"]).shape[0] == FRAMES
+            assert json.loads(fields["json"])["key"] == key
+
+
+# --- in-the-wild pairs -------------------------------------------------------------------------
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255.0 ** 2 / max(mse, 1e-10))
+
+
+@pytest.mark.slow
+def test_wild_target_is_the_source_clip_under_the_recorded_zoom_pan(wild_dir, tmp_path):
+    from facecam.video.crop import CropBox, apply_crop
+    from facecam.video.io import read_video
+
+    out = tmp_path / "wild"
+    build_dataset(out, Sources([], scan_wild(wild_dir)), 2, seed=11, config=CONFIG, progress=False)
+    for key, fields in iter_shard(out / "shard-000000.tar"):
+        meta = json.loads(fields["json"])
+        start = meta["start_frame"]
+        needed = start + FRAMES + (1 - start - FRAMES) % 4
+        clip = read_video(meta["clip"], fps=24, num_frames=needed).frames[start:start + FRAMES]
+        cropped = apply_crop(clip, CropBox(**meta["crop"]))
+        m, s = meta["motion"], meta["still"]
+        target, source = decode_mp4(fields["target.mp4"]), decode_mp4(fields["source.mp4"])
+        for i in range(FRAMES):
+            t = i / (FRAMES - 1)
+            scale = m["scale0"] + t * (m["scale1"] - m["scale0"])
+            want = reference_place(cropped[i], scale, m["h0"] + t * (m["h1"] - m["h0"]),
+                                   m["w0"] + t * (m["w1"] - m["w0"]), 0)
+            assert psnr(target[i], want) > 30, f"{key} target frame {i}"
+            still = reference_place(cropped[i], s["scale"], s["pos_h"], s["pos_w"], meta["source_fill"])
+            assert psnr(source[i], still) > 28, f"{key} source frame {i}"
+        # the condition is the first frame's mesh, zoomed like the target: its first frame is not blank
+        camera = decode_mp4(fields["camera.mp4"])
+        assert (camera[0] < 200).any() and meta["motion"]["scale0"] >= 1.0
+
+
+# --- latents -----------------------------------------------------------------------------------
+
+class PoolEncoder:
+    """A stand-in VAE with the builder's interface: 4x temporal, 8x spatial mean pooling to 16 channels."""
+
+    def encode_video(self, frames: np.ndarray) -> np.ndarray:
+        x = frames.astype(np.float32) / 127.5 - 1.0
+        t = np.concatenate([x[:1], x[1:]])[::4]  # (T', H, W, 3) with T' = (T - 1) / 4 + 1
+        h, w = x.shape[1] // 8, x.shape[2] // 8
+        pooled = t[:, :h * 8, :w * 8].reshape(len(t), h, 8, w, 8, 3).mean(axis=(2, 4))
+        return np.tile(pooled.transpose(3, 0, 1, 2), (6, 1, 1, 1))[:16]
+
+
+def test_latents_are_stored_next_to_the_videos_and_read_back(wild_dir, tmp_path):
+    out = tmp_path / "lat"
+    sources = Sources([], scan_wild(wild_dir))
+    config = BuildConfig(frames=9, size=(128, 96))
+    build_dataset(out, sources, 1, seed=2, config=config, encoder=PoolEncoder(), progress=False)
+    (key, fields), = list(iter_shard(out / "shard-000000.tar"))
+    assert json.loads(fields["json"])["latents"] == ["camera", "source", "target"]
+    sample, _ = make_sample(0, 2, sources, config, SampleContext())
+    for clip in ("source", "target", "camera"):
+        z = load_npy(fields[f"{clip}_latent.npy"])
+        assert z.shape == (16, 3, 16, 12) and z.dtype == np.float16
+        want = PoolEncoder().encode_video(getattr(sample, clip)).astype(np.float16)
+        np.testing.assert_array_equal(z, want)  # encoded from the exact frames, before H.264
+    item = next(iter(FaceCamShards(out, shuffle=False)))
+    assert item["meta"]["latents"] is True and tuple(item["target"].shape) == (16, 3, 16, 12)
+    pixels = next(iter(FaceCamShards(out, shuffle=False, latents=False)))
+    assert tuple(pixels["target"].shape) == (9, 3, 128, 96)
+    with pytest.raises(Exception, match="no latents"):
+        next(iter(FaceCamShards(_pixels_only(tmp_path, sources), latents=True)))
+
+
+def _pixels_only(tmp_path: Path, sources: Sources) -> Path:
+    out = tmp_path / "pix"
+    build_dataset(out, sources, 1, seed=2, config=BuildConfig(frames=9, size=(128, 96)), progress=False)
+    return out
+
+
+@pytest.mark.slow
+def test_wan_video_encoder_normalises_the_posterior_mean_of_a_tiny_wan_vae():
+    import torch
+
+    from facecam.data.latents import WanVideoEncoder
+    from facecam.model.tiny import tiny_vae
+
+    vae = tiny_vae()
+    encoder = WanVideoEncoder(vae)
+    frames = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    z = encoder.encode_video(frames)
+    assert tuple(z.shape) == (16, 2, 4, 4)
+    pixels = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
+    with torch.no_grad():
+        mean = vae.encode(pixels).latent_dist.mean[0]
+    stats_mean = torch.tensor(vae.config.latents_mean).view(-1, 1, 1, 1)
+    stats_std = torch.tensor(vae.config.latents_std).view(-1, 1, 1, 1)
+    torch.testing.assert_close(z, (mean - stats_mean) / stats_std)
+
+
+# --- training reader ----------------------------------------------------------------------------
+
+def test_reader_yields_tensors_in_minus_one_to_one(built):
+    item = next(iter(FaceCamShards(built, shuffle=False)))
+    for clip in ("source", "target", "camera"):
+        x = item[clip]
+        assert tuple(x.shape) == (FRAMES, 3, *SIZE) and x.dtype.is_floating_point
+        assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert float(item["camera"].max()) == 1.0  # the condition's white canvas
+    assert item["meta"]["key"] == "sample-00000000" and item["meta"]["position"] == 0
+    batch = collate_samples([item, item])
+    assert tuple(batch["target"].shape) == (2, FRAMES, 3, *SIZE) and len(batch["meta"]) == 2
+
+
+def test_reader_order_is_the_same_with_or_without_dataloader_workers(built):
+    from torch.utils.data import DataLoader
+
+    plain = [s["meta"]["key"] for s in FaceCamShards(built, seed=1)]
+    loader = DataLoader(FaceCamShards(built, seed=1), batch_size=None, num_workers=2)
+    assert [s["meta"]["key"] for s in loader] == plain
+    assert sorted(plain) == [f"sample-{i:08d}" for i in range(4)]
+    # shuffling depends on the seed and changes every epoch (8 possible orders of 2 shards x 2 samples)
+    assert any(plain != [s["meta"]["key"] for s in FaceCamShards(built, seed=seed)] for seed in (2, 3, 4))
+    assert [s["meta"]["key"] for s in FaceCamShards(built, seed=1, epochs=2)][4:] != plain
+    assert [s["meta"]["key"] for s in FaceCamShards(built, shuffle=False)] == sorted(plain)
+
+
+def test_reader_splits_samples_across_ranks(built):
+    ranks = [[s["meta"]["key"] for s in FaceCamShards(built, rank=r, world_size=2, seed=4)] for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) == 2
+    assert sorted(ranks[0] + ranks[1]) == [f"sample-{i:08d}" for i in range(4)]
+
+
+def test_reader_resumes_exactly_where_it_stopped(built):
+    full = [s["meta"]["key"] for s in FaceCamShards(built, seed=9, epochs=2)]
+    ds = FaceCamShards(built, seed=9, epochs=2)
+    it = iter(ds)
+    seen = [next(it)["meta"] for _ in range(5)]  # into the second epoch
+    state = ds.state_dict()
+    assert state["epoch"] == 1 and state["position"] == 1
+    assert ds.state_after(seen[-1]) == state  # what a trainer with worker processes would save
+    resumed = FaceCamShards(built, seed=9, epochs=2)
+    resumed.load_state_dict(state)
+    assert [m["key"] for m in seen] + [s["meta"]["key"] for s in resumed] == full
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+
+def test_cli_show_writes_a_contact_sheet(built, tmp_path, capsys):
+    from facecam.cli import main
+
+    png = tmp_path / "sheet.png"
+    assert main(["data", "show", str(built / "shard-000000.tar"), "-o", str(png), "--samples", "2"]) == 0
+    sheet = cv2.imread(str(png))
+    # two rows of 3 times x (source | target | condition) thumbnails 176 high
+    assert sheet.shape[0] >= 2 * 176 and sheet.shape[1] >= 9 * 128
+    assert "2 samples" in capsys.readouterr().out
+
+
+def test_cli_build_without_a_source_is_one_clear_error(tmp_path, capsys):
+    from facecam.cli import main
+
+    assert main(["data", "build", "-o", str(tmp_path / "x"), "--samples", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("facecam: error:") and "--nersemble" in err and "Traceback" not in err
+
+
+def test_cli_build_refuses_to_resume_with_other_options(built, wild_dir, capsys):
+    from facecam.cli import main
+
+    assert main(["data", "build", "--wild", str(wild_dir), "-o", str(built), "--samples", "4", "--seed", "5",
+                 "--frames", str(FRAMES), "--size", "176x128", "--samples-per-shard", "2", "--quiet"]) == 2
+    assert "other options" in capsys.readouterr().err
