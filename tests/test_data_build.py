@@ -131,7 +131,8 @@ def test_killed_build_restarted_finishes_every_shard_once(wild_dir, tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "4 shards complete" in done.stdout and "already there" in done.stdout
     assert sorted(p.name for p in out.glob("shard-*.tar")) == [f"shard-{i:06d}.tar" for i in range(4)]
-    assert not list(out.glob("*.tmp")) and not (out / ".staging").exists() or not any((out / ".staging").iterdir())
+    assert not list(out.glob("*.tmp"))
+    assert not (out / ".staging").exists() or not any((out / ".staging").iterdir())
     keys = shard_keys(out)
     assert keys == [f"sample-{i:08d}" for i in range(8)]  # all there, none duplicated, in order
     for shard in sorted(out.glob("shard-*.tar")):
