@@ -450,3 +450,15 @@ def test_exported_authors_checkpoint_loads_into_the_facecam_engine_and_changes_i
     ours, released_out = render(weights), render(tiny_weights)
     assert ours.shape == released_out.shape == (5, 32, 32, 3)
     assert np.abs(ours.astype(int) - released_out.astype(int)).mean() > 0.5
+
+
+@pytest.mark.slow
+def test_expert_only_validation_render_writes_side_by_side_video(tiny_weights, tmp_path):
+    from facecam.train.trainer import Trainer
+    from facecam.video.io import probe_video
+
+    trainer = Trainer(run_config(tiny_weights, tmp_path / "val", max_steps=1, validation_every=1,
+                                 validation_mode="expert", validation_steps=10))
+    trainer.train()
+    video = probe_video(tmp_path / "val" / "validation" / "step-00000001.mp4")
+    assert (video["frames"], video["height"], video["width"]) == (5, 32, 4 * 32)

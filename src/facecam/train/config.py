@@ -85,6 +85,10 @@ class TrainConfig:
     trackers: list[str] = field(default_factory=lambda: ["tensorboard"])
     validation_every: int = 500          # 0: never
     validation_steps: int = 20           # sampler steps of the validation render (over both experts' range)
+    validation_mode: str = "pipeline"    # "pipeline": FaceCamPipeline with the trained expert + the other one
+                                         # (released fine-tune if present, else base; kept on the CPU between
+                                         # renders); "expert": the trained expert alone on its share of the steps
+    validation_guidance: float = 5.0     # classifier-free guidance of the pipeline render (release: 5.0)
     export_dtype: str = "bf16"           # dtype of exported weights: "bf16" (as released) or "fp32"
     export_pipeline: bool = True         # also export in FaceCamPipeline's save_pretrained layout
 
@@ -101,6 +105,7 @@ class TrainConfig:
             (self.mixed_precision in ("bf16", "fp16", "no"), f"mixed_precision must be bf16, fp16 or no"),
             (self.frozen_dtype in ("auto", "bf16", "fp32"), "frozen_dtype must be auto, bf16 or fp32"),
             (self.export_dtype in ("bf16", "fp32"), "export_dtype must be bf16 or fp32"),
+            (self.validation_mode in ("pipeline", "expert"), "validation_mode must be pipeline or expert"),
             (self.checkpoint_every >= 0 and self.validation_every >= 0, "checkpoint/validation intervals must be >= 0"),
             (self.checkpoints_keep >= 1, "checkpoints_keep must be >= 1"),
             (0 < self.boundary < 1, f"boundary must be in (0, 1), got {self.boundary}"),

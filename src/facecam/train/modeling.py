@@ -192,16 +192,19 @@ def decode_latents(vae, latents: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def encode_prompt(layout, prompt: str, device: torch.device, max_length: int = 512) -> torch.Tensor:
-    """``(1, max_length, text_dim)`` UMT5 states of the fixed prompt, zero past its tokens (as Wan pads)."""
+def encode_prompts(layout, prompts: list[str], device: torch.device, max_length: int = 512) -> list[torch.Tensor]:
+    """``(1, max_length, text_dim)`` UMT5 states per prompt, zero past its tokens (as Wan pads and as
+    :meth:`facecam.pipeline.FaceCamPipeline.encode_prompt` does); the encoder is freed afterwards."""
     from ..model.weights import load_text_encoder
 
     tokenizer, encoder = load_text_encoder(layout, torch.float32 if device.type == "cpu" else torch.bfloat16)
     encoder.to(device)
-    tokens = tokenizer([prompt], padding="max_length", max_length=max_length, truncation=True,
-                       add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
-    ids, mask = tokens.input_ids.to(device), tokens.attention_mask.to(device)
-    states = encoder(ids, mask).last_hidden_state.float()
-    states = states * mask.unsqueeze(-1)
+    out = []
+    for prompt in prompts:
+        tokens = tokenizer([prompt], padding="max_length", max_length=max_length, truncation=True,
+                           add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
+        ids, mask = tokens.input_ids.to(device), tokens.attention_mask.to(device)
+        states = encoder(ids, attention_mask=mask).last_hidden_state
+        out.append((states * mask[..., None].to(states.dtype)).float().cpu())
     del encoder
-    return states.cpu()
+    return out

@@ -33,7 +33,6 @@ from .schedule import TrainingSchedule, velocity_target
 log = logging.getLogger(__name__)
 
 TRAINABLE_FILE = "trainable.safetensors"
-PROMPT_FILE = "prompt_embeds.pt"
 
 
 @dataclass
@@ -125,21 +124,25 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         return root
 
-    def _prompt_embeds(self, layout) -> torch.Tensor:
-        """The fixed prompt's text states, encoded once per run folder (the T5 is freed right after)."""
-        path = self.output / PROMPT_FILE
-        if self.accelerator.is_main_process and not path.is_file():
-            from .modeling import encode_prompt
+    def _prompt_cache(self, layout):
+        """Embeddings of the fixed prompt (training) and the empty negative prompt (validation CFG),
+        encoded once per run folder by the main process; the 11 GB text encoder is freed right after."""
+        from ..pipeline import DEFAULT_NEGATIVE_PROMPT, PROMPT_CACHE_DIRNAME, PromptCache
 
-            states = encode_prompt(layout, self.config.prompt, self.accelerator.device)
-            tmp = path.with_name(f".{path.name}.tmp")
-            torch.save({"prompt": self.config.prompt, "states": states}, tmp)
-            tmp.replace(path)
+        from .modeling import encode_prompts
+
+        cache = PromptCache(self.output / PROMPT_CACHE_DIRNAME)
+        texts = [self.config.prompt, DEFAULT_NEGATIVE_PROMPT]
+        if self.accelerator.is_main_process:
+            missing = [t for t in texts if cache.get(t) is None]
+            if missing:
+                for text, states in zip(missing, encode_prompts(layout, missing, self.accelerator.device)):
+                    cache.put(text, states)
         self.accelerator.wait_for_everyone()
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        if saved["prompt"] != self.config.prompt:
-            raise FacecamError(f"{path} holds the embedding of another prompt; delete it to re-encode")
-        return saved["states"]
+        for text in texts:
+            if cache.get(text) is None:
+                raise FacecamError(f"prompt embedding missing from {cache.folder} (is {self.output} shared by all nodes?)")
+        return cache
 
     def setup(self) -> None:
         """Build accelerator, model, optimiser, data and trackers; resume if a checkpoint is there."""
@@ -160,7 +163,8 @@ class Trainer:
 
         layout = modeling.locate_base(self._weights_root())
         self.layout = layout
-        self.prompt_embeds = self._prompt_embeds(layout)
+        self.prompt_cache = self._prompt_cache(layout)
+        self.prompt_embeds = self.prompt_cache.get(cfg.prompt)
         vae_dtype = torch.float32 if acc.device.type == "cpu" else torch.bfloat16
         self.vae = modeling.load_vae(layout, vae_dtype).to(acc.device)
 
@@ -182,6 +186,14 @@ class Trainer:
         # accelerate steps a prepared scheduler once per process, hence the warmup scaling.
         scheduler = get_scheduler(cfg.lr_scheduler, optimizer,
                                   num_warmup_steps=cfg.lr_warmup_steps * acc.num_processes)
+        plugin = getattr(acc.state, "deepspeed_plugin", None)
+        if plugin is not None:
+            # No DataLoader goes through prepare(), so DeepSpeed must be told the micro-batch size.
+            plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.batch_size
+            ds_accum = plugin.deepspeed_config.get("gradient_accumulation_steps")
+            if ds_accum not in (None, "auto", cfg.gradient_accumulation_steps):
+                raise FacecamError(f"the DeepSpeed config accumulates {ds_accum} steps, the training config "
+                                   f"{cfg.gradient_accumulation_steps}; make them equal")
         self.model, self.optimizer, self.lr_scheduler = acc.prepare(model, optimizer, scheduler)
         if not self._sharded():
             acc.register_save_state_pre_hook(self._save_trainable_hook)
@@ -341,29 +353,80 @@ class Trainer:
 
     # ------------------------------------------------------------ validation
     def validate(self) -> Optional[Path]:
-        """Render the validation sample with the current expert; every process runs (sharded models need all)."""
+        """Render the validation sample and write ``validation/step-N.mp4`` (source | camera | target | render).
+
+        Every process renders (a sharded expert needs all ranks for its forward); the main one writes.
+        """
         from .modeling import decode_latents
-        from .validation import denoise_expert, write_side_by_side
+        from .validation import write_side_by_side
 
         if self.validation_batch is None:
             return None
-        cfg = self.config
         batch = self.validation_batch
-        target, source, camera = self.latents(batch)
+        device = self.accelerator.device
+        if "target" in batch:
+            source, camera, target = (batch[k].to(device) for k in ("source", "camera", "target"))
+        else:  # latents-only data: decode for display (and for the pipeline, which takes pixels)
+            source, camera, target = (decode_latents(self.vae, batch[f"{k}_latents"].to(device))
+                                      for k in ("source", "camera", "target"))
         self.model.eval()
         try:
-            latents = denoise_expert(self.model, cfg.expert, source=source, camera=camera, target=target,
-                                     prompt_embeds=self.prompt_embeds.to(target.device), steps=cfg.validation_steps,
-                                     shift=cfg.shift, boundary=cfg.boundary,
-                                     generator=torch.Generator().manual_seed(cfg.seed))
+            with torch.no_grad(), self.accelerator.autocast():
+                if self.config.validation_mode == "pipeline":
+                    render = self._render_pipeline(source, camera)
+                else:
+                    render = self._render_expert(batch)
         finally:
             self.model.train()
         path = self.output / "validation" / f"step-{self.step:08d}.mp4"
         if self.is_main:
-            videos = [decode_latents(self.vae, x)[0] for x in (source, camera, target, latents)]
-            write_side_by_side(path, videos)
+            write_side_by_side(path, [source[0], camera[0], target[0], render[0]])
         self.accelerator.wait_for_everyone()
         return path
+
+    def _other_expert(self):
+        """The expert this run does not train, as inference would use it (kept on the CPU between renders)."""
+        if getattr(self, "_other", None) is None:
+            from .modeling import load_expert
+
+            other = "low" if self.config.expert == "high" else "high"
+            has_finetune = (self.layout.low_finetune if other == "low" else self.layout.high_finetune) is not None
+            dtype = torch.float32 if self.accelerator.device.type == "cpu" else torch.bfloat16
+            self._other = load_expert(self.layout, other, dtype, init_from_finetune=has_finetune).eval()
+            self._other.requires_grad_(False)
+        return self._other
+
+    def _render_pipeline(self, source: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
+        """``(1, 3, T, H, W)`` in [-1, 1]: the whole FaceCamPipeline (both experts, CFG) with the trained expert."""
+        from ..pipeline import FaceCamPipeline, make_scheduler
+
+        cfg = self.config
+        trainee = self.accelerator.unwrap_model(self.model)
+        other = self._other_expert().to(self.accelerator.device)
+        high, low = (trainee, other) if cfg.expert == "high" else (other, trainee)
+        try:
+            pipe = FaceCamPipeline(transformer=high, transformer_2=low, vae=self.vae,
+                                   scheduler=make_scheduler(cfg.shift), boundary_ratio=cfg.boundary)
+            pipe.prompt_cache = self.prompt_cache
+            pipe.set_progress_bar_config(disable=True)
+            out = pipe(source[:1], camera[:1], prompt=cfg.prompt, num_inference_steps=cfg.validation_steps,
+                       guidance_scale=cfg.validation_guidance, generator=torch.Generator().manual_seed(cfg.seed),
+                       output_type="pt")
+        finally:
+            other.to("cpu")
+        return out.frames
+
+    def _render_expert(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The trained expert alone on its share of the sampler (see :mod:`facecam.train.validation`)."""
+        from .modeling import decode_latents
+        from .validation import denoise_expert
+
+        cfg = self.config
+        target, source, camera = self.latents({k: v[:1] for k, v in batch.items()})
+        latents = denoise_expert(self.model, cfg.expert, source=source, camera=camera, target=target,
+                                 prompt_embeds=self.prompt_embeds.to(target.device), steps=cfg.validation_steps,
+                                 shift=cfg.shift, boundary=cfg.boundary, generator=torch.Generator().manual_seed(cfg.seed))
+        return decode_latents(self.vae, latents)
 
     # ---------------------------------------------------------------- export
     def export(self) -> dict[str, Path]:
