@@ -250,28 +250,73 @@ def test_page_explains_bad_input_and_keeps_serving(page, tmp_path, app_url):
         assert response.status == 200
     assert page.blocked == []
 
-def test_each_browser_session_writes_into_its_own_folder_removed_when_the_tab_closes(tmp_path, astronaut):
-    from types import SimpleNamespace
 
+# --- the handlers the page calls, without a browser -----------------------------------------
+
+@pytest.fixture
+def page_handlers(tmp_path, astronaut):
+    """The page's event handlers by name, a portrait photo and the sessions folder."""
     from PIL import Image
 
-    from facecam.app import DEFAULT_KEYS, build_app
+    from facecam.app import build_app
 
     photo = tmp_path / "portrait.png"
     Image.fromarray(astronaut).save(photo)
     workdir = tmp_path / "sessions"
     demo = build_app(workdir=workdir)
-    handlers = {f.name: f.fn for f in demo.fns.values()}
-    outputs = {}
+    return {f.name: f.fn for f in demo.fns.values()}, photo, workdir
+
+
+def _preview(handlers, photo, session="tab", **choices):
+    """Press Preview with the page's defaults except ``choices``; returns (status, {file name: path})."""
+    from types import SimpleNamespace
+
+    from facecam.app import DEFAULT_KEYS
+
+    form = dict(camera_source="preset", preset="arc-left", strength=1.0, table=DEFAULT_KEYS, json_file=None,
+                frames=5, proxy="subject", ply=None, mode="relative", seed=-1)
+    form.update(choices)
+    status, *_, files = handlers["preview"](photo, *form.values(), SimpleNamespace(session_hash=session),
+                                            progress=lambda *a, **k: None)
+    return status, {Path(f).name: Path(f) for f in files or []}
+
+
+def test_each_browser_session_writes_into_its_own_folder_removed_when_the_tab_closes(page_handlers):
+    from types import SimpleNamespace
+
+    handlers, photo, workdir = page_handlers
     for session in ("tab-a", "tab-b"):
-        request = SimpleNamespace(session_hash=session)
-        status, *_, files = handlers["preview"](photo, "preset", "arc-left", 1.0, DEFAULT_KEYS, None, 5, "subject",
-                                                None, "relative", -1, request, progress=lambda *a, **k: None)
+        status, files = _preview(handlers, photo, session)
         assert status.startswith("Preview of"), status
-        outputs[session] = [Path(f) for f in files]
-    for session, files in outputs.items():
-        assert sorted(f.name for f in files) == ["portrait_camera.json", "portrait_camera.mp4",
-                                                 "portrait_input.mp4", "portrait_preview.mp4"]
-        assert all(f.is_relative_to(workdir / session) for f in files)
+        assert sorted(files) == ["portrait_camera.json", "portrait_camera.mp4", "portrait_input.mp4",
+                                 "portrait_preview.mp4"]
+        assert all(path.is_relative_to(workdir / session) for path in files.values())
     handlers["forget_session"](SimpleNamespace(session_hash="tab-a"))
     assert not (workdir / "tab-a").exists() and (workdir / "tab-b").exists()
+
+
+def test_keyframe_table_drives_the_camera_scaled_by_strength(page_handlers):
+    import json
+
+    handlers, photo, _ = page_handlers
+    table = [[0, 0, 0, 0, 1, 0, 0], [1, -30, 10, None, 1.2, None, None]]
+    status, files = _preview(handlers, photo, camera_source="keyframes", table=table, strength=0.5)
+    assert status.startswith("Preview of"), status
+    keys = json.loads(files["portrait_camera.json"].read_text())["trajectory"]["keys"]
+    assert len(keys) == 5
+    assert keys[0]["yaw"] == 0 and keys[0]["zoom"] == 1
+    assert keys[-1]["yaw"] == pytest.approx(-15) and keys[-1]["pitch"] == pytest.approx(5)
+    assert keys[-1]["zoom"] == pytest.approx(1.2 ** 0.5)
+
+
+def test_an_uploaded_trajectory_json_is_the_camera(page_handlers, tmp_path):
+    import json
+
+    handlers, photo, _ = page_handlers
+    _, first = _preview(handlers, photo, preset="zoom-in")
+    upload = tmp_path / "move.json"  # the page's own download, uploaded again, gives the same camera
+    upload.write_text(json.dumps(json.loads(first["portrait_camera.json"].read_text())["trajectory"]))
+    status, again = _preview(handlers, photo, camera_source="JSON file", json_file=str(upload), preset="static")
+    assert status.startswith("Preview of"), status
+    zooms = [k["zoom"] for k in json.loads(again["portrait_camera.json"].read_text())["trajectory"]["keys"]]
+    assert zooms[0] == pytest.approx(1) and zooms[-1] == pytest.approx(1.4)
