@@ -35,10 +35,23 @@ def _run_make_tiny_model(args: argparse.Namespace) -> int:
     from ..errors import FacecamError
     from ..model.tiny import write_tiny_model
 
+    import shutil
+    import tempfile
+
     target = Path(args.dir)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise FacecamError(f"{target} exists and is not an empty folder")
-    write_tiny_model(target, seed=args.seed)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Build beside the target and rename when complete: an interrupted run leaves no half model.
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        write_tiny_model(stage, seed=args.seed)
+        if target.exists():
+            target.rmdir()
+        stage.rename(target)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
     print(target)
     return 0
 
