@@ -434,6 +434,10 @@ class FrameRenderer:
         face = face_map(src2d, project(world, camera), self.surface, self.xs, self.ys)
         if face is not None:
             box, covered, fx, fy = face
+            # A head cut by the frame edge continues it (hair above, cheek beside) instead of
+            # showing the wall through it: the face surface reads clamped to the frame.
+            np.clip(fx, 0, W - 1, out=fx)
+            np.clip(fy, 0, H - 1, out=fy)
             np.copyto(px[box], fx, where=covered)
             np.copyto(py[box], fy, where=covered)
         px, py = self.upsample(px), self.upsample(py)
