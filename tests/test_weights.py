@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,10 +11,13 @@ import torch
 
 from facecam.errors import WeightsError
 from facecam.model.keys import KeyMap, dit_key_to_native, t5_keymap, vae_keymap
-from facecam.model.tiny import TINY_WAN_CONFIG, tiny_text_encoder, tiny_transformer, tiny_vae, write_tiny_model
+from facecam.model.tiny import (
+    TINY_WAN_CONFIG, tiny_text_encoder, tiny_transformer, tiny_vae, write_tiny_model, write_tiny_tokenizer,
+)
 from facecam.model.transformer import A14B_WAN_CONFIG, FaceCamTransformer
 from facecam.model.weights import (
-    apply_finetune, find_weights, load_components, load_finetune, read_state, t5_from_native, vae_from_native,
+    apply_finetune, find_weights, load_components, load_finetune, load_text_encoder, read_state, t5_from_native,
+    vae_from_native,
 )
 
 
@@ -226,14 +230,25 @@ def test_diffusers_layout_base_loads_to_the_same_model(tiny_dir, tmp_path):
 
         expert, _ = load_original_expert(tiny_dir / "Wan2.2-I2V-A14B" / folder, torch.float32)
         expert.save_pretrained(base / name)
+        # the published folders name diffusers' class, not ours
+        config = json.loads((base / name / "config.json").read_text())
+        config["_class_name"] = "WanTransformer3DModel"
+        (base / name / "config.json").write_text(json.dumps(config))
     original.vae.save_pretrained(base / "vae")
+    tiny_text_encoder(0).save_pretrained(base / "text_encoder")
+    write_tiny_tokenizer(base / "tokenizer")
     shutil.copytree(tiny_dir / "FaceCam", tmp_path / "FaceCam")
     layout = find_weights(tmp_path)
     assert layout.kind == "diffusers"
     loaded = load_components(layout, torch.float32)
     for a, b in ((original.transformer, loaded.transformer), (original.transformer_2, loaded.transformer_2)):
+        assert isinstance(b, FaceCamTransformer)
         sa, sb = a.state_dict(), b.state_dict()
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    tokenizer, encoder = load_text_encoder(layout, torch.float32)
+    ids = tokenizer(["A portrait of a person"], return_tensors="pt").input_ids
+    assert ids.tolist() == [[3, 4, 5, 3, 6, 1]]  # words, then </s>
+    assert encoder(ids).last_hidden_state.shape == (1, 6, 16)
 
 
 def test_keymap_round_trip_is_identity():
