@@ -379,7 +379,8 @@ class FaceCamPipeline(DiffusionPipeline):
         from .model.weights import find_weights
 
         path = Path(pretrained_model_name_or_path)
-        torch_dtype = kwargs.pop("torch_dtype", None) or torch.bfloat16
+        # diffusers now spells it ``dtype``; accept both.
+        torch_dtype = kwargs.pop("dtype", None) or kwargs.pop("torch_dtype", None) or torch.bfloat16
         if kwargs:
             raise TypeError(f"unsupported from_pretrained arguments: {sorted(kwargs)}")
         return cls.from_weights(find_weights(path), torch_dtype=torch_dtype)
