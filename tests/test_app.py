@@ -167,10 +167,10 @@ def _upload(page, path: Path) -> None:
 
 
 def _set_frames(page, frames: int) -> None:
-    page.get_by_text("Condition options").click()
     box = page.locator("#frames input")
     box.fill(str(frames))
     box.press("Tab")
+    assert box.input_value() == str(frames)
 
 
 def _wait_status(page, text: str) -> str:

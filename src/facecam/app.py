@@ -224,9 +224,9 @@ def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike
                                 "A blank cell keeps the previous key's value.")
                 json_file = gr.File(label="Trajectory JSON (keys, as `facecam cameras` describes)",
                                     file_types=[".json"], visible=False, elem_id="trajectory")
+                frames = gr.Number(value=81, precision=0, label="Frames", elem_id="frames",
+                                   info="4k+1 at 24 fps: 81 = 3.4 s; 17 previews fastest")
                 with gr.Accordion("Condition options", open=False):
-                    frames = gr.Number(value=81, precision=0, label="Frames", info="4k+1: 81 = 3.4 s at 24 fps",
-                                       elem_id="frames")
                     proxy = gr.Radio(["subject", "template"], value="subject", label="Proxy head",
                                      info="the subject's own first-frame mesh, or the generic template")
                     ply = gr.File(label="Proxy head .ply (optional, replaces the above)", file_types=[".ply"])
