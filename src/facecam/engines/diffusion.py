@@ -82,9 +82,16 @@ class FaceCamEngine(Engine):
         if self._pipe is None:
             from ..pipeline import FaceCamPipeline
 
+            from ..pipeline import DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT
+
             pipe = FaceCamPipeline.from_weights(self.layout, torch_dtype=self.dtype)
             for report in getattr(pipe, "load_reports", []):
                 log.info(report.line())
+            # Fill the prompt cache before the experts go to the GPU, so the 11 GB text encoder
+            # (built only on a cache miss) never shares the card with 57 GB of experts.
+            for text in (DEFAULT_PROMPT, DEFAULT_NEGATIVE_PROMPT):
+                pipe.encode_prompt(text, self.device)
+            pipe.release_text_encoder()
             if self.offload and self.device.type == "cuda":
                 pipe.enable_model_cpu_offload(device=self.device)
                 pipe.enable_vae_tiling()
