@@ -287,16 +287,19 @@ def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, 
 
     layers = np.empty((T, H, W, 4), np.uint8)
     reach = dilate + feather
+    # The alpha is smooth: build it on the half-size grid (pixel j at full-size 2j + 0.5).
+    to_half = np.array([small[0] / W, small[1] / H])
     for t in range(T):
         window = prob[max(0, t - 1):t + 2]
-        mean = cv2.resize(window.mean(axis=0), (W, H), interpolation=cv2.INTER_LINEAR)
-        hard = (mean <= MASK_THRESHOLD).astype(np.uint8)  # 1 = not person
-        oval = np.round(points[t, surface.oval, :2] * 16).astype(np.int32)
+        hard = (window.mean(axis=0) <= MASK_THRESHOLD).astype(np.uint8)  # 1 = not person
+        oval = np.round(((points[t, surface.oval, :2] + 0.5) * to_half - 0.5) * 16).astype(np.int32)
         cv2.fillPoly(hard, [oval], 0, lineType=cv2.LINE_8, shift=4)
-        dist = cv2.distanceTransform(hard, cv2.DIST_L2, 3)  # pixels from the person
+        dist = cv2.distanceTransform(hard, cv2.DIST_L2, 3)  # half-size pixels from the person
         # 255 up to `dilate` pixels from the person, falling linearly to 0 over `feather` more.
+        dist *= 1.0 / float(to_half.mean())
         cv2.min(dist, reach, dst=dist)
         alpha = cv2.convertScaleAbs(dist, alpha=-255.0 / feather, beta=255.0 * reach / feather)
+        alpha = cv2.resize(alpha, (W, H), interpolation=cv2.INTER_LINEAR)
         cv2.cvtColor(frames[t], cv2.COLOR_RGB2RGBA, dst=layers[t])
         cv2.insertChannel(alpha, layers[t], 3)
     return layers
