@@ -152,8 +152,8 @@ def test_zoom_in_makes_the_face_larger():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["facecam_000.mp4", "facecam_007.mp4", "lp_d9.mp4", "lp_s18.mp4"],
-                         ids=["studio", "cartoon", "glasses", "small-face"])
+@pytest.mark.parametrize("name", ["facecam_000.mp4", "facecam_007.mp4", "lp_d9.mp4", "lp_s18.mp4", "lp_d3.mp4"],
+                         ids=["studio", "cartoon", "glasses", "small-face", "large-face"])
 def test_arc_left_turns_the_head_to_face_image_right(name):
     change = last_frame_change(*rendered(name, "arc-left"))
     assert change.yaw > 12.0  # HeadPose.yaw > 0: facing image-right; the preset orbits 30 deg
