@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -231,8 +232,9 @@ def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike
                                      info="the subject's own first-frame mesh, or the generic template")
                     ply = gr.File(label="Proxy head .ply (optional, replaces the above)", file_types=[".ply"])
                     mode = gr.Radio(["relative", "absolute"], value="relative", label="Mode")
-                    seed = gr.Number(value=-1, precision=0, label="Seed (random preset, engines)",
-                                     info="-1: a different seed each run")
+                    # A fixed default so Generate renders exactly the move Preview showed, random preset included.
+                    seed = gr.Number(value=0, precision=0, label="Seed (random preset, engines)",
+                                     info="change it for another random move; -1: a new seed every run")
                 engine = gr.Radio(list(ENGINE_NAMES), value="warp", label="Engine", elem_id="engine",
                                   interactive=facecam_ok,
                                   info=("warp: weight-free geometric re-render; facecam: the diffusion model"
@@ -266,8 +268,19 @@ def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike
 
 def launch(host: str = "127.0.0.1", port: int = 7860, weights: Optional[str] = None,
            concurrency: int = DEFAULT_CONCURRENCY, prevent_thread_lock: bool = False) -> gr.Blocks:
-    """Serve the page on ``host:port`` (local only unless ``host`` says otherwise)."""
+    """Serve the page on ``host:port`` (local only unless ``host`` says otherwise).
+
+    Blocks until the server stops unless ``prevent_thread_lock``; the sessions'
+    folders are removed when the process ends, by Ctrl-C or by SIGTERM.
+    """
+    import atexit
+    import signal
+
     workdir = Path(tempfile.mkdtemp(prefix="facecam-app-"))
+    atexit.register(shutil.rmtree, workdir, True)
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        # SIGTERM would end the process without running atexit; exiting normally removes the folders.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     demo = build_app(weights=weights, workdir=workdir)
     demo.queue(default_concurrency_limit=concurrency)
     try:
@@ -275,8 +288,6 @@ def launch(host: str = "127.0.0.1", port: int = 7860, weights: Optional[str] = N
                     allowed_paths=[str(workdir)], prevent_thread_lock=prevent_thread_lock,
                     theme=gr.themes.Default(**_THEME_FONTS), footer_links=[])
     except OSError as exc:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise FacecamError(f"cannot serve on {host}:{port}: {exc}") from None
-    if not prevent_thread_lock:
-        shutil.rmtree(workdir, ignore_errors=True)
+        # Gradio's message goes on about environment variables; its first sentence is the news.
+        raise FacecamError(f"cannot serve on {host}:{port}: {str(exc).split('. ')[0]}; try another --port") from None
     return demo
