@@ -29,7 +29,7 @@ def run_clip(path: Path, camera: str, frames: int, engine) -> dict:
     from facecam.condition.builder import build_condition
     from facecam.video.io import read_video
 
-    wall0, cpu0 = time.perf_counter(), time.process_time()
+    wall0 = time.perf_counter()
     clip = read_video(path, num_frames=frames)
     wall1, cpu1 = time.perf_counter(), time.process_time()
     conditioned = build_condition(clip, camera, num_frames=frames)
