@@ -85,6 +85,26 @@ def test_landmark_smoothing_removes_jitter_and_keeps_motion():
     assert np.abs((smooth - motion).mean(axis=(1, 2))).max() < 0.5  # the drift itself is untouched
 
 
+def test_background_plate_uses_other_frames_first_then_inpaints():
+    from facecam.engines.warp import background_canvas
+
+    T, H, W = 6, 60, 80
+    rng = np.random.default_rng(1)
+    wall = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    layers = np.zeros((T, H, W, 4), np.uint8)
+    layers[..., :3] = wall
+    for t in range(T):  # a "person" sliding right over the wall
+        layers[t, 20:40, 10 + 8 * t:30 + 8 * t] = (255, 0, 255, 255)
+    layers[:, 0:10, 0:10, 3] = 255  # a corner no frame ever shows
+    canvas, (ox, oy) = background_canvas(layers, [np.eye(3)], (H, W))
+    plate = canvas[oy:oy + H, ox:ox + W, :3]
+    np.testing.assert_array_equal(plate[25, 12], wall[25, 12])  # hidden in frame 0, seen later
+    np.testing.assert_array_equal(plate[30:40, 50:70], wall[30:40, 50:70])  # seen in most frames
+    corner = plate[:8, :8].reshape(-1, 3).astype(float)
+    assert np.abs(corner.mean(0) - wall[10:20, 10:20].reshape(-1, 3).mean(0)).max() < 60  # inpainted from around
+    assert (plate[:8, :8] != (255, 0, 255)).any(axis=-1).all()  # never the person's colour
+
+
 def test_engine_rejects_a_track_that_does_not_match_the_video(astronaut_landmarks):
     from facecam.camera.trajectory import resolve_camera
     from facecam.condition.builder import ConditionedClip
