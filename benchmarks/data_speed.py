@@ -8,8 +8,9 @@ included, as a real run pays it).
 
     python benchmarks/data_speed.py --samples 8 --workers 1 2 --kind nersemble wild
 
-Prints one line per (kind, workers) and the machine's load average, because other
-jobs on a shared machine change the figures.
+Prints one line per (kind, workers): wall-clock samples per minute, CPU seconds per
+sample (parent + workers; on an idle machine ``60 * cores / cpu_s`` bounds the rate)
+and the load average, because other jobs on a shared machine change the figures.
 """
 
 from __future__ import annotations
@@ -43,7 +44,17 @@ def make_fake_nersemble(root: Path, cameras: int, frames: int) -> Path:
     return root
 
 
-def run(kind: str, workers: int, samples: int, nersemble: Path, wild: Path, frames: int, size: tuple[int, int]) -> float:
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its reaped children (the pool's workers)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run(kind: str, workers: int, samples: int, nersemble: Path, wild: Path, frames: int,
+        size: tuple[int, int]) -> tuple[float, float]:
+    """(samples per minute of wall time, CPU seconds per sample)."""
     from facecam.data.build import build_dataset, load_sources
     from facecam.data.samples import BuildConfig
 
@@ -52,8 +63,9 @@ def run(kind: str, workers: int, samples: int, nersemble: Path, wild: Path, fram
     out = Path(tempfile.mkdtemp(prefix="facecam_data_speed_"))
     try:
         config = BuildConfig(frames=frames, size=size, samples_per_shard=max(1, samples // 2), wild_fraction=0.5)
+        cpu = cpu_seconds()
         summary = build_dataset(out, sources, samples, seed=0, config=config, workers=workers, progress=False)
-        return summary.samples_per_minute
+        return summary.samples_per_minute, (cpu_seconds() - cpu) / samples
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
@@ -66,17 +78,20 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--size", default="704x480")
     parser.add_argument("--cameras", type=int, default=8, help="cameras in the fake NeRSemble sequence")
+    parser.add_argument("--sources", metavar="DIR", help="keep the fake sources here and reuse them next time")
     args = parser.parse_args()
     h, w = (int(v) for v in args.size.split("x"))
 
-    work = Path(tempfile.mkdtemp(prefix="facecam_data_src_"))
+    work = Path(args.sources) if args.sources else Path(tempfile.mkdtemp(prefix="facecam_data_src_"))
     try:
         t = time.perf_counter()
-        nersemble = make_fake_nersemble(work / "nersemble", args.cameras, 3 * args.frames + 30)
-        wild = work / "wild"
-        wild.mkdir()
-        for name in ("facecam_000.mp4", "lp_d0.mp4", "lp_d3.mp4", "lp_d9.mp4"):
-            (wild / name).symlink_to(MEDIA / name)
+        nersemble, wild = work / "nersemble", work / "wild"
+        if not nersemble.is_dir():
+            make_fake_nersemble(nersemble, args.cameras, 3 * args.frames + 30)
+        if not wild.is_dir():
+            wild.mkdir(parents=True)
+            for name in ("facecam_000.mp4", "lp_d0.mp4", "lp_d3.mp4", "lp_d9.mp4"):
+                (wild / name).symlink_to(MEDIA / name)
         print(f"fake NeRSemble sequence: {args.cameras} cameras x {3 * args.frames + 30} frames "
               f"({time.perf_counter() - t:.0f} s to make)")
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
@@ -85,12 +100,14 @@ def main() -> None:
             base = None
             for workers in args.workers:
                 load = os.getloadavg()[0]
-                rate = run(kind, workers, args.samples, nersemble, wild, args.frames, (h, w))
+                rate, cpu = run(kind, workers, args.samples, nersemble, wild, args.frames, (h, w))
                 base = base or rate
                 print(f"{kind:10s} workers={workers}: {rate:6.2f} samples/min  (x{rate / base:.2f} vs "
-                      f"{args.workers[0]} worker; load average before {load:.1f})", flush=True)
+                      f"{args.workers[0]} worker; {cpu:.1f} CPU s/sample; load average before {load:.1f})",
+                      flush=True)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.sources:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
