@@ -462,3 +462,32 @@ def test_expert_only_validation_render_writes_side_by_side_video(tiny_weights, t
     trainer.train()
     video = probe_video(tmp_path / "val" / "validation" / "step-00000001.mp4")
     assert (video["frames"], video["height"], video["width"]) == (5, 32, 4 * 32)
+
+
+@pytest.mark.slow
+def test_two_process_data_parallel_run_under_torchrun_writes_one_state_per_rank(tiny_weights, tmp_path):
+    """DDP over gloo on the CPU: the same code path as multi-GPU runs (ranks, reduce, barriers, per-rank states)."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from facecam.train.config import config_path
+
+    values = yaml.safe_load(config_path("tiny").read_text())
+    values.update(max_steps=2, checkpoint_every=1, validation_every=0, trackers=[], export_pipeline=False,
+                  synthetic=dict(samples=4, frames=5, height=32, width=32, as_latents=True))
+    cfg_file = tmp_path / "ddp.yaml"
+    cfg_file.write_text(yaml.safe_dump(values))
+    out = tmp_path / "out"
+    env = dict(os.environ, ACCELERATE_USE_CPU="true", OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29571",
+           "-m", "facecam", "train", "--config", str(cfg_file), "--weights", str(tiny_weights), "--output", str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ckpt = out / "checkpoints" / "step-00000002"
+    assert {p.name for p in ckpt.glob("trainer_state_*.pt")} == {"trainer_state_0.pt", "trainer_state_1.pt"}
+    states = [torch.load(ckpt / f"trainer_state_{r}.pt", weights_only=False) for r in (0, 1)]
+    assert states[0]["data"]["consumed"] == states[1]["data"]["consumed"] == 2
+    assert [int(r["step"]) for r in read_metrics(out)] == [1, 2]          # one writer: the main process

@@ -55,6 +55,7 @@ class TrainConfig:
     data: Optional[str] = None           # shard folder / file / glob of the data issue's shards, or "synthetic"
     output: str = "runs/facecam"         # run folder: metrics.csv, checkpoints/, export/, validation/, logs/
     seed: int = 0
+    cpu_threads: Optional[int] = None    # torch intra-op threads; 1 is fastest for the tiny model on a shared CPU
     # --- optimisation (paper: constant LR 5e-5, global batch 24, 3K steps) ------
     max_steps: int = 3000
     batch_size: int = 1                  # per process; global batch = batch_size * processes * accumulation

@@ -152,6 +152,8 @@ class Trainer:
 
         cfg = self.config
         self.output.mkdir(parents=True, exist_ok=True)
+        if cfg.cpu_threads:
+            torch.set_num_threads(cfg.cpu_threads)
         self.accelerator = acc = self._accelerator()
         self.is_main = acc.is_main_process
         from accelerate.utils import set_seed
