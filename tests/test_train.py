@@ -7,7 +7,6 @@ CLI run, which goes through the whole pixel path of the shipped ``tiny`` config.
 from __future__ import annotations
 
 import csv
-import dataclasses
 from pathlib import Path
 
 import numpy as np

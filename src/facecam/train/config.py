@@ -103,7 +103,7 @@ class TrainConfig:
             (self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"),
             (self.lr_scheduler in ("constant", "constant_with_warmup"),
              f"lr_scheduler must be 'constant' or 'constant_with_warmup', got {self.lr_scheduler!r}"),
-            (self.mixed_precision in ("bf16", "fp16", "no"), f"mixed_precision must be bf16, fp16 or no"),
+            (self.mixed_precision in ("bf16", "fp16", "no"), "mixed_precision must be bf16, fp16 or no"),
             (self.frozen_dtype in ("auto", "bf16", "fp32"), "frozen_dtype must be auto, bf16 or fp32"),
             (self.export_dtype in ("bf16", "fp32"), "export_dtype must be bf16 or fp32"),
             (self.validation_mode in ("pipeline", "expert"), "validation_mode must be pipeline or expert"),
@@ -118,6 +118,8 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise FacecamError(f"config: {message}")
+        if self.resume not in ("auto", "none") and not Path(self.resume).expanduser().is_dir():
+            raise FacecamError(f"checkpoint to resume from not found: {self.resume}")
         if self.weights is None:
             raise FacecamError("no weights: pass --weights DIR (the folder of `facecam download`) or use --config tiny")
         if self.data is None:

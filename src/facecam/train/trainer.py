@@ -327,6 +327,9 @@ class Trainer:
         noise = torch.randn(target.shape, generator=self.noise_generator).to(target.device)
         noisy = self.schedule.add_noise(target, noise, indices)
         timesteps = self.schedule.timesteps[indices].to(target.device, torch.float32)
+        if self.accelerator.mixed_precision == "bf16":
+            # The release's sampler (and our pipeline) hands the DiT bf16-rounded timesteps; train on the same values.
+            timesteps = timesteps.to(torch.bfloat16).float()
         text = self.prompt_embeds.to(target.device).expand(b, -1, -1)
         pred = self.model(noisy, source, camera, timesteps, text)
         per_sample = (pred.float() - velocity_target(target, noise)).pow(2).flatten(1).mean(1)
@@ -475,6 +478,8 @@ class Trainer:
                     self.validate()
             if self.saved_step != self.step:
                 self.save_checkpoint()
+            if cfg.validation_every and losses and self.step % cfg.validation_every:
+                self.validate()  # the final weights get a render too
             exports = self.export()
         finally:
             if cfg.trackers:
