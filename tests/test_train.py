@@ -110,6 +110,20 @@ def test_training_sigmas_are_the_shifted_inference_schedule_with_1000_steps():
     assert s.timesteps[0] == 1000
 
 
+def test_training_schedule_agrees_with_the_inference_pipeline_on_timesteps_and_expert_split():
+    from facecam.pipeline import make_scheduler, release_sigmas
+    from facecam.train.schedule import TrainingSchedule
+
+    scheduler = make_scheduler()
+    scheduler.set_timesteps(sigmas=release_sigmas(1000).tolist())
+    high = TrainingSchedule.for_expert("high")
+    assert torch.allclose(scheduler.timesteps.double(), high.timesteps, atol=1e-3)
+    # every step the pipeline gives the high-noise expert is one the high-noise run trains on
+    boundary = 0.9 * 1000
+    pipeline_high = [i for i, t in enumerate(scheduler.timesteps) if float(t) >= boundary]
+    assert pipeline_high == list(range(high.low, high.high))
+
+
 def test_loss_weights_have_mean_one_zero_minimum_and_peak_at_t_500():
     from facecam.train.schedule import TrainingSchedule
 
