@@ -320,3 +320,32 @@ def test_an_uploaded_trajectory_json_is_the_camera(page_handlers, tmp_path):
     assert status.startswith("Preview of"), status
     zooms = [k["zoom"] for k in json.loads(again["portrait_camera.json"].read_text())["trajectory"]["keys"]]
     assert zooms[0] == pytest.approx(1) and zooms[-1] == pytest.approx(1.4)
+
+
+@pytest.mark.slow
+def test_with_weights_the_page_offers_and_runs_the_facecam_engine(tmp_path, astronaut):
+    import json
+    from types import SimpleNamespace
+
+    import av
+    from PIL import Image
+
+    from facecam.app import DEFAULT_KEYS, build_app
+    from facecam.model.tiny import write_tiny_model
+
+    photo = tmp_path / "portrait.png"
+    Image.fromarray(astronaut).save(photo)
+    weights = write_tiny_model(tmp_path / "weights")  # the real folder layout with a tiny model inside
+    demo = build_app(weights=str(weights), workdir=tmp_path / "sessions",
+                     facecam_options={"steps": 2, "device": "cpu", "dtype": "float32"})
+    engine = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "engine")
+    assert engine.interactive is not False and "unavailable" not in engine.info
+    generate = next(f.fn for f in demo.fns.values() if f.name == "generate")
+    status, _, _, result, files = generate(photo, "preset", "zoom-in", 1.0, DEFAULT_KEYS, None, 5, "subject", None,
+                                           "relative", 0, "facecam", SimpleNamespace(session_hash="tab"),
+                                           progress=lambda *a, **k: None)
+    assert status.startswith("Done:") and "facecam engine" in status, status
+    with av.open(result) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 5
+    record = json.loads(next(Path(f) for f in files if f.endswith("_camera.json")).read_text())
+    assert record["engine"] == "facecam"

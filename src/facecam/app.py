@@ -116,13 +116,16 @@ def _error(exc: Exception, *uploads: Any) -> str:
     return f"**Error:** {message}"
 
 
-def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike] = None) -> gr.Blocks:
+def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike] = None,
+              facecam_options: Optional[dict] = None) -> gr.Blocks:
     """The page, not yet launched.
 
     Args:
         weights: FaceCam weights folder; without usable weights the facecam engine is
             shown disabled, with the reason.
         workdir: where per-session folders go (default: a fresh temporary folder).
+        facecam_options: the facecam engine's other options (``steps``, ``cfg``,
+            ``offload``, ``device``, ``dtype``), as ``facecam generate`` takes them.
     """
     from .engines import engine_class
 
@@ -140,7 +143,8 @@ def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike
             raise FacecamError(f"the facecam engine is not available: {facecam_why}")
         with engines_lock:
             if name not in engines:
-                engines[name] = make_engine(name, **({"weights": weights} if name == "facecam" else {}))
+                options = {**(facecam_options or {}), "weights": weights} if name == "facecam" else {}
+                engines[name] = make_engine(name, **options)
             return engines[name]
 
     def job_dir(request: Optional[gr.Request]) -> Path:
@@ -267,7 +271,8 @@ def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike
 
 
 def launch(host: str = "127.0.0.1", port: int = 7860, weights: Optional[str] = None,
-           concurrency: int = DEFAULT_CONCURRENCY, prevent_thread_lock: bool = False) -> gr.Blocks:
+           concurrency: int = DEFAULT_CONCURRENCY, prevent_thread_lock: bool = False,
+           facecam_options: Optional[dict] = None) -> gr.Blocks:
     """Serve the page on ``host:port`` (local only unless ``host`` says otherwise).
 
     Blocks until the server stops unless ``prevent_thread_lock``; the sessions'
@@ -281,7 +286,7 @@ def launch(host: str = "127.0.0.1", port: int = 7860, weights: Optional[str] = N
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         # SIGTERM would end the process without running atexit; exiting normally removes the folders.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    demo = build_app(weights=weights, workdir=workdir)
+    demo = build_app(weights=weights, workdir=workdir, facecam_options=facecam_options)
     demo.queue(default_concurrency_limit=concurrency)
     try:
         demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, show_error=False,

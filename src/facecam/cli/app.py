@@ -19,16 +19,22 @@ def register(sub) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--weights", metavar="DIR", default=None,
-                   help="FaceCam weights folder, enables the facecam engine; default $FACECAM_WEIGHTS")
     p.add_argument("--concurrency", type=int, default=2, help="jobs run at once across all tabs (default 2)")
+    g = p.add_argument_group("facecam engine (as `facecam generate`)")
+    g.add_argument("--weights", metavar="DIR", default=None,
+                   help="FaceCam weights folder, enables the facecam engine; default $FACECAM_WEIGHTS")
+    g.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
+    g.add_argument("--cfg", type=float, default=5.0, help="classifier-free guidance scale (default 5.0)")
+    g.add_argument("--offload", action="store_true", help="model CPU offload + VAE tiling (48 GB cards)")
+    g.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    g.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"),
+                   help="compute dtype (default bfloat16)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     from ..errors import FacecamError
+    from .generate import engine_options
 
     if args.concurrency < 1:
         raise FacecamError(f"--concurrency must be at least 1, got {args.concurrency}")
@@ -38,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         from ..app import launch
     except ImportError as exc:
         raise FacecamError(f"the web page needs gradio ({exc}); install it with: pip install 'facecam[app]'") from None
-    launch(host=args.host, port=args.port, weights=args.weights or os.environ.get("FACECAM_WEIGHTS"),
-           concurrency=args.concurrency)
+    # The same option resolution as `facecam generate --engine facecam` ($FACECAM_WEIGHTS included).
+    options = engine_options(argparse.Namespace(**{**vars(args), "engine": "facecam"}))
+    weights = options.pop("weights")
+    launch(host=args.host, port=args.port, weights=weights, concurrency=args.concurrency, facecam_options=options)
     return 0
