@@ -157,8 +157,8 @@ def build_dataset(out: str | os.PathLike, sources: Sources, num_samples: int, se
     """
     config = config or BuildConfig()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     plan = shard_plan(num_samples, config.samples_per_shard, num_shards, shard_index)
+    out.mkdir(parents=True, exist_ok=True)
     settings = {"seed": seed, "samples": num_samples, "config": config.to_dict(),
                 "nersemble_sequences": [s.key for s in sources.nersemble], "wild_clips": sources.wild,
                 "latents": encoder is not None}
