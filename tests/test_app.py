@@ -202,6 +202,17 @@ def test_page_previews_then_generates_arc_left_with_warp_and_downloads_the_mp4(p
 
     page.locator("#engine").get_by_label("warp", exact=True).check()
     page.click("#generate-button")
+    # While the job runs, another browser (its own session) loads the page and sees none of this tab's files.
+    other = page.context.browser.new_context()
+    try:
+        other.route("**/*", lambda route: route.continue_() if "//127.0.0.1:" in route.request.url else route.abort())
+        other_tab = other.new_page()
+        other_tab.goto(page.url)
+        other_tab.wait_for_selector("#generate-button", timeout=30_000)
+        assert other_tab.locator("#downloads a[download]").count() == 0
+        assert "Upload a video" in other_tab.locator("#status").inner_text()
+    finally:
+        other.close()
     status = _wait_status(page, "Done:")
     assert "warp engine, 17 frames" in status
     assert page.locator("#preview-video video").get_attribute("src")  # both videos on the page
