@@ -16,6 +16,7 @@ same code runs single-process, DDP, FSDP and DeepSpeed ZeRO-3: everything that d
 from __future__ import annotations
 
 import csv
+import importlib.util
 import logging
 import math
 from dataclasses import dataclass, field
@@ -83,12 +84,12 @@ class Trainer:
         from accelerate.utils import ProjectConfiguration
 
         trackers = list(self.config.trackers or [])
-        if "tensorboard" in trackers:
-            try:
-                import tensorboard  # noqa: F401
-            except ImportError:
-                raise FacecamError("TensorBoard logging needs tensorboard: pip install 'tensorboard<2.20' "
-                                   "(or set trackers: [] in the config)") from None
+        if "tensorboard" in trackers and importlib.util.find_spec("tensorboard") is None:
+            # metrics.csv still records every step; a missing optional package must not stop a run.
+            log.warning("tensorboard is not installed: logging to metrics.csv only "
+                        "(pip install 'tensorboard<2.20' for TensorBoard)")
+            trackers.remove("tensorboard")
+        self.trackers = trackers
         # `accelerate launch --mixed_precision` (an env var) wins over the config file.
         mixed = None if os.environ.get("ACCELERATE_MIXED_PRECISION") else self.config.mixed_precision
         return Accelerator(
@@ -213,7 +214,7 @@ class Trainer:
         if self.is_main:
             cfg.save(self.output / "config.yaml")
             self._open_metrics()
-        if cfg.trackers:
+        if self.trackers:
             acc.init_trackers("facecam", config=_flat_config(cfg))
 
     # ------------------------------------------------------ checkpoint hooks
@@ -303,7 +304,7 @@ class Trainer:
         self.metrics_path = path
 
     def _log(self, loss: float, lr: float) -> None:
-        if self.config.trackers:
+        if self.trackers:
             self.accelerator.log({"train/loss": loss, "train/lr": lr}, step=self.step)
         if self.is_main:
             with open(self.metrics_path, "a", newline="") as fh:
@@ -482,7 +483,7 @@ class Trainer:
                 self.validate()  # the final weights get a render too
             exports = self.export()
         finally:
-            if cfg.trackers:
+            if self.trackers:
                 self.accelerator.end_training()
         return TrainResult(self.output, self.step, losses, exports, self.resumed_from)
 
