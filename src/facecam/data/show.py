@@ -18,7 +18,10 @@ GAP = 4
 def _thumb(frame: np.ndarray) -> np.ndarray:
     h, w = frame.shape[:2]
     tw = max(1, round(w * THUMB_HEIGHT / h))
-    return cv2.resize(frame, (tw, THUMB_HEIGHT), interpolation=cv2.INTER_AREA)
+    thumb = cv2.resize(frame, (tw, THUMB_HEIGHT), interpolation=cv2.INTER_AREA)
+    # A grey outline, so the white condition canvas is visible on the white sheet.
+    cv2.rectangle(thumb, (0, 0), (tw - 1, THUMB_HEIGHT - 1), (160, 160, 160), 1)
+    return thumb
 
 
 def _label(image: np.ndarray, text: str) -> None:
