@@ -57,8 +57,11 @@ def build_dataset(config: TrainConfig, rank: int, world_size: int) -> Iterable[d
 
     # epochs=None: the reader counts epochs itself and never ends; its (epoch, position) state
     # is saved with every checkpoint. Latents are used where the shards store them.
-    return FaceCamShards(config.data, rank=rank, world_size=world_size, shuffle=True, seed=config.seed,
-                         epochs=None, latents="auto")
+    dataset = FaceCamShards(config.data, rank=rank, world_size=world_size, shuffle=True, seed=config.seed,
+                            epochs=None, latents="auto")
+    if len(dataset) == 0:  # an endless reader over nothing would spin forever
+        raise FacecamError(f"{config.data} holds fewer samples than the {world_size} training processes")
+    return dataset
 
 
 class Trainer:
