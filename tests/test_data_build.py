@@ -68,6 +68,16 @@ def test_same_seed_gives_the_same_bytes_whatever_the_worker_count(built, sources
 
 
 @pytest.mark.slow
+def test_a_build_split_over_two_machines_gives_the_same_shards(built, sources, tmp_path):
+    split = tmp_path / "split"
+    parts = [build_dataset(split, sources, 4, seed=5, config=CONFIG, num_shards=2, shard_index=i, progress=False)
+             for i in (0, 1)]
+    assert [p.shards for p in parts] == [["shard-000000.tar"], ["shard-000001.tar"]]
+    for name in ("shard-000000.tar", "shard-000001.tar"):
+        assert (split / name).read_bytes() == (built / name).read_bytes()
+
+
+@pytest.mark.slow
 def test_different_seed_gives_different_samples(built, sources, tmp_path):
     other = tmp_path / "c"
     build_dataset(other, sources, 4, seed=6, config=CONFIG, workers=1, progress=False)
