@@ -322,3 +322,27 @@ def test_cli_build_refuses_to_resume_with_other_options(built, wild_dir, capsys)
     assert main(["data", "build", "--wild", str(wild_dir), "-o", str(built), "--samples", "4", "--seed", "5",
                  "--frames", str(FRAMES), "--size", "176x128", "--samples-per-shard", "2", "--quiet"]) == 2
     assert "other options" in capsys.readouterr().err
+
+
+def test_an_unreadable_clip_is_replanned_and_reported_not_fatal(tmp_path):
+    wild = tmp_path / "wild"
+    wild.mkdir()
+    (wild / "broken.mp4").write_bytes(b"not a video at all")
+    (wild / "lp_d0.mp4").symlink_to(media_path("lp_d0.mp4"))
+    config = BuildConfig(frames=9, size=(128, 96), samples_per_shard=4)
+    summary = build_dataset(tmp_path / "out", Sources([], scan_wild(wild)), 4, seed=1, config=config, progress=False)
+    assert summary.failed == [] and summary.retried > 0
+    assert all("broken.mp4" in reason for reason in summary.reasons)
+    metas = [json.loads(f["json"]) for _, f in iter_shard(tmp_path / "out" / "shard-000000.tar")]
+    assert len(metas) == 4 and all(Path(m["clip"]).name == "lp_d0.mp4" for m in metas)
+    assert any(m["failed_attempts"] for m in metas)
+
+
+def test_a_sample_that_fails_every_attempt_is_left_out_and_listed(tmp_path):
+    wild = tmp_path / "wild"
+    wild.mkdir()
+    (wild / "broken.mp4").write_bytes(b"not a video at all")
+    config = BuildConfig(frames=9, size=(128, 96), samples_per_shard=2, max_attempts=2)
+    summary = build_dataset(tmp_path / "out", Sources([], scan_wild(wild)), 2, seed=1, config=config, progress=False)
+    assert summary.failed == [0, 1] and summary.retried == 4
+    assert list(iter_shard(tmp_path / "out" / "shard-000000.tar")) == []

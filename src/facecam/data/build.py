@@ -45,6 +45,7 @@ class BuildSummary:
     failed: list[int] = field(default_factory=list)  # indices left out (no face after every attempt)
     kinds: dict = field(default_factory=dict)  # samples made per source kind
     retried: int = 0  # failed attempts that were re-planned
+    reasons: dict = field(default_factory=dict)  # why attempts failed -> how often
     seconds: float = 0.0
 
     @property
@@ -54,6 +55,7 @@ class BuildSummary:
     def to_dict(self) -> dict:
         return {"shards": self.shards, "samples_made": self.samples_made, "samples_resumed": self.samples_resumed,
                 "failed": self.failed, "kinds": self.kinds, "retried_attempts": self.retried,
+                "failure_reasons": self.reasons,
                 "seconds": round(self.seconds, 2), "samples_per_minute": round(self.samples_per_minute, 3)}
 
 
@@ -109,15 +111,15 @@ def _init_worker(out: str, seed: int, sources: Sources, config: BuildConfig, cac
                    context=SampleContext(LandmarkCache(cache)))
 
 
-def _make_one(job: tuple[int, int]) -> tuple[int, int, Optional[str], int]:
-    """Make sample ``index`` of ``shard``; returns (shard, index, kind or None if failed, failed attempts)."""
+def _make_one(job: tuple[int, int]) -> tuple[int, int, Optional[str], list[str]]:
+    """Make sample ``index`` of ``shard``; returns (shard, index, kind or None if failed, failed attempts' reasons)."""
     shard, index = job
     w = _WORKER
     config: BuildConfig = w["config"]
     sample, failures = make_sample(index, w["seed"], w["sources"], config, w["context"])
     if sample is None:
         write_failed(w["out"], shard, index, failures)
-        return shard, index, None, len(failures)
+        return shard, index, None, failures
     latents = None
     if w["encoder"] is not None:
         from .latents import encode_latents
@@ -127,7 +129,7 @@ def _make_one(job: tuple[int, int]) -> tuple[int, int, Optional[str], int]:
     meta = {**sample.meta, "format": "facecam-sample/1", "key": f"sample-{index:08d}", "shard": shard,
             "config": config.to_dict(), "latents": sorted(latents) if latents else []}
     write_sample(w["out"], shard, index, sample.source, sample.target, sample.camera, meta, config.fps, latents)
-    return shard, index, sample.meta["kind"], len(failures)
+    return shard, index, sample.meta["kind"], failures
 
 
 # --- parent side -------------------------------------------------------------------------
@@ -201,10 +203,13 @@ def build_dataset(out: str | os.PathLike, sources: Sources, num_samples: int, se
         finish_shard(shard)
         del pending[shard]
 
-    def record(result: tuple[int, int, Optional[str], int]) -> None:
-        shard, index, kind, retries = result
+    def record(result: tuple[int, int, Optional[str], list[str]]) -> None:
+        shard, index, kind, failures = result
         summary.samples_made += 1
-        summary.retried += retries
+        summary.retried += len(failures)
+        for reason in failures:
+            if reason in summary.reasons or len(summary.reasons) < 50:
+                summary.reasons[reason] = summary.reasons.get(reason, 0) + 1
         if kind is not None:
             summary.kinds[kind] = summary.kinds.get(kind, 0) + 1
         if bar is not None:

@@ -256,7 +256,7 @@ def _render_wild(plan: dict, config: BuildConfig, ctx: SampleContext) -> Rendere
 
 def make_sample(index: int, seed: int, sources: Sources, config: BuildConfig,
                 context: SampleContext) -> tuple[Optional[RenderedSample], list[str]]:
-    """Plan and render sample ``index``, re-planning (next attempt) when the clip shows no face.
+    """Plan and render sample ``index``, re-planning (next attempt) when the clip shows no face or cannot be read.
 
     Returns the sample (None after ``config.max_attempts`` failures) and the reasons
     of the failed attempts, which go into the record.
@@ -266,8 +266,10 @@ def make_sample(index: int, seed: int, sources: Sources, config: BuildConfig,
         plan = plan_sample(index, seed, sources, config, attempt)
         try:
             sample = render_sample(plan, config, context)
-        except NoFaceError as exc:
-            failures.append(str(exc))
+        except FacecamError as exc:
+            # A clip without a face, or an unreadable file: one bad clip must not stop a build of
+            # thousands; the reason is kept in the sample's record and the build summary.
+            failures.append(f"{type(exc).__name__}: {exc}")
             continue
         sample.meta["failed_attempts"] = failures
         return sample, failures
