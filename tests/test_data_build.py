@@ -324,6 +324,7 @@ def test_cli_build_refuses_to_resume_with_other_options(built, wild_dir, capsys)
     assert "other options" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_an_unreadable_clip_is_replanned_and_reported_not_fatal(tmp_path):
     wild = tmp_path / "wild"
     wild.mkdir()

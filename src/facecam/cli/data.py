@@ -93,10 +93,12 @@ def run_build(args: argparse.Namespace) -> int:
     kinds = ", ".join(f"{v} {k}" for k, v in sorted(summary.kinds.items())) or "none"
     print(f"{len(summary.shards)} shards complete in {out} ({summary.samples_made} samples made: {kinds}; "
           f"{summary.samples_resumed} already there; {len(summary.failed)} failed; "
-          f"{summary.retried} re-planned for lack of a face)")
+          f"{summary.retried} attempts re-planned: no face or unreadable clip)")
     print(f"{summary.seconds:.1f} s, {summary.samples_per_minute:.2f} samples/min; summary: {summary_path}")
     if summary.failed:
-        print(f"failed samples (no face after every attempt): {summary.failed[:20]}", file=sys.stderr)
+        print(f"samples left out (every attempt failed): {summary.failed[:20]}", file=sys.stderr)
+    for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:5]:
+        print(f"  {count}x {reason}", file=sys.stderr)
     return 0
 
 
