@@ -143,8 +143,10 @@ def test_warp_output_lands_on_the_camera_condition(astronaut):
     seen = detect_image_landmarks(output[-1])
     assert seen is not None
     expected = clip.condition_points[-1, :468, :2]
-    error = np.linalg.norm(seen[:468, :2] - expected, axis=1).mean()
-    assert error < 0.06 * face_scale(expected[None])[0]
+    scale = face_scale(expected[None])[0]
+    error = np.linalg.norm(seen[:468, :2] - expected, axis=1).mean() / scale  # 0.05 when written
+    moved = np.linalg.norm(clip.source_track.points[-1, :468, :2] - expected, axis=1).mean() / scale  # 0.76
+    assert error < 0.08 and error < 0.15 * moved
 
 
 # --- direction semantics on real clips, measured on the output -------------------------------------
