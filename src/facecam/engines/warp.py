@@ -26,8 +26,9 @@ background
     outside the source frame, is inpainted once per clip at low resolution.
 
 The face is drawn over the person layer with the person's alpha, so a still
-camera reproduces the input exactly. Speed (about 15 frames/s on two laptop
-cores, landmarks included): backward maps on a 2x coarser grid, segmentation
+camera reproduces the input exactly. Speed (an 81-frame 704x480 clip in about
+4-5 s of CPU time on two laptop cores, landmarks and condition included; see
+``benchmarks/warp_speed.py``): backward maps on a 2x coarser grid, segmentation
 on every other frame, and two frames rendered at once.
 
 Every layer is seen by the trajectory's camera of its frame, built with the same
