@@ -19,12 +19,12 @@ Vertex numbering: 0..467 MediaPipe's mesh, then ``len(RING_SCALES)`` rings of
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import combinations
 
 import numpy as np
+
+from ..face.mesh import boundary_loops, boundary_loops_of_edges, face_oval_edges, tessellation_triangles
 
 MESH_VERTICES = 468
 # Ring radii relative to the oval (1 = on the oval). The first ring keeps some of
@@ -52,63 +52,6 @@ class FaceSurface:
     num_vertices: int
     ring_start: int
     face_triangles: int
-
-
-def _tessellation_edges() -> list[tuple[int, int]]:
-    from mediapipe.python.solutions.face_mesh import FACEMESH_TESSELATION
-
-    return sorted({(min(a, b), max(a, b)) for a, b in FACEMESH_TESSELATION if a != b})
-
-
-def _face_oval_edges() -> list[tuple[int, int]]:
-    from mediapipe.python.solutions.face_mesh import FACEMESH_FACE_OVAL
-
-    return sorted({(min(a, b), max(a, b)) for a, b in FACEMESH_FACE_OVAL})
-
-
-def mesh_triangles(edges: list[tuple[int, int]]) -> np.ndarray:
-    """Faces ``(F, 3)`` of a triangulated surface given only its edges.
-
-    Every 3-clique is a candidate; a clique whose three edges each border two
-    other cliques is a spurious cycle through a ring of real faces, not a face.
-    """
-    adj: dict[int, set[int]] = {}
-    for a, b in edges:
-        adj.setdefault(a, set()).add(b)
-        adj.setdefault(b, set()).add(a)
-    cliques = sorted({tuple(sorted((a, b, c))) for a, b in edges for c in adj[a] & adj[b]})
-    uses = Counter(e for tri in cliques for e in combinations(tri, 2))
-    keep = [tri for tri in cliques if not all(uses[e] >= 3 for e in combinations(tri, 2))]
-    return np.asarray(keep, dtype=np.int64)
-
-
-def boundary_loops(triangles: np.ndarray) -> list[np.ndarray]:
-    """Closed loops of the edges used by exactly one triangle, each as ordered vertex indices."""
-    uses = Counter(tuple(sorted(e)) for tri in triangles for e in combinations(tri.tolist(), 2))
-    return _loops([e for e, n in uses.items() if n == 1])
-
-
-def _loops(edges: list[tuple[int, int]]) -> list[np.ndarray]:
-    adj: dict[int, list[int]] = {}
-    for a, b in edges:
-        adj.setdefault(a, []).append(b)
-        adj.setdefault(b, []).append(a)
-    seen: set[int] = set()
-    loops = []
-    for start in sorted(adj):
-        if start in seen:
-            continue
-        loop, prev, cur = [start], None, start
-        seen.add(start)
-        while True:
-            nxt = [v for v in adj[cur] if v != prev and (v not in seen or (v == start and len(loop) > 2))]
-            if not nxt or nxt[0] == start:
-                break
-            prev, cur = cur, nxt[0]
-            loop.append(cur)
-            seen.add(cur)
-        loops.append(np.asarray(loop, dtype=np.int64))
-    return loops
 
 
 def _signed_area(xy: np.ndarray, tris: np.ndarray) -> np.ndarray:
@@ -171,8 +114,8 @@ def face_surface() -> FaceSurface:
     from ..face.pose import template_points
 
     frontal = template_points()[:MESH_VERTICES, :2]
-    tris = mesh_triangles(_tessellation_edges())
-    oval_loop = _loops(_face_oval_edges())[0]
+    tris = tessellation_triangles()
+    oval_loop = boundary_loops_of_edges(face_oval_edges())[0]
     oval_set = set(oval_loop.tolist())
     holes = [loop for loop in boundary_loops(tris) if not set(loop.tolist()) <= oval_set]
     face = np.concatenate([tris] + [fill_hole(loop, frontal) for loop in holes])

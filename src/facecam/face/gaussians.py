@@ -474,20 +474,10 @@ _FOREHEAD, _CHIN, _NOSE_TIP, _RIGHT_EYE_OUTER, _LEFT_EYE_OUTER = 10, 152, 4, 33,
 
 
 def face_mesh_triangles() -> np.ndarray:
-    """``(F, 3)`` vertex triples of MediaPipe's face tessellation (468-point mesh).
+    """``(852, 3)`` vertex triples of MediaPipe's face tessellation (468-point mesh)."""
+    from .mesh import tessellation_triangles
 
-    MediaPipe ships the tessellation as edges; its triangles are the 3-cliques of
-    that edge graph.
-    """
-    from mediapipe.python.solutions.face_mesh import FACEMESH_TESSELATION
-
-    neighbours: dict[int, set[int]] = {}
-    for a, b in FACEMESH_TESSELATION:
-        neighbours.setdefault(a, set()).add(b)
-        neighbours.setdefault(b, set()).add(a)
-    triangles = {tuple(sorted((a, b, c))) for a, b in FACEMESH_TESSELATION
-                 for c in neighbours[a] & neighbours[b]}
-    return np.array(sorted(triangles), dtype=np.int64)
+    return tessellation_triangles()
 
 
 def _hole_fans(triangles: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -496,37 +486,15 @@ def _hole_fans(triangles: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, n
     Returns ``(points + centroids, extra triangles)``. Without this the open eyes and
     mouth would render as background, which MediaPipe reads poorly.
     """
-    count: dict[tuple[int, int], int] = {}
-    for tri in triangles:
-        for a, b in ((tri[0], tri[1]), (tri[1], tri[2]), (tri[0], tri[2])):
-            count[(a, b)] = count.get((a, b), 0) + 1
-    boundary = [e for e, c in count.items() if c == 1]
-    adjacency: dict[int, list[int]] = {}
-    for a, b in boundary:
-        adjacency.setdefault(a, []).append(b)
-        adjacency.setdefault(b, []).append(a)
-    seen: set[int] = set()
-    loops = []
-    for start in adjacency:
-        if start in seen:
-            continue
-        component, stack = [], [start]
-        while stack:
-            v = stack.pop()
-            if v in seen:
-                continue
-            seen.add(v)
-            component.append(v)
-            stack.extend(adjacency[v])
-        loops.append(component)
-    loops.sort(key=len)
+    from .mesh import boundary_loops
+
+    loops = sorted(boundary_loops(triangles), key=len)
     out_points, extra = [points], []
     n = len(points)
     for loop in loops[:-1]:  # the longest loop is the face oval: the outer rim stays open
-        loop_set = set(loop)
         centre = n + len(out_points) - 1
         out_points.append(points[loop].mean(axis=0, keepdims=True))
-        extra += [(a, b, centre) for a, b in boundary if a in loop_set and b in loop_set]
+        extra += [(a, b, centre) for a, b in zip(loop.tolist(), np.roll(loop, -1).tolist())]
     return np.concatenate(out_points), np.array(extra, dtype=np.int64).reshape(-1, 3)
 
 
