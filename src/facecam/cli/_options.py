@@ -37,3 +37,19 @@ def condition_kwargs(args: argparse.Namespace) -> dict:
         "mode": args.mode,
         "seed": args.seed,
     }
+
+
+def add_engine_options(parser: argparse.ArgumentParser, title: str = "facecam engine",
+                       device: bool = True) -> argparse._ArgumentGroup:
+    """--weights, --steps, --cfg, --offload, [--device], --dtype: the diffusion engine's options; returns the group."""
+    g = parser.add_argument_group(title)
+    g.add_argument("--weights", metavar="DIR", default=None,
+                   help="weights folder (base Wan2.2-I2V-A14B + FaceCam fine-tunes); default $FACECAM_WEIGHTS")
+    g.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
+    g.add_argument("--cfg", type=float, default=5.0, help="classifier-free guidance scale (default 5.0)")
+    g.add_argument("--offload", action="store_true", help="model CPU offload + VAE tiling (48 GB cards)")
+    if device:
+        g.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    g.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"),
+                   help="compute dtype (default bfloat16)")
+    return g

@@ -20,15 +20,9 @@ def register(sub) -> None:
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--concurrency", type=int, default=2, help="jobs run at once across all tabs (default 2)")
-    g = p.add_argument_group("facecam engine (as `facecam generate`)")
-    g.add_argument("--weights", metavar="DIR", default=None,
-                   help="FaceCam weights folder, enables the facecam engine; default $FACECAM_WEIGHTS")
-    g.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
-    g.add_argument("--cfg", type=float, default=5.0, help="classifier-free guidance scale (default 5.0)")
-    g.add_argument("--offload", action="store_true", help="model CPU offload + VAE tiling (48 GB cards)")
-    g.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    g.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"),
-                   help="compute dtype (default bfloat16)")
+    from ._options import add_engine_options
+
+    add_engine_options(p, "facecam engine (as `facecam generate`)")
     p.set_defaults(func=run)
 
 

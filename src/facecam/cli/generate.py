@@ -20,18 +20,10 @@ def register(sub) -> None:
     p.add_argument("video", help="source video or portrait image")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created if missing)")
     p.add_argument("--engine", default="warp", choices=("warp", "facecam"), help="renderer (default: warp)")
-    from ._options import add_condition_options
+    from ._options import add_condition_options, add_engine_options
 
     add_condition_options(p)
-    g = p.add_argument_group("facecam engine")
-    g.add_argument("--weights", metavar="DIR", default=None,
-                   help="weights folder (base Wan2.2-I2V-A14B + FaceCam fine-tunes); default $FACECAM_WEIGHTS")
-    g.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
-    g.add_argument("--cfg", type=float, default=5.0, help="classifier-free guidance scale (default 5.0)")
-    g.add_argument("--offload", action="store_true", help="model CPU offload + VAE tiling (48 GB cards)")
-    g.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    g.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"),
-                   help="compute dtype (default bfloat16)")
+    add_engine_options(p, "facecam engine")
     p.set_defaults(func=run)
 
 

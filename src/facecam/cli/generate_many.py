@@ -25,15 +25,10 @@ def register(sub) -> None:
                "--weights ~/facecam-weights -o out/")
     p.add_argument("videos", nargs="+", help="source videos")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
-    from ._options import add_condition_options
+    from ._options import add_condition_options, add_engine_options
 
     add_condition_options(p)
-    g = p.add_argument_group("facecam engine")
-    g.add_argument("--weights", metavar="DIR", default=None, help="weights folder; default $FACECAM_WEIGHTS")
-    g.add_argument("--steps", type=int, default=50)
-    g.add_argument("--cfg", type=float, default=5.0)
-    g.add_argument("--offload", action="store_true", help="model CPU offload + VAE tiling (48 GB cards)")
-    g.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
+    g = add_engine_options(p, "facecam engine", device=False)
     g.add_argument("--context-parallel", action="store_true",
                    help="split each video's denoising over all launched processes instead of sharding videos")
     p.set_defaults(func=run)
