@@ -37,3 +37,14 @@ def astronaut_landmarks(astronaut) -> np.ndarray:
     points = detect_image_landmarks(astronaut)
     assert points is not None
     return points
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models are latency-bound: on a shared 2-core machine extra torch threads only contend."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -11,13 +11,7 @@ import torch.nn.functional as F
 from facecam.model.tiny import TINY_WAN_CONFIG
 from facecam.model.transformer import FaceCamTransformer
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models are latency-bound: on a shared 2-core box extra threads only contend (30x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 CFG = TINY_WAN_CONFIG

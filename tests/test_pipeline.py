@@ -9,28 +9,16 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import media_path
+
 from facecam.model.tiny import write_tiny_model
 from facecam.pipeline import (
     DEFAULT_PROMPT, FaceCamPipeline, make_scheduler, release_sigmas,
 )
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models are latency-bound: on a shared 2-core box extra threads only contend (30x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
-
-
-def _media(name: str) -> Path:
-    path = MEDIA / name
-    if not path.exists():
-        pytest.skip(f"shared test media not available: {path}")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +191,7 @@ def test_engine_generates_requested_frames_from_a_shared_clip(tiny_dir):
     from facecam.engines import get_engine
     from facecam.video import io
 
-    clip = io.read_video(_media("facecam_000.mp4"), fps=24, num_frames=9)
+    clip = io.read_video(media_path("facecam_000.mp4"), fps=24, num_frames=9)
     # 480x704 source: take a centred 192x144 window and subsample by 3 -> 64x48
     frames = clip.frames[:, 256:448:3, 168:312:3]
     condition = np.full_like(frames, 255)
@@ -221,7 +209,7 @@ def test_cli_make_tiny_model_then_generate_writes_mp4(tmp_path):
     from facecam.cli import main
     from facecam.video.io import read_video
 
-    video = _media("facecam_000.mp4")
+    video = media_path("facecam_000.mp4")
     assert main(["debug", "make-tiny-model", str(tmp_path / "tiny")]) == 0
     assert (tmp_path / "tiny" / "Wan2.2-I2V-A14B" / "Wan2.1_VAE.pth").is_file()
     rc = main(["generate", str(video), "--camera", "arc-left", "--engine", "facecam", "--weights",
@@ -236,7 +224,7 @@ def test_cli_make_tiny_model_then_generate_writes_mp4(tmp_path):
 def test_cli_generate_without_weights_says_what_to_download(tmp_path, capsys):
     from facecam.cli import main
 
-    video = _media("facecam_000.mp4")
+    video = media_path("facecam_000.mp4")
     rc = main(["generate", str(video), "--engine", "facecam", "--weights", str(tmp_path / "none"),
                "-o", str(tmp_path / "out")])
     assert rc == 2
@@ -268,7 +256,7 @@ def test_download_plan_fetches_base_and_finetunes_into_dir(tmp_path):
 def test_generate_many_shards_videos_by_rank(tiny_dir, tmp_path, monkeypatch):
     from facecam.cli import main
 
-    videos = [str(_media("facecam_000.mp4")), str(_media("facecam_007.mp4"))]
+    videos = [str(media_path("facecam_000.mp4")), str(media_path("facecam_007.mp4"))]
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     rc = main(["generate-many", *videos, "--weights", str(tiny_dir), "--frames", "5", "--size", "64x48",
