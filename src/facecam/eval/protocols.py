@@ -12,7 +12,10 @@ a rerun skips runs whose JSON says ``"status": "ok"``.
 Static setting (paper 4.2, supplement table 4): Ava-256, 10 identities x 10
 source/target camera pairs; generated videos are compared with the target
 camera's real video by PSNR, SSIM, LPIPS and identity similarity. The folder
-layouts are in :func:`ava256_paths` and ``docs/evaluation.md``.
+layouts are in :func:`ava256_paths` and ``docs/evaluation.md``. Missing views
+can be generated first (:func:`generate_static`): the source camera's video
+conditioned on the face mesh of the target camera's first frame, repeated
+(:func:`build_static_clip`).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ AVA256_PAIRS = (("cam_400944", "cam_401031"), ("cam_400944", "cam_401410"), ("ca
                 ("cam_401316", "cam_401458"))
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+DEFAULT_FRAME_FOLDER_FPS = 24.0  # frame rate given to generated views of cameras stored as frame folders
 
 
 @dataclass
@@ -322,6 +326,12 @@ def run_static(ava_dir: str | os.PathLike, generated_dir: str | os.PathLike, out
                 try:
                     target = read_frames(paths["target"], max_frames)
                     generated = read_frames(paths["generated"], max_frames)
+                    box = _target_crop(paths["generated"])
+                    if box is not None:  # our own output: compare with the target seen through its crop
+                        from ..video.crop import apply_crop
+
+                        target = apply_crop(target, box)
+                        record["target_crop"] = box.to_dict()
                     record.update(score_static_pair(target, generated, lpips, embedder))
                     record["lpips_note"] = lpips_note if lpips is None else ""
                     record["status"] = "ok"
@@ -336,6 +346,159 @@ def run_static(ava_dir: str | os.PathLike, generated_dir: str | os.PathLike, out
         raise FacecamError(f"no Ava-256 pair could be scored: none had both {ava}/<IDENTITY>/<target cam>.mp4 "
                            f"and {gen_root}/<IDENTITY>/<src cam>_to_<target cam>.mp4 (see docs/evaluation.md)")
     return records
+
+
+def static_output_path(generated_dir: str | os.PathLike, identity: str, source_cam: str, target_cam: str) -> Path:
+    """Where a generated view is written: ``<generated_dir>/<IDENTITY>/<source_cam>_to_<target_cam>.mp4``."""
+    return Path(generated_dir) / identity / f"{source_cam}_to_{target_cam}.mp4"
+
+
+def static_sidecar_path(video: Path) -> Path:
+    """The JSON written beside a view we generated (``<src>_to_<tgt>.json``): options and the target's crop."""
+    return video.with_suffix(".json")
+
+
+def read_camera(path: Path, num_frames: int, fps: float = DEFAULT_FRAME_FOLDER_FPS):
+    """The first ``num_frames`` frames of one camera, at the capture's own rate (no resampling).
+
+    ``path`` is a video or a folder of frames (:func:`ava256_paths`); a short
+    clip holds its last frame. Frame ``i`` of every camera of a capture is
+    the same instant, which is what the scorer compares, so nothing is
+    resampled. A frame folder has no rate of its own: ``fps`` is used.
+
+    Returns:
+        :class:`~facecam.video.io.VideoClip`.
+    """
+    from ..video.io import VideoClip, check_frame_count, read_video
+
+    check_frame_count(num_frames)
+    if not path.is_dir():
+        return read_video(path, fps=None, num_frames=num_frames)
+    frames = read_frames(path, num_frames)
+    taken = len(frames)
+    if taken < num_frames:
+        frames = np.concatenate([frames, np.repeat(frames[-1:], num_frames - taken, axis=0)])
+    return VideoClip(frames, float(fps), str(path), taken)
+
+
+def build_static_clip(source, target, target_camera: str, size: tuple[int, int],
+                      name: str = "clip"):
+    """The paper's static-setting input: the source camera's video and the target camera's first-frame mesh.
+
+    The source is cropped with the reference face crop
+    (:func:`~facecam.condition.builder.crop_to_face`); the target's **first
+    frame** is cropped the same way (its own nose-centred box) and its
+    MediaPipe face mesh is drawn once and repeated over every frame - the
+    head frozen at t0, only the camera changes (the recipe of the training
+    data's multi-view conditions, :func:`facecam.data.stitch.condition_frames`).
+
+    Args:
+        source: :class:`~facecam.video.io.VideoClip` of the source camera (``T`` frames, ``4k + 1``).
+        target: :class:`~facecam.video.io.VideoClip` of the target camera (only frame 0 is used).
+        target_camera: the target camera's name, kept in ``trajectory.meta["static_target"]``.
+        size: output ``(height, width)``.
+        name: output stem.
+
+    Returns:
+        :class:`~facecam.condition.builder.ConditionedClip` with a ``static``
+        trajectory; ``options["target_crop"]`` is the crop box of the target
+        camera, i.e. the framing the generated view should have.
+
+    Raises:
+        NoFaceError: no face in the target's first frame (or in the source).
+    """
+    from ..camera.trajectory import preset
+    from ..condition.builder import ConditionedClip, crop_to_face
+    from ..data.stitch import condition_frames
+    from ..errors import NoFaceError
+    from ..face.landmarks import detect_image_landmarks, detect_landmarks
+    from ..video.io import VideoClip
+
+    frames, box = crop_to_face(source, size)
+    first = VideoClip(target.frames[:1], target.fps, target.path, 1)
+    try:
+        target_first, target_box = crop_to_face(first, size)
+    except NoFaceError:
+        raise NoFaceError(f"no face in the first frame of the target camera {target_camera}"
+                          + (f" ({target.path})" if target.path else "")) from None
+    points = detect_image_landmarks(target_first[0])
+    if points is None:
+        raise NoFaceError(f"no face in the cropped first frame of the target camera {target_camera}")
+    t = len(frames)
+    trajectory = preset("static", t)
+    trajectory.meta["static_target"] = target_camera
+    condition_points = np.repeat(points[None].astype(np.float32), t, axis=0)
+    options = {"camera": "static", "static_target": target_camera, "frames": t, "fps": source.fps,
+               "size": list(size), "source": source.path, "source_frames": source.source_frames,
+               "target": target.path, "target_crop": target_box.to_dict()}
+    return ConditionedClip(frames, condition_frames(points, size, t), float(source.fps), trajectory,
+                           detect_landmarks(frames), condition_points, name, box, options)
+
+
+def generate_static(ava_dir: str | os.PathLike, generated_dir: str | os.PathLike, engine, *,
+                    identities: Sequence[str] = AVA256_IDENTITIES,
+                    pairs: Sequence[tuple[str, str]] = AVA256_PAIRS, num_frames: int = 81,
+                    size: tuple[int, int] = (704, 480), seed: Optional[int] = 0, engine_name: str = "",
+                    log: Callable[[str], None] = print) -> dict[str, list[str]]:
+    """Generate every missing ``GEN/<ID>/<src>_to_<tgt>.mp4`` with ``engine`` (resumable).
+
+    Existing outputs are left alone. A pair whose source or target camera is
+    missing is skipped (the scorer records it); one whose generation raises a
+    :class:`FacecamError` is logged and left for the scorer to record as
+    missing. Each output is written atomically with a sidecar JSON
+    (:func:`static_sidecar_path`) holding the options and the target's crop.
+
+    Returns:
+        ``{"generated": [...], "existing": [...], "skipped": [...], "failed": [...]}`` of run ids.
+    """
+    from ..video.io import write_video
+
+    ava, gen_root = Path(ava_dir), Path(generated_dir)
+    if not ava.is_dir():
+        raise FacecamError(f"--ava256 must be a folder laid out as <IDENTITY>/<cam>.mp4: {ava}")
+    gen_root.mkdir(parents=True, exist_ok=True)
+    done: dict[str, list[str]] = {"generated": [], "existing": [], "skipped": [], "failed": []}
+    for identity in identities:
+        for src, tgt in pairs:
+            rid = f"{identity}__{src}_to_{tgt}"
+            out = static_output_path(gen_root, identity, src, tgt)
+            if _find_clip(out.parent, out.stem) is not None:
+                done["existing"].append(rid)
+                continue
+            paths = ava256_paths(ava, gen_root, identity, src, tgt)
+            if paths["source"] is None or paths["target"] is None:
+                done["skipped"].append(rid)
+                continue
+            start = time.perf_counter()
+            try:
+                clip = build_static_clip(read_camera(paths["source"], num_frames),
+                                         read_camera(paths["target"], 1), tgt, size, name=out.stem)
+                video = engine.generate(clip, seed=seed, progress=False)
+            except FacecamError as exc:
+                log(f"{rid}: generation failed: {exc}")
+                done["failed"].append(rid)
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            write_json(static_sidecar_path(out), {**clip.options, "engine": engine_name, "seed": seed,
+                                                  "crop": clip.crop.to_dict() if clip.crop else None})
+            write_video(out, video, clip.fps)
+            log(f"{rid}: generated {out} ({time.perf_counter() - start:.1f} s)")
+            done["generated"].append(rid)
+    return done
+
+
+def _target_crop(generated: Path):
+    """The target crop our generator recorded beside ``generated``, or None (someone else's output)."""
+    from ..video.crop import CropBox
+
+    sidecar = static_sidecar_path(generated)
+    if generated.is_dir() or not sidecar.is_file():
+        return None
+    try:
+        box = json.loads(sidecar.read_text()).get("target_crop")
+        return CropBox(**box) if box else None
+    except (json.JSONDecodeError, OSError, TypeError):
+        return None
 
 
 def summarize_static(records: Sequence[dict], method: str) -> dict:
