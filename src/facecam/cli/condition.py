@@ -25,15 +25,14 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..condition.builder import build_condition
-    from ..video.outputs import prepare_output_dir, write_outputs
+    from ..video.outputs import output_dir, write_outputs
     from ._options import condition_kwargs
 
     kwargs = condition_kwargs(args)
-    prepare_output_dir(args.output)
-    clip = build_condition(args.video, progress=True, **kwargs)
-    report_filled(clip)
-    files = condition_files(clip)
-    written = write_outputs(args.output, files, clip.fps)
+    with output_dir(args.output):
+        clip = build_condition(args.video, progress=True, **kwargs)
+        report_filled(clip)
+        written = write_outputs(args.output, condition_files(clip), clip.fps)
     for path in written.values():
         print(path)
     return 0

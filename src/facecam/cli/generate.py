@@ -38,20 +38,25 @@ def engine_options(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from ..condition.builder import build_condition
-    from ..engines import get_engine
-    from ..video.outputs import prepare_output_dir, write_outputs
+    from ..engines import engine_class, get_engine
+    from ..errors import FacecamError
+    from ..video.outputs import output_dir, write_outputs
     from ._options import condition_kwargs
     from .condition import condition_files, report_filled
 
     kwargs = condition_kwargs(args)
-    prepare_output_dir(args.output)
-    engine = get_engine(args.engine, **engine_options(args))
-    clip = build_condition(args.video, progress=True, **kwargs)
-    report_filled(clip)
-    video = engine.generate(clip, seed=args.seed, progress=True)
-    files = {f"{clip.name}.mp4": video, **condition_files(clip)}
-    files[f"{clip.name}_camera.json"]["engine"] = args.engine
-    written = write_outputs(args.output, files, clip.fps)
+    options = engine_options(args)
+    ok, why = engine_class(args.engine).availability(**options)
+    if not ok:  # before touching the output folder
+        raise FacecamError(why)
+    with output_dir(args.output):
+        engine = get_engine(args.engine, **options)
+        clip = build_condition(args.video, progress=True, **kwargs)
+        report_filled(clip)
+        video = engine.generate(clip, seed=args.seed, progress=True)
+        files = {f"{clip.name}.mp4": video, **condition_files(clip)}
+        files[f"{clip.name}_camera.json"]["engine"] = args.engine
+        written = write_outputs(args.output, files, clip.fps)
     for path in written.values():
         print(path)
     return 0

@@ -7,6 +7,7 @@ folder is removed, so an interrupted or failed command leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -34,6 +35,20 @@ def prepare_output_dir(path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise VideoError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
     return out
+
+
+@contextlib.contextmanager
+def output_dir(path: str | os.PathLike):
+    """Prepare ``path`` (see :func:`prepare_output_dir`); if the block fails, remove it again when it
+    was created here and is still empty, so a failed command leaves nothing behind."""
+    existed = Path(path).exists()
+    out = prepare_output_dir(path)
+    try:
+        yield out
+    except BaseException:
+        if not existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
 
 
 def write_outputs(out_dir: str | os.PathLike, files: dict[str, Payload], fps: float) -> dict[str, Path]:
