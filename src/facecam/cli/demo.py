@@ -26,11 +26,10 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..video.outputs import prepare_output_dir, write_outputs
+    from ..video.outputs import output_dir, write_outputs
 
-    prepare_output_dir(args.output)
-    files = demo_files(args.frames, progress=True)
-    written = write_outputs(args.output, files, 24.0)
+    with output_dir(args.output):
+        written = write_outputs(args.output, demo_files(args.frames, progress=True), 24.0)
     for path in written.values():
         print(path)
     return 0
