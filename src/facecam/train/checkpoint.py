@@ -46,6 +46,18 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def replace_folder(tmp: Path, final: Path, trash: Path) -> None:
+    """Move the complete folder ``tmp`` to ``final``; an existing ``final`` goes aside to ``trash``
+    first and is deleted only once the new one is in place."""
+    if final.exists():
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(final, trash)
+        os.replace(tmp, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -89,14 +101,8 @@ class CheckpointManager:
         final = self.root / checkpoint_name(step)
         write_text_atomic(tmp / COMPLETE, f"{step}\n")
         _fsync_dir(tmp)
-        if final.exists():  # a re-run of the same step: the old copy is complete, replace it as a whole
-            trash = self.root / f"{TMP_PREFIX}old-{checkpoint_name(step)}"
-            shutil.rmtree(trash, ignore_errors=True)
-            os.replace(final, trash)
-            os.replace(tmp, final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
+        # A re-run of the same step: the old copy is complete, replace it as a whole.
+        replace_folder(tmp, final, self.root / f"{TMP_PREFIX}old-{checkpoint_name(step)}")
         _fsync_dir(self.root)
         write_text_atomic(self.root / LATEST, final.name + "\n")
         self.prune()

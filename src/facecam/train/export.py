@@ -18,7 +18,6 @@ export never leaves a half-written folder under the final name.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,6 +25,7 @@ from typing import Any, Mapping
 import torch
 
 from ..model.transformer import FaceCamTransformer
+from .checkpoint import replace_folder
 
 EXPERT_PIPELINE_SUBFOLDER = {"high": "transformer", "low": "transformer_2"}
 
@@ -33,17 +33,6 @@ EXPERT_PIPELINE_SUBFOLDER = {"high": "transformer", "low": "transformer_2"}
 def authors_folder(root: str | Path, expert: str) -> Path:
     """Where :func:`export_authors` puts one expert's weights under ``root``."""
     return Path(root) / "wan2.2_14b" / expert / "released_version"
-
-
-def _replace_folder(tmp: Path, final: Path) -> None:
-    if final.exists():
-        old = final.with_name(f".{final.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
 
 
 def export_authors(native_state: Mapping[str, torch.Tensor], root: str | Path, expert: str,
@@ -58,7 +47,7 @@ def export_authors(native_state: Mapping[str, torch.Tensor], root: str | Path, e
     tmp.mkdir()
     meta = {k: str(v) for k, v in (metadata or {}).items()}
     save_file({k: v.contiguous() for k, v in native_state.items()}, str(tmp / "model.safetensors"), metadata=meta)
-    _replace_folder(tmp, final)
+    replace_folder(tmp, final, final.with_name(f".{final.name}.old"))
     return final
 
 
@@ -77,7 +66,7 @@ def export_diffusers(full_state: Mapping[str, torch.Tensor], config: Mapping[str
     state = {k: v.detach().to("cpu", dtype) for k, v in full_state.items()}
     model.load_state_dict(state, strict=True, assign=True)
     model.save_pretrained(str(tmp), safe_serialization=True)
-    _replace_folder(tmp, final)
+    replace_folder(tmp, final, final.with_name(f".{final.name}.old"))
     return final
 
 
