@@ -18,12 +18,12 @@ from ..camera.sphere import relative_to_sphere, sphere_camera
 from ..camera.trajectory import CameraTrajectory
 from ..errors import NoFaceError
 from ..face.gaussians import FACE_HEIGHT, HEAD_CENTRE_BEHIND_NOSE, load_gaussian_ply, render_proxy_views
-from ..face.landmarks import detect_image_landmarks, face_mesh, fill_missing
+from ..face.landmarks import NOSE_TIP, detect_image_landmarks, face_mesh, fill_missing
 from ..face.pose import estimate_head_pose, template_points
 from .project import PinholeCamera, project
 from .raster import render_condition
 
-FOREHEAD, CHIN, NOSE_TIP = 10, 152, 4
+FOREHEAD, CHIN = 10, 152
 
 
 def head_to_sphere_world(head: np.ndarray) -> np.ndarray:

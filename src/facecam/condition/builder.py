@@ -140,14 +140,6 @@ def relative_condition(track: LandmarkTrack, trajectory: CameraTrajectory, proxy
     return points, render_condition(points, size)
 
 
-def absolute_condition(trajectory: CameraTrajectory, proxy: str, size: tuple[int, int],
-                       source_points: Optional[np.ndarray] = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Absolute mode (the authors' inference): see :mod:`facecam.condition.absolute`."""
-    from .absolute import absolute_condition as build
-
-    return build(trajectory, proxy, size, source_points=source_points, progress=progress)
-
-
 def check_proxy(proxy: str) -> str:
     if proxy in PROXIES:
         return proxy
@@ -203,6 +195,8 @@ def build_condition(
     if mode == "relative":
         points, condition = relative_condition(track, trajectory, proxy)
     else:
+        from .absolute import absolute_condition  # loads the Gaussian renderer only when asked for
+
         points, condition = absolute_condition(trajectory, proxy, size, track.points[0], progress)
     stem = name or (Path(clip.path).stem if clip.path else "clip")
     options = {"camera": camera if isinstance(camera, str) else trajectory.name, "strength": strength,

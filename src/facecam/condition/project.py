@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..camera.trajectory import CameraTrajectory
-from ..face.pose import intrinsics
+from ..face.pose import LEFT_CHEEK, RIGHT_CHEEK, intrinsics
 
 PIVOT_BEHIND_FACE = 0.5  # pivot depth behind the face centroid, in cheek-to-cheek widths
 
@@ -79,7 +79,7 @@ def _axis_rotation(axis: int, angle_rad: float) -> np.ndarray:
 def orbit_pivot(points: np.ndarray, rotation: np.ndarray | None = None) -> np.ndarray:
     """Head pivot for ``(478, 3)`` world landmarks: behind the face centroid along the head's back axis."""
     centroid = points[:468].mean(axis=0)
-    width = np.linalg.norm(points[454] - points[234])
+    width = np.linalg.norm(points[LEFT_CHEEK] - points[RIGHT_CHEEK])
     back = rotation[:, 2] if rotation is not None else np.array([0.0, 0.0, 1.0])
     return centroid + PIVOT_BEHIND_FACE * width * back
 

@@ -29,7 +29,6 @@ import numpy as np
 FOV_DEG = 50.0
 MESH = slice(0, 468)
 RIGHT_CHEEK, LEFT_CHEEK = 234, 454  # image-left and image-right for a frontal face
-OUTER_EYE_CORNERS = (33, 263)
 
 
 @lru_cache(maxsize=1)
