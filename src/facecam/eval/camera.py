@@ -259,7 +259,8 @@ class Tolerances:
     """How far a measured component may stray from the commanded course at any sampled frame.
 
     Allowed error at frame ``i`` = ``max(floor, rel * |commanded change at i|)``
-    plus allowances for what MediaPipe + PnP cannot tell apart:
+    (for yaw, pitch and roll, the larger of the commanded and the predicted change:
+    an orbit in yaw and pitch at once also changes the roll angle) plus allowances for what MediaPipe + PnP cannot tell apart:
 
     * yaw and pitch: how far the line of sight to the face centre turns (a pan
       or zoom rendered as an image shift reads as a turn of that size), plus
@@ -302,8 +303,11 @@ class Tolerances:
 
     def allowed(self, name: str, expectation: "FrameExpectation") -> float:
         """Allowed ``|measured - expected|`` of one component at one frame."""
-        base = max(self.floor(name), self.rel(name) * abs(expectation.commanded[name]))
-        return base + self.allowance(name, expectation)
+        size = abs(expectation.commanded[name])
+        if name in ("yaw", "pitch", "roll"):
+            # A combined orbit (yaw and pitch at once) turns the other Euler angles too: relative to that.
+            size = max(size, abs(expectation.change[name]))
+        return max(self.floor(name), self.rel(name) * size) + self.allowance(name, expectation)
 
 
 def sample_frames(n: int, stride: int = DEFAULT_STRIDE) -> list[int]:
