@@ -157,7 +157,7 @@ def test_a_failed_run_is_recorded_and_retried_on_the_next_call(two_clips, tmp_pa
 
 def _record(motion: str, status: str = "ok", correct: bool = True, paper: bool = True, rot: float = 1.0) -> dict:
     camera = {"correct": correct, "paper_correct": paper, "face_missing": {"count": 0},
-              "reason": "" if correct else "uncommanded roll changed by +9.000 deg at frame 8 (...)",
+              "reason": "" if correct else "uncommanded roll off by +9.000 deg at frame 8 (...)",
               "errors": {k: {"mean": rot if k == "yaw" else 0.01} for k in ("yaw", "pitch", "roll", "scale",
                                                                               "shift_x", "shift_y")}}
     quality = {k: 0.9 for k in ("ours_subject_consistency", "ours_motion_smoothness", "ours_dynamic_degree",

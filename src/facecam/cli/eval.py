@@ -132,7 +132,8 @@ def camera_table(verdict) -> str:
     for name, e in verdict.errors.items():
         role = "commanded" if name in verdict.commanded else "uncommanded"
         last = change.get(name)
-        lines.append(f"  {name:10s} {role:11s} {'-' if last is None else f'{last:+.3f}':>12s} {e['mean']:9.3f} "
+        shown = "-" if last is None else f"x{last:.3f}" if name == "scale" else f"{last:+.3f}"
+        lines.append(f"  {name:10s} {role:11s} {shown:>12s} {e['mean']:9.3f} "
                      f"{e['worst']:+10.3f} {e['frame']:4d} {e['tolerance']:9.3f}  {'ok' if e['ok'] else 'FAIL'}")
     lines.append("  units: yaw/pitch/roll degrees; scale: last change as a ratio, errors as log ratio; "
                  "shift: fraction of the frame")

@@ -583,8 +583,8 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
         unit = {"deg": " deg", "log": "", "frame": " of the frame"}[SCALE_NAMES[k]]
         shown = (lambda v: f"x{math.exp(v):.3f}") if k == "scale" else (lambda v: f"{v:+.3f}{unit}")
         if k not in commanded:
-            reasons.append(f"uncommanded {k} changed by {shown(worst[3])} at frame {worst[2]} "
-                           f"(expected {shown(worst[4])}, tolerance {worst[1]:.3f})")
+            reasons.append(f"uncommanded {k} off by {shown(worst[0])} at frame {worst[2]} (measured "
+                           f"{shown(worst[3])}, expected {shown(worst[4])}, tolerance {worst[1]:.3f})")
             continue
         end = rows[-1]
         if abs(end[4]) > 1e-9 and abs(end[0]) > end[1]:
