@@ -1,14 +1,15 @@
 """The strict camera judge over the warp engine: the 10 canonical motions and `random` on the shared clips.
 
 For every clip and motion: build the condition and render with the warp engine
-(the same library path as `facecam generate`; outputs kept under OUT/<clip>__<motion>/,
-reused when already there), then judge the output with
+(the same library path as `facecam generate`; with ``--keep OUT`` the outputs
+are kept under OUT/<clip>__<motion>/ and reused by the next call, else they go
+to a temporary folder), then judge the output with
 :func:`facecam.eval.camera.evaluate_camera` (the cropped input, the output and
 the run's ``_camera.json``, every 4th frame). Prints a row per clip, a row per
 motion (strict correctness, the paper's direction-only rule, mean rotation /
 scale / translation errors), the kinds of failure and each wrong run's reason.
 
-    python benchmarks/camera_correctness.py OUT [--frames 81] [--size 704x480] [--json FILE] [CLIP ...]
+    python benchmarks/camera_correctness.py [--keep OUT] [--frames 81] [--size 704x480] [--json FILE] [CLIP ...]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -31,7 +33,8 @@ MOTIONS = ("pan-left", "pan-right", "pan-up", "pan-down", "zoom-in", "zoom-out",
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", help="folder for the rendered runs (reused when present)")
+    parser.add_argument("--keep", metavar="OUT", default=None,
+                        help="keep the rendered runs in OUT (and reuse those already there)")
     parser.add_argument("clips", nargs="*", help=f"clips (default: the shared clips in {MEDIA})")
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--size", default="704x480")
@@ -41,22 +44,28 @@ def main() -> None:
 
     from facecam.cli.bench import warp_or_engine_renderer
     from facecam.engines import get_engine
-    from facecam.eval.camera import evaluate_camera
-    from facecam.eval.protocols import camera_errors, failure_kind
-    from facecam.errors import FacecamError
     from facecam.video.crop import parse_size
 
     kwargs = {"num_frames": args.frames, "fps": 24.0, "size": parse_size(args.size), "proxy": "subject",
               "mode": "relative", "strength": 1.0, "seed": args.seed}
     render = warp_or_engine_renderer(get_engine("warp"), kwargs, args.seed, "warp")
     paths = [Path(p) for p in args.clips] or [MEDIA / name for name in CLIPS]
+    with tempfile.TemporaryDirectory() as tmp:
+        judge_all(paths, Path(args.keep or tmp), args, render)
+
+
+def judge_all(paths, out: Path, args, render) -> None:
+    from facecam.eval.camera import evaluate_camera
+    from facecam.eval.protocols import camera_errors, failure_kind
+    from facecam.errors import FacecamError
+
     records, start = [], time.perf_counter()
     print(f"warp engine, {args.frames} frames at {args.size}; judge: facecam.eval.camera (stride 4)")
     print(f"{'clip':16} " + " ".join(f"{m:>9}" for m in MOTIONS))
     for path in paths:
         cells = []
         for motion in MOTIONS:
-            run = Path(args.out) / f"{path.stem}__{motion}"
+            run = out / f"{path.stem}__{motion}"
             files = {k: run / f"{path.stem}{k}" for k in (".mp4", "_input.mp4", "_camera.json")}
             record = {"clip": path.name, "motion": motion}
             try:
