@@ -404,6 +404,21 @@ def test_a_rendered_head_orbited_by_a_known_angle_passes_and_a_quarter_orbit_fai
     assert not opposite.correct and f"{component} reached -" in opposite.reason
 
 
+def test_a_rendered_head_orbited_in_yaw_and_pitch_at_once_passes(proxy_head):
+    # Like the authors' `random` sampler: both angles at once, which also turns the roll angle.
+    from facecam.camera.trajectory import from_keys
+    from facecam.eval.camera import evaluate_clips
+
+    n = 9
+    traj = from_keys([{"t": 0}, {"t": n - 1, "yaw": -45.0, "pitch": 30.0}], n)
+    still = _orbit(proxy_head, resolve_camera("static", n))
+    verdict = evaluate_clips(still, _orbit(proxy_head, traj), traj, stride=2)
+    assert verdict.correct, verdict.reason
+    assert verdict.commanded == ["yaw", "pitch"]
+    assert verdict.change.yaw > 25.0 and verdict.change.pitch < -10.0
+    assert not evaluate_clips(still, still, traj, stride=2).correct
+
+
 def test_eval_camera_cli_prints_one_json_object_with_the_judges_fields(tmp_path, clip, capsys):
     from facecam.cli import main
     from facecam.video.io import write_video
