@@ -268,8 +268,10 @@ class Tolerances:
       lens, so a focal zoom reads as the head coming closer and turning a little);
     * scale and shift: the coupling an orbit predicts (the face shrinks and
       slides as the head turns; the true pivot of a real head is known only roughly);
-    * roll: the roll an orbit predicts (an orbit in yaw and pitch at once turns
-      the head's roll angle; MediaPipe reads that short, as it reads turns short).
+    * yaw, pitch, roll: the part of the predicted change that was not commanded
+      (an orbit of a head that is already turned, or in yaw and pitch at once,
+      changes the other angles too; MediaPipe reads that short, as it reads
+      turns short).
 
     The floors are the largest errors measured on exactly moved real clips
     (static, pans, zooms of the six shared clips through mp4,
@@ -383,10 +385,12 @@ def expected_change(points_in: np.ndarray, size: tuple[int, int], view: dict, pi
     # really turns the head, so its own slide of the face earns no such allowance.)
     sight_x = math.degrees(math.atan((flat[0] - w / 2) / f) - math.atan((c_in[0] - w / 2) / f))
     sight_y = math.degrees(math.atan((flat[1] - h / 2) / f) - math.atan((c_in[1] - h / 2) / f))
-    # An orbit in yaw and pitch at once turns the roll angle too; MediaPipe reads that coupling
-    # short (it reads turns short), so like the other couplings it is allowed up to its own size.
-    coupling["roll"] = abs(_wrap(change["roll"] - commanded["roll"]))
-    allowance = {"yaw": abs(sight_x), "pitch": abs(sight_y), **coupling}
+    # An orbit of a head that is already turned, or in yaw and pitch at once, also changes the
+    # other Euler angles; MediaPipe reads such couplings short (it reads turns short), so like
+    # the other couplings each is allowed up to its own size.
+    for k in ("yaw", "pitch", "roll"):
+        coupling[k] = abs(_wrap(change[k] - commanded[k]))
+    allowance = {**coupling, "yaw": abs(sight_x) + coupling["yaw"], "pitch": abs(sight_y) + coupling["pitch"]}
     return FrameExpectation(change, commanded, allowance)
 
 
