@@ -110,6 +110,11 @@ def test_exact_pans_and_zooms_are_correct_and_missing_arcs_are_not(two_clips, tm
     one = json.loads((tmp_path / "runs" / "lp_d0__pan-left.json").read_text())
     assert one["status"] == "ok" and one["camera"]["correct"] is True
     assert one["camera"]["shift_x"] == pytest.approx(0.15, abs=0.01)
+    assert one["camera"]["frames"]["judged"] == [0, 4, 8]
+    # Errors against the commanded course: tiny for the exact moves, large for the arcs not made.
+    assert all(per[m]["translation_error"] < 0.5 and per[m]["scale_error"] < 1.5 for m in PAN_AND_ZOOM)
+    assert all(per[m]["rotation_error"] > 4.0 for m in ARCS)
+    assert summary["failure_reasons"] == {"yaw magnitude": 4, "pitch magnitude": 4}
 
     paths = write_dynamic_report(summary, tmp_path)
     md = paths["md"].read_text()
@@ -117,6 +122,8 @@ def test_exact_pans_and_zooms_are_correct_and_missing_arcs_are_not(two_clips, tm
             "Subject Consistency (ours) | Background Consistency | Motion Smoothness (ours) | "
             "Dynamic Degree (ours) |") in md
     assert "| exact-2d | 60.00 |" in md
+    assert "Rot. Err (deg) | Scale Err (%) | Trans. Err (% frame) | Failed | Runs |" in md
+    assert "- yaw magnitude: 4" in md
     rows = list(csv.reader(paths["csv"].open()))
     assert rows[0][:3] == ["Method", "Camera Correctness", "Identity Similarity (sface)"]
     assert len(rows) == 1 + 1 + 10 and rows[1][1] == "60.00" and rows[1][3] == "-"
@@ -140,9 +147,39 @@ def test_a_failed_run_is_recorded_and_retried_on_the_next_call(two_clips, tmp_pa
     records = run_dynamic(videos, tmp_path, flaky, method="m", motions=("pan-left",), log=lambda line: None)
     assert records[0]["status"] == "error" and records[0]["error"] == "no face found"
     summary = summarize_dynamic(records, "m")
-    assert summary["overall"]["runs"] == 0 and summary["errors"][0]["run"] == "facecam_000__pan-left"
+    # A run that failed to render is a wrong run, not a missing one.
+    assert summary["overall"]["runs"] == 1 and summary["overall"]["failed"] == 1
+    assert summary["overall"]["camera_correctness"] == 0.0
+    assert summary["errors"][0]["run"] == "facecam_000__pan-left"
     run_dynamic(videos, tmp_path, flaky, method="m", motions=("pan-left",), log=lambda line: None)
     assert attempts == ["pan-left", "pan-left"]
+
+
+def _record(motion: str, status: str = "ok", correct: bool = True, paper: bool = True, rot: float = 1.0) -> dict:
+    camera = {"correct": correct, "paper_correct": paper, "face_missing": {"count": 0},
+              "reason": "" if correct else "uncommanded roll off by +9.000 deg at frame 8 (...)",
+              "errors": {k: {"mean": rot if k == "yaw" else 0.01} for k in ("yaw", "pitch", "roll", "scale",
+                                                                              "shift_x", "shift_y")}}
+    quality = {k: 0.9 for k in ("ours_subject_consistency", "ours_motion_smoothness", "ours_dynamic_degree",
+                                "ours_temporal_stability")}
+    if status != "ok":
+        return {"run": f"v__{motion}", "motion": motion, "status": "error", "error": "render failed"}
+    return {"run": f"v__{motion}", "motion": motion, "status": "ok", "camera": camera, "identity": None,
+            "quality": quality}
+
+
+def test_failed_runs_count_as_wrong_and_errors_average_over_scored_runs():
+    records = [_record("pan-left"), _record("pan-left", status="error"),
+               _record("arc-left", correct=False, rot=9.0), _record("arc-left")]
+    summary = summarize_dynamic(records, "m")
+    assert summary["overall"]["camera_correctness"] == pytest.approx(50.0)   # 2 of 4, not 2 of 3
+    assert summary["overall"]["paper_camera_correctness"] == pytest.approx(75.0)
+    assert summary["overall"]["runs"] == 4 and summary["overall"]["failed"] == 1
+    assert summary["per_motion"]["pan-left"]["camera_correctness"] == 50.0
+    assert summary["per_motion"]["arc-left"]["rotation_error"] == pytest.approx(
+        (np.sqrt(81 + 2e-4) + np.sqrt(1 + 2e-4)) / 2)
+    assert summary["per_motion"]["pan-left"]["scale_error"] == pytest.approx(1.0)
+    assert summary["failure_reasons"] == {"uncommanded roll": 1}
 
 
 def _bench_cli(videos, out, motions="pan-left,zoom-in"):

@@ -1,4 +1,4 @@
-"""Camera correctness: decision rules, and decisions on real clips moved by exact transforms."""
+"""Camera correctness: the paper's direction rule, and the strict per-frame judge on clips with exactly known motion."""
 
 from __future__ import annotations
 
@@ -181,23 +181,6 @@ def test_an_unchanged_clip_is_right_for_static_and_wrong_for_every_motion(woman)
         assert not _decide(woman, woman, preset).correct, preset
 
 
-def test_eval_camera_cli_prints_one_json_object(tmp_path, woman, capsys):
-    from facecam.cli import main
-    from facecam.video.io import write_video
-
-    src = np.repeat(woman[None], 5, axis=0)
-    write_video(tmp_path / "in.mp4", src, 24.0)
-    write_video(tmp_path / "out.mp4", np.stack([_shifted(f, 0.15, 0) for f in src]), 24.0)
-    capsys.readouterr()
-    assert main(["eval", "camera", "--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "out.mp4"),
-                 "--camera", "pan-left", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["correct"] is True
-    assert {"yaw", "pitch", "scale", "shift_x", "shift_y"} <= set(result)
-    assert result["shift_x"] == pytest.approx(0.15, abs=0.01)
-    assert result["frames"]["index"] == 4
-
-
 def test_eval_camera_cli_reports_a_missing_file_in_one_line(tmp_path, capsys):
     from facecam.cli import main
 
@@ -223,3 +206,243 @@ def test_an_unseeded_random_camera_is_refused():
 
     with pytest.raises(TrajectoryError, match="_camera.json"):
         load_camera("random", 17)
+
+
+# ----------------------------------------------------------------------------- the strict judge
+
+N = 17      # frames of every synthetic clip
+STRIDE = 2  # judged frames: 0, 2, ..., 16
+
+
+def _face_centre(frame):
+    from facecam.face.landmarks import detect_image_landmarks
+
+    return detect_image_landmarks(frame)[:468, :2].mean(0)
+
+
+def camera_move(frames, traj, roll=None, shrink=None, pan_x=None):
+    """Each frame moved exactly as ``traj`` says (zoom about the image centre, pan by its fraction),
+    then, optionally, turned by ``roll[t]`` degrees clockwise and scaled by ``shrink[t]`` about the
+    face centre (so neither moves the face), with ``pan_x[t]`` replacing the trajectory's pan."""
+    h, w = frames.shape[1:3]
+    centre = _face_centre(frames[0])
+    out = []
+    for t, frame in enumerate(frames):
+        s = float(traj.zoom[t])
+        px = float(traj.pan_x[t] if pan_x is None else pan_x[t])
+        m = np.array([[s, 0, (1 - s) * w / 2 - s * px * w], [0, s, (1 - s) * h / 2 + s * float(traj.pan_y[t]) * h],
+                      [0, 0, 1]])
+        if roll is not None or shrink is not None:
+            c = m[:2, :2] @ centre + m[:2, 2]
+            extra = cv2.getRotationMatrix2D((float(c[0]), float(c[1])), -float(0 if roll is None else roll[t]),
+                                            float(1 if shrink is None else shrink[t]))
+            m = np.vstack([extra, [0, 0, 1]]) @ m
+        out.append(_affine(frame, m[:2]))
+    return np.stack(out)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """facecam_000: 17 frames at 24 fps, the talking woman, halved to 352x240."""
+    from facecam.video.io import read_video
+
+    return np.ascontiguousarray(read_video(media_path("facecam_000.mp4"), num_frames=N).frames[:, ::2, ::2])
+
+
+def _strict(src, out, camera):
+    from facecam.eval.camera import evaluate_clips
+
+    traj = camera if not isinstance(camera, str) else resolve_camera(camera, N)
+    return evaluate_clips(src, out, traj, stride=STRIDE)
+
+
+@pytest.mark.parametrize("preset", ["pan-left", "pan-up", "zoom-in", "zoom-out", "static"])
+def test_an_exactly_moved_clip_follows_its_camera_at_every_judged_frame(clip, preset):
+    traj = resolve_camera(preset, N)
+    verdict = _strict(clip, camera_move(clip, traj), traj)
+    assert verdict.correct, verdict.reason
+    assert verdict.frames["judged"] == list(range(0, N, STRIDE))
+    assert verdict.face_missing["count"] == 0
+    # Within the measured noise, far inside the tolerance.
+    assert verdict.errors["shift_x"]["mean"] < 0.005 and verdict.errors["scale"]["mean"] < 0.015
+    assert verdict.errors["roll"]["mean"] < 1.5
+    end = verdict.per_frame[-1]
+    assert end["measured"]["shift_x"] == pytest.approx(end["expected"]["shift_x"], abs=0.006)
+    assert np.exp(end["measured"]["scale"]) == pytest.approx(float(traj.zoom[-1]), rel=0.025)
+
+
+def test_a_pan_with_an_uncommanded_roll_ramp_fails_for_the_roll(clip):
+    traj = resolve_camera("pan-left", N)
+    verdict = _strict(clip, camera_move(clip, traj, roll=np.linspace(0, 15, N)), traj)
+    assert not verdict.correct
+    assert "uncommanded roll" in verdict.reason
+    assert verdict.uncommanded["roll"]["ok"] is False
+    assert verdict.uncommanded["roll"]["worst"] == pytest.approx(15.0, abs=2.0)
+    assert verdict.errors["shift_x"]["ok"]  # the pan itself was followed
+    assert verdict.paper_correct  # ... which is all the paper's rule looks at
+
+
+def test_a_pan_with_an_uncommanded_shrink_fails_for_the_scale(clip):
+    traj = resolve_camera("pan-left", N)
+    verdict = _strict(clip, camera_move(clip, traj, shrink=np.linspace(1, 0.7, N)), traj)
+    assert not verdict.correct
+    assert "uncommanded scale" in verdict.reason
+    assert np.exp(verdict.uncommanded["scale"]["worst"]) == pytest.approx(0.7, abs=0.03)
+    assert verdict.paper_correct
+
+
+def test_a_pan_that_loses_the_face_for_the_last_40_percent_fails_and_counts_the_frames(clip):
+    traj = resolve_camera("pan-left", N)
+    out = camera_move(clip, traj)
+    gone = range(int(np.ceil(0.6 * N)), N)  # frames 11-16
+    out[list(gone)] = 128
+    verdict = _strict(clip, out, traj)
+    assert not verdict.correct
+    assert verdict.face_missing["frames"] == [i for i in range(0, N, STRIDE) if i in gone] == [12, 14, 16]
+    assert verdict.face_missing["count"] == 3
+    assert verdict.reason.startswith("face missing in 3 of 9")
+    assert verdict.change is None and verdict.to_dict()["shift_x"] is None
+
+
+def test_a_pan_that_goes_the_wrong_way_then_jumps_to_the_end_fails_for_its_course(clip):
+    traj = resolve_camera("pan-left", N)
+    late = np.arange(N) >= 0.8 * N
+    wrong_way = np.where(late, traj.pan_x[-1], -traj.pan_x)
+    verdict = _strict(clip, camera_move(clip, traj, pan_x=wrong_way), traj)
+    assert not verdict.correct
+    assert "shift_x off the commanded course" in verdict.reason
+    assert verdict.errors["shift_x"]["frame"] < 0.8 * N
+    assert verdict.per_frame[-1]["measured"]["shift_x"] == pytest.approx(0.15, abs=0.01)  # the end is right
+    assert verdict.paper_correct  # so the paper's last-frame rule passes it
+
+
+def test_a_pan_of_a_quarter_of_the_commanded_size_fails_for_its_magnitude(clip):
+    traj = resolve_camera("pan-left", N)
+    verdict = _strict(clip, camera_move(clip, resolve_camera("pan-left", N, strength=0.25)), traj)
+    assert not verdict.correct
+    assert "shift_x reached 25% of the commanded change" in verdict.reason
+    assert verdict.paper_correct  # 0.0375 of the frame clears the paper's 0.02 threshold
+
+
+def test_an_unchanged_clip_fails_every_motion_and_passes_static(clip):
+    assert _strict(clip, clip, "static").correct
+    for preset in ("pan-right", "zoom-out", "arc-left", "arc-down"):
+        verdict = _strict(clip, clip, preset)
+        assert not verdict.correct and "reached 0%" in verdict.reason, preset
+
+
+def test_a_single_frame_can_be_judged_on_request(clip):
+    from facecam.eval.camera import evaluate_clips
+
+    traj = resolve_camera("pan-left", N)
+    # Right at frame 8, wrong from frame 12 on: only the frame asked for is judged.
+    out = camera_move(clip, traj, pan_x=np.where(np.arange(N) >= 12, 0.0, traj.pan_x))
+    assert evaluate_clips(clip, out, traj, frame=8).correct
+    late = evaluate_clips(clip, out, traj, frame=-1)
+    assert not late.correct and late.frames["judged"] == [16] and "shift_x" in late.reason
+
+
+def test_expected_change_follows_each_trajectory_field_exactly(astronaut_landmarks):
+    from facecam.condition.project import lift, orbit_pivot
+    from facecam.eval.camera import expected_change
+    from facecam.face.pose import estimate_head_pose, focal_length, intrinsics
+
+    size = (512, 512)
+    pose = estimate_head_pose(astronaut_landmarks, size)
+    pivot = orbit_pivot(lift(astronaut_landmarks.astype(float), intrinsics(size, focal_length(size))), pose.rotation)
+    neutral = {"yaw": 0.0, "pitch": 0.0, "roll": 0.0, "zoom": 1.0, "pan_x": 0.0, "pan_y": 0.0}
+
+    def exp(**view):
+        return expected_change(astronaut_landmarks, size, {**neutral, **view}, pivot).change
+
+    assert exp(roll=10.0)["roll"] == pytest.approx(10.0, abs=0.01)         # camera ccw: picture clockwise
+    assert exp(yaw=-30.0)["yaw"] == pytest.approx(30.0, abs=1.0)           # arc-left: faces image-right
+    assert exp(pitch=20.0)["pitch"] == pytest.approx(-20.0, abs=1.0)       # arc-up: looks down
+    assert exp(zoom=1.4)["scale"] == pytest.approx(np.log(1.4), abs=1e-6)  # zoom-in: grows
+    assert exp(pan_x=-0.15)["shift_x"] == pytest.approx(0.15, abs=0.01)    # pan-left: moves right
+    assert exp(pan_y=0.12)["shift_y"] == pytest.approx(0.12, abs=0.01)     # pan-up: moves down
+    assert exp(yaw=-30.0)["shift_x"] > 0.02                                # an orbit slides the face too
+
+
+@pytest.fixture(scope="module")
+def proxy_head():
+    """A Gaussian head built from the astronaut photo: its orbit angles are known exactly."""
+    import skimage.data
+
+    from facecam.face.gaussians import gaussians_from_portrait
+    from facecam.face.landmarks import detect_image_landmarks
+
+    image = skimage.data.astronaut()
+    return gaussians_from_portrait(image, detect_image_landmarks(image), spacing_px=2.0)
+
+
+def _orbit(cloud, traj):
+    from facecam.face.gaussians import render_proxy_views
+
+    n = traj.num_frames
+    return render_proxy_views(cloud, 270.0 + traj.yaw, traj.pitch, np.full(n, 30.0), canvas=(256, 256),
+                              progress=False)
+
+
+@pytest.mark.parametrize("preset, component", [("arc-left", "yaw"), ("arc-up", "pitch")])
+def test_a_rendered_head_orbited_by_a_known_angle_passes_and_a_quarter_orbit_fails(proxy_head, preset, component):
+    from facecam.eval.camera import evaluate_clips
+
+    n = 9
+    traj = resolve_camera(preset, n)
+    still = _orbit(proxy_head, resolve_camera("static", n))
+    verdict = evaluate_clips(still, _orbit(proxy_head, traj), traj, stride=1)
+    assert verdict.correct, verdict.reason
+    assert verdict.commanded == [component]
+    sign = -np.sign(traj.frame(n - 1)["yaw" if component == "yaw" else "pitch"])
+    # MediaPipe + PnP read this head's orbit at 0.6-1.0 of its true angle, never the wrong way.
+    measured = getattr(verdict.change, component) * sign
+    assert 0.6 * 20 <= measured <= 30 * 1.05 if component == "yaw" else 0.6 * 20 <= measured <= 20 * 1.05
+    quarter = evaluate_clips(still, _orbit(proxy_head, resolve_camera(preset, n, strength=0.25)), traj, stride=1)
+    assert not quarter.correct and f"{component} reached" in quarter.reason
+    opposite = evaluate_clips(still, _orbit(proxy_head, traj), resolve_camera(OPPOSITE[preset], n), stride=1)
+    assert not opposite.correct and f"{component} reached -" in opposite.reason
+
+
+def test_a_rendered_head_orbited_in_yaw_and_pitch_at_once_passes(proxy_head):
+    # Like the authors' `random` sampler: both angles at once, which also turns the roll angle.
+    from facecam.camera.trajectory import from_keys
+    from facecam.eval.camera import evaluate_clips
+
+    n = 9
+    traj = from_keys([{"t": 0}, {"t": n - 1, "yaw": -45.0, "pitch": 30.0}], n)
+    still = _orbit(proxy_head, resolve_camera("static", n))
+    verdict = evaluate_clips(still, _orbit(proxy_head, traj), traj, stride=2)
+    assert verdict.correct, verdict.reason
+    assert verdict.commanded == ["yaw", "pitch"]
+    assert verdict.change.yaw > 25.0 and verdict.change.pitch < -10.0
+    assert not evaluate_clips(still, still, traj, stride=2).correct
+
+
+def test_eval_camera_cli_prints_one_json_object_with_the_judges_fields(tmp_path, clip, capsys):
+    from facecam.cli import main
+    from facecam.video.io import write_video
+
+    traj = resolve_camera("pan-left", N)
+    write_video(tmp_path / "in.mp4", clip, 24.0)
+    write_video(tmp_path / "out.mp4", camera_move(clip, traj), 24.0)
+    capsys.readouterr()
+    assert main(["eval", "camera", "--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "out.mp4"),
+                 "--camera", "pan-left", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["correct"] is True and result["reason"] == ""
+    assert {"yaw", "pitch", "roll", "scale", "shift_x", "shift_y", "errors", "uncommanded", "face_missing"} <= set(result)
+    assert result["shift_x"] == pytest.approx(0.15, abs=0.01)
+    assert result["frames"]["judged"] == [0, 4, 8, 12, 16]
+    assert set(result["errors"]) == {"yaw", "pitch", "roll", "scale", "shift_x", "shift_y"}
+    assert set(result["errors"]["shift_x"]) >= {"mean", "worst", "frame"}
+    assert result["commanded"] == ["shift_x"] and set(result["uncommanded"]) == {"yaw", "pitch", "roll", "scale", "shift_y"}
+    assert result["face_missing"]["count"] == 0 and result["paper_correct"] is True
+
+    write_video(tmp_path / "rolled.mp4", camera_move(clip, traj, roll=np.linspace(0, 15, N)), 24.0)
+    assert main(["eval", "camera", "--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "rolled.mp4"),
+                 "--camera", "pan-left"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("camera pan-left: WRONG") and "why: uncommanded roll" in text
+    assert any(line.split()[:3] == ["roll", "uncommanded", line.split()[2]] and line.endswith("FAIL")
+               for line in text.splitlines())

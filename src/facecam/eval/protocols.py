@@ -32,7 +32,7 @@ import numpy as np
 
 from ..camera.trajectory import CameraTrajectory
 from ..errors import FacecamError
-from .camera import Thresholds, evaluate_clips
+from .camera import Tolerances, evaluate_clips
 from .identity import FaceEmbedder, identity_similarity
 
 CANONICAL_MOTIONS = ("pan-left", "pan-right", "pan-up", "pan-down", "zoom-in", "zoom-out",
@@ -61,6 +61,8 @@ class RenderedRun:
         fps: frame rate of both.
         trajectory: the camera the output should follow.
         files: paths the renderer wrote (recorded in the run's JSON).
+        source_landmarks: the source's :class:`~facecam.face.landmarks.LandmarkTrack`
+            when the renderer already has it (the judge reuses its found frames).
     """
 
     source: np.ndarray
@@ -68,6 +70,7 @@ class RenderedRun:
     fps: float
     trajectory: CameraTrajectory
     files: Optional[dict] = None
+    source_landmarks: Optional[object] = None
 
 
 Renderer = Callable[[Path, str, Path], RenderedRun]
@@ -130,12 +133,13 @@ def run_id(video: Path, motion: str) -> str:
 
 
 def score_dynamic_run(rendered: RenderedRun, embedder: Optional[FaceEmbedder],
-                      thresholds: Thresholds = Thresholds(), identity_samples: int = 9) -> dict:
-    """Camera correctness, identity similarity and our video-quality scores of one rendered run."""
+                      tolerances: Tolerances = Tolerances(), identity_samples: int = 9) -> dict:
+    """Camera correctness (the strict judge), identity similarity and our video-quality scores of one run."""
     from .identity import embed_frames, sample_indices, score_embeddings
     from .video_quality import video_quality
 
-    verdict = evaluate_clips(rendered.source, rendered.generated, rendered.trajectory, thresholds)
+    verdict = evaluate_clips(rendered.source, rendered.generated, rendered.trajectory, tolerances,
+                             input_landmarks=rendered.source_landmarks)
     ident, gen_embs = None, None
     if embedder is not None:
         # The generated frames' embeddings serve both identity and subject consistency.
@@ -150,7 +154,7 @@ def score_dynamic_run(rendered: RenderedRun, embedder: Optional[FaceEmbedder],
 def run_dynamic(videos: Sequence[Path], out_dir: str | os.PathLike, renderer: Renderer, *,
                 method: str, embedder: Optional[FaceEmbedder] = None,
                 motions: Sequence[str] = CANONICAL_MOTIONS, per_motion: int = PAPER_VIDEOS_PER_MOTION,
-                thresholds: Thresholds = Thresholds(), options: Optional[dict] = None,
+                tolerances: Tolerances = Tolerances(), options: Optional[dict] = None,
                 identity_samples: int = 9, log: Callable[[str], None] = print) -> list[dict]:
     """Render and score every (video, motion) run not finished yet; return every run's record.
 
@@ -180,7 +184,7 @@ def run_dynamic(videos: Sequence[Path], out_dir: str | os.PathLike, renderer: Re
         try:
             rendered = renderer(video, motion, runs_dir / rid)
             record["files"] = rendered.files or {}
-            record.update(score_dynamic_run(rendered, embedder, thresholds, identity_samples))
+            record.update(score_dynamic_run(rendered, embedder, tolerances, identity_samples))
             record["status"] = "ok"
         except FacecamError as exc:
             record.update(status="error", error=str(exc))
@@ -198,8 +202,42 @@ def _mean(values: Iterable) -> Optional[float]:
     return float(np.mean(vals)) if vals else None
 
 
+def camera_errors(camera: dict) -> dict:
+    """One run's camera errors as camera-control papers report them, from its verdict's ``errors``.
+
+    ``rotation_error``: mean over judged frames of the per-component errors' norm
+    ``sqrt(yaw^2 + pitch^2 + roll^2)`` is approximated by the norm of the
+    per-component means (degrees); ``scale_error``: mean ``|log size ratio|``
+    error x100 (about percent); ``translation_error``: norm of the mean shift
+    errors, x100 (percent of the frame).
+    """
+    e = camera.get("errors") or {}
+    if not all(k in e for k in ("yaw", "pitch", "roll", "scale", "shift_x", "shift_y")):
+        return {"rotation_error": None, "scale_error": None, "translation_error": None}
+    return {"rotation_error": math.sqrt(sum(e[k]["mean"] ** 2 for k in ("yaw", "pitch", "roll"))),
+            "scale_error": 100.0 * e["scale"]["mean"],
+            "translation_error": 100.0 * math.hypot(e["shift_x"]["mean"], e["shift_y"]["mean"])}
+
+
+def failure_kind(reason: str) -> str:
+    """A judge's reason reduced to its kind: ``uncommanded roll``, ``yaw magnitude``, ``shift_x course``, ``face missing``."""
+    words = reason.split()
+    if not words:
+        return ""
+    if words[0] == "face":
+        return "face missing"
+    if words[0] == "uncommanded":
+        return " ".join(words[:2])
+    return f"{words[0]} magnitude" if "reached" in words[:2] else f"{words[0]} course"
+
+
 def summarize_dynamic(records: Sequence[dict], method: str) -> dict:
-    """Table-2 style summary (percentages) of the ``ok`` runs, overall and per motion."""
+    """Table-2 style summary (percentages), overall and per motion.
+
+    Camera correctness counts every planned run: one that failed to render or
+    to score counts as wrong, not as absent. The other columns average the
+    runs that were scored (``runs`` counts all, ``failed`` the failures).
+    """
     ok = [r for r in records if r.get("status") == "ok"]
     models = sorted({r["identity"]["model"] for r in ok if r.get("identity")})
 
@@ -207,26 +245,43 @@ def summarize_dynamic(records: Sequence[dict], method: str) -> dict:
         def pct(v):
             return None if v is None else 100.0 * v
 
+        good = [r for r in rs if r.get("status") == "ok"]
+        errs = [camera_errors(r["camera"]) for r in good]
         return {
-            "camera_correctness": pct(_mean(float(r["camera"]["correct"]) for r in rs)),
-            "identity_similarity": pct(_mean(r["identity"]["similarity"] for r in rs if r.get("identity"))),
+            "camera_correctness": pct(_mean(float(r.get("status") == "ok" and bool(r["camera"]["correct"]))
+                                            for r in rs)),
+            "identity_similarity": pct(_mean(r["identity"]["similarity"] for r in good if r.get("identity"))),
             "imaging_quality": None,
             "aesthetic_quality": None,
-            "ours_subject_consistency": pct(_mean(r["quality"]["ours_subject_consistency"] for r in rs)),
+            "ours_subject_consistency": pct(_mean(r["quality"]["ours_subject_consistency"] for r in good)),
             "background_consistency": None,
-            "ours_motion_smoothness": pct(_mean(r["quality"]["ours_motion_smoothness"] for r in rs)),
-            "ours_dynamic_degree": pct(_mean(r["quality"]["ours_dynamic_degree"] for r in rs)),
-            "ours_temporal_stability": pct(_mean(r["quality"]["ours_temporal_stability"] for r in rs)),
+            "ours_motion_smoothness": pct(_mean(r["quality"]["ours_motion_smoothness"] for r in good)),
+            "ours_dynamic_degree": pct(_mean(r["quality"]["ours_dynamic_degree"] for r in good)),
+            "ours_temporal_stability": pct(_mean(r["quality"]["ours_temporal_stability"] for r in good)),
+            "paper_camera_correctness": pct(_mean(float(r.get("status") == "ok"
+                                                        and bool(r["camera"].get("paper_correct"))) for r in rs)),
+            "rotation_error": _mean(e["rotation_error"] for e in errs),
+            "scale_error": _mean(e["scale_error"] for e in errs),
+            "translation_error": _mean(e["translation_error"] for e in errs),
+            "face_missing_runs": sum(1 for r in good if (r["camera"].get("face_missing") or {}).get("count")),
+            "failed": len(rs) - len(good),
             "runs": len(rs),
         }
 
-    motions = [m for m in CANONICAL_MOTIONS if any(r["motion"] == m for r in ok)]
-    motions += sorted({r["motion"] for r in ok} - set(motions))
+    motions = [m for m in CANONICAL_MOTIONS if any(r["motion"] == m for r in records)]
+    motions += sorted({r["motion"] for r in records} - set(motions))
+    wrong: dict[str, int] = {}
+    for r in ok:
+        if not r["camera"]["correct"]:
+            for part in (r["camera"].get("reason") or "").split("; "):
+                key = failure_kind(part)
+                wrong[key] = wrong.get(key, 0) + 1
     return {
         "method": method,
         "identity_model": ", ".join(models) if models else None,
-        "overall": row(ok),
-        "per_motion": {m: row([r for r in ok if r["motion"] == m]) for m in motions},
+        "overall": row(records),
+        "per_motion": {m: row([r for r in records if r["motion"] == m]) for m in motions},
+        "failure_reasons": dict(sorted(wrong.items(), key=lambda kv: -kv[1])),
         "errors": [{"run": r["run"], "error": r.get("error")} for r in records if r.get("status") != "ok"],
     }
 

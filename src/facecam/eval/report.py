@@ -25,8 +25,14 @@ DYNAMIC_COLUMNS = (
     ("ours_motion_smoothness", "Motion Smoothness (ours)"),
     ("ours_dynamic_degree", "Dynamic Degree (ours)"),
     ("ours_temporal_stability", "Temporal Stability (ours)"),
+    ("paper_camera_correctness", "Direction Only (paper rule)"),
+    ("rotation_error", "Rot. Err (deg)"),
+    ("scale_error", "Scale Err (%)"),
+    ("translation_error", "Trans. Err (% frame)"),
+    ("failed", "Failed"),
     ("runs", "Runs"),
 )
+_COUNTS = ("runs", "failed", "face_missing_runs")
 # Paper table 1.
 STATIC_COLUMNS = (
     ("psnr", "PSNR"),
@@ -41,7 +47,7 @@ _DIGITS = {"ssim": 4, "lpips": 4, "identity_similarity": 4}
 def _fmt(key: str, value, percent: bool) -> str:
     if value is None:
         return "-"
-    if key == "runs":
+    if key in _COUNTS:
         return str(int(value))
     return f"{value:.{2 if percent else _DIGITS.get(key, 2)}f}"
 
@@ -111,8 +117,13 @@ def bar_chart_png(title: str, panels: Sequence[tuple[str, Sequence[str], Sequenc
 
 
 NOTES_DYNAMIC = (
-    "Camera correctness: MediaPipe head-pose change between the last input and output frames must match the "
-    "motion (paper 4.3; thresholds in docs/evaluation.md). Identity similarity: cosine x100 of face embeddings, "
+    "Camera Correctness: the strict judge (docs/evaluation.md): MediaPipe head pose on every 4th frame pair of "
+    "input and output must follow the commanded course within tolerance, uncommanded components must stay put "
+    "and the face must not vanish; a run that failed to render counts as wrong. Direction Only: the paper's "
+    "rule (4.3), the sign of the change between the last frames. Rot./Scale/Trans. Err: mean absolute error "
+    "against the commanded course over the judged frames (rotation: norm of the yaw, pitch, roll means; "
+    "scale: |log size ratio| x100; translation: norm of the shift means, % of the frame), over scored runs. "
+    "Identity similarity: cosine x100 of face embeddings, "
     "input vs output, from the model named in the header (the paper uses ArcFace; SFace values are not "
     "comparable to ArcFace values). Imaging, aesthetic and background columns need VBench's weights and are "
     "not measured (-). Columns marked (ours) are weight-free substitutes, not VBench."
@@ -130,6 +141,9 @@ def write_dynamic_report(summary: dict, out_dir: str | os.PathLike) -> dict[str,
     header, rows = table_rows(summary, DYNAMIC_COLUMNS, percent=True)
     md = (f"# Dynamic camera benchmark: {summary['method']}\n\n" + markdown_table(header, rows)
           + f"\n{NOTES_DYNAMIC}\n")
+    if summary.get("failure_reasons"):
+        md += ("\nWhy runs were judged wrong (count of runs per kind):\n"
+               + "".join(f"- {k}: {v}\n" for k, v in summary["failure_reasons"].items()))
     if summary.get("errors"):
         md += "\nFailed runs:\n" + "".join(f"- {e['run']}: {e['error']}\n" for e in summary["errors"])
     paths = {"md": out / "summary.md", "csv": out / "summary.csv", "png": out / "summary.png"}
@@ -142,8 +156,9 @@ def write_dynamic_report(summary: dict, out_dir: str | os.PathLike) -> dict[str,
          [summary["per_motion"][m]["identity_similarity"] for m in motions], 105.0),
     ]
     overall = summary["overall"]
-    keys = [k for k, _ in DYNAMIC_COLUMNS if k != "runs"]
-    labels = [h.format(model=summary.get("identity_model") or "none") for k, h in DYNAMIC_COLUMNS if k != "runs"]
+    shown = [(k, h) for k, h in DYNAMIC_COLUMNS if k not in _COUNTS and not k.endswith("_error")]
+    keys = [k for k, _ in shown]
+    labels = [h.format(model=summary.get("identity_model") or "none") for _, h in shown]
     panels.append(("Overall (x100)", labels, [overall.get(k) for k in keys], 105.0))
     bar_chart_png(f"{summary['method']}: dynamic camera benchmark ({overall['runs']} runs)", panels, paths["png"])
     return paths
