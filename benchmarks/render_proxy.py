@@ -26,7 +26,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from facecam.camera.sphere import relative_to_sphere
-    from facecam.face.gaussians import gaussians_from_portrait, load_gaussian_ply, render_proxy_views
+    from facecam.condition.proxy_view import render_proxy_views
+    from facecam.face.gaussians import gaussians_from_portrait, load_gaussian_ply
 
     t0 = time.perf_counter()
     if args.ply:

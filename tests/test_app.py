@@ -57,11 +57,37 @@ def test_facecam_engine_is_shown_disabled_with_the_reason_without_weights(tmp_pa
     from facecam.app import build_app
 
     monkeypatch.delenv("FACECAM_WEIGHTS", raising=False)
-    demo = build_app(weights=None, workdir=tmp_path)
+    demo = build_app(workdir=tmp_path)
     engine = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "engine")
     assert engine.interactive is False
     assert engine.value == "warp"
     assert "facecam unavailable" in engine.info and "weights" in engine.info
+
+
+def test_the_page_never_imports_the_cli():
+    code = "import sys, facecam.app\nassert not [m for m in sys.modules if m.startswith('facecam.cli')]\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_errors_name_the_pages_fields_not_command_line_flags():
+    from facecam.app import _error
+
+    line = _error(TrajectoryError("--frames must be 4k+1 and --size must be HxW, --port stays"))
+    assert line == "**Error:** Frames must be 4k+1 and Size must be HxW, --port stays"
+
+
+def test_a_failed_preview_keeps_the_previous_results_on_the_page(page_handlers):
+    from types import SimpleNamespace
+
+    handlers, photo, _ = page_handlers
+    status, files = _preview(handlers, photo)
+    assert status.startswith("Preview of") and files
+    failed = handlers["preview"](photo, "preset", "arc-left", 1.0, [], None, 6, "subject", None, "relative", 0,
+                                 SimpleNamespace(session_hash="tab"), progress=lambda *a, **k: None)
+    assert failed[0].startswith("**Error:** Frames") or "frames" in failed[0].lower(), failed[0]
+    # Every other output is left as it was (Gradio's "skip" update), not emptied.
+    assert all(out == {"__type__": "update"} for out in failed[1:])
 
 
 def test_app_help_does_not_import_gradio():
@@ -71,6 +97,7 @@ def test_app_help_does_not_import_gradio():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "--port" in done.stdout and "--weights" in done.stdout
+    assert "extra" not in done.stdout  # gradio is a dependency, not an extra
 
 
 # --- the page in a browser --------------------------------------------------------------------
@@ -289,7 +316,7 @@ def _preview(handlers, photo, session="tab", **choices):
     form.update(choices)
     status, *_, files = handlers["preview"](photo, *form.values(), SimpleNamespace(session_hash=session),
                                             progress=lambda *a, **k: None)
-    return status, {Path(f).name: Path(f) for f in files or []}
+    return status, ({} if isinstance(files, dict) else {Path(f).name: Path(f) for f in files or []})
 
 
 def test_each_browser_session_writes_into_its_own_folder_removed_when_the_tab_closes(page_handlers):
@@ -343,12 +370,13 @@ def test_with_weights_the_page_offers_and_runs_the_facecam_engine(tmp_path, astr
 
     from facecam.app import DEFAULT_KEYS, build_app
     from facecam.model.tiny import write_tiny_model
+    from facecam.run import EngineOptions
 
     photo = tmp_path / "portrait.png"
     Image.fromarray(astronaut).save(photo)
     weights = write_tiny_model(tmp_path / "weights")  # the real folder layout with a tiny model inside
-    demo = build_app(weights=str(weights), workdir=tmp_path / "sessions",
-                     facecam_options={"steps": 2, "device": "cpu", "dtype": "float32"})
+    demo = build_app(EngineOptions(engine="facecam", weights=str(weights), steps=2, device="cpu", dtype="float32"),
+                     workdir=tmp_path / "sessions")
     engine = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "engine")
     assert engine.interactive is not False and "unavailable" not in engine.info
     generate = next(f.fn for f in demo.fns.values() if f.name == "generate")
@@ -360,3 +388,4 @@ def test_with_weights_the_page_offers_and_runs_the_facecam_engine(tmp_path, astr
         assert sum(1 for _ in container.decode(video=0)) == 5
     record = json.loads(next(Path(f) for f in files if f.endswith("_camera.json")).read_text())
     assert record["engine"] == "facecam"
+    assert record["engine_options"]["steps"] == 2 and record["engine_options"]["weights"] == str(weights)

@@ -8,17 +8,11 @@ import numpy as np
 import pytest
 
 from facecam.camera.sphere import relative_to_sphere, sphere_camera
+from facecam.condition.proxy_view import render_proxy_views
 from facecam.errors import FacecamError
-from facecam.face.gaussians import (
-    FACE_HEIGHT,
-    SH_C0,
-    GaussianCloud,
-    gaussians_from_portrait,
-    load_gaussian_ply,
-    render_gaussians,
-    render_proxy_views,
-    save_gaussian_ply,
-)
+from facecam.face.gaussians.ply import SH_C0, GaussianCloud, load_gaussian_ply, save_gaussian_ply
+from facecam.face.gaussians.portrait import FACE_HEIGHT, gaussians_from_portrait
+from facecam.face.gaussians.splat import render_gaussians
 
 
 def one_gaussian(mean, sigma, color=(0.0, 0.0, 0.0), opacity=0.5, rotation=(1.0, 0.0, 0.0, 0.0)) -> GaussianCloud:

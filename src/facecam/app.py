@@ -1,11 +1,10 @@
 """``facecam app``: a local web page to author a camera move, preview it and generate.
 
-The page is wiring only. Every result comes from the same library calls as the
-CLI: :func:`~facecam.condition.builder.build_condition` builds the condition,
-:func:`~facecam.cli.condition.condition_files` names the files, an engine from
-:func:`~facecam.engines.get_engine` renders the video and
-:func:`~facecam.video.outputs.write_outputs` writes the set, so a page run and
-``facecam generate`` leave identical files behind.
+The page is wiring only. Every result comes from the run API the CLI uses:
+:func:`~facecam.run.render` builds the condition and renders it with an engine,
+:func:`~facecam.run.write_run` names and writes the files, so a page run and
+``facecam generate`` leave identical files behind. The page never imports
+:mod:`facecam.cli`.
 
 Each browser session works in its own temporary folder (named after Gradio's
 session hash), each run in a fresh sub-folder of it, so two tabs never see or
@@ -13,7 +12,9 @@ overwrite each other's files; the folder is removed when the tab closes. Jobs ru
 on Gradio's queue, so the page stays responsive while one runs.
 
 A :class:`~facecam.errors.FacecamError` (no face, not a video, a bad keyframe
-table) becomes a readable message in the page's status line; the server keeps
+table) becomes a readable message in the page's status line, in the page's
+words (a field's label, never a command-line flag); the results already on the
+page stay, and the message clears when the next run starts. The server keeps
 serving.
 """
 
@@ -35,8 +36,7 @@ import gradio as gr  # noqa: E402
 
 from .camera.trajectory import FIELDS, PRESET_HELP, PRESETS, from_keys, scale_trajectory  # noqa: E402
 from .errors import FacecamError, TrajectoryError  # noqa: E402
-
-ENGINE_NAMES = ("warp", "facecam")
+from .run import ENGINE_NAMES, ConditionOptions, EngineOptions  # noqa: E402
 CAMERA_SOURCES = ("preset", "keyframes", "JSON file")
 KEY_COLUMNS = ["t", *FIELDS]
 # Arc-left authored as keys: t runs 0..1 over the clip, so the table does not depend on --frames.
@@ -107,45 +107,63 @@ def _seed(value: Any) -> Optional[int]:
     return None if seed < 0 else seed
 
 
+def _page_words(message: str) -> str:
+    """``--frames`` -> ``Frames``: library errors name command-line flags; the page names its fields."""
+    import dataclasses
+    import re
+
+    labels = {}
+    for cls in (ConditionOptions, EngineOptions):
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("label"):
+                labels["--" + f.name.replace("_", "-")] = f.metadata["label"]
+    return re.sub(r"--[a-z][a-z-]*", lambda m: labels.get(m.group(0), m.group(0)), message)
+
+
 def _error(exc: Exception, *uploads: Any) -> str:
     """The status line for a user mistake; uploads are named as the user knows them, not by server path."""
-    message = str(exc)
+    message = _page_words(str(exc))
     for upload in uploads:
         if upload:
             message = message.replace(str(upload), Path(str(upload)).name)
     return f"**Error:** {message}"
 
 
-def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike] = None,
-              facecam_options: Optional[dict] = None) -> gr.Blocks:
+WORKING = "Working..."
+
+
+def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | os.PathLike] = None) -> gr.Blocks:
     """The page, not yet launched.
 
     Args:
-        weights: FaceCam weights folder; without usable weights the facecam engine is
-            shown disabled, with the reason.
+        facecam: the facecam engine's options (weights, steps, cfg, ...), as ``facecam generate``
+            takes them; without usable weights the facecam engine is shown disabled, with the reason.
         workdir: where per-session folders go (default: a fresh temporary folder).
-        facecam_options: the facecam engine's other options (``steps``, ``cfg``,
-            ``offload``, ``device``, ``dtype``), as ``facecam generate`` takes them.
     """
-    from .engines import engine_class
+    from .run import check_engine
 
+    facecam = facecam or EngineOptions(engine="facecam")
     root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="facecam-app-"))
     root.mkdir(parents=True, exist_ok=True)
-    facecam_ok, facecam_why = engine_class("facecam").availability(weights=weights)
+    try:
+        check_engine(facecam)
+        facecam_ok, facecam_why = True, ""
+    except FacecamError as exc:
+        facecam_ok, facecam_why = False, str(exc)
     engines: dict[str, Any] = {}
     engines_lock = threading.Lock()
 
-    def get_engine(name: str):
+    def engine_for(name: str) -> tuple[EngineOptions, Any]:
         # One engine per server: loading the diffusion model per job would take minutes.
-        from .engines import get_engine as make_engine
+        from .run import load_engine
 
         if name == "facecam" and not facecam_ok:
             raise FacecamError(f"the facecam engine is not available: {facecam_why}")
+        options = facecam if name == "facecam" else EngineOptions(engine=name)
         with engines_lock:
             if name not in engines:
-                options = {**(facecam_options or {}), "weights": weights} if name == "facecam" else {}
-                engines[name] = make_engine(name, **options)
-            return engines[name]
+                engines[name] = load_engine(options)
+            return options, engines[name]
 
     def job_dir(request: Optional[gr.Request]) -> Path:
         session = (request.session_hash if request is not None else None) or "local"
@@ -154,30 +172,32 @@ def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike
         # A fresh folder per run: files shown from an earlier run stay valid.
         return Path(tempfile.mkdtemp(prefix="run-", dir=folder))
 
-    def condition(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
-                  progress: gr.Progress):
-        from .condition.builder import build_condition
+    def run(form: tuple, engine: Optional[str], request, progress):
+        """Render the form with the run API and write the files; returns (run, {file name: path})."""
+        from .run import render, write_run
 
+        source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed = form
         if not source:
             raise FacecamError("upload a video or a portrait photo first")
         frames = _frames(frames)
-        camera = _camera(camera_source, preset, float(strength), table, json_file, frames)
-        progress(0.0, desc="tracking the face and drawing the condition")
-        return build_condition(str(source), camera, num_frames=frames, proxy=str(ply) if ply else proxy, mode=mode,
-                               strength=float(strength), seed=_seed(seed), progress=True)
+        options = ConditionOptions(camera=_camera(camera_source, preset, float(strength), table, json_file, frames),
+                                   strength=float(strength), frames=frames, proxy=str(ply) if ply else proxy,
+                                   mode=mode, seed=_seed(seed))
+        engine_options, loaded = engine_for(engine) if engine else (None, None)
+        progress(0.0, desc="tracking the face and drawing the condition"
+                 + (f", then rendering with the {engine} engine" if engine else ""))
+        result = render(str(source), options, engine_options, loaded=loaded, progress=True)
+        return result, write_run(result, job_dir(request))
 
     def preview(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
                 request: gr.Request, progress=gr.Progress(track_tqdm=True)):
-        """Condition files only (as `facecam condition`)."""
-        from .cli.condition import condition_files
-        from .video.outputs import write_outputs
-
+        """Condition files only (as `facecam condition`); on a mistake the results on the page stay."""
+        form = (source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed)
         try:
-            clip = condition(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode,
-                             seed, progress)
-            written = write_outputs(job_dir(request), condition_files(clip), clip.fps)
+            result, written = run(form, None, request, progress)
         except FacecamError as exc:
-            return _error(exc, source, json_file, ply), None, None, None, None
+            return _error(exc, source, json_file, ply), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        clip = result.clip
         status = f"Preview of **{clip.trajectory.name}** on {clip.name}: {len(clip.source)} frames. Generate renders it."
         return (status, str(written[f"{clip.name}_preview.mp4"]), str(written[f"{clip.name}_camera.mp4"]), None,
                 [str(p) for p in written.values()])
@@ -185,21 +205,13 @@ def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike
     def generate(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed, engine,
                  request: gr.Request, progress=gr.Progress(track_tqdm=True)):
         """The condition files plus the generated video (as `facecam generate`)."""
-        from .cli.condition import condition_files
-        from .video.outputs import write_outputs
-
+        form = (source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed)
         try:
-            renderer = get_engine(engine)
-            clip = condition(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode,
-                             seed, progress)
-            progress(0.0, desc=f"rendering with the {engine} engine")
-            video = renderer.generate(clip, seed=_seed(seed), progress=True)
-            files = {f"{clip.name}.mp4": video, **condition_files(clip)}
-            files[f"{clip.name}_camera.json"]["engine"] = engine
-            written = write_outputs(job_dir(request), files, clip.fps)
+            result, written = run(form, engine, request, progress)
         except FacecamError as exc:
-            return _error(exc, source, json_file, ply), None, None, None, None
-        status = f"Done: **{clip.trajectory.name}** on {clip.name} with the {engine} engine, {len(video)} frames."
+            return _error(exc, source, json_file, ply), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        clip = result.clip
+        status = f"Done: **{clip.trajectory.name}** on {clip.name} with the {engine} engine, {len(result.video)} frames."
         return (status, str(written[f"{clip.name}_preview.mp4"]), str(written[f"{clip.name}_camera.mp4"]),
                 str(written[f"{clip.name}.mp4"]), [str(p) for p in written.values()])
 
@@ -229,7 +241,7 @@ def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike
                                 "A blank cell keeps the previous key's value.")
                 json_file = gr.File(label="Trajectory JSON (keys, as `facecam cameras` describes)",
                                     file_types=[".json"], visible=False, elem_id="trajectory")
-                frames = gr.Number(value=81, precision=0, label="Frames", elem_id="frames",
+                frames = gr.Number(value=ConditionOptions().frames, precision=0, label="Frames", elem_id="frames",
                                    info="4k+1 at 24 fps: 81 = 3.4 s; 17 previews fastest")
                 with gr.Accordion("Condition options", open=False):
                     proxy = gr.Radio(["subject", "template"], value="subject", label="Proxy head",
@@ -237,7 +249,7 @@ def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike
                     ply = gr.File(label="Proxy head .ply (optional, replaces the above)", file_types=[".ply"])
                     mode = gr.Radio(["relative", "absolute"], value="relative", label="Mode")
                     # A fixed default so Generate renders exactly the move Preview showed, random preset included.
-                    seed = gr.Number(value=0, precision=0, label="Seed (random preset, engines)",
+                    seed = gr.Number(value=ConditionOptions().seed, precision=0, label="Seed (random preset, engines)",
                                      info="change it for another random move; -1: a new seed every run")
                 engine = gr.Radio(list(ENGINE_NAMES), value="warp", label="Engine", elem_id="engine",
                                   interactive=facecam_ok,
@@ -264,15 +276,17 @@ def build_app(weights: Optional[str] = None, workdir: Optional[str | os.PathLike
         preset.change(lambda name: PRESET_HELP.get(name, ""), preset, preset_help, queue=False)
         inputs = [source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed]
         outputs = [status, preview_video, condition_video, result_video, files]
-        preview_btn.click(preview, inputs, outputs, concurrency_id="jobs")
-        generate_btn.click(generate, [*inputs, engine], outputs, concurrency_id="jobs")
+        # The old message (an error, a finished run) clears the moment a new run starts.
+        preview_btn.click(lambda: WORKING, None, status, queue=False).then(
+            preview, inputs, outputs, concurrency_id="jobs")
+        generate_btn.click(lambda: WORKING, None, status, queue=False).then(
+            generate, [*inputs, engine], outputs, concurrency_id="jobs")
         demo.unload(forget_session)
     return demo
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, weights: Optional[str] = None,
-           concurrency: int = DEFAULT_CONCURRENCY, prevent_thread_lock: bool = False,
-           facecam_options: Optional[dict] = None) -> gr.Blocks:
+def launch(host: str = "127.0.0.1", port: int = 7860, concurrency: int = DEFAULT_CONCURRENCY,
+           prevent_thread_lock: bool = False, facecam_options: Optional[EngineOptions] = None) -> gr.Blocks:
     """Serve the page on ``host:port`` (local only unless ``host`` says otherwise).
 
     Blocks until the server stops unless ``prevent_thread_lock``; the sessions'
@@ -286,13 +300,18 @@ def launch(host: str = "127.0.0.1", port: int = 7860, weights: Optional[str] = N
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         # SIGTERM would end the process without running atexit; exiting normally removes the folders.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    demo = build_app(weights=weights, workdir=workdir, facecam_options=facecam_options)
+    demo = build_app(facecam=facecam_options, workdir=workdir)
     demo.queue(default_concurrency_limit=concurrency)
     try:
+        # quiet: Gradio's banner suggests share=True, which this page never uses; we print our own line.
         demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, show_error=False,
-                    allowed_paths=[str(workdir)], prevent_thread_lock=prevent_thread_lock,
+                    allowed_paths=[str(workdir)], prevent_thread_lock=True, quiet=True,
                     theme=gr.themes.Default(**_THEME_FONTS), footer_links=[])
     except OSError as exc:
         # Gradio's message goes on about environment variables; its first sentence is the news.
         raise FacecamError(f"cannot serve on {host}:{port}: {str(exc).split('. ')[0]}; try another --port") from None
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    print(f"facecam: serving on http://{shown}:{demo.server_port}/ (Ctrl-C stops it)", flush=True)
+    if not prevent_thread_lock:
+        demo.block_thread()
     return demo

@@ -47,7 +47,8 @@ def _run_make_proxy_ply(args: argparse.Namespace) -> int:
     if not args.spacing > 0:
         raise FacecamError(f"--spacing must be positive, got {args.spacing}")
 
-    from ..face.gaussians import gaussians_from_portrait, render_proxy_views, save_gaussian_ply
+    from ..condition.proxy_view import render_proxy_views
+    from ..face.gaussians import gaussians_from_portrait, save_gaussian_ply
     from ..face.landmarks import detect_image_landmarks
 
     if args.image is None:

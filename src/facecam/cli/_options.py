@@ -1,55 +1,108 @@
-"""Options shared by the verbs that build a camera condition (condition, generate, bench)."""
+"""Command-line flags generated from the run API's option dataclasses (:mod:`facecam.run`).
+
+A field of :class:`~facecam.run.ConditionOptions` or :class:`~facecam.run.EngineOptions`
+becomes ``--field-name`` with the field's help, default, choices and parser; no verb
+writes a default of its own.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from typing import Iterable
 
 
-def add_condition_options(parser: argparse.ArgumentParser) -> None:
-    """--camera, --strength, --frames, --fps, --size, --proxy, --mode, --seed."""
-    g = parser.add_argument_group("camera and condition")
-    g.add_argument("--camera", "-c", default="arc-left", metavar="PRESET|FILE.json",
-                   help="camera move: a preset (see `facecam cameras`) or a JSON keyframe file (default: arc-left)")
-    g.add_argument("--strength", type=float, default=1.0,
-                   help="multiply the camera move (0.5 = half the angle/zoom/pan; default 1)")
-    g.add_argument("--frames", type=int, default=81, help="output frames, 4k+1 (default 81 = 3.4 s at 24 fps)")
-    g.add_argument("--fps", type=float, default=24.0, help="output frame rate; the source is resampled (default 24)")
-    g.add_argument("--size", default="704x480", metavar="HxW", help="output height x width (default 704x480, the model's size)")
-    g.add_argument("--proxy", default="subject", metavar="subject|template|PATH.ply",
-                   help="head seen by the target camera: the subject's own first-frame mesh (default), "
-                        "the generic template head, or a 3D Gaussian head .ply (the authors' gaussians.ply)")
-    g.add_argument("--mode", default="relative", choices=("relative", "absolute"),
-                   help="relative: the proxy sits on the source head and the move starts at the source view "
-                        "(default); absolute: the authors' proxy views on a sphere, top square of the canvas")
-    g.add_argument("--seed", type=int, default=None, help="seed for the random preset and the engines")
+def _parser_for(field: dataclasses.Field, default):
+    if field.metadata.get("parse"):
+        return _argparse_type(field.metadata["parse"])
+    if default is not None:
+        return type(default) if type(default) in (int, float) else str
+    # An Optional field without a value: its annotation (a string under postponed evaluation) names the type.
+    annotation = str(field.type)
+    return int if "int" in annotation else float if "float" in annotation else str
 
 
-def condition_kwargs(args: argparse.Namespace) -> dict:
-    from ..video.crop import parse_size
+def _argparse_type(parse):
+    """``parse`` with its FacecamError turned into argparse's own one-line usage error."""
+    from ..errors import FacecamError
 
-    return {
-        "camera": args.camera,
-        "strength": args.strength,
-        "num_frames": args.frames,
-        "fps": args.fps,
-        "size": parse_size(args.size),
-        "proxy": args.proxy,
-        "mode": args.mode,
-        "seed": args.seed,
-    }
+    def convert(text: str):
+        try:
+            return parse(text)
+        except FacecamError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value").lstrip("_").replace("parse_", "")
+    return convert
 
 
-def add_engine_options(parser: argparse.ArgumentParser, title: str = "facecam engine",
-                       device: bool = True) -> argparse._ArgumentGroup:
-    """--weights, --steps, --cfg, --offload, [--device], --dtype: the diffusion engine's options; returns the group."""
-    g = parser.add_argument_group(title)
-    g.add_argument("--weights", metavar="DIR", default=None,
-                   help="weights folder (base Wan2.2-I2V-A14B + FaceCam fine-tunes); default $FACECAM_WEIGHTS")
-    g.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
-    g.add_argument("--cfg", type=float, default=5.0, help="classifier-free guidance scale (default 5.0)")
-    g.add_argument("--offload", action="store_true", help="model CPU offload + VAE tiling (48 GB cards)")
-    if device:
-        g.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    g.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"),
-                   help="compute dtype (default bfloat16)")
-    return g
+def add_options(parser: argparse.ArgumentParser, cls, title: str, *, exclude: Iterable[str] = (),
+                engine: str | None = None) -> argparse._ArgumentGroup:
+    """Add one flag per field of the options dataclass ``cls`` to a new argument group; returns the group.
+
+    ``exclude`` leaves fields out (the verb fixes them); ``engine`` keeps only the fields that engine reads.
+    """
+    group = parser.add_argument_group(title)
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        if f.name in exclude or not meta.get("cli", True):
+            continue
+        if engine is not None and engine not in meta.get("engines", ()):
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        flags = [meta.get("flag") or "--" + f.name.replace("_", "-")]
+        if meta.get("short"):
+            flags.append(meta["short"])
+        if isinstance(default, bool):
+            group.add_argument(*flags, dest=f.name, action="store_true", default=default, help=meta["help"])
+            continue
+        shown = meta["show"](default) if meta.get("show") and default is not None else default
+        help_text = meta["help"] + (f" (default: {shown})" if default is not None else "")
+        kwargs = dict(dest=f.name, default=default, help=help_text.replace("%", "%%"))
+        if meta.get("choices"):
+            kwargs["choices"] = meta["choices"]
+        else:
+            kwargs["type"] = _parser_for(f, default)
+        if meta.get("metavar"):
+            kwargs["metavar"] = meta["metavar"]
+        group.add_argument(*flags, **kwargs)
+    return group
+
+
+def add_condition_options(parser: argparse.ArgumentParser, *, exclude: Iterable[str] = (),
+                          title: str = "camera and condition") -> argparse._ArgumentGroup:
+    """--camera, --strength, --frames, --fps, --size, --proxy, --mode, --seed (one per ConditionOptions field)."""
+    from ..run import ConditionOptions
+
+    return add_options(parser, ConditionOptions, title, exclude=exclude)
+
+
+def add_engine_options(parser: argparse.ArgumentParser, title: str = "facecam engine", *,
+                       exclude: Iterable[str] = ()) -> argparse._ArgumentGroup:
+    """The facecam engine's flags (--weights, --steps, --cfg, --offload, --device, --dtype, ...)."""
+    from ..run import EngineOptions
+
+    return add_options(parser, EngineOptions, title, exclude=("engine", *exclude), engine="facecam")
+
+
+def add_engine_choice(parser: argparse.ArgumentParser) -> None:
+    """--engine warp|facecam, from EngineOptions.engine."""
+    from ..run import EngineOptions
+
+    field = {f.name: f for f in dataclasses.fields(EngineOptions)}["engine"]
+    parser.add_argument("--engine", default=field.default, choices=field.metadata["choices"],
+                        help=f"{field.metadata['help']} (default: {field.default})")
+
+
+def condition_options(args: argparse.Namespace, **overrides):
+    """:class:`~facecam.run.ConditionOptions` from parsed flags."""
+    from ..run import ConditionOptions, from_namespace
+
+    return from_namespace(ConditionOptions, args, **overrides)
+
+
+def engine_options(args: argparse.Namespace, **overrides):
+    """:class:`~facecam.run.EngineOptions` from parsed flags."""
+    from ..run import EngineOptions, from_namespace
+
+    return from_namespace(EngineOptions, args, **overrides)

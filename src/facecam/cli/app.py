@@ -14,7 +14,7 @@ def register(sub) -> None:
                     "its strength, edit keyframes in a table or upload a trajectory JSON, preview the condition "
                     "(source | condition side by side) in seconds on a CPU, then generate with the warp engine "
                     "(or facecam, when weights are configured). Results download as the same files "
-                    "`facecam generate` writes. Needs the `app` extra (gradio).",
+                    "`facecam generate` writes.",
         epilog="example: facecam app --port 7860   then open http://127.0.0.1:7860")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)")
@@ -28,7 +28,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import FacecamError
-    from .generate import engine_options
+    from ._options import engine_options
 
     if args.concurrency < 1:
         raise FacecamError(f"--concurrency must be at least 1, got {args.concurrency}")
@@ -37,9 +37,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         from ..app import launch
     except ImportError as exc:
-        raise FacecamError(f"the web page needs gradio ({exc}); install it with: pip install 'facecam[app]'") from None
-    # The same option resolution as `facecam generate --engine facecam` ($FACECAM_WEIGHTS included).
-    options = engine_options(argparse.Namespace(**{**vars(args), "engine": "facecam"}))
-    weights = options.pop("weights")
-    launch(host=args.host, port=args.port, weights=weights, concurrency=args.concurrency, facecam_options=options)
+        raise FacecamError(f"the web page cannot start: {exc}; reinstall facecam (gradio is a dependency)") from None
+    # The same options as `facecam generate --engine facecam` ($FACECAM_WEIGHTS included).
+    launch(host=args.host, port=args.port, concurrency=args.concurrency,
+           facecam_options=engine_options(args, engine="facecam"))
     return 0

@@ -28,21 +28,16 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("--videos", required=True, metavar="DIR", help="folder of source videos")
     d.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (created if missing)")
-    d.add_argument("--engine", default="warp", choices=("warp", "facecam"), help="renderer (default: warp)")
+    from ._options import add_condition_options, add_engine_choice
+
+    add_engine_choice(d)
     d.add_argument("--method", default=None, help="name in the tables (default: the engine's name)")
     d.add_argument("--motions", default=None, metavar="A,B,...",
                    help="comma-separated subset of the 10 canonical motions, and/or `random` (the authors' "
                         "sampler, seeded by --seed; default: the 10 canonical motions)")
     d.add_argument("--per-motion", type=int, default=10,
                    help="videos per motion when there are enough videos (default 10, the paper)")
-    g = d.add_argument_group("condition (as in `facecam generate`)")
-    g.add_argument("--strength", type=float, default=1.0, help="multiply every move (default 1)")
-    g.add_argument("--frames", type=int, default=81, help="frames per run, 4k+1 (default 81)")
-    g.add_argument("--fps", type=float, default=24.0, help="frame rate (default 24)")
-    g.add_argument("--size", default="704x480", metavar="HxW", help="output size (default 704x480)")
-    g.add_argument("--proxy", default="subject", metavar="subject|template|PATH.ply", help="proxy head (default subject)")
-    g.add_argument("--mode", default="relative", choices=("relative", "absolute"), help="condition mode (default relative)")
-    g.add_argument("--seed", type=int, default=0, help="engine seed (default 0)")
+    add_condition_options(d, exclude=("camera",), title="condition (as in `facecam generate`)")
     _identity_options(d)
     _facecam_engine_options(d)
     d.set_defaults(func=run_dynamic)
@@ -78,9 +73,12 @@ def register(sub) -> None:
     g.add_argument("--engine", default=None, choices=("facecam", "warp"),
                    help="generate every view missing from GEN with this engine before scoring (facecam only: "
                         "warp cannot follow a target camera given as an image)")
-    g.add_argument("--size", default="704x480", metavar="HxW", help="generated size (default 704x480)")
-    g.add_argument("--seed", type=int, default=0, help="engine seed (default 0)")
     _facecam_engine_options(s)
+    from ..run import ConditionOptions
+
+    keep = ("size", "seed")
+    add_condition_options(s, exclude=[f for f in ConditionOptions.__dataclass_fields__ if f not in keep],
+                          title="generated views")
     s.set_defaults(func=run_static)
 
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
@@ -113,34 +111,34 @@ def _embedder(args: argparse.Namespace):
     return None if args.no_identity else load_embedder(args.arcface)
 
 
-def warp_or_engine_renderer(engine, kwargs: dict, seed, engine_name: str):
+def run_renderer(options, engine):
     """A :data:`~facecam.eval.protocols.Renderer` doing what `facecam generate` does, files included."""
-    from ..condition.builder import build_condition
+    import dataclasses
+
     from ..eval.protocols import RenderedRun
-    from ..video.outputs import write_outputs
-    from .condition import condition_files
+    from ..run import load_engine, render, write_run
 
-    def render(video, motion, run_dir):
-        clip = build_condition(video, camera=motion, **kwargs)
-        generated = engine.generate(clip, seed=seed, progress=False)
-        files = {f"{clip.name}.mp4": generated, **condition_files(clip)}
-        files[f"{clip.name}_camera.json"]["engine"] = engine_name
-        written = write_outputs(run_dir, files, clip.fps)
-        return RenderedRun(clip.source, generated, clip.fps, clip.trajectory,
-                           {name: str(path) for name, path in written.items()}, clip.source_track)
+    loaded = load_engine(engine)
 
-    return render
+    def renderer(video, motion, run_dir):
+        result = render(video, dataclasses.replace(options, camera=motion), engine, loaded=loaded)
+        written = write_run(result, run_dir)
+        return RenderedRun(result.clip.source, result.video, result.clip.fps, result.clip.trajectory,
+                           {name: str(path) for name, path in written.items()}, result.clip.source_track)
+
+    return renderer
 
 
 def run_dynamic(args: argparse.Namespace) -> int:
-    from ..engines import get_engine
+    import dataclasses
+
     from ..errors import FacecamError
     from ..eval.protocols import CANONICAL_MOTIONS, list_videos, run_dynamic as run, summarize_dynamic
     from ..eval.report import write_dynamic_report
-    from ..video.crop import parse_size
+    from ..run import check_engine
     from ..video.io import check_frame_count
     from ..video.outputs import prepare_output_dir
-    from .generate import engine_options
+    from ._options import condition_options, engine_options
 
     motions = CANONICAL_MOTIONS
     if args.motions:
@@ -154,12 +152,12 @@ def run_dynamic(args: argparse.Namespace) -> int:
     check_frame_count(args.frames)
     videos = list_videos(args.videos)
     out = prepare_output_dir(args.output)
-    kwargs = {"num_frames": args.frames, "fps": args.fps, "size": parse_size(args.size), "proxy": args.proxy,
-              "mode": args.mode, "strength": args.strength, "seed": args.seed}
-    engine = get_engine(args.engine, **engine_options(args))
+    condition, engine = condition_options(args), engine_options(args)
+    check_engine(engine)
     method = args.method or args.engine
-    renderer = warp_or_engine_renderer(engine, kwargs, args.seed, args.engine)
-    options = {"engine": args.engine, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}}
+    renderer = run_renderer(condition, engine)
+    options = {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(condition).items()
+                  if k != "camera"}, **engine.record()}
     records = run(videos, out, renderer, method=method, embedder=_embedder(args), motions=motions,
                   per_motion=args.per_motion, options=options, log=_log)
     summary = summarize_dynamic(records, method)
@@ -215,16 +213,16 @@ def run_static(args: argparse.Namespace) -> int:
 
 def _generate_static(args: argparse.Namespace, identities, pairs) -> None:
     """Generate the views missing from ``--generated`` (see :func:`facecam.eval.protocols.generate_static`)."""
-    from ..engines import get_engine
     from ..eval.protocols import generate_static
-    from ..video.crop import parse_size
+    from ..run import check_engine
     from ..video.io import DEFAULT_FRAMES, check_frame_count
-    from .generate import engine_options
+    from ._options import condition_options, engine_options
 
     frames = check_frame_count(args.frames if args.frames is not None else DEFAULT_FRAMES)
-    size = parse_size(args.size)
-    engine = get_engine(args.engine, **engine_options(args))
-    done = generate_static(args.ava256, args.generated, engine, identities=identities, pairs=pairs,
-                           num_frames=frames, size=size, seed=args.seed, engine_name=args.engine, log=_log)
+    engine = engine_options(args)
+    check_engine(engine)
+    options = condition_options(args, camera="static", frames=frames)
+    done = generate_static(args.ava256, args.generated, engine, options, identities=identities, pairs=pairs,
+                           log=_log)
     _log(f"facecam: generated {len(done['generated'])}, kept {len(done['existing'])} existing, "
          f"{len(done['skipped'])} without source/target camera, {len(done['failed'])} failed")

@@ -24,28 +24,18 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..condition.builder import build_condition
-    from ..video.outputs import output_dir, write_outputs
-    from ._options import condition_kwargs
+    from ..run import render, write_run
+    from ..video.outputs import output_dir
+    from ._options import condition_options
 
-    kwargs = condition_kwargs(args)
+    options = condition_options(args)
     with output_dir(args.output):
-        clip = build_condition(args.video, progress=True, **kwargs)
-        report_filled(clip)
-        written = write_outputs(args.output, condition_files(clip), clip.fps)
+        result = render(args.video, options, progress=True)
+        report_filled(result.clip)
+        written = write_run(result, args.output)
     for path in written.values():
         print(path)
     return 0
-
-
-def condition_files(clip) -> dict:
-    """The four files every condition/generate run writes."""
-    return {
-        f"{clip.name}_input.mp4": clip.source,
-        f"{clip.name}_camera.mp4": clip.condition,
-        f"{clip.name}_preview.mp4": clip.preview(),
-        f"{clip.name}_camera.json": clip.describe(),
-    }
 
 
 def report_filled(clip) -> None:

@@ -51,30 +51,34 @@ def demo_files(num_frames: int = 49, cameras: tuple[str, ...] = DEMO_CAMERAS, pr
     """Everything `facecam demo` writes: ``{file name: frames (T, H, W, 3) | JSON dict}``."""
     import numpy as np
 
-    from ..condition.builder import build_condition
-    from ..engines import get_engine
+    from ..run import ConditionOptions, EngineOptions, load_engine, render
 
     clip = demo_clip(num_frames)
-    engine = get_engine("warp")
+    engine = EngineOptions(engine="warp")
+    loaded = load_engine(engine)
     files: dict = {}
-    results, conditioned = {}, None
+    results = {}
     steps = cameras
     if progress:
         from tqdm.auto import tqdm
 
         steps = tqdm(cameras, desc="demo", unit="camera")
     for camera in steps:
-        conditioned = build_condition(clip, camera, num_frames=num_frames, name=DEMO_NAME)
-        results[camera] = engine.generate(conditioned, progress=progress)
-        files[f"{DEMO_NAME}_{camera}.mp4"] = results[camera]
-        files[f"{DEMO_NAME}_{camera}_camera.mp4"] = conditioned.condition
-    source = conditioned.source
+        # One bar per stage: the outer bar counts cameras, the inner stages stay quiet.
+        results[camera] = render(clip, ConditionOptions(camera=camera, frames=num_frames), engine, loaded=loaded,
+                                 name=DEMO_NAME)
+        files[f"{DEMO_NAME}_{camera}.mp4"] = results[camera].video
+        files[f"{DEMO_NAME}_{camera}_camera.mp4"] = results[camera].clip.condition
+    last = results[cameras[-1]]
+    source = last.clip.source
     files[f"{DEMO_NAME}_input.mp4"] = source
-    panels = [label(source, "input")] + [label(results[c], f"{c} (warp)") for c in cameras]
+    panels = [label(source, "input")] + [label(results[c].video, f"{c} (warp)") for c in cameras]
     files[f"{DEMO_NAME}_comparison.mp4"] = np.concatenate(panels, axis=2)
     files[f"{DEMO_NAME}_demo.json"] = {
-        "source": "skimage.data.astronaut()", "frames": num_frames, "fps": 24.0, "size": list(conditioned.size),
-        "engine": "warp", "cameras": list(cameras),
+        "source": "skimage.data.astronaut()", "frames": num_frames, "fps": last.clip.fps,
+        "size": list(last.clip.size), "engine": "warp", "cameras": list(cameras),
+        "runs": {c: {"options": r.record()["options"], "engine_options": r.record()["engine_options"]}
+                 for c, r in results.items()},
         "note": "The warp engine is a weight-free geometric preview and baseline, not the FaceCam diffusion "
                 "model: it moves the pixels the camera saw and cannot invent unseen parts of the head.",
     }

@@ -19,44 +19,27 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", help="source video or portrait image")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created if missing)")
-    p.add_argument("--engine", default="warp", choices=("warp", "facecam"), help="renderer (default: warp)")
-    from ._options import add_condition_options, add_engine_options
+    from ._options import add_condition_options, add_engine_choice, add_engine_options
 
+    add_engine_choice(p)
     add_condition_options(p)
     add_engine_options(p, "facecam engine")
     p.set_defaults(func=run)
 
 
-def engine_options(args: argparse.Namespace) -> dict:
-    import os
-
-    if args.engine == "warp":
-        return {}
-    return {"weights": args.weights or os.environ.get("FACECAM_WEIGHTS"), "steps": args.steps, "cfg": args.cfg,
-            "offload": args.offload, "device": args.device, "dtype": args.dtype}
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..condition.builder import build_condition
-    from ..engines import engine_class, get_engine
-    from ..errors import FacecamError
-    from ..video.outputs import output_dir, write_outputs
-    from ._options import condition_kwargs
-    from .condition import condition_files, report_filled
+    from ..run import check_engine, load_engine, render, write_run
+    from ..video.outputs import output_dir
+    from ._options import condition_options, engine_options
+    from .condition import report_filled
 
-    kwargs = condition_kwargs(args)
-    options = engine_options(args)
-    ok, why = engine_class(args.engine).availability(**options)
-    if not ok:  # before touching the output folder
-        raise FacecamError(why)
+    options, engine = condition_options(args), engine_options(args)
+    check_engine(engine)  # before touching the output folder
     with output_dir(args.output):
-        engine = get_engine(args.engine, **options)
-        clip = build_condition(args.video, progress=True, **kwargs)
-        report_filled(clip)
-        video = engine.generate(clip, seed=args.seed, progress=True)
-        files = {f"{clip.name}.mp4": video, **condition_files(clip)}
-        files[f"{clip.name}_camera.json"]["engine"] = args.engine
-        written = write_outputs(args.output, files, clip.fps)
+        loaded = load_engine(engine)
+        result = render(args.video, options, engine, loaded=loaded, progress=True)
+        report_filled(result.clip)
+        written = write_run(result, args.output)
     for path in written.values():
         print(path)
     return 0

@@ -28,7 +28,7 @@ def register(sub) -> None:
     from ._options import add_condition_options, add_engine_options
 
     add_condition_options(p)
-    g = add_engine_options(p, "facecam engine", device=False)
+    g = add_engine_options(p, "facecam engine", exclude=("device",))
     g.add_argument("--context-parallel", action="store_true",
                    help="split each video's denoising over all launched processes instead of sharding videos")
     p.set_defaults(func=run)
@@ -38,14 +38,17 @@ def run(args: argparse.Namespace) -> int:
     import os
     import sys
 
-    from ..condition.builder import build_condition
-    from ..engines import get_engine
-    from ..video.outputs import prepare_output_dir, write_outputs
-    from ._options import condition_kwargs
-    from .condition import condition_files
+    from ..run import check_engine, load_engine, render, write_run
+    from ..video.outputs import prepare_output_dir
+    from ._options import condition_options, engine_options
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
+    # The same seed on every rank (the options' default is fixed): context-parallel ranks must start from
+    # identical noise.
+    options = condition_options(args)
+    engine = engine_options(args, engine="facecam", context_parallel=world if args.context_parallel else 1)
+    check_engine(engine)
     if args.context_parallel and world > 1:
         import torch
         import torch.distributed as dist
@@ -56,19 +59,12 @@ def run(args: argparse.Namespace) -> int:
         mine = list(args.videos)  # every rank works on every video
     else:
         mine = list(args.videos)[rank::world]
-    kwargs = condition_kwargs(args)
     prepare_output_dir(args.output)
-    engine = get_engine("facecam", weights=args.weights or os.environ.get("FACECAM_WEIGHTS"), steps=args.steps,
-                        cfg=args.cfg, offload=args.offload, dtype=args.dtype,
-                        context_parallel=world if args.context_parallel else 1)
+    loaded = load_engine(engine)
     for video in mine:
-        clip = build_condition(video, progress=rank == 0, **kwargs)
-        # The same seed on every rank: context-parallel ranks must start from identical noise.
-        frames = engine.generate(clip, seed=args.seed if args.seed is not None else 0, progress=rank == 0)
+        result = render(video, options, engine, loaded=loaded, progress=rank == 0)
         if args.context_parallel and rank != 0:
             continue
-        files = {f"{clip.name}.mp4": frames, **condition_files(clip)}
-        files[f"{clip.name}_camera.json"]["engine"] = "facecam"
-        for path in write_outputs(args.output, files, clip.fps).values():
+        for path in write_run(result, args.output).values():
             print(path, file=sys.stdout)
     return 0

@@ -17,7 +17,8 @@ import numpy as np
 from ..camera.sphere import relative_to_sphere, sphere_camera
 from ..camera.trajectory import CameraTrajectory
 from ..errors import NoFaceError
-from ..face.gaussians import FACE_HEIGHT, HEAD_CENTRE_BEHIND_NOSE, load_gaussian_ply, render_proxy_views
+from ..face.gaussians import FACE_HEIGHT, HEAD_CENTRE_BEHIND_NOSE, load_gaussian_ply
+from .proxy_view import render_proxy_views
 from ..face.landmarks import NOSE_TIP, detect_image_landmarks, face_mesh, fill_missing
 from ..face.pose import estimate_head_pose, template_points
 from .project import PinholeCamera, project

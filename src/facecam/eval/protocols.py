@@ -490,12 +490,15 @@ def build_static_clip(source, target, target_camera: str, size: tuple[int, int],
                            detect_landmarks(frames), condition_points, name, box, options)
 
 
-def generate_static(ava_dir: str | os.PathLike, generated_dir: str | os.PathLike, engine, *,
+def generate_static(ava_dir: str | os.PathLike, generated_dir: str | os.PathLike, engine, options=None, *,
                     identities: Sequence[str] = AVA256_IDENTITIES,
-                    pairs: Sequence[tuple[str, str]] = AVA256_PAIRS, num_frames: int = 81,
-                    size: tuple[int, int] = (704, 480), seed: Optional[int] = 0, engine_name: str = "",
+                    pairs: Sequence[tuple[str, str]] = AVA256_PAIRS, loaded=None,
                     log: Callable[[str], None] = print) -> dict[str, list[str]]:
-    """Generate every missing ``GEN/<ID>/<src>_to_<tgt>.mp4`` with ``engine`` (resumable).
+    """Generate every missing ``GEN/<ID>/<src>_to_<tgt>.mp4`` through the run API (resumable).
+
+    ``engine`` is a :class:`~facecam.run.EngineOptions` (``loaded``: that engine, already built);
+    ``options`` a :class:`~facecam.run.ConditionOptions` whose ``frames``, ``size`` and ``seed``
+    are used (the camera is the target view, not a move).
 
     Existing outputs are left alone. A pair whose source or target camera is
     missing is skipped (the scorer records it); one whose generation raises a
@@ -506,8 +509,12 @@ def generate_static(ava_dir: str | os.PathLike, generated_dir: str | os.PathLike
     Returns:
         ``{"generated": [...], "existing": [...], "skipped": [...], "failed": [...]}`` of run ids.
     """
+    from ..run import ConditionOptions, load_engine, render_clip
     from ..video.io import write_video
 
+    options = options or ConditionOptions(camera="static")
+    num_frames, size = options.frames, tuple(options.size)
+    loaded = loaded or load_engine(engine)
     ava, gen_root = Path(ava_dir), Path(generated_dir)
     if not ava.is_dir():
         raise FacecamError(f"--ava256 must be a folder laid out as <IDENTITY>/<cam>.mp4: {ava}")
@@ -528,15 +535,17 @@ def generate_static(ava_dir: str | os.PathLike, generated_dir: str | os.PathLike
             try:
                 clip = build_static_clip(read_camera(paths["source"], num_frames),
                                          read_camera(paths["target"], 1), tgt, size, name=out.stem)
-                video = engine.generate(clip, seed=seed, progress=False)
+                result = render_clip(clip, options, engine, loaded=loaded)
             except FacecamError as exc:
                 log(f"{rid}: generation failed: {exc}")
                 done["failed"].append(rid)
                 continue
             out.parent.mkdir(parents=True, exist_ok=True)
-            write_json(static_sidecar_path(out), {**clip.options, "engine": engine_name, "seed": seed,
+            record = result.record()
+            write_json(static_sidecar_path(out), {**clip.options, "seed": options.seed, "engine": record["engine"],
+                                                  "engine_options": record["engine_options"],
                                                   "crop": clip.crop.to_dict() if clip.crop else None})
-            write_video(out, video, clip.fps)
+            write_video(out, result.video, clip.fps)
             log(f"{rid}: generated {out} ({time.perf_counter() - start:.1f} s)")
             done["generated"].append(rid)
     return done

@@ -1,8 +1,10 @@
-"""Write a set of result files all at once, or none of them.
+"""Write a set of result files all at once, or none of them, never losing an earlier result.
 
 Files are written into a hidden staging folder inside the output folder and
-moved into place only when every one is complete; on any failure the staging
-folder is removed, so an interrupted or failed command leaves nothing behind.
+swapped into place only when every one is complete. A file of the same name
+from an earlier run is moved aside first and put back if the swap fails, so a
+failed or interrupted run leaves the folder as it found it: nothing
+half-written, and every earlier result intact.
 """
 
 from __future__ import annotations
@@ -52,35 +54,51 @@ def output_dir(path: str | os.PathLike):
 
 
 def write_outputs(out_dir: str | os.PathLike, files: dict[str, Payload], fps: float) -> dict[str, Path]:
-    """Write ``{file name: frames | JSON dict | text | bytes}`` into ``out_dir`` atomically as a set."""
+    """Write ``{file name: frames | JSON dict | text | bytes}`` into ``out_dir`` atomically as a set.
+
+    Earlier files of the same names are replaced only when the whole set is written; if anything
+    fails they are left (or put back) as they were.
+    """
     out = prepare_output_dir(out_dir)
     stage = Path(tempfile.mkdtemp(prefix=".facecam-", dir=out))
-    written: dict[str, Path] = {}
+    aside = stage / ".previous"
+    placed: list[str] = []
     try:
         for name, payload in files.items():
-            target = stage / name
-            if isinstance(payload, np.ndarray):
-                write_video(target, payload, fps)
-            elif isinstance(payload, dict):
-                target.write_text(json.dumps(payload, indent=1, default=_json_default))
-            elif isinstance(payload, bytes):
-                target.write_bytes(payload)
-            else:
-                target.write_text(str(payload))
+            _write_payload(stage / name, payload, fps)
+        aside.mkdir()
         for name in files:
+            if (out / name).exists():
+                os.replace(out / name, aside / name)
+            placed.append(name)
             os.replace(stage / name, out / name)
-            written[name] = out / name
-    except OSError as exc:
-        for path in written.values():
-            path.unlink(missing_ok=True)
-        raise VideoError(f"cannot write outputs to {out}: {exc.strerror or exc}") from None
-    except BaseException:
-        for path in written.values():
-            path.unlink(missing_ok=True)
+    except BaseException as exc:
+        _restore(out, aside, placed)
+        if isinstance(exc, OSError):
+            raise VideoError(f"cannot write outputs to {out}: {exc.strerror or exc}") from None
         raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    return written
+    return {name: out / name for name in files}
+
+
+def _write_payload(target: Path, payload: Payload, fps: float) -> None:
+    if isinstance(payload, np.ndarray):
+        write_video(target, payload, fps)
+    elif isinstance(payload, dict):
+        target.write_text(json.dumps(payload, indent=1, default=_json_default))
+    elif isinstance(payload, bytes):
+        target.write_bytes(payload)
+    else:
+        target.write_text(str(payload))
+
+
+def _restore(out: Path, aside: Path, placed: list[str]) -> None:
+    """Undo a partial swap: remove the new files placed so far and put the earlier ones back."""
+    for name in reversed(placed):
+        (out / name).unlink(missing_ok=True)
+        if (aside / name).exists():
+            os.replace(aside / name, out / name)
 
 
 def _json_default(value):

@@ -1,0 +1,42 @@
+"""Write a file under a temporary name beside it and rename it into place when complete.
+
+A reader (another process, a resumed run) sees the old file or the whole new one,
+never half of it, and a failed write leaves no partial file behind::
+
+    with atomic_path("out/table.csv") as tmp:
+        tmp.write_text(...)          # or hand ``tmp`` to any writer that takes a path
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterator, Union
+
+
+@contextlib.contextmanager
+def atomic_path(path: Union[str, os.PathLike]) -> Iterator[Path]:
+    """Yield a hidden temporary path in ``path``'s folder (same suffix, so writers that look at it still work);
+    on success it replaces ``path``, on failure it is removed and ``path`` is untouched."""
+    final = Path(path)
+    tmp = final.with_name(f".{final.stem}.{os.getpid()}.tmp{final.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes_atomic(path: Union[str, os.PathLike], data: bytes) -> Path:
+    """``Path.write_bytes`` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text_atomic(path: Union[str, os.PathLike], text: str) -> Path:
+    """``Path.write_text`` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)

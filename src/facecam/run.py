@@ -1,0 +1,247 @@
+"""The run API: one re-angling run, from options to files.
+
+Every way of making a result - ``facecam condition``, ``generate``,
+``generate-many``, ``bench``, ``demo`` and the web page - goes through
+:func:`render` and :func:`write_run`, so they share one sequence (build the
+condition, render it with an engine, name the files, write them) and one set of
+defaults.
+
+Options are data: :class:`ConditionOptions` (what to draw) and
+:class:`EngineOptions` (how to render it). Each field holds its default and a
+one-line help; the CLI's flags are generated from these fields
+(:mod:`facecam.cli._options`), and ``<name>_camera.json`` records every field a
+run used. Adding an option is one line here (plus the library code that reads
+it)::
+
+    start: float = option(0.0, "first second of the source to use")
+
+File-naming contract (ARCHITECTURE.md): ``<name>_input.mp4`` (cropped source),
+``<name>_camera.mp4`` (condition), ``<name>_preview.mp4`` (source | condition),
+``<name>_camera.json`` (camera and options) and, with an engine,
+``<name>.mp4`` (the generated video).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .camera.trajectory import CameraTrajectory
+    from .condition.builder import ConditionedClip
+    from .engines.base import Engine
+    from .video.io import VideoClip
+
+ENGINE_NAMES = ("warp", "facecam")
+
+
+def option(default: Any, help: str, *, flag: Optional[str] = None, short: Optional[str] = None,
+           metavar: Optional[str] = None, choices: Optional[tuple] = None, parse=None, show=None,
+           label: Optional[str] = None, engines: tuple[str, ...] = ENGINE_NAMES, cli: bool = True) -> Any:
+    """A dataclass field that is also a command-line flag.
+
+    Args:
+        default: the default value (the one place it is written).
+        help: one line for ``--help``; the default is appended.
+        flag: the flag (default ``--field-name``). short: an extra short flag (``-c``).
+        metavar, choices: as in argparse. parse: text -> value for the flag (default: the
+            default's type). show: value -> text for the default in ``--help``.
+        label: the option's name on the web page (errors speak the page's words there).
+        engines: the engines that read it (EngineOptions only); others never see it.
+        cli: False for options no flag sets (the verb sets them).
+    """
+    meta = dict(help=help, flag=flag, short=short, metavar=metavar, choices=choices, parse=parse, show=show,
+                label=label, engines=engines, cli=cli)
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    from .video.crop import parse_size
+
+    return parse_size(text)
+
+
+def _show_size(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+@dataclass
+class ConditionOptions:
+    """What the condition video shows: the camera move and how the proxy head is drawn."""
+
+    camera: Union[str, "CameraTrajectory"] = option(
+        "arc-left", "camera move: a preset (see `facecam cameras`) or a JSON keyframe file", short="-c",
+        metavar="PRESET|FILE.json", label="Camera move")
+    strength: float = option(1.0, "multiply the camera move (0.5 = half the angle, zoom and pan)",
+                             label="Strength")
+    frames: int = option(81, "output frames, 4k+1 (81 = 3.4 s at 24 fps)", label="Frames")
+    fps: float = option(24.0, "output frame rate; the source is resampled", label="Frame rate")
+    size: tuple[int, int] = option((704, 480), "output height x width (704x480 is the model's size)",
+                                   metavar="HxW", parse=_parse_size, show=_show_size, label="Size")
+    proxy: str = option("subject", "head seen by the target camera: the subject's own first-frame mesh, the "
+                        "generic template head, or a 3D Gaussian head .ply (the authors' gaussians.ply)",
+                        metavar="subject|template|PATH.ply", label="Proxy head")
+    mode: str = option("relative", "relative: the proxy sits on the source head and the move starts at the "
+                       "source view; absolute: the authors' proxy views on a sphere, top square of the canvas",
+                       choices=("relative", "absolute"), label="Mode")
+    seed: Optional[int] = option(0, "seed of the random preset and of the engine's noise; the same seed "
+                                 "gives the same video", label="Seed")
+
+    def build_kwargs(self) -> dict:
+        """Keyword arguments of :func:`~facecam.condition.builder.build_condition`."""
+        kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        kwargs["num_frames"] = kwargs.pop("frames")
+        return kwargs
+
+
+@dataclass
+class EngineOptions:
+    """Which engine renders the video and its settings (fields not read by an engine are ignored by it)."""
+
+    engine: str = option("warp", "renderer: warp (geometric re-render, any CPU, a preview and baseline) or "
+                         "facecam (the diffusion model; GPU and weights)", choices=ENGINE_NAMES, label="Engine")
+    weights: Optional[str] = option(None, "weights folder (base Wan2.2-I2V-A14B + FaceCam fine-tunes); "
+                                    "default $FACECAM_WEIGHTS", metavar="DIR", engines=("facecam",))
+    steps: int = option(50, "denoising steps", engines=("facecam",))
+    cfg: float = option(5.0, "classifier-free guidance scale", engines=("facecam",))
+    offload: bool = option(False, "model CPU offload + VAE tiling (less GPU memory, slower)",
+                           engines=("facecam",))
+    device: Optional[str] = option(None, "torch device (default: cuda if available, else cpu)",
+                                   engines=("facecam",))
+    dtype: str = option("bfloat16", "compute dtype", choices=("bfloat16", "float16", "float32"),
+                        engines=("facecam",))
+    context_parallel: int = option(1, "processes sharing each video's denoising (generate-many sets it)",
+                                   engines=("facecam",), cli=False)
+
+    def engine_kwargs(self) -> dict:
+        """The chosen engine's constructor arguments, ``$FACECAM_WEIGHTS`` resolved."""
+        kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name != "engine" and self.engine in f.metadata["engines"]}
+        if "weights" in kwargs and not kwargs["weights"]:
+            kwargs["weights"] = os.environ.get("FACECAM_WEIGHTS") or None
+        return kwargs
+
+    def record(self) -> dict:
+        """What ``_camera.json`` keeps: the engine's name and every option it read."""
+        return {"engine": self.engine, **self.engine_kwargs()}
+
+
+def from_namespace(cls, namespace: Any, **overrides):
+    """An options dataclass from the attributes of an argparse namespace (fields it lacks keep their defaults)."""
+    values = {f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls) if hasattr(namespace, f.name)}
+    return cls(**{**values, **overrides})
+
+
+def check_engine(options: EngineOptions) -> None:
+    """Raise :class:`~facecam.errors.FacecamError` when the engine cannot run (before any output is touched)."""
+    from .engines import engine_class
+    from .errors import FacecamError
+
+    ok, why = engine_class(options.engine).availability(**options.engine_kwargs())
+    if not ok:
+        raise FacecamError(why)
+
+
+def load_engine(options: EngineOptions) -> "Engine":
+    """Build the engine ``options`` names (the facecam engine loads its weights on first use)."""
+    from .engines import get_engine
+
+    return get_engine(options.engine, **options.engine_kwargs())
+
+
+@dataclass
+class Run:
+    """One finished run: the conditioned clip, the generated video (None for a condition-only run) and
+    the options that made them."""
+
+    clip: "ConditionedClip"
+    video: Optional[np.ndarray]
+    condition: ConditionOptions
+    engine: Optional[EngineOptions] = None
+
+    @property
+    def name(self) -> str:
+        return self.clip.name
+
+    def record(self) -> dict:
+        """``<name>_camera.json``: the per-frame camera and every option the run used."""
+        record = self.clip.describe()
+        used = {k: _json_ready(v) for k, v in dataclasses.asdict(self.condition).items()}
+        if not isinstance(self.condition.camera, str):
+            used["camera"] = self.clip.trajectory.name
+        record["options"] = {**used, **record.get("options", {})}
+        if self.engine is not None:
+            engine = self.engine.record()
+            record["engine"] = engine["engine"]
+            record["engine_options"] = {k: v for k, v in engine.items() if k != "engine"}
+        return record
+
+    def files(self) -> dict[str, Any]:
+        """``{file name: frames | JSON dict}`` under the naming contract."""
+        clip = self.clip
+        files: dict[str, Any] = {}
+        if self.video is not None:
+            files[f"{clip.name}.mp4"] = self.video
+        files[f"{clip.name}_input.mp4"] = clip.source
+        files[f"{clip.name}_camera.mp4"] = clip.condition
+        files[f"{clip.name}_preview.mp4"] = clip.preview()
+        files[f"{clip.name}_camera.json"] = self.record()
+        return files
+
+
+def _json_ready(value):
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, os.PathLike):
+        return str(value)
+    return value
+
+
+def render(video: Union[str, os.PathLike, "VideoClip"], options: Optional[ConditionOptions] = None,
+           engine: Optional[EngineOptions] = None, *, loaded: Optional["Engine"] = None, name: Optional[str] = None,
+           progress: bool = False) -> Run:
+    """Build the condition for ``video`` and, when ``engine`` is given, render the re-angled video.
+
+    Args:
+        video: a video or image path, or a decoded clip.
+        options: the condition options (default: all defaults).
+        engine: the engine options; None for a condition-only run (``facecam condition``).
+        loaded: an engine already built from ``engine`` (reused across runs: the page, bench);
+            built here otherwise.
+        name: output stem (default: the video's file stem).
+        progress: show one progress bar per stage.
+
+    Returns:
+        :class:`Run`; :func:`write_run` writes it.
+    """
+    from .condition.builder import build_condition
+
+    options = options or ConditionOptions()
+    if engine is not None and loaded is None:
+        loaded = load_engine(engine)
+    clip = build_condition(video, progress=progress, name=name, **options.build_kwargs())
+    return render_clip(clip, options, engine, loaded=loaded, progress=progress)
+
+
+def render_clip(clip: "ConditionedClip", options: ConditionOptions, engine: Optional[EngineOptions] = None, *,
+                loaded: Optional["Engine"] = None, progress: bool = False) -> Run:
+    """Render an already conditioned clip (the static benchmark builds its own) into a :class:`Run`."""
+    if engine is None:
+        return Run(clip, None, options, None)
+    loaded = loaded or load_engine(engine)
+    video = loaded.generate(clip, seed=options.seed, progress=progress)
+    return Run(clip, video, options, engine)
+
+
+def write_run(run: Run, out_dir: Union[str, os.PathLike]) -> dict[str, Path]:
+    """Write the run's files into ``out_dir`` as one set: all of them or none, earlier results kept on failure."""
+    from .video.outputs import write_outputs
+
+    return write_outputs(out_dir, run.files(), run.clip.fps)

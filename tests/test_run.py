@@ -1,0 +1,136 @@
+"""The run API (facecam.run): options as data, flags generated from them, one naming contract,
+a record that reproduces the run, and earlier results that survive a failed run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+SMALL = dict(frames=5, size=(256, 192))
+
+
+@pytest.fixture(scope="module")
+def portrait_clip():
+    import skimage.data
+
+    from facecam.video.io import VideoClip
+
+    return VideoClip(np.repeat(skimage.data.astronaut()[None], 5, axis=0), 24.0, None, 1)
+
+
+def _parse(argv):
+    from facecam.cli import build_parser
+
+    return build_parser().parse_args(argv)
+
+
+@pytest.mark.parametrize("argv", [["generate", "v.mp4", "-o", "out"], ["condition", "v.mp4", "-o", "out"],
+                                  ["bench", "dynamic", "--videos", "v", "-o", "out"]])
+def test_bare_flags_are_the_option_dataclasses_defaults(argv):
+    from facecam.cli._options import condition_options, engine_options
+    from facecam.run import ConditionOptions, EngineOptions
+
+    args = _parse(argv)
+    assert condition_options(args) == ConditionOptions()
+    if hasattr(args, "steps"):
+        assert engine_options(args) == EngineOptions()
+
+
+def test_every_option_field_has_a_flag_that_sets_it():
+    from facecam.cli._options import condition_options, engine_options
+
+    args = _parse(["generate", "v.mp4", "-o", "out", "--camera", "zoom-in", "--strength", "0.5", "--frames", "17",
+                   "--fps", "12", "--size", "512x320", "--proxy", "template", "--mode", "absolute", "--seed", "7",
+                   "--engine", "facecam", "--weights", "w", "--steps", "4", "--cfg", "2.5", "--offload",
+                   "--device", "cpu", "--dtype", "float32"])
+    condition, engine = condition_options(args), engine_options(args)
+    assert dataclasses.asdict(condition) == dict(camera="zoom-in", strength=0.5, frames=17, fps=12.0,
+                                                 size=(512, 320), proxy="template", mode="absolute", seed=7)
+    assert engine.record() == dict(engine="facecam", weights="w", steps=4, cfg=2.5, offload=True, device="cpu",
+                                   dtype="float32", context_parallel=1)
+
+
+def test_warp_is_given_none_of_the_diffusion_options():
+    from facecam.run import EngineOptions
+
+    assert EngineOptions(engine="warp", steps=3).engine_kwargs() == {}
+
+
+def test_weights_default_to_the_environment(monkeypatch):
+    from facecam.run import EngineOptions
+
+    monkeypatch.setenv("FACECAM_WEIGHTS", "/somewhere/weights")
+    assert EngineOptions(engine="facecam").record()["weights"] == "/somewhere/weights"
+
+
+def test_a_run_writes_the_naming_contract_and_records_every_option(portrait_clip, tmp_path):
+    from facecam.run import ConditionOptions, EngineOptions, render, write_run
+    from facecam.video.io import read_video
+
+    options = ConditionOptions(camera="zoom-in", seed=3, **SMALL)
+    result = render(portrait_clip, options, EngineOptions(engine="warp"), name="face")
+    written = write_run(result, tmp_path)
+    assert sorted(written) == ["face.mp4", "face_camera.json", "face_camera.mp4", "face_input.mp4",
+                               "face_preview.mp4"]
+    assert read_video(written["face.mp4"], fps=None, num_frames=None).frames.shape == (5, 256, 192, 3)
+    record = json.loads(written["face_camera.json"].read_text())
+    assert record["engine"] == "warp" and record["engine_options"] == {}
+    for name, value in dataclasses.asdict(options).items():
+        assert record["options"][name] == (list(value) if isinstance(value, tuple) else value), name
+    # The record is enough to run it again: the same options give the same condition.
+    again = ConditionOptions(**{f.name: record["options"][f.name] for f in dataclasses.fields(ConditionOptions)})
+    again.size = tuple(again.size)
+    assert np.array_equal(render(portrait_clip, again, name="face").clip.condition, result.clip.condition)
+
+
+def test_a_condition_only_run_has_no_video_and_no_engine(portrait_clip):
+    from facecam.run import ConditionOptions, render
+
+    result = render(portrait_clip, ConditionOptions(**SMALL), name="face")
+    assert result.video is None and "face.mp4" not in result.files()
+    assert "engine" not in result.record()
+
+
+def test_a_failed_write_leaves_the_earlier_results_intact(portrait_clip, tmp_path, monkeypatch):
+    import facecam.video.outputs as outputs
+    from facecam.run import ConditionOptions, EngineOptions, render, write_run
+
+    first = write_run(render(portrait_clip, ConditionOptions(**SMALL), EngineOptions(), name="face"), tmp_path)
+    before = {name: path.read_bytes() for name, path in first.items()}
+    second = render(portrait_clip, ConditionOptions(camera="zoom-in", **SMALL), EngineOptions(), name="face")
+
+    real_replace, moved = outputs.os.replace, []
+
+    def fail_on_the_third_swap(src, dst):
+        if ".previous" not in str(dst):
+            moved.append(dst)
+            if len(moved) == 3:
+                raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(outputs.os, "replace", fail_on_the_third_swap)
+    with pytest.raises(outputs.VideoError, match="No space left"):
+        write_run(second, tmp_path)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before)  # no staging folder left either
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+
+
+@pytest.mark.slow
+def test_a_failed_generate_into_a_results_folder_keeps_them(tmp_path, astronaut):
+    from PIL import Image
+
+    from facecam.cli import main
+
+    photo = tmp_path / "face.png"
+    Image.fromarray(astronaut).save(photo)
+    out = tmp_path / "out"
+    assert main(["generate", str(photo), "-o", str(out), "--frames", "5", "--size", "256x192"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    wall = tmp_path / "face.jpg"  # same stem, no face: fails after the folder was prepared
+    Image.fromarray(np.full((256, 256, 3), 200, np.uint8)).save(wall)
+    assert main(["generate", str(wall), "-o", str(out), "--frames", "5", "--size", "256x192"]) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
