@@ -377,7 +377,7 @@ def proxy_head():
 
 
 def _orbit(cloud, traj):
-    from facecam.face.gaussians import render_proxy_views
+    from facecam.condition.proxy_view import render_proxy_views
 
     n = traj.num_frames
     return render_proxy_views(cloud, 270.0 + traj.yaw, traj.pitch, np.full(n, 30.0), canvas=(256, 256),
