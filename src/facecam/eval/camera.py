@@ -412,7 +412,7 @@ class ClipVerdict:
             minus expected (degrees; log size ratio; fraction of the frame),
             ``mean`` of absolute errors, ``worst`` signed, at ``frame``.
         commanded: components the trajectory moves (beyond a paper threshold).
-        uncommanded: per other component ``{worst, frame, tolerance, ok}``.
+        uncommanded: per other component ``{worst, frame, tolerance, ok}`` (the largest error, where).
         face_missing: ``{count, frames, sampled}``: sampled output frames without a face where the input has one.
         reason: why it is wrong, in words ("" when correct).
         paper_correct: the paper's direction-only rule on the last judged frame.
@@ -586,7 +586,7 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
         if k not in commanded:
             biggest = max(rows, key=lambda r: abs(r[0]))
             uncommanded[k] = {"worst": round(float(biggest[0]), 5), "frame": int(biggest[2]),
-                              "tolerance": round(float(tolerances.floor(k)), 5), "ok": bool(ok)}
+                              "tolerance": round(float(biggest[1]), 5), "ok": bool(ok)}
         if ok:
             continue
         unit = {"deg": " deg", "log": "", "frame": " of the frame"}[SCALE_NAMES[k]]
