@@ -505,9 +505,8 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
     Raises:
         NoFaceError: no sampled input frame has a face (nothing can be judged).
     """
-    from ..face.pose import estimate_head_pose
     from ..condition.project import lift, orbit_pivot
-    from ..face.pose import focal_length, intrinsics
+    from ..face.pose import estimate_head_pose, focal_length, intrinsics
 
     n = min(len(input_frames), len(output_frames))
     if n == 0:
