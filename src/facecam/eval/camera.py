@@ -251,6 +251,7 @@ def evaluate_frames(input_frame: np.ndarray, output_frame: np.ndarray, camera: C
 # --------------------------------------------------------------------------- the strict judge
 
 DEFAULT_STRIDE = 4
+UNCOMMANDED_ANGLE = 1.0  # degrees: an angle commanded less than this at a frame is not commanded there
 SCALE_NAMES = {"yaw": "deg", "pitch": "deg", "roll": "deg", "scale": "log", "shift_x": "frame", "shift_y": "frame"}
 
 
@@ -268,10 +269,10 @@ class Tolerances:
       lens, so a focal zoom reads as the head coming closer and turning a little);
     * scale and shift: the coupling an orbit predicts (the face shrinks and
       slides as the head turns; the true pivot of a real head is known only roughly);
-    * yaw, pitch, roll: the part of the predicted change that was not commanded
-      (an orbit of a head that is already turned, or in yaw and pitch at once,
-      changes the other angles too; MediaPipe reads that short, as it reads
-      turns short).
+    * yaw, pitch, roll not commanded at that frame: the change predicted for
+      them (an orbit of a head that is already turned, or in yaw and pitch at
+      once, changes the other angles too; MediaPipe reads that short, as it
+      reads turns short).
 
     The floors are the largest errors measured on exactly moved real clips
     (static, pans, zooms of the six shared clips through mp4,
@@ -386,10 +387,10 @@ def expected_change(points_in: np.ndarray, size: tuple[int, int], view: dict, pi
     sight_x = math.degrees(math.atan((flat[0] - w / 2) / f) - math.atan((c_in[0] - w / 2) / f))
     sight_y = math.degrees(math.atan((flat[1] - h / 2) / f) - math.atan((c_in[1] - h / 2) / f))
     # An orbit of a head that is already turned, or in yaw and pitch at once, also changes the
-    # other Euler angles; MediaPipe reads such couplings short (it reads turns short), so like
-    # the other couplings each is allowed up to its own size.
+    # angles it does not command; MediaPipe reads such couplings short (it reads turns short),
+    # so like the other couplings each is allowed up to its own size.
     for k in ("yaw", "pitch", "roll"):
-        coupling[k] = abs(_wrap(change[k] - commanded[k]))
+        coupling[k] = abs(change[k]) if abs(commanded[k]) < UNCOMMANDED_ANGLE else 0.0
     allowance = {**coupling, "yaw": abs(sight_x) + coupling["yaw"], "pitch": abs(sight_y) + coupling["pitch"]}
     return FrameExpectation(change, commanded, allowance)
 
