@@ -289,7 +289,7 @@ class Tolerances:
     rotation_rel: float = 0.5    # MediaPipe + PnP read known orbits of a rendered head at 0.5-0.7 of their angle
     scale_rel: float = 0.25
     shift_rel: float = 0.25
-    zoom_turn: float = 12.0      # measured: zooms by 1.4 read up to 5.8 deg beyond the line-of-sight turn
+    zoom_turn: float = 12.0      # measured: zooms by 1.4 read up to 6.1 deg beyond the line-of-sight turn
 
     def floor(self, name: str) -> float:
         return self.shift if name.startswith("shift") else getattr(self, name)
