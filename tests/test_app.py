@@ -361,7 +361,7 @@ def test_an_uploaded_trajectory_json_is_the_camera(page_handlers, tmp_path):
 
 
 @pytest.mark.slow
-def test_with_weights_the_page_offers_and_runs_the_facecam_engine(tmp_path, astronaut):
+def test_with_weights_the_page_offers_and_runs_the_facecam_engine(tmp_path, astronaut, tiny_weights):
     import json
     from types import SimpleNamespace
 
@@ -369,12 +369,11 @@ def test_with_weights_the_page_offers_and_runs_the_facecam_engine(tmp_path, astr
     from PIL import Image
 
     from facecam.app import DEFAULT_KEYS, build_app
-    from facecam.model.tiny import write_tiny_model
     from facecam.run import EngineOptions
 
     photo = tmp_path / "portrait.png"
     Image.fromarray(astronaut).save(photo)
-    weights = write_tiny_model(tmp_path / "weights")  # the real folder layout with a tiny model inside
+    weights = tiny_weights  # the real folder layout with a tiny model inside
     demo = build_app(EngineOptions(engine="facecam", weights=str(weights), steps=2, device="cpu", dtype="float32"),
                      workdir=tmp_path / "sessions")
     engine = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "engine")
