@@ -134,3 +134,23 @@ def test_a_failed_generate_into_a_results_folder_keeps_them(tmp_path, astronaut)
     Image.fromarray(np.full((256, 256, 3), 200, np.uint8)).save(wall)
     assert main(["generate", str(wall), "-o", str(out), "--frames", "5", "--size", "256x192"]) == 2
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("verbose", [False, True])
+def test_native_log_lines_show_only_with_verbose(tmp_path, verbose):
+    import subprocess
+    import sys
+
+    import skimage.data
+    from PIL import Image
+
+    photo = tmp_path / "face.png"
+    Image.fromarray(skimage.data.astronaut()).save(photo)
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("GLOG_minloglevel", "TF_CPP_MIN_LOG_LEVEL")}
+    argv = [sys.executable, "-m", "facecam", *(["-v"] if verbose else []), "condition", str(photo),
+            "-o", str(tmp_path / "out"), "--frames", "5", "--size", "256x192"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr
+    assert ("TensorFlow Lite" in done.stderr) == verbose, done.stderr
+    assert "landmarks" in done.stderr  # the progress bar still shows
