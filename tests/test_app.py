@@ -273,6 +273,9 @@ def test_page_explains_bad_input_and_keeps_serving(page, tmp_path, app_url):
     Image.fromarray(np.full((360, 360, 3), 200, np.uint8)).save(wall)
     _upload(page, wall)
     page.click("#preview-button")
+    # The old error goes the moment the new run starts.
+    page.locator("#status").get_by_text("Working").wait_for(timeout=JOB_TIMEOUT_MS)
+    assert "cannot open video" not in page.locator("#status").inner_text()
     assert "no face found" in _wait_status(page, "no face found")
 
     page.locator("#camera-source").get_by_label("keyframes", exact=True).check()
