@@ -154,3 +154,18 @@ def test_native_log_lines_show_only_with_verbose(tmp_path, verbose):
     assert done.returncode == 0, done.stderr
     assert ("TensorFlow Lite" in done.stderr) == verbose, done.stderr
     assert "landmarks" in done.stderr  # the progress bar still shows
+
+
+def test_the_record_keeps_every_engine_option_the_run_used(portrait_clip, monkeypatch):
+    from facecam.run import ConditionOptions, EngineOptions, render
+
+    class SourceBack:  # stands in for a loaded facecam engine: what is recorded, not what is drawn
+        def generate(self, clip, *, seed=None, progress=False):
+            return clip.source.copy()
+
+    monkeypatch.delenv("FACECAM_WEIGHTS", raising=False)
+    engine = EngineOptions(engine="facecam", weights="/w", steps=7, cfg=3.5, dtype="float16")
+    record = render(portrait_clip, ConditionOptions(**SMALL), engine, loaded=SourceBack(), name="face").record()
+    assert record["engine"] == "facecam"
+    assert record["engine_options"] == dict(weights="/w", steps=7, cfg=3.5, offload=False, device=None,
+                                            dtype="float16", context_parallel=1)
