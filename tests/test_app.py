@@ -117,8 +117,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    """`facecam app` serving on a free localhost port; stopped after the module's tests."""
+def app_url(app_server):
+    return app_server[0]
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    """`facecam app` serving on a free localhost port, and its log file; stopped after the module's tests."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("app-server") / "server.log"
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
@@ -141,7 +146,7 @@ def app_url(tmp_path_factory):
                 pytest.fail(f"facecam app did not answer in {SERVER_START_TIMEOUT:.0f} s:\n"
                             f"{log_path.read_text()[-3000:]}")
             time.sleep(1.0)
-        yield url
+        yield url, log_path
     finally:
         proc.terminate()
         try:
@@ -254,6 +259,17 @@ def test_page_previews_then_generates_arc_left_with_warp_and_downloads_the_mp4(p
     names = {a.get_attribute("download") for a in page.locator("#downloads a[download]").all()}
     assert {"lp_d0_camera.json", "lp_d0_camera.mp4", "lp_d0_preview.mp4", "lp_d0_input.mp4"} <= names
     assert page.blocked == []
+
+
+@pytest.mark.slow
+def test_the_server_prints_one_line_with_its_address_and_no_share_advice(app_server):
+    url, log_path = app_server
+    deadline = time.monotonic() + 30  # the page can answer a moment before the line is printed
+    while not log_path.read_text().strip() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+    assert lines[0] == f"facecam: serving on {url} (Ctrl-C stops it)"
+    assert "share=True" not in log_path.read_text()
 
 
 @pytest.mark.slow
