@@ -81,8 +81,8 @@ def test_a_run_writes_the_naming_contract_and_records_every_option(portrait_clip
     for name, value in dataclasses.asdict(options).items():
         assert record["options"][name] == (list(value) if isinstance(value, tuple) else value), name
     # The record is enough to run it again: the same options give the same condition.
-    again = ConditionOptions(**{f.name: record["options"][f.name] for f in dataclasses.fields(ConditionOptions)})
-    again.size = tuple(again.size)
+    again = ConditionOptions.from_record(record)
+    assert again == options
     assert np.array_equal(render(portrait_clip, again, name="face").clip.condition, result.clip.condition)
 
 
