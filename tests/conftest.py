@@ -48,3 +48,16 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """One tiny FaceCam weights folder (the real layout, random tiny experts) for the whole session.
+
+    Tests that only read it share it; a test that changes the folder makes its own with
+    :func:`facecam.model.tiny.write_tiny_model`. The prompt cache the facecam engine writes beside
+    the weights is deterministic, so sharing it does not couple tests.
+    """
+    from facecam.model.tiny import write_tiny_model
+
+    return write_tiny_model(tmp_path_factory.mktemp("tiny") / "weights")

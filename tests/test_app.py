@@ -117,8 +117,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    """`facecam app` serving on a free localhost port; stopped after the module's tests."""
+def app_url(app_server):
+    return app_server[0]
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    """`facecam app` serving on a free localhost port, and its log file; stopped after the module's tests."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("app-server") / "server.log"
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
@@ -141,7 +146,7 @@ def app_url(tmp_path_factory):
                 pytest.fail(f"facecam app did not answer in {SERVER_START_TIMEOUT:.0f} s:\n"
                             f"{log_path.read_text()[-3000:]}")
             time.sleep(1.0)
-        yield url
+        yield url, log_path
     finally:
         proc.terminate()
         try:
@@ -257,6 +262,17 @@ def test_page_previews_then_generates_arc_left_with_warp_and_downloads_the_mp4(p
 
 
 @pytest.mark.slow
+def test_the_server_prints_one_line_with_its_address_and_no_share_advice(app_server):
+    url, log_path = app_server
+    deadline = time.monotonic() + 30  # the page can answer a moment before the line is printed
+    while not log_path.read_text().strip() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+    assert lines[0] == f"facecam: serving on {url} (Ctrl-C stops it)"
+    assert "share=True" not in log_path.read_text()
+
+
+@pytest.mark.slow
 def test_page_explains_bad_input_and_keeps_serving(page, tmp_path, app_url):
     import numpy as np
     from PIL import Image
@@ -273,6 +289,9 @@ def test_page_explains_bad_input_and_keeps_serving(page, tmp_path, app_url):
     Image.fromarray(np.full((360, 360, 3), 200, np.uint8)).save(wall)
     _upload(page, wall)
     page.click("#preview-button")
+    # The old error goes the moment the new run starts.
+    page.locator("#status").get_by_text("Working").wait_for(timeout=JOB_TIMEOUT_MS)
+    assert "cannot open video" not in page.locator("#status").inner_text()
     assert "no face found" in _wait_status(page, "no face found")
 
     page.locator("#camera-source").get_by_label("keyframes", exact=True).check()
@@ -361,7 +380,7 @@ def test_an_uploaded_trajectory_json_is_the_camera(page_handlers, tmp_path):
 
 
 @pytest.mark.slow
-def test_with_weights_the_page_offers_and_runs_the_facecam_engine(tmp_path, astronaut):
+def test_with_weights_the_page_offers_and_runs_the_facecam_engine(tmp_path, astronaut, tiny_weights):
     import json
     from types import SimpleNamespace
 
@@ -369,12 +388,11 @@ def test_with_weights_the_page_offers_and_runs_the_facecam_engine(tmp_path, astr
     from PIL import Image
 
     from facecam.app import DEFAULT_KEYS, build_app
-    from facecam.model.tiny import write_tiny_model
     from facecam.run import EngineOptions
 
     photo = tmp_path / "portrait.png"
     Image.fromarray(astronaut).save(photo)
-    weights = write_tiny_model(tmp_path / "weights")  # the real folder layout with a tiny model inside
+    weights = tiny_weights  # the real folder layout with a tiny model inside
     demo = build_app(EngineOptions(engine="facecam", weights=str(weights), steps=2, device="cpu", dtype="float32"),
                      workdir=tmp_path / "sessions")
     engine = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "engine")

@@ -214,7 +214,6 @@ def test_bench_dynamic_cli_goes_through_the_generate_path(two_clips, tmp_path, m
 
 @pytest.mark.slow
 def test_bench_dynamic_with_the_warp_engine_writes_tables_and_plot_and_resumes(two_clips, tmp_path, capsys):
-    pytest.importorskip("facecam.engines.warp", reason="the warp engine has not landed yet")
     assert _bench_cli(two_clips, tmp_path) == 0
     runs = sorted((tmp_path / "runs").glob("*.json"))
     assert len(runs) == 4

@@ -81,8 +81,8 @@ def test_a_run_writes_the_naming_contract_and_records_every_option(portrait_clip
     for name, value in dataclasses.asdict(options).items():
         assert record["options"][name] == (list(value) if isinstance(value, tuple) else value), name
     # The record is enough to run it again: the same options give the same condition.
-    again = ConditionOptions(**{f.name: record["options"][f.name] for f in dataclasses.fields(ConditionOptions)})
-    again.size = tuple(again.size)
+    again = ConditionOptions.from_record(record)
+    assert again == options
     assert np.array_equal(render(portrait_clip, again, name="face").clip.condition, result.clip.condition)
 
 
@@ -134,3 +134,38 @@ def test_a_failed_generate_into_a_results_folder_keeps_them(tmp_path, astronaut)
     Image.fromarray(np.full((256, 256, 3), 200, np.uint8)).save(wall)
     assert main(["generate", str(wall), "-o", str(out), "--frames", "5", "--size", "256x192"]) == 2
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("verbose", [False, True])
+def test_native_log_lines_show_only_with_verbose(tmp_path, verbose):
+    import subprocess
+    import sys
+
+    import skimage.data
+    from PIL import Image
+
+    photo = tmp_path / "face.png"
+    Image.fromarray(skimage.data.astronaut()).save(photo)
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("GLOG_minloglevel", "TF_CPP_MIN_LOG_LEVEL")}
+    argv = [sys.executable, "-m", "facecam", *(["-v"] if verbose else []), "condition", str(photo),
+            "-o", str(tmp_path / "out"), "--frames", "5", "--size", "256x192"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr
+    assert ("TensorFlow Lite" in done.stderr) == verbose, done.stderr
+    assert "landmarks" in done.stderr  # the progress bar still shows
+
+
+def test_the_record_keeps_every_engine_option_the_run_used(portrait_clip, monkeypatch):
+    from facecam.run import ConditionOptions, EngineOptions, render
+
+    class SourceBack:  # stands in for a loaded facecam engine: what is recorded, not what is drawn
+        def generate(self, clip, *, seed=None, progress=False):
+            return clip.source.copy()
+
+    monkeypatch.delenv("FACECAM_WEIGHTS", raising=False)
+    engine = EngineOptions(engine="facecam", weights="/w", steps=7, cfg=3.5, dtype="float16")
+    record = render(portrait_clip, ConditionOptions(**SMALL), engine, loaded=SourceBack(), name="face").record()
+    assert record["engine"] == "facecam"
+    assert record["engine_options"] == dict(weights="/w", steps=7, cfg=3.5, offload=False, device=None,
+                                            dtype="float16", context_parallel=1)

@@ -130,6 +130,8 @@ def _error(exc: Exception, *uploads: Any) -> str:
 
 
 WORKING = "Working..."
+NO_WEIGHTS = ("no weights folder: start the page with `facecam app --weights DIR` or set $FACECAM_WEIGHTS "
+              "(`facecam download` fetches them)")
 
 
 def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | os.PathLike] = None) -> gr.Blocks:
@@ -145,11 +147,14 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
     facecam = facecam or EngineOptions(engine="facecam")
     root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="facecam-app-"))
     root.mkdir(parents=True, exist_ok=True)
-    try:
-        check_engine(facecam)
-        facecam_ok, facecam_why = True, ""
-    except FacecamError as exc:
-        facecam_ok, facecam_why = False, str(exc)
+    facecam_ok, facecam_why = False, NO_WEIGHTS
+    if facecam.engine_kwargs()["weights"]:
+        # Checking a folder imports torch and diffusers (seconds); without one there is nothing to check.
+        try:
+            check_engine(facecam)
+            facecam_ok, facecam_why = True, ""
+        except FacecamError as exc:
+            facecam_why = str(exc)
     engines: dict[str, Any] = {}
     engines_lock = threading.Lock()
 

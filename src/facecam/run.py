@@ -94,6 +94,15 @@ class ConditionOptions:
     seed: Optional[int] = option(0, "seed of the random preset and of the engine's noise; the same seed "
                                  "gives the same video", label="Seed")
 
+    def __post_init__(self):
+        self.size = tuple(int(v) for v in self.size)  # a list when read back from a run's JSON record
+
+    @classmethod
+    def from_record(cls, record: dict) -> "ConditionOptions":
+        """The options of a run from its ``<name>_camera.json`` (fields it lacks keep their defaults)."""
+        options = record.get("options", record)
+        return cls(**{f.name: options[f.name] for f in dataclasses.fields(cls) if f.name in options})
+
     def build_kwargs(self) -> dict:
         """Keyword arguments of :func:`~facecam.condition.builder.build_condition`."""
         kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -5,12 +5,22 @@ Each sub-command lives in its own module of this package and exposes
 never touches this file. Sub-command modules import heavy libraries inside their
 run functions, so ``facecam --help`` and every ``--help`` stay fast and need no
 weights.
+
+MediaPipe and TensorFlow Lite write their C++ log lines (``W0000 ...
+inference_feedback_manager``, ``Created TensorFlow Lite XNNPACK delegate``) straight
+to file descriptor 2. Unless ``-v`` is given, the command points that descriptor at
+/dev/null and gives Python (messages, progress bars) its own copy of the terminal, so
+the user sees facecam's lines only; ``-v`` shows everything and turns on facecam's
+INFO logging.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
+import os
 import pkgutil
 import sys
 from typing import Optional, Sequence
@@ -30,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Start with `facecam demo` (no weights needed), then `facecam cameras` and `facecam condition --help`.",
     )
     parser.add_argument("--version", action="version", version=f"facecam {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show every log line, MediaPipe's and TensorFlow Lite's included (before the verb)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = []
     for info in pkgutil.iter_modules(__path__):
@@ -49,15 +61,52 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
-    try:
-        result = args.func(args)
-    except FacecamError as exc:
-        print(f"facecam: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("facecam: interrupted", file=sys.stderr)
-        return 130
+    with _log_lines(args.verbose):
+        try:
+            result = args.func(args)
+        except FacecamError as exc:
+            print(f"facecam: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("facecam: interrupted", file=sys.stderr)
+            return 130
     return int(result or 0)
+
+
+@contextlib.contextmanager
+def _log_lines(verbose: bool):
+    """Without ``verbose``: native libraries' log lines to /dev/null, Python's stderr kept (see the module doc)."""
+    if verbose:
+        os.environ["FACECAM_VERBOSE"] = "1"
+        os.environ["GLOG_minloglevel"] = os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        logging.basicConfig(level=logging.INFO, format="facecam: %(name)s: %(message)s")
+        yield
+        return
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        own_fd = sys.stderr.fileno() == 2  # False under a test's capture: leave it alone
+    except (AttributeError, OSError, ValueError):
+        own_fd = False
+    if not own_fd:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    python_stderr = sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=python_stderr.encoding,
+                           errors="backslashreplace")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.stderr = python_stderr
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -214,11 +214,11 @@ def run_static(args: argparse.Namespace) -> int:
 def _generate_static(args: argparse.Namespace, identities, pairs) -> None:
     """Generate the views missing from ``--generated`` (see :func:`facecam.eval.protocols.generate_static`)."""
     from ..eval.protocols import generate_static
-    from ..run import check_engine
-    from ..video.io import DEFAULT_FRAMES, check_frame_count
+    from ..run import ConditionOptions, check_engine
+    from ..video.io import check_frame_count
     from ._options import condition_options, engine_options
 
-    frames = check_frame_count(args.frames if args.frames is not None else DEFAULT_FRAMES)
+    frames = check_frame_count(args.frames if args.frames is not None else ConditionOptions().frames)
     engine = engine_options(args)
     check_engine(engine)
     options = condition_options(args, camera="static", frames=frames)

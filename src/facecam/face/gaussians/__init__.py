@@ -22,8 +22,10 @@ its file format; ``splat``: the renderer; ``portrait``: a head from a photo):
   transmittance would fall below 1e-4, colour clamped at 0, background added
   with the remaining transmittance, ``uint8`` by truncation of ``255 * value``.
   One deliberate difference: the CUDA rasterizer tries a splat on every pixel of
-  the 16x16 tiles its 3-sigma square touches; we stop at the 3-sigma radius
-  (renders differ by at most one grey level).
+  the 16x16 tiles its 3-sigma square touches; we stop at the 3-sigma radius.
+  The two renderers have never been compared here (no CUDA rasterizer on this
+  machine); the difference is expected to be small, at splat edges only - an
+  estimate, not a measurement.
 - :func:`gaussians_from_portrait`: because the authors' head is not shipped with
   this package, a textured Gaussian face built from one portrait and its
   MediaPipe landmarks, placed in the sphere's world frame.

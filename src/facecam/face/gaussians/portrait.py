@@ -11,11 +11,12 @@ from .splat import matrix_to_quaternion
 # Placement of the portrait head in the sphere's world frame. The forehead
 # landmark (10) to chin (152) distance is 0.8 units: the face surface sits about
 # 2.4 units from a front camera, so at 40 deg FOV the face is ~220 px of the 480
-# px render (0.46 of it), ~340 px at 25 deg and ~150 px at 55 deg. Measured on the
-# astronaut head over the official sampler's range (azimuth 0/+-30/+-45, elevation
-# 0/+-30, FOV 25/40/55: 45 views), MediaPipe missed the face in 10 views at 0.6
-# units (a third of the frame), 3 at 0.72, 1 at 0.8 (azimuth +45, elevation +30,
-# FOV 55), while 0.9 already clips the face at FOV 25. The origin (the orbit
+# px render (0.46 of it), ~340 px at 25 deg and ~150 px at 55 deg (pinhole
+# arithmetic). On the astronaut head over the official sampler's range (azimuth
+# 0/+-30/+-45, elevation 0/+-30, FOV 25/40/55: 45 views), MediaPipe missed the face
+# in 1 view at 0.6 and 0.72 units and in none at 0.8
+# (benchmarks/portrait_head_views.py, this machine); that 0.9 clips the face at
+# FOV 25 is an earlier observation the script does not measure. The origin (the orbit
 # centre) is put 0.55 face heights behind the nose tip, roughly the centre of a
 # real skull, so orbiting the camera turns the head about its own centre instead
 # of swinging around the nose.
