@@ -91,7 +91,7 @@ def main() -> None:
 
     engine = get_engine("warp")
     embedder = load_embedder()
-    paths = [Path(p) for p in args.clips] or [MEDIA / name for name in CLIPS]
+    paths = [Path(p) if Path(p).exists() else MEDIA / p for p in args.clips] or [MEDIA / name for name in CLIPS]
     cameras = [c for c in args.cameras.split(",") if c]
     rows = []
     print(f"warp engine, {args.frames} frames; head = output/input 3D forehead-chin, "

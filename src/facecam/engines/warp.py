@@ -14,8 +14,8 @@ face
     drawn far to near and back-facing ones are culled, so the nose hides the
     far cheek when the head turns.
 person
-    hair, ears, neck and body (MediaPipe selfie segmentation, dilated a little
-    so its edge carries no background) on a plane facing the source camera at
+    hair, ears, neck and body (MediaPipe selfie segmentation, feathered across
+    its edge) on a plane facing the source camera at
     the head pivot's depth. The face's outer ring lies on this plane, so the two
     warps meet without a seam.
 background
@@ -69,6 +69,7 @@ MAP_SCALE = 2          # backward maps are computed on a 2x coarser grid and ups
 SEGMENT_STRIDE = 2     # segment every other frame, interpolate the rest
 PLATE_FRAMES = 24      # frames averaged into the background plate (spread over the clip)
 MAX_MARGIN = 1.5       # background canvas reaches at most this many frame sizes beyond the frame
+PLATE_CLEARANCE = np.ones((9, 9), np.uint8)  # plate pixels keep 4 pixels from the person's rim
 INPAINT_SCALE = 4      # the unseen background is inpainted at 1/4 resolution (smooth anyway)
 
 
@@ -79,7 +80,7 @@ class WarpOptions:
     background_depth: float = BACKGROUND_DEPTH  # background plane depth / head depth
     smooth_xy: int = SMOOTH_XY_FRAMES           # landmark smoothing window for x, y (frames, odd; 1 = off)
     smooth_z: int = SMOOTH_Z_FRAMES             # landmark smoothing window for depth (frames, odd; 1 = off)
-    dilate: float = 0.006                       # person mask dilation, fraction of the frame diagonal
+    dilate: float = 0.0                         # person mask dilation, fraction of the frame diagonal
     feather: float = 0.006                      # person edge feathering, fraction of the frame diagonal
     segmentation_model: int = 0                 # MediaPipe selfie segmentation: 0 general, 1 landscape
 
@@ -251,17 +252,18 @@ def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, 
 
     The segmentation is unioned with the face oval (a cartoon or a heavily made-up
     face may be missed by the selfie model), averaged over three frames against
-    flicker, dilated so its edge carries no background, and feathered outwards.
-    ``alpha == 255`` exactly on the dilated mask (the *core*): there the person
-    hides the background, elsewhere the background layer shows this frame's own
-    pixels, so a still camera reproduces the input exactly. (Four channels also
+    flicker, and feathered across its edge (antialiased; no band of the source's
+    background rides along with the person). ``alpha == 255`` on the mask's
+    interior (the *core*): there the person hides the background, elsewhere the
+    background layer shows this frame's own pixels, so a still camera reproduces
+    the input exactly; the background plate takes only pixels with ``alpha == 0``. (Four channels also
     happen to warp faster than three in OpenCV.)
     """
     from ..face.landmarks import _quiet
 
     T, H, W = frames.shape[:3]
     diag = float(np.hypot(H, W))
-    dilate = max(1.0, options.dilate * diag)
+    dilate = options.dilate * diag
     feather = max(1.0, options.feather * diag)
     with _quiet():
         from mediapipe.python.solutions.selfie_segmentation import SelfieSegmentation
@@ -292,23 +294,39 @@ def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, 
             cv2.addWeighted(prob[a], 1.0 - w, prob[b], w, 0.0, dst=prob[t])
 
     layers = np.empty((T, H, W, 4), np.uint8)
-    reach = dilate + feather
     # The alpha is smooth: build it on the half-size grid (pixel j at full-size 2j + 0.5).
     to_half = np.array([small[0] / W, small[1] / H])
+    to_full = 1.0 / float(to_half.mean())
     for t in range(T):
         window = prob[max(0, t - 1):t + 2]
         hard = (window.mean(axis=0) <= MASK_THRESHOLD).astype(np.uint8)  # 1 = not person
         oval = np.round(((points[t, surface.oval, :2] + 0.5) * to_half - 0.5) * 16).astype(np.int32)
         cv2.fillPoly(hard, [oval], 0, lineType=cv2.LINE_8, shift=4)
-        dist = cv2.distanceTransform(hard, cv2.DIST_L2, 3)  # half-size pixels from the person
-        # 255 up to `dilate` pixels from the person, falling linearly to 0 over `feather` more.
-        dist *= 1.0 / float(to_half.mean())
-        cv2.min(dist, reach, dst=dist)
-        alpha = cv2.convertScaleAbs(dist, alpha=-255.0 / feather, beta=255.0 * reach / feather)
+        hard = keep_subject(hard, oval)
+        # Signed distance from the mask's edge (full-size pixels, > 0 outside the person): the
+        # alpha ramps from 255 to 0 over `feather` pixels centred on the edge moved out by
+        # `dilate`, so the rim carries little of the source's background (no halo when it moves).
+        outside = cv2.distanceTransform(hard, cv2.DIST_L2, 3)
+        inside = cv2.distanceTransform(1 - hard, cv2.DIST_L2, 3)
+        signed = (outside - inside) * to_full - dilate
+        alpha = np.clip(127.5 - signed * (255.0 / feather), 0.0, 255.0).astype(np.uint8)
         alpha = cv2.resize(alpha, (W, H), interpolation=cv2.INTER_LINEAR)
         cv2.cvtColor(frames[t], cv2.COLOR_RGB2RGBA, dst=layers[t])
         cv2.insertChannel(alpha, layers[t], 3)
     return layers
+
+
+def keep_subject(not_person: np.ndarray, oval: np.ndarray) -> np.ndarray:
+    """The mask ``not_person`` (uint8, 1 = background) with every person blob that does not touch the
+    face removed: the selfie model sometimes marks a skin-coloured object behind the subject, which
+    would then float along with the head as a ghost."""
+    count, labels = cv2.connectedComponents(1 - not_person, connectivity=8)
+    if count <= 2:
+        return not_person
+    inside = np.zeros_like(not_person)
+    cv2.fillPoly(inside, [oval], 1, lineType=cv2.LINE_8, shift=4)
+    keep = np.unique(labels[(inside > 0) & (labels > 0)])
+    return np.where(np.isin(labels, keep), 0, 1).astype(np.uint8)
 
 
 def background_canvas(layers: np.ndarray, bg_h: list[np.ndarray],
@@ -325,7 +343,9 @@ def background_canvas(layers: np.ndarray, bg_h: list[np.ndarray],
     total = np.zeros((H, W), np.float32)
     plate = np.zeros((H, W, 3), np.float32)
     for t in np.unique(np.linspace(0, T - 1, min(T, PLATE_FRAMES)).round().astype(int)):
-        seen = layers[t, ..., 3] < 255
+        # Only pixels well clear of the person's feathered rim: segmentation edges are loose, and
+        # hair or skin baked into the plate would show as a halo wherever the person moves away.
+        seen = cv2.erode((layers[t, ..., 3] == 0).astype(np.uint8), PLATE_CLEARANCE) > 0
         total += seen
         cv2.add(plate, layers[t, ..., :3].astype(np.float32), dst=plate, mask=seen.astype(np.uint8))
     plate /= np.maximum(total, 1.0)[..., None]
@@ -445,6 +465,8 @@ class FrameRenderer:
             box, covered, fx, fy = face
             # A head cut by the frame edge continues it (hair above, cheek beside) instead of
             # showing the wall through it: the face surface reads clamped to the frame.
+            # (Reading the frame mirrored at its edge was tried: it draws reflected hair
+            # outlines above heads that do not touch the top edge.)
             np.clip(fx, 0, W - 1, out=fx)
             np.clip(fy, 0, H - 1, out=fy)
             np.copyto(px[box], fx, where=covered)
@@ -479,8 +501,8 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
         a box of grid cells (a pair of slices), which of them the surface
         covers (``(h, w)`` bool) and their source pixels (``(h, w)`` float32;
         meaningless where not covered). Triangles are painted far to near into
-        an index buffer (the nearest wins); back-facing and behind-the-camera
-        triangles are skipped.
+        an index buffer (the nearest wins); back-facing triangles are painted
+        first, under every front-facing one, and behind-the-camera ones skipped.
     """
     step = float(xs[1] - xs[0]) if len(xs) > 1 else 1.0
     origin = np.array([xs[0], ys[0]], np.float64)
@@ -494,13 +516,16 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
     det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # twice the signed area; < 0: facing away
     lo = np.floor(cells.min(axis=1))
     hi = np.ceil(cells.max(axis=1))
-    visible = (det > 1e-3) & (target[tris, 2].min(axis=1) > 1e-3)
+    visible = (np.abs(det) > 1e-3) & (target[tris, 2].min(axis=1) > 1e-3)
     visible &= (hi[:, 0] >= 0) & (hi[:, 1] >= 0) & (lo[:, 0] < W) & (lo[:, 1] < H)
     idx = np.flatnonzero(visible)
     if idx.size == 0:
         return None
     depth = target[tris[idx], 2].mean(axis=1)
-    idx = idx[np.argsort(-depth, kind="stable")]  # far first: nearer triangles overwrite
+    # Back-facing triangles first, then the front-facing ones far to near: nearer triangles
+    # overwrite, and a fold of the surface (a temple turning away) is still covered by its
+    # own skin where nothing nearer hides it, instead of leaving a hole onto the flat layer.
+    idx = idx[np.lexsort((-depth, det[idx] > 0))]
 
     # Affine map per triangle, target pixel -> source pixel: s = A d + b, one table row per triangle
     # (row 0 unused: the index buffer's 0 means "no triangle").
