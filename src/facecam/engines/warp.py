@@ -53,6 +53,7 @@ from ..errors import FacecamError
 from ..face.pose import focal_length, intrinsics
 from .base import Engine
 from .warp_mesh import MESH_VERTICES, RING_SCALES, FaceSurface, face_surface, ring_positions
+from .warp_texture import FaceAtlas
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..condition.builder import ConditionedClip
@@ -70,6 +71,7 @@ SEGMENT_STRIDE = 2     # segment every other frame, interpolate the rest
 PLATE_FRAMES = 24      # frames averaged into the background plate (spread over the clip)
 MAX_MARGIN = 1.5       # background canvas reaches at most this many frame sizes beyond the frame
 PLATE_CLEARANCE = np.ones((9, 9), np.uint8)  # plate pixels keep 4 pixels from the person's rim
+ATLAS_GAP = 4         # transparent columns between the frame and the face atlas in the renderer's source
 INPAINT_SCALE = 4      # the unseen background is inpainted at 1/4 resolution (smooth anyway)
 
 
@@ -83,6 +85,7 @@ class WarpOptions:
     dilate: float = 0.0                         # person mask dilation, fraction of the frame diagonal
     feather: float = 0.006                      # person edge feathering, fraction of the frame diagonal
     segmentation_model: int = 0                 # MediaPipe selfie segmentation: 0 general, 1 landscape
+    atlas: bool = True                          # barely-seen face triangles read the clip's best-seen frame
 
 
 class WarpEngine(Engine):
@@ -121,10 +124,11 @@ class WarpEngine(Engine):
         src2d, world = surface_vertices(points, K0, plane_depth, surface)
 
         layers = person_layers(frames, points, surface, self.options, progress)
+        atlas = FaceAtlas(layers, src2d, surface) if self.options.atlas else None
         canvas, offset = background_canvas(layers, bg_h, size)
         out = np.empty_like(frames)
         render_frames(out, layers, src2d, world, cameras, person_h, bg_h,
-                      lambda: FrameRenderer(size, canvas, offset, surface), progress)
+                      lambda: FrameRenderer(size, canvas, offset, surface, atlas), progress)
         return out
 
 
@@ -397,7 +401,7 @@ class FrameRenderer:
     """
 
     def __init__(self, size: tuple[int, int], canvas: np.ndarray, offset: tuple[int, int],
-                 surface: FaceSurface, scale: int = MAP_SCALE) -> None:
+                 surface: FaceSurface, atlas: Optional[FaceAtlas] = None, scale: int = MAP_SCALE) -> None:
         H, W = size
         ox, oy = offset
         if scale not in (1, 2):
@@ -415,6 +419,18 @@ class FrameRenderer:
         self.xs = (scale * np.arange(self.coarse[1]) + (scale - 1) / 2).astype(np.float32)
         self.ys = (scale * np.arange(self.coarse[0]) + (scale - 1) / 2).astype(np.float32)
         self.core = np.empty((H, W), np.uint8)
+        # The face map is evaluated at full resolution: it may jump between the frame and the
+        # atlas from one pixel to the next, which an upsampled coarse map would smear.
+        self.full_xs = np.arange(W, dtype=np.float32)
+        self.full_ys = np.arange(H, dtype=np.float32)
+        # One source image for the person warp: the frame, a transparent gap, then the atlas.
+        self.atlas = atlas
+        self.atlas_x = W + ATLAS_GAP
+        self.source = None
+        if atlas is not None:
+            ha, wa = atlas.image.shape[:2]
+            self.source = np.zeros((max(H, ha), self.atlas_x + wa, 4), np.uint8)
+            self.source[:ha, self.atlas_x:] = atlas.image
 
     def plane_map(self, homography: np.ndarray, shift: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
         """Coarse backward maps (float32) of a homography (source -> target), read at ``+shift`` in the source."""
@@ -451,8 +467,10 @@ class FrameRenderer:
         """One output frame ``(H, W, 3)`` uint8 from the frame's RGBA person layer ``(H, W, 4)``."""
         H, W = self.size
 
-        # Background: this frame where it is visible, the plate where the person hides it.
-        cv2.compare(cv2.extractChannel(layer, 3), 255, cv2.CMP_EQ, dst=self.core)
+        # Background: this frame where it is visible, the plate where the person covers it, even
+        # partly (the feathered rim holds hair and skin: on the background plane it would draw a
+        # ghost outline of the person wherever the two planes part).
+        cv2.compare(cv2.extractChannel(layer, 3), 0, cv2.CMP_GT, dst=self.core)
         np.copyto(self.region, layer)
         cv2.copyTo(self.plate, self.core, self.region)
         bx, by = (self.upsample(m) for m in self.plane_map(bg_h, self.offset))
@@ -460,24 +478,29 @@ class FrameRenderer:
 
         # Person plane, with the face surface's own map where it covers the target.
         px, py = self.plane_map(person_h)
-        face = face_map(src2d, project(world, camera), self.surface, self.xs, self.ys)
+        px, py = self.upsample(px), self.upsample(py)
+        np.minimum(px, W + 1, out=px)  # beyond the frame's right edge: the transparent gap, never the atlas
+        face = face_map(src2d, project(world, camera), self.surface, self.full_xs, self.full_ys,
+                        self.atlas, self.atlas_x)
         if face is not None:
             box, covered, fx, fy = face
             # A head cut by the frame edge continues it (hair above, cheek beside) instead of
-            # showing the wall through it: the face surface reads clamped to the frame.
-            # (Reading the frame mirrored at its edge was tried: it draws reflected hair
-            # outlines above heads that do not touch the top edge.)
-            np.clip(fx, 0, W - 1, out=fx)
-            np.clip(fy, 0, H - 1, out=fy)
+            # showing the wall through it: the face surface reads clamped to the frame
+            # (atlas reads, right of the frame, are left alone).
+            in_frame = fx < W + 1
+            np.copyto(fx, np.clip(fx, 0, W - 1), where=in_frame)
+            np.clip(fy, 0, H - 1, out=fy, where=in_frame)
             np.copyto(px[box], fx, where=covered)
             np.copyto(py[box], fy, where=covered)
-        px, py = self.upsample(px), self.upsample(py)
         # Below the frame the body continues (its last row repeats); beside and above it, nothing does.
         rows = np.flatnonzero(py.max(axis=1) > H - 1)
         if rows.size:
             bx_, by_ = px[rows[0]:], py[rows[0]:]
             below = (by_ > H - 1) & (bx_ >= 0) & (bx_ <= W - 1)
             by_[below] = H - 1
+        if self.source is not None:
+            self.source[:H, :W] = layer
+            layer = self.source
         person = cv2.remap(layer, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
         alpha = cv2.extractChannel(person, 3).astype(np.float32)
@@ -487,8 +510,15 @@ class FrameRenderer:
 
 
 def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np.ndarray,
-             ys: np.ndarray) -> Optional[tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray]]:
+             ys: np.ndarray, atlas: Optional["FaceAtlas"] = None, atlas_x: float = 0.0
+             ) -> Optional[tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray]]:
     """Backward map of the face surface on a regular grid of target positions.
+
+    With an ``atlas``, a triangle the current frame saw less than
+    :data:`~.warp_texture.ATLAS_GAIN` times as large as its best frame did, and
+    that the target view shows larger than the current frame did, reads the
+    atlas instead: its source pixels are the atlas's, shifted right by ``atlas_x``
+    (the renderer places the atlas beside the frame in one image).
 
     Args:
         src2d: ``(V, 2)`` vertex pixels in the source frame.
@@ -501,8 +531,9 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
         a box of grid cells (a pair of slices), which of them the surface
         covers (``(h, w)`` bool) and their source pixels (``(h, w)`` float32;
         meaningless where not covered). Triangles are painted far to near into
-        an index buffer (the nearest wins); back-facing triangles are painted
-        first, under every front-facing one, and behind-the-camera ones skipped.
+        an index buffer (the nearest wins); back-facing face triangles are
+        painted first, under every front-facing one; back-facing ring triangles
+        and behind-the-camera ones are skipped.
     """
     step = float(xs[1] - xs[0]) if len(xs) > 1 else 1.0
     origin = np.array([xs[0], ys[0]], np.float64)
@@ -516,7 +547,10 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
     det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # twice the signed area; < 0: facing away
     lo = np.floor(cells.min(axis=1))
     hi = np.ceil(cells.max(axis=1))
-    visible = (np.abs(det) > 1e-3) & (target[tris, 2].min(axis=1) > 1e-3)
+    # Folded face triangles stay (see below); a folded ring triangle would throw hair or wall
+    # beyond the head's outline, so those are culled.
+    on_face = np.arange(len(tris)) < getattr(surface, "face_triangles", len(tris))
+    visible = ((det > 1e-3) | ((det < -1e-3) & on_face)) & (target[tris, 2].min(axis=1) > 1e-3)
     visible &= (hi[:, 0] >= 0) & (hi[:, 1] >= 0) & (lo[:, 0] < W) & (lo[:, 1] < H)
     idx = np.flatnonzero(visible)
     if idx.size == 0:
@@ -530,6 +564,13 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
     # Affine map per triangle, target pixel -> source pixel: s = A d + b, one table row per triangle
     # (row 0 unused: the index buffer's 0 means "no triangle").
     src = src2d[tris[idx]]
+    if atlas is not None:
+        from .warp_texture import ATLAS_GAIN, triangle_areas
+
+        own = triangle_areas(src2d, tris[idx])
+        use = (atlas.best_area[idx] > ATLAS_GAIN * np.maximum(own, 0.0)) & (0.5 * det[idx] > own)
+        if use.any():
+            src = np.where(use[:, None, None], atlas.uv[tris[idx]] + (atlas_x, 0.0), src)
     s1, s2 = src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]
     a1, a2, inv = e1[idx], e2[idx], 1.0 / det[idx]
     table = np.zeros((6, idx.size + 1))
