@@ -22,8 +22,9 @@ background
     a plane :data:`BACKGROUND_DEPTH` times further away. Where the person hides
     it in the current frame, the background seen in the other frames is used
     (a mean over up to :data:`PLATE_FRAMES` frames spread over the clip, each
-    where that pixel was not covered); what no frame ever saw, and everything
-    outside the source frame, is inpainted once per clip at low resolution.
+    where that pixel was well clear of the person); what no frame ever saw is
+    inpainted once per clip at low resolution, and beyond the source frame the
+    plate continues as its mirror image (texture rather than streaks).
 
 The face is drawn over the person layer with the person's alpha, so a still
 camera reproduces the input exactly. Speed (an 81-frame 704x480 clip in about
@@ -339,8 +340,9 @@ def background_canvas(layers: np.ndarray, bg_h: list[np.ndarray],
 
     Returns the canvas ``(Hc, Wc, 4)`` uint8 and the offset ``(ox, oy)`` of the
     source frame's origin in it. Inside the frame each pixel is the mean of the
-    frames where no person covered it; pixels never seen and the margin around
-    the frame (up to what the trajectory's views reach) are inpainted.
+    frames where no person covered it; pixels never seen are inpainted, and the
+    margin around the frame (up to what the trajectory's views reach) mirrors the
+    frame's plate.
     """
     H, W = size
     T = layers.shape[0]
@@ -363,12 +365,13 @@ def background_canvas(layers: np.ndarray, bg_h: list[np.ndarray],
     y1 = int(np.clip(np.ceil(xy[:, 1].max()), H, (1 + MAX_MARGIN) * H))
     ox, oy = -x0, -y0
     Hc, Wc = y1 - y0 + 2, x1 - x0 + 2
-    canvas = np.zeros((Hc, Wc, 3), np.float32)
-    missing = np.ones((Hc, Wc), np.uint8)
-    canvas[oy:oy + H, ox:ox + W] = plate
-    missing[oy:oy + H, ox:ox + W] = unseen
-    if missing.any():
-        canvas = fill_unseen(canvas, missing)
+    if unseen.all():  # nothing known at all: a neutral grey
+        plate[:] = 128.0
+    elif unseen.any():  # behind the person in every frame: inpainted from around
+        plate = fill_unseen(plate, unseen.astype(np.uint8))
+    # Beyond the frame the wall goes on as its own mirror image: texture, where an inpainting
+    # from the frame's edge would draw streaks across the whole margin.
+    canvas = np.pad(plate, ((oy, Hc - oy - H), (ox, Wc - ox - W), (0, 0)), mode="symmetric")
     out = np.zeros((Hc, Wc, 4), np.uint8)
     out[..., :3] = np.clip(canvas + 0.5, 0, 255)
     return out, (ox, oy)
@@ -485,11 +488,13 @@ class FrameRenderer:
         if face is not None:
             box, covered, fx, fy = face
             # A head cut by the frame edge continues it (hair above, cheek beside) instead of
-            # showing the wall through it: the face surface reads clamped to the frame
-            # (atlas reads, right of the frame, are left alone).
+            # showing the wall through it: the face surface reads clamped to the frame at its
+            # sides and mirrored at its top and bottom, so hair cut by the top edge goes on as
+            # hair rather than as streaks of its last row (atlas reads, right of the frame,
+            # are left alone).
             in_frame = fx < W + 1
             np.copyto(fx, np.clip(fx, 0, W - 1), where=in_frame)
-            np.clip(fy, 0, H - 1, out=fy, where=in_frame)
+            np.copyto(fy, np.clip(H - 1 - np.abs(H - 1 - np.abs(fy)), 0, H - 1), where=in_frame)
             np.copyto(px[box], fx, where=covered)
             np.copyto(py[box], fy, where=covered)
         # Below the frame the body continues (its last row repeats); beside and above it, nothing does.
