@@ -85,14 +85,14 @@ def pick_frames(path: Path) -> tuple[list[int], list[np.ndarray]]:
 
 def contact_sheet(folder: Path, height: int = PANEL_HEIGHT) -> np.ndarray:
     """The sheet ``(H, W, 3)`` uint8: one block of (first, middle, last) x (input, condition, output) per result."""
-    from .demo import label
-
     blocks = []
-    for name, source, condition, output in find_results(folder):
+    results = find_results(folder)
+    prefix = _common_prefix([name for name, *_ in results])
+    for name, source, condition, output in results:
         columns = []
-        for title, path in (("input", source), ("condition", condition), (name, output)):
+        for title, path in (("input", source), ("condition", condition), (name[len(prefix):] or name, output)):
             idx, frames = pick_frames(path)
-            panels = [label(fit(frame, height)[None], f"{title} #{i}")[0] for i, frame in zip(idx, frames)]
+            panels = [stamp(fit(frame, height), f"{title} {i}") for i, frame in zip(idx, frames)]
             while len(panels) < 3:  # a clip shorter than 3 frames: repeat its last
                 panels.append(panels[-1])
             columns.append(panels)
@@ -105,6 +105,28 @@ def contact_sheet(folder: Path, height: int = PANEL_HEIGHT) -> np.ndarray:
     for block in blocks:
         out += [pad_width(block, width), gap]
     return np.concatenate(out[:-1], axis=0)
+
+
+def _common_prefix(names: list[str]) -> str:
+    """The shared ``<clip>_`` of result names (``astronaut_`` for the demo), dropped from labels."""
+    if len(names) < 2:
+        return ""
+    import os
+
+    common = os.path.commonprefix(names)
+    return common[:common.rfind("_") + 1]
+
+
+def stamp(panel: np.ndarray, text: str) -> np.ndarray:
+    """``panel`` with ``text`` in its top-left corner, sized to the panel (white on a dark outline)."""
+    import cv2
+
+    out = panel.copy()
+    scale = max(0.3, min(1.0, panel.shape[1] / 420))
+    org = (4, 4 + int(22 * scale))
+    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), max(2, int(4 * scale)), cv2.LINE_AA)
+    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
 
 
 def fit(frame: np.ndarray, height: int) -> np.ndarray:
