@@ -27,10 +27,12 @@ background
     plate continues as its mirror image (texture rather than streaks).
 
 The face is drawn over the person layer with the person's alpha, so a still
-camera reproduces the input exactly. Speed (an 81-frame 704x480 clip in about
-4-5 s of CPU time on two laptop cores, landmarks and condition included; see
-``benchmarks/warp_speed.py``): backward maps on a 2x coarser grid, segmentation
-on every other frame, and two frames rendered at once.
+camera reproduces the input exactly. Speed (an 81-frame 704x480 clip in 2.6-4.3 s
+of CPU time on a shared 2-core machine, landmarks and condition included, i.e.
+19-31 frames per CPU-second; ``benchmarks/warp_speed.py``): plane maps on a 2x
+coarser grid (the face map at full resolution, where it may jump between the
+frame and the face atlas), segmentation on every other frame, and two frames
+rendered at once.
 
 Every layer is seen by the trajectory's camera of its frame, built with the same
 pivot as the relative camera condition, so ``arc-left`` turns the head the same
