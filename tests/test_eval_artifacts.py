@@ -51,3 +51,22 @@ def test_a_frame_without_a_face_is_missing_not_scored(astronaut):
 
     score = artifact_score(astronaut[None], astronaut[None], [BOX], [None], samples=0)
     assert score.missing == 1 and score.max_excess is None and score.excess == [None]
+
+
+def test_eval_artifacts_command_reports_a_flat_patch_on_the_face(astronaut, tmp_path, capsys):
+    import json
+
+    import cv2
+
+    from facecam.cli import main
+    from facecam.video.io import write_video
+
+    broken = astronaut.copy()
+    cv2.fillConvexPoly(broken, np.array([[190, 150], [290, 150], [240, 230]], np.int32), (205, 160, 140))
+    write_video(tmp_path / "in.mp4", np.repeat(astronaut[None], 5, axis=0), 24.0)
+    write_video(tmp_path / "out.mp4", np.repeat(broken[None], 5, axis=0), 24.0)
+    assert main(["eval", "artifacts", "--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "out.mp4"),
+                 "--samples", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["missing"] == 0 and len(result["excess"]) == 2
+    assert result["max_excess"] > 0.05  # the patch covers about a tenth of the face box
