@@ -70,3 +70,14 @@ def test_eval_artifacts_command_reports_a_flat_patch_on_the_face(astronaut, tmp_
     result = json.loads(capsys.readouterr().out)
     assert result["missing"] == 0 and len(result["excess"]) == 2
     assert result["max_excess"] > 0.05  # the patch covers about a tenth of the face box
+
+
+def test_a_magnified_face_is_not_counted_as_smeared(astronaut):
+    import cv2
+
+    from facecam.eval.artifacts import artifact_score
+
+    zoomed = cv2.resize(astronaut, None, fx=1.4, fy=1.4, interpolation=cv2.INTER_LINEAR)  # a zoom-in's upsampling
+    box_zoomed = tuple(1.4 * v for v in BOX)
+    score = artifact_score(astronaut[None], zoomed[None], [BOX], [box_zoomed], samples=0)
+    assert abs(score.max_excess) < 0.02

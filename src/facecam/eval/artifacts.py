@@ -21,7 +21,8 @@ so the number that matters is the *excess* over the input at the same time:
 ``output fraction - input fraction`` of the face box, per frame. The face box is
 the bounding box of the 468 MediaPipe mesh points found in each frame (the
 output's own box for the output); a frame whose output has no face is reported
-as missing, not scored.
+as missing, not scored. Each face is measured resized to :data:`FACE_HEIGHT`
+rows, so a zoom does not count as a smear.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ FLAT_STD = 0.8         # grey levels: below this the window is one flat colour (
 SMEAR_COHERENCE = 0.92  # (l1 - l2) / (l1 + l2) of the structure tensor's eigenvalues
 SMEAR_WEAK = 1.0       # grey levels of gradient in the weaker direction (sqrt of l2)
 BOX_MARGIN = 0.0       # the box is the mesh's bounding box, no margin
+FACE_HEIGHT = 200      # pixels: each face box is measured at this height, so the scores do not depend on size
 
 
 @dataclass
@@ -87,6 +89,29 @@ def box_fraction(mask: np.ndarray, box: Sequence[float]) -> float:
     return float(mask[y0:y1, x0:x1].mean())
 
 
+def face_fraction(image: np.ndarray, box: Sequence[float]) -> float:
+    """Flat/smeared fraction of the face in ``box``, measured on the face resized to :data:`FACE_HEIGHT` rows.
+
+    The same face at any size gives the same number: a zoomed-in output is not
+    counted as smeared merely because magnification softens it.
+    """
+    H, W = image.shape[:2]
+    margin = WINDOW  # context for the windows at the box's edge
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    scale = FACE_HEIGHT / (y1 - y0)
+    cx0, cy0 = max(0, x0 - int(margin / scale)), max(0, y0 - int(margin / scale))
+    cx1, cy1 = min(W, x1 + int(margin / scale)), min(H, y1 + int(margin / scale))
+    crop = image[cy0:cy1, cx0:cx1]
+    size = (max(1, round((cx1 - cx0) * scale)), max(1, round((cy1 - cy0) * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    mask = artifact_mask(cv2.resize(crop, size, interpolation=interpolation))
+    inner = ((x0 - cx0) * scale, (y0 - cy0) * scale, (x1 - cx0) * scale, (y1 - cy0) * scale)
+    return box_fraction(mask, inner)
+
+
 def face_box(points: np.ndarray) -> tuple[float, float, float, float]:
     """Bounding box ``(x0, y0, x1, y1)`` of the 468 mesh points of ``(478, 3)`` landmarks."""
     mesh = points[:468, :2]
@@ -130,8 +155,8 @@ def artifact_score(input_frames: np.ndarray, output_frames: np.ndarray,
                 result.input_fraction.append(None)
                 result.output_fraction.append(None)
                 continue
-            a = box_fraction(artifact_mask(input_frames[i]), box_in)
-            b = box_fraction(artifact_mask(output_frames[i]), box_out)
+            a = face_fraction(input_frames[i], box_in)
+            b = face_fraction(output_frames[i], box_out)
             result.input_fraction.append(round(a, 5))
             result.output_fraction.append(round(b, 5))
             result.excess.append(round(b - a, 5))
