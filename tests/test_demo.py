@@ -38,3 +38,43 @@ def test_demo_writes_the_moves_their_conditions_and_a_comparison(tmp_path, monke
     assert turned.yaw > 12.0 and grown.scale > 1.25
     meta = json.loads((out / "astronaut_demo.json").read_text())
     assert meta["engine"] == "warp" and meta["cameras"] == ["arc-left", "zoom-in"]
+
+
+def _still_video(path, colour, frames=9, size=(64, 48)):
+    """A video whose frame t is ``colour`` scaled by (t + 1) / frames, so frames can be told apart."""
+    import numpy as np
+
+    from facecam.video.io import write_video
+
+    scale = (np.arange(frames) + 1.0) / frames
+    video = (scale[:, None, None, None] * np.array(colour, float)).astype(np.uint8)
+    write_video(path, np.broadcast_to(video, (frames, *size, 3)).copy(), 24.0)
+
+
+def test_debug_sheet_shows_first_middle_last_of_input_condition_output(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from facecam.cli import main
+
+    _still_video(tmp_path / "talk_input.mp4", (250, 0, 0))
+    _still_video(tmp_path / "talk_camera.mp4", (0, 250, 0))
+    _still_video(tmp_path / "talk.mp4", (0, 0, 250))
+    assert main(["debug", "sheet", str(tmp_path), "--height", "64"]) == 0
+    sheet = np.asarray(Image.open(tmp_path / "contact_sheet.png").convert("RGB")).astype(int)
+    assert sheet.shape == (3 * 64, 3 * 48, 3)  # rows: frames 0, 4, 8; columns: input, condition, output
+    for row, level in enumerate((1 / 9, 5 / 9, 9 / 9)):
+        for col, channel in enumerate((0, 1, 2)):
+            pixel = sheet[row * 64 + 60, col * 48 + 44]  # a corner away from the label
+            assert abs(pixel[channel] - 250 * level) < 20, (row, col, pixel)
+            assert pixel.sum() - pixel[channel] < 30
+
+
+def test_debug_sheet_of_a_folder_without_results_is_a_clear_error(tmp_path, capsys):
+    from facecam.cli import main
+
+    _still_video(tmp_path / "talk_input.mp4", (250, 0, 0))
+    assert main(["debug", "sheet", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no result" in err and err.count("\n") == 1
+    assert not (tmp_path / "contact_sheet.png").exists()

@@ -57,8 +57,9 @@ def _run_make_tiny_model(args: argparse.Namespace) -> int:
 
 
 from ._debug_proxy import register_make_proxy_ply  # noqa: E402  (its own module, light to import)
+from ._debug_sheet import register_sheet  # noqa: E402
 
-SUBVERBS: list[Callable] = [_register_make_tiny_model, register_make_proxy_ply]
+SUBVERBS: list[Callable] = [_register_make_tiny_model, register_make_proxy_ply, register_sheet]
 
 
 def register(sub) -> None:

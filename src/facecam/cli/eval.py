@@ -84,6 +84,19 @@ def register(sub) -> None:
     q.add_argument("--json", action="store_true", help="print one JSON object")
     q.set_defaults(func=run_quality)
 
+    a = verbs.add_parser(
+        "artifacts", help="flat or smeared area inside the face box, output vs input (weight-free)",
+        description="Per checked frame, the fraction of the face box (MediaPipe mesh bounds) that is flat (no "
+                    "texture) or smeared (texture stretched along one direction) in the output, minus the same "
+                    "fraction in the input at that frame. See facecam.eval.artifacts.",
+        epilog="example:\n  facecam eval artifacts --input out/talk_input.mp4 --output out/talk.mp4 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    a.add_argument("--input", required=True, metavar="SRC.mp4", help="the video the engine was given")
+    a.add_argument("--output", required=True, metavar="GEN.mp4", help="the generated video")
+    a.add_argument("--samples", type=int, default=9, help="frames checked, spread evenly (0 = all; default 9)")
+    a.add_argument("--json", action="store_true", help="print one JSON object")
+    a.set_defaults(func=run_artifacts)
+
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
 
 
@@ -183,4 +196,12 @@ def run_quality(args: argparse.Namespace) -> int:
     result = video_quality(clip.frames, clip.fps, embedder)
     result["identity_model"] = embedder.model
     _print(result, args.json)
+    return 0
+
+
+def run_artifacts(args: argparse.Namespace) -> int:
+    from ..eval.artifacts import artifact_score
+
+    score = artifact_score(_read(args.input), _read(args.output), samples=args.samples)
+    _print(score.to_dict(), args.json)
     return 0

