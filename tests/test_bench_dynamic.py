@@ -122,7 +122,7 @@ def test_exact_pans_and_zooms_are_correct_and_missing_arcs_are_not(two_clips, tm
             "Subject Consistency (ours) | Background Consistency | Motion Smoothness (ours) | "
             "Dynamic Degree (ours) |") in md
     assert "| exact-2d | 60.00 |" in md
-    assert "Rot. Err (deg) | Scale Err (%) | Trans. Err (% frame) | Failed | Runs |" in md
+    assert "Rot. Err (deg) | Scale Err (%) | Trans. Err (% frame) | Flat/Smear Excess (ours) | Failed | Runs |" in md
     assert "- yaw magnitude: 4" in md
     rows = list(csv.reader(paths["csv"].open()))
     assert rows[0][:3] == ["Method", "Camera Correctness", "Identity Similarity (sface)"]
@@ -228,3 +228,30 @@ def test_bench_dynamic_with_the_warp_engine_writes_tables_and_plot_and_resumes(t
     assert _bench_cli(two_clips, tmp_path) == 0
     assert capsys.readouterr().err.count("done, skipped") == 4
     assert {p: p.stat().st_mtime_ns for p in runs} == stamps
+
+
+def test_bench_dynamic_reports_flat_patches_on_the_face(two_clips, tmp_path):
+    """The weight-free artifact column: ~0 for an exact move, large when the face is painted flat."""
+    from facecam.eval.artifacts import face_box
+    from facecam.face.landmarks import detect_image_landmarks
+    from facecam.video.io import read_video
+
+    def render(flat):
+        def renderer(video, motion, run_dir):
+            frames = read_video(video, num_frames=9).frames[:, ::2, ::2]
+            traj = resolve_camera(motion, len(frames))
+            out = exact_camera(frames, traj).copy()
+            if flat:  # a flat skin-coloured rectangle over the middle of the face, as a hole filled with one colour
+                x0, y0, x1, y1 = face_box(detect_image_landmarks(frames[0]))
+                w, h = x1 - x0, y1 - y0
+                out[:, int(y0 + 0.3 * h):int(y0 + 0.6 * h), int(x0 + 0.25 * w):int(x0 + 0.75 * w)] = (200, 160, 140)
+            return RenderedRun(frames, out, 24.0, traj, {})
+        return renderer
+
+    videos = [v for v in list_videos(two_clips) if v.name == "facecam_000.mp4"]
+    clean = summarize_dynamic(run_dynamic(videos, tmp_path / "clean", render(False), motions=["static"],
+                                          method="clean", embedder=None, log=lambda line: None), "clean")
+    flat = summarize_dynamic(run_dynamic(videos, tmp_path / "flat", render(True), motions=["static"],
+                                         method="flat", embedder=None, log=lambda line: None), "flat")
+    assert abs(clean["overall"]["artifact_excess"]) < 0.01
+    assert flat["overall"]["artifact_excess"] > 0.03

@@ -134,7 +134,9 @@ def run_id(video: Path, motion: str) -> str:
 
 def score_dynamic_run(rendered: RenderedRun, embedder: Optional[FaceEmbedder],
                       tolerances: Tolerances = Tolerances(), identity_samples: int = 9) -> dict:
-    """Camera correctness (the strict judge), identity similarity and our video-quality scores of one run."""
+    """Camera correctness (the strict judge), identity similarity, our video-quality scores and the
+    flat/smeared face area over the input's (:mod:`facecam.eval.artifacts`) of one run."""
+    from .artifacts import artifact_score
     from .identity import embed_frames, sample_indices, score_embeddings
     from .video_quality import video_quality
 
@@ -147,7 +149,8 @@ def score_dynamic_run(rendered: RenderedRun, embedder: Optional[FaceEmbedder],
         gen_embs = embed_frames(rendered.generated[idx], embedder)
         ident = score_embeddings(embed_frames(rendered.source[idx], embedder), gen_embs, embedder.model).to_dict()
     quality = video_quality(rendered.generated, rendered.fps, embedder, embeddings=gen_embs)
-    return {"camera": verdict.to_dict(), "identity": ident, "quality": quality,
+    artifacts = artifact_score(rendered.source, rendered.generated, samples=identity_samples)
+    return {"camera": verdict.to_dict(), "identity": ident, "quality": quality, "artifacts": artifacts.to_dict(),
             "frames": int(len(rendered.generated)), "size": list(rendered.generated.shape[1:3])}
 
 
@@ -263,6 +266,8 @@ def summarize_dynamic(records: Sequence[dict], method: str) -> dict:
             "rotation_error": _mean(e["rotation_error"] for e in errs),
             "scale_error": _mean(e["scale_error"] for e in errs),
             "translation_error": _mean(e["translation_error"] for e in errs),
+            # worst checked frame's flat/smeared face area over the input's, averaged over runs (fraction)
+            "artifact_excess": _mean((r.get("artifacts") or {}).get("max_excess") for r in good),
             "face_missing_runs": sum(1 for r in good if (r["camera"].get("face_missing") or {}).get("count")),
             "failed": len(rs) - len(good),
             "runs": len(rs),

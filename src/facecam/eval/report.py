@@ -29,6 +29,7 @@ DYNAMIC_COLUMNS = (
     ("rotation_error", "Rot. Err (deg)"),
     ("scale_error", "Scale Err (%)"),
     ("translation_error", "Trans. Err (% frame)"),
+    ("artifact_excess", "Flat/Smear Excess (ours)"),
     ("failed", "Failed"),
     ("runs", "Runs"),
 )
@@ -42,6 +43,7 @@ STATIC_COLUMNS = (
     ("runs", "Runs"),
 )
 _DIGITS = {"ssim": 4, "lpips": 4, "identity_similarity": 4}
+_FRACTIONS = {"artifact_excess": 3}  # dynamic-table columns that are fractions, not percentages
 
 
 def _fmt(key: str, value, percent: bool) -> str:
@@ -49,6 +51,8 @@ def _fmt(key: str, value, percent: bool) -> str:
         return "-"
     if key in _COUNTS:
         return str(int(value))
+    if key in _FRACTIONS:
+        return f"{value:.{_FRACTIONS[key]}f}"
     return f"{value:.{2 if percent else _DIGITS.get(key, 2)}f}"
 
 
