@@ -27,9 +27,9 @@ background
     plate continues as its mirror image (texture rather than streaks).
 
 The face is drawn over the person layer with the person's alpha, so a still
-camera reproduces the input exactly. Speed (an 81-frame 704x480 clip in 2.6-4.3 s
-of CPU time on a shared 2-core machine, landmarks and condition included, i.e.
-19-31 frames per CPU-second; ``benchmarks/warp_speed.py``): plane maps on a 2x
+camera reproduces the input exactly. Speed (an 81-frame 704x480 clip in 2.5-3.7 s
+of CPU time on a 2-core machine, landmarks and condition included, i.e. 22-32
+frames per CPU-second and 30-43 frames/s wall time; ``benchmarks/warp_speed.py``): plane maps on a 2x
 coarser grid (the face map at full resolution, where it may jump between the
 frame and the face atlas), segmentation on every other frame, and two frames
 rendered at once.
@@ -369,14 +369,33 @@ def background_canvas(layers: np.ndarray, bg_h: list[np.ndarray],
     Hc, Wc = y1 - y0 + 2, x1 - x0 + 2
     if unseen.all():  # nothing known at all: a neutral grey
         plate[:] = 128.0
-    elif unseen.any():  # behind the person in every frame: inpainted from around
+    elif unseen.any():  # behind the person in every frame: inpainted from around, with the wall's grain
         plate = fill_unseen(plate, unseen.astype(np.uint8))
+        add_grain(plate, unseen)
     # Beyond the frame the wall goes on as its own mirror image: texture, where an inpainting
     # from the frame's edge would draw streaks across the whole margin.
     canvas = np.pad(plate, ((oy, Hc - oy - H), (ox, Wc - ox - W), (0, 0)), mode="symmetric")
     out = np.zeros((Hc, Wc, 4), np.uint8)
     out[..., :3] = np.clip(canvas + 0.5, 0, 255)
     return out, (ox, oy)
+
+
+def add_grain(plate: np.ndarray, unseen: np.ndarray) -> None:
+    """Give the inpainted pixels of a float ``(H, W, 3)`` plate the seen wall's fine texture, in place.
+
+    An inpainting is smooth; next to a real wall (sensor noise, fabric, paint) it reads
+    as a flat smear. The seen pixels' high-pass residual sets the strength of a fixed
+    (seeded, so it does not flicker) noise added where nothing was seen.
+    """
+    seen = ~unseen
+    if seen.sum() < 64:
+        return
+    residual = plate - cv2.GaussianBlur(plate, (0, 0), 1.5)
+    strength = residual[seen].std(axis=0)  # per channel
+    grain = np.random.default_rng(0).normal(0.0, 1.0, plate.shape).astype(np.float32)
+    # Channels of real grain move together (luminance) more than apart.
+    grain = 0.7 * grain.mean(axis=-1, keepdims=True) / np.sqrt(1 / 3) + 0.3 * grain
+    plate += np.where(unseen[..., None], grain * strength, 0.0).astype(np.float32)
 
 
 def fill_unseen(canvas: np.ndarray, missing: np.ndarray) -> np.ndarray:
