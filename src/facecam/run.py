@@ -68,6 +68,18 @@ def _parse_size(text: str) -> tuple[int, int]:
     return parse_size(text)
 
 
+def _parse_frames(text) -> Union[int, str]:
+    """``--frames``: a whole number (4k+1) or ``all`` (the whole clip, rounded down to 4k+1)."""
+    from .errors import FacecamError
+
+    if str(text).strip().lower() == "all":
+        return "all"
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise FacecamError(f"--frames must be a whole number 4k+1 (e.g. 81) or `all`, got {text!r}") from None
+
+
 def _show_size(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 
@@ -81,7 +93,12 @@ class ConditionOptions:
         metavar="PRESET|FILE.json", label="Camera move")
     strength: float = option(1.0, "multiply the camera move (0.5 = half the angle, zoom and pan)",
                              label="Strength")
-    frames: int = option(81, "output frames, 4k+1 (81 = 3.4 s at 24 fps)", label="Frames")
+    frames: Union[int, str] = option(81, "output frames, 4k+1 (81 = 3.4 s at 24 fps), or `all`: the whole clip "
+                                     "rounded down to 4k+1 (the facecam engine then denoises in --window windows)",
+                                     parse=_parse_frames, metavar="N|all", label="Frames")
+    move_frames: Optional[int] = option(None, "make the camera move in the first M frames and hold the end view "
+                                        "after them (default: the move spans every frame)", metavar="M",
+                                        label="Move frames")
     fps: float = option(24.0, "output frame rate; the source is resampled", label="Frame rate")
     size: tuple[int, int] = option((704, 480), "output height x width (704x480 is the model's size)",
                                    metavar="HxW", parse=_parse_size, show=_show_size, label="Size")

@@ -274,6 +274,18 @@ def resolve_camera(spec: str, num_frames: int = 81, strength: float = 1.0,
     raise TrajectoryError(f"unknown camera {spec!r}: use a preset (`facecam cameras`) or a .json keyframe file")
 
 
+def hold_end(traj: CameraTrajectory, num_frames: int) -> CameraTrajectory:
+    """``traj`` followed by its last view held until ``num_frames`` frames (a move made early in a long clip)."""
+    if num_frames < traj.num_frames:
+        raise TrajectoryError(f"cannot hold a {traj.num_frames}-frame move inside {num_frames} frames")
+    extra = num_frames - traj.num_frames
+    arrays = {f: np.concatenate([getattr(traj, f), np.repeat(getattr(traj, f)[-1:], extra)]) for f in FIELDS}
+    meta = dict(traj.meta, move_frames=traj.num_frames)
+    if "sphere" in meta:  # the absolute camera holds its end view too
+        meta["sphere"] = {k: list(v) + [v[-1]] * extra for k, v in meta["sphere"].items()}
+    return CameraTrajectory(**arrays, name=traj.name, meta=meta)
+
+
 def scale_trajectory(traj: CameraTrajectory, strength: float) -> CameraTrajectory:
     """Multiply every change from the source view by ``strength`` (zoom in log space)."""
     return CameraTrajectory(traj.yaw * strength, traj.pitch * strength, traj.roll * strength,

@@ -19,6 +19,7 @@ ship ``gaussians.ply``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..camera.trajectory import CameraTrajectory, resolve_camera
+from ..camera.trajectory import CameraTrajectory, hold_end, resolve_camera
 from ..errors import FacecamError, NoFaceError
 from ..face.landmarks import NOSE_TIP, LandmarkTrack, detect_image_landmarks, detect_landmarks, face_mesh
 from ..face.pose import estimate_head_pose, focal_length, intrinsics, solve_pnp, template_points
@@ -150,11 +151,30 @@ def check_proxy(proxy: str) -> str:
     raise FacecamError(f"--proxy must be subject, template or a .ply file, got {proxy!r}")
 
 
+def whole_clip(clip: VideoClip) -> VideoClip:
+    """``clip`` cut to its longest ``4k + 1`` prefix (``--frames all``)."""
+    n = (clip.num_frames - 1) // 4 * 4 + 1
+    return dataclasses.replace(clip, frames=clip.frames[:n], source_frames=min(clip.source_frames, n))
+
+
+def camera_for(camera: str | CameraTrajectory, num_frames: int, strength: float = 1.0, seed: Optional[int] = None,
+               move_frames: Optional[int] = None) -> CameraTrajectory:
+    """The per-frame camera of a run: a preset or keyframe file resolved to ``num_frames`` frames, or to
+    ``move_frames`` frames whose end view is then held (``--move-frames``)."""
+    if move_frames is not None and not 2 <= move_frames <= num_frames:
+        raise FacecamError(f"--move-frames must be between 2 and the clip's {num_frames} frames, got {move_frames}")
+    length = num_frames if move_frames is None else move_frames
+    trajectory = camera if isinstance(camera, CameraTrajectory) else resolve_camera(camera, length, strength, seed)
+    if trajectory.num_frames != length:
+        raise FacecamError(f"the trajectory has {trajectory.num_frames} frames but {length} were asked for")
+    return trajectory if length == num_frames else hold_end(trajectory, num_frames)
+
+
 def build_condition(
     video: str | os.PathLike | VideoClip,
     camera: str | CameraTrajectory = "arc-left",
     *,
-    num_frames: int = DEFAULT_FRAMES,
+    num_frames: int | str = DEFAULT_FRAMES,
     fps: float = DEFAULT_FPS,
     size: tuple[int, int] = REFERENCE_SIZE,
     proxy: str = "subject",
@@ -163,13 +183,15 @@ def build_condition(
     seed: Optional[int] = None,
     progress: bool = False,
     name: Optional[str] = None,
+    move_frames: Optional[int] = None,
 ) -> ConditionedClip:
     """Read, crop and track a source video, then render its camera condition.
 
     Args:
         video: a video or image path, or an already decoded clip.
         camera: a preset name, a JSON keyframe path, or a trajectory.
-        num_frames: output frames (``4k + 1``; short clips hold their last frame).
+        num_frames: output frames (``4k + 1``; short clips hold their last frame), or ``"all"``:
+            the whole clip, rounded down to ``4k + 1``.
         fps: output frame rate.
         size: output ``(height, width)``.
         proxy: ``subject``, ``template`` or a path to a 3D Gaussian head ``.ply``.
@@ -178,18 +200,25 @@ def build_condition(
         seed: seeds the ``random`` preset.
         progress: show progress bars.
         name: output stem (defaults to the video's file stem).
+        move_frames: make the move in this many frames and hold its end view after them
+            (default: the move spans the clip).
 
     Returns:
         ConditionedClip.
     """
-    check_frame_count(num_frames)
+    whole = isinstance(num_frames, str)
+    if whole and num_frames != "all":
+        raise FacecamError(f"--frames must be a whole number 4k+1 or `all`, got {num_frames!r}")
+    if not whole:
+        check_frame_count(num_frames)
     proxy = check_proxy(proxy)
     if mode not in MODES:
         raise FacecamError(f"--mode must be relative or absolute, got {mode!r}")
-    trajectory = camera if isinstance(camera, CameraTrajectory) else resolve_camera(camera, num_frames, strength, seed)
-    if trajectory.num_frames != num_frames:
-        raise FacecamError(f"the trajectory has {trajectory.num_frames} frames but {num_frames} were asked for")
-    clip = video if isinstance(video, VideoClip) else read_video(video, fps=fps, num_frames=num_frames)
+    clip = video if isinstance(video, VideoClip) else read_video(video, fps=fps, num_frames=None if whole else num_frames)
+    if whole:
+        clip = whole_clip(clip)
+        num_frames = clip.num_frames
+    trajectory = camera_for(camera, num_frames, strength, seed, move_frames)
     source, box = crop_to_face(clip, size)
     track = detect_landmarks(source, progress=progress)
     if mode == "relative":
@@ -201,5 +230,5 @@ def build_condition(
     stem = name or (Path(clip.path).stem if clip.path else "clip")
     options = {"camera": camera if isinstance(camera, str) else trajectory.name, "strength": strength,
                "proxy": proxy, "mode": mode, "frames": num_frames, "fps": clip.fps, "size": list(size),
-               "seed": seed, "source": clip.path, "source_frames": clip.source_frames}
+               "seed": seed, "move_frames": move_frames, "source": clip.path, "source_frames": clip.source_frames}
     return ConditionedClip(source, condition, clip.fps, trajectory, track, points, stem, box, options)

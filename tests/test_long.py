@@ -1,0 +1,61 @@
+"""Long videos: `--frames all`, `--move-frames`, and the warp engine over hundreds of frames."""
+
+import numpy as np
+import pytest
+
+from conftest import media_path
+from facecam.camera.trajectory import hold_end, preset
+from facecam.condition.builder import camera_for
+from facecam.errors import FacecamError
+
+
+def test_a_move_made_in_m_frames_holds_its_end_view():
+    traj = camera_for("arc-left", 101, move_frames=41)
+    assert traj.num_frames == 101
+    assert traj.yaw[40] == pytest.approx(-30.0) and np.all(traj.yaw[40:] == traj.yaw[40])
+    assert np.array_equal(traj.yaw[:41], preset("arc-left", 41).yaw)
+    assert traj.meta["move_frames"] == 41
+    spread = camera_for("arc-left", 101)  # without it the move spans the whole clip
+    assert spread.yaw[40] == pytest.approx(-12.0) and spread.yaw[100] == pytest.approx(-30.0)
+    with pytest.raises(FacecamError, match="--move-frames"):
+        camera_for("arc-left", 41, move_frames=81)
+    with pytest.raises(FacecamError):
+        hold_end(preset("arc-left", 41), 17)
+
+
+def test_random_moves_keep_their_sphere_views_when_held():
+    traj = camera_for("random", 33, seed=3, move_frames=17)
+    sphere = traj.sphere_view()
+    assert all(len(v) == 33 for v in sphere.values())
+    assert sphere["azimuth"][16] == sphere["azimuth"][32]
+
+
+@pytest.mark.slow
+def test_frames_all_uses_the_whole_clip_rounded_down_to_4k_plus_1():
+    from facecam.run import ConditionOptions, render
+    from facecam.video.io import read_video
+
+    path = media_path("lp_d3.mp4")  # 354 frames at 30 fps: about 283 at 24 fps
+    decoded = read_video(path, fps=24.0, num_frames=None).num_frames
+    clip = render(path, ConditionOptions(camera="arc-left", frames="all", size=(176, 120))).clip
+    n = len(clip.source)
+    assert n % 4 == 1 and decoded - 4 < n <= decoded and n > 81
+    assert len(clip.condition) == n and clip.trajectory.num_frames == n
+    assert clip.trajectory.yaw[-1] == pytest.approx(-30.0) and clip.trajectory.yaw[n // 2] == pytest.approx(-15.0)
+    assert clip.options["frames"] == n
+
+
+@pytest.mark.slow
+def test_the_warp_engine_renders_321_frames_without_a_jump():
+    from facecam.run import ConditionOptions, EngineOptions, render
+
+    run = render(media_path("lp_d9.mp4"), ConditionOptions(camera="arc-left", frames=321, size=(240, 176)),
+                 EngineOptions(engine="warp"))
+    clip, video = run.clip, run.video
+    assert clip.options["source_frames"] == 321  # real frames, not a held last frame
+    assert video.shape == clip.source.shape and video.shape[0] == 321
+    def steps(frames):
+        return np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
+    out, src = steps(video), steps(clip.source)
+    # No frame-to-frame change of the output stands out from the source's own motion plus the slow orbit.
+    assert out.max() < 3.0 * max(src.max(), 1.0) and out.max() < 4.0 * np.median(out) + 4.0
