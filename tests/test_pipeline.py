@@ -265,3 +265,36 @@ def test_generate_many_shards_videos_by_rank(tiny_dir, tmp_path, monkeypatch):
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert "facecam_007.mp4" in written  # rank 1 of 2 takes the second video ...
     assert not any(name.startswith("facecam_000") for name in written)  # ... and only that one
+
+
+def test_context_windows_as_long_as_the_clip_give_exactly_the_plain_result(pipe):
+    """Long clips: a window covering the clip is the un-windowed pipeline; shorter windows run,
+    call the experts per window (at the window's length) and are deterministic."""
+    rng = np.random.default_rng(1)
+    src = rng.integers(0, 256, (25, 32, 32, 3), dtype=np.uint8)  # 7 latent frames
+    cond = rng.integers(0, 256, (25, 32, 32, 3), dtype=np.uint8)
+    run = lambda **kw: pipe(src, cond, num_inference_steps=2, output_type="latent",  # noqa: E731
+                            generator=torch.Generator().manual_seed(3), **kw).frames
+    plain = run()
+    assert torch.equal(run(context_frames=25), plain)
+    assert torch.equal(run(context_frames=81), plain)
+
+    seen = []
+    hook = pipe.transformer.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[2]))
+    try:
+        windowed = run(context_frames=13, context_overlap=4)  # 4-latent windows overlapping by 1: 2 windows
+    finally:
+        hook.remove()
+    assert windowed.shape == plain.shape
+    assert torch.equal(windowed, run(context_frames=13, context_overlap=4))
+    assert not torch.allclose(windowed, plain)
+    assert seen and set(seen) == {4}  # each expert call sees one window's target latents
+
+
+def test_bad_context_windows_are_refused_before_any_work(pipe, videos):
+    from facecam.errors import FacecamError
+
+    with pytest.raises(FacecamError, match="4k\\+1"):
+        pipe(*videos, num_inference_steps=1, context_frames=12)
+    with pytest.raises(FacecamError, match="multiple of 4"):
+        pipe(*videos, num_inference_steps=1, context_frames=5, context_overlap=3)

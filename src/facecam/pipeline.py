@@ -30,6 +30,7 @@ from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
+from .context_windows import blend_windows, latent_count, plan_windows, window_weights
 from .errors import FacecamError, WeightsError
 
 log = logging.getLogger(__name__)
@@ -261,6 +262,8 @@ class FaceCamPipeline(DiffusionPipeline):
         return_dict: bool = True,
         callback_on_step_end: Optional[Callable[..., dict]] = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        context_frames: Optional[int] = None,
+        context_overlap: int = 16,
     ) -> Union[FaceCamPipelineOutput, tuple]:
         r"""Generate the re-angled video.
 
@@ -278,11 +281,24 @@ class FaceCamPipeline(DiffusionPipeline):
             callback_on_step_end: ``fn(pipe, step_index, timestep, tensors) -> dict`` after each step;
                 a returned ``"latents"`` replaces the current latents.
             callback_on_step_end_tensor_inputs: which tensors the callback receives.
+            context_frames: for clips longer than the model's 81 frames, denoise in temporal windows
+                of this many video frames (4k+1; the release's 81 keeps positions as in training), each
+                from its own slices of source and condition, blended where they overlap
+                (:mod:`facecam.context_windows`). None, or a window as long as the clip: one pass.
+            context_overlap: video frames (a multiple of 4) shared by consecutive windows.
         """
         device = self._execution_device
         source = self._video_tensor(source_video, "source_video")
         condition = self._video_tensor(condition_video, "condition_video")
         self.check_inputs(source, condition, num_inference_steps)
+        num_latents = latent_count(source.shape[2])
+        if context_frames is None:
+            spans = [(0, num_latents)]
+        else:
+            if context_overlap < 0 or context_overlap % 4:
+                raise FacecamError(f"the window overlap must be a multiple of 4 video frames, got {context_overlap}")
+            spans = plan_windows(num_latents, latent_count(context_frames), context_overlap // 4)
+        weights = window_weights(spans, num_latents)
         do_cfg = guidance_scale > 1.0
 
         # 1. text (cached after the first run)
@@ -308,7 +324,7 @@ class FaceCamPipeline(DiffusionPipeline):
             raise FacecamError(f"latents must have shape {tuple(shape)}, got {tuple(latents.shape)}")
         latents = latents.to(device=device, dtype=torch.float32)
 
-        # 4. denoise
+        # 4. denoise (in temporal windows when the clip is longer than one)
         self.scheduler.set_timesteps(sigmas=release_sigmas(num_inference_steps).tolist(), device=device)
         experts: list[str] = []
         with self.progress_bar(total=num_inference_steps) as bar:
@@ -320,10 +336,20 @@ class FaceCamPipeline(DiffusionPipeline):
                 # The release feeds the timestep in the model's dtype (bf16-rounded on GPU).
                 timestep = t.expand(batch).to(dtype)
                 src, cam = source_latents.to(dtype), camera_latents.to(dtype)
-                velocity = model(latents.to(dtype), src, cam, timestep, prompt_embeds.to(dtype)).float()
-                if do_cfg:
-                    uncond = model(latents.to(dtype), src, cam, timestep, negative_embeds.to(dtype)).float()
-                    velocity = uncond + guidance_scale * (velocity - uncond)
+
+                def guided(start: int, end: int) -> torch.Tensor:
+                    x = latents[:, :, start:end].to(dtype)
+                    s_, c_ = src[:, :, start:end], cam[:, :, start:end]
+                    v = model(x, s_, c_, timestep, prompt_embeds.to(dtype)).float()
+                    if do_cfg:
+                        u = model(x, s_, c_, timestep, negative_embeds.to(dtype)).float()
+                        v = u + guidance_scale * (v - u)
+                    return v
+
+                if len(spans) == 1:
+                    velocity = guided(0, num_latents)
+                else:
+                    velocity = blend_windows(guided, spans, weights, latents)
                 latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
                 if callback_on_step_end is not None:
                     available = {"latents": latents}

@@ -143,6 +143,9 @@ class EngineOptions:
                                    engines=("facecam",))
     dtype: str = option("bfloat16", "compute dtype", choices=("bfloat16", "float16", "float32"),
                         engines=("facecam",))
+    window: int = option(81, "video frames per temporal window for clips longer than it (4k+1; 81 is the "
+                         "model's trained length)", engines=("facecam",))
+    overlap: int = option(16, "video frames shared by consecutive windows (a multiple of 4)", engines=("facecam",))
     context_parallel: int = option(1, "processes sharing each video's denoising (generate-many sets it)",
                                    engines=("facecam",), cli=False)
 

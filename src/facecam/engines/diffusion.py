@@ -51,6 +51,8 @@ class FaceCamEngine(Engine):
         steps: Euler steps (50). cfg: guidance scale (5.0).
         offload: model CPU offload + VAE tiling (fits 48 GB cards; slower).
         device: torch device (default cuda if available). dtype: compute dtype (bf16; fp32 on CPU).
+        window / overlap: clips longer than ``window`` frames (81, the model's length) are denoised in
+            windows sharing ``overlap`` frames (:mod:`facecam.context_windows`).
     """
 
     name = "facecam"
@@ -67,12 +69,13 @@ class FaceCamEngine(Engine):
 
     def __init__(self, weights: Union[str, None] = None, steps: int = 50, cfg: float = 5.0, offload: bool = False,
                  device: Optional[str] = None, dtype: Optional[str] = None, context_parallel: int = 1,
-                 **_ignored):
+                 window: int = 81, overlap: int = 16, **_ignored):
         from ..model.weights import find_weights
 
         self.layout = find_weights(weights)
         self.steps, self.cfg, self.offload = int(steps), float(cfg), bool(offload)
         self.context_parallel = int(context_parallel)
+        self.window, self.overlap = int(window), int(overlap)
         self.device, self.dtype = _resolve_device_dtype(device, dtype)
         self._pipe = None
 
@@ -119,5 +122,6 @@ class FaceCamEngine(Engine):
         # Noise is drawn on the CPU, as the release does, so a seed gives the same video on any device.
         generator = torch.Generator("cpu").manual_seed(int(seed)) if seed is not None else None
         out = pipe(clip.source, clip.condition, num_inference_steps=self.steps, guidance_scale=self.cfg,
-                   generator=generator, output_type="np")
+                   generator=generator, output_type="np", context_frames=self.window,
+                   context_overlap=self.overlap)
         return out.frames[0]
