@@ -67,9 +67,10 @@ def test_keyframe_file_round_trip_and_interpolation(tmp_path):
 @pytest.mark.parametrize("content,match", [
     ("{not json", "not valid JSON"),
     ('{"frames": 9}', "'keys' list"),
-    ('{"keys": [{"yaw": 3}]}', "no 't'"),
-    ('{"keys": [{"t": 0, "spin": 3}]}', "unknown field"),
-    ('{"keys": [{"t": 0, "zoom": -1}]}', "zoom must be positive"),
+    ('{"frames": 9, "keys": [{"yaw": 3}]}', "no 't'"),
+    ('{"frames": 9, "keys": [{"t": 0, "spin": 3}]}', "unknown field"),
+    ('{"frames": 9, "keys": [{"t": 0, "zoom": -1}]}', "zoom must be positive"),
+    ('{"keys": [{"t": 0}]}', "needs 'frames'"),
 ])
 def test_bad_keyframe_files_are_explained(tmp_path, content, match):
     path = tmp_path / "bad.json"

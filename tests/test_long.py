@@ -59,3 +59,55 @@ def test_the_warp_engine_renders_321_frames_without_a_jump():
     out, src = steps(video), steps(clip.source)
     # No frame-to-frame change of the output stands out from the source's own motion plus the slow orbit.
     assert out.max() < 3.0 * max(src.max(), 1.0) and out.max() < 4.0 * np.median(out) + 4.0
+
+
+def test_absolute_mode_refuses_pan_and_roll_by_name():
+    from facecam.condition.builder import check_absolute
+    from facecam.camera.trajectory import from_keys
+
+    check_absolute(preset("arc-left", 17))  # yaw only: drawable on the sphere
+    with pytest.raises(FacecamError, match="pan_x"):
+        check_absolute(preset("pan-left", 17))
+    with pytest.raises(FacecamError, match="roll"):
+        check_absolute(from_keys([{"t": 0}, {"t": 16, "roll": 10.0}], 17))
+
+
+def test_strength_is_bounded():
+    with pytest.raises(FacecamError, match="strength"):
+        camera_for("arc-left", 17, strength=2.5)
+    with pytest.raises(FacecamError, match="strength"):
+        camera_for("arc-left", 17, strength=0.0)
+    assert camera_for("arc-left", 17, strength=2.0).yaw[-1] == pytest.approx(-60.0)
+
+
+def test_keyframe_files_keep_their_own_time_base(tmp_path):
+    import json
+
+    from facecam.camera.trajectory import load_trajectory
+
+    path = tmp_path / "arc.json"
+    path.write_text(json.dumps({"frames": 81, "keys": [{"t": 0}, {"t": 80, "yaw": -30.0}]}))
+    for n in (17, 49, 81, 161):  # the move spans the output whatever its length
+        traj = load_trajectory(path, n)
+        assert traj.num_frames == n and traj.yaw[-1] == pytest.approx(-30.0)
+        assert traj.yaw[(n - 1) // 2] == pytest.approx(-15.0, abs=0.5)
+    path.write_text(json.dumps({"time": "normalized", "keys": [{"t": 0}, {"t": 1, "yaw": -30.0}]}))
+    assert load_trajectory(path, 17).yaw[-1] == pytest.approx(-30.0)
+    exported = tmp_path / "exported.json"
+    preset("arc-right", 81).save(exported)
+    assert np.allclose(load_trajectory(exported, 81).as_array(), preset("arc-right", 81).as_array(), atol=1e-5)
+    assert load_trajectory(exported, 17).yaw[-1] == pytest.approx(30.0)
+
+    bad = {
+        "key 1: 't' = 2 must be larger than the previous key's 5": {"frames": 9, "keys": [{"t": 5}, {"t": 2, "yaw": 3}]},
+        "unknown field": {"frames": 9, "keys": [{"t": 0, "yaww": 3}]},
+        "outside 0..8": {"frames": 9, "keys": [{"t": 0}, {"t": 12, "yaw": 3}]},
+        "outside 0..1": {"time": "normalized", "keys": [{"t": 0}, {"t": 80, "yaw": 3}]},
+        "'yaw' must be a number": {"frames": 9, "keys": [{"t": 0, "yaw": "left"}]},
+        "needs 'frames'": {"keys": [{"t": 0}]},
+        "unknown field\\(s\\) \\['fps'\\]": {"frames": 9, "fps": 24, "keys": [{"t": 0}]},
+    }
+    for words, data in bad.items():
+        path.write_text(json.dumps(data))
+        with pytest.raises(FacecamError, match=words):
+            load_trajectory(path, 17)

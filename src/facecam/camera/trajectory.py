@@ -143,37 +143,47 @@ class CameraTrajectory:
 
 
 def from_keys(keys: list[dict], num_frames: int, name: str = "custom", normalized: bool = False,
-              meta: Optional[dict] = None) -> CameraTrajectory:
+              meta: Optional[dict] = None, key_frames: Optional[int] = None) -> CameraTrajectory:
     """Interpolate keyframes (dicts with ``t`` and any of :data:`FIELDS`) to ``num_frames``.
 
-    Missing fields hold their neutral value at the first key and carry the previous
-    key's value afterwards.
+    The keys' time base: ``t`` in 0..1 when ``normalized``; frame indices of a
+    ``key_frames``-frame clip (resampled to ``num_frames``) when ``key_frames`` is given;
+    otherwise frame indices of the ``num_frames`` output. ``t`` must increase from key to
+    key and stay inside its base. Missing fields hold their neutral value at the first
+    key and carry the previous key's value afterwards.
     """
     if num_frames < 1:
         raise TrajectoryError(f"a trajectory needs at least one frame, got {num_frames}")
     if not keys:
         raise TrajectoryError("a trajectory needs at least one key")
-    times, rows = [], []
+    base = 1.0 if normalized else float((key_frames or num_frames) - 1)
+    to_frames = (num_frames - 1) / base if base > 0 else 0.0
+    unit = "0..1 (time: normalized)" if normalized else f"0..{base:g} (frame indices of {key_frames or num_frames} frames)"
+    times, rows, prev_t = [], [], 0.0
     current = dict(NEUTRAL)
-    for k, key in enumerate(sorted(keys, key=lambda d: float(d.get("t", 0)))):
+    for k, key in enumerate(keys):
         if not isinstance(key, dict) or "t" not in key:
-            raise TrajectoryError(f"key {k} has no 't' (frame index)")
+            raise TrajectoryError(f"key {k} has no 't' (its time)")
         unknown = set(key) - set(FIELDS) - {"t"}
         if unknown:
             raise TrajectoryError(f"key {k} has unknown field(s) {sorted(unknown)}; allowed: t, {', '.join(FIELDS)}")
-        try:
-            t = float(key["t"]) * ((num_frames - 1) if normalized else 1.0)
-            for f in FIELDS:
-                if f in key:
-                    current[f] = float(key[f])
-        except (TypeError, ValueError):
-            raise TrajectoryError(f"key {k} has a non-numeric value") from None
-        if not all(math.isfinite(v) for v in current.values()) or not math.isfinite(t):
+        for f in ("t", *FIELDS):
+            if f in key and (isinstance(key[f], bool) or not isinstance(key[f], (int, float))):
+                raise TrajectoryError(f"key {k}: '{f}' must be a number, got {key[f]!r}")
+        for f in FIELDS:
+            if f in key:
+                current[f] = float(key[f])
+        raw_t = float(key["t"])
+        if not all(math.isfinite(v) for v in current.values()) or not math.isfinite(raw_t):
             raise TrajectoryError(f"key {k} has a non-finite value")
+        if not -1e-9 <= raw_t <= base + 1e-9:
+            raise TrajectoryError(f"key {k}: 't' = {key['t']} is outside {unit}")
         if current["zoom"] <= 0:
             raise TrajectoryError(f"key {k}: zoom must be positive, got {current['zoom']}")
-        if times and abs(t - times[-1]) < 1e-9:
-            raise TrajectoryError(f"two keys share t={key['t']}")
+        t = raw_t * to_frames
+        if times and raw_t <= prev_t:
+            raise TrajectoryError(f"key {k}: 't' = {key['t']} must be larger than the previous key's {prev_t:g}")
+        prev_t = raw_t
         times.append(t)
         rows.append([current[f] for f in FIELDS])
     values = np.asarray(rows, dtype=np.float64)
@@ -192,13 +202,22 @@ def from_keys(keys: list[dict], num_frames: int, name: str = "custom", normalize
     return CameraTrajectory(*(out[:, i].copy() for i in range(len(FIELDS))), name=name, meta=dict(meta or {}))
 
 
+MAX_STRENGTH = 2.0  # twice a preset's move (a 60 deg arc) is already past the trained range
+
+
+def check_strength(strength: float) -> float:
+    """``strength`` if it lies in (0, :data:`MAX_STRENGTH`], else a one-line error."""
+    if not (isinstance(strength, (int, float)) and math.isfinite(strength) and 0 < strength <= MAX_STRENGTH):
+        raise TrajectoryError(f"--strength must be above 0 and at most {MAX_STRENGTH:g}, got {strength}")
+    return float(strength)
+
+
 def preset(name: str, num_frames: int = 81, strength: float = 1.0,
            seed: Optional[int] = None) -> CameraTrajectory:
     """Trajectory of a named preset; starts at the source view and ends at the preset's end point."""
     if name not in PRESETS:
         raise TrajectoryError(f"unknown camera preset {name!r}; run `facecam cameras` to list them")
-    if not math.isfinite(strength) or strength < 0:
-        raise TrajectoryError(f"--strength must be a non-negative number, got {strength}")
+    check_strength(strength)
     if name == "random":
         return random_trajectory(num_frames, seed=seed, strength=strength)
     end = dict(NEUTRAL)
@@ -242,8 +261,15 @@ def random_trajectory(num_frames: int = 81, seed: Optional[int] = None,
                             name="random", meta=meta)
 
 
+FILE_FIELDS = ("name", "frames", "time", "keys", "meta")
+
+
 def load_trajectory(path: str | os.PathLike, num_frames: Optional[int] = None) -> CameraTrajectory:
-    """Read a JSON keyframe file; ``num_frames`` overrides the file's ``frames``."""
+    """Read a JSON keyframe file and resample it to ``num_frames`` (default: the file's ``frames``).
+
+    The file's ``t`` values count frames of its own ``frames``-frame clip, or run 0..1 with
+    ``"time": "normalized"``; either way the move spans the whole output, whatever its length.
+    """
     p = Path(path)
     if not p.exists():
         raise TrajectoryError(f"camera file not found: {p}")
@@ -253,12 +279,24 @@ def load_trajectory(path: str | os.PathLike, num_frames: Optional[int] = None) -
         raise TrajectoryError(f"camera file {p} is not valid JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
         raise TrajectoryError(f"camera file {p} must be an object with a 'keys' list")
-    frames = int(num_frames or data.get("frames") or 81)
+    unknown = set(data) - set(FILE_FIELDS)
+    if unknown:
+        raise TrajectoryError(f"camera file {p} has unknown field(s) {sorted(unknown)}; allowed: {', '.join(FILE_FIELDS)}")
+    if data.get("time", "frames") not in ("frames", "normalized"):
+        raise TrajectoryError(f"camera file {p}: 'time' must be \"frames\" or \"normalized\", got {data['time']!r}")
     normalized = data.get("time") == "normalized"
+    key_frames = data.get("frames")
+    if key_frames is not None and (isinstance(key_frames, bool) or not isinstance(key_frames, int) or key_frames < 1):
+        raise TrajectoryError(f"camera file {p}: 'frames' must be a positive whole number, got {key_frames!r}")
+    if key_frames is None and not normalized:
+        raise TrajectoryError(f"camera file {p} needs 'frames' (the frame count its 't' values count) "
+                              f"or \"time\": \"normalized\" (t from 0 to 1)")
+    frames = int(num_frames or key_frames or 81)
     meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
     if normalized:
         meta = {**meta, "time": "normalized"}
-    return from_keys(data["keys"], frames, name=data.get("name", p.stem), normalized=normalized, meta=meta)
+    return from_keys(data["keys"], frames, name=data.get("name", p.stem), normalized=normalized, meta=meta,
+                     key_frames=None if normalized else key_frames)
 
 
 def resolve_camera(spec: str, num_frames: int = 81, strength: float = 1.0,
@@ -268,6 +306,7 @@ def resolve_camera(spec: str, num_frames: int = 81, strength: float = 1.0,
         return preset(spec, num_frames, strength=strength, seed=seed)
     if spec.lower().endswith(".json") or os.path.sep in spec or Path(spec).exists():
         traj = load_trajectory(spec, num_frames)
+        check_strength(strength)
         if strength != 1.0:
             traj = scale_trajectory(traj, strength)
         return traj

@@ -157,6 +157,15 @@ def whole_clip(clip: VideoClip) -> VideoClip:
     return dataclasses.replace(clip, frames=clip.frames[:n], source_frames=min(clip.source_frames, n))
 
 
+def check_absolute(trajectory: CameraTrajectory) -> None:
+    """Absolute mode places the camera on the authors' sphere (azimuth, elevation, FOV): a move with pan
+    or roll cannot be drawn there, so it is refused by name rather than silently dropped."""
+    moved = [f for f in ("pan_x", "pan_y", "roll") if np.abs(getattr(trajectory, f)).max() > 1e-9]
+    if moved:
+        raise FacecamError(f"--mode absolute moves the camera on the proxy's sphere (yaw, pitch, zoom) and cannot "
+                           f"draw {', '.join(moved)} of camera {trajectory.name!r}; use --mode relative")
+
+
 def camera_for(camera: str | CameraTrajectory, num_frames: int, strength: float = 1.0, seed: Optional[int] = None,
                move_frames: Optional[int] = None) -> CameraTrajectory:
     """The per-frame camera of a run: a preset or keyframe file resolved to ``num_frames`` frames, or to
@@ -219,6 +228,8 @@ def build_condition(
         clip = whole_clip(clip)
         num_frames = clip.num_frames
     trajectory = camera_for(camera, num_frames, strength, seed, move_frames)
+    if mode == "absolute":
+        check_absolute(trajectory)
     source, box = crop_to_face(clip, size)
     track = detect_landmarks(source, progress=progress)
     if mode == "relative":
