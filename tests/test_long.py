@@ -111,3 +111,35 @@ def test_keyframe_files_keep_their_own_time_base(tmp_path):
         path.write_text(json.dumps(data))
         with pytest.raises(FacecamError, match=words):
             load_trajectory(path, 17)
+
+
+def test_start_and_duration_trim_the_source_by_timestamp():
+    from facecam.video.io import read_video
+
+    path = media_path("lp_d3.mp4")
+    whole = read_video(path, fps=24.0, num_frames=None)
+    late = read_video(path, fps=24.0, num_frames=None, start=2.0)
+    short = read_video(path, fps=24.0, num_frames=None, start=2.0, duration=1.0)
+    assert np.array_equal(late.frames[0], whole.frames[48])  # 2 s at 24 fps
+    assert short.num_frames == 24 and np.array_equal(short.frames[-1], whole.frames[71])
+    with pytest.raises(FacecamError, match="--start"):
+        read_video(path, start=-1.0)
+
+
+@pytest.mark.slow
+def test_a_face_after_a_black_intro_is_found_and_start_skips_the_intro(tmp_path):
+    from facecam.run import ConditionOptions, render
+    from facecam.video.io import read_video, write_video
+
+    clip = read_video(media_path("facecam_000.mp4"), fps=24.0, num_frames=41)
+    frames = np.concatenate([np.zeros((24,) + clip.frames.shape[1:], np.uint8), clip.frames])  # 1 s of black
+    path = tmp_path / "intro.mp4"
+    write_video(path, frames, 24.0)
+    run = render(path, ConditionOptions(camera="zoom-in", frames=49, size=(352, 240)))
+    assert run.clip.source_track.found[30:].all()  # the crop was centred on the late face
+    skipped = render(path, ConditionOptions(camera="zoom-in", frames=33, start=1.0, size=(352, 240)))
+    assert skipped.clip.source_track.found.all() and skipped.clip.options["start"] == 1.0
+    black = tmp_path / "black.mp4"
+    write_video(black, np.zeros((17, 240, 352, 3), np.uint8), 24.0)
+    with pytest.raises(FacecamError, match="--start SEC"):
+        render(black, ConditionOptions(frames=17, size=(352, 240)))

@@ -96,6 +96,10 @@ class ConditionOptions:
     frames: Union[int, str] = option(81, "output frames, 4k+1 (81 = 3.4 s at 24 fps), or `all`: the whole clip "
                                      "rounded down to 4k+1 (the facecam engine then denoises in --window windows)",
                                      parse=_parse_frames, metavar="N|all", label="Frames")
+    start: float = option(0.0, "seconds of the source to skip (a face that appears late, an intro)",
+                          metavar="SEC", label="Start")
+    duration: Optional[float] = option(None, "seconds of the source to use from --start (default: to the end)",
+                                       metavar="SEC", label="Duration")
     move_frames: Optional[int] = option(None, "make the camera move in the first M frames and hold the end view "
                                         "after them (default: the move spans every frame)", metavar="M",
                                         label="Move frames")

@@ -38,8 +38,6 @@ from .raster import render_condition
 
 PROXIES = ("subject", "template")
 MODES = ("relative", "absolute")
-# How many leading frames may be searched for a face to centre the crop on.
-CROP_SEARCH_FRAMES = 12
 
 
 @dataclass
@@ -92,18 +90,20 @@ class ConditionedClip:
 
 
 def crop_to_face(clip: VideoClip, size: tuple[int, int] = REFERENCE_SIZE) -> tuple[np.ndarray, CropBox]:
-    """The reference crop: centred on the nose tip of the first frame with a face."""
+    """The reference crop: centred on the nose tip of the first frame with a face (the whole clip is searched)."""
     mesh = face_mesh(static=True)
     try:
-        for i, frame in enumerate(clip.frames[:CROP_SEARCH_FRAMES]):
+        for i, frame in enumerate(clip.frames):
             pts = detect_image_landmarks(frame, mesh)
             if pts is not None:
                 box = reference_crop(frame.shape[:2], (float(pts[NOSE_TIP, 0]), float(pts[NOSE_TIP, 1])), size)
                 return apply_crop(clip.frames, box), box
     finally:
         mesh.close()
-    raise NoFaceError(f"no face found in the first {min(len(clip.frames), CROP_SEARCH_FRAMES)} frames"
-                      + (f" of {clip.path}" if clip.path else ""))
+    span = f"{len(clip.frames) / clip.fps:.1f} s" if clip.fps else f"{len(clip.frames)} frames"
+    raise NoFaceError(f"no face found in any of the {len(clip.frames)} frames ({span}) searched"
+                      + (f" of {clip.path}" if clip.path else "")
+                      + "; if the face appears later in the video, start there with --start SEC")
 
 
 def proxy_points(proxy: str, source_points: np.ndarray, size: tuple[int, int], focal: float) -> tuple[np.ndarray, np.ndarray]:
@@ -193,6 +193,8 @@ def build_condition(
     progress: bool = False,
     name: Optional[str] = None,
     move_frames: Optional[int] = None,
+    start: float = 0.0,
+    duration: Optional[float] = None,
 ) -> ConditionedClip:
     """Read, crop and track a source video, then render its camera condition.
 
@@ -211,6 +213,7 @@ def build_condition(
         name: output stem (defaults to the video's file stem).
         move_frames: make the move in this many frames and hold its end view after them
             (default: the move spans the clip).
+        start / duration: seconds of the source to skip, and to use from there (default: to the end).
 
     Returns:
         ConditionedClip.
@@ -223,7 +226,8 @@ def build_condition(
     proxy = check_proxy(proxy)
     if mode not in MODES:
         raise FacecamError(f"--mode must be relative or absolute, got {mode!r}")
-    clip = video if isinstance(video, VideoClip) else read_video(video, fps=fps, num_frames=None if whole else num_frames)
+    clip = video if isinstance(video, VideoClip) else read_video(
+        video, fps=fps, num_frames=None if whole else num_frames, start=start, duration=duration)
     if whole:
         clip = whole_clip(clip)
         num_frames = clip.num_frames
@@ -241,5 +245,5 @@ def build_condition(
     stem = name or (Path(clip.path).stem if clip.path else "clip")
     options = {"camera": camera if isinstance(camera, str) else trajectory.name, "strength": strength,
                "proxy": proxy, "mode": mode, "frames": num_frames, "fps": clip.fps, "size": list(size),
-               "seed": seed, "move_frames": move_frames, "source": clip.path, "source_frames": clip.source_frames}
+               "seed": seed, "move_frames": move_frames, "start": start, "duration": duration, "source": clip.path, "source_frames": clip.source_frames}
     return ConditionedClip(source, condition, clip.fps, trajectory, track, points, stem, box, options)

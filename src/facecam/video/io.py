@@ -90,6 +90,8 @@ def read_video(
     fps: Optional[float] = DEFAULT_FPS,
     num_frames: Optional[int] = DEFAULT_FRAMES,
     pad: bool = True,
+    start: float = 0.0,
+    duration: Optional[float] = None,
 ) -> VideoClip:
     """Decode a video (or a still image) into a clip.
 
@@ -100,6 +102,8 @@ def read_video(
         num_frames: frames to return; must be ``4k + 1``. ``None`` reads to the end.
             Decoding stops as soon as enough frames are taken.
         pad: hold the last frame to reach ``num_frames`` when the clip is short.
+        start: seconds of the file to skip (``--start``); decoding seeks there.
+        duration: seconds of the file to use from ``start`` (``--duration``; default: to the end).
 
     Returns:
         VideoClip with ``frames`` shaped ``(T, H, W, 3)``.
@@ -108,6 +112,10 @@ def read_video(
         check_frame_count(num_frames)
     if fps is not None and fps <= 0:
         raise VideoError(f"--fps must be positive, got {fps}")
+    if not (start >= 0 and np.isfinite(start)):
+        raise VideoError(f"--start must be a non-negative number of seconds, got {start}")
+    if duration is not None and not (duration > 0 and np.isfinite(duration)):
+        raise VideoError(f"--duration must be a positive number of seconds, got {duration}")
     p = _open_checked(path)
     if is_image_path(p):
         image = read_image(p)
@@ -115,8 +123,10 @@ def read_video(
         return VideoClip(np.repeat(image[None], count, axis=0), fps or DEFAULT_FPS, str(p), 1)
 
     stats: dict = {}
-    frames = list(_decode(p, fps, num_frames, stats))
+    frames = list(_decode(p, fps, num_frames, stats, start, duration))
     if not frames:
+        if start > 0:
+            raise VideoError(f"video has no frames after --start {start:g} s: {p}")
         raise VideoError(f"video has no frames: {p}")
     declared = stats.get("declared", 0)
     if stats.get("eof") and (stats.get("error") or (declared and stats["decoded"] < declared - 1)):
@@ -137,8 +147,12 @@ def _file_fps(path: Path) -> float:
         return float(rate) if rate else DEFAULT_FPS
 
 
-def _decode(path: Path, fps: Optional[float], limit: Optional[int], stats: dict) -> Iterable[np.ndarray]:
+def _decode(path: Path, fps: Optional[float], limit: Optional[int], stats: dict, start: float = 0.0,
+            duration: Optional[float] = None) -> Iterable[np.ndarray]:
     """Yield RGB frames resampled to ``fps``; stops after ``limit`` frames.
+
+    Times count from ``start`` seconds into the file (the container seeks to the keyframe
+    before it); frames at or after ``start + duration`` are not used.
 
     ``stats`` receives ``declared`` (frames the container announces), ``decoded``
     (frames decoded), ``eof`` (the end of the file was reached) and ``error``
@@ -159,10 +173,30 @@ def _decode(path: Path, fps: Optional[float], limit: Optional[int], stats: dict)
         taken = 0
         prev = None
         prev_time = None
+        if start > 0 and stream.time_base:
+            stats["declared"] = 0  # frames before the seek point are never decoded: no truncation check
+            try:
+                container.seek(int(start / stream.time_base) + int(stream.start_time or 0), stream=stream,
+                               backward=True)
+            except av.error.FFmpegError:  # unseekable: decode from the beginning and skip
+                pass
         try:
             for frame in container.decode(stream):
                 t = _frame_time(frame, stream, prev_time)
                 stats["decoded"] += 1
+                prev_time = t
+                t -= start
+                if duration is not None and t >= duration - 1e-6:
+                    while fps is not None and prev is not None and taken / fps < duration - 1e-6:
+                        yield prev  # output times before the end of --duration show the latest frame
+                        taken += 1
+                        if limit is not None and taken >= limit:
+                            return
+                    return
+                if t < -1e-6:  # before --start: only the latest such frame may show at time 0
+                    if fps is not None:
+                        prev = frame.to_ndarray(format="rgb24")
+                    continue
                 if fps is None:
                     yield frame.to_ndarray(format="rgb24")
                     taken += 1
@@ -174,7 +208,6 @@ def _decode(path: Path, fps: Optional[float], limit: Optional[int], stats: dict)
                         if limit is not None and taken >= limit:
                             return
                     prev = frame.to_ndarray(format="rgb24")
-                prev_time = t
                 if limit is not None and taken >= limit:
                     return
         except av.error.FFmpegError as exc:
