@@ -147,3 +147,13 @@ def test_bad_options_are_reported(tmp_path):
     _assert_one_line_error(run_cli("condition", clip, "--camera", "spin", "-o", str(tmp_path)), "unknown camera")
     _assert_one_line_error(run_cli("condition", clip, "--proxy", "x.ply", "-o", str(tmp_path)), "proxy head not found")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cameras_json_into_a_closed_pipe_stops_quietly():
+    import subprocess
+    import sys
+
+    # `true` exits without reading, so the write meets a closed pipe (as `| head` does on long output).
+    proc = subprocess.run(f"{sys.executable} -m facecam cameras --json | true", shell=True,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stderr == ""

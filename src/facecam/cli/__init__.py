@@ -70,6 +70,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except KeyboardInterrupt:
             print("facecam: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:
+            # The reader left (`facecam cameras --json | head`): stop quietly, as Unix tools do, and keep
+            # Python from complaining again when it flushes stdout at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 141
     return int(result or 0)
 
 

@@ -49,7 +49,7 @@ class FaceCamEngine(Engine):
     Args:
         weights: weights folder (see :mod:`facecam.model.weights`); required.
         steps: Euler steps (50). cfg: guidance scale (5.0).
-        offload: model CPU offload + VAE tiling (fits 48 GB cards; slower).
+        offload: model CPU offload + VAE tiling (less GPU memory, slower; 48 GB cards is an estimate).
         device: torch device (default cuda if available). dtype: compute dtype (bf16; fp32 on CPU).
         window / overlap: clips longer than ``window`` frames (81, the model's length) are denoised in
             windows sharing ``overlap`` frames (:mod:`facecam.context_windows`).
