@@ -298,3 +298,44 @@ def test_bad_context_windows_are_refused_before_any_work(pipe, videos):
         pipe(*videos, num_inference_steps=1, context_frames=12)
     with pytest.raises(FacecamError, match="multiple of 4"):
         pipe(*videos, num_inference_steps=1, context_frames=5, context_overlap=3)
+
+
+def test_every_expert_call_runs_inside_its_cache_context(pipe, videos):
+    """diffusers' cache hooks need a named context per pass: "cond", then "uncond", at every step."""
+    calls = []
+    for expert in (pipe.transformer, pipe.transformer_2):
+        original = expert.cache_context
+
+        def spy(name, _original=original, **kwargs):
+            calls.append((name, kwargs["step_index"]))
+            return _original(name, **kwargs)
+
+        expert.cache_context = spy
+    try:
+        pipe(*videos, num_inference_steps=3, guidance_scale=5.0, output_type="latent")
+        assert calls == [("cond", 0), ("uncond", 0), ("cond", 1), ("uncond", 1), ("cond", 2), ("uncond", 2)]
+        calls.clear()
+        pipe(*videos, num_inference_steps=2, guidance_scale=1.0, output_type="latent")
+        assert calls == [("cond", 0), ("cond", 1)]
+    finally:
+        for expert in (pipe.transformer, pipe.transformer_2):
+            del expert.cache_context
+
+
+def test_a_diffusers_first_block_cache_runs_and_a_zero_threshold_changes_nothing(tiny_dir, videos):
+    """With the contexts set, diffusers' First-Block cache plugs in: threshold 0 never reuses (same
+    latents as without it); a huge threshold reuses after the first step and changes the result."""
+    from diffusers.hooks import FirstBlockCacheConfig, apply_first_block_cache
+
+    def run(threshold):
+        p = FaceCamPipeline.from_pretrained(tiny_dir, torch_dtype=torch.float32)
+        p.set_progress_bar_config(disable=True)
+        if threshold is not None:
+            for expert in (p.transformer, p.transformer_2):
+                apply_first_block_cache(expert, FirstBlockCacheConfig(threshold=threshold))
+        return p(*videos, num_inference_steps=3, output_type="latent",
+                 generator=torch.Generator().manual_seed(0)).frames
+
+    plain = run(None)
+    assert torch.allclose(run(0.0), plain, atol=1e-6)
+    assert not torch.allclose(run(1e9), plain, atol=1e-3)

@@ -337,12 +337,18 @@ class FaceCamPipeline(DiffusionPipeline):
                 timestep = t.expand(batch).to(dtype)
                 src, cam = source_latents.to(dtype), camera_latents.to(dtype)
 
+                where = dict(step_index=i, num_inference_steps=num_inference_steps, timestep=float(t))
+
                 def guided(start: int, end: int) -> torch.Tensor:
                     x = latents[:, :, start:end].to(dtype)
                     s_, c_ = src[:, :, start:end], cam[:, :, start:end]
-                    v = model(x, s_, c_, timestep, prompt_embeds.to(dtype)).float()
+                    # Each pass runs inside its cache context, so diffusers' cache hooks (First-Block,
+                    # MagCache, TaylorSeer) keep the conditional and unconditional states apart.
+                    with model.cache_context("cond", **where):
+                        v = model(x, s_, c_, timestep, prompt_embeds.to(dtype)).float()
                     if do_cfg:
-                        u = model(x, s_, c_, timestep, negative_embeds.to(dtype)).float()
+                        with model.cache_context("uncond", **where):
+                            u = model(x, s_, c_, timestep, negative_embeds.to(dtype)).float()
                         v = u + guidance_scale * (v - u)
                     return v
 
