@@ -52,7 +52,7 @@ class BuildConfig:
     still_scale: tuple[float, float] = (0.75, 1.25)  # source scale augmentation range
     nersemble_zoom: tuple[float, float] = (1.0, 1.25)  # synthetic zoom range on NeRSemble targets
     wild_zoom: tuple[float, float] = (1.0, 1.5)  # synthetic zoom range on in-the-wild targets
-    wild_fraction: float = 0.1  # share of in-the-wild samples when both sources are given
+    wild_fraction: float = 0.022  # share of in-the-wild samples when both are given (paper: 0.2K of 9.1K)
     background: str = "replace"  # "replace" NeRSemble backgrounds with a random colour, or "keep"
     split: str = "train"  # NeRSemble participant split: train, val or all
     samples_per_shard: int = 32
@@ -116,12 +116,56 @@ def sample_rng(seed: int, index: int, attempt: int = 0) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(index), int(attempt)])
 
 
+def sequence_order(sequences: list[NersembleSequence], seed: int, epoch: int) -> list[int]:
+    """A shuffled order of every sequence for one pass (``epoch``) over them, stratified by participant:
+    participants take turns, so any run of P consecutive entries spans min(P, participants) of them."""
+    rng = np.random.default_rng([int(seed), 0x5E9, int(epoch)])
+    groups: dict[str, list[int]] = {}
+    for i, seq in enumerate(sequences):
+        groups.setdefault(seq.participant, []).append(i)
+    queues = [[int(i) for i in rng.permutation(members)] for _, members in sorted(groups.items())]
+    queues = [queues[i] for i in rng.permutation(len(queues))]
+    order: list[int] = []
+    while len(order) < len(sequences):
+        for queue in queues:
+            if queue:
+                order.append(queue.pop())
+    return order
+
+
+_KIND_COUNTS: dict[tuple, list[int]] = {}  # (seed, fraction) -> NeRSemble samples among indices < i
+
+
+def _is_wild(seed: int, index: int, fraction: float) -> bool:
+    """A sample's kind comes from its first draw at attempt 0, so a re-plan never changes it."""
+    return float(sample_rng(seed, index, 0).uniform()) < fraction
+
+
+def nersemble_ordinal(seed: int, index: int, fraction: float) -> int:
+    """How many NeRSemble samples come before sample ``index`` when a ``fraction`` of samples are wild."""
+    counts = _KIND_COUNTS.setdefault((int(seed), float(fraction)), [0])
+    while len(counts) <= index:
+        j = len(counts) - 1
+        counts.append(counts[-1] + (0 if _is_wild(seed, j, fraction) else 1))
+    return counts[index]
+
+
+def pick_sequence(sources: Sources, seed: int, index: int, attempt: int, fraction: float) -> NersembleSequence:
+    """The sequence of a NeRSemble sample: the n-th NeRSemble sample takes entry n of the passes of
+    :func:`sequence_order`, so every sequence is used once before any is used twice. A re-plan
+    (``attempt`` > 0, the clip showed no face) moves on to a later sequence of the same pass."""
+    n = len(sources.nersemble)
+    ordinal = nersemble_ordinal(seed, index, fraction) if sources.wild else index
+    epoch, slot = divmod(ordinal, n)
+    return sources.nersemble[sequence_order(sources.nersemble, seed, epoch)[(slot + attempt * 7919) % n]]
+
+
 def plan_sample(index: int, seed: int, sources: Sources, config: BuildConfig, attempt: int = 0) -> dict:
     """Every random choice of sample ``index``, as a JSON-ready dict."""
     rng = sample_rng(seed, index, attempt)
     # Drawn unconditionally so the rest of the stream does not depend on which sources exist.
-    pick = float(rng.uniform())
-    use_wild = bool(sources.wild) and (not sources.nersemble or pick < config.wild_fraction)
+    rng.uniform()
+    use_wild = bool(sources.wild) and (not sources.nersemble or _is_wild(seed, index, config.wild_fraction))
     plan = {"index": int(index), "seed": int(seed), "attempt": int(attempt),
             "kind": "wild" if use_wild else "nersemble", "start_fraction": float(rng.uniform())}
     if use_wild:
@@ -129,7 +173,8 @@ def plan_sample(index: int, seed: int, sources: Sources, config: BuildConfig, at
         plan["motion"] = sample_motion(rng, config.wild_zoom).to_dict()
         plan["still"] = sample_still(rng, config.still_scale).to_dict()
         return plan
-    seq = sources.nersemble[int(rng.integers(len(sources.nersemble)))]
+    rng.integers(len(sources.nersemble))  # kept so the draws after it stay where they were
+    seq = pick_sequence(sources, seed, index, attempt, config.wild_fraction)
     cams = list(seq.cameras)
     plan["sequence"] = seq.to_dict()
     plan["source_camera"] = cams[int(rng.integers(len(cams)))]
