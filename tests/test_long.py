@@ -143,3 +143,37 @@ def test_a_face_after_a_black_intro_is_found_and_start_skips_the_intro(tmp_path)
     write_video(black, np.zeros((17, 240, 352, 3), np.uint8), 24.0)
     with pytest.raises(FacecamError, match="--start SEC"):
         render(black, ConditionOptions(frames=17, size=(352, 240)))
+
+
+@pytest.mark.slow
+def test_random_stays_in_the_trained_range_from_the_subjects_frontal_view(caplog):
+    """Seeds 0-19 on every shared clip: the path starts at the source view, every view is within
+    45 deg of the subject's frontal direction, and the whole drawn mesh stays inside the frame."""
+    import logging
+
+    from facecam.camera.trajectory import random_trajectory
+    from facecam.condition.builder import crop_to_face, frontal_views, keep_mesh_in_frame, relative_condition
+    from facecam.face.landmarks import detect_landmarks
+    from facecam.video.io import read_video
+
+    size = (352, 240)
+    worst_seen = 0.0
+    for name in ("facecam_000.mp4", "facecam_007.mp4", "lp_d0.mp4", "lp_d3.mp4", "lp_d9.mp4", "lp_s18.mp4"):
+        clip = read_video(media_path(name), num_frames=9)
+        source, _ = crop_to_face(clip, size)
+        track = detect_landmarks(source)
+        for seed in range(20):
+            old = random_trajectory(9, seed=seed)
+            traj = frontal_views(old, track, size, "random", 1.0, seed, None)
+            assert traj.yaw[0] == 0.0 and traj.pitch[0] == 0.0
+            front = traj.meta["frontal"]
+            assert front["max_from_frontal"] <= 45.0 + 1e-6, (name, seed, front)
+            worst_seen = max(worst_seen, abs(traj.yaw[-1] - traj.yaw[0]))
+            points, condition = relative_condition(track, traj, "subject")
+            traj, points, _ = keep_mesh_in_frame(track, traj, "subject", points, condition, size)
+            xy = points[:, :468, :2]
+            assert xy.min() >= 0 and (xy[..., 0] < size[1]).all() and (xy[..., 1] < size[0]).all(), (name, seed)
+    assert worst_seen > 30.0  # a real swing, not a shrunken one
+    with caplog.at_level(logging.WARNING, logger="facecam"):
+        frontal_views(camera_for("arc-left", 9, strength=2.0), track, size, "arc-left", 2.0, 0, None)
+    assert "from the subject's frontal view" in caplog.text

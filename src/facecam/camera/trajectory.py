@@ -73,7 +73,8 @@ PRESET_HELP = {
     "arc-right": "camera orbits 30 deg to its right: the head turns to face image-left",
     "arc-up": "camera orbits 20 deg up over the head: the head appears to look down",
     "arc-down": "camera orbits 20 deg down under the head: the head appears to look up",
-    "random": "the authors' random sampler: a 60-90 deg azimuth swing, elevation and FOV changes",
+    "random": "the authors' random views: from the source view to 30-45 deg on the other side of the "
+              "subject's frontal direction, elevation within 30 deg, FOV 40+-15",
 }
 
 # The authors' official sampler (REFERENCE.md): azimuth swings from one side
@@ -230,12 +231,18 @@ def preset(name: str, num_frames: int = 81, strength: float = 1.0,
 
 
 def random_trajectory(num_frames: int = 81, seed: Optional[int] = None,
-                      strength: float = 1.0) -> CameraTrajectory:
+                      strength: float = 1.0, source_view: Optional[tuple[float, float]] = None) -> CameraTrajectory:
     """The authors' random sampler (large-pose variant), linear from start to end.
 
     The sampled absolute sphere views are kept in ``meta["sphere"]`` for absolute
     mode; the relative fields are those views minus the start, so that in relative
     mode the move starts at the source view.
+
+    ``source_view`` = (azimuth, elevation) of the source camera from the subject's frontal
+    direction, degrees: the path then starts there and ends at a view drawn from the authors'
+    end distribution (30-45 deg on the side away from the start, elevation within 30 deg), so
+    every view stays inside the range the model was trained on (when the source does).
+    ``strength`` scales the move from the source view.
     """
     rng = np.random.default_rng(seed)
     direction = 1.0 if rng.random() < 0.5 else -1.0
@@ -244,7 +251,15 @@ def random_trajectory(num_frames: int = 81, seed: Optional[int] = None,
     az1 = direction * rng.uniform(RANDOM_MIN_AZIMUTH, RANDOM_MAX_AZIMUTH)
     el0, el1 = rng.uniform(-RANDOM_MAX_ELEVATION, RANDOM_MAX_ELEVATION, size=2)
     fov0, fov1 = rng.uniform(RANDOM_BASE_FOV - RANDOM_FOV_RANGE, RANDOM_BASE_FOV + RANDOM_FOV_RANGE, size=2)
-    az0, az1, el0, el1 = (v * strength for v in (az0, az1, el0, el1))
+    if source_view is None:
+        az0, az1, el0, el1 = (v * strength for v in (az0, az1, el0, el1))
+    else:
+        start_az, start_el = (float(v) for v in source_view)
+        if abs(start_az) > 1e-3:  # end on the other side of frontal from where the source camera is
+            az1 = -math.copysign(abs(az1), start_az)
+        az1 = start_az + strength * (az1 - start_az)
+        el1 = start_el + strength * (el1 - start_el)
+        az0, el0 = start_az, start_el
     s = np.linspace(0.0, 1.0, num_frames) if num_frames > 1 else np.zeros(1)
     az = az0 + (az1 - az0) * s
     el = el0 + (el1 - el0) * s
@@ -253,6 +268,7 @@ def random_trajectory(num_frames: int = 81, seed: Optional[int] = None,
     zeros = np.zeros(num_frames)
     meta = {
         "preset": "random", "seed": seed, "strength": strength,
+        "from_frontal": source_view is not None,
         "sampled": {"start_azimuth": az0, "end_azimuth": az1, "start_elevation": el0,
                     "end_elevation": el1, "start_fov": fov0, "end_fov": fov1},
         "sphere": {"azimuth": az.tolist(), "elevation": el.tolist(), "fov": fov.tolist()},

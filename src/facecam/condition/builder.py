@@ -157,6 +157,66 @@ def whole_clip(clip: VideoClip) -> VideoClip:
     return dataclasses.replace(clip, frames=clip.frames[:n], source_frames=min(clip.source_frames, n))
 
 
+TRAINED_RANGE = 45.0  # deg from frontal: the authors' random views (+-45 azimuth, +-30 elevation)
+
+
+def frontal_views(trajectory: CameraTrajectory, track: LandmarkTrack, size: tuple[int, int],
+                  camera, strength: float, seed: Optional[int], move_frames: Optional[int]) -> CameraTrajectory:
+    """Relative mode, seen from the subject's frontal direction.
+
+    The source camera's view of the head (azimuth = -head yaw, elevation = -head pitch, from the
+    PnP pose of the first frame) anchors ``random`` to the authors' distribution of views around a
+    frontal head; any trajectory whose views leave :data:`TRAINED_RANGE` gets one warning line.
+    The views are recorded in ``trajectory.meta["frontal"]``.
+    """
+    import logging
+
+    from ..camera.trajectory import random_trajectory
+
+    pose = estimate_head_pose(track.points[0], size)
+    view = (-float(pose.yaw), -float(pose.pitch))
+    if camera == "random":
+        length = trajectory.num_frames if move_frames is None else move_frames
+        trajectory = random_trajectory(length, seed=seed, strength=strength, source_view=view)
+        if length != track.points.shape[0]:
+            trajectory = hold_end(trajectory, track.points.shape[0])
+    azimuth = view[0] + trajectory.yaw
+    elevation = view[1] + trajectory.pitch
+    worst = float(max(np.abs(azimuth).max(), np.abs(elevation).max()))
+    trajectory.meta["frontal"] = {"source_azimuth": round(view[0], 2), "source_elevation": round(view[1], 2),
+                                  "max_from_frontal": round(worst, 2)}
+    if worst > TRAINED_RANGE:
+        logging.getLogger("facecam").warning(
+            f"facecam: warning: camera {trajectory.name!r} reaches {worst:.0f} deg from the subject's frontal "
+            f"view; the model was trained within {TRAINED_RANGE:.0f} deg, expect artifacts (lower --strength)")
+    return trajectory
+
+
+def mesh_inside(points: np.ndarray, size: tuple[int, int]) -> bool:
+    """Whether every frame's 468 mesh points lie inside a ``size`` (H, W) frame."""
+    xy = points[:, :468, :2]
+    return bool(xy.min() >= 0 and (xy[..., 0] < size[1]).all() and (xy[..., 1] < size[0]).all())
+
+
+def keep_mesh_in_frame(track: LandmarkTrack, trajectory: CameraTrajectory, proxy: str, points: np.ndarray,
+                       condition: np.ndarray, size: tuple[int, int], tries: int = 12):
+    """``random`` in relative mode: the sampled FOV change, or an orbit of a close-up, can push the mesh
+    out of the frame. Each try shrinks the zoom change (log space, 0.7x) and pulls the camera back a
+    little more towards the end of the move (x0.93 at the last frame, 1 at the first, which stays the
+    source view) until the whole mesh stays in. A source whose own first-frame mesh leaves the frame
+    is left as it is. The total pull-back is recorded in the meta."""
+    if not mesh_inside(track.points[:1], size):
+        return trajectory, points, condition
+    ramp = np.linspace(0.0, 1.0, trajectory.num_frames)
+    changed = 0
+    while not mesh_inside(points, size) and changed < tries:
+        changed += 1
+        trajectory = dataclasses.replace(trajectory, zoom=trajectory.zoom ** 0.7 * 0.93 ** ramp,
+                                         meta={**trajectory.meta, "zoom_refits": changed})
+        points, condition = relative_condition(track, trajectory, proxy)
+    return trajectory, points, condition
+
+
 def check_absolute(trajectory: CameraTrajectory) -> None:
     """Absolute mode places the camera on the authors' sphere (azimuth, elevation, FOV): a move with pan
     or roll cannot be drawn there, so it is refused by name rather than silently dropped."""
@@ -237,7 +297,10 @@ def build_condition(
     source, box = crop_to_face(clip, size)
     track = detect_landmarks(source, progress=progress)
     if mode == "relative":
+        trajectory = frontal_views(trajectory, track, size, camera, strength, seed, move_frames)
         points, condition = relative_condition(track, trajectory, proxy)
+        if camera == "random":
+            trajectory, points, condition = keep_mesh_in_frame(track, trajectory, proxy, points, condition, size)
     else:
         from .absolute import absolute_condition  # loads the Gaussian renderer only when asked for
 
