@@ -157,3 +157,14 @@ def test_cameras_json_into_a_closed_pipe_stops_quietly():
     proc = subprocess.run(f"{sys.executable} -m facecam cameras --json | true", shell=True,
                           capture_output=True, text=True, timeout=120)
     assert proc.stderr == ""
+
+
+def test_cameras_export_random_round_trips_for_a_seed(tmp_path, capsys):
+    from facecam.cli import main
+
+    assert main(["cameras", "--export", "random", "--seed", "5", "--frames", "33"]) == 0
+    path = tmp_path / "random.json"
+    path.write_text(capsys.readouterr().out)
+    assert np.allclose(load_trajectory(path).as_array(), preset("random", 33, seed=5).as_array(), atol=1e-5)
+    assert main(["cameras", "--export", "random", "--seed", "6", "--frames", "33"]) == 0
+    assert not np.allclose(json.loads(capsys.readouterr().out)["keys"][-1]["yaw"], load_trajectory(path).yaw[-1])

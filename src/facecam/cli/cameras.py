@@ -16,6 +16,10 @@ def register(sub) -> None:
                                    "(fields yaw, pitch, roll in degrees; zoom factor; pan_x, pan_y in frame fractions).")
     p.add_argument("--json", action="store_true", help="print the presets' end points as JSON")
     p.add_argument("--export", metavar="PRESET", help="print a preset as a keyframe file to start editing from")
+    p.add_argument("--seed", type=int, default=0, help="seed of an exported `random` move (default 0); the file holds "
+                   "the sampled move from the source view (without a video the subject's frontal direction is "
+                   "unknown, so the frontal anchoring of `random` applies only when it is given by name)")
+    p.add_argument("--frames", type=int, default=81, help="frames of the exported move (default 81)")
     p.set_defaults(func=run)
 
 
@@ -23,9 +27,15 @@ def run(args: argparse.Namespace) -> int:
     from ..camera.trajectory import PRESET_HELP, PRESETS, preset
 
     if args.export:
-        traj = preset(args.export, 81, seed=0)
-        keys = [traj.to_dict()["keys"][0], traj.to_dict()["keys"][-1]]
-        print(json.dumps({"name": args.export, "frames": 81, "keys": keys}, indent=1))
+        from ..errors import FacecamError
+
+        if args.frames < 2:
+            raise FacecamError(f"--frames must be at least 2, got {args.frames}")
+        traj = preset(args.export, args.frames, seed=args.seed)
+        keys = traj.to_dict()["keys"]
+        if args.export != "random":  # a preset is its two ends; random's zoom follows the FOV per frame
+            keys = [keys[0], keys[-1]]
+        print(json.dumps({"name": args.export, "frames": args.frames, "keys": keys}, indent=1))
         return 0
     if args.json:
         print(json.dumps(PRESETS, indent=1))
