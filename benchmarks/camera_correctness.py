@@ -42,13 +42,12 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE", help="also write every verdict to FILE")
     args = parser.parse_args()
 
-    from facecam.cli.bench import warp_or_engine_renderer
-    from facecam.engines import get_engine
+    from facecam.cli.bench import run_renderer
+    from facecam.run import ConditionOptions, EngineOptions
     from facecam.video.crop import parse_size
 
-    kwargs = {"num_frames": args.frames, "fps": 24.0, "size": parse_size(args.size), "proxy": "subject",
-              "mode": "relative", "strength": 1.0, "seed": args.seed}
-    render = warp_or_engine_renderer(get_engine("warp"), kwargs, args.seed, "warp")
+    options = ConditionOptions(frames=args.frames, size=parse_size(args.size), seed=args.seed)
+    render = run_renderer(options, EngineOptions(engine="warp"))
     paths = [Path(p) for p in args.clips] or [MEDIA / name for name in CLIPS]
     with tempfile.TemporaryDirectory() as tmp:
         judge_all(paths, Path(args.keep or tmp), args, render)

@@ -82,8 +82,8 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE", help="also write every row to FILE")
     args = parser.parse_args()
 
-    from facecam.cli.condition import condition_files
     from facecam.condition.builder import build_condition
+    from facecam.run import ConditionOptions, EngineOptions, Run
     from facecam.engines import get_engine
     from facecam.eval.identity import load_embedder
     from facecam.video.io import read_video
@@ -106,7 +106,8 @@ def main() -> None:
             output = engine.generate(clip, progress=False)
             fps = args.frames / (time.perf_counter() - t0)
             if args.out:
-                files = {f"{clip.name}.mp4": output, **condition_files(clip)}
+                options = ConditionOptions(camera=camera, frames=args.frames)
+                files = Run(clip, output, options, EngineOptions(engine="warp")).files()
                 files.pop(f"{clip.name}_preview.mp4")
                 write_outputs(Path(args.out) / clip.name, files, clip.fps)
             row = {"clip": path.name, "camera": camera, **measure(clip.source, output, embedder), "warp_fps": fps}
