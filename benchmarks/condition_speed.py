@@ -28,7 +28,7 @@ def main() -> None:
 
     from facecam.camera.trajectory import preset
     from facecam.condition.builder import crop_to_face, relative_condition
-    from facecam.condition.raster import render_condition
+    from facecam.condition.raster import mediapipe_drawing, render_condition
     from facecam.face.landmarks import detect_landmarks
     from facecam.video import read_video
 
@@ -49,7 +49,7 @@ def main() -> None:
             timings[proxy] = 81 / best
         points, _ = relative_condition(track, preset("arc-left", 81), "subject")
         ours = _best(lambda: render_condition(points, source.shape[1:3]), args.repeats)
-        theirs = _best(lambda: [_mediapipe_drawing(p, source.shape[1:3]) for p in points], 1)
+        theirs = _best(lambda: [mediapipe_drawing(p, source.shape[1:3]) for p in points], 1)
         print(f"{path.name:16s} detection {detect_fps:6.1f} frames/s | condition (projection + raster, 81 frames "
               f"704x480): subject {timings['subject']:6.1f} frames/s, template {timings['template']:6.1f} frames/s"
               f" | drawing only: ours {81 / ours:6.1f} frames/s, MediaPipe's drawing_utils {81 / theirs:6.1f} "
@@ -63,23 +63,6 @@ def _best(fn, repeats: int) -> float:
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
-
-
-def _mediapipe_drawing(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """One frame drawn by MediaPipe itself: tessellation, contours and irises in the default styles, on white."""
-    from mediapipe.framework.formats import landmark_pb2
-    from mediapipe.python.solutions import drawing_styles, drawing_utils
-    from mediapipe.python.solutions import face_mesh as fm
-
-    h, w = size
-    proto = landmark_pb2.NormalizedLandmarkList()
-    proto.landmark.extend([landmark_pb2.NormalizedLandmark(x=x / w, y=y / h, z=z / w) for x, y, z in points])
-    image = np.full((h, w, 3), 255, np.uint8)
-    for connections, style in ((fm.FACEMESH_TESSELATION, drawing_styles.get_default_face_mesh_tesselation_style()),
-                               (fm.FACEMESH_CONTOURS, drawing_styles.get_default_face_mesh_contours_style()),
-                               (fm.FACEMESH_IRISES, drawing_styles.get_default_face_mesh_iris_connections_style())):
-        drawing_utils.draw_landmarks(image, proto, connections, None, style)
-    return image
 
 
 if __name__ == "__main__":

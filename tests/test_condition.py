@@ -9,7 +9,7 @@ from conftest import media_path
 from facecam.camera.trajectory import preset
 from facecam.condition.builder import build_condition, relative_condition
 from facecam.condition.project import PinholeCamera, lift, project, target_camera
-from facecam.condition.raster import draw_face_mesh, render_condition
+from facecam.condition.raster import draw_face_mesh, mediapipe_drawing, render_condition
 from facecam.face.landmarks import LandmarkTrack, detect_landmarks
 from facecam.face.pose import estimate_head_pose, intrinsics
 from facecam.video import read_video
@@ -52,27 +52,11 @@ def test_lifted_landmarks_project_back_to_themselves(astronaut_landmarks):
     assert np.abs(back[:, :2] - astronaut_landmarks[:, :2]).max() < 1e-6
 
 
-def _mediapipe_drawing(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    from mediapipe.framework.formats import landmark_pb2
-    from mediapipe.python.solutions import drawing_styles, drawing_utils
-    from mediapipe.python.solutions import face_mesh as fm
-
-    h, w = size
-    proto = landmark_pb2.NormalizedLandmarkList()
-    proto.landmark.extend([landmark_pb2.NormalizedLandmark(x=x / w, y=y / h, z=z / w) for x, y, z in points])
-    image = np.full((h, w, 3), 255, np.uint8)
-    for connections, style in ((fm.FACEMESH_TESSELATION, drawing_styles.get_default_face_mesh_tesselation_style()),
-                               (fm.FACEMESH_CONTOURS, drawing_styles.get_default_face_mesh_contours_style()),
-                               (fm.FACEMESH_IRISES, drawing_styles.get_default_face_mesh_iris_connections_style())):
-        drawing_utils.draw_landmarks(image, proto, connections, None, style)
-    return image
-
-
 @pytest.mark.parametrize("shift", [(0, 0), (110, 190), (-150, 40), (260, 520), (0.37, 0.61)])
 def test_raster_equals_mediapipe_drawing_pixel_for_pixel(astronaut_landmarks, shift):
     points = astronaut_landmarks.astype(np.float64) + np.array([shift[0], shift[1], 0.0])
     ours = draw_face_mesh(np.full((704, 480, 3), 255, np.uint8), points)
-    theirs = _mediapipe_drawing(points, (704, 480))
+    theirs = mediapipe_drawing(points, (704, 480))
     assert np.array_equal(ours, theirs)
     if shift == (0, 0):
         colours = {tuple(c) for c in ours.reshape(-1, 3)}

@@ -91,3 +91,22 @@ def render_condition(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     for frame, pts in zip(frames, points):
         draw_face_mesh(frame, pts)
     return frames
+
+
+def mediapipe_drawing(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One frame drawn by MediaPipe's own ``drawing_utils`` (tessellation, contours, irises in the default
+    styles, on white): the reference :func:`render_condition` matches pixel for pixel, kept here for the
+    tests and ``benchmarks/condition_speed.py``. ``points`` are ``(478, 3)`` pixel landmarks."""
+    from mediapipe.framework.formats import landmark_pb2
+    from mediapipe.python.solutions import drawing_styles, drawing_utils
+    from mediapipe.python.solutions import face_mesh as fm
+
+    h, w = size
+    proto = landmark_pb2.NormalizedLandmarkList()
+    proto.landmark.extend([landmark_pb2.NormalizedLandmark(x=x / w, y=y / h, z=z / w) for x, y, z in points])
+    image = np.full((h, w, 3), 255, np.uint8)
+    for connections, style in ((fm.FACEMESH_TESSELATION, drawing_styles.get_default_face_mesh_tesselation_style()),
+                               (fm.FACEMESH_CONTOURS, drawing_styles.get_default_face_mesh_contours_style()),
+                               (fm.FACEMESH_IRISES, drawing_styles.get_default_face_mesh_iris_connections_style())):
+        drawing_utils.draw_landmarks(image, proto, connections, None, style)
+    return image
