@@ -339,3 +339,11 @@ def test_a_diffusers_first_block_cache_runs_and_a_zero_threshold_changes_nothing
     plain = run(None)
     assert torch.allclose(run(0.0), plain, atol=1e-6)
     assert not torch.allclose(run(1e9), plain, atol=1e-3)
+
+
+def test_unknown_facecam_engine_options_are_refused(tiny_dir):
+    from facecam.engines import get_engine
+    from facecam.errors import FacecamError
+
+    with pytest.raises(FacecamError, match="unknown facecam engine option.*stpes"):
+        get_engine("facecam", weights=str(tiny_dir), stpes=3)

@@ -69,7 +69,9 @@ class FaceCamEngine(Engine):
 
     def __init__(self, weights: Union[str, None] = None, steps: int = 50, cfg: float = 5.0, offload: bool = False,
                  device: Optional[str] = None, dtype: Optional[str] = None, context_parallel: int = 1,
-                 window: int = 81, overlap: int = 16, **_ignored):
+                 window: int = 81, overlap: int = 16, **unknown):
+        if unknown:  # a misspelt option must not silently fall back to its default
+            raise FacecamError(f"unknown facecam engine option(s): {', '.join(sorted(unknown))}")
         from ..model.weights import find_weights
 
         self.layout = find_weights(weights)
