@@ -298,7 +298,7 @@ class FaceCamPipeline(DiffusionPipeline):
             if context_overlap < 0 or context_overlap % 4:
                 raise FacecamError(f"the window overlap must be a multiple of 4 video frames, got {context_overlap}")
             spans = plan_windows(num_latents, latent_count(context_frames), context_overlap // 4)
-        weights = window_weights(spans, num_latents)
+        blend = window_weights(spans, num_latents)
         do_cfg = guidance_scale > 1.0
 
         # 1. text (cached after the first run)
@@ -355,7 +355,7 @@ class FaceCamPipeline(DiffusionPipeline):
                 if len(spans) == 1:
                     velocity = guided(0, num_latents)
                 else:
-                    velocity = blend_windows(guided, spans, weights, latents)
+                    velocity = blend_windows(guided, spans, blend, latents)
                 latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
                 if callback_on_step_end is not None:
                     available = {"latents": latents}

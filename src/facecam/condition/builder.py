@@ -183,8 +183,9 @@ def frontal_views(trajectory: CameraTrajectory, track: LandmarkTrack, size: tupl
     azimuth = view[0] + trajectory.yaw
     elevation = view[1] + trajectory.pitch
     worst = float(max(np.abs(azimuth).max(), np.abs(elevation).max()))
-    trajectory.meta["frontal"] = {"source_azimuth": round(view[0], 2), "source_elevation": round(view[1], 2),
-                                  "max_from_frontal": round(worst, 2)}
+    frontal = {"source_azimuth": round(view[0], 2), "source_elevation": round(view[1], 2),
+               "max_from_frontal": round(worst, 2)}
+    trajectory = dataclasses.replace(trajectory, meta={**trajectory.meta, "frontal": frontal})
     if worst > TRAINED_RANGE:
         logging.getLogger("facecam").warning(
             f"facecam: warning: camera {trajectory.name!r} reaches {worst:.0f} deg from the subject's frontal "
