@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from facecam.model.tiny import TINY_WAN_CONFIG
-from facecam.model.transformer import FaceCamTransformer
+from facecam.model.transformer import FaceCamTransformer, facecam_input, facecam_velocity
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -131,7 +131,7 @@ def test_conditioned_forward_equals_hand_written_wan_computation():
     native = model.to_wan_state_dict()
     noisy, source, camera, t, ctx = _inputs()
     with torch.no_grad():
-        ours = model(noisy, source, camera, t, ctx)
+        ours = facecam_velocity(model, noisy, source, camera, t, ctx)
         ref = hand_written_facecam(native, noisy, source, camera, t, ctx)
     assert ours.shape == noisy.shape == (2, 16, 3, 8, 6)
     assert torch.allclose(ours, ref, atol=1e-5), (ours - ref).abs().max()
@@ -141,9 +141,9 @@ def test_source_half_influences_target_through_attention():
     model = _tiny()
     noisy, source, camera, t, ctx = _inputs(b=1)
     with torch.no_grad():
-        a = model(noisy, source, camera, t, ctx)
-        b = model(noisy, source + 1.0, camera, t, ctx)
-        c = model(noisy, source, camera + 1.0, t, ctx)
+        a = facecam_velocity(model, noisy, source, camera, t, ctx)
+        b = facecam_velocity(model, noisy, source + 1.0, camera, t, ctx)
+        c = facecam_velocity(model, noisy, source, camera + 1.0, t, ctx)
     assert (a - b).abs().max() > 1e-3  # frame condition reaches the target half
     assert (a - c).abs().max() > 1e-3  # channel condition too
 
@@ -151,7 +151,7 @@ def test_source_half_influences_target_through_attention():
 def test_build_input_places_source_after_target_and_camera_on_channels():
     model = _tiny()
     noisy, source, camera, _, _ = _inputs(b=1, f=2)
-    x = model.build_input(noisy, source, camera)
+    x = facecam_input(noisy, source, camera, in_channels=model.config.in_channels)
     assert x.shape == (1, 36, 4, 8, 6)
     assert torch.equal(x[:, :16, :2], noisy) and torch.equal(x[:, :16, 2:], source)
     assert torch.equal(x[:, 16:32, :2], camera) and torch.equal(x[:, 16:32, 2:], camera)
@@ -175,7 +175,8 @@ def test_wan_state_dict_round_trip_reproduces_the_model():
     rebuilt = FaceCamTransformer.from_wan_state_dict(model.to_wan_state_dict(), **CFG)
     noisy, source, camera, t, ctx = _inputs(b=1)
     with torch.no_grad():
-        assert torch.equal(model(noisy, source, camera, t, ctx), rebuilt(noisy, source, camera, t, ctx))
+        assert torch.equal(facecam_velocity(model, noisy, source, camera, t, ctx),
+                           facecam_velocity(rebuilt, noisy, source, camera, t, ctx))
 
 
 def test_trainable_parameters_are_self_attention_and_patch_embedding():
@@ -193,4 +194,19 @@ def test_wrong_latent_shapes_are_rejected():
     model = _tiny()
     noisy, source, camera, t, ctx = _inputs(b=1)
     with pytest.raises(ValueError, match="latent shapes differ"):
-        model(noisy, source[:, :, :2], camera, t, ctx)
+        facecam_velocity(model, noisy, source[:, :, :2], camera, t, ctx)
+
+
+def test_the_expert_keeps_the_stock_wan_forward():
+    """diffusers' hooks, LoRA loading and compile rely on WanTransformer3DModel's own forward."""
+    from diffusers import WanTransformer3DModel
+
+    assert FaceCamTransformer.forward is WanTransformer3DModel.forward
+    model = _tiny()
+    noisy, source, camera, t, ctx = _inputs(b=1)
+    x = facecam_input(noisy, source, camera)
+    with torch.no_grad():
+        direct = model(hidden_states=x, timestep=t[:1], encoder_hidden_states=ctx, return_dict=False)[0]
+        ours = facecam_velocity(model, noisy, source, camera, t[:1], ctx)
+    assert direct.shape == (1, 16, 6, 8, 6)  # both halves; the target half is the first F frames
+    assert torch.equal(ours, direct[:, :, :3])

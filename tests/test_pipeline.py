@@ -11,19 +11,17 @@ import torch
 
 from conftest import media_path
 
+from facecam.model.sampling import make_scheduler, release_sigmas
 from facecam.model.tiny import write_tiny_model
-from facecam.pipeline import (
-    DEFAULT_PROMPT, FaceCamPipeline, make_scheduler, release_sigmas,
-)
+from facecam.model.transformer import facecam_velocity
+from facecam.pipeline import DEFAULT_PROMPT, FaceCamPipeline
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-
-
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    return write_tiny_model(tmp_path_factory.mktemp("tiny") / "weights")
+def tiny_dir(tiny_weights) -> Path:
+    return tiny_weights
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +53,8 @@ def test_schedule_is_the_release_shifted_linear_schedule():
 
 def test_high_expert_runs_exactly_on_steps_with_t_at_least_900(pipe, videos):
     seen = {"high": [], "low": []}
-    hooks = [m.register_forward_pre_hook(lambda mod, args, key=key: seen[key].append(float(args[3][0])))
+    hooks = [m.register_forward_pre_hook(lambda mod, args, kwargs, key=key: seen[key].append(float(kwargs["timestep"][0])),
+                                         with_kwargs=True)
              for key, m in (("high", pipe.transformer), ("low", pipe.transformer_2))]
     try:
         out = pipe(*videos, num_inference_steps=10, guidance_scale=5.0, generator=torch.Generator().manual_seed(0),
@@ -91,8 +90,8 @@ def test_one_step_is_guided_euler_on_the_velocity(pipe, videos):
     cam = pipe.encode_video(pipe._video_tensor(videos[1], "c"))
     t = torch.tensor([1000.0])
     with torch.no_grad():
-        v_pos = pipe.transformer(x0, src, cam, t, pipe.encode_prompt(DEFAULT_PROMPT))
-        v_neg = pipe.transformer(x0, src, cam, t, pipe.encode_prompt(""))
+        v_pos = facecam_velocity(pipe.transformer, x0, src, cam, t, pipe.encode_prompt(DEFAULT_PROMPT))
+        v_neg = facecam_velocity(pipe.transformer, x0, src, cam, t, pipe.encode_prompt(""))
     sigma1 = 5 * 0.5 / (1 + 4 * 0.5)
     expected = x0 + (sigma1 - 1.0) * (v_neg + 5.0 * (v_pos - v_neg))
     assert torch.allclose(captured["x1"], expected, atol=1e-5)
@@ -112,7 +111,7 @@ def test_guidance_one_skips_the_negative_pass(pipe, videos):
 @pytest.mark.slow
 def test_seed_makes_runs_reproducible(pipe, videos):
     run = lambda seed: pipe(*videos, num_inference_steps=3,  # noqa: E731
-                            generator=torch.Generator().manual_seed(seed)).frames
+                            generator=torch.Generator().manual_seed(seed), output_type="uint8").frames
     a, b, c = run(7), run(7), run(8)
     assert a.shape == (1, 9, 64, 48, 3) and a.dtype == np.uint8
     assert np.array_equal(a, b)
@@ -280,7 +279,8 @@ def test_context_windows_as_long_as_the_clip_give_exactly_the_plain_result(pipe)
     assert torch.equal(run(context_frames=81), plain)
 
     seen = []
-    hook = pipe.transformer.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[2]))
+    hook = pipe.transformer.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.append(kwargs["hidden_states"].shape[2]), with_kwargs=True)
     try:
         windowed = run(context_frames=13, context_overlap=4)  # 4-latent windows overlapping by 1: 2 windows
     finally:
@@ -288,7 +288,7 @@ def test_context_windows_as_long_as_the_clip_give_exactly_the_plain_result(pipe)
     assert windowed.shape == plain.shape
     assert torch.equal(windowed, run(context_frames=13, context_overlap=4))
     assert not torch.allclose(windowed, plain)
-    assert seen and set(seen) == {4}  # each expert call sees one window's target latents
+    assert seen and set(seen) == {8}  # each expert call sees one window: 4 target + 4 source latent frames
 
 
 def test_bad_context_windows_are_refused_before_any_work(pipe, videos):
@@ -347,3 +347,209 @@ def test_unknown_facecam_engine_options_are_refused(tiny_dir):
 
     with pytest.raises(FacecamError, match="unknown facecam engine option.*stpes"):
         get_engine("facecam", weights=str(tiny_dir), stpes=3)
+
+
+# --- the conventional diffusers call ----------------------------------------------------------
+
+def _count_expert_and_vae_calls(pipe):
+    calls = []
+    hooks = [m.register_forward_pre_hook(lambda *a, name=name: calls.append(name))
+             for name, m in (("high", pipe.transformer), ("low", pipe.transformer_2))]
+    original = pipe.vae.encode
+    pipe.vae.encode = lambda *a, **k: (calls.append("vae"), original(*a, **k))[1]
+    return calls, hooks, original
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(output_type="mp4"), "output_type must be one of"),
+    (dict(callback_on_step_end_tensor_inputs=["noise"]), "callback_on_step_end_tensor_inputs"),
+    (dict(num_inference_steps=0), "num_inference_steps must be an integer >= 1"),
+    (dict(guidance_scale=float("nan")), "guidance_scale must be a finite number"),
+    (dict(guidance_scale_2=-1.0), "guidance_scale_2 must be a finite number"),
+    (dict(generator=[torch.Generator(), torch.Generator()]), "2 generators for a batch of 1"),
+    (dict(latents=torch.zeros(1, 16, 2, 8, 6)), "latents must have shape \\(1, 16, 3, 8, 6\\)"),
+    (dict(prompt_embeds=torch.zeros(1, 7, 3)), "prompt_embeds must be"),
+    (dict(context_frames=12), "4k\\+1"),
+])
+def test_bad_arguments_are_refused_before_any_vae_or_expert_call(pipe, videos, bad, match):
+    from facecam.errors import FacecamError
+
+    calls, hooks, original = _count_expert_and_vae_calls(pipe)
+    try:
+        with pytest.raises(FacecamError, match=match):
+            pipe(*videos, **bad)
+    finally:
+        for h in hooks:
+            h.remove()
+        pipe.vae.encode = original
+    assert calls == []
+
+
+def test_bad_videos_are_refused_with_their_shapes(pipe, videos):
+    from facecam.errors import FacecamError
+
+    with pytest.raises(FacecamError, match="frame count must be 4k\\+1, got 8"):
+        pipe(videos[0][:8], videos[1][:8])
+    with pytest.raises(FacecamError, match="differ in shape"):
+        pipe(videos[0], videos[1][:5])
+    with pytest.raises(FacecamError, match="multiples of 16, got 64x40"):
+        pipe(videos[0][:, :, :40], videos[1][:, :, :40])
+    with pytest.raises(FacecamError, match="expected uint8 frames"):
+        pipe(videos[0].astype(np.float32), videos[1])
+
+
+def test_output_types_follow_diffusers_video_processor(pipe, videos):
+    """np: float (B, T, H, W, 3) in [0, 1]; pil: lists of PIL images; uint8: the release's truncation."""
+    run = lambda kind: pipe(*videos, num_inference_steps=1, output_type=kind,  # noqa: E731
+                            generator=torch.Generator().manual_seed(0)).frames
+    latents = run("latent")
+    pixels = pipe.decode_latents(latents)  # (1, 3, T, H, W) in [-1, 1]
+    as_np, as_pil, as_u8, as_pt = run("np"), run("pil"), run("uint8"), run("pt")
+    expected = ((pixels + 1) / 2).clamp(0, 1).permute(0, 2, 3, 4, 1).numpy()
+    assert as_np.dtype == np.float32 and as_np.shape == (1, 9, 64, 48, 3)
+    np.testing.assert_allclose(as_np, expected, atol=1e-6)
+    assert as_u8.dtype == np.uint8
+    assert np.array_equal(as_u8, ((pixels + 1) * 127.5).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 4, 1).numpy())
+    assert len(as_pil) == 1 and len(as_pil[0]) == 9 and as_pil[0][0].size == (48, 64)
+    assert tuple(as_pt.shape) == (1, 9, 3, 64, 48)
+
+
+def test_guidance_scale_2_applies_to_the_low_noise_expert_only(pipe, videos):
+    run = lambda **kw: pipe(*videos, num_inference_steps=3, output_type="latent",  # noqa: E731
+                            generator=torch.Generator().manual_seed(0), **kw).frames
+    same = run(guidance_scale=5.0)
+    assert torch.equal(run(guidance_scale=5.0, guidance_scale_2=5.0), same)
+    assert not torch.allclose(run(guidance_scale=5.0, guidance_scale_2=2.0), same)
+    calls, hooks, original = _count_expert_and_vae_calls(pipe)
+    try:
+        pipe(*videos, num_inference_steps=3, guidance_scale=5.0, guidance_scale_2=1.0, output_type="latent")
+    finally:
+        for h in hooks:
+            h.remove()
+        pipe.vae.encode = original
+    # steps 0-1 (t = 1000, 909) are high-noise with two passes each; step 2 (t = 833) low-noise with one pass
+    assert [c for c in calls if c != "vae"] == ["high"] * 4 + ["low"]
+
+
+def test_a_callback_can_interrupt_and_replace_prompt_embeddings(pipe, videos):
+    seen = []
+
+    def stop_after_two(p, i, t, tensors):
+        seen.append((i, p.num_timesteps, float(p.current_timestep)))
+        if i == 1:
+            p._interrupt = True
+        return {"prompt_embeds": torch.zeros_like(tensors["prompt_embeds"])}
+
+    out = pipe(*videos, num_inference_steps=4, output_type="latent", callback_on_step_end=stop_after_two,
+               callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"])
+    assert [s[0] for s in seen] == [0, 1] and out.experts == ["high", "high"]  # t = 1000, 937
+    assert seen[0][1] == 4 and seen[0][2] == 1000.0
+    assert pipe.current_timestep is None
+
+    # replacing the prompt embeddings from step 0 on changes what follows
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    plain = pipe(*videos, num_inference_steps=2, output_type="latent", generator=g()).frames
+    zeroed = pipe(*videos, num_inference_steps=2, output_type="latent", generator=g(),
+                  callback_on_step_end=lambda p, i, t, x: {"prompt_embeds": torch.zeros_like(x["prompt_embeds"])},
+                  callback_on_step_end_tensor_inputs=["prompt_embeds"]).frames
+    assert not torch.allclose(plain, zeroed)
+
+
+def test_prompt_embeds_stand_in_for_the_prompt(pipe, videos):
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    by_text = pipe(*videos, num_inference_steps=2, output_type="latent", generator=g()).frames
+    by_embeds = pipe(*videos, prompt=None, num_inference_steps=2, output_type="latent", generator=g(),
+                     prompt_embeds=pipe.encode_prompt(DEFAULT_PROMPT),
+                     negative_prompt_embeds=pipe.encode_prompt("")).frames
+    assert torch.equal(by_text, by_embeds)
+
+
+def test_batched_guidance_equals_two_passes(pipe, videos):
+    calls = []
+    hook = pipe.transformer.register_forward_pre_hook(
+        lambda m, a, k: calls.append(k["hidden_states"].shape[0]), with_kwargs=True)
+    run = lambda **kw: pipe(*videos, num_inference_steps=3, output_type="latent",  # noqa: E731
+                            generator=torch.Generator().manual_seed(0), **kw).frames
+    try:
+        two = run()
+        n_two = list(calls)
+        calls.clear()
+        one = run(batch_guidance=True)
+    finally:
+        hook.remove()
+    # the high expert's two steps: two batch-1 calls each, or one batch-2 call each
+    assert n_two == [1, 1, 1, 1] and calls == [2, 2]
+    assert (one - two).abs().max() < 1e-5
+
+
+def test_vae_normalisation_matches_an_independent_computation(pipe, videos):
+    pixels = pipe._video_tensor(videos[0], "s")
+    ours = pipe.encode_video(pixels)
+    raw = pipe.vae.encode(pixels).latent_dist.mean
+    mean = torch.tensor(pipe.vae.config.latents_mean).view(1, 16, 1, 1, 1)
+    std = torch.tensor(pipe.vae.config.latents_std).view(1, 16, 1, 1, 1)
+    assert not torch.allclose(mean, torch.zeros_like(mean))  # the tiny VAE has non-trivial statistics
+    torch.testing.assert_close(ours, (raw - mean) / std)
+    back = pipe.vae.decode(ours * std + mean).sample.clamp(-1, 1)
+    torch.testing.assert_close(pipe.decode_latents(ours), back)
+
+
+def test_a_vae_without_latent_statistics_is_refused():
+    from facecam.errors import WeightsError
+    from facecam.model.vae import normalize_latents
+
+    with pytest.raises(WeightsError, match="latents_mean / latents_std"):
+        normalize_latents(torch.zeros(1, 16, 1, 2, 2), types.SimpleNamespace(latents_mean=None, latents_std=None))
+
+
+def test_bf16_pipeline_rounds_noise_and_timesteps_through_bf16(tiny_dir, videos):
+    """The release's bf16 path: noise stored in bf16, timesteps fed in bf16, latents float32 between steps."""
+    p = FaceCamPipeline.from_pretrained(tiny_dir, torch_dtype=torch.bfloat16)
+    p.set_progress_bar_config(disable=True)
+    assert p.transformer.patch_embedding.weight.dtype == torch.bfloat16
+    seen = []
+    hook = p.transformer.register_forward_pre_hook(
+        lambda m, a, k: seen.append((k["timestep"].dtype, float(k["timestep"][0]), k["hidden_states"].dtype)),
+        with_kwargs=True)
+    captured = {}
+    try:
+        out = p(*videos, num_inference_steps=3, output_type="latent", generator=torch.Generator().manual_seed(0),
+                callback_on_step_end=lambda pp, i, t, x: captured.setdefault(i, x["latents"].dtype) and {})
+    finally:
+        hook.remove()
+    noise = torch.randn(1, 16, 3, 8, 6, generator=torch.Generator().manual_seed(0))
+    assert seen[0][0] == torch.bfloat16 and seen[0][2] == torch.bfloat16
+    # t = 1000 is exact in bf16; the values fed are the bf16 roundings of the schedule
+    assert seen[0][1] == 1000.0
+    assert out.frames.dtype == torch.float32 and captured[0] == torch.float32
+    assert torch.isfinite(out.frames).all()
+    # noise starts from the float32 draw rounded to bf16: a run from that rounded noise is identical
+    again = p(*videos, num_inference_steps=3, output_type="latent",
+              latents=noise.to(torch.bfloat16).float()).frames
+    assert torch.equal(again, out.frames)
+    assert not torch.equal(noise.to(torch.bfloat16).float(), noise)  # the rounding is real
+
+
+def test_full_size_weights_are_refused_without_a_cuda_device(tmp_path, monkeypatch, capsys):
+    """One line, before any loading; a tiny model in the same layout still runs on the CPU."""
+    import json
+
+    from facecam.cli import main
+    from facecam.engines import engine_class
+    from facecam.errors import FacecamError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    root = write_tiny_model(tmp_path / "weights")
+    assert engine_class("facecam").availability(weights=str(root)) == (True, "")
+    config = root / "Wan2.2-I2V-A14B" / "high_noise_model" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "dim": 5120, "num_heads": 40}))
+    ok, why = engine_class("facecam").availability(weights=str(root))
+    assert not ok and "need a CUDA GPU" in why and "no CUDA device" in why
+    with pytest.raises(FacecamError, match="--device cpu was asked for"):
+        engine_class("facecam")(weights=str(root), device="cpu")
+    clip = media_path("lp_d0.mp4")
+    rc = main(["generate", str(clip), "--engine", "facecam", "--weights", str(root), "--frames", "5",
+               "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and len(err) == 1 and "need a CUDA GPU" in err[0]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -96,17 +96,18 @@ def test_low_expert_draws_indices_358_to_999():
 
 
 def test_training_sigmas_are_the_shifted_inference_schedule_with_1000_steps():
-    from facecam.train.schedule import TrainingSchedule, inference_sigmas
+    from facecam.model.sampling import shifted_sigmas
+    from facecam.train.schedule import TrainingSchedule
 
     s = TrainingSchedule.for_expert("high")
     plain = torch.linspace(1, 0, 1001, dtype=torch.float64)[:-1]
     assert torch.allclose(s.sigmas, 5 * plain / (1 + 4 * plain))
-    assert torch.allclose(inference_sigmas(50)[:2], torch.tensor([1.0, 5 * 0.98 / (1 + 4 * 0.98)], dtype=torch.float64))
+    assert torch.allclose(shifted_sigmas(50)[:2], torch.tensor([1.0, 5 * 0.98 / (1 + 4 * 0.98)], dtype=torch.float64))
     assert s.timesteps[0] == 1000
 
 
 def test_training_schedule_agrees_with_the_inference_pipeline_on_timesteps_and_expert_split():
-    from facecam.pipeline import make_scheduler, release_sigmas
+    from facecam.model.sampling import make_scheduler, release_sigmas
     from facecam.train.schedule import TrainingSchedule
 
     scheduler = make_scheduler()
@@ -342,6 +343,29 @@ def test_lora_trains_adapters_and_export_merges_them(tiny_weights, tmp_path):
 
     full = FaceCamTransformer.from_pretrained(str(result.exports["diffusers"]))
     assert torch.equal(full.to_wan_state_dict()["blocks.0.self_attn.q.weight"], exported["blocks.0.self_attn.q.weight"])
+
+    # The LoRA export loads with diffusers' own load_lora_weights and acts as the merged expert does.
+    from facecam.model.sampling import make_scheduler
+    from facecam.model.transformer import facecam_velocity
+    from facecam.model.weights import find_weights, load_expert, load_vae
+    from facecam.pipeline import FaceCamPipeline
+
+    # The run started from the Wan base (no FaceCam fine-tune), so the adapters go onto the base experts.
+    layout = find_weights(tiny_weights)
+    pipe = FaceCamPipeline(transformer=load_expert(layout, "high", torch.float32, finetune=False)[0],
+                           transformer_2=load_expert(layout, "low", torch.float32, finetune=False)[0],
+                           vae=load_vae(layout), scheduler=make_scheduler())
+    g = torch.Generator().manual_seed(0)
+    x, src, cond = (torch.randn(1, 16, 2, 4, 4, generator=g) for _ in range(3))
+    t, text = torch.tensor([950.0]), torch.randn(1, 8, pipe.transformer.config.text_dim, generator=g)
+    with torch.no_grad():
+        before = facecam_velocity(pipe.transformer, x, src, cond, t, text)
+        pipe.load_lora_weights(result.exports["lora"])  # the run trained the high-noise expert
+        after = facecam_velocity(pipe.transformer, x, src, cond, t, text)
+        merged = facecam_velocity(full.float(), x, src, cond, t, text)
+    assert len(pipe.transformer.peft_config) == 1 and not getattr(pipe.transformer_2, "peft_config", None)
+    assert not torch.allclose(before, after, atol=1e-4)
+    assert torch.allclose(after, merged, atol=1e-5), (after - merged).abs().max()
 
 
 @pytest.mark.slow

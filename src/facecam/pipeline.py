@@ -13,13 +13,18 @@ The algorithm, as the authors' release runs it (``docs/REFERENCE.md``):
    ``t >= 0.9 * 1000``, the low-noise expert (``transformer_2``) after; each prediction is
    classifier-free guided ``v = v_neg + g (v_pos - v_neg)`` with ``g = 5``;
 4. un-normalise and VAE-decode.
+
+The experts are stock ``WanTransformer3DModel``s called with their own ``forward``
+(:func:`facecam.model.transformer.facecam_velocity` assembles FaceCam's inputs), each call inside
+``model.cache_context("cond" / "uncond")``, so diffusers' cache hooks, LoRA loading, attention
+backends, offloading and regional compile apply as diffusers documents them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
@@ -27,11 +32,16 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 import torch
 from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers.loaders import WanLoraLoaderMixin
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from .context_windows import blend_windows, latent_count, plan_windows, window_weights
 from .errors import FacecamError, WeightsError
+from .model.sampling import DEFAULT_BOUNDARY_RATIO, DEFAULT_SHIFT, make_scheduler, release_sigmas, set_release_timesteps
+from .model.text import PROMPT_CACHE_DIRNAME, TEXT_LENGTH, PromptCache, encode_text
+from .model.transformer import facecam_velocity
+from .model.vae import decode_pixels, encode_pixels
 
 log = logging.getLogger(__name__)
 
@@ -39,77 +49,33 @@ DEFAULT_PROMPT = "A portrait of a person"
 DEFAULT_NEGATIVE_PROMPT = ""
 DEFAULT_STEPS = 50
 DEFAULT_GUIDANCE = 5.0
-DEFAULT_SHIFT = 5.0
-DEFAULT_BOUNDARY_RATIO = 0.9
-TEXT_LENGTH = 512
-PROMPT_CACHE_DIRNAME = "prompt_embeds"
+OUTPUT_TYPES = ("np", "pil", "pt", "uint8", "latent")
+
+__all__ = ["FaceCamPipeline", "FaceCamPipelineOutput", "PromptCache", "make_scheduler", "release_sigmas",
+           "DEFAULT_PROMPT", "DEFAULT_NEGATIVE_PROMPT", "DEFAULT_SHIFT", "DEFAULT_BOUNDARY_RATIO", "TEXT_LENGTH",
+           "PROMPT_CACHE_DIRNAME", "OUTPUT_TYPES"]
 
 VideoInput = Union[np.ndarray, torch.Tensor]
 
 
+def _compute_dtype(model: torch.nn.Module) -> torch.dtype:
+    """An expert's compute dtype: its patch embedding's (``model.dtype`` may name a module kept in fp32)."""
+    return model.patch_embedding.weight.dtype
+
+
 @dataclass
 class FaceCamPipelineOutput(BaseOutput):
-    """``frames``: ``(B, T, H, W, 3)`` uint8 for ``output_type="np"``, ``(B, 3, T, H, W)`` in [-1, 1]
-    for ``"pt"``, or the final normalised latents ``(B, 16, F, h, w)`` for ``"latent"``.
+    """``frames``, by ``output_type``: ``"np"`` float32 ``(B, T, H, W, 3)`` in [0, 1] and ``"pil"`` a list
+    (per video) of lists of PIL images, both as diffusers' ``VideoProcessor`` gives them; ``"pt"`` float
+    ``(B, T, 3, H, W)`` in [0, 1]; ``"uint8"`` ``(B, T, H, W, 3)`` uint8 (truncated, as the release
+    converts frames); ``"latent"`` the final normalised latents ``(B, 16, F, h, w)``.
     ``experts``: which expert ran at each step (``"high"`` / ``"low"``)."""
 
     frames: Any
     experts: list
 
 
-def make_scheduler(shift: float = DEFAULT_SHIFT) -> FlowMatchEulerDiscreteScheduler:
-    """Flow-matching Euler scheduler with the release's static shift (no dynamic shifting)."""
-    return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=shift, use_dynamic_shifting=False)
-
-
-def release_sigmas(num_inference_steps: int) -> np.ndarray:
-    """Unshifted sigmas ``linspace(1, 0, N + 1)`` without the final 0; the scheduler applies the shift."""
-    return np.linspace(1.0, 0.0, num_inference_steps + 1)[:-1]
-
-
-class PromptCache:
-    """Prompt embeddings ``(1, 512, text_dim)`` on disk, one safetensors file per prompt text."""
-
-    def __init__(self, folder: Optional[Path]):
-        self.folder = Path(folder) if folder is not None else None
-        self.memory: dict[str, torch.Tensor] = {}
-
-    def _file(self, text: str) -> Optional[Path]:
-        if self.folder is None:
-            return None
-        return self.folder / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.safetensors"
-
-    def get(self, text: str) -> Optional[torch.Tensor]:
-        if text in self.memory:
-            return self.memory[text]
-        f = self._file(text)
-        if f is not None and f.is_file():
-            from safetensors.torch import load_file
-
-            self.memory[text] = load_file(str(f))["embeds"]
-            return self.memory[text]
-        return None
-
-    def put(self, text: str, embeds: torch.Tensor) -> None:
-        self.memory[text] = embeds.detach().cpu()
-        f = self._file(text)
-        if f is None:
-            return
-        from safetensors.torch import save_file
-
-        try:
-            f.parent.mkdir(parents=True, exist_ok=True)
-            tmp = f.with_suffix(".tmp")
-            save_file({"embeds": self.memory[text].contiguous()}, str(tmp), metadata={"prompt": text})
-            tmp.replace(f)
-        except OSError as exc:  # a read-only weights folder only costs a re-encode next time
-            log.warning("could not cache the prompt embedding in %s: %s", f.parent, exc)
-
-    def files(self) -> list[Path]:
-        return sorted(self.folder.glob("*.safetensors")) if self.folder and self.folder.is_dir() else []
-
-
-class FaceCamPipeline(DiffusionPipeline):
+class FaceCamPipeline(DiffusionPipeline, WanLoraLoaderMixin):
     r"""Re-angle a portrait video with the two FaceCam experts.
 
     Args:
@@ -121,11 +87,14 @@ class FaceCamPipeline(DiffusionPipeline):
             embeddings come from the on-disk cache (``prompt_cache_dir``) or from
             ``text_encoder_loader`` (called once, then the encoder is released).
         boundary_ratio: expert switch as a fraction of 1000 train timesteps (0.9).
+
+    LoRA: ``pipe.load_lora_weights(path)`` loads a LoRA (e.g. what ``facecam train --lora`` exports) into
+    ``transformer``; ``load_lora_weights(path, load_into_transformer_2=True)`` into the low-noise expert.
     """
 
     model_cpu_offload_seq = "text_encoder->transformer->transformer_2->vae"
     _optional_components = ["text_encoder", "tokenizer"]
-    _callback_tensor_inputs = ["latents"]
+    _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
 
     def __init__(self, transformer, transformer_2, vae, scheduler, text_encoder=None, tokenizer=None,
                  boundary_ratio: float = DEFAULT_BOUNDARY_RATIO):
@@ -152,14 +121,7 @@ class FaceCamPipeline(DiffusionPipeline):
             if self.text_encoder is None or self.tokenizer is None:
                 raise WeightsError(f"no cached embedding for prompt {prompt!r} and no text encoder loaded")
             enc_device = device if device is not None else self._execution_device
-            inputs = self.tokenizer([prompt], padding="max_length", max_length=TEXT_LENGTH, truncation=True,
-                                    add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
-            ids, mask = inputs.input_ids.to(enc_device), inputs.attention_mask.to(enc_device)
-            self.text_encoder.to(enc_device)
-            states = self.text_encoder(ids, attention_mask=mask).last_hidden_state
-            # As the release: positions past the prompt are exactly zero, not the encoder's padding output.
-            states = states * mask[..., None].to(states.dtype)
-            cached = states.float().cpu()
+            cached = encode_text(self.tokenizer, self.text_encoder, prompt, enc_device)
             self.prompt_cache.put(prompt, cached)
         return cached if device is None else cached.to(device)
 
@@ -183,25 +145,15 @@ class FaceCamPipeline(DiffusionPipeline):
             return video.float()
         raise FacecamError(f"{name}: unsupported video input {type(video).__name__}")
 
-    def _latent_stats(self, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        mean = torch.tensor(self.vae.config.latents_mean, device=device, dtype=dtype).view(1, -1, 1, 1, 1)
-        std = torch.tensor(self.vae.config.latents_std, device=device, dtype=dtype).view(1, -1, 1, 1, 1)
-        return mean, std
-
     @torch.no_grad()
     def encode_video(self, pixels: torch.Tensor) -> torch.Tensor:
         """``(B, 3, T, H, W)`` in [-1, 1] -> normalised latents ``(B, 16, (T-1)/4+1, H/8, W/8)`` (float32)."""
-        device = self._execution_device
-        z = self.vae.encode(pixels.to(device=device, dtype=self.vae.dtype)).latent_dist.mean.float()
-        mean, std = self._latent_stats(z.device, z.dtype)
-        return (z - mean) / std
+        return encode_pixels(self.vae, pixels, self._execution_device)
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents -> ``(B, 3, T, H, W)`` pixels in [-1, 1] (float32)."""
-        mean, std = self._latent_stats(latents.device, torch.float32)
-        z = latents.float() * std + mean
-        return self.vae.decode(z.to(self.vae.dtype), return_dict=False)[0].float().clamp(-1, 1)
+        return decode_pixels(self.vae, latents)
 
     def enable_vae_tiling(self) -> None:  # noqa: D401 - diffusers name
         """Decode/encode the VAE in spatial tiles (needed to stay under 48 GB at 704x480x81)."""
@@ -230,127 +182,261 @@ class FaceCamPipeline(DiffusionPipeline):
                                                                       ring_degree=ring_degree))
 
     # ------------------------------------------------------------------ sampling
-    def check_inputs(self, source: torch.Tensor, condition: torch.Tensor, num_inference_steps: int) -> None:
-        if source.shape != condition.shape:
-            raise FacecamError(f"source {tuple(source.shape)} and condition {tuple(condition.shape)} differ in shape")
-        _, _, t, h, w = source.shape
+    @staticmethod
+    def _video_shape(video: Any, name: str) -> tuple[int, int, int, int]:
+        """``(B, T, H, W)`` of a raw video argument, checked without converting it."""
+        if isinstance(video, np.ndarray):
+            if video.dtype != np.uint8:
+                raise FacecamError(f"{name}: expected uint8 frames, got {video.dtype}")
+            shape = video.shape if video.ndim == 5 else (1, *video.shape) if video.ndim == 4 else None
+            if shape is None or shape[-1] != 3:
+                raise FacecamError(f"{name}: expected (T, H, W, 3) or (B, T, H, W, 3) frames, got shape {video.shape}")
+            return tuple(int(v) for v in shape[:4])
+        if isinstance(video, torch.Tensor):
+            if video.ndim != 5 or video.shape[1] != 3 or not video.is_floating_point():
+                raise FacecamError(f"{name}: expected a float (B, 3, T, H, W) tensor in [-1, 1], got "
+                                   f"{video.dtype} {tuple(video.shape)}")
+            b, _, t, h, w = video.shape
+            return int(b), int(t), int(h), int(w)
+        raise FacecamError(f"{name}: expected uint8 frames (numpy) or a float tensor, got {type(video).__name__}")
+
+    def check_inputs(self, source_video: Any, condition_video: Any, prompt: Optional[str] = DEFAULT_PROMPT,
+                     negative_prompt: Optional[str] = DEFAULT_NEGATIVE_PROMPT, num_inference_steps: int = DEFAULT_STEPS,
+                     guidance_scale: float = DEFAULT_GUIDANCE, guidance_scale_2: Optional[float] = None,
+                     generator: Any = None, latents: Optional[torch.Tensor] = None,
+                     prompt_embeds: Optional[torch.Tensor] = None, negative_prompt_embeds: Optional[torch.Tensor] = None,
+                     output_type: str = "np", callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+                     context_frames: Optional[int] = None, context_overlap: int = 16) -> None:
+        """Validate every raw argument of :meth:`__call__`; raises :class:`FacecamError` before any work."""
+        b, t, h, w = self._video_shape(source_video, "source_video")
+        if self._video_shape(condition_video, "condition_video") != (b, t, h, w):
+            raise FacecamError(f"source (B, T, H, W) = {(b, t, h, w)} and condition "
+                               f"{self._video_shape(condition_video, 'condition_video')} differ in shape")
         if (t - 1) % 4:
             raise FacecamError(f"frame count must be 4k+1, got {t}")
         step = 8 * self.transformer.config.patch_size[1]
         if h % step or w % step:
             raise FacecamError(f"height and width must be multiples of {step}, got {h}x{w}")
-        if num_inference_steps < 1:
-            raise FacecamError(f"need at least one step, got {num_inference_steps}")
+        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, (int, np.integer)) \
+                or num_inference_steps < 1:
+            raise FacecamError(f"num_inference_steps must be an integer >= 1, got {num_inference_steps!r}")
+        for name, g in (("guidance_scale", guidance_scale), ("guidance_scale_2", guidance_scale_2)):
+            if g is not None and (not isinstance(g, (int, float)) or not math.isfinite(g) or g < 0):
+                raise FacecamError(f"{name} must be a finite number >= 0, got {g!r}")
+        if output_type not in OUTPUT_TYPES:
+            raise FacecamError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
+        unknown = [k for k in callback_on_step_end_tensor_inputs if k not in self._callback_tensor_inputs]
+        if unknown:
+            raise FacecamError(f"callback_on_step_end_tensor_inputs {unknown} are not among "
+                               f"{self._callback_tensor_inputs}")
+        if isinstance(generator, list) and len(generator) != b:
+            raise FacecamError(f"{len(generator)} generators for a batch of {b} videos; pass one per video")
+        for name, text, embeds in (("prompt", prompt, prompt_embeds),
+                                   ("negative_prompt", negative_prompt, negative_prompt_embeds)):
+            if embeds is not None:
+                if embeds.ndim != 3 or embeds.shape[0] not in (1, b) \
+                        or embeds.shape[2] != self.transformer.config.text_dim:
+                    raise FacecamError(f"{name}_embeds must be (1 or {b}, L, {self.transformer.config.text_dim}), "
+                                       f"got {tuple(embeds.shape)}")
+            elif text is not None and not isinstance(text, str):
+                raise FacecamError(f"{name} must be a string, got {type(text).__name__}")
+        if prompt_embeds is None and prompt is None:
+            raise FacecamError("give prompt or prompt_embeds")
+        if prompt_embeds is not None and negative_prompt_embeds is not None \
+                and prompt_embeds.shape[1:] != negative_prompt_embeds.shape[1:]:
+            raise FacecamError(f"prompt_embeds {tuple(prompt_embeds.shape)} and negative_prompt_embeds "
+                               f"{tuple(negative_prompt_embeds.shape)} differ in length or width")
+        shape = (b, self.transformer.config.out_channels, latent_count(t), h // 8, w // 8)
+        if latents is not None and tuple(latents.shape) != shape:
+            raise FacecamError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
+        if context_frames is not None:
+            if context_frames < 5 or (context_frames - 1) % 4:
+                raise FacecamError(f"the window length must be 4k+1 video frames (>= 5), got {context_frames}")
+            if context_overlap < 0 or context_overlap % 4 or context_overlap >= context_frames - 1:
+                raise FacecamError(f"the window overlap must be a multiple of 4 video frames, shorter than the "
+                                   f"window, got {context_overlap}")
 
     def expert_for(self, timestep: float) -> str:
         """``"high"`` while ``timestep >= boundary_ratio * 1000``, else ``"low"``."""
         boundary = self.config.boundary_ratio * self.scheduler.config.num_train_timesteps
         return "high" if (timestep >= boundary or self.transformer_2 is None) else "low"
 
+    def prepare_latents(self, shape: tuple[int, ...], generator: Any = None, latents: Optional[torch.Tensor] = None,
+                        device: Optional[torch.device] = None) -> torch.Tensor:
+        """The initial noise ``(B, 16, F, h, w)`` as float32 on ``device``.
+
+        Drawn as float32 on the generator's device and rounded through the high-noise expert's dtype,
+        as the release stores its noise in the model dtype; given ``latents`` are used as they are.
+        """
+        device = device if device is not None else self._execution_device
+        if latents is None:
+            latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+            latents = latents.to(_compute_dtype(self.transformer))
+        return latents.to(device=device, dtype=torch.float32)
+
+    # diffusers' conventional run-state properties
+    @property
+    def guidance_scale(self) -> float:
+        return self._guidance_scale
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+    @property
+    def current_timestep(self):
+        return self._current_timestep
+
+    @property
+    def interrupt(self) -> bool:
+        return self._interrupt
+
+    @property
+    def attention_kwargs(self) -> Optional[dict]:
+        return self._attention_kwargs
+
+    def _velocity(self, model, latents, source_latents, condition_latents, timestep, prompt_embeds,
+                  negative_prompt_embeds, guidance: float, batch_guidance: bool, where: dict) -> torch.Tensor:
+        """Classifier-free guided velocity ``u + g (v - u)`` of one expert (float32)."""
+        dtype = _compute_dtype(model)
+        x, src, cond = latents.to(dtype), source_latents.to(dtype), condition_latents.to(dtype)
+        kwargs = self._attention_kwargs
+        if guidance <= 1.0 or negative_prompt_embeds is None:
+            with model.cache_context("cond", **where):
+                return facecam_velocity(model, x, src, cond, timestep, prompt_embeds.to(dtype), kwargs).float()
+        if batch_guidance:
+            # One batch-2B forward for both passes: fewer launches and better occupancy where memory allows.
+            text = torch.cat([prompt_embeds, negative_prompt_embeds]).to(dtype)
+            with model.cache_context("cond_uncond", **where):
+                both = facecam_velocity(model, torch.cat([x, x]), torch.cat([src, src]), torch.cat([cond, cond]),
+                                        torch.cat([timestep, timestep]), text, kwargs).float()
+            v, u = both.chunk(2)
+        else:
+            # Each pass in its own cache context, so diffusers' cache hooks (First-Block, MagCache,
+            # TaylorSeer) keep the conditional and unconditional states apart.
+            with model.cache_context("cond", **where):
+                v = facecam_velocity(model, x, src, cond, timestep, prompt_embeds.to(dtype), kwargs).float()
+            with model.cache_context("uncond", **where):
+                u = facecam_velocity(model, x, src, cond, timestep, negative_prompt_embeds.to(dtype), kwargs).float()
+        return u + guidance * (v - u)
+
     @torch.no_grad()
     def __call__(
         self,
-        source_video: VideoInput,
-        condition_video: VideoInput,
-        prompt: str = DEFAULT_PROMPT,
-        negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
+        source_video: VideoInput = None,
+        condition_video: VideoInput = None,
+        prompt: Optional[str] = DEFAULT_PROMPT,
+        negative_prompt: Optional[str] = DEFAULT_NEGATIVE_PROMPT,
         num_inference_steps: int = DEFAULT_STEPS,
         guidance_scale: float = DEFAULT_GUIDANCE,
+        guidance_scale_2: Optional[float] = None,
         generator: Optional[Union[torch.Generator, list[torch.Generator]]] = None,
         latents: Optional[torch.Tensor] = None,
+        prompt_embeds: Optional[torch.Tensor] = None,
+        negative_prompt_embeds: Optional[torch.Tensor] = None,
         output_type: str = "np",
         return_dict: bool = True,
+        attention_kwargs: Optional[dict[str, Any]] = None,
         callback_on_step_end: Optional[Callable[..., dict]] = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         context_frames: Optional[int] = None,
         context_overlap: int = 16,
+        batch_guidance: bool = False,
     ) -> Union[FaceCamPipelineOutput, tuple]:
         r"""Generate the re-angled video.
 
         Args:
             source_video: the cropped source, uint8 ``(T, H, W, 3)`` (or ``(B, T, H, W, 3)``), or float
                 ``(B, 3, T, H, W)`` in [-1, 1]. ``T = 4k + 1``; ``H, W`` multiples of 16 (704x480 for the release).
-            condition_video: the face-mesh camera-condition video, same shape.
+            condition_video: the face-mesh condition video, same shape.
             prompt / negative_prompt: fixed by the release ("A portrait of a person" / "").
             num_inference_steps: Euler steps (50).
-            guidance_scale: classifier-free guidance weight (5.0); ``<= 1`` skips the negative pass.
-            generator: seeds the initial noise (drawn on the generator's device, float32).
+            guidance_scale: classifier-free guidance weight of the high-noise expert (5.0); ``<= 1`` skips
+                the negative pass.
+            guidance_scale_2: the low-noise expert's guidance weight (default: ``guidance_scale``).
+            generator: seeds the initial noise (drawn on the generator's device, float32); a list gives one
+                generator per video of the batch.
             latents: optional initial noise ``(B, 16, F, h, w)``.
-            output_type: ``"np"`` (uint8 frames), ``"pt"`` (float pixels) or ``"latent"``.
+            prompt_embeds / negative_prompt_embeds: ``(1 or B, L, text_dim)`` text states used instead of
+                encoding ``prompt`` / ``negative_prompt``.
+            output_type: ``"np"``, ``"pil"``, ``"pt"`` (as diffusers' ``VideoProcessor``), ``"uint8"`` or
+                ``"latent"`` (see :class:`FaceCamPipelineOutput`).
             return_dict: return :class:`FaceCamPipelineOutput` rather than a tuple.
+            attention_kwargs: passed to every attention processor of the experts.
             callback_on_step_end: ``fn(pipe, step_index, timestep, tensors) -> dict`` after each step;
-                a returned ``"latents"`` replaces the current latents.
-            callback_on_step_end_tensor_inputs: which tensors the callback receives.
+                returned ``"latents"``, ``"prompt_embeds"`` or ``"negative_prompt_embeds"`` replace the
+                current ones; setting ``pipe._interrupt = True`` skips the remaining steps.
+            callback_on_step_end_tensor_inputs: which of those tensors the callback receives.
             context_frames: for clips longer than the model's 81 frames, denoise in temporal windows
                 of this many video frames (4k+1; the release's 81 keeps positions as in training), each
                 from its own slices of source and condition, blended where they overlap
                 (:mod:`facecam.context_windows`). None, or a window as long as the clip: one pass.
             context_overlap: video frames (a multiple of 4) shared by consecutive windows.
+            batch_guidance: run the conditional and unconditional passes as one batch-2B forward
+                (equal to two passes to rounding; more memory, fewer launches).
         """
+        self.check_inputs(source_video, condition_video, prompt, negative_prompt, num_inference_steps,
+                          guidance_scale, guidance_scale_2, generator, latents, prompt_embeds,
+                          negative_prompt_embeds, output_type, callback_on_step_end_tensor_inputs,
+                          context_frames, context_overlap)
+        guidance_scale_2 = guidance_scale if guidance_scale_2 is None else guidance_scale_2
+        self._guidance_scale, self._guidance_scale_2 = float(guidance_scale), float(guidance_scale_2)
+        self._attention_kwargs = attention_kwargs
+        self._interrupt = False
+        self._current_timestep = None
         device = self._execution_device
         source = self._video_tensor(source_video, "source_video")
         condition = self._video_tensor(condition_video, "condition_video")
-        self.check_inputs(source, condition, num_inference_steps)
+        batch = source.shape[0]
         num_latents = latent_count(source.shape[2])
         if context_frames is None:
             spans = [(0, num_latents)]
         else:
-            if context_overlap < 0 or context_overlap % 4:
-                raise FacecamError(f"the window overlap must be a multiple of 4 video frames, got {context_overlap}")
             spans = plan_windows(num_latents, latent_count(context_frames), context_overlap // 4)
         blend = window_weights(spans, num_latents)
-        do_cfg = guidance_scale > 1.0
+        do_cfg = max(self._guidance_scale, self._guidance_scale_2) > 1.0
 
         # 1. text (cached after the first run)
-        prompt_embeds = self.encode_prompt(prompt, device)
-        negative_embeds = self.encode_prompt(negative_prompt, device) if do_cfg else None
+        if prompt_embeds is None:
+            prompt_embeds = self.encode_prompt(prompt, device)
+        if do_cfg and negative_prompt_embeds is None:
+            negative_prompt_embeds = self.encode_prompt(negative_prompt or "", device)
         if self.text_encoder_loader is not None and self.text_encoder is not None:
             self.release_text_encoder()  # loaded lazily just for this; free its memory now
-        batch = source.shape[0]
-        prompt_embeds = prompt_embeds.expand(batch, -1, -1)
-        negative_embeds = negative_embeds.expand(batch, -1, -1) if do_cfg else None
+        prompt_embeds = prompt_embeds.to(device).expand(batch, -1, -1)
+        if negative_prompt_embeds is not None:
+            negative_prompt_embeds = negative_prompt_embeds.to(device).expand(batch, -1, -1)
 
         # 2. conditions
         source_latents = self.encode_video(source)
-        camera_latents = self.encode_video(condition)
+        condition_latents = self.encode_video(condition)
 
         # 3. noise
-        shape = source_latents.shape
-        if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
-            # The release draws float32 noise and stores it in the model dtype: start from the same values.
-            latents = latents.to(self.transformer.patch_embedding.weight.dtype)
-        elif latents.shape != shape:
-            raise FacecamError(f"latents must have shape {tuple(shape)}, got {tuple(latents.shape)}")
-        latents = latents.to(device=device, dtype=torch.float32)
+        latents = self.prepare_latents(tuple(source_latents.shape), generator, latents, device)
 
         # 4. denoise (in temporal windows when the clip is longer than one)
-        self.scheduler.set_timesteps(sigmas=release_sigmas(num_inference_steps).tolist(), device=device)
+        set_release_timesteps(self.scheduler, num_inference_steps, device)
+        timesteps = self.scheduler.timesteps
+        self._num_timesteps = len(timesteps)
         experts: list[str] = []
         with self.progress_bar(total=num_inference_steps) as bar:
-            for i, t in enumerate(self.scheduler.timesteps):
+            for i, t in enumerate(timesteps):
+                if self.interrupt:
+                    continue
+                self._current_timestep = t
                 which = self.expert_for(float(t))
                 experts.append(which)
                 model = self.transformer if which == "high" else self.transformer_2
-                dtype = model.patch_embedding.weight.dtype
+                guidance = self._guidance_scale if which == "high" else self._guidance_scale_2
                 # The release feeds the timestep in the model's dtype (bf16-rounded on GPU).
-                timestep = t.expand(batch).to(dtype)
-                src, cam = source_latents.to(dtype), camera_latents.to(dtype)
-
+                timestep = t.expand(batch).to(_compute_dtype(model))
                 where = dict(step_index=i, num_inference_steps=num_inference_steps, timestep=float(t))
 
                 def guided(start: int, end: int) -> torch.Tensor:
-                    x = latents[:, :, start:end].to(dtype)
-                    s_, c_ = src[:, :, start:end], cam[:, :, start:end]
-                    # Each pass runs inside its cache context, so diffusers' cache hooks (First-Block,
-                    # MagCache, TaylorSeer) keep the conditional and unconditional states apart.
-                    with model.cache_context("cond", **where):
-                        v = model(x, s_, c_, timestep, prompt_embeds.to(dtype)).float()
-                    if do_cfg:
-                        with model.cache_context("uncond", **where):
-                            u = model(x, s_, c_, timestep, negative_embeds.to(dtype)).float()
-                        v = u + guidance_scale * (v - u)
-                    return v
+                    part = slice(start, end)
+                    return self._velocity(model, latents[:, :, part], source_latents[:, :, part],
+                                          condition_latents[:, :, part], timestep, prompt_embeds,
+                                          negative_prompt_embeds, guidance, batch_guidance, where)
 
                 if len(spans) == 1:
                     velocity = guided(0, num_latents)
@@ -358,31 +444,64 @@ class FaceCamPipeline(DiffusionPipeline):
                     velocity = blend_windows(guided, spans, blend, latents)
                 latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
                 if callback_on_step_end is not None:
-                    available = {"latents": latents}
+                    available = {"latents": latents, "prompt_embeds": prompt_embeds,
+                                 "negative_prompt_embeds": negative_prompt_embeds}
                     tensors = {name: available[name] for name in callback_on_step_end_tensor_inputs}
                     result = callback_on_step_end(self, i, t, tensors) or {}
                     latents = result.get("latents", latents)
+                    prompt_embeds = result.get("prompt_embeds", prompt_embeds)
+                    negative_prompt_embeds = result.get("negative_prompt_embeds", negative_prompt_embeds)
                 bar.update()
+        self._current_timestep = None
 
         # 5. decode
         if output_type == "latent":
             frames = latents
         else:
             pixels = self.decode_latents(latents)
-            if output_type == "pt":
-                frames = pixels
-            elif output_type == "np":
+            if output_type == "uint8":
                 # Truncating (not rounding) to uint8, as the release's frame conversion does.
                 frames = ((pixels + 1.0) * 127.5).clamp(0, 255).to(torch.uint8)
                 frames = frames.permute(0, 2, 3, 4, 1).cpu().numpy()
             else:
-                raise FacecamError(f"output_type must be np, pt or latent, got {output_type!r}")
+                from diffusers.video_processor import VideoProcessor
+
+                frames = VideoProcessor(vae_scale_factor=8).postprocess_video(pixels, output_type=output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (frames, experts)
         return FaceCamPipelineOutput(frames=frames, experts=experts)
 
     # ------------------------------------------------------------------ save / load
+    def load_lora_weights(self, pretrained_model_name_or_path_or_dict, adapter_name: Optional[str] = None,
+                          hotswap: bool = False, **kwargs) -> None:
+        """diffusers' ``load_lora_weights`` (``load_into_transformer_2=True`` for the low-noise expert), plus
+        the fully trained patch embedding a ``facecam train --lora`` export keeps beside the adapters.
+
+        Given the ``export/lora`` folder of a run, the target expert is taken from its ``lora.json``
+        unless ``load_into_transformer_2`` is passed. The adapters act on the weights the run started
+        from (the Wan base, or FaceCam's fine-tune with ``init_from_finetune``): load them into a
+        pipeline holding those.
+        """
+        folder = Path(pretrained_model_name_or_path_or_dict) \
+            if isinstance(pretrained_model_name_or_path_or_dict, (str, Path)) else None
+        if folder is not None and folder.is_dir() and (folder / "lora.json").is_file():
+            note = json.loads((folder / "lora.json").read_text())
+            kwargs.setdefault("load_into_transformer_2", bool(note.get("load_into_transformer_2")))
+            kwargs.setdefault("weight_name", "pytorch_lora_weights.safetensors")
+        into_low = bool(kwargs.get("load_into_transformer_2"))
+        super().load_lora_weights(pretrained_model_name_or_path_or_dict, adapter_name=adapter_name,
+                                  hotswap=hotswap, **kwargs)
+        patch = folder / "patch_embedding.safetensors" if folder is not None and folder.is_dir() else None
+        if patch is not None and patch.is_file():
+            from safetensors.torch import load_file
+
+            expert = self.transformer_2 if into_low else self.transformer
+            state = load_file(str(patch))
+            with torch.no_grad():
+                for name, param in expert.patch_embedding.named_parameters():
+                    param.copy_(state[f"patch_embedding.{name}"].to(param.dtype))
+
     def save_pretrained(self, save_directory: Union[str, Path], **kwargs) -> None:
         """Our layout: diffusers' component folders + ``model_index.json`` + ``prompt_embeds/``.
 

@@ -9,7 +9,8 @@ The builder accepts any object with::
 :class:`WanVideoEncoder` wraps a diffusers ``AutoencoderKLWan`` to that interface the
 way REFERENCE.md "VAE use" says the model sees it: pixels scaled to [-1, 1], the
 posterior mean (no sampling), each channel normalised as ``(z - mean) / std`` with
-the ``latents_mean`` / ``latents_std`` of the VAE's config.
+the ``latents_mean`` / ``latents_std`` of the VAE's config (:mod:`facecam.model.vae`, the one
+home of that normalisation).
 """
 
 from __future__ import annotations
@@ -29,14 +30,12 @@ class WanVideoEncoder:
     def __init__(self, vae, device: Optional[str] = None) -> None:
         import torch
 
+        from ..model.vae import latent_stats
+
+        latent_stats(vae.config)  # a VAE without latent statistics is refused here, before any clip is read
         self.vae = vae.eval()
         self.device = torch.device(device) if device else next(vae.parameters()).device
         self.vae.to(self.device)
-        z = int(vae.config.z_dim)
-        mean = getattr(vae.config, "latents_mean", None) or [0.0] * z
-        std = getattr(vae.config, "latents_std", None) or [1.0] * z
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1, 1)
 
     @classmethod
     def from_pretrained(cls, path: str, device: Optional[str] = None) -> "WanVideoEncoder":
@@ -49,12 +48,10 @@ class WanVideoEncoder:
         """``(T, H, W, 3)`` uint8 -> ``(16, T', h, w)`` float32 normalised latents."""
         import torch
 
-        dtype = next(self.vae.parameters()).dtype
-        pixels = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
-        pixels = pixels.permute(3, 0, 1, 2)[None].to(dtype) / 127.5 - 1.0  # (1, 3, T, H, W) in [-1, 1]
-        with torch.no_grad():
-            z = self.vae.encode(pixels).latent_dist.mean[0].float().cpu()
-        return (z - self.mean) / self.std
+        from ..model.vae import encode_pixels
+
+        pixels = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
+        return encode_pixels(self.vae, pixels, self.device)[0].cpu()
 
 
 def encode_latents(encoder: VideoEncoder, clips: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -43,6 +43,19 @@ def _resolve_device_dtype(device: Optional[str], dtype: Optional[str]):
     return torch.device(device), torch_dtype
 
 
+def check_device(layout, device: Optional[str]) -> None:
+    """Refuse the full-size experts without a CUDA device (tiny test models run anywhere)."""
+    import torch
+
+    from ..model.weights import is_full_size
+
+    wants_cpu = (str(device).startswith("cpu") if device is not None else not torch.cuda.is_available())
+    if wants_cpu and is_full_size(layout):
+        where = "--device cpu was asked for" if device is not None else "this machine has no CUDA device"
+        raise FacecamError(f"the full-size FaceCam experts (two 14B-parameter models) need a CUDA GPU and "
+                           f"{where}; use --engine warp here, or a GPU machine")
+
+
 class FaceCamEngine(Engine):
     """FaceCam (Wan2.2-I2V-A14B + FaceCam fine-tunes) re-angling engine.
 
@@ -58,12 +71,12 @@ class FaceCamEngine(Engine):
     name = "facecam"
 
     @classmethod
-    def availability(cls, weights: Optional[str] = None, **options) -> tuple[bool, str]:
+    def availability(cls, weights: Optional[str] = None, device: Optional[str] = None, **options) -> tuple[bool, str]:
         from ..model.weights import find_weights
 
         try:
-            find_weights(weights)
-        except WeightsError as exc:
+            check_device(find_weights(weights), device)
+        except (WeightsError, FacecamError) as exc:
             return False, str(exc)
         return True, ""
 
@@ -75,6 +88,7 @@ class FaceCamEngine(Engine):
         from ..model.weights import find_weights
 
         self.layout = find_weights(weights)
+        check_device(self.layout, device)
         self.steps, self.cfg, self.offload = int(steps), float(cfg), bool(offload)
         self.context_parallel = int(context_parallel)
         self.window, self.overlap = int(window), int(overlap)
@@ -124,6 +138,6 @@ class FaceCamEngine(Engine):
         # Noise is drawn on the CPU, as the release does, so a seed gives the same video on any device.
         generator = torch.Generator("cpu").manual_seed(int(seed)) if seed is not None else None
         out = pipe(clip.source, clip.condition, num_inference_steps=self.steps, guidance_scale=self.cfg,
-                   generator=generator, output_type="np", context_frames=self.window,
+                   generator=generator, output_type="uint8", context_frames=self.window,
                    context_overlap=self.overlap)
         return out.frames[0]

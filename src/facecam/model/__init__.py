@@ -2,7 +2,8 @@
 
 Entry points (also the hooks training builds on):
 
-* :class:`FaceCamTransformer` - one expert; ``model(noisy, source, camera, t, text)`` -> velocity;
+* :class:`FaceCamTransformer` - one expert, a stock ``WanTransformer3DModel`` (same ``forward``);
+  :func:`facecam_velocity` ``(model, noisy, source, condition, t, text)`` -> velocity of the target half;
   :meth:`~FaceCamTransformer.from_wan_state_dict`, :meth:`~FaceCamTransformer.to_wan_state_dict`,
   :meth:`~FaceCamTransformer.trainable_parameter_names`.
 * :mod:`facecam.model.keys` - Wan-native <-> diffusers/transformers names (DiT, VAE, UMT5), both directions.
@@ -18,6 +19,8 @@ import importlib
 
 _EXPORTS = {
     "FaceCamTransformer": "transformer",
+    "facecam_velocity": "transformer",
+    "facecam_input": "transformer",
     "A14B_WAN_CONFIG": "transformer",
     "find_weights": "weights",
     "load_original_expert": "weights",

@@ -7,14 +7,15 @@ FaceCam conditions one Wan2.2-I2V-A14B expert on two videos, both VAE-encoded to
   target latents on the frame axis, so the DiT sees ``2F`` latent frames whose
   rotary positions run ``0 .. 2F-1``; only the first ``F`` output frames (the
   target half) are returned.
-* **channel condition** - the camera-condition latents ``c`` form
+* **channel condition** - the face-mesh condition latents ``c`` form
   ``y = [c, 0, 0, 0, 0]`` (20 channels: the 4 zeros take the place of Wan I2V's
   frame mask), ``y`` is repeated over both halves and concatenated to the 16 latent
   channels, giving the expert's 36 input channels.
 
 All of this happens on the input and output of an unchanged
-:class:`~diffusers.WanTransformer3DModel`, so attention backends, gradient
-checkpointing, offloading and context parallelism keep working.
+:class:`~diffusers.WanTransformer3DModel` (:func:`facecam_velocity`); the expert's own
+``forward`` is never overridden, so diffusers' cache hooks, LoRA loading, attention
+backends, group offload, regional compile and context parallelism apply as documented.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ A14B_WAN_CONFIG: dict[str, Any] = dict(
 # Wan-native config keys that carry no information for diffusers (or are fixed for A14B).
 _IGNORED_WAN_KEYS = {"_class_name", "_diffusers_version", "model_type", "window_size", "qk_norm",
                      "cross_attn_norm", "text_len", "__name__"}
-CAMERA_CHANNELS = 16
+CONDITION_CHANNELS = 16
 ZERO_CHANNELS = 4  # Wan I2V's frame-mask channels; FaceCam leaves them zero
 
 
@@ -75,63 +76,74 @@ def wan_config_from_diffusers(config: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
-class FaceCamTransformer(WanTransformer3DModel):
-    """One FaceCam expert (high- or low-noise). Same parameters as ``WanTransformer3DModel``.
+def facecam_input(noisy_latents: torch.Tensor, source_latents: torch.Tensor, condition_latents: torch.Tensor,
+                  in_channels: Optional[int] = None, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """The expert's input ``(B, 36, 2F, h, w)`` = [[noisy | source] on frames ; [condition, 0000] on both halves].
 
-    Call it as ``model(noisy_latents, source_latents, camera_latents, timestep,
-    encoder_hidden_states)`` to get the flow-matching velocity of the target half.
+    Args:
+        noisy_latents: ``(B, 16, F, h, w)`` the target being denoised.
+        source_latents: ``(B, 16, F, h, w)`` normalised VAE latents of the source video.
+        condition_latents: ``(B, 16, F, h, w)`` normalised VAE latents of the face-mesh condition video.
+        in_channels: the expert's ``config.in_channels``, checked when given (36 for FaceCam).
+        dtype: the result's dtype (the expert's compute dtype); default keeps the inputs'.
     """
+    if not (noisy_latents.shape == source_latents.shape == condition_latents.shape):
+        raise ValueError(f"latent shapes differ: noisy {tuple(noisy_latents.shape)}, "
+                         f"source {tuple(source_latents.shape)}, condition {tuple(condition_latents.shape)}")
+    expected = noisy_latents.shape[1] + CONDITION_CHANNELS + ZERO_CHANNELS
+    if in_channels is not None and expected != in_channels:
+        raise ValueError(f"model takes {in_channels} input channels, FaceCam inputs give {expected}")
+    b, _, f, h, w = noisy_latents.shape
+    zeros = condition_latents.new_zeros(b, ZERO_CHANNELS, f, h, w)
+    y = torch.cat([condition_latents, zeros], dim=1).repeat(1, 1, 2, 1, 1)
+    x = torch.cat([noisy_latents, source_latents], dim=2)
+    out = torch.cat([x, y], dim=1)
+    return out if dtype is None else out.to(dtype)
 
-    def build_input(self, noisy_latents: torch.Tensor, source_latents: torch.Tensor,
-                    camera_latents: torch.Tensor) -> torch.Tensor:
-        """The DiT input ``(B, 36, 2F, h, w)`` = [[noisy | source] on frames ; [camera, 0000] twice on frames].
 
-        Args:
-            noisy_latents: ``(B, 16, F, h, w)`` the target being denoised.
-            source_latents: ``(B, 16, F, h, w)`` normalised VAE latents of the source video.
-            camera_latents: ``(B, 16, F, h, w)`` normalised VAE latents of the camera-condition video.
-        """
-        if not (noisy_latents.shape == source_latents.shape == camera_latents.shape):
-            raise ValueError(f"latent shapes differ: noisy {tuple(noisy_latents.shape)}, "
-                             f"source {tuple(source_latents.shape)}, camera {tuple(camera_latents.shape)}")
-        expected = noisy_latents.shape[1] + CAMERA_CHANNELS + ZERO_CHANNELS
-        if expected != self.config.in_channels:
-            raise ValueError(f"model takes {self.config.in_channels} input channels, FaceCam inputs give {expected}")
-        dtype = self.patch_embedding.weight.dtype
-        b, _, f, h, w = noisy_latents.shape
-        zeros = camera_latents.new_zeros(b, ZERO_CHANNELS, f, h, w)
-        y = torch.cat([camera_latents, zeros], dim=1).repeat(1, 1, 2, 1, 1)
-        x = torch.cat([noisy_latents, source_latents], dim=2)
-        return torch.cat([x, y], dim=1).to(dtype)
+def _unwrapped(model: torch.nn.Module) -> torch.nn.Module:
+    """The expert inside a DDP / compile wrapper (for reading its config and dtype)."""
+    while not hasattr(model, "config") and hasattr(model, "module"):
+        model = model.module
+    return getattr(model, "_orig_mod", model)
 
-    def forward(  # type: ignore[override]
-        self,
-        noisy_latents: torch.Tensor,
-        source_latents: torch.Tensor,
-        camera_latents: torch.Tensor,
-        timestep: torch.Tensor,
-        encoder_hidden_states: torch.Tensor,
-        attention_kwargs: Optional[dict[str, Any]] = None,
-    ) -> torch.Tensor:
-        """Velocity for the target half.
 
-        Args:
-            noisy_latents, source_latents, camera_latents: ``(B, 16, F, h, w)``.
-            timestep: ``(B,)`` in ``[0, 1000]``; the same value for the target and source halves.
-            encoder_hidden_states: ``(B, L, text_dim)`` text states (UMT5 output, zero past the prompt).
+def facecam_velocity(model: torch.nn.Module, noisy_latents: torch.Tensor, source_latents: torch.Tensor,
+                     condition_latents: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor,
+                     attention_kwargs: Optional[dict[str, Any]] = None) -> torch.Tensor:
+    """One FaceCam expert call: the flow-matching velocity of the target half.
 
-        Returns:
-            ``(B, 16, F, h, w)`` velocity (``noise - clean``) in the model's dtype.
-        """
-        frames = noisy_latents.shape[2]
-        x = self.build_input(noisy_latents, source_latents, camera_latents)
-        out = super().forward(
-            hidden_states=x, timestep=timestep,
-            encoder_hidden_states=encoder_hidden_states.to(x.dtype),
-            attention_kwargs=attention_kwargs, return_dict=False,
-        )[0]
-        # The source half's prediction has no target; it is discarded, as in the release.
-        return out[:, :, :frames]
+    ``model`` is any ``WanTransformer3DModel`` (or a wrapper around one: DDP, FSDP, a compiled
+    module, diffusers hooks); it is called with its own, unchanged ``forward`` signature, so
+    every diffusers feature that hooks that forward applies.
+
+    Args:
+        noisy_latents, source_latents, condition_latents: ``(B, 16, F, h, w)``.
+        timestep: ``(B,)`` in ``[0, 1000]``; the same value for the target and source halves.
+        encoder_hidden_states: ``(B, L, text_dim)`` text states (UMT5 output, zero past the prompt).
+        attention_kwargs: passed to the expert's attention processors.
+
+    Returns:
+        ``(B, 16, F, h, w)`` velocity (``noise - clean``) in the model's dtype.
+    """
+    inner = _unwrapped(model)
+    config = getattr(inner, "config", None)
+    embedding = getattr(inner, "patch_embedding", None)
+    weight = getattr(embedding, "weight", None)
+    dtype = weight.dtype if weight is not None and weight.is_floating_point() and weight.numel() else None
+    x = facecam_input(noisy_latents, source_latents, condition_latents,
+                      in_channels=getattr(config, "in_channels", None), dtype=dtype)
+    out = model(hidden_states=x, timestep=timestep, encoder_hidden_states=encoder_hidden_states.to(x.dtype),
+                attention_kwargs=attention_kwargs, return_dict=False)[0]
+    # The source half's prediction has no target; it is discarded, as in the release.
+    return out[:, :, :noisy_latents.shape[2]]
+
+
+class FaceCamTransformer(WanTransformer3DModel):
+    """One FaceCam expert (high- or low-noise): a ``WanTransformer3DModel`` with the same parameters
+    and the same ``forward``; this class only adds construction from Wan-native checkpoints and the
+    training helpers. The FaceCam inputs are assembled by :func:`facecam_velocity`.
+    """
 
     # --- construction -----------------------------------------------------
     @classmethod

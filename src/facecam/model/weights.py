@@ -92,8 +92,12 @@ def _finetune_dir(p: Path) -> Optional[Path]:
     return None
 
 
-def find_weights(root: str | Path | None) -> WeightsLayout:
-    """Locate base and fine-tune weights under ``root`` or raise a one-line :class:`WeightsError`."""
+def find_weights(root: str | Path | None, require_finetunes: bool = True) -> WeightsLayout:
+    """Locate base and fine-tune weights under ``root`` or raise a one-line :class:`WeightsError`.
+
+    ``require_finetunes=False`` (training starts from the Wan base) accepts a base without the
+    FaceCam fine-tunes; the layout then has none.
+    """
     if root is None:
         raise WeightsError("the facecam engine needs --weights DIR; " + DOWNLOAD_HINT.format(root="DIR"))
     root = Path(root).expanduser()
@@ -122,8 +126,32 @@ def find_weights(root: str | Path | None) -> WeightsLayout:
         high, low = _finetune_dir(cand / "high"), _finetune_dir(cand / "low")
         if high and low:
             return WeightsLayout(root, kind, base, high, low)
+    if not require_finetunes:
+        return WeightsLayout(root, kind, base)
     raise WeightsError(f"FaceCam fine-tunes not found in {root} (expected {FINETUNE_DIRNAME}/wan2.2_14b/high/"
                        f"released_version/ and .../low/released_version/); {hint}")
+
+
+def expert_width(layout: WeightsLayout) -> Optional[int]:
+    """The high-noise expert's hidden width (5120 for A14B) read from its config, None when unreadable."""
+    if layout.kind == "original":
+        path, keys = layout.base / "high_noise_model" / "config.json", ("dim",)
+    else:
+        path, keys = layout.base / "transformer" / "config.json", ("num_attention_heads", "attention_head_dim")
+    try:
+        config = json.loads(path.read_text())
+        width = 1
+        for key in keys:
+            width *= int(config[key])
+        return width
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def is_full_size(layout: WeightsLayout) -> bool:
+    """True for the real 14B experts (anything wider than a test model; unreadable configs count as full)."""
+    width = expert_width(layout)
+    return width is None or width >= 1024
 
 
 # ---------------------------------------------------------------------------
@@ -292,27 +320,47 @@ class LoadedComponents:
     reports: list[ConversionReport]
 
 
-def load_components(layout: WeightsLayout, dtype: torch.dtype = torch.bfloat16) -> LoadedComponents:
-    """Base experts + VAE with the FaceCam fine-tunes applied (on CPU)."""
-    from diffusers import AutoencoderKLWan
+EXPERT_FOLDERS = {"high": ("high_noise_model", "transformer"), "low": ("low_noise_model", "transformer_2")}
 
+
+def load_expert(layout: WeightsLayout, expert: str, dtype: torch.dtype = torch.bfloat16, finetune: bool = True
+                ) -> tuple[FaceCamTransformer, list[ConversionReport]]:
+    """The ``"high"`` or ``"low"`` base expert of a layout (on CPU), with its FaceCam fine-tune applied
+    when ``finetune`` and the layout has one. The one expert loader, for inference and training."""
+    if expert not in EXPERT_FOLDERS:
+        raise ValueError(f"expert must be 'high' or 'low', got {expert!r}")
+    native_dir, diffusers_dir = EXPERT_FOLDERS[expert]
     reports: list[ConversionReport] = []
     if layout.kind == "original":
-        high, r1 = load_original_expert(layout.base / "high_noise_model", dtype)
-        low, r2 = load_original_expert(layout.base / "low_noise_model", dtype)
-        vae = vae_from_native(read_state_file(layout.base / VAE_FILE), torch.float32)
-        reports += [r1, r2]
+        model, report = load_original_expert(layout.base / native_dir, dtype)
+        reports.append(report)
     elif layout.kind in ("diffusers", "facecam"):
-        high = FaceCamTransformer.from_pretrained(layout.base, subfolder="transformer", dtype=dtype)
-        low = FaceCamTransformer.from_pretrained(layout.base, subfolder="transformer_2", dtype=dtype)
-        vae = AutoencoderKLWan.from_pretrained(layout.base, subfolder="vae", dtype=torch.float32)
+        model = FaceCamTransformer.from_pretrained(layout.base, subfolder=diffusers_dir, dtype=dtype)
     else:  # pragma: no cover - find_weights only makes the kinds above
         raise WeightsError(f"unknown weights layout {layout.kind!r}")
-    if layout.high_finetune is not None:
-        reports.append(load_finetune(high, layout.high_finetune, "high-noise fine-tune"))
-    if layout.low_finetune is not None:
-        reports.append(load_finetune(low, layout.low_finetune, "low-noise fine-tune"))
-    return LoadedComponents(high.eval(), low.eval(), vae.eval(), reports)
+    path = layout.high_finetune if expert == "high" else layout.low_finetune
+    if finetune and path is not None:
+        reports.append(load_finetune(model, path, f"{expert}-noise fine-tune"))
+    return model.eval(), reports
+
+
+def load_vae(layout: WeightsLayout, dtype: torch.dtype = torch.float32):
+    """The Wan2.1 VAE of a layout, frozen, on CPU."""
+    from diffusers import AutoencoderKLWan
+
+    if layout.kind == "original":
+        vae = vae_from_native(read_state_file(layout.base / VAE_FILE), dtype)
+    else:
+        vae = AutoencoderKLWan.from_pretrained(layout.base, subfolder="vae", dtype=dtype)
+    return vae.eval().requires_grad_(False)
+
+
+def load_components(layout: WeightsLayout, dtype: torch.dtype = torch.bfloat16) -> LoadedComponents:
+    """Base experts + VAE with the FaceCam fine-tunes applied (on CPU)."""
+    high, r1 = load_expert(layout, "high", dtype)
+    low, r2 = load_expert(layout, "low", dtype)
+    reports = [r for r in r1 + r2 if "fine-tune" not in r.what] + [r for r in r1 + r2 if "fine-tune" in r.what]
+    return LoadedComponents(high, low, load_vae(layout, torch.float32), reports)
 
 
 def load_text_encoder(layout: WeightsLayout, dtype: torch.dtype = torch.bfloat16):
@@ -337,5 +385,5 @@ def load_text_encoder(layout: WeightsLayout, dtype: torch.dtype = torch.bfloat16
 __all__ = [
     "WeightsLayout", "find_weights", "read_state", "read_state_file", "read_state_folder",
     "load_original_expert", "vae_from_native", "t5_from_native", "apply_finetune", "load_finetune",
-    "load_components", "load_text_encoder", "keep_fp32_modules",
+    "load_components", "load_expert", "load_vae", "load_text_encoder", "keep_fp32_modules",
 ]

@@ -10,6 +10,10 @@
   LoRA merged) written with ``save_pretrained`` into ``transformer/`` (high-noise expert) or
   ``transformer_2/`` (low-noise expert), the sub-folders of our pipeline's ``save_pretrained``
   layout; drop it into a FaceCamPipeline folder to replace that expert.
+* **LoRA** (:func:`export_lora`, LoRA runs only): the adapters in diffusers' LoRA format
+  (``<root>/lora/pytorch_lora_weights.safetensors``, with the rank and alpha as adapter metadata)
+  plus the fully trained patch embedding (``patch_embedding.safetensors``, diffusers names) when the
+  run trained it. :meth:`facecam.pipeline.FaceCamPipeline.load_lora_weights` loads both.
 
 Both writers fill a temporary sibling folder and rename it into place, so an interrupted
 export never leaves a half-written folder under the final name.
@@ -66,6 +70,42 @@ def export_diffusers(full_state: Mapping[str, torch.Tensor], config: Mapping[str
     state = {k: v.detach().to("cpu", dtype) for k, v in full_state.items()}
     model.load_state_dict(state, strict=True, assign=True)
     model.save_pretrained(str(tmp), safe_serialization=True)
+    replace_folder(tmp, final, final.with_name(f".{final.name}.old"))
+    return final
+
+
+LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+PATCH_EMBEDDING_FILE = "patch_embedding.safetensors"
+
+
+def export_lora(full_state: Mapping[str, torch.Tensor], root: str | Path, expert: str, rank: int, alpha: float,
+                dtype: torch.dtype, patch_embedding: bool = True) -> Path:
+    """Write the LoRA adapters of a peft-injected expert state (adapter ``default``) for ``load_lora_weights``."""
+    from diffusers.loaders import WanLoraLoaderMixin
+    from safetensors.torch import save_file
+
+    adapters, modules = {}, set()
+    for key, value in full_state.items():
+        for part in (".lora_A.", ".lora_B."):
+            if part in key:
+                module, rest = key.split(part)
+                adapters[f"{module}{part}{rest.split('.', 1)[1]}"] = value.detach().to("cpu", dtype).contiguous()
+                modules.add(module)
+    if not adapters:
+        raise ValueError("the expert has no LoRA adapters to export")
+    final = Path(root) / "lora"
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    metadata = {"r": int(rank), "lora_alpha": float(alpha), "target_modules": sorted(modules)}
+    WanLoraLoaderMixin.save_lora_weights(str(tmp), transformer_lora_layers=adapters, weight_name=LORA_WEIGHT_NAME,
+                                         transformer_lora_adapter_metadata=metadata)
+    patch = {k: v.detach().to("cpu", dtype).contiguous() for k, v in full_state.items()
+             if patch_embedding and k.startswith("patch_embedding.")}
+    if patch:
+        save_file(patch, str(tmp / PATCH_EMBEDDING_FILE), metadata={"expert": expert})
+    (tmp / "lora.json").write_text(json.dumps({"expert": expert, "rank": rank, "alpha": alpha,
+                                               "load_into_transformer_2": expert == "low"}, indent=2))
     replace_folder(tmp, final, final.with_name(f".{final.name}.old"))
     return final
 

@@ -29,45 +29,25 @@ EXPERT_SUBFOLDERS = {"high": ("high_noise_model", "transformer"), "low": ("low_n
 
 
 # ---------------------------------------------------------------------------
-# Base weights
+# Base weights (the loaders live in facecam.model.weights; these name what training needs)
 # ---------------------------------------------------------------------------
 def locate_base(root: str | Path):
-    """The :class:`~facecam.model.weights.WeightsLayout` of a weights folder; fine-tunes optional.
+    """The :class:`~facecam.model.weights.WeightsLayout` of a weights folder; fine-tunes optional
+    (training starts from the Wan base)."""
+    from ..model.weights import find_weights
 
-    Training starts from the Wan base, so unlike inference it must not require the FaceCam
-    fine-tunes to be present.
-    """
-    from ..model import weights as W
-
-    try:
-        return W.find_weights(root)
-    except WeightsError as exc:
-        if "fine-tunes not found" not in str(exc):
-            raise
-    root = Path(root).expanduser()
-    for cand in (root, root / W.BASE_DIRNAME, root / W.BASE_DIFFUSERS_DIRNAME, root / "models" / "Wan-AI" / W.BASE_DIRNAME):
-        if (cand / "high_noise_model").is_dir() and (cand / "low_noise_model").is_dir():
-            return W.WeightsLayout(root, "original", cand)
-        if (cand / "transformer").is_dir() and (cand / "transformer_2").is_dir():
-            return W.WeightsLayout(root, "diffusers", cand)
-    raise WeightsError(f"no Wan2.2-I2V-A14B base model in {root}")  # pragma: no cover - find_weights said so first
+    return find_weights(root, require_finetunes=False)
 
 
 def load_expert(layout, expert: str, dtype: torch.dtype, init_from_finetune: bool = False) -> FaceCamTransformer:
     """The base ``expert`` ("high"/"low") of a weights layout, optionally with FaceCam's fine-tune applied."""
-    from ..model.weights import load_finetune, load_original_expert
+    from ..model.weights import load_expert as load
 
-    native_dir, diffusers_dir = EXPERT_SUBFOLDERS[expert]
-    if layout.kind == "original":
-        model, report = load_original_expert(layout.base / native_dir, dtype)
+    if init_from_finetune and (layout.high_finetune if expert == "high" else layout.low_finetune) is None:
+        raise WeightsError(f"init_from_finetune is set but no FaceCam {expert} fine-tune was found in {layout.root}")
+    model, reports = load(layout, expert, dtype, finetune=init_from_finetune)
+    for report in reports:
         log.info(report.line())
-    else:
-        model = FaceCamTransformer.from_pretrained(layout.base, subfolder=diffusers_dir, torch_dtype=dtype)
-    if init_from_finetune:
-        finetune = layout.high_finetune if expert == "high" else layout.low_finetune
-        if finetune is None:
-            raise WeightsError(f"init_from_finetune is set but no FaceCam {expert} fine-tune was found in {layout.root}")
-        load_finetune(model, finetune, f"{expert}-noise fine-tune")
     return model
 
 
@@ -154,57 +134,22 @@ def to_native(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 # ---------------------------------------------------------------------------
-# Frozen encoders
+# Frozen encoders (one home each: facecam.model.vae, facecam.model.text)
 # ---------------------------------------------------------------------------
 def load_vae(layout, dtype: torch.dtype = torch.float32):
-    from diffusers import AutoencoderKLWan
+    from ..model.weights import load_vae as load
 
-    from ..model.weights import VAE_FILE, read_state_file, vae_from_native
-
-    if layout.kind == "original":
-        vae = vae_from_native(read_state_file(layout.base / VAE_FILE), dtype)
-    else:
-        vae = AutoencoderKLWan.from_pretrained(layout.base, subfolder="vae", torch_dtype=dtype)
-    return vae.eval().requires_grad_(False)
-
-
-def _latent_stats(vae, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    mean = torch.tensor(vae.config.latents_mean, device=like.device, dtype=like.dtype).view(1, -1, 1, 1, 1)
-    std = torch.tensor(vae.config.latents_std, device=like.device, dtype=like.dtype).view(1, -1, 1, 1, 1)
-    return mean, std
+    return load(layout, dtype)
 
 
 @torch.no_grad()
-def encode_video(vae, video: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, T, H, W)`` in [-1, 1] -> normalised posterior-mean latents ``(B, 16, F, h, w)`` (fp32)."""
-    dtype = next(vae.parameters()).dtype
-    z = vae.encode(video.to(dtype)).latent_dist.mode().float()
-    mean, std = _latent_stats(vae, z)
-    return (z - mean) / std
-
-
-@torch.no_grad()
-def decode_latents(vae, latents: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`encode_video`: ``(B, 16, F, h, w)`` -> ``(B, 3, T, H, W)`` in [-1, 1]."""
-    dtype = next(vae.parameters()).dtype
-    mean, std = _latent_stats(vae, latents.float())
-    return vae.decode((latents.float() * std + mean).to(dtype)).sample.float().clamp(-1, 1)
-
-
-@torch.no_grad()
-def encode_prompts(layout, prompts: list[str], device: torch.device, max_length: int = 512) -> list[torch.Tensor]:
-    """``(1, max_length, text_dim)`` UMT5 states per prompt, zero past its tokens (as Wan pads and as
-    :meth:`facecam.pipeline.FaceCamPipeline.encode_prompt` does); the encoder is freed afterwards."""
+def encode_prompts(layout, prompts: list[str], device: torch.device) -> list[torch.Tensor]:
+    """``(1, 512, text_dim)`` UMT5 states per prompt, encoded as inference encodes them
+    (:func:`facecam.model.text.encode_text`); the encoder is freed afterwards."""
+    from ..model.text import encode_text
     from ..model.weights import load_text_encoder
 
     tokenizer, encoder = load_text_encoder(layout, torch.float32 if device.type == "cpu" else torch.bfloat16)
-    encoder.to(device)
-    out = []
-    for prompt in prompts:
-        tokens = tokenizer([prompt], padding="max_length", max_length=max_length, truncation=True,
-                           add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
-        ids, mask = tokens.input_ids.to(device), tokens.attention_mask.to(device)
-        states = encoder(ids, attention_mask=mask).last_hidden_state
-        out.append((states * mask[..., None].to(states.dtype)).float().cpu())
+    out = [encode_text(tokenizer, encoder, prompt, device) for prompt in prompts]
     del encoder
     return out

@@ -10,9 +10,8 @@ velocity ``eps - x_0``. Each step's squared error is weighted by
 ``w(t) ~ exp(-2 ((t - 500) / 1000)^2)`` minus its minimum, normalised to mean 1 over all
 1000 steps - the default of the authors' training framework, which emphasises mid-range noise.
 
-Everything here is a pure function of its arguments so that the trainer, the validation
-sampler and the tests agree on one schedule (and so it can be swapped for a shared helper
-of :mod:`facecam.pipeline` without touching the trainer).
+The sigmas come from :mod:`facecam.model.sampling`, the schedule's one home, so the trainer,
+the validation render and inference agree on one schedule.
 """
 
 from __future__ import annotations
@@ -22,22 +21,11 @@ from typing import Optional
 
 import torch
 
-NUM_TRAIN_TIMESTEPS = 1000
-SHIFT = 5.0
-BOUNDARY = 0.9  # expert switch: high-noise expert while t >= BOUNDARY * 1000
+from ..model.sampling import DEFAULT_BOUNDARY_RATIO as BOUNDARY
+from ..model.sampling import DEFAULT_SHIFT as SHIFT
+from ..model.sampling import NUM_TRAIN_TIMESTEPS, shifted_sigmas
+
 EXPERTS = ("high", "low")
-
-
-def shift_sigmas(sigmas: torch.Tensor, shift: float = SHIFT) -> torch.Tensor:
-    """``s' = shift * s / (1 + (shift - 1) * s)``, the resolution-independent shift of Wan's sampler."""
-    return shift * sigmas / (1 + (shift - 1) * sigmas)
-
-
-def inference_sigmas(steps: int, shift: float = SHIFT) -> torch.Tensor:
-    """Shifted sigmas of a ``steps``-step sampler, ``(steps,)`` float64, from 1 down (0 excluded)."""
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    return shift_sigmas(torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)[:-1], shift)
 
 
 @dataclass(frozen=True)
@@ -64,7 +52,7 @@ class TrainingSchedule:
         """The schedule of the ``"high"`` (``t >= boundary``) or ``"low"`` (``t < boundary``) expert."""
         if expert not in EXPERTS:
             raise ValueError(f"expert must be one of {EXPERTS}, got {expert!r}")
-        sigmas = inference_sigmas(num_timesteps, shift)
+        sigmas = shifted_sigmas(num_timesteps, shift)
         timesteps = sigmas * NUM_TRAIN_TIMESTEPS
         weights = loss_weights(timesteps)
         # Sigmas decrease with the index, so the high-noise steps are a prefix.

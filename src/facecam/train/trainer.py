@@ -29,6 +29,7 @@ from ..errors import FacecamError
 from .batches import SampleStream, SyntheticVideos, collate
 from .checkpoint import CheckpointManager, load_process_state, resolve_resume, save_process_state
 from .config import TrainConfig
+from ..model.transformer import facecam_velocity
 from .schedule import TrainingSchedule, velocity_target
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,8 @@ class Trainer:
     def _prompt_cache(self, layout):
         """Embeddings of the fixed prompt (training) and the empty negative prompt (validation CFG),
         encoded once per run folder by the main process; the 11 GB text encoder is freed right after."""
-        from ..pipeline import DEFAULT_NEGATIVE_PROMPT, PROMPT_CACHE_DIRNAME, PromptCache
+        from ..model.text import PROMPT_CACHE_DIRNAME, PromptCache
+        from ..pipeline import DEFAULT_NEGATIVE_PROMPT
 
         from .modeling import encode_prompts
 
@@ -316,12 +318,12 @@ class Trainer:
     # ------------------------------------------------------------------ step
     def latents(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(target, source, camera)`` normalised latents ``(B, 16, F, h, w)`` on the device."""
-        from .modeling import encode_video
+        from ..model.vae import encode_pixels
 
         device = self.accelerator.device
         if "target_latents" in batch:
             return tuple(batch[f"{k}_latents"].to(device).float() for k in ("target", "source", "camera"))
-        return tuple(encode_video(self.vae, batch[k].to(device)) for k in ("target", "source", "camera"))
+        return tuple(encode_pixels(self.vae, batch[k].to(device)) for k in ("target", "source", "camera"))
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The weighted flow-matching loss of one batch (target half only: the model returns only it)."""
@@ -335,7 +337,7 @@ class Trainer:
             # The release's sampler (and our pipeline) hands the DiT bf16-rounded timesteps; train on the same values.
             timesteps = timesteps.to(torch.bfloat16).float()
         text = self.prompt_embeds.to(target.device).expand(b, -1, -1)
-        pred = self.model(noisy, source, camera, timesteps, text)
+        pred = facecam_velocity(self.model, noisy, source, camera, timesteps, text)
         per_sample = (pred.float() - velocity_target(target, noise)).pow(2).flatten(1).mean(1)
         weights = self.schedule.weights[indices].to(per_sample.device, torch.float32)
         return (per_sample * weights).mean()
@@ -366,7 +368,7 @@ class Trainer:
 
         Every process renders (a sharded expert needs all ranks for its forward); the main one writes.
         """
-        from .modeling import decode_latents
+        from ..model.vae import decode_pixels
         from .validation import write_side_by_side
 
         if self.validation_batch is None:
@@ -376,7 +378,7 @@ class Trainer:
         if "target" in batch:
             source, camera, target = (batch[k].to(device) for k in ("source", "camera", "target"))
         else:  # latents-only data: decode for display (and for the pipeline, which takes pixels)
-            source, camera, target = (decode_latents(self.vae, batch[f"{k}_latents"].to(device))
+            source, camera, target = (decode_pixels(self.vae, batch[f"{k}_latents"].to(device))
                                       for k in ("source", "camera", "target"))
         self.model.eval()
         try:
@@ -407,7 +409,8 @@ class Trainer:
 
     def _render_pipeline(self, source: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
         """``(1, 3, T, H, W)`` in [-1, 1]: the whole FaceCamPipeline (both experts, CFG) with the trained expert."""
-        from ..pipeline import FaceCamPipeline, make_scheduler
+        from ..model.sampling import make_scheduler
+        from ..pipeline import FaceCamPipeline
 
         cfg = self.config
         trainee = self.accelerator.unwrap_model(self.model)
@@ -420,14 +423,14 @@ class Trainer:
             pipe.set_progress_bar_config(disable=True)
             out = pipe(source[:1], camera[:1], prompt=cfg.prompt, num_inference_steps=cfg.validation_steps,
                        guidance_scale=cfg.validation_guidance, generator=torch.Generator().manual_seed(cfg.seed),
-                       output_type="pt")
+                       output_type="latent")
+            return pipe.decode_latents(out.frames)
         finally:
             other.to("cpu")
-        return out.frames
 
     def _render_expert(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The trained expert alone on its share of the sampler (see :mod:`facecam.train.validation`)."""
-        from .modeling import decode_latents
+        from ..model.vae import decode_pixels
         from .validation import denoise_expert
 
         cfg = self.config
@@ -435,12 +438,12 @@ class Trainer:
         latents = denoise_expert(self.model, cfg.expert, source=source, camera=camera, target=target,
                                  prompt_embeds=self.prompt_embeds.to(target.device), steps=cfg.validation_steps,
                                  shift=cfg.shift, boundary=cfg.boundary, generator=torch.Generator().manual_seed(cfg.seed))
-        return decode_latents(self.vae, latents)
+        return decode_pixels(self.vae, latents)
 
     # ---------------------------------------------------------------- export
     def export(self) -> dict[str, Path]:
         """Write the trained expert in the authors' format and in the diffusers layout (main process)."""
-        from .export import export_authors, export_diffusers, write_export_note
+        from .export import export_authors, export_diffusers, export_lora, write_export_note
         from .modeling import exported_state, merged_state, to_native
 
         cfg = self.config
@@ -457,6 +460,9 @@ class Trainer:
                 merged = merged_state(full, scale) if scale is not None else full
                 written["diffusers"] = export_diffusers(merged, self.initial_config, root / "diffusers",
                                                         cfg.expert, dtype)
+            if cfg.lora.enabled:
+                written["lora"] = export_lora(full, root, cfg.expert, cfg.lora.rank, cfg.lora.alpha, dtype,
+                                              patch_embedding=cfg.lora.train_patch_embedding)
             write_export_note(root, {"step": self.step, "expert": cfg.expert, "lora": cfg.lora.enabled,
                                      "trained_parameters": len(trained), **{k: str(v) for k, v in written.items()}})
         self.accelerator.wait_for_everyone()

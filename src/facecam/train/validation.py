@@ -10,39 +10,44 @@ A run trains one expert, so the render uses that expert on its own share of the 
 
 The video shows ``source | camera condition | target | render`` side by side, so a glance
 tells whether the render follows the camera condition. The sampler is the inference
-pipeline's (same shifted sigmas, same Euler update), without classifier-free guidance.
+scheduler itself (same shifted sigmas, same Euler update), without classifier-free guidance.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
-from .schedule import inference_sigmas
+from ..model.sampling import make_scheduler, set_release_timesteps
+from ..model.transformer import facecam_velocity
 
 
 @torch.no_grad()
-def denoise_expert(model: Callable[..., torch.Tensor], expert: str, *, source: torch.Tensor, camera: torch.Tensor,
+def denoise_expert(model: torch.nn.Module, expert: str, *, source: torch.Tensor, camera: torch.Tensor,
                    target: torch.Tensor, prompt_embeds: torch.Tensor, steps: int, shift: float, boundary: float,
                    generator: torch.Generator) -> torch.Tensor:
-    """Latents ``(B, 16, F, h, w)`` the expert produces on its part of a ``steps``-step sampler."""
-    sigmas = inference_sigmas(steps, shift).tolist() + [0.0]
-    mine = [i for i in range(steps) if (sigmas[i] * 1000 >= boundary * 1000) == (expert == "high")]
+    """Latents ``(B, 16, F, h, w)`` the expert produces on its part of a ``steps``-step sampler.
+
+    The schedule and the Euler update are the inference scheduler's (:mod:`facecam.model.sampling`).
+    """
+    scheduler = make_scheduler(shift)
+    set_release_timesteps(scheduler, steps, target.device)
+    timesteps, sigmas = scheduler.timesteps, scheduler.sigmas
+    mine = [i for i, t in enumerate(timesteps) if (float(t) >= boundary * 1000) == (expert == "high")]
     if not mine:
         raise ValueError(f"a {steps}-step sampler gives the {expert} expert no step; raise validation_steps")
     noise = torch.randn(target.shape, generator=generator).to(target.device)
-    s0 = sigmas[mine[0]]
+    s0 = float(sigmas[mine[0]])
     x = noise if expert == "high" else (1 - s0) * target + s0 * noise
-    v = torch.zeros_like(x)
+    scheduler.set_begin_index(mine[0])
     for i in mine:
-        t = torch.full((x.shape[0],), sigmas[i] * 1000, device=x.device)
-        v = model(x, source, camera, t, prompt_embeds).float()
+        t = timesteps[i].expand(x.shape[0])
+        v = facecam_velocity(model, x, source, camera, t, prompt_embeds).float()
         if expert == "high" and i == mine[-1]:
-            return x - sigmas[i] * v  # clean estimate where the low expert would take over
-        x = x + v * (sigmas[i + 1] - sigmas[i])
+            return x - float(sigmas[i]) * v  # clean estimate where the low expert would take over
+        x = scheduler.step(v, timesteps[i], x, return_dict=False)[0]
     return x
 
 
