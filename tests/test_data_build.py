@@ -21,6 +21,7 @@ from facecam.data.nersemble import scan_nersemble
 from facecam.data.samples import BuildConfig, SampleContext, Sources, make_sample
 from facecam.data.shards import decode_mp4, iter_shard, load_npy
 from facecam.data.wild import scan_wild
+from facecam.eval.metrics import psnr
 from test_data import FRAMES, SIZE, make_tree, reference_place
 
 CONFIG = BuildConfig(frames=FRAMES, size=SIZE, samples_per_shard=2, wild_fraction=0.5)
@@ -169,11 +170,6 @@ def test_killed_build_restarted_finishes_every_shard_once(wild_dir, tmp_path):
 
 
 # --- in-the-wild pairs -------------------------------------------------------------------------
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 10 * np.log10(255.0 ** 2 / max(mse, 1e-10))
-
 
 @pytest.mark.slow
 def test_wild_target_is_the_source_clip_under_the_recorded_zoom_pan(wild_dir, tmp_path):
