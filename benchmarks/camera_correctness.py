@@ -42,12 +42,12 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE", help="also write every verdict to FILE")
     args = parser.parse_args()
 
-    from facecam.cli.bench import run_renderer
+    from facecam.eval.dynamic import engine_renderer
     from facecam.run import ConditionOptions, EngineOptions
     from facecam.video.crop import parse_size
 
     options = ConditionOptions(frames=args.frames, size=parse_size(args.size), seed=args.seed)
-    render = run_renderer(options, EngineOptions(engine="warp"))
+    render = engine_renderer(options, EngineOptions(engine="warp"))
     paths = [Path(p) for p in args.clips] or [MEDIA / name for name in CLIPS]
     with tempfile.TemporaryDirectory() as tmp:
         judge_all(paths, Path(args.keep or tmp), args, render)
@@ -55,7 +55,7 @@ def main() -> None:
 
 def judge_all(paths, out: Path, args, render) -> None:
     from facecam.eval.camera import evaluate_camera
-    from facecam.eval.protocols import camera_errors, failure_kind
+    from facecam.eval.dynamic import camera_errors, failure_kind
     from facecam.errors import FacecamError
 
     records, start = [], time.perf_counter()

@@ -12,8 +12,8 @@ import pytest
 
 from facecam.camera.trajectory import CameraTrajectory, resolve_camera
 from facecam.errors import FacecamError
-from facecam.eval.protocols import (CANONICAL_MOTIONS, RenderedRun, assign_motions, list_videos, run_dynamic,
-                                    summarize_dynamic)
+from facecam.eval.dynamic import (CANONICAL_MOTIONS, RenderedRun, assign_motions, list_videos, run_dynamic,
+                                  summarize_dynamic)
 from facecam.eval.report import write_dynamic_report
 
 from conftest import media_path

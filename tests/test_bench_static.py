@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facecam.eval.protocols import AVA256_IDENTITIES, AVA256_PAIRS
+from facecam.eval.static import AVA256_IDENTITIES, AVA256_PAIRS
 
 from conftest import media_path
 
@@ -102,7 +102,8 @@ def ava_videos(tmp_path_factory):
 def test_static_clip_is_the_source_conditioned_on_the_target_cameras_first_frame_mesh(ava_videos):
     from facecam.condition.builder import crop_to_face
     from facecam.condition.raster import render_condition
-    from facecam.eval.protocols import build_static_clip, read_camera
+    from facecam.eval.static import read_camera
+    from facecam.eval.static_views import build_static_clip
     from facecam.face.landmarks import detect_image_landmarks
     from facecam.video.io import VideoClip
 

@@ -21,6 +21,7 @@ from facecam.data.nersemble import scan_nersemble
 from facecam.data.samples import BuildConfig, SampleContext, Sources, make_sample
 from facecam.data.shards import decode_mp4, iter_shard, load_npy
 from facecam.data.wild import scan_wild
+from facecam.eval.metrics import psnr
 from test_data import FRAMES, SIZE, make_tree, reference_place
 
 CONFIG = BuildConfig(frames=FRAMES, size=SIZE, samples_per_shard=2, wild_fraction=0.5)
@@ -117,6 +118,22 @@ def test_machine_split_covers_every_shard_exactly_once():
     assert samples == list(range(100))
 
 
+def test_a_sample_recorded_twice_keeps_the_first_and_a_killed_writers_leftovers_are_cleaned(tmp_path):
+    from facecam.data.shards import clean_stale, sample_dir, write_failed
+
+    write_failed(tmp_path, 0, 3, ["no face"])
+    write_failed(tmp_path, 0, 3, ["other reason"])  # another process finished first: its record stays
+    done = sample_dir(tmp_path, 0, 3)
+    assert json.loads((done / "failed.json").read_text())["reasons"] == ["no face"]
+    stale_sample = done.with_name(".sample-00000004.999.tmp")  # temporary names of pid 999 (killed)
+    stale_sample.mkdir()
+    stale_shard = tmp_path / ".shard-000000.999.tmp.tar"
+    stale_shard.write_bytes(b"half a tar")
+    clean_stale(tmp_path, 0)
+    assert not stale_sample.exists() and not stale_shard.exists()
+    assert sorted(p.name for p in done.parent.iterdir()) == ["sample-00000003"]
+
+
 @pytest.mark.slow
 def test_killed_build_restarted_finishes_every_shard_once(wild_dir, tmp_path):
     out = tmp_path / "out"
@@ -141,7 +158,7 @@ def test_killed_build_restarted_finishes_every_shard_once(wild_dir, tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "4 shards complete" in done.stdout and "already there" in done.stdout
     assert sorted(p.name for p in out.glob("shard-*.tar")) == [f"shard-{i:06d}.tar" for i in range(4)]
-    assert not list(out.glob("*.tmp"))
+    assert not [p.name for p in out.iterdir() if ".tmp" in p.name]  # no temporary shard left behind
     assert not (out / ".staging").exists() or not any((out / ".staging").iterdir())
     keys = shard_keys(out)
     assert keys == [f"sample-{i:08d}" for i in range(8)]  # all there, none duplicated, in order
@@ -153,11 +170,6 @@ def test_killed_build_restarted_finishes_every_shard_once(wild_dir, tmp_path):
 
 
 # --- in-the-wild pairs -------------------------------------------------------------------------
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 10 * np.log10(255.0 ** 2 / max(mse, 1e-10))
-
 
 @pytest.mark.slow
 def test_wild_target_is_the_source_clip_under_the_recorded_zoom_pan(wild_dir, tmp_path):

@@ -7,14 +7,10 @@ import pytest
 
 from conftest import media_path
 from facecam.errors import FacecamError, VideoError
+from facecam.eval.metrics import psnr
 from facecam.video import CropBox, apply_crop, read_video, reference_crop, write_video
 from facecam.video.crop import crop_points, parse_size
 from facecam.video.io import check_frame_count
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / mse)) if mse > 0 else float("inf")
 
 
 def test_resampling_30_to_24_fps_picks_the_latest_frame_at_each_time():

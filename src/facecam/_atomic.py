@@ -1,16 +1,24 @@
-"""Write a file under a temporary name beside it and rename it into place when complete.
+"""Write a file (or a folder) under a temporary name beside it and rename it into place when complete.
 
 A reader (another process, a resumed run) sees the old file or the whole new one,
 never half of it, and a failed write leaves no partial file behind::
 
     with atomic_path("out/table.csv") as tmp:
         tmp.write_text(...)          # or hand ``tmp`` to any writer that takes a path
+
+    with atomic_folder("out/sample-00000001") as tmp:
+        (tmp / "json").write_text(...)   # the folder appears complete or not at all
+
+Temporary names are hidden and hold the process id: ``.<stem>.<pid>.tmp<suffix>``
+for a file, ``.<name>.<pid>.tmp`` for a folder (what a cleaner of leftovers of a
+killed process looks for).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from pathlib import Path
 from typing import Iterator, Union
 
@@ -40,3 +48,22 @@ def write_text_atomic(path: Union[str, os.PathLike], text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: Union[str, os.PathLike]) -> Iterator[Path]:
+    """Yield a new hidden temporary folder beside ``path``; on success it is renamed to ``path``, on failure
+    it is removed and ``path`` is untouched.
+
+    The rename fails with :class:`OSError` when ``path`` is a folder that is not empty (another process
+    finished first); an empty folder is replaced.
+    """
+    final = Path(path)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)  # left by a killed process that had the same id
+    tmp.mkdir()
+    try:
+        yield tmp
+        os.rename(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -68,13 +68,13 @@ def _run_make_proxy_ply(args: argparse.Namespace) -> int:
     if args.preview:
         from PIL import Image
 
+        from .._atomic import atomic_path
         from ..camera.sphere import relative_to_sphere
 
         azimuth, elevation = relative_to_sphere(np.array([30.0, 0.0, -30.0]), np.zeros(3))
         views = render_proxy_views(cloud, azimuth, elevation, np.full(3, 40.0), canvas=(480, 480))
         preview = Path(args.preview)
-        tmp = preview.with_name(preview.name + ".partial.png")
-        Image.fromarray(np.concatenate(list(views), axis=1)).save(tmp)
-        tmp.replace(preview)
+        with atomic_path(preview) as tmp:
+            Image.fromarray(np.concatenate(list(views), axis=1)).save(tmp)
         print(preview)
     return 0

@@ -146,17 +146,14 @@ def pad_width(image: np.ndarray, width: int) -> np.ndarray:
 
 def write_png(path: Path, image: np.ndarray) -> None:
     """Write ``image`` to ``path`` via a temporary name, so a failure leaves no half-written PNG."""
-    import os
-
     from PIL import Image
 
+    from .._atomic import atomic_path
     from ..errors import FacecamError
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        Image.fromarray(image).save(tmp, format="PNG")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            Image.fromarray(image).save(tmp, format="PNG")
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise FacecamError(f"cannot write {path}: {exc.strerror or exc}") from None

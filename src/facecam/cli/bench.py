@@ -111,29 +111,12 @@ def _embedder(args: argparse.Namespace):
     return None if args.no_identity else load_embedder(args.arcface)
 
 
-def run_renderer(options, engine):
-    """A :data:`~facecam.eval.protocols.Renderer` doing what `facecam generate` does, files included."""
-    import dataclasses
-
-    from ..eval.protocols import RenderedRun
-    from ..run import load_engine, render, write_run
-
-    loaded = load_engine(engine)
-
-    def renderer(video, motion, run_dir):
-        result = render(video, dataclasses.replace(options, camera=motion), engine, loaded=loaded)
-        written = write_run(result, run_dir)
-        return RenderedRun(result.clip.source, result.video, result.clip.fps, result.clip.trajectory,
-                           {name: str(path) for name, path in written.items()}, result.clip.source_track)
-
-    return renderer
-
-
 def run_dynamic(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ..errors import FacecamError
-    from ..eval.protocols import CANONICAL_MOTIONS, list_videos, run_dynamic as run, summarize_dynamic
+    from ..eval.dynamic import CANONICAL_MOTIONS, engine_renderer, list_videos, run_dynamic as run, summarize_dynamic
+    from ..eval.records import write_json
     from ..eval.report import write_dynamic_report
     from ..run import check_engine
     from ..video.io import check_frame_count
@@ -155,14 +138,12 @@ def run_dynamic(args: argparse.Namespace) -> int:
     condition, engine = condition_options(args), engine_options(args)
     check_engine(engine)
     method = args.method or args.engine
-    renderer = run_renderer(condition, engine)
+    renderer = engine_renderer(condition, engine)
     options = {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(condition).items()
                   if k != "camera"}, **engine.record()}
     records = run(videos, out, renderer, method=method, embedder=_embedder(args), motions=motions,
                   per_motion=args.per_motion, options=options, log=_log)
     summary = summarize_dynamic(records, method)
-    from ..eval.protocols import write_json
-
     write_json(out / "summary.json", summary)
     paths = write_dynamic_report(summary, out)
     print(open(paths["md"]).read())
@@ -174,7 +155,8 @@ def run_dynamic(args: argparse.Namespace) -> int:
 def run_static(args: argparse.Namespace) -> int:
     from ..errors import FacecamError
     from ..eval.metrics import LpipsUnavailable, load_lpips
-    from ..eval.protocols import AVA256_IDENTITIES, AVA256_PAIRS, run_static as run, summarize_static, write_json
+    from ..eval.records import write_json
+    from ..eval.static import AVA256_IDENTITIES, AVA256_PAIRS, run_static as run, summarize_static
     from ..eval.report import write_static_report
     from ..video.outputs import prepare_output_dir
 
@@ -212,8 +194,8 @@ def run_static(args: argparse.Namespace) -> int:
 
 
 def _generate_static(args: argparse.Namespace, identities, pairs) -> None:
-    """Generate the views missing from ``--generated`` (see :func:`facecam.eval.protocols.generate_static`)."""
-    from ..eval.protocols import generate_static
+    """Generate the views missing from ``--generated`` (see :func:`facecam.eval.static_views.generate_static`)."""
+    from ..eval.static_views import generate_static
     from ..run import ConditionOptions, check_engine
     from ..video.io import check_frame_count
     from ._options import condition_options, engine_options

@@ -32,26 +32,18 @@ def _register_make_tiny_model(sub) -> None:
 def _run_make_tiny_model(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .._atomic import atomic_folder
     from ..errors import FacecamError
     from ..model.tiny import write_tiny_model
-
-    import shutil
-    import tempfile
 
     target = Path(args.dir)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise FacecamError(f"{target} exists and is not an empty folder")
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and rename when complete: an interrupted run leaves no half model.
-    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    # Build beside the target and rename when complete (an empty target folder is replaced):
+    # an interrupted run leaves no half model.
+    with atomic_folder(target) as stage:
         write_tiny_model(stage, seed=args.seed)
-        if target.exists():
-            target.rmdir()
-        stage.rename(target)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     print(target)
     return 0
 

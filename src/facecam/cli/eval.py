@@ -108,12 +108,12 @@ def _lpips_options(p: argparse.ArgumentParser) -> None:
 
 
 def _print(result: dict, as_json: bool) -> None:
-    from ..eval.protocols import _json_safe
+    from ..eval.records import json_safe
 
     if as_json:
-        print(json.dumps(_json_safe(result)))
+        print(json.dumps(json_safe(result)))
         return
-    for key, value in _json_safe(result).items():
+    for key, value in json_safe(result).items():
         if isinstance(value, float):
             value = round(value, 5)
         print(f"{key}: {value}")
@@ -154,7 +154,7 @@ def camera_table(verdict) -> str:
 
 
 def _read(path: str, frames=None):
-    from ..eval.protocols import read_frames
+    from ..eval.static import read_frames
     from pathlib import Path
 
     return read_frames(Path(path), frames)
@@ -162,7 +162,7 @@ def _read(path: str, frames=None):
 
 def run_metrics(args: argparse.Namespace) -> int:
     from ..eval.metrics import LpipsUnavailable, load_lpips
-    from ..eval.protocols import score_static_pair
+    from ..eval.static import score_static_pair
 
     reference, output = _read(args.reference, args.frames), _read(args.output, args.frames)
     try:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from .._atomic import write_text_atomic
 from ..errors import FacecamError
 from .nersemble import scan_nersemble
 from .samples import BuildConfig, SampleContext, Sources, make_sample
@@ -86,9 +87,7 @@ def _check_settings(out: Path, settings: dict) -> None:
             diff = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
             raise FacecamError(f"{out} holds a build with other options ({', '.join(diff)}); use a new -o folder")
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(settings, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(settings, indent=1, sort_keys=True))
 
 
 # --- worker side -------------------------------------------------------------------------

@@ -15,8 +15,8 @@ each as members named ``<key>.<field>`` (the WebDataset convention):
 
 Crash safety: every sample is first written into its own staging folder
 (``.staging/shard-XXXXXX/<key>/``), renamed into place when complete; a shard is
-packed from complete samples into ``shard-XXXXXX.tar.tmp`` and renamed to its final
-name. A killed build therefore leaves only whole samples and whole shards, and a
+packed from complete samples under a temporary name and renamed to its final name
+(both through :mod:`facecam._atomic`). A killed build therefore leaves only whole samples and whole shards, and a
 restart redoes just the missing samples. Tar members carry fixed metadata (mtime
 0, uid 0, mode 0644) so a shard's bytes depend only on its samples.
 """
@@ -33,6 +33,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
+from .._atomic import atomic_folder, atomic_path
 from ..video.io import write_video
 
 STAGING = ".staging"
@@ -72,26 +73,17 @@ def write_sample(out: Path, shard: int, index: int, source: np.ndarray, target: 
     """
     final = sample_dir(out, shard, index)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
     try:
-        write_video(tmp / "source.mp4", source, fps)
-        write_video(tmp / "target.mp4", target, fps)
-        write_video(tmp / "camera.mp4", camera, fps)
-        for name, array in (latents or {}).items():
-            np.save(tmp / f"{name}_latent.npy", np.ascontiguousarray(array))
-        (tmp / "json").write_text(json.dumps(meta, sort_keys=True, indent=1))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not final.is_dir():
-                raise
-            shutil.rmtree(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with atomic_folder(final) as tmp:
+            write_video(tmp / "source.mp4", source, fps)
+            write_video(tmp / "target.mp4", target, fps)
+            write_video(tmp / "camera.mp4", camera, fps)
+            for name, array in (latents or {}).items():
+                np.save(tmp / f"{name}_latent.npy", np.ascontiguousarray(array))
+            (tmp / "json").write_text(json.dumps(meta, sort_keys=True, indent=1))
+    except OSError:
+        if not final.is_dir():
+            raise
     return final
 
 
@@ -99,13 +91,12 @@ def write_failed(out: Path, shard: int, index: int, reasons: list[str]) -> None:
     """Record that sample ``index`` could not be made (it is left out of its shard)."""
     final = sample_dir(out, shard, index)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    tmp.mkdir(exist_ok=True)
-    (tmp / FAILED).write_text(json.dumps({"index": index, "reasons": reasons}, indent=1))
     try:
-        os.rename(tmp, final)
+        with atomic_folder(final) as tmp:
+            (tmp / FAILED).write_text(json.dumps({"index": index, "reasons": reasons}, indent=1))
     except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not final.is_dir():  # another process recorded it first
+            raise
 
 
 def clean_stale(out: Path, shard: int) -> None:
@@ -115,8 +106,8 @@ def clean_stale(out: Path, shard: int) -> None:
         for p in stage.iterdir():
             if p.name.startswith(".") and p.name.endswith(".tmp"):
                 shutil.rmtree(p, ignore_errors=True)
-    tmp = out / (shard_name(shard) + ".tmp")
-    tmp.unlink(missing_ok=True)
+    for tmp in out.glob(f".{Path(shard_name(shard)).stem}.*.tmp.tar"):
+        tmp.unlink(missing_ok=True)
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -137,9 +128,8 @@ def pack_shard(out: Path, shard: int, indices: list[int]) -> tuple[Path, list[in
     next run deletes.
     """
     final = out / shard_name(shard)
-    tmp = out / (shard_name(shard) + ".tmp")
     failed = []
-    with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
+    with atomic_path(final) as tmp, tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
         for index in indices:
             folder = sample_dir(out, shard, index)
             if (folder / FAILED).is_file():
@@ -150,7 +140,6 @@ def pack_shard(out: Path, shard: int, indices: list[int]) -> tuple[Path, list[in
                 path = folder / field
                 if path.is_file():
                     _add(tar, f"{key}.{field}", path.read_bytes())
-    os.replace(tmp, final)
     shutil.rmtree(staging_dir(out, shard), ignore_errors=True)
     return final, failed
 

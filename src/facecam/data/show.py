@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .._atomic import atomic_path
 from ..errors import FacecamError
 from .shards import decode_mp4, iter_shard
 
@@ -66,8 +67,7 @@ def contact_sheet(shard: str | Path, out: str | Path, max_samples: int = 4) -> i
     rows = [np.pad(r, ((0, GAP), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     sheet = np.concatenate(rows, axis=0)
     out = Path(out)
-    tmp = out.with_name(f".{out.stem}.tmp.png")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-        raise FacecamError(f"cannot write {out}")
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+            raise FacecamError(f"cannot write {out}")
     return len(rows)

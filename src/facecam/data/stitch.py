@@ -22,6 +22,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ..condition.raster import render_condition
 
 
@@ -97,9 +98,8 @@ class LandmarkCache:
         if self.folder:
             path = self._file(key)
             path.parent.mkdir(exist_ok=True)
-            tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-            np.save(tmp, np.zeros((0,), np.float32) if value is None else value)
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                np.save(tmp, np.zeros((0,), np.float32) if value is None else value)
         return value
 
     def _detect(self, image: np.ndarray) -> Optional[np.ndarray]:

@@ -4,15 +4,16 @@ All functions take uint8 RGB images ``(H, W, 3)`` (or clips ``(T, H, W, 3)``)
 with values in [0, 255]. Video scores are the mean of per-frame scores, as
 novel-view-synthesis papers report them.
 
-* PSNR: ``10 log10(255^2 / MSE)`` over all pixels and channels. Identical
-  frames would give infinity; a frame's value is capped at :data:`PSNR_CAP`
-  so that a video mean stays a finite, JSON-safe number.
-* SSIM: Wang et al. (2004) with an 11x11 Gaussian window (sigma 1.5),
-  K1 = 0.01, K2 = 0.03, population statistics, computed per channel and
-  averaged, over the pixels whose window lies inside the image (the border of
-  5 pixels is left out). This matches ``skimage.metrics.structural_similarity(
-  ..., gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-  channel_axis=-1, data_range=255)``.
+* PSNR: ``10 log10(255^2 / MSE)`` over all pixels and channels
+  (``skimage.metrics.peak_signal_noise_ratio`` with ``data_range=255``).
+  Identical frames would give infinity; a frame's value is capped at
+  :data:`PSNR_CAP` so that a video mean stays a finite, JSON-safe number.
+* SSIM: Wang et al. (2004) as ``skimage.metrics.structural_similarity(...,
+  gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+  data_range=255)``: an 11x11 Gaussian window (sigma 1.5, truncated at 3.5
+  sigma), K1 = 0.01, K2 = 0.03, population statistics, computed per channel
+  and averaged (``channel_axis=-1``), over the pixels whose window lies inside
+  the image (the border of 5 pixels is left out).
 * LPIPS (Zhang et al. 2018, v0.1, AlexNet): needs two weight files we cannot
   ship: torchvision's ImageNet AlexNet (``alexnet-owt-7be5be79.pth``) and the
   LPIPS linear heads (``alex.pth`` from the ``lpips`` package). They are found
@@ -35,7 +36,7 @@ from ..errors import FacecamError
 
 PSNR_CAP = 100.0
 SSIM_SIGMA = 1.5
-SSIM_TRUNCATE = 3.5  # window radius int(3.5 * 1.5 + 0.5) = 5 -> 11x11, as in Wang et al.
+SSIM_TRUNCATE = 3.5  # scikit-image's fixed Gaussian truncation: radius int(3.5 * 1.5 + 0.5) = 5 -> 11x11 (Wang et al.)
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
@@ -55,39 +56,25 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
     """PSNR in dB of one image pair ``(H, W, C)`` (or any equal shapes), capped at :data:`PSNR_CAP`."""
+    from skimage.metrics import mean_squared_error, peak_signal_noise_ratio
+
     x, y = _pair(a, b)
-    mse = float(np.mean((x - y) ** 2))
-    if mse <= data_range ** 2 * 10 ** (-PSNR_CAP / 10):
+    if mean_squared_error(x, y) <= data_range ** 2 * 10 ** (-PSNR_CAP / 10):
         return PSNR_CAP
-    return float(10.0 * np.log10(data_range ** 2 / mse))
+    return float(peak_signal_noise_ratio(x, y, data_range=data_range))
 
 
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
     """Mean SSIM of one image pair, ``(H, W)`` or ``(H, W, C)``; images must be at least 11x11."""
-    from scipy.ndimage import gaussian_filter
+    from skimage.metrics import structural_similarity
 
     x, y = _pair(a, b)
-    if x.ndim == 2:
-        x, y = x[..., None], y[..., None]
-    pad = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)
-    if min(x.shape[:2]) < 2 * pad + 1:
-        raise FacecamError(f"SSIM needs images of at least {2 * pad + 1}x{2 * pad + 1} pixels, got {x.shape[:2]}")
-    c1 = (SSIM_K1 * data_range) ** 2
-    c2 = (SSIM_K2 * data_range) ** 2
-    scores = []
-    for ch in range(x.shape[2]):
-        xc, yc = x[..., ch], y[..., ch]
-
-        def blur(img: np.ndarray) -> np.ndarray:
-            return gaussian_filter(img, SSIM_SIGMA, truncate=SSIM_TRUNCATE, mode="reflect")
-
-        mx, my = blur(xc), blur(yc)
-        vx = blur(xc * xc) - mx * mx
-        vy = blur(yc * yc) - my * my
-        cxy = blur(xc * yc) - mx * my
-        smap = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-        scores.append(smap[pad:-pad, pad:-pad].mean())
-    return float(np.mean(scores))
+    side = 2 * int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5) + 1
+    if min(x.shape[:2]) < side:
+        raise FacecamError(f"SSIM needs images of at least {side}x{side} pixels, got {x.shape[:2]}")
+    return float(structural_similarity(x, y, data_range=data_range, channel_axis=-1 if x.ndim == 3 else None,
+                                       gaussian_weights=True, sigma=SSIM_SIGMA,
+                                       use_sample_covariance=False, K1=SSIM_K1, K2=SSIM_K2))
 
 
 def _frames_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .._atomic import write_bytes_atomic, write_text_atomic
+
 # (summary key, header) in the order of the paper's table 2; "{model}" is the identity model.
 DYNAMIC_COLUMNS = (
     ("camera_correctness", "Camera Correctness"),
@@ -81,15 +83,6 @@ def csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return buf.getvalue()
 
 
-def _atomic_write(path: Path, data: str | bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    if isinstance(data, bytes):
-        tmp.write_bytes(data)
-    else:
-        tmp.write_text(data)
-    os.replace(tmp, path)
-
-
 def bar_chart_png(title: str, panels: Sequence[tuple[str, Sequence[str], Sequence[Optional[float]], Optional[float]]],
                   path: Path) -> None:
     """One PNG with a bar panel per ``(ylabel, labels, values, ymax)``; missing values are left empty."""
@@ -117,7 +110,7 @@ def bar_chart_png(title: str, panels: Sequence[tuple[str, Sequence[str], Sequenc
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    _atomic_write(path, buf.getvalue())
+    write_bytes_atomic(path, buf.getvalue())
 
 
 NOTES_DYNAMIC = (
@@ -151,8 +144,8 @@ def write_dynamic_report(summary: dict, out_dir: str | os.PathLike) -> dict[str,
     if summary.get("errors"):
         md += "\nFailed runs:\n" + "".join(f"- {e['run']}: {e['error']}\n" for e in summary["errors"])
     paths = {"md": out / "summary.md", "csv": out / "summary.csv", "png": out / "summary.png"}
-    _atomic_write(paths["md"], md)
-    _atomic_write(paths["csv"], csv_text(header, rows))
+    write_text_atomic(paths["md"], md)
+    write_text_atomic(paths["csv"], csv_text(header, rows))
     motions = list(summary["per_motion"])
     panels = [
         ("Camera correctness (%)", motions, [summary["per_motion"][m]["camera_correctness"] for m in motions], 105.0),
@@ -179,8 +172,8 @@ def write_static_report(summary: dict, out_dir: str | os.PathLike) -> dict[str, 
     if summary.get("errors"):
         md += "\nFailed pairs:\n" + "".join(f"- {e['run']}: {e['error']}\n" for e in summary["errors"])
     paths = {"md": out / "summary.md", "csv": out / "summary.csv", "png": out / "summary.png"}
-    _atomic_write(paths["md"], md)
-    _atomic_write(paths["csv"], csv_text(header, rows))
+    write_text_atomic(paths["md"], md)
+    write_text_atomic(paths["csv"], csv_text(header, rows))
     subjects = list(summary.get("per_subject", {}))
     o = summary["overall"]
     panels = [

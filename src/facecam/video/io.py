@@ -17,6 +17,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ..errors import VideoError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
@@ -235,12 +236,6 @@ def _short(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def atomic_path(path: str | os.PathLike) -> Path:
-    """A temporary sibling of ``path`` with the same suffix, for write-then-rename."""
-    p = Path(path)
-    return p.with_name(f".{p.stem}.{os.getpid()}.tmp{p.suffix}")
-
-
 def write_video(
     path: str | os.PathLike,
     frames: np.ndarray | Sequence[np.ndarray],
@@ -265,9 +260,8 @@ def write_video(
     dest = Path(path)
     if not dest.parent.exists():
         raise VideoError(f"output folder does not exist: {dest.parent}")
-    tmp = atomic_path(dest)
     try:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
+        with atomic_path(dest) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
             from fractions import Fraction
 
             stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
@@ -279,13 +273,8 @@ def write_video(
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
-        os.replace(tmp, dest)
     except PermissionError:
-        tmp.unlink(missing_ok=True)
         raise VideoError(f"cannot write to {dest.parent} (permission denied)") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return dest
 
 
