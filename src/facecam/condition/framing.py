@@ -117,7 +117,8 @@ def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", tr
         if framing == "auto" and reference_share < FIT_BELOW * FACE_SHARE:
             zoom = FACE_SHARE / reference_share
         if track:
-            path = nose + _face_path(clip, index, face, detector) - np.array(face.center)
+            centers = _face_path(clip, index, face, detector)
+            path = nose + centers - centers[index]  # the nose-centred window at the face's first frame, then its moves
         else:
             path = np.repeat(nose[None], clip.num_frames, axis=0)
     finally:
