@@ -109,6 +109,11 @@ class ConditionOptions:
     proxy: str = option("subject", "head seen by the target camera: the subject's own first-frame mesh, the "
                         "generic template head, or a 3D Gaussian head .ply (the authors' gaussians.ply)",
                         metavar="subject|template|PATH.ply", label="Proxy head")
+    framing: str = option("auto", "auto: a small face (far from the camera) gets a tighter crop so it fills the "
+                          "share of the frame the model was trained on; reference: the fixed-scale reference crop",
+                          choices=("auto", "reference"), label="Framing")
+    track: bool = option(False, "the crop follows the face over the clip (smoothed), and zoom centres on the face",
+                         label="Track the face")
     mode: str = option("relative", "relative: the proxy sits on the source head and the move starts at the "
                        "source view; absolute: the authors' proxy views on a sphere, top square of the canvas",
                        choices=("relative", "absolute"), label="Mode")

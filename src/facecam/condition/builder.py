@@ -29,10 +29,11 @@ import numpy as np
 
 from ..camera.trajectory import CameraTrajectory, hold_end, resolve_camera
 from ..errors import FacecamError, NoFaceError
-from ..face.landmarks import NOSE_TIP, LandmarkTrack, detect_image_landmarks, detect_landmarks, face_mesh
+from ..face.landmarks import LandmarkTrack, detect_landmarks
 from ..face.pose import estimate_head_pose, focal_length, intrinsics, solve_pnp, template_points
-from ..video.crop import REFERENCE_SIZE, CropBox, apply_crop, reference_crop
+from ..video.crop import REFERENCE_SIZE, CropBox, apply_crop
 from ..video.io import DEFAULT_FPS, DEFAULT_FRAMES, VideoClip, check_frame_count, read_video
+from .framing import frame_face
 from .project import lift, orbit_pivot, project_track, trajectory_cameras
 from .raster import render_condition
 
@@ -53,7 +54,8 @@ class ConditionedClip:
         condition_points: ``(T, 478, 3)`` landmarks drawn in ``condition``
             (x, y pixels; z camera-space depth).
         name: stem used for output file names.
-        crop: the crop applied to the original video.
+        crop: the crop applied to the original video (its first frame's with ``track``).
+        framing: how the crop was chosen (:meth:`~facecam.condition.framing.Framing.describe`).
         options: the options used (proxy, mode, size, frames, fps, seed, camera, strength).
     """
 
@@ -66,6 +68,7 @@ class ConditionedClip:
     name: str = "clip"
     crop: Optional[CropBox] = None
     options: dict = field(default_factory=dict)
+    framing: Optional[dict] = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -84,26 +87,18 @@ class ConditionedClip:
             "size": list(self.size),
             "options": self.options,
             "crop": self.crop.to_dict() if self.crop else None,
+            "framing": self.framing,
             "source_landmarks_filled_frames": self.source_track.filled_frames,
             "trajectory": self.trajectory.to_dict(),
         }
 
 
-def crop_to_face(clip: VideoClip, size: tuple[int, int] = REFERENCE_SIZE) -> tuple[np.ndarray, CropBox]:
-    """The reference crop: centred on the nose tip of the first frame with a face (the whole clip is searched)."""
-    mesh = face_mesh(static=True)
-    try:
-        for i, frame in enumerate(clip.frames):
-            pts = detect_image_landmarks(frame, mesh)
-            if pts is not None:
-                box = reference_crop(frame.shape[:2], (float(pts[NOSE_TIP, 0]), float(pts[NOSE_TIP, 1])), size)
-                return apply_crop(clip.frames, box), box
-    finally:
-        mesh.close()
-    span = f"{len(clip.frames) / clip.fps:.1f} s" if clip.fps else f"{len(clip.frames)} frames"
-    raise NoFaceError(f"no face found in any of the {len(clip.frames)} frames ({span}) searched"
-                      + (f" of {clip.path}" if clip.path else "")
-                      + "; if the face appears later in the video, start there with --start SEC")
+def crop_to_face(clip: VideoClip, size: tuple[int, int] = REFERENCE_SIZE, framing: str = "auto",
+                 track: bool = False) -> tuple[np.ndarray, CropBox]:
+    """The cropped frames and the first frame's crop box, framed on the first face found in the clip
+    (:func:`~facecam.condition.framing.frame_face`)."""
+    framed = frame_face(clip, size, framing, track)
+    return apply_crop(clip.frames, framed.boxes), framed.boxes[0]
 
 
 def proxy_points(proxy: str, source_points: np.ndarray, size: tuple[int, int], focal: float) -> tuple[np.ndarray, np.ndarray]:
@@ -218,6 +213,15 @@ def keep_mesh_in_frame(track: LandmarkTrack, trajectory: CameraTrajectory, proxy
     return trajectory, points, condition
 
 
+def centre_zoom_on_face(trajectory: CameraTrajectory, track: LandmarkTrack) -> CameraTrajectory:
+    """``--track``: zoom about the face (the centroid of the first frame's mesh) rather than the frame's
+    centre, so a zoom-in keeps the face where it is. Recorded as ``meta["zoom_center"]`` (output
+    pixels), which :func:`~facecam.condition.project.trajectory_cameras` reads."""
+    center = track.points[0, :468, :2].mean(axis=0)
+    return dataclasses.replace(trajectory, meta={**trajectory.meta,
+                                                 "zoom_center": [round(float(v), 2) for v in center]})
+
+
 def check_absolute(trajectory: CameraTrajectory) -> None:
     """Absolute mode places the camera on the authors' sphere (azimuth, elevation, FOV): a move with pan
     or roll cannot be drawn there, so it is refused by name rather than silently dropped."""
@@ -256,6 +260,8 @@ def build_condition(
     move_frames: Optional[int] = None,
     start: float = 0.0,
     duration: Optional[float] = None,
+    framing: str = "auto",
+    track: bool = False,
 ) -> ConditionedClip:
     """Read, crop and track a source video, then render its camera condition.
 
@@ -275,6 +281,9 @@ def build_condition(
         move_frames: make the move in this many frames and hold its end view after them
             (default: the move spans the clip).
         start / duration: seconds of the source to skip, and to use from there (default: to the end).
+        framing: ``auto`` (a small face is framed to fill the share of the crop the model saw) or
+            ``reference`` (the reference crop); see :mod:`facecam.condition.framing`.
+        track: the crop window follows the face, and zoom centres on the face.
 
     Returns:
         ConditionedClip.
@@ -295,19 +304,29 @@ def build_condition(
     trajectory = camera_for(camera, num_frames, strength, seed, move_frames)
     if mode == "absolute":
         check_absolute(trajectory)
-    source, box = crop_to_face(clip, size)
-    track = detect_landmarks(source, progress=progress)
+    framed = frame_face(clip, size, framing, track)
+    source = apply_crop(clip.frames, framed.boxes)
+    try:
+        landmarks = detect_landmarks(source, progress=progress)
+    except NoFaceError:
+        raise NoFaceError(f"Face Mesh found no face in the crop, where the face fills {framed.face_share:.2f} of the "
+                          f"height" + ("; --framing auto frames a small face tighter" if framing == "reference"
+                                       else "")) from None
     if mode == "relative":
-        trajectory = frontal_views(trajectory, track, size, camera, strength, seed, move_frames)
-        points, condition = relative_condition(track, trajectory, proxy)
+        trajectory = frontal_views(trajectory, landmarks, size, camera, strength, seed, move_frames)
+        if track:
+            trajectory = centre_zoom_on_face(trajectory, landmarks)
+        points, condition = relative_condition(landmarks, trajectory, proxy)
         if camera == "random":
-            trajectory, points, condition = keep_mesh_in_frame(track, trajectory, proxy, points, condition, size)
+            trajectory, points, condition = keep_mesh_in_frame(landmarks, trajectory, proxy, points, condition, size)
     else:
         from .absolute import absolute_condition  # loads the Gaussian renderer only when asked for
 
-        points, condition = absolute_condition(trajectory, proxy, size, track.points[0], progress)
+        points, condition = absolute_condition(trajectory, proxy, size, landmarks.points[0], progress)
     stem = name or (Path(clip.path).stem if clip.path else "clip")
     options = {"camera": camera if isinstance(camera, str) else trajectory.name, "strength": strength,
                "proxy": proxy, "mode": mode, "frames": num_frames, "fps": clip.fps, "size": list(size),
-               "seed": seed, "move_frames": move_frames, "start": start, "duration": duration, "source": clip.path, "source_frames": clip.source_frames}
-    return ConditionedClip(source, condition, clip.fps, trajectory, track, points, stem, box, options)
+               "seed": seed, "move_frames": move_frames, "start": start, "duration": duration,
+               "framing": framing, "track": track, "source": clip.path, "source_frames": clip.source_frames}
+    return ConditionedClip(source, condition, clip.fps, trajectory, landmarks, points, stem, framed.boxes[0],
+                           options, framed.describe(clip.fps))

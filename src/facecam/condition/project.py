@@ -14,7 +14,9 @@ A target camera is the source camera moved by the trajectory:
 * roll about the optical axis;
 * pan parallel to the image plane (``pan_x`` frame widths right, ``pan_y`` frame
   heights up, measured at the head's depth);
-* zoom as a focal-length factor about the principal point.
+* zoom as a focal-length factor about the principal point, or about a point of the
+  image (``trajectory.meta["zoom_center"]``, set by ``--track``: the face) by moving
+  the principal point with it.
 """
 
 from __future__ import annotations
@@ -84,8 +86,12 @@ def orbit_pivot(points: np.ndarray, rotation: np.ndarray | None = None) -> np.nd
     return centroid + PIVOT_BEHIND_FACE * width * back
 
 
-def target_camera(view: dict, size: tuple[int, int], pivot: np.ndarray, focal: float) -> PinholeCamera:
-    """The source camera moved by one frame of a trajectory (``view`` has the trajectory fields)."""
+def target_camera(view: dict, size: tuple[int, int], pivot: np.ndarray, focal: float,
+                  zoom_center: tuple[float, float] | None = None) -> PinholeCamera:
+    """The source camera moved by one frame of a trajectory (``view`` has the trajectory fields).
+
+    ``zoom_center`` (pixels): the image point that stays put as the camera zooms (default: the centre).
+    """
     h, w = size
     # Orbit: negative angles because rotating the camera's offset from the pivot by
     # +angle about y (x) moves it left (down) in OpenCV axes.
@@ -95,13 +101,18 @@ def target_camera(view: dict, size: tuple[int, int], pivot: np.ndarray, focal: f
     center = pivot + orbit @ (np.zeros(3) - pivot)
     center = center + cam_to_world @ np.array([view["pan_x"] * w, -view["pan_y"] * h, 0.0])
     R = cam_to_world.T
-    return PinholeCamera(intrinsics(size, focal, view["zoom"]), R, -R @ center)
+    K = intrinsics(size, focal, view["zoom"])
+    if zoom_center is not None:
+        # Zooming by z about p maps u to p + z (u - p): the principal point c moves to z c + (1 - z) p.
+        K[:2, 2] = view["zoom"] * K[:2, 2] + (1 - view["zoom"]) * np.asarray(zoom_center, np.float64)
+    return PinholeCamera(K, R, -R @ center)
 
 
 def trajectory_cameras(trajectory: CameraTrajectory, size: tuple[int, int], pivot: np.ndarray,
                        focal: float) -> list[PinholeCamera]:
     """One :class:`PinholeCamera` per trajectory frame (frame ``i`` uses ``trajectory.frame(i)``)."""
-    return [target_camera(trajectory.frame(i), size, pivot, focal) for i in range(trajectory.num_frames)]
+    center = trajectory.meta.get("zoom_center")
+    return [target_camera(trajectory.frame(i), size, pivot, focal, center) for i in range(trajectory.num_frames)]
 
 
 def project_track(points: np.ndarray, cameras: list[PinholeCamera]) -> np.ndarray:

@@ -1,0 +1,173 @@
+"""Where the crop window sits: finding the face, fitting a small one, following a moving one.
+
+1. **Finding.** Frames are searched in order with MediaPipe's full-range face
+   detector (:mod:`facecam.face.detect`); the first frame where it finds a box and
+   Face Mesh confirms it on a window around that box gives the face and its nose tip.
+2. **Fitting** (``--framing auto``). The reference crop (:func:`~facecam.video.crop.reference_crop`)
+   keeps the whole frame's scale, so a face far from the camera stays small in it.
+   The model saw faces filling about :data:`FACE_SHARE` of the crop's height; when the
+   face fills less than :data:`FIT_BELOW` of that, the window shrinks (the frame is
+   scaled up) until the face fills :data:`FACE_SHARE`. ``--framing reference`` keeps
+   the reference crop.
+3. **Following** (``--track``). The face box is found in every frame, its path
+   smoothed over :data:`TRACK_SMOOTH_S` seconds, and the window moves with it (each
+   frame's window clamped to the frame). Without it one window serves every frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..errors import FacecamError, NoFaceError
+from ..face.detect import FaceBox, detect_face_box, face_detector, landmarks_in_box
+from ..face.landmarks import NOSE_TIP, face_mesh
+from ..video.crop import CropBox, reference_crop
+from ..video.io import VideoClip
+
+# Face-box height / crop height in the reference crop of the authors' samples (facecam_000: 0.200,
+# facecam_007: 0.257; median 0.228, benchmarks/face_share.py): the framing the model was trained on.
+FACE_SHARE = 0.23
+FIT_BELOW = 0.6  # fit the crop when the face fills less than this share of FACE_SHARE
+FRAMINGS = ("auto", "reference")
+TRACK_SMOOTH_S = 1.0  # seconds of the centred smoothing window of --track
+TRACK_WINDOW = 4.0  # side of the window searched around the last face in each frame, in face-box sides
+
+
+@dataclass
+class Framing:
+    """The crop windows of a clip and why they were chosen.
+
+    Attributes:
+        boxes: one :class:`CropBox` per frame (all the same without ``track``).
+        mode: ``reference`` (the reference crop) or ``fitted`` (scaled up around a small face).
+        face_frame: index of the first frame with a face.
+        face_box: the detector's face box in that frame (pixels of the original frame).
+        face_share: face-box height / crop height in the chosen crop.
+        reference_share: the same in the reference crop.
+        track: whether the windows follow the face.
+        frame_hw: ``(height, width)`` of the original frames.
+    """
+
+    boxes: list[CropBox]
+    mode: str
+    face_frame: int
+    face_box: FaceBox
+    face_share: float
+    reference_share: float
+    track: bool
+    frame_hw: tuple[int, int]
+
+    def centers(self) -> np.ndarray:
+        """``(T, 2)`` centre of each frame's window, pixels of the original frame."""
+        windows = np.array([box.window(self.frame_hw) for box in self.boxes])
+        return windows[:, :2] + windows[:, 2:] / 2
+
+    def describe(self, fps: float) -> dict:
+        """JSON-ready record (``framing`` in ``<name>_camera.json``)."""
+        record = {"mode": self.mode, "face_frame": self.face_frame,
+                  "face_second": round(self.face_frame / fps, 3) if fps else None,
+                  "face_box": self.face_box.to_list(), "face_share": round(self.face_share, 3),
+                  "reference_share": round(self.reference_share, 3), "target_share": FACE_SHARE,
+                  "window": [round(v, 1) for v in self.boxes[0].window(self.frame_hw)], "track": self.track}
+        if self.track:
+            record["window_centers"] = np.round(self.centers(), 1).tolist()
+        return record
+
+
+def find_face(clip: VideoClip, detector=None) -> tuple[int, FaceBox, np.ndarray]:
+    """The first frame with a face: its index, face box and ``(478, 3)`` landmarks (original pixels).
+
+    Raises:
+        NoFaceError: naming the span searched and suggesting ``--start``.
+    """
+    own = detector is None
+    detector = detector or face_detector()
+    mesh = face_mesh(static=True)
+    try:
+        for i, frame in enumerate(clip.frames):
+            box = detect_face_box(frame, detector)
+            points = landmarks_in_box(frame, box, mesh) if box is not None else None
+            if points is not None:
+                return i, box, points
+    finally:
+        mesh.close()
+        if own:
+            detector.close()
+    span = f"{len(clip.frames) / clip.fps:.1f} s" if clip.fps else f"{len(clip.frames)} frames"
+    raise NoFaceError(f"no face found in any of the {len(clip.frames)} frames ({span}) searched"
+                      + (f" of {clip.path}" if clip.path else "")
+                      + "; if the face appears later in the video, start there with --start SEC")
+
+
+def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", track: bool = False) -> Framing:
+    """Choose the crop windows of ``clip`` for an output of ``size`` ``(H, W)`` (see the module docstring)."""
+    if framing not in FRAMINGS:
+        raise FacecamError(f"--framing must be auto or reference, got {framing!r}")
+    frame_hw = clip.frames.shape[1:3]
+    detector = face_detector()
+    try:
+        index, face, points = find_face(clip, detector)
+        nose = np.array(points[NOSE_TIP, :2], np.float64)
+        reference = reference_crop(frame_hw, tuple(nose), size)
+        reference_share = face.height * reference.resized_h / frame_hw[0] / size[0]
+        zoom = 1.0
+        if framing == "auto" and reference_share < FIT_BELOW * FACE_SHARE:
+            zoom = FACE_SHARE / reference_share
+        if track:
+            centers = _face_path(clip, index, face, detector)
+            path = nose + centers - centers[index]  # the nose-centred window at the face's first frame, then its moves
+        else:
+            path = np.repeat(nose[None], clip.num_frames, axis=0)
+    finally:
+        detector.close()
+    boxes = [reference_crop(frame_hw, (float(x), float(y)), size, zoom) for x, y in path]
+    share = face.height * boxes[index].resized_h / frame_hw[0] / size[0]
+    return Framing(boxes, "fitted" if zoom > 1 else "reference", index, face, share, reference_share, track,
+                   tuple(frame_hw))
+
+
+def _face_path(clip: VideoClip, start: int, face: FaceBox, detector) -> np.ndarray:
+    """``(T, 2)`` smoothed face-box centre per frame; frames before ``start`` hold its centre.
+
+    Each frame is searched on a window around the last face (where a small face is large
+    enough for the detector), then on the whole frame; frames where the face is lost
+    are interpolated from their neighbours.
+    """
+    centers = np.full((clip.num_frames, 2), np.nan)
+    centers[:start + 1] = face.center
+    last = face
+    for i in range(start + 1, clip.num_frames):
+        found = _box_near(clip.frames[i], last, detector)
+        if found is not None:
+            centers[i], last = found.center, found
+    known = np.flatnonzero(~np.isnan(centers[:, 0]))
+    t = np.arange(clip.num_frames)
+    centers = np.stack([np.interp(t, known, centers[known, k]) for k in range(2)], axis=1)
+    return _smooth(centers, clip.fps)
+
+
+def _box_near(frame: np.ndarray, last: FaceBox, detector) -> Optional[FaceBox]:
+    h, w = frame.shape[:2]
+    half = TRACK_WINDOW * max(last.width, last.height) / 2
+    cx, cy = last.center
+    left, top = int(max(0, cx - half)), int(max(0, cy - half))
+    right, bottom = int(min(w, cx + half)), int(min(h, cy + half))
+    box = detect_face_box(frame[top:bottom, left:right], detector, near=(cx - left, cy - top))
+    if box is not None:
+        return FaceBox(box.x + left, box.y + top, box.width, box.height, box.score)
+    return detect_face_box(frame, detector, near=last.center)
+
+
+def _smooth(path: np.ndarray, fps: float) -> np.ndarray:
+    """Savitzky-Golay (quadratic) over about :data:`TRACK_SMOOTH_S` seconds: steady motion passes
+    unchanged, detector jitter is averaged away."""
+    from scipy.signal import savgol_filter
+
+    length = min(int(round((fps or 24.0) * TRACK_SMOOTH_S)), path.shape[0])
+    length -= 1 - length % 2  # odd
+    if length <= 3:
+        return path
+    return savgol_filter(path, length, polyorder=2, axis=0, mode="interp")
