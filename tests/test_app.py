@@ -84,7 +84,7 @@ def test_a_failed_preview_keeps_the_previous_results_on_the_page(page_handlers):
     status, files = _preview(handlers, photo)
     assert status.startswith("Preview of") and files
     failed = handlers["preview"](photo, "preset", "arc-left", 1.0, [], None, 6, "subject", None, "relative", 0,
-                                 SimpleNamespace(session_hash="tab"), progress=lambda *a, **k: None)
+                                 "auto", False, "default", SimpleNamespace(session_hash="tab"), progress=lambda *a, **k: None)
     assert failed[0].startswith("**Error:** Frames") or "frames" in failed[0].lower(), failed[0]
     # Every other output is left as it was (Gradio's "skip" update), not emptied.
     assert all(out == {"__type__": "update"} for out in failed[1:])
@@ -331,7 +331,8 @@ def _preview(handlers, photo, session="tab", **choices):
     from facecam.app import DEFAULT_KEYS
 
     form = dict(camera_source="preset", preset="arc-left", strength=1.0, table=DEFAULT_KEYS, json_file=None,
-                frames=5, proxy="subject", ply=None, mode="relative", seed=-1)
+                frames=5, proxy="subject", ply=None, mode="relative", seed=-1, framing="auto", track=False,
+                profile="default")
     form.update(choices)
     status, *_, files = handlers["preview"](photo, *form.values(), SimpleNamespace(session_hash=session),
                                             progress=lambda *a, **k: None)
@@ -364,6 +365,36 @@ def test_keyframe_table_drives_the_camera_scaled_by_strength(page_handlers):
     assert keys[0]["yaw"] == 0 and keys[0]["zoom"] == 1
     assert keys[-1]["yaw"] == pytest.approx(-15) and keys[-1]["pitch"] == pytest.approx(5)
     assert keys[-1]["zoom"] == pytest.approx(1.2 ** 0.5)
+
+
+def test_the_framing_and_follow_the_face_controls_reach_the_run(page_handlers):
+    import json
+
+    handlers, photo, _ = page_handlers
+    status, files = _preview(handlers, photo, framing="reference", track=True)
+    assert status.startswith("Preview of"), status
+    record = json.loads(files["portrait_camera.json"].read_text())
+    assert record["options"]["framing"] == "reference" and record["options"]["track"] is True
+    assert record["framing"]["mode"] == "reference" and record["framing"]["track"] is True
+
+
+def test_the_release_profile_previews_the_authors_head_from_the_servers_weights(tmp_path, astronaut, tiny_weights):
+    import json
+
+    from PIL import Image
+
+    from facecam.app import build_app
+    from facecam.run import EngineOptions
+
+    photo = tmp_path / "portrait.png"
+    Image.fromarray(astronaut).save(photo)
+    demo = build_app(EngineOptions(engine="facecam", weights=str(tiny_weights)), workdir=tmp_path / "sessions")
+    handlers = {f.name: f.fn for f in demo.fns.values()}
+    status, files = _preview(handlers, photo, profile="release")
+    assert status.startswith("Preview of **random**"), status
+    options = json.loads(files["portrait_camera.json"].read_text())["options"]
+    assert options["profile"] == "release" and options["mode"] == "absolute"
+    assert options["proxy"] == str(tiny_weights / "FaceCam" / "gaussians.ply")
 
 
 def test_an_uploaded_trajectory_json_is_the_camera(page_handlers, tmp_path):

@@ -44,13 +44,14 @@ def test_every_option_field_has_a_flag_that_sets_it():
 
     args = _parse(["generate", "v.mp4", "-o", "out", "--camera", "zoom-in", "--strength", "0.5", "--frames", "17",
                    "--fps", "12", "--size", "512x320", "--proxy", "template", "--mode", "absolute", "--seed", "7",
-                   "--move-frames", "9", "--start", "1.5", "--duration", "4", "--framing", "reference", "--track", "--engine", "facecam", "--weights", "w", "--steps", "4", "--cfg", "2.5",
+                   "--move-frames", "9", "--start", "1.5", "--duration", "4", "--framing", "reference", "--track",
+                   "--profile", "release", "--engine", "facecam", "--weights", "w", "--steps", "4", "--cfg", "2.5",
                    "--offload", "--device", "cpu", "--dtype", "float32", "--window", "41", "--overlap", "8"])
     condition, engine = condition_options(args), engine_options(args)
     assert dataclasses.asdict(condition) == dict(camera="zoom-in", strength=0.5, frames=17, fps=12.0,
                                                  size=(512, 320), proxy="template", mode="absolute", seed=7,
                                                  start=1.5, duration=4.0, move_frames=9, framing="reference",
-                                                 track=True)
+                                                 track=True, profile="release")
     assert engine.record() == dict(engine="facecam", weights="w", steps=4, cfg=2.5, offload=True, device="cpu",
                                    dtype="float32", window=41, overlap=8, context_parallel=1)
 

@@ -67,3 +67,35 @@ def atomic_folder(path: Union[str, os.PathLike]) -> Iterator[Path]:
         os.rename(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def replace_folder(tmp: Union[str, os.PathLike], final: Union[str, os.PathLike],
+                   trash: Union[str, os.PathLike, None] = None) -> Path:
+    """Move the complete folder ``tmp`` to ``final``; an existing ``final`` goes aside to ``trash`` first
+    and is deleted only once the new one is in place (so a crash leaves the old or the new, never neither)."""
+    tmp, final = Path(tmp), Path(final)
+    if final.exists():
+        trash = Path(trash) if trash is not None else final.with_name(f".{final.name}.old")
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(final, trash)
+        os.replace(tmp, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    return final
+
+
+@contextlib.contextmanager
+def replacing_folder(path: Union[str, os.PathLike]) -> Iterator[Path]:
+    """Yield a new hidden temporary folder beside ``path``; on success it replaces ``path`` (whatever it
+    held) through :func:`replace_folder`, on failure it is removed and ``path`` is untouched."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        replace_folder(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -179,25 +179,32 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
 
     def run(form: tuple, engine: Optional[str], request, progress):
         """Render the form with the run API and write the files; returns (run, {file name: path})."""
+        from .profiles import resolve_profile
         from .run import render, write_run
 
-        source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed = form
+        (source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed, framing, track,
+         profile) = form
         if not source:
             raise FacecamError("upload a video or a portrait photo first")
         frames = _frames(frames)
         options = ConditionOptions(camera=_camera(camera_source, preset, float(strength), table, json_file, frames),
                                    strength=float(strength), frames=frames, proxy=str(ply) if ply else proxy,
-                                   mode=mode, seed=_seed(seed))
+                                   mode=mode, seed=_seed(seed), framing=framing, track=bool(track),
+                                   profile=profile)
         engine_options, loaded = engine_for(engine) if engine else (None, None)
+        # A preview in the release profile also draws the head from the server's weights folder.
+        options = resolve_profile(options, facecam.engine_kwargs()["weights"])
         progress(0.0, desc="tracking the face and drawing the condition"
                  + (f", then rendering with the {engine} engine" if engine else ""))
         result = render(str(source), options, engine_options, loaded=loaded, progress=True)
         return result, write_run(result, job_dir(request))
 
     def preview(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
+                framing, track, profile,
                 request: gr.Request, progress=gr.Progress(track_tqdm=True)):
         """Condition files only (as `facecam condition`); on a mistake the results on the page stay."""
-        form = (source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed)
+        form = (source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
+                framing, track, profile)
         try:
             result, written = run(form, None, request, progress)
         except FacecamError as exc:
@@ -207,10 +214,12 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
         return (status, str(written[f"{clip.name}_preview.mp4"]), str(written[f"{clip.name}_camera.mp4"]), None,
                 [str(p) for p in written.values()])
 
-    def generate(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed, engine,
+    def generate(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
+                 framing, track, profile, engine,
                  request: gr.Request, progress=gr.Progress(track_tqdm=True)):
         """The condition files plus the generated video (as `facecam generate`)."""
-        form = (source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed)
+        form = (source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
+                framing, track, profile)
         try:
             result, written = run(form, engine, request, progress)
         except FacecamError as exc:
@@ -256,6 +265,16 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
                     # A fixed default so Generate renders exactly the move Preview showed, random preset included.
                     seed = gr.Number(value=ConditionOptions().seed, precision=0, label="Seed (random preset, engines)",
                                      info="change it for another random move; -1: a new seed every run")
+                    framing = gr.Radio(["auto", "reference"], value=ConditionOptions().framing, label="Framing",
+                                       elem_id="framing",
+                                       info="auto: a small, distant face gets a tighter crop; reference: the "
+                                            "fixed crop around the nose")
+                    track = gr.Checkbox(value=ConditionOptions().track, label="Follow the face", elem_id="track",
+                                        info="the crop follows a subject who moves; zoom centres on the face")
+                    profile = gr.Radio(["default", "release"], value=ConditionOptions().profile, label="Profile",
+                                       elem_id="profile",
+                                       info="release: the authors' own inference (random move on their Gaussian "
+                                            "head, from the weights folder)")
                 engine = gr.Radio(list(ENGINE_NAMES), value="warp", label="Engine", elem_id="engine",
                                   interactive=facecam_ok,
                                   info=("warp: weight-free geometric re-render; facecam: the diffusion model"
@@ -279,7 +298,8 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
 
         camera_source.change(show_source, camera_source, [preset_group, keys_group, json_file], queue=False)
         preset.change(lambda name: PRESET_HELP.get(name, ""), preset, preset_help, queue=False)
-        inputs = [source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed]
+        inputs = [source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
+                  framing, track, profile]
         outputs = [status, preview_video, condition_video, result_video, files]
         # The old message (an error, a finished run) clears the moment a new run starts.
         preview_btn.click(lambda: WORKING, None, status, queue=False).then(

@@ -342,6 +342,7 @@ class FaceCamPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         context_frames: Optional[int] = None,
         context_overlap: int = 16,
         batch_guidance: bool = False,
+        latents_dtype: Optional[torch.dtype] = None,
     ) -> Union[FaceCamPipelineOutput, tuple]:
         r"""Generate the re-angled video.
 
@@ -374,6 +375,8 @@ class FaceCamPipeline(DiffusionPipeline, WanLoraLoaderMixin):
             context_overlap: video frames (a multiple of 4) shared by consecutive windows.
             batch_guidance: run the conditional and unconditional passes as one batch-2B forward
                 (equal to two passes to rounding; more memory, fewer launches).
+            latents_dtype: store the latents in this dtype between steps (``torch.bfloat16`` as the
+                release does); default float32.
         """
         self.check_inputs(source_video, condition_video, prompt, negative_prompt, num_inference_steps,
                           guidance_scale, guidance_scale_2, generator, latents, prompt_embeds,
@@ -443,6 +446,8 @@ class FaceCamPipeline(DiffusionPipeline, WanLoraLoaderMixin):
                 else:
                     velocity = blend_windows(guided, spans, blend, latents)
                 latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
+                if latents_dtype is not None:
+                    latents = latents.to(latents_dtype).float()
                 if callback_on_step_end is not None:
                     available = {"latents": latents, "prompt_embeds": prompt_embeds,
                                  "negative_prompt_embeds": negative_prompt_embeds}

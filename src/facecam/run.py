@@ -103,7 +103,7 @@ class ConditionOptions:
     move_frames: Optional[int] = option(None, "make the camera move in the first M frames and hold the end view "
                                         "after them (default: the move spans every frame)", metavar="M",
                                         label="Move frames")
-    fps: float = option(24.0, "output frame rate; the source is resampled", label="Frame rate")
+    fps: Optional[float] = option(24.0, "output frame rate; the source is resampled", label="Frame rate")
     size: tuple[int, int] = option((704, 480), "output height x width (704x480 is the model's size)",
                                    metavar="HxW", parse=_parse_size, show=_show_size, label="Size")
     proxy: str = option("subject", "head seen by the target camera: the subject's own first-frame mesh, the "
@@ -119,6 +119,10 @@ class ConditionOptions:
                        choices=("relative", "absolute"), label="Mode")
     seed: Optional[int] = option(0, "seed of the random preset and of the engine's noise; the same seed "
                                  "gives the same video", label="Seed")
+    profile: str = option("default", "default: this project's choices; release: the authors' released inference "
+                          "(absolute sphere camera, random move, the weights' gaussians.ply head, consecutive "
+                          "source frames, bilinear crop, bf16 latents and VAE; see docs/diffusion.md)",
+                          choices=("default", "release"), label="Profile")
 
     def __post_init__(self):
         self.size = tuple(int(v) for v in self.size)  # a list when read back from a run's JSON record
@@ -260,8 +264,9 @@ def render(video: Union[str, os.PathLike, "VideoClip"], options: Optional[Condit
         :class:`Run`; :func:`write_run` writes it.
     """
     from .condition.builder import build_condition
+    from .profiles import resolve_profile
 
-    options = options or ConditionOptions()
+    options = resolve_profile(options or ConditionOptions(), engine.weights if engine else None)
     if engine is not None and loaded is None:
         loaded = load_engine(engine)
     clip = build_condition(video, progress=progress, name=name, **options.build_kwargs())

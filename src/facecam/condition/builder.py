@@ -31,6 +31,7 @@ from ..camera.trajectory import CameraTrajectory, hold_end, resolve_camera
 from ..errors import FacecamError, NoFaceError
 from ..face.landmarks import LandmarkTrack, detect_landmarks
 from ..face.pose import estimate_head_pose, focal_length, intrinsics, solve_pnp, template_points
+from ..profiles import check_profile
 from ..video.crop import REFERENCE_SIZE, CropBox, apply_crop
 from ..video.io import DEFAULT_FPS, DEFAULT_FRAMES, VideoClip, check_frame_count, read_video
 from .framing import frame_face
@@ -262,6 +263,7 @@ def build_condition(
     duration: Optional[float] = None,
     framing: str = "auto",
     track: bool = False,
+    profile: str = "default",
 ) -> ConditionedClip:
     """Read, crop and track a source video, then render its camera condition.
 
@@ -284,6 +286,8 @@ def build_condition(
         framing: ``auto`` (a small face is framed to fill the share of the crop the model saw) or
             ``reference`` (the reference crop); see :mod:`facecam.condition.framing`.
         track: the crop window follows the face, and zoom centres on the face.
+        profile: ``default`` or ``release`` (:mod:`facecam.profiles`; here it picks the crop's bilinear
+            resize; the run API has already set the other options the profile fixes).
 
     Returns:
         ConditionedClip.
@@ -305,7 +309,8 @@ def build_condition(
     if mode == "absolute":
         check_absolute(trajectory)
     framed = frame_face(clip, size, framing, track)
-    source = apply_crop(clip.frames, framed.boxes)
+    check_profile(profile)
+    source = apply_crop(clip.frames, framed.boxes, "linear" if profile == "release" else "auto")
     try:
         landmarks = detect_landmarks(source, progress=progress)
     except NoFaceError:
@@ -327,6 +332,7 @@ def build_condition(
     options = {"camera": camera if isinstance(camera, str) else trajectory.name, "strength": strength,
                "proxy": proxy, "mode": mode, "frames": num_frames, "fps": clip.fps, "size": list(size),
                "seed": seed, "move_frames": move_frames, "start": start, "duration": duration,
-               "framing": framing, "track": track, "source": clip.path, "source_frames": clip.source_frames}
+               "framing": framing, "track": track, "profile": profile, "source": clip.path,
+               "source_frames": clip.source_frames}
     return ConditionedClip(source, condition, clip.fps, trajectory, landmarks, points, stem, framed.boxes[0],
                            options, framed.describe(clip.fps))

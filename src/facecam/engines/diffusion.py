@@ -135,9 +135,16 @@ class FaceCamEngine(Engine):
             for report in getattr(pipe, "load_reports", []):
                 print(f"facecam: {report.line()}", file=sys.stderr)
         pipe.set_progress_bar_config(disable=not progress, desc=f"facecam {clip.name}")
+        # The release profile (recorded on the clip) keeps latents and the VAE in bf16 and never tiles.
+        release = getattr(clip, "options", {}).get("profile") == "release"
+        pipe.vae.to(torch.bfloat16 if release else torch.float32)
+        if release or not (self.offload and self.device.type == "cuda"):
+            pipe.vae.disable_tiling()
+        else:
+            pipe.enable_vae_tiling()
         # Noise is drawn on the CPU, as the release does, so a seed gives the same video on any device.
         generator = torch.Generator("cpu").manual_seed(int(seed)) if seed is not None else None
         out = pipe(clip.source, clip.condition, num_inference_steps=self.steps, guidance_scale=self.cfg,
                    generator=generator, output_type="uint8", context_frames=self.window,
-                   context_overlap=self.overlap)
+                   context_overlap=self.overlap, latents_dtype=torch.bfloat16 if release else None)
         return out.frames[0]

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Optional
 
 import cv2
 import numpy as np
+from scipy.signal import savgol_filter
 
 from ..condition.project import PinholeCamera, lift, orbit_pivot, project, trajectory_cameras
 from ..errors import FacecamError
@@ -214,20 +215,8 @@ def smooth_landmarks(points: np.ndarray, window_xy: int, window_z: int) -> np.nd
         w = min(window, T if T % 2 else T - 1)  # odd and no longer than the clip
         if w >= 5:
             flat = points[..., axes].reshape(T, -1)
-            out[..., axes] = (savgol_matrix(T, w) @ flat).reshape(points[..., axes].shape)
+            out[..., axes] = savgol_filter(flat, w, 2, axis=0, mode="interp").reshape(points[..., axes].shape)
     return out
-
-
-def savgol_matrix(T: int, window: int, order: int = 2) -> np.ndarray:
-    """``(T, T)`` matrix of quadratic least-squares fits over ``window`` frames, evaluated at each frame."""
-    S = np.zeros((T, T))
-    half = window // 2
-    for t in range(T):
-        start = min(max(0, t - half), T - window)
-        x = np.arange(start, start + window) - t  # evaluate the fit at offset 0
-        V = np.vander(x, order + 1, increasing=True)
-        S[t, start:start + window] = np.linalg.pinv(V)[0]
-    return S
 
 
 def surface_vertices(points: np.ndarray, K0: np.ndarray, plane_depth: float,

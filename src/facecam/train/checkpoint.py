@@ -25,6 +25,7 @@ from typing import Any, Optional
 
 import torch
 
+from .._atomic import replace_folder, write_text_atomic
 from ..errors import FacecamError
 
 COMPLETE = "COMPLETE"
@@ -34,28 +35,6 @@ TMP_PREFIX = ".tmp-"
 
 def checkpoint_name(step: int) -> str:
     return f"step-{step:08d}"
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so readers see the old or the new content, never a torn file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def replace_folder(tmp: Path, final: Path, trash: Path) -> None:
-    """Move the complete folder ``tmp`` to ``final``; an existing ``final`` goes aside to ``trash``
-    first and is deleted only once the new one is in place."""
-    if final.exists():
-        shutil.rmtree(trash, ignore_errors=True)
-        os.replace(final, trash)
-        os.replace(tmp, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
 
 
 def _fsync_dir(path: Path) -> None:

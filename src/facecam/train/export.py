@@ -15,21 +15,21 @@
   plus the fully trained patch embedding (``patch_embedding.safetensors``, diffusers names) when the
   run trained it. :meth:`facecam.pipeline.FaceCamPipeline.load_lora_weights` loads both.
 
-Both writers fill a temporary sibling folder and rename it into place, so an interrupted
-export never leaves a half-written folder under the final name.
+Every writer fills a temporary sibling folder and renames it into place
+(:func:`facecam._atomic.replacing_folder`), so an interrupted export never leaves a half-written
+folder under the final name.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
+from .._atomic import replacing_folder, write_text_atomic
 from ..model.transformer import FaceCamTransformer
-from .checkpoint import replace_folder
 
 EXPERT_PIPELINE_SUBFOLDER = {"high": "transformer", "low": "transformer_2"}
 
@@ -45,13 +45,9 @@ def export_authors(native_state: Mapping[str, torch.Tensor], root: str | Path, e
     from safetensors.torch import save_file
 
     final = authors_folder(root, expert)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     meta = {k: str(v) for k, v in (metadata or {}).items()}
-    save_file({k: v.contiguous() for k, v in native_state.items()}, str(tmp / "model.safetensors"), metadata=meta)
-    replace_folder(tmp, final, final.with_name(f".{final.name}.old"))
+    with replacing_folder(final) as tmp:
+        save_file({k: v.contiguous() for k, v in native_state.items()}, str(tmp / "model.safetensors"), metadata=meta)
     return final
 
 
@@ -61,16 +57,13 @@ def export_diffusers(full_state: Mapping[str, torch.Tensor], config: Mapping[str
     from accelerate import init_empty_weights
 
     final = Path(root) / EXPERT_PIPELINE_SUBFOLDER[expert]
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     init = {k: v for k, v in config.items() if not k.startswith("_")}
     with init_empty_weights(include_buffers=False):
         model = FaceCamTransformer(**init)
     state = {k: v.detach().to("cpu", dtype) for k, v in full_state.items()}
     model.load_state_dict(state, strict=True, assign=True)
-    model.save_pretrained(str(tmp), safe_serialization=True)
-    replace_folder(tmp, final, final.with_name(f".{final.name}.old"))
+    with replacing_folder(final) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
     return final
 
 
@@ -94,22 +87,19 @@ def export_lora(full_state: Mapping[str, torch.Tensor], root: str | Path, expert
     if not adapters:
         raise ValueError("the expert has no LoRA adapters to export")
     final = Path(root) / "lora"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     metadata = {"r": int(rank), "lora_alpha": float(alpha), "target_modules": sorted(modules)}
-    WanLoraLoaderMixin.save_lora_weights(str(tmp), transformer_lora_layers=adapters, weight_name=LORA_WEIGHT_NAME,
-                                         transformer_lora_adapter_metadata=metadata)
     patch = {k: v.detach().to("cpu", dtype).contiguous() for k, v in full_state.items()
              if patch_embedding and k.startswith("patch_embedding.")}
-    if patch:
-        save_file(patch, str(tmp / PATCH_EMBEDDING_FILE), metadata={"expert": expert})
-    (tmp / "lora.json").write_text(json.dumps({"expert": expert, "rank": rank, "alpha": alpha,
-                                               "load_into_transformer_2": expert == "low"}, indent=2))
-    replace_folder(tmp, final, final.with_name(f".{final.name}.old"))
+    with replacing_folder(final) as tmp:
+        WanLoraLoaderMixin.save_lora_weights(str(tmp), transformer_lora_layers=adapters,
+                                             weight_name=LORA_WEIGHT_NAME, transformer_lora_adapter_metadata=metadata)
+        if patch:
+            save_file(patch, str(tmp / PATCH_EMBEDDING_FILE), metadata={"expert": expert})
+        (tmp / "lora.json").write_text(json.dumps({"expert": expert, "rank": rank, "alpha": alpha,
+                                                   "load_into_transformer_2": expert == "low"}, indent=2))
     return final
 
 
 def write_export_note(root: Path, info: Mapping[str, Any]) -> None:
     """A small JSON next to the exports saying what produced them (step, expert, config)."""
-    (root / "export.json").write_text(json.dumps(dict(info), indent=2, default=str))
+    write_text_atomic(root / "export.json", json.dumps(dict(info), indent=2, default=str))

@@ -75,8 +75,14 @@ def reference_crop(frame_hw: tuple[int, int], nose_xy: tuple[float, float] | Non
     return CropBox(new_h, new_w, top, left, target_h, target_w)
 
 
-def apply_crop(frames: np.ndarray, box: CropBox | Sequence[CropBox]) -> np.ndarray:
-    """Apply one crop box, or one box per frame, to ``(T, H, W, 3)`` (or a single ``(H, W, 3)``) frames."""
+def apply_crop(frames: np.ndarray, box: CropBox | Sequence[CropBox], interpolation: str = "auto") -> np.ndarray:
+    """Apply one crop box, or one box per frame, to ``(T, H, W, 3)`` (or a single ``(H, W, 3)``) frames.
+
+    ``interpolation``: ``auto`` (area filter when shrinking, bilinear when enlarging) or ``linear``
+    (always bilinear, as the authors' release resizes).
+    """
+    if interpolation not in ("auto", "linear"):
+        raise ValueError(f"interpolation must be auto or linear, got {interpolation!r}")
     single = frames.ndim == 3
     batch = frames[None] if single else frames
     boxes = [box] * batch.shape[0] if isinstance(box, CropBox) else list(box)
@@ -84,11 +90,11 @@ def apply_crop(frames: np.ndarray, box: CropBox | Sequence[CropBox]) -> np.ndarr
         raise ValueError(f"{len(boxes)} crop boxes for {batch.shape[0]} frames")
     out = np.empty((batch.shape[0], boxes[0].height, boxes[0].width, 3), np.uint8)
     for i, (frame, b) in enumerate(zip(batch, boxes)):
-        out[i] = _crop_frame(frame, b)
+        out[i] = _crop_frame(frame, b, interpolation)
     return out[0] if single else out
 
 
-def _crop_frame(frame: np.ndarray, box: CropBox) -> np.ndarray:
+def _crop_frame(frame: np.ndarray, box: CropBox, interpolation: str = "auto") -> np.ndarray:
     h, w = frame.shape[:2]
     if box.resized_h * box.resized_w > 4 * h * w:
         # A fitted crop of a small face: sample the window alone (the same bilinear mapping as
@@ -97,7 +103,7 @@ def _crop_frame(frame: np.ndarray, box: CropBox) -> np.ndarray:
         to_crop = np.array([[sx, 0.0, 0.5 * sx - 0.5 - box.left], [0.0, sy, 0.5 * sy - 0.5 - box.top]])
         return cv2.warpAffine(frame, to_crop, (box.width, box.height), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
-    interp = cv2.INTER_AREA if box.resized_w < w else cv2.INTER_LINEAR
+    interp = cv2.INTER_AREA if box.resized_w < w and interpolation == "auto" else cv2.INTER_LINEAR
     resized = frame if (h, w) == (box.resized_h, box.resized_w) else cv2.resize(
         frame, (box.resized_w, box.resized_h), interpolation=interp)
     return resized[box.top:box.top + box.height, box.left:box.left + box.width]
