@@ -430,7 +430,8 @@ def test_with_weights_the_page_offers_and_runs_the_facecam_engine(tmp_path, astr
     assert engine.interactive is not False and "unavailable" not in engine.info
     generate = next(f.fn for f in demo.fns.values() if f.name == "generate")
     status, _, _, result, files = generate(photo, "preset", "zoom-in", 1.0, DEFAULT_KEYS, None, 5, "subject", None,
-                                           "relative", 0, "facecam", SimpleNamespace(session_hash="tab"),
+                                           "relative", 0, "auto", False, "default", "facecam",
+                                           SimpleNamespace(session_hash="tab"),
                                            progress=lambda *a, **k: None)
     assert status.startswith("Done:") and "facecam engine" in status, status
     with av.open(result) as container:
