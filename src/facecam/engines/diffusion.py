@@ -49,10 +49,20 @@ class FaceCamEngine(Engine):
     Args:
         weights: weights folder (see :mod:`facecam.model.weights`); required.
         steps: Euler steps (50). cfg: guidance scale (5.0).
-        offload: model CPU offload + VAE tiling (less GPU memory, slower; 48 GB cards is an estimate).
         device: torch device (default cuda if available). dtype: compute dtype (bf16; fp32 on CPU).
         window / overlap: clips longer than ``window`` frames (81, the model's length) are denoised in
             windows sharing ``overlap`` frames (:mod:`facecam.context_windows`).
+        cache, cache_threshold: reuse block outputs across steps (``none``, ``first-block``, ``taylorseer``,
+            ``mag``; :func:`facecam.speed.apply_cache`). ``mag`` reads the ratios ``facecam calibrate-cache``
+            wrote beside the weights.
+        attention: diffusers attention backend (``native``, ``flash``, ``sage``, ...).
+        compile: regional ``torch.compile`` of the experts' transformer block.
+        offload: ``none``, ``model``, ``group`` or ``sequential`` CPU offload (+ VAE tiling); a GPU only.
+            ``True`` / ``False`` (the former flag) mean ``model`` / ``none``.
+        quantize: weight-only ``int8`` or ``fp8`` experts (torchao).
+
+    The speed options are applied when the pipeline is built, in the order :mod:`facecam.speed`
+    explains: quantize, attention, cache, placement (device or offload), compile.
     """
 
     name = "facecam"
@@ -67,18 +77,33 @@ class FaceCamEngine(Engine):
             return False, str(exc)
         return True, ""
 
-    def __init__(self, weights: Union[str, None] = None, steps: int = 50, cfg: float = 5.0, offload: bool = False,
-                 device: Optional[str] = None, dtype: Optional[str] = None, context_parallel: int = 1,
-                 window: int = 81, overlap: int = 16, **unknown):
+    def __init__(self, weights: Union[str, None] = None, steps: int = 50, cfg: float = 5.0,
+                 offload: Union[str, bool] = "none", device: Optional[str] = None, dtype: Optional[str] = None,
+                 context_parallel: int = 1, window: int = 81, overlap: int = 16, cache: str = "none",
+                 cache_threshold: Optional[float] = None, attention: str = "native", compile: bool = False,
+                 quantize: str = "none", **unknown):
         if unknown:  # a misspelt option must not silently fall back to its default
             raise FacecamError(f"unknown facecam engine option(s): {', '.join(sorted(unknown))}")
+        from .. import speed
         from ..model.weights import find_weights
 
         self.layout = find_weights(weights)
-        self.steps, self.cfg, self.offload = int(steps), float(cfg), bool(offload)
+        self.steps, self.cfg = int(steps), float(cfg)
         self.context_parallel = int(context_parallel)
         self.window, self.overlap = int(window), int(overlap)
         self.device, self.dtype = _resolve_device_dtype(device, dtype)
+        if isinstance(offload, bool):
+            offload = "model" if offload else "none"
+        self.offload, self.cache, self.attention, self.quantize = str(offload), str(cache), str(attention), str(quantize)
+        self.cache_threshold = None if cache_threshold is None else float(cache_threshold)
+        self.compile = bool(compile)
+        # Every speed option is checked here, before a run builds its condition or loads a weight.
+        speed.check_offload(self.offload, self.device)
+        speed.check_attention(self.attention)
+        speed.check_quantize(self.quantize, self.device)
+        if self.cache not in speed.CACHE_KINDS:
+            raise FacecamError(f"unknown cache {self.cache!r}; use one of {', '.join(speed.CACHE_KINDS)}")
+        self.mag_ratios = speed.load_mag_ratios(self.layout) if self.cache == "mag" else None
         self._pipe = None
 
     @property
@@ -97,15 +122,25 @@ class FaceCamEngine(Engine):
             for text in (DEFAULT_PROMPT, DEFAULT_NEGATIVE_PROMPT):
                 pipe.encode_prompt(text, self.device)
             pipe.release_text_encoder()
-            if self.offload and self.device.type == "cuda":
-                pipe.enable_model_cpu_offload(device=self.device)
-                pipe.enable_vae_tiling()
-            else:
-                pipe.to(self.device)
+            self._apply_speed_options(pipe)
             if self.context_parallel > 1:
                 pipe.enable_context_parallel(ulysses_degree=self.context_parallel)
             self._pipe = pipe
         return self._pipe
+
+    def _apply_speed_options(self, pipe) -> None:
+        """Quantize, attention, cache, placement, compile: in this order (see :mod:`facecam.speed`)."""
+        from .. import speed
+
+        # Quantizing on the GPU is much faster, but the layers stay there: not when they are to be offloaded.
+        speed.quantize_experts(pipe, self.quantize, self.device,
+                               work_device=self.device if self.offload == "none" else None)
+        if self.attention != "native":  # native is diffusers' default; setting it only logs a warning
+            speed.set_attention(pipe, self.attention)
+        speed.apply_cache(pipe, self.cache, self.cache_threshold, steps=self.steps, mag_ratios=self.mag_ratios)
+        speed.apply_offload(pipe, self.offload, self.device)
+        if self.compile:
+            speed.compile_experts(pipe)
 
     def generate(self, clip: "ConditionedClip", *, seed: Optional[int] = None, progress: bool = True) -> np.ndarray:
         """Return ``(T, H, W, 3)`` uint8, same shape as ``clip.source``."""
@@ -113,6 +148,10 @@ class FaceCamEngine(Engine):
 
         if clip.source.shape != clip.condition.shape:
             raise FacecamError(f"source {clip.source.shape} and condition {clip.condition.shape} differ in shape")
+        if self.cache != "none" and clip.source.shape[0] > self.window:
+            # A cache compares each expert call with the previous one: across windows that is another window.
+            raise FacecamError(f"--cache {self.cache} cannot follow several temporal windows: use --cache none for "
+                               f"clips longer than --window ({self.window} frames)")
         first_load = self._pipe is None
         pipe = self.pipeline
         if first_load and progress:
