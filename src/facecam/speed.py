@@ -23,7 +23,7 @@ MagCache skips blocks by a per-model table of residual magnitude ratios (one per
 from __future__ import annotations
 
 import copy
-import importlib.util
+import importlib
 import json
 import logging
 from pathlib import Path
@@ -51,6 +51,14 @@ ATTENTION_PACKAGES = {"flash": ("flash_attn", "flash-attn"), "flash_varlen": ("f
                       "sage": ("sageattention", "sageattention"), "sage_varlen": ("sageattention", "sageattention"),
                       "xformers": ("xformers", "xformers")}
 HUB_PACKAGE = ("kernels", "kernels")  # every ``*_hub`` backend downloads its kernel through this package
+
+
+def _installed(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def _experts(pipe: "FaceCamPipeline") -> list[tuple[str, "torch.nn.Module"]]:
@@ -186,7 +194,7 @@ def check_attention(backend: str) -> None:
         raise FacecamError(f"unknown attention backend {backend!r}; use one of "
                            f"{', '.join(n for n in names if not n.startswith('_'))}")
     module, package = HUB_PACKAGE if backend.endswith("_hub") else ATTENTION_PACKAGES.get(backend, (None, None))
-    if module is not None and importlib.util.find_spec(module) is None:
+    if module is not None and not _installed(module):
         raise FacecamError(f"attention backend {backend!r} needs the {package} package: pip install {package}")
 
 
@@ -262,12 +270,12 @@ def check_quantize(kind: str, device: Union[str, "torch.device"]) -> None:
         return
     import torch
 
-    if importlib.util.find_spec("torchao") is None:
-        raise FacecamError(f"--quantize {kind} needs torchao: pip install torchao (or pip install 'facecam[speed]')")
     device = torch.device(device)
     if kind == "fp8" and not (device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 9)):
         raise FacecamError(f"--quantize fp8 needs a GPU with fp8 support (compute capability 8.9+: Ada, Hopper "
                            f"or newer); the device is {device}; use --quantize int8")
+    if not _installed("torchao"):
+        raise FacecamError(f"--quantize {kind} needs torchao: pip install torchao (or pip install 'facecam[speed]')")
 
 
 def _in_blocks(module: "torch.nn.Module", name: str) -> bool:
