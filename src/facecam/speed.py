@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
@@ -37,7 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model.weights import WeightsLayout
     from .pipeline import FaceCamPipeline
 
-log = logging.getLogger(__name__)
 
 CACHE_KINDS = ("none", "first-block", "taylorseer", "mag")
 OFFLOAD_MODES = ("none", "model", "group", "sequential")
