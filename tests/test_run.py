@@ -46,14 +46,25 @@ def test_every_option_field_has_a_flag_that_sets_it():
                    "--fps", "12", "--size", "512x320", "--proxy", "template", "--mode", "absolute", "--seed", "7",
                    "--move-frames", "9", "--start", "1.5", "--duration", "4", "--framing", "reference", "--track",
                    "--profile", "release", "--engine", "facecam", "--weights", "w", "--steps", "4", "--cfg", "2.5",
-                   "--offload", "--device", "cpu", "--dtype", "float32", "--window", "41", "--overlap", "8"])
+                   "--offload", "group", "--device", "cpu", "--dtype", "float32", "--window", "41", "--overlap", "8",
+                   "--cache", "mag", "--cache-threshold", "0.1", "--attention", "sage", "--compile", "--quantize", "int8",
+                   "--batch-guidance"])
     condition, engine = condition_options(args), engine_options(args)
     assert dataclasses.asdict(condition) == dict(camera="zoom-in", strength=0.5, frames=17, fps=12.0,
                                                  size=(512, 320), proxy="template", mode="absolute", seed=7,
                                                  start=1.5, duration=4.0, move_frames=9, framing="reference",
                                                  track=True, profile="release")
-    assert engine.record() == dict(engine="facecam", weights="w", steps=4, cfg=2.5, offload=True, device="cpu",
-                                   dtype="float32", window=41, overlap=8, context_parallel=1)
+    assert engine.record() == dict(engine="facecam", weights="w", steps=4, cfg=2.5, offload="group", device="cpu",
+                                   dtype="float32", window=41, overlap=8, cache="mag", cache_threshold=0.1,
+                                   attention="sage", compile=True, quantize="int8", batch_guidance=True,
+                                   context_parallel=1)
+
+
+def test_a_bare_offload_flag_means_model_offload():
+    from facecam.cli._options import engine_options
+
+    assert engine_options(_parse(["generate", "v.mp4", "-o", "out", "--offload"])).offload == "model"
+    assert engine_options(_parse(["generate", "v.mp4", "-o", "out"])).offload == "none"
 
 
 def test_warp_is_given_none_of_the_diffusion_options():
@@ -170,5 +181,7 @@ def test_the_record_keeps_every_engine_option_the_run_used(portrait_clip, monkey
     engine = EngineOptions(engine="facecam", weights="/w", steps=7, cfg=3.5, dtype="float16")
     record = render(portrait_clip, ConditionOptions(**SMALL), engine, loaded=SourceBack(), name="face").record()
     assert record["engine"] == "facecam"
-    assert record["engine_options"] == dict(weights="/w", steps=7, cfg=3.5, offload=False, device=None,
-                                            dtype="float16", window=81, overlap=16, context_parallel=1)
+    assert record["engine_options"] == dict(weights="/w", steps=7, cfg=3.5, offload="none", device=None,
+                                            dtype="float16", window=81, overlap=16, cache="none",
+                                            cache_threshold=None, attention="native", compile=False,
+                                            quantize="none", batch_guidance=False, context_parallel=1)

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 
+from .speed import CACHE_KINDS, OFFLOAD_MODES, QUANTIZE_KINDS
+
 if TYPE_CHECKING:  # pragma: no cover
     from .camera.trajectory import CameraTrajectory
     from .condition.builder import ConditionedClip
@@ -41,7 +43,7 @@ ENGINE_NAMES = ("warp", "facecam")
 
 
 def option(default: Any, help: str, *, flag: Optional[str] = None, short: Optional[str] = None,
-           metavar: Optional[str] = None, choices: Optional[tuple] = None, parse=None, show=None,
+           metavar: Optional[str] = None, choices: Optional[tuple] = None, parse=None, show=None, const=None,
            label: Optional[str] = None, engines: tuple[str, ...] = ENGINE_NAMES, cli: bool = True) -> Any:
     """A dataclass field that is also a command-line flag.
 
@@ -51,12 +53,14 @@ def option(default: Any, help: str, *, flag: Optional[str] = None, short: Option
         flag: the flag (default ``--field-name``). short: an extra short flag (``-c``).
         metavar, choices: as in argparse. parse: text -> value for the flag (default: the
             default's type). show: value -> text for the default in ``--help``.
+        const: the value of the bare flag (``--offload`` alone = ``--offload model``); the flag's value is
+            then optional.
         label: the option's name on the web page (errors speak the page's words there).
         engines: the engines that read it (EngineOptions only); others never see it.
         cli: False for options no flag sets (the verb sets them).
     """
     meta = dict(help=help, flag=flag, short=short, metavar=metavar, choices=choices, parse=parse, show=show,
-                label=label, engines=engines, cli=cli)
+                const=const, label=label, engines=engines, cli=cli)
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -150,8 +154,11 @@ class EngineOptions:
                                     "default $FACECAM_WEIGHTS", metavar="DIR", engines=("facecam",))
     steps: int = option(50, "denoising steps", engines=("facecam",))
     cfg: float = option(5.0, "classifier-free guidance scale", engines=("facecam",))
-    offload: bool = option(False, "model CPU offload + VAE tiling (less GPU memory, slower)",
-                           engines=("facecam",))
+    offload: str = option("none", "keep weights in CPU memory between uses, with VAE tiling (less GPU memory, "
+                          "slower): model = one expert on the GPU at a time, group = one block at a time, "
+                          "copied ahead on a side stream, sequential = one layer at a time; a bare --offload "
+                          "means model", choices=OFFLOAD_MODES, const="model",
+                          engines=("facecam",))
     device: Optional[str] = option(None, "torch device (default: cuda if available, else cpu)",
                                    engines=("facecam",))
     dtype: str = option("bfloat16", "compute dtype", choices=("bfloat16", "float16", "float32"),
@@ -159,6 +166,24 @@ class EngineOptions:
     window: int = option(81, "video frames per temporal window for clips longer than it (4k+1; 81 is the "
                          "model's trained length)", engines=("facecam",))
     overlap: int = option(16, "video frames shared by consecutive windows (a multiple of 4)", engines=("facecam",))
+    cache: str = option("none", "reuse block outputs across denoising steps (faster, less faithful): "
+                        "first-block, taylorseer, or mag (run `facecam calibrate-cache` once first)",
+                        choices=CACHE_KINDS, engines=("facecam",))
+    cache_threshold: Optional[float] = option(None, "the cache's knob, higher = faster and further from the "
+                                              "uncached video: first-block / mag reuse threshold (default 0.05 / "
+                                              "0.06), taylorseer steps between full computations (default 5)",
+                                              metavar="X", engines=("facecam",))
+    attention: str = option("native", "attention kernel (diffusers backend): native (PyTorch SDPA), flash "
+                            "(flash-attn), sage (sageattention), flash_hub / sage_hub (kernels), xformers, ...",
+                            metavar="BACKEND", engines=("facecam",))
+    compile: bool = option(False, "torch.compile the experts' transformer block (the first run also spends time "
+                           "compiling)", engines=("facecam",))
+    quantize: str = option("none", "weight-only quantization of the experts (torchao; half the weight memory, "
+                           "small deviations): int8, or fp8 on Ada/Hopper GPUs",
+                           choices=QUANTIZE_KINDS, engines=("facecam",))
+    batch_guidance: bool = option(False, "run both guidance passes as one batch-2 forward (fewer kernel launches, "
+                                  "more activation memory; equal to two passes within rounding)",
+                                  engines=("facecam",))
     context_parallel: int = option(1, "processes sharing each video's denoising (generate-many sets it)",
                                    engines=("facecam",), cli=False)
 

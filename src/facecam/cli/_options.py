@@ -65,6 +65,8 @@ def add_options(parser: argparse.ArgumentParser, cls, title: str, *, exclude: It
             kwargs["type"] = _parser_for(f, default)
         if meta.get("metavar"):
             kwargs["metavar"] = meta["metavar"]
+        if meta.get("const") is not None:
+            kwargs.update(nargs="?", const=meta["const"])
         group.add_argument(*flags, **kwargs)
     return group
 

@@ -62,10 +62,21 @@ class FaceCamEngine(Engine):
     Args:
         weights: weights folder (see :mod:`facecam.model.weights`); required.
         steps: Euler steps (50). cfg: guidance scale (5.0).
-        offload: model CPU offload + VAE tiling (less GPU memory, slower; 48 GB cards is an estimate).
         device: torch device (default cuda if available). dtype: compute dtype (bf16; fp32 on CPU).
         window / overlap: clips longer than ``window`` frames (81, the model's length) are denoised in
             windows sharing ``overlap`` frames (:mod:`facecam.context_windows`).
+        cache, cache_threshold: reuse block outputs across steps (``none``, ``first-block``, ``taylorseer``,
+            ``mag``; :func:`facecam.speed.apply_cache`). ``mag`` reads the ratios ``facecam calibrate-cache``
+            wrote beside the weights.
+        attention: diffusers attention backend (``native``, ``flash``, ``sage``, ...).
+        compile: regional ``torch.compile`` of the experts' transformer block.
+        offload: ``none``, ``model``, ``group`` or ``sequential`` CPU offload (+ VAE tiling); a GPU only.
+            ``True`` / ``False`` (the former flag) mean ``model`` / ``none``.
+        quantize: weight-only ``int8`` or ``fp8`` experts (torchao).
+        batch_guidance: both guidance passes as one batch-2 forward.
+
+    The speed options are applied when the pipeline is built, in the order :mod:`facecam.speed`
+    explains: quantize, attention, cache, placement (device or offload), compile.
     """
 
     name = "facecam"
@@ -80,19 +91,34 @@ class FaceCamEngine(Engine):
             return False, str(exc)
         return True, ""
 
-    def __init__(self, weights: Union[str, None] = None, steps: int = 50, cfg: float = 5.0, offload: bool = False,
-                 device: Optional[str] = None, dtype: Optional[str] = None, context_parallel: int = 1,
-                 window: int = 81, overlap: int = 16, **unknown):
+    def __init__(self, weights: Union[str, None] = None, steps: int = 50, cfg: float = 5.0,
+                 offload: Union[str, bool] = "none", device: Optional[str] = None, dtype: Optional[str] = None,
+                 context_parallel: int = 1, window: int = 81, overlap: int = 16, cache: str = "none",
+                 cache_threshold: Optional[float] = None, attention: str = "native", compile: bool = False,
+                 quantize: str = "none", batch_guidance: bool = False, **unknown):
         if unknown:  # a misspelt option must not silently fall back to its default
             raise FacecamError(f"unknown facecam engine option(s): {', '.join(sorted(unknown))}")
+        from .. import speed
         from ..model.weights import find_weights
 
         self.layout = find_weights(weights)
         check_device(self.layout, device)
-        self.steps, self.cfg, self.offload = int(steps), float(cfg), bool(offload)
+        self.steps, self.cfg = int(steps), float(cfg)
         self.context_parallel = int(context_parallel)
         self.window, self.overlap = int(window), int(overlap)
         self.device, self.dtype = _resolve_device_dtype(device, dtype)
+        if isinstance(offload, bool):
+            offload = "model" if offload else "none"
+        self.offload, self.cache, self.attention, self.quantize = str(offload), str(cache), str(attention), str(quantize)
+        self.cache_threshold = None if cache_threshold is None else float(cache_threshold)
+        self.compile, self.batch_guidance = bool(compile), bool(batch_guidance)
+        # Every speed option is checked here, before a run builds its condition or loads a weight.
+        speed.check_offload(self.offload, self.device)
+        speed.check_attention(self.attention)
+        speed.check_quantize(self.quantize, self.device)
+        if self.cache not in speed.CACHE_KINDS:
+            raise FacecamError(f"unknown cache {self.cache!r}; use one of {', '.join(speed.CACHE_KINDS)}")
+        self.mag_ratios = speed.load_mag_ratios(self.layout) if self.cache == "mag" else None
         self._pipe = None
 
     @property
@@ -111,15 +137,25 @@ class FaceCamEngine(Engine):
             for text in (DEFAULT_PROMPT, DEFAULT_NEGATIVE_PROMPT):
                 pipe.encode_prompt(text, self.device)
             pipe.release_text_encoder()
-            if self.offload and self.device.type == "cuda":
-                pipe.enable_model_cpu_offload(device=self.device)
-                pipe.enable_vae_tiling()
-            else:
-                pipe.to(self.device)
+            self._apply_speed_options(pipe)
             if self.context_parallel > 1:
                 pipe.enable_context_parallel(ulysses_degree=self.context_parallel)
             self._pipe = pipe
         return self._pipe
+
+    def _apply_speed_options(self, pipe) -> None:
+        """Quantize, attention, cache, placement, compile: in this order (see :mod:`facecam.speed`)."""
+        from .. import speed
+
+        # Quantizing on the GPU is much faster, but the layers stay there: not when they are to be offloaded.
+        speed.quantize_experts(pipe, self.quantize, self.device,
+                               work_device=self.device if self.offload == "none" else None)
+        if self.attention != "native":  # native is diffusers' default; setting it only logs a warning
+            speed.set_attention(pipe, self.attention)
+        speed.apply_cache(pipe, self.cache, self.cache_threshold, steps=self.steps, mag_ratios=self.mag_ratios)
+        speed.apply_offload(pipe, self.offload, self.device)
+        if self.compile:
+            speed.compile_experts(pipe)
 
     def generate(self, clip: "ConditionedClip", *, seed: Optional[int] = None, progress: bool = True) -> np.ndarray:
         """Return ``(T, H, W, 3)`` uint8, same shape as ``clip.source``."""
@@ -127,6 +163,10 @@ class FaceCamEngine(Engine):
 
         if clip.source.shape != clip.condition.shape:
             raise FacecamError(f"source {clip.source.shape} and condition {clip.condition.shape} differ in shape")
+        if self.cache != "none" and clip.source.shape[0] > self.window:
+            # A cache compares each expert call with the previous one: across windows that is another window.
+            raise FacecamError(f"--cache {self.cache} cannot follow several temporal windows: use --cache none for "
+                               f"clips longer than --window ({self.window} frames)")
         first_load = self._pipe is None
         pipe = self.pipeline
         if first_load and progress:
@@ -137,14 +177,17 @@ class FaceCamEngine(Engine):
         pipe.set_progress_bar_config(disable=not progress, desc=f"facecam {clip.name}")
         # The release profile (recorded on the clip) keeps latents and the VAE in bf16 and never tiles.
         release = getattr(clip, "options", {}).get("profile") == "release"
-        pipe.vae.to(torch.bfloat16 if release else torch.float32)
-        if release or not (self.offload and self.device.type == "cuda"):
+        vae_dtype = torch.bfloat16 if release else torch.float32
+        if pipe.vae.dtype != vae_dtype:
+            pipe.vae.to(vae_dtype)
+        if release:
             pipe.vae.disable_tiling()
-        else:
+        elif self.offload != "none":
             pipe.enable_vae_tiling()
         # Noise is drawn on the CPU, as the release does, so a seed gives the same video on any device.
         generator = torch.Generator("cpu").manual_seed(int(seed)) if seed is not None else None
         out = pipe(clip.source, clip.condition, num_inference_steps=self.steps, guidance_scale=self.cfg,
                    generator=generator, output_type="uint8", context_frames=self.window,
-                   context_overlap=self.overlap, latents_dtype=torch.bfloat16 if release else None)
+                   context_overlap=self.overlap, latents_dtype=torch.bfloat16 if release else None,
+                   batch_guidance=self.batch_guidance)
         return out.frames[0]

@@ -1,0 +1,274 @@
+"""The speed and memory options (facecam.speed) on the tiny random model, on the CPU in fp32.
+
+``--compile`` is checked for its wiring only: compiling even the tiny model's block takes about
+20 s on this CPU (inductor builds C++), too long for a unit test; ``--offload`` needs a GPU, so
+its wiring is checked with the device calls recorded; ``--quantize`` runs when torchao is installed.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from facecam import speed
+from facecam.errors import FacecamError
+from facecam.pipeline import FaceCamPipeline
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+STEPS = 10  # 4 high-noise + 6 low-noise steps: enough for every cache to reuse after its warm-up
+
+
+def _pipe(folder) -> FaceCamPipeline:
+    pipe = FaceCamPipeline.from_pretrained(folder, torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def videos():
+    rng = np.random.default_rng(0)
+    return (rng.integers(0, 256, (9, 64, 48, 3), dtype=np.uint8),
+            rng.integers(0, 256, (9, 64, 48, 3), dtype=np.uint8))
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_weights):
+    return _pipe(tiny_weights)
+
+
+def _latents(pipe, videos) -> torch.Tensor:
+    return pipe(*videos, num_inference_steps=STEPS, output_type="latent",
+                generator=torch.Generator().manual_seed(0)).frames
+
+
+@pytest.fixture(scope="module")
+def plain(pipe, videos) -> torch.Tensor:
+    return _latents(pipe, videos)
+
+
+@pytest.fixture(scope="module")
+def mag_ratios(pipe, videos):
+    return speed.calibrate_mag_cache(pipe, *videos, steps=STEPS)
+
+
+def _relative_l2(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+# --------------------------------------------------------------------------- cache
+def test_each_expert_runs_its_share_of_the_steps(pipe):
+    assert speed.expert_steps(pipe, 50) == {"transformer": 18, "transformer_2": 32}
+    assert speed.expert_steps(pipe, STEPS) == {"transformer": 4, "transformer_2": 6}
+
+
+def test_mag_calibration_gives_one_ratio_per_step_of_each_expert(mag_ratios):
+    assert mag_ratios["steps"] == STEPS
+    assert len(mag_ratios["transformer"]) == 4 and len(mag_ratios["transformer_2"]) == 6
+    for table in (mag_ratios["transformer"], mag_ratios["transformer_2"]):
+        assert table[0] == 1.0  # an expert's first step has no previous residual
+        assert all(0.5 < r < 2.0 and r != 1.0 for r in table[1:])
+
+
+def test_calibration_leaves_no_cache_behind_and_does_not_change_the_result(pipe, videos, plain, mag_ratios):
+    assert not pipe.transformer.is_cache_enabled and not pipe.transformer_2.is_cache_enabled
+    assert torch.equal(_latents(pipe, videos), plain)
+
+
+@pytest.mark.parametrize("kind, threshold", [("first-block", 1e9), ("taylorseer", 1000), ("mag", 1e9)])
+def test_a_cache_that_always_reuses_changes_the_result(pipe, videos, plain, mag_ratios, kind, threshold):
+    try:
+        speed.apply_cache(pipe, kind, threshold, steps=STEPS, mag_ratios=mag_ratios)
+        cached = _latents(pipe, videos)
+    finally:
+        speed.apply_cache(pipe, "none")
+    assert 1e-3 < _relative_l2(cached, plain) < 0.5
+
+
+@pytest.mark.parametrize("kind", ["first-block", "mag"])
+def test_a_zero_threshold_never_reuses(pipe, videos, plain, mag_ratios, kind):
+    try:
+        speed.apply_cache(pipe, kind, 0.0, steps=STEPS, mag_ratios=mag_ratios)
+        assert pipe.transformer.is_cache_enabled
+        cached = _latents(pipe, videos)
+    finally:
+        speed.apply_cache(pipe, "none")
+    assert torch.equal(cached, plain)
+
+
+def test_cache_none_removes_a_cache_and_leaves_the_result_bit_identical(pipe, videos, plain):
+    speed.apply_cache(pipe, "first-block", 1e9)
+    speed.apply_cache(pipe, "none")
+    assert not pipe.transformer.is_cache_enabled and not pipe.transformer_2.is_cache_enabled
+    assert torch.equal(_latents(pipe, videos), plain)
+
+
+def test_mag_cache_without_ratios_is_one_clear_line(tiny_weights):
+    from facecam.engines.diffusion import FaceCamEngine
+
+    with pytest.raises(FacecamError, match=r"run `facecam calibrate-cache --weights .*` once") as err:
+        FaceCamEngine(weights=str(tiny_weights), device="cpu", cache="mag")
+    assert "\n" not in str(err.value)
+
+
+def test_calibrate_cache_writes_the_ratios_generate_reads(tmp_path, capsys):
+    from facecam.cli import main
+    from facecam.engines.diffusion import FaceCamEngine
+    from facecam.model.tiny import write_tiny_model
+
+    weights = write_tiny_model(tmp_path / "weights")
+    assert main(["calibrate-cache", "--weights", str(weights), "--frames", "9", "--size", "64x48",
+                 "--steps", "4", "--device", "cpu"]) == 0
+    written = capsys.readouterr().out.strip()
+    assert written == str(weights / "facecam_cache" / "mag_ratios.json")
+    engine = FaceCamEngine(weights=str(weights), device="cpu", steps=4, cache="mag")
+    assert len(engine.mag_ratios["transformer"]) == 2 and len(engine.mag_ratios["transformer_2"]) == 2
+    assert engine.pipeline.transformer.is_cache_enabled and engine.pipeline.transformer_2.is_cache_enabled
+
+
+def test_a_cache_refuses_clips_longer_than_one_window(tiny_weights):
+    from types import SimpleNamespace
+
+    from facecam.engines.diffusion import FaceCamEngine
+
+    engine = FaceCamEngine(weights=str(tiny_weights), device="cpu", cache="first-block", window=9)
+    frames = np.zeros((13, 64, 48, 3), np.uint8)
+    with pytest.raises(FacecamError, match="cannot follow several temporal windows"):
+        engine.generate(SimpleNamespace(source=frames, condition=frames, name="long"), progress=False)
+    assert engine._pipe is None  # refused before the model was built
+
+
+# --------------------------------------------------------------------------- attention
+def test_native_attention_gives_the_default_result(tiny_weights, videos, plain):
+    pipe = _pipe(tiny_weights)
+    speed.set_attention(pipe, "native")
+    assert torch.equal(_latents(pipe, videos), plain)
+
+
+@pytest.mark.parametrize("backend, package", [("flash", "flash-attn"), ("sage", "sageattention"),
+                                              ("flash_hub", "kernels")])
+def test_a_backend_whose_package_is_missing_is_one_clear_line(pipe, monkeypatch, backend, package):
+    for module in ("flash_attn", "sageattention", "kernels"):
+        monkeypatch.setitem(sys.modules, module, None)  # import fails, installed or not
+    with pytest.raises(FacecamError) as err:
+        speed.set_attention(pipe, backend)
+    assert str(err.value) == f"attention backend {backend!r} needs the {package} package: pip install {package}"
+
+
+def test_an_unknown_backend_names_the_known_ones():
+    with pytest.raises(FacecamError, match="unknown attention backend 'flash3'; use one of .*native.*sage"):
+        speed.check_attention("flash3")
+
+
+def test_generate_with_a_missing_backend_exits_with_one_line(tiny_weights, tmp_path, monkeypatch, capsys):
+    from facecam.cli import main
+
+    monkeypatch.setitem(sys.modules, "sageattention", None)
+    rc = main(["generate", str(tmp_path / "v.mp4"), "--engine", "facecam", "--weights", str(tiny_weights),
+               "--attention", "sage", "-o", str(tmp_path / "out")])
+    assert rc == 2
+    assert capsys.readouterr().err == ("facecam: error: attention backend 'sage' needs the sageattention package: "
+                                       "pip install sageattention\n")
+
+
+# --------------------------------------------------------------------------- compile
+def test_compile_compiles_the_repeated_block_of_both_experts(pipe, monkeypatch):
+    calls = []
+    for name in ("transformer", "transformer_2"):
+        model = getattr(pipe, name)
+        monkeypatch.setattr(model, "compile_repeated_blocks", lambda _n=name, **kw: calls.append((_n, kw)))
+    speed.compile_experts(pipe)
+    assert calls == [("transformer", {"fullgraph": False}), ("transformer_2", {"fullgraph": False})]
+
+
+# --------------------------------------------------------------------------- offload
+def test_offload_on_the_cpu_is_one_clear_line(pipe):
+    with pytest.raises(FacecamError, match="--offload group moves weights between CPU memory and a GPU; "
+                                           "the device is cpu"):
+        speed.apply_offload(pipe, "group", "cpu")
+
+
+def test_group_offload_streams_each_block_of_both_experts(tiny_weights, monkeypatch):
+    pipe = _pipe(tiny_weights)
+    calls = []
+    for name in ("transformer", "transformer_2"):
+        monkeypatch.setattr(getattr(pipe, name), "enable_group_offload",
+                            lambda _n=name, **kw: calls.append((_n, kw)))
+    monkeypatch.setattr(pipe.vae, "to", lambda device: calls.append(("vae", device)))
+    speed.apply_offload(pipe, "group", "cuda:1")
+    cuda, cpu = torch.device("cuda:1"), torch.device("cpu")
+    group = dict(onload_device=cuda, offload_device=cpu, offload_type="block_level", num_blocks_per_group=1,
+                 use_stream=True)
+    assert calls == [("transformer", group), ("transformer_2", group), ("vae", cuda)]
+    assert pipe.vae.use_tiling
+
+
+@pytest.mark.parametrize("mode, method", [("model", "enable_model_cpu_offload"),
+                                          ("sequential", "enable_sequential_cpu_offload")])
+def test_model_and_sequential_offload_are_diffusers_pipeline_offload(pipe, monkeypatch, mode, method):
+    calls = []
+    monkeypatch.setattr(pipe, method, lambda device: calls.append(device))
+    monkeypatch.setattr(pipe, "enable_vae_tiling", lambda: calls.append("tiling"))
+    speed.apply_offload(pipe, mode, "cuda")
+    assert calls == [torch.device("cuda"), "tiling"]
+
+
+def test_the_former_offload_flag_values_still_work(tiny_weights):
+    from facecam.engines.diffusion import FaceCamEngine
+
+    assert FaceCamEngine(weights=str(tiny_weights), device="cpu", offload=False).offload == "none"
+    with pytest.raises(FacecamError, match="--offload model moves weights"):
+        FaceCamEngine(weights=str(tiny_weights), device="cpu", offload=True)
+
+
+# --------------------------------------------------------------------------- quantization
+def test_quantize_without_torchao_is_one_clear_line(pipe, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchao", None)
+    with pytest.raises(FacecamError) as err:
+        speed.quantize_experts(pipe, "int8", "cpu")
+    assert str(err.value) == "--quantize int8 needs torchao: pip install torchao (or pip install 'facecam[speed]')"
+
+
+def test_fp8_on_the_cpu_is_one_clear_line(pipe):
+    with pytest.raises(FacecamError, match=r"--quantize fp8 needs a GPU with fp8 support .* use --quantize int8"):
+        speed.quantize_experts(pipe, "fp8", "cpu")
+
+
+def test_int8_weights_stay_close_to_the_float_result(tiny_weights, videos, plain):
+    pytest.importorskip("torchao.quantization")
+    pipe = _pipe(tiny_weights)
+    speed.quantize_experts(pipe, "int8", "cpu")
+    assert type(pipe.transformer.blocks[0].ffn.net[2].weight).__name__ == "Int8Tensor"
+    assert pipe.transformer.proj_out.weight.dtype == torch.float32  # outside the blocks: exact
+    deviation = _relative_l2(_latents(pipe, videos), plain)
+    assert 0 < deviation < 0.01
+
+
+# --------------------------------------------------------------------------- flags
+@pytest.mark.parametrize("verb", ["generate", "generate-many"])
+def test_the_speed_flags_are_on_the_generating_verbs(verb, capsys):
+    from facecam.cli import main
+
+    with pytest.raises(SystemExit):
+        main([verb, "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--cache {none,first-block,taylorseer,mag}", "--cache-threshold X", "--attention BACKEND",
+                 "--compile", "--offload [{none,model,group,sequential}]", "--quantize {none,fp8,int8}"):
+        assert flag in text
+
+
+def test_batch_guidance_is_an_engine_option_equal_to_two_passes(tiny_weights):
+    """--batch-guidance: the engine's output matches two passes (uint8 frames within one grey level)."""
+    from facecam.engines import get_engine
+
+    rng = np.random.default_rng(0)
+    clip = types.SimpleNamespace(source=rng.integers(0, 256, (9, 64, 48, 3), dtype=np.uint8),
+                                 condition=rng.integers(0, 256, (9, 64, 48, 3), dtype=np.uint8), fps=24.0, name="x")
+    kw = dict(weights=str(tiny_weights), steps=3, device="cpu", dtype="float32")
+    two = get_engine("facecam", **kw).generate(clip, seed=0, progress=False)
+    one = get_engine("facecam", batch_guidance=True, **kw).generate(clip, seed=0, progress=False)
+    assert np.abs(two.astype(int) - one.astype(int)).max() <= 1
