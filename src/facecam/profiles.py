@@ -15,8 +15,10 @@ latents between steps  float32                                      bfloat16
 VAE                    float32                                      bfloat16, never tiled
 =====================  ==========================================  ===========================================
 
-The release profile fixes the options in its column: giving one of them a different value is an
-error, never a silent override. ``docs/diffusion.md`` lists the measured effect of each difference.
+The release profile fixes the options in its column: an option left at its default takes the
+release's value; an option set to anything else is an error naming it, never a silent override (a
+flag given with its default value cannot be told apart from no flag). ``docs/diffusion.md`` lists
+the measured effect of each difference.
 """
 
 from __future__ import annotations

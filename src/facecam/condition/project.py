@@ -21,10 +21,10 @@ A target camera is the source camera moved by the trajectory:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from ..camera.trajectory import CameraTrajectory
 from ..face.pose import LEFT_CHEEK, RIGHT_CHEEK, intrinsics
@@ -68,16 +68,6 @@ def lift(points_px: np.ndarray, K: np.ndarray) -> np.ndarray:
     return np.stack([x, y, depth], axis=1)
 
 
-def _axis_rotation(axis: int, angle_rad: float) -> np.ndarray:
-    c, s = math.cos(angle_rad), math.sin(angle_rad)
-    i, j = [(1, 2), (0, 2), (0, 1)][axis]
-    rot = np.eye(3)
-    rot[i, i], rot[i, j], rot[j, i], rot[j, j] = c, -s, s, c
-    if axis == 1:  # keep the right-handed sign convention for rotations about y
-        rot[i, j], rot[j, i] = s, -s
-    return rot
-
-
 def orbit_pivot(points: np.ndarray, rotation: np.ndarray | None = None) -> np.ndarray:
     """Head pivot for ``(478, 3)`` world landmarks: behind the face centroid along the head's back axis."""
     centroid = points[:468].mean(axis=0)
@@ -95,9 +85,9 @@ def target_camera(view: dict, size: tuple[int, int], pivot: np.ndarray, focal: f
     h, w = size
     # Orbit: negative angles because rotating the camera's offset from the pivot by
     # +angle about y (x) moves it left (down) in OpenCV axes.
-    orbit = _axis_rotation(1, -math.radians(view["yaw"])) @ _axis_rotation(0, -math.radians(view["pitch"]))
-    roll = _axis_rotation(2, -math.radians(view["roll"]))
-    cam_to_world = orbit @ roll
+    # The camera orbits the pivot by yaw (about y), then pitch (about x), and rolls about its own axis.
+    orbit = Rotation.from_euler("YX", [-view["yaw"], -view["pitch"]], degrees=True).as_matrix()
+    cam_to_world = orbit @ Rotation.from_euler("Z", -view["roll"], degrees=True).as_matrix()
     center = pivot + orbit @ (np.zeros(3) - pivot)
     center = center + cam_to_world @ np.array([view["pan_x"] * w, -view["pan_y"] * h, 0.0])
     R = cam_to_world.T
