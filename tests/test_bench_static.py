@@ -127,12 +127,12 @@ def test_static_clip_is_the_source_conditioned_on_the_target_cameras_first_frame
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_torch_thread")
-def test_bench_static_generates_the_missing_views_with_the_facecam_engine_and_resumes(ava_videos, tmp_path, capsys):
+def test_bench_static_generates_the_missing_views_with_the_facecam_engine_and_resumes(ava_videos, tmp_path, capsys,
+                                                                                     tiny_weights):
     from facecam.cli import main
-    from facecam.model.tiny import write_tiny_model
     from facecam.video.io import read_video
 
-    tiny = write_tiny_model(tmp_path / "tiny")
+    tiny = tiny_weights
     gen = tmp_path / "gen"
     argv = ["bench", "static", "--ava256", str(ava_videos / "ava"), "--generated", str(gen),
             "-o", str(tmp_path / "out"), "--identities", "KDA058", "--pairs", f"{SRC}:{TGT},{TGT}:{SRC}",

@@ -12,7 +12,7 @@ import torch
 from facecam.errors import WeightsError
 from facecam.model.keys import KeyMap, dit_key_to_native, t5_keymap, vae_keymap
 from facecam.model.tiny import (
-    TINY_WAN_CONFIG, tiny_text_encoder, tiny_transformer, tiny_vae, write_tiny_model, write_tiny_tokenizer,
+    TINY_WAN_CONFIG, tiny_text_encoder, tiny_transformer, tiny_vae, write_tiny_tokenizer,
 )
 from facecam.model.transformer import A14B_WAN_CONFIG, FaceCamTransformer
 from facecam.model.weights import (
@@ -25,8 +25,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    return write_tiny_model(tmp_path_factory.mktemp("tiny") / "weights")
+def tiny_dir(tiny_weights) -> Path:
+    return tiny_weights  # read only: the session's tiny model
 
 
 # --------------------------------------------------------------------------- full-size coverage
