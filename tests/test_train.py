@@ -545,3 +545,13 @@ def test_lora_run_resumes_exactly(tiny_weights, tmp_path):
     assert any(".lora_B." in k for k in a)
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-6, rtol=0), key
+
+
+def test_a_launch_whose_processes_never_formed_a_group_stops():
+    from facecam.errors import FacecamError
+    from facecam.train.trainer import check_process_group
+
+    check_process_group(1, {})
+    check_process_group(4, {"WORLD_SIZE": "4"})
+    with pytest.raises(FacecamError, match="launcher started 2 processes but this one sees 1"):
+        check_process_group(1, {"WORLD_SIZE": "2"})

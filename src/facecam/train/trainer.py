@@ -65,6 +65,19 @@ def build_dataset(config: TrainConfig, rank: int, world_size: int) -> Iterable[d
     return dataset
 
 
+def check_process_group(num_processes: int, environ: Optional[dict] = None) -> None:
+    """Stop a launch whose processes did not form one group (each would believe it is rank 0 and write
+    the same run folder): the launcher's ``WORLD_SIZE`` must match the processes the run sees."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    world = environ.get("WORLD_SIZE")
+    if world is not None and world.isdigit() and int(world) != num_processes:
+        raise FacecamError(f"the launcher started {world} processes but this one sees {num_processes}: the process "
+                           "group did not form (run `accelerate launch` / `torchrun` with the same MASTER_ADDR, "
+                           "MASTER_PORT and --num_processes on every node)")
+
+
 class Trainer:
     """Fine-tunes one FaceCam expert as :class:`TrainConfig` says.
 
@@ -96,12 +109,14 @@ class Trainer:
         self.trackers = trackers
         # `accelerate launch --mixed_precision` (an env var) wins over the config file.
         mixed = None if os.environ.get("ACCELERATE_MIXED_PRECISION") else self.config.mixed_precision
-        return Accelerator(
+        accelerator = Accelerator(
             mixed_precision=mixed,
             gradient_accumulation_steps=self.config.gradient_accumulation_steps,
             log_with=trackers or None,
             project_config=ProjectConfiguration(project_dir=str(self.output), logging_dir=str(self.output / "logs")),
         )
+        check_process_group(accelerator.num_processes)
+        return accelerator
 
     def _sharded(self) -> bool:
         from accelerate.utils import DistributedType
