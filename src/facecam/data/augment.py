@@ -151,25 +151,3 @@ def sample_colour(rng: np.random.Generator) -> tuple[int, int, int]:
     return tuple(int(c) for c in rng.integers(0, 256, size=3))
 
 
-class SelfieSegmenter:
-    """Foreground alpha from MediaPipe's bundled selfie segmentation, for clips without masks.
-
-    One graph per instance (create one per worker process); ``model_selection=0``
-    is the general 256x256 model, the one suited to portrait framing.
-    """
-
-    def __init__(self, model_selection: int = 0) -> None:
-        from ..face.landmarks import _quiet
-
-        with _quiet():
-            from mediapipe.python.solutions import selfie_segmentation
-
-            self._graph = selfie_segmentation.SelfieSegmentation(model_selection=model_selection)
-
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
-        """``(T, H, W, 3)`` uint8 RGB -> ``(T, H, W)`` float32 alpha in [0, 1]."""
-        return np.stack([self._graph.process(np.ascontiguousarray(f)).segmentation_mask.astype(np.float32)
-                         for f in frames])
-
-    def close(self) -> None:
-        self._graph.close()

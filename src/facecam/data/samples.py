@@ -29,8 +29,9 @@ import numpy as np
 
 from ..errors import FacecamError, NoFaceError
 from ..face.landmarks import NOSE_TIP
+from ..face.segmentation import SelfieSegmenter
 from ..video.crop import apply_crop, reference_crop
-from .augment import (MotionParams, SelfieSegmenter, StillParams, corner_colour, replace_background,
+from .augment import (MotionParams, StillParams, corner_colour, replace_background,
                       sample_colour, sample_motion, sample_still, still_augment, zoom_pan)
 from .nersemble import NersembleReader, NersembleSequence, read_camera_params
 from .stitch import LandmarkCache, condition_frames, plan_segments

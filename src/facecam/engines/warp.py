@@ -255,16 +255,13 @@ def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, 
     the input exactly; the background plate takes only pixels with ``alpha == 0``. (Four channels also
     happen to warp faster than three in OpenCV.)
     """
-    from ..face.landmarks import _quiet
+    from ..face.segmentation import selfie_segmentation
 
     T, H, W = frames.shape[:3]
     diag = float(np.hypot(H, W))
     dilate = options.dilate * diag
     feather = max(1.0, options.feather * diag)
-    with _quiet():
-        from mediapipe.python.solutions.selfie_segmentation import SelfieSegmentation
-
-        seg = SelfieSegmentation(model_selection=options.segmentation_model)
+    seg = selfie_segmentation(options.segmentation_model)
     # Segment every SEGMENT_STRIDE-th frame (and the last) and interpolate between: the
     # mask is dilated and smoothed over three frames anyway, and the model costs
     # as much as the face mesh. The selfie model sees 256x256 inside, so a

@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from .landmarks import _quiet, _to_pixels
+from .landmarks import landmarks_to_pixels, quiet_mediapipe
 
 TILES = 3  # a face the whole frame misses is searched again in 3x3 overlapping tiles ...
 TILE_SHARE = 0.45  # ... each this share of the frame's side (neighbours overlap by 0.175 of it)
@@ -44,7 +44,7 @@ class FaceBox:
 
 def face_detector(min_confidence: float = 0.5):
     """MediaPipe's full-range face detector (the model ships in the mediapipe wheel)."""
-    with _quiet():
+    with quiet_mediapipe():
         from mediapipe.python.solutions import face_detection
 
         return face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_confidence)
@@ -107,7 +107,7 @@ def landmarks_in_box(image: np.ndarray, box: FaceBox, mesh) -> Optional[np.ndarr
     left, right = int(max(0, cx - side / 2)), int(min(w, cx + side / 2))
     top, bottom = int(max(0, cy - side / 2)), int(min(h, cy + side / 2))
     window = np.ascontiguousarray(image[top:bottom, left:right])
-    points = _to_pixels(mesh.process(window), right - left, bottom - top)
+    points = landmarks_to_pixels(mesh.process(window), right - left, bottom - top)
     if points is None:
         return None
     points[:, 0] += left

@@ -1,4 +1,7 @@
-"""MediaPipe Face Mesh over clips and images.
+"""MediaPipe Face Mesh over clips and images, and the quieting every MediaPipe graph starts under.
+
+:mod:`facecam.face` is MediaPipe's one home: the face mesh here, the full-range face detector in
+:mod:`facecam.face.detect`, selfie segmentation in :mod:`facecam.face.segmentation`.
 
 Landmarks are 478 points (468 mesh + 10 iris) in pixels of the frame they were
 detected on: ``x`` and ``y`` in pixels, ``z`` MediaPipe's relative depth scaled
@@ -54,7 +57,7 @@ class LandmarkTrack:
 
 
 @contextlib.contextmanager
-def _quiet():
+def quiet_mediapipe():
     """MediaPipe's C++ logging goes to fd 2; silence it while graphs start."""
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -64,7 +67,7 @@ def _quiet():
 
 def face_mesh(static: bool, min_confidence: float = 0.5):
     """A MediaPipe FaceMesh with irises (478 points), one face."""
-    with _quiet():
+    with quiet_mediapipe():
         from mediapipe.python.solutions import face_mesh as mp_face_mesh
 
         return mp_face_mesh.FaceMesh(static_image_mode=static, max_num_faces=1, refine_landmarks=True,
@@ -72,7 +75,7 @@ def face_mesh(static: bool, min_confidence: float = 0.5):
                                      min_tracking_confidence=min_confidence)
 
 
-def _to_pixels(result, width: int, height: int) -> Optional[np.ndarray]:
+def landmarks_to_pixels(result, width: int, height: int) -> Optional[np.ndarray]:
     if not result.multi_face_landmarks:
         return None
     lm = result.multi_face_landmarks[0].landmark
@@ -86,7 +89,7 @@ def detect_image_landmarks(image: np.ndarray, mesh=None) -> Optional[np.ndarray]
     mesh = mesh or face_mesh(static=True)
     try:
         h, w = image.shape[:2]
-        return _to_pixels(mesh.process(np.ascontiguousarray(image)), w, h)
+        return landmarks_to_pixels(mesh.process(np.ascontiguousarray(image)), w, h)
     finally:
         if own:
             mesh.close()
@@ -122,7 +125,7 @@ def detect_landmarks(frames: Iterable[np.ndarray] | np.ndarray, *, static: bool 
     mesh = face_mesh(static=static, min_confidence=min_confidence)
     try:
         for i, frame in enumerate(iterator):
-            pts = _to_pixels(mesh.process(np.ascontiguousarray(frame)), w, h)
+            pts = landmarks_to_pixels(mesh.process(np.ascontiguousarray(frame)), w, h)
             if pts is not None:
                 points[i], found[i] = pts, True
     finally:
