@@ -274,7 +274,7 @@ def test_each_segment_condition_is_the_mesh_of_its_camera_at_the_first_time(fram
         points = detect_image_landmarks(stored_frame(frames_tree, start, cam))
         assert points is not None
         want = render_condition(points[None], SIZE)[0]
-        got = sample.raw_camera[seg["first"]:seg["first"] + len(seg["times"])]
+        got = sample.raw_condition[seg["first"]:seg["first"] + len(seg["times"])]
         assert seg["condition_time"] == start
         assert (got == want[None]).all(), f"segment of camera {seg['camera']}"
         meshes.append(want)
@@ -293,17 +293,17 @@ def test_target_and_condition_move_together_on_pixels(frames_tree, context):
     for i in (0, 8, 16):
         p = motion.at(i / (FRAMES - 1))
         want_t = reference_place(sample.raw_target[i], p.scale, p.pos_h, p.pos_w, 0)
-        want_c = reference_place(sample.raw_camera[i], p.scale, p.pos_h, p.pos_w, 255)
+        want_c = reference_place(sample.raw_condition[i], p.scale, p.pos_h, p.pos_w, 255)
         assert np.abs(sample.target[i].astype(int) - want_t).mean() < 1.0
-        assert np.abs(sample.camera[i].astype(int) - want_c).mean() < 1.0
+        assert np.abs(sample.condition[i].astype(int) - want_c).mean() < 1.0
     # Frame 0 of the target is the very frame the condition mesh was detected on, now zoomed.
     points = detect_image_landmarks(sample.target[0])
-    ys, xs = np.nonzero((sample.camera[0] < 250).any(axis=2))
+    ys, xs = np.nonzero((sample.condition[0] < 250).any(axis=2))
     assert points is not None
     assert xs.min() == pytest.approx(points[:, 0].min(), abs=3) and xs.max() == pytest.approx(points[:, 0].max(), abs=3)
     assert ys.min() == pytest.approx(points[:, 1].min(), abs=3) and ys.max() == pytest.approx(points[:, 1].max(), abs=3)
     # and the zoom did move it: the unzoomed mesh sits elsewhere
-    ys0, xs0 = np.nonzero((sample.raw_camera[0] < 250).any(axis=2))
+    ys0, xs0 = np.nonzero((sample.raw_condition[0] < 250).any(axis=2))
     assert abs(xs0.min() - xs.min()) > 3 or abs(ys0.min() - ys.min()) > 3
 
 

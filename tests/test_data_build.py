@@ -19,7 +19,7 @@ from facecam.data.build import build_dataset, shard_plan
 from facecam.data.dataset import FaceCamShards, collate_samples
 from facecam.data.nersemble import scan_nersemble
 from facecam.data.samples import BuildConfig, SampleContext, Sources, make_sample
-from facecam.data.shards import decode_mp4, iter_shard, load_npy
+from facecam.data.shards import decode_condition, decode_mp4, iter_shard, load_npy
 from facecam.data.wild import scan_wild
 from facecam.eval.metrics import psnr
 from test_data import FRAMES, SIZE, make_tree, reference_place
@@ -104,8 +104,9 @@ def test_every_sample_records_its_parameters_and_provenance(built):
             assert set(meta["calibration"]["world_2_cam"]) == {meta["source_camera"], *meta["target_cameras"]}
         else:
             assert Path(meta["clip"]).name in ("lp_d0.mp4", "facecam_000.mp4") and meta["crop"]
-        for clip in ("source", "target", "camera"):
+        for clip in ("source", "target"):
             assert decode_mp4(fields[f"{clip}.mp4"]).shape == (FRAMES, *SIZE, 3)
+        assert decode_condition(fields["condition.npz"]).shape == (FRAMES, *SIZE, 3)
 
 
 # --- machine split and resume ------------------------------------------------------------------
@@ -164,7 +165,7 @@ def test_killed_build_restarted_finishes_every_shard_once(wild_dir, tmp_path):
     assert keys == [f"sample-{i:08d}" for i in range(8)]  # all there, none duplicated, in order
     for shard in sorted(out.glob("shard-*.tar")):
         for key, fields in iter_shard(shard):
-            assert sorted(fields) == ["camera.mp4", "json", "source.mp4", "target.mp4"]
+            assert sorted(fields) == ["condition.npz", "json", "source.mp4", "target.mp4"]
             assert decode_mp4(fields["target.mp4"]).shape[0] == FRAMES
             assert json.loads(fields["json"])["key"] == key
 
@@ -195,8 +196,8 @@ def test_wild_target_is_the_source_clip_under_the_recorded_zoom_pan(wild_dir, tm
             still = reference_place(cropped[i], s["scale"], s["pos_h"], s["pos_w"], meta["source_fill"])
             assert psnr(source[i], still) > 28, f"{key} source frame {i}"
         # the condition is the first frame's mesh, zoomed like the target: its first frame is not blank
-        camera = decode_mp4(fields["camera.mp4"])
-        assert (camera[0] < 200).any() and meta["motion"]["scale0"] >= 1.0
+        condition = decode_condition(fields["condition.npz"])
+        assert (condition[0] < 200).any() and meta["motion"]["scale0"] >= 1.0
 
 
 # --- latents -----------------------------------------------------------------------------------
@@ -218,9 +219,9 @@ def test_latents_are_stored_next_to_the_videos_and_read_back(wild_dir, tmp_path)
     config = BuildConfig(frames=9, size=(128, 96))
     build_dataset(out, sources, 1, seed=2, config=config, encoder=PoolEncoder(), progress=False)
     (key, fields), = list(iter_shard(out / "shard-000000.tar"))
-    assert json.loads(fields["json"])["latents"] == ["camera", "source", "target"]
+    assert json.loads(fields["json"])["latents"] == ["condition", "source", "target"]
     sample, _ = make_sample(0, 2, sources, config, SampleContext())
-    for clip in ("source", "target", "camera"):
+    for clip in ("source", "target", "condition"):
         z = load_npy(fields[f"{clip}_latent.npy"])
         assert z.shape == (16, 3, 16, 12) and z.dtype == np.float16
         want = PoolEncoder().encode_video(getattr(sample, clip)).astype(np.float16)
@@ -263,11 +264,11 @@ def test_wan_video_encoder_normalises_the_posterior_mean_of_a_tiny_wan_vae():
 
 def test_reader_yields_tensors_in_minus_one_to_one(built):
     item = next(iter(FaceCamShards(built, shuffle=False)))
-    for clip in ("source", "target", "camera"):
+    for clip in ("source", "target", "condition"):
         x = item[clip]
         assert tuple(x.shape) == (FRAMES, 3, *SIZE) and x.dtype.is_floating_point
         assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0
-    assert float(item["camera"].max()) == 1.0  # the condition's white canvas
+    assert float(item["condition"].max()) == 1.0  # the condition's white canvas
     assert item["meta"]["key"] == "sample-00000000" and item["meta"]["position"] == 0
     batch = collate_samples([item, item])
     assert tuple(batch["target"].shape) == (2, FRAMES, 3, *SIZE) and len(batch["meta"]) == 2
@@ -359,3 +360,54 @@ def test_a_sample_that_fails_every_attempt_is_left_out_and_listed(tmp_path):
     summary = build_dataset(tmp_path / "out", Sources([], scan_wild(wild)), 2, seed=1, config=config, progress=False)
     assert summary.failed == [0, 1] and summary.retried == 4
     assert list(iter_shard(tmp_path / "out" / "shard-000000.tar")) == []
+
+
+# --- the condition, losslessly -------------------------------------------------------------------
+
+def test_the_condition_round_trips_through_a_shard_exactly_as_drawn(tmp_path):
+    """The mesh's 1-2 px coloured lines survive (H.264 4:2:0 turned the blue eye lines (48,48,255) into
+    (53,51,217)); training sees the drawing inference draws."""
+    from facecam.condition.builder import build_condition
+    from facecam.data.shards import pack_shard, write_sample
+
+    clip = build_condition(media_path("facecam_000.mp4"), camera="arc-left", num_frames=9, size=(352, 240))
+    drawn = clip.condition
+    blue = (drawn == (48, 48, 255)).all(axis=-1)
+    assert blue.sum() > 50  # the eye lines are there to lose
+    write_sample(tmp_path, 0, 0, clip.source, clip.source, drawn, {"key": "sample-00000000"}, 24.0)
+    shard, failed = pack_shard(tmp_path, 0, [0])
+    (key, fields), = list(iter_shard(shard))
+    assert failed == [] and sorted(fields) == ["condition.npz", "json", "source.mp4", "target.mp4"]
+    np.testing.assert_array_equal(decode_condition(fields["condition.npz"]), drawn)
+    item = next(iter(FaceCamShards(shard, shuffle=False, latents=False)))
+    pixels = ((item["condition"].permute(0, 2, 3, 1) + 1) * 127.5).round().byte().numpy()
+    np.testing.assert_array_equal(pixels, drawn)
+    # for comparison, what H.264 does to the same lines
+    smeared = decode_mp4(_h264(drawn))
+    assert np.abs(smeared[blue].astype(int) - (48, 48, 255)).max() > 20
+
+
+def _h264(frames):
+    import tempfile
+
+    from facecam.video.io import write_video
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_video(Path(tmp) / "x.mp4", frames, 24.0)
+        return Path(path).read_bytes()
+
+
+def test_a_shard_with_the_old_h264_condition_is_refused_naming_the_rebuild(tmp_path):
+    import io
+    import tarfile
+
+    from facecam.errors import FacecamError
+
+    shard = tmp_path / "shard-000000.tar"
+    with tarfile.open(shard, "w") as tar:
+        for name, data in (("sample-00000000.json", b"{}"), ("sample-00000000.camera.mp4", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(FacecamError, match="rebuild it with `facecam data build`"):
+        next(iter(FaceCamShards(shard, shuffle=False)))

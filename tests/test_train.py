@@ -397,7 +397,7 @@ def test_cli_tiny_run_writes_metrics_validation_video_checkpoints_and_exports(ti
     assert [int(r["step"]) for r in read_metrics(out)] == [1, 2]
     assert (out / "checkpoints" / "latest").read_text().strip() == "step-00000002"
     video = probe_video(out / "validation" / "step-00000002.mp4")
-    assert video["frames"] == 5 and video["width"] == 4 * 32   # source | camera | target | render
+    assert video["frames"] == 5 and video["width"] == 4 * 32   # source | condition | target | render
     assert (out / "export/wan2.2_14b/high/released_version/model.safetensors").is_file()
     assert (out / "export/diffusers/transformer/config.json").is_file()
     if importlib.util.find_spec("tensorboard") is not None:

@@ -124,10 +124,10 @@ def _make_one(job: tuple[int, int]) -> tuple[int, int, Optional[str], list[str]]
         from .latents import encode_latents
 
         latents = encode_latents(w["encoder"], {"source": sample.source, "target": sample.target,
-                                                "camera": sample.camera})
-    meta = {**sample.meta, "format": "facecam-sample/1", "key": f"sample-{index:08d}", "shard": shard,
+                                                "condition": sample.condition})
+    meta = {**sample.meta, "format": "facecam-sample/2", "key": f"sample-{index:08d}", "shard": shard,
             "config": config.to_dict(), "latents": sorted(latents) if latents else []}
-    write_sample(w["out"], shard, index, sample.source, sample.target, sample.camera, meta, config.fps, latents)
+    write_sample(w["out"], shard, index, sample.source, sample.target, sample.condition, meta, config.fps, latents)
     return shard, index, sample.meta["kind"], failures
 
 

@@ -33,9 +33,9 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ..errors import FacecamError
-from .shards import decode_mp4, load_npy
+from .shards import OLD_CONDITION_FIELDS, decode_condition, decode_mp4, load_npy
 
-CLIPS = ("source", "target", "camera")
+CLIPS = ("source", "target", "condition")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class FaceCamShards(IterableDataset):
 
     Each item is a dict:
 
-    * ``source``, ``target``, ``camera``: ``(T, 3, H, W)`` float32 in [-1, 1], or, when the
+    * ``source``, ``target``, ``condition``: ``(T, 3, H, W)`` float32 in [-1, 1], or, when the
       sample has latents and ``latents`` allows, ``(16, T', h, w)`` float32 normalised latents;
     * ``meta``: the sample's JSON record plus ``epoch``, ``position``, ``shard`` and
       ``latents`` (bool: which of the two the tensors are).
@@ -175,6 +175,9 @@ class FaceCamShards(IterableDataset):
     def _load(self, f, shard: int, key: str) -> dict:
         fields = self.index[shard][key]
         meta = json.loads(self._read(f, fields["json"]))
+        if any(old in fields for old in OLD_CONDITION_FIELDS):
+            raise FacecamError(f"{self.paths[shard]} was built before the lossless condition (its camera.mp4 is "
+                               "H.264, which smears the mesh lines): rebuild it with `facecam data build`")
         has_latents = all(f"{c}_latent.npy" in fields for c in CLIPS)
         if self.latents is True and not has_latents:
             raise FacecamError(f"{key} in {self.paths[shard]} has no latents (built without a VAE)")
@@ -183,6 +186,8 @@ class FaceCamShards(IterableDataset):
         for clip in CLIPS:
             if use_latents:
                 out[clip] = torch.from_numpy(load_npy(self._read(f, fields[f"{clip}_latent.npy"])).astype(np.float32))
+            elif clip == "condition":
+                out[clip] = frames_to_tensor(decode_condition(self._read(f, fields["condition.npz"])))
             else:
                 out[clip] = frames_to_tensor(decode_mp4(self._read(f, fields[f"{clip}.mp4"])))
         meta.update(shard=Path(self.paths[shard]).name, latents=use_latents)
@@ -191,7 +196,7 @@ class FaceCamShards(IterableDataset):
 
 
 def collate_samples(batch: list[dict]) -> dict:
-    """Stack ``source``/``target``/``camera`` into ``(B, ...)`` tensors; ``meta`` stays a list of dicts."""
+    """Stack ``source``/``target``/``condition`` into ``(B, ...)`` tensors; ``meta`` stays a list of dicts."""
     out = {c: torch.stack([b[c] for b in batch]) for c in CLIPS}
     out["meta"] = [b["meta"] for b in batch]
     return out

@@ -1,4 +1,4 @@
-"""Planning and rendering one training sample (source, target, camera condition).
+"""Planning and rendering one training sample (source, target, condition).
 
 A sample is made in two steps so that it is reproducible and inspectable:
 
@@ -81,17 +81,17 @@ class Sources:
 class RenderedSample:
     """Frames of one sample, all ``(T, H, W, 3)`` uint8, and its JSON record.
 
-    ``raw_source``, ``raw_target`` and ``raw_camera`` are the clips before the still
+    ``raw_source``, ``raw_target`` and ``raw_condition`` are the clips before the still
     augmentation and the synthetic motion (for checks); they are not written.
     """
 
     source: np.ndarray
     target: np.ndarray
-    camera: np.ndarray
+    condition: np.ndarray
     meta: dict
     raw_source: Optional[np.ndarray] = None
     raw_target: Optional[np.ndarray] = None
-    raw_camera: Optional[np.ndarray] = None
+    raw_condition: Optional[np.ndarray] = None
 
 
 class SampleContext:
@@ -232,7 +232,7 @@ def _render_nersemble(plan: dict, config: BuildConfig, ctx: SampleContext) -> Re
         mask_parts.append(masks)
         cond_parts.append(condition_frames(points[seg.camera], size, len(seg.times)))
     raw_target = np.concatenate(target_parts)
-    raw_camera = np.concatenate(cond_parts)
+    raw_condition = np.concatenate(cond_parts)
     source_times = [min(start + j * stride, total - 1) for j in range(count)]
     source, source_masks = ctx.reader.read(seq, plan["source_camera"], source_times, size)
 
@@ -269,8 +269,8 @@ def _render_nersemble(plan: dict, config: BuildConfig, ctx: SampleContext) -> Re
     return RenderedSample(
         source=still_augment(source, still, source_fill),
         target=zoom_pan(raw_target, motion, corner_colour(raw_target[0])),
-        camera=zoom_pan(raw_camera, motion, WHITE),
-        meta=meta, raw_source=source, raw_target=raw_target, raw_camera=raw_camera)
+        condition=zoom_pan(raw_condition, motion, WHITE),
+        meta=meta, raw_source=source, raw_target=raw_target, raw_condition=raw_condition)
 
 
 def _render_wild(plan: dict, config: BuildConfig, ctx: SampleContext) -> RenderedSample:
@@ -288,7 +288,7 @@ def _render_wild(plan: dict, config: BuildConfig, ctx: SampleContext) -> Rendere
     points = ctx.landmarks.get(f"wild/{path}/{start}/{config.fps}/crop/{box.to_dict()}", lambda: cropped[0])
     if points is None:
         raise NoFaceError(f"no face in the cropped first frame of {path} (at frame {start})")
-    raw_camera = condition_frames(points, size, count)
+    raw_condition = condition_frames(points, size, count)
     still, motion = StillParams(**plan["still"]), MotionParams(**plan["motion"])
     source_fill = corner_colour(cropped[0])
     meta = {**plan, "start_frame": start, "clip_frames_read": real, "crop": box.to_dict(),
@@ -296,8 +296,8 @@ def _render_wild(plan: dict, config: BuildConfig, ctx: SampleContext) -> Rendere
     return RenderedSample(
         source=still_augment(cropped, still, source_fill),
         target=zoom_pan(cropped, motion, source_fill),
-        camera=zoom_pan(raw_camera, motion, WHITE),
-        meta=meta, raw_source=cropped, raw_target=cropped, raw_camera=raw_camera)
+        condition=zoom_pan(raw_condition, motion, WHITE),
+        meta=meta, raw_source=cropped, raw_target=cropped, raw_condition=raw_condition)
 
 
 def make_sample(index: int, seed: int, sources: Sources, config: BuildConfig,

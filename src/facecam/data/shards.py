@@ -6,11 +6,11 @@ each as members named ``<key>.<field>`` (the WebDataset convention):
 =========================  ====================================================
 ``<key>.source.mp4``       source clip, H.264, ``T`` frames at ``H x W``
 ``<key>.target.mp4``       target clip (stitched cameras + synthetic motion)
-``<key>.camera.mp4``       camera-condition clip (face mesh on white)
+``<key>.condition.npz``    condition clip (face mesh on white), ``(T, H, W, 3)`` uint8, lossless
 ``<key>.json``             every sampled parameter and the provenance
 ``<key>.source_latent.npy`` optional, with a VAE: ``(16, T', h, w)`` float16, normalised
 ``<key>.target_latent.npy`` (same)
-``<key>.camera_latent.npy`` (same)
+``<key>.condition_latent.npy`` (same)
 =========================  ====================================================
 
 Crash safety: every sample is first written into its own staging folder
@@ -39,8 +39,12 @@ from ..video.io import write_video
 STAGING = ".staging"
 FAILED = "failed.json"
 # Member order inside a sample (fixed for byte-identical shards).
-FIELD_ORDER = ("json", "source.mp4", "target.mp4", "camera.mp4",
-               "source_latent.npy", "target_latent.npy", "camera_latent.npy")
+FIELD_ORDER = ("json", "source.mp4", "target.mp4", "condition.npz",
+               "source_latent.npy", "target_latent.npy", "condition_latent.npy")
+# The condition's thin coloured lines do not survive H.264's 4:2:0 chroma (pixels off by up to 171-180 grey
+# levels on the shared clips); compressed npz keeps every pixel at 1.7-2.5x the H.264 size (0.4-1.9 MB for
+# 81 frames at 704x480), smaller than lossless x264 RGB (benchmarks/condition_storage.py).
+OLD_CONDITION_FIELDS = ("camera.mp4", "camera_latent.npy")
 
 
 def shard_name(shard: int) -> str:
@@ -64,7 +68,7 @@ def is_sample_done(out: Path, shard: int, index: int) -> bool:
     return sample_dir(out, shard, index).is_dir()
 
 
-def write_sample(out: Path, shard: int, index: int, source: np.ndarray, target: np.ndarray, camera: np.ndarray,
+def write_sample(out: Path, shard: int, index: int, source: np.ndarray, target: np.ndarray, condition: np.ndarray,
                  meta: dict, fps: float, latents: Optional[dict[str, np.ndarray]] = None) -> Path:
     """Encode one sample into a temporary folder and rename it into the shard's staging folder.
 
@@ -77,7 +81,7 @@ def write_sample(out: Path, shard: int, index: int, source: np.ndarray, target: 
         with atomic_folder(final) as tmp:
             write_video(tmp / "source.mp4", source, fps)
             write_video(tmp / "target.mp4", target, fps)
-            write_video(tmp / "camera.mp4", camera, fps)
+            write_condition(tmp / "condition.npz", condition)
             for name, array in (latents or {}).items():
                 np.save(tmp / f"{name}_latent.npy", np.ascontiguousarray(array))
             (tmp / "json").write_text(json.dumps(meta, sort_keys=True, indent=1))
@@ -168,6 +172,18 @@ def decode_mp4(data: bytes) -> np.ndarray:
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)])
+
+
+def write_condition(path: Path, frames: np.ndarray) -> None:
+    """The condition clip ``(T, H, W, 3)`` uint8, losslessly (zlib-compressed npz)."""
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, frames=np.ascontiguousarray(frames, dtype=np.uint8))
+
+
+def decode_condition(data: bytes) -> np.ndarray:
+    """The condition clip of a sample, exactly as it was drawn."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return npz["frames"]
 
 
 def load_npy(data: bytes) -> np.ndarray:

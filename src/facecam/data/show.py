@@ -10,7 +10,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..errors import FacecamError
-from .shards import decode_mp4, iter_shard
+from .shards import decode_condition, decode_mp4, iter_shard
 
 THUMB_HEIGHT = 176
 GAP = 4
@@ -32,12 +32,13 @@ def _label(image: np.ndarray, text: str) -> None:
 
 def sample_row(fields: dict[str, bytes]) -> np.ndarray:
     """``(h, w, 3)`` row: for the first, middle and last frame, source | target | condition."""
-    clips = {name: decode_mp4(fields[f"{name}.mp4"]) for name in ("source", "target", "camera")}
+    clips = {name: decode_mp4(fields[f"{name}.mp4"]) for name in ("source", "target")}
+    clips["condition"] = decode_condition(fields["condition.npz"])
     meta = json.loads(fields["json"])
     t = len(clips["target"])
     cells = []
     for i in (0, t // 2, t - 1):
-        for name in ("source", "target", "camera"):
+        for name in ("source", "target", "condition"):
             thumb = _thumb(clips[name][min(i, len(clips[name]) - 1)])
             _label(thumb, f"{name} {i}")
             cells.append(thumb)

@@ -3,11 +3,11 @@
 The trainer accepts any iterable of sample dicts (the data issue's shard reader, a list, a
 generator) holding either pixel videos::
 
-    {"source": (T, 3, H, W), "target": (T, 3, H, W), "camera": (T, 3, H, W)}   # float in [-1, 1]
+    {"source": (T, 3, H, W), "target": (T, 3, H, W), "condition": (T, 3, H, W)}   # float in [-1, 1]
 
 or precomputed normalised VAE latents::
 
-    {"source_latents": (16, F, h, w), "target_latents": ..., "camera_latents": ...}
+    {"source_latents": (16, F, h, w), "target_latents": ..., "condition_latents": ...}
 
 (extra keys such as ``meta`` are ignored; the shard reader of :mod:`facecam.data.dataset` puts
 latents under the plain names and says so in ``meta["latents"]``). :class:`SampleStream` turns it into batches and
@@ -24,12 +24,12 @@ import torch
 
 from ..errors import FacecamError
 
-VIDEO_KEYS = ("source", "target", "camera")
+VIDEO_KEYS = ("source", "target", "condition")
 LATENT_KEYS = tuple(f"{k}_latents" for k in VIDEO_KEYS)
 
 
 class SyntheticVideos(torch.utils.data.IterableDataset):
-    """Smooth random (source, target, camera) videos, deterministic per index, sharded by rank.
+    """Smooth random (source, target, condition) videos, deterministic per index, sharded by rank.
 
     Each video is a low-resolution random field upsampled to ``height x width`` and drifting
     over time, so the VAE sees image-like content rather than white noise.

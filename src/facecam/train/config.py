@@ -35,7 +35,7 @@ class LoraOptions:
 
 @dataclass
 class SyntheticData:
-    """Random (source, target, camera) videos, for ``data: synthetic`` smoke runs and tests."""
+    """Random (source, target, condition) videos, for ``data: synthetic`` smoke runs and tests."""
 
     samples: int = 4          # distinct samples per epoch
     frames: int = 5           # 4k+1 frames (5 -> 2 latent frames)

@@ -2,10 +2,10 @@
 
 One optimisation step, per process::
 
-    batch   = next (source, target, camera) sample(s)            # pixels -> frozen VAE -> latents
+    batch   = next (source, target, condition) sample(s)            # pixels -> frozen VAE -> latents
     i       ~ U[expert's index range of the 1000-step schedule]  # schedule.TrainingSchedule
     x_t     = (1 - s'_i) target + s'_i eps
-    v       = expert(x_t, source, camera, 1000 s'_i, prompt)     # target half only
+    v       = expert(x_t, source, condition, 1000 s'_i, prompt)     # target half only
     loss    = w(t_i) * mean((v - (eps - target))^2)
 
 Only self-attention and the patch embedding (or their LoRA adapters) get gradients. The
@@ -332,17 +332,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ step
     def latents(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(target, source, camera)`` normalised latents ``(B, 16, F, h, w)`` on the device."""
+        """``(target, source, condition)`` normalised latents ``(B, 16, F, h, w)`` on the device."""
         from ..model.vae import encode_pixels
 
         device = self.accelerator.device
         if "target_latents" in batch:
-            return tuple(batch[f"{k}_latents"].to(device).float() for k in ("target", "source", "camera"))
-        return tuple(encode_pixels(self.vae, batch[k].to(device)) for k in ("target", "source", "camera"))
+            return tuple(batch[f"{k}_latents"].to(device).float() for k in ("target", "source", "condition"))
+        return tuple(encode_pixels(self.vae, batch[k].to(device)) for k in ("target", "source", "condition"))
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The weighted flow-matching loss of one batch (target half only: the model returns only it)."""
-        target, source, camera = self.latents(batch)
+        target, source, condition = self.latents(batch)
         b = target.shape[0]
         indices = self.schedule.sample_indices(b, generator=self.noise_generator)
         noise = torch.randn(target.shape, generator=self.noise_generator).to(target.device)
@@ -352,7 +352,7 @@ class Trainer:
             # The release's sampler (and our pipeline) hands the DiT bf16-rounded timesteps; train on the same values.
             timesteps = timesteps.to(torch.bfloat16).float()
         text = self.prompt_embeds.to(target.device).expand(b, -1, -1)
-        pred = facecam_velocity(self.model, noisy, source, camera, timesteps, text)
+        pred = facecam_velocity(self.model, noisy, source, condition, timesteps, text)
         per_sample = (pred.float() - velocity_target(target, noise)).pow(2).flatten(1).mean(1)
         weights = self.schedule.weights[indices].to(per_sample.device, torch.float32)
         return (per_sample * weights).mean()
@@ -379,7 +379,7 @@ class Trainer:
 
     # ------------------------------------------------------------ validation
     def validate(self) -> Optional[Path]:
-        """Render the validation sample and write ``validation/step-N.mp4`` (source | camera | target | render).
+        """Render the validation sample and write ``validation/step-N.mp4`` (source | condition | target | render).
 
         Every process renders (a sharded expert needs all ranks for its forward); the main one writes.
         """
@@ -391,22 +391,22 @@ class Trainer:
         batch = self.validation_batch
         device = self.accelerator.device
         if "target" in batch:
-            source, camera, target = (batch[k].to(device) for k in ("source", "camera", "target"))
+            source, condition, target = (batch[k].to(device) for k in ("source", "condition", "target"))
         else:  # latents-only data: decode for display (and for the pipeline, which takes pixels)
-            source, camera, target = (decode_pixels(self.vae, batch[f"{k}_latents"].to(device))
-                                      for k in ("source", "camera", "target"))
+            source, condition, target = (decode_pixels(self.vae, batch[f"{k}_latents"].to(device))
+                                         for k in ("source", "condition", "target"))
         self.model.eval()
         try:
             with torch.no_grad(), self.accelerator.autocast():
                 if self.config.validation_mode == "pipeline":
-                    render = self._render_pipeline(source, camera)
+                    render = self._render_pipeline(source, condition)
                 else:
                     render = self._render_expert(batch)
         finally:
             self.model.train()
         path = self.output / "validation" / f"step-{self.step:08d}.mp4"
         if self.is_main:
-            write_side_by_side(path, [source[0], camera[0], target[0], render[0]])
+            write_side_by_side(path, [source[0], condition[0], target[0], render[0]])
         self.accelerator.wait_for_everyone()
         return path
 
@@ -422,7 +422,7 @@ class Trainer:
             self._other.requires_grad_(False)
         return self._other
 
-    def _render_pipeline(self, source: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
+    def _render_pipeline(self, source: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """``(1, 3, T, H, W)`` in [-1, 1]: the whole FaceCamPipeline (both experts, CFG) with the trained expert."""
         from ..model.sampling import make_scheduler
         from ..pipeline import FaceCamPipeline
@@ -436,7 +436,7 @@ class Trainer:
                                    scheduler=make_scheduler(cfg.shift), boundary_ratio=cfg.boundary)
             pipe.prompt_cache = self.prompt_cache
             pipe.set_progress_bar_config(disable=True)
-            out = pipe(source[:1], camera[:1], prompt=cfg.prompt, num_inference_steps=cfg.validation_steps,
+            out = pipe(source[:1], condition[:1], prompt=cfg.prompt, num_inference_steps=cfg.validation_steps,
                        guidance_scale=cfg.validation_guidance, generator=torch.Generator().manual_seed(cfg.seed),
                        output_type="latent")
             return pipe.decode_latents(out.frames)
@@ -449,8 +449,8 @@ class Trainer:
         from .validation import denoise_expert
 
         cfg = self.config
-        target, source, camera = self.latents({k: v[:1] for k, v in batch.items()})
-        latents = denoise_expert(self.model, cfg.expert, source=source, camera=camera, target=target,
+        target, source, condition = self.latents({k: v[:1] for k, v in batch.items()})
+        latents = denoise_expert(self.model, cfg.expert, source=source, condition=condition, target=target,
                                  prompt_embeds=self.prompt_embeds.to(target.device), steps=cfg.validation_steps,
                                  shift=cfg.shift, boundary=cfg.boundary, generator=torch.Generator().manual_seed(cfg.seed))
         return decode_pixels(self.vae, latents)

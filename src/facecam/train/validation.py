@@ -4,12 +4,12 @@ A run trains one expert, so the render uses that expert on its own share of the 
 
 * **high-noise expert**: from pure noise, Euler steps of the ``validation_steps``-step
   inference schedule while ``t >= boundary``, then the clean estimate ``x - s' v`` at the
-  last of them (the content and camera the low expert would refine);
+  last of them (the content and camera view the low expert would refine);
 * **low-noise expert**: the validation target noised to the first schedule sigma below the
   boundary (where the high expert would hand over), then Euler steps down to 0.
 
-The video shows ``source | camera condition | target | render`` side by side, so a glance
-tells whether the render follows the camera condition. The sampler is the inference
+The video shows ``source | condition | target | render`` side by side, so a glance
+tells whether the render follows the condition. The sampler is the inference
 scheduler itself (same shifted sigmas, same Euler update), without classifier-free guidance.
 """
 
@@ -25,7 +25,7 @@ from ..model.transformer import facecam_velocity
 
 
 @torch.no_grad()
-def denoise_expert(model: torch.nn.Module, expert: str, *, source: torch.Tensor, camera: torch.Tensor,
+def denoise_expert(model: torch.nn.Module, expert: str, *, source: torch.Tensor, condition: torch.Tensor,
                    target: torch.Tensor, prompt_embeds: torch.Tensor, steps: int, shift: float, boundary: float,
                    generator: torch.Generator) -> torch.Tensor:
     """Latents ``(B, 16, F, h, w)`` the expert produces on its part of a ``steps``-step sampler.
@@ -44,7 +44,7 @@ def denoise_expert(model: torch.nn.Module, expert: str, *, source: torch.Tensor,
     scheduler.set_begin_index(mine[0])
     for i in mine:
         t = timesteps[i].expand(x.shape[0])
-        v = facecam_velocity(model, x, source, camera, t, prompt_embeds).float()
+        v = facecam_velocity(model, x, source, condition, t, prompt_embeds).float()
         if expert == "high" and i == mine[-1]:
             return x - float(sigmas[i]) * v  # clean estimate where the low expert would take over
         x = scheduler.step(v, timesteps[i], x, return_dict=False)[0]
