@@ -184,6 +184,8 @@ def test_wild_target_is_the_source_clip_under_the_recorded_zoom_pan(wild_dir, tm
         start = meta["start_frame"]
         needed = start + FRAMES + (1 - start - FRAMES) % 4
         clip = read_video(meta["clip"], fps=24, num_frames=needed).frames[start:start + FRAMES]
+        h, w = meta["decoded_size"]  # frames are shrunk on decode to just cover the crop
+        clip = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in clip])
         cropped = apply_crop(clip, CropBox(**meta["crop"]))
         m, s = meta["motion"], meta["still"]
         target, source = decode_mp4(fields["target.mp4"]), decode_mp4(fields["source.mp4"])

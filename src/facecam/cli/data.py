@@ -38,6 +38,8 @@ def register(sub) -> None:
                    help="share of in-the-wild samples when both sources are given (default 0.022: the paper's 0.2K of 9.1K)")
     b.add_argument("--background", choices=("replace", "keep"), default="replace",
                    help="replace NeRSemble backgrounds by a random colour (default) or keep them")
+    b.add_argument("--include-marked", action="store_true",
+                   help="also use NeRSemble sequences marked 'm' in metadata_sequences.csv (skipped by default)")
     b.add_argument("--split", choices=("train", "val", "all"), default="train",
                    help="NeRSemble participants: train (first 98%%, default), val (last 2%%) or all")
     b.add_argument("--vae", metavar="DIR", help="diffusers AutoencoderKLWan folder: also store normalised latents")
@@ -75,7 +77,7 @@ def run_build(args: argparse.Namespace) -> int:
     config = BuildConfig(frames=check_frame_count(args.frames), size=parse_size(args.size), stride=args.stride,
                          max_targets=args.max_targets, wild_fraction=args.wild_fraction, background=args.background,
                          split=args.split, samples_per_shard=args.samples_per_shard)
-    sources = load_sources(args.nersemble, args.wild, args.split)
+    sources = load_sources(args.nersemble, args.wild, args.split, include_marked=args.include_marked)
     encoder = None
     if args.vae:
         from ..data.latents import WanVideoEncoder

@@ -60,8 +60,19 @@ class BuildSummary:
                 "seconds": round(self.seconds, 2), "samples_per_minute": round(self.samples_per_minute, 3)}
 
 
-def load_sources(nersemble: Optional[str], wild: Optional[str], split: str = "train") -> Sources:
-    return Sources(scan_nersemble(nersemble, split) if nersemble else [], scan_wild(wild) if wild else [])
+def load_sources(nersemble: Optional[str], wild: Optional[str], split: str = "train",
+                 include_marked: bool = False) -> Sources:
+    return Sources(scan_nersemble(nersemble, split, include_marked=include_marked) if nersemble else [],
+                   scan_wild(wild) if wild else [])
+
+
+def relative_clips(clips: list[str]) -> list[str]:
+    """Clip paths relative to the folder that holds them all, so a build's settings are the same on
+    machines that mount the data in different places."""
+    if not clips:
+        return []
+    root = os.path.commonpath([os.path.dirname(os.path.abspath(c)) for c in clips])
+    return [os.path.relpath(os.path.abspath(c), root) for c in clips]
 
 
 def shard_plan(num_samples: int, samples_per_shard: int, num_shards: int = 1, shard_index: int = 0) -> dict[int, list[int]]:
@@ -161,7 +172,7 @@ def build_dataset(out: str | os.PathLike, sources: Sources, num_samples: int, se
     plan = shard_plan(num_samples, config.samples_per_shard, num_shards, shard_index)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"seed": seed, "samples": num_samples, "config": config.to_dict(),
-                "nersemble_sequences": [s.key for s in sources.nersemble], "wild_clips": sources.wild,
+                "nersemble_sequences": [s.key for s in sources.nersemble], "wild_clips": relative_clips(sources.wild),
                 "latents": encoder is not None}
     _check_settings(out, settings)
     cache = str(cache or out / ".cache" / "landmarks")

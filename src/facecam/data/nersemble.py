@@ -11,9 +11,14 @@ per-frame variant the FaceCam authors read)::
     <root>/<participant>/sequences/<sequence>/
         images/cam_<serial>.mp4                        one video per camera (all cameras synchronised)
         alpha_map/cam_<serial>.mp4                     optional foreground mattes, same frames
+                                                       (the benchmark release names it alpha_maps/)
       or
-        rgb_images/cam_<serial>/frame_<6 digits>.jpg   one image per frame
-        masks/cam_<serial>/mask_<6 digits>.png         optional foreground masks (0..255)
+        rgb_images/cam_<serial>/frame_<digits>.jpg     one image per frame (.png in v1), any digit count
+        masks/cam_<serial>/mask_<digits>.png           optional foreground masks (0..255)
+
+Sequences marked ``m`` in ``metadata_sequences.csv`` are skipped unless ``include_marked`` (one
+log line says how many); a sequence without mattes is matted by selfie segmentation, with one
+warning per sequence.
 
 ``BACKGROUND`` sequences (empty-studio plates) are skipped. Participants are sorted
 by ID; the last 2% (at least one when there are two or more) are the validation
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -34,10 +40,14 @@ import numpy as np
 
 from ..errors import FacecamError
 
+log = logging.getLogger("facecam")
+
 # The 16 camera serials of the NeRSemble rig.
 SERIALS = tuple(str(s) for s in range(222200036, 222200050)) + ("220700191", "221501007")
 VAL_FRACTION = 0.02
 SKIPPED_SEQUENCES = ("BACKGROUND",)
+MATTE_DIRS = ("alpha_map", "alpha_maps")  # the downloader's name, the benchmark release's name
+FRAME_SUFFIXES = (".jpg", ".png")
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,7 @@ class NersembleSequence:
         path: the sequence folder.
         layout: ``"video"`` (``images/cam_*.mp4``) or ``"frames"`` (``rgb_images/cam_*/frame_*.jpg``).
         cameras: serials found, in rig order.
-        masks: ``"video"`` (``alpha_map``), ``"frames"`` (``masks``) or None.
+        masks: ``"video"`` (``alpha_map`` / ``alpha_maps``), ``"frames"`` (``masks``) or None.
     """
 
     participant: str
@@ -81,7 +91,7 @@ def describe_sequence(path: Path, participant: str) -> Optional[NersembleSequenc
     if images.is_dir() and any(images.glob("cam_*.mp4")):
         cams = [p.stem[4:] for p in images.glob("cam_*.mp4")]
         layout = "video"
-        masks = "video" if (path / "alpha_map").is_dir() else None
+        masks = "video" if any((path / d).is_dir() for d in MATTE_DIRS) else None
     elif rgb.is_dir() and any(rgb.glob("cam_*")):
         cams = [p.name[4:] for p in rgb.glob("cam_*") if p.is_dir()]
         layout = "frames"
@@ -108,8 +118,10 @@ def split_participants(participants: Sequence[str], split: str, val_fraction: fl
     raise FacecamError(f"split must be train, val or all, got {split!r}")
 
 
-def _csv_sequences(csv_path: Path) -> dict[str, list[str]]:
-    """participant -> sequences marked "x" in ``metadata_sequences.csv``."""
+def _csv_sequences(csv_path: Path, include_marked: bool = False, skipped: Optional[list] = None
+                   ) -> dict[str, list[str]]:
+    """participant -> sequences marked "x" (and "m" with ``include_marked``) in ``metadata_sequences.csv``;
+    the ``participant/sequence`` keys of the "m" ones left out are appended to ``skipped``."""
     with open(csv_path, newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or "ID" not in reader.fieldnames:
@@ -120,16 +132,21 @@ def _csv_sequences(csv_path: Path) -> dict[str, list[str]]:
                 pid = f"{int(row['ID']):03d}"
             except (TypeError, ValueError):
                 continue
-            out[pid] = [k for k, v in row.items()
-                        if k != "ID" and k not in SKIPPED_SEQUENCES and (v or "").strip().lower() == "x"]
+            marks = {k: (v or "").strip().lower() for k, v in row.items() if k != "ID" and k not in SKIPPED_SEQUENCES}
+            wanted = ("x", "m") if include_marked else ("x",)
+            out[pid] = [k for k, v in marks.items() if v in wanted]
+            if skipped is not None and not include_marked:
+                skipped.extend(f"{pid}/{k}" for k, v in marks.items() if v == "m")
         return out
 
 
-def scan_nersemble(root: str | Path, split: str = "train", val_fraction: float = VAL_FRACTION) -> list[NersembleSequence]:
+def scan_nersemble(root: str | Path, split: str = "train", val_fraction: float = VAL_FRACTION,
+                   include_marked: bool = False) -> list[NersembleSequence]:
     """All usable sequences under a NeRSemble root, sorted by participant then sequence.
 
     Uses ``metadata_sequences.csv`` when present (only sequences marked "x" whose
-    folder exists), otherwise every folder under ``<participant>/sequences/``.
+    folder exists, and "m" with ``include_marked``), otherwise every folder under
+    ``<participant>/sequences/``.
 
     Raises:
         FacecamError: when the root is missing or holds no sequence.
@@ -138,8 +155,12 @@ def scan_nersemble(root: str | Path, split: str = "train", val_fraction: float =
     if not root.is_dir():
         raise FacecamError(f"NeRSemble folder not found: {root}")
     csv_path = root / "metadata_sequences.csv"
+    skipped: list[str] = []
     if csv_path.is_file():
-        listed = _csv_sequences(csv_path)
+        listed = _csv_sequences(csv_path, include_marked, skipped)
+        if skipped:
+            log.warning("facecam: %d NeRSemble sequence(s) marked 'm' in %s skipped; --include-marked uses them",
+                        len(skipped), csv_path.name)
     else:
         listed = {p.name: sorted(q.name for q in (p / "sequences").iterdir() if q.is_dir())
                   for p in root.iterdir() if (p / "sequences").is_dir()}
@@ -178,7 +199,7 @@ class NersembleReader:
         """Frames per camera (the first camera's count; the rig is synchronised)."""
         cam = sequence.cameras[0]
         if sequence.layout == "frames":
-            return len(self._frame_numbers(sequence, cam))
+            return len(self._frame_files(sequence, cam))
         import av
 
         with av.open(str(Path(sequence.path) / "images" / f"cam_{cam}.mp4")) as container:
@@ -197,31 +218,44 @@ class NersembleReader:
             raise FacecamError(f"camera {camera} not in {sequence.key}")
         wanted = sorted(set(int(t) for t in times))
         if sequence.layout == "frames":
-            numbers = self._frame_numbers(sequence, camera)
-            folder = Path(sequence.path) / "rgb_images" / f"cam_{camera}"
-            got = {t: _resize(_imread_rgb(folder / f"frame_{numbers[min(t, len(numbers) - 1)]:06d}.jpg"), size)
-                   for t in wanted}
+            frames = self._frame_files(sequence, camera)
+            got = {t: _resize(_imread_rgb(frames[min(t, len(frames) - 1)][1]), size) for t in wanted}
             masks = None
             if with_masks and sequence.masks:
-                mfolder = Path(sequence.path) / "masks" / f"cam_{camera}"
-                masks_by_t = {t: _resize_mask(_imread_gray(mfolder / f"mask_{numbers[min(t, len(numbers) - 1)]:06d}.png"), size)
-                              for t in wanted}
+                mfiles = dict(_numbered(Path(sequence.path) / "masks" / f"cam_{camera}", "mask_", (".png",)))
+                masks_by_t = {}
+                for t in wanted:
+                    number = frames[min(t, len(frames) - 1)][0]
+                    if number not in mfiles:
+                        raise FacecamError(f"no mask for frame {number} of camera {camera} in {sequence.key}")
+                    masks_by_t[t] = _resize_mask(_imread_gray(mfiles[number]), size)
                 masks = np.stack([masks_by_t[int(t)] for t in times])
         else:
             got = {t: _resize(f, size) for t, f in _decode_indices(Path(sequence.path) / "images" / f"cam_{camera}.mp4", wanted).items()}
             masks = None
             if with_masks and sequence.masks:
-                path = Path(sequence.path) / "alpha_map" / f"cam_{camera}.mp4"
+                folder = next(Path(sequence.path) / d for d in MATTE_DIRS if (Path(sequence.path) / d).is_dir())
+                path = folder / f"cam_{camera}.mp4"
                 decoded = _decode_indices(path, wanted)
                 masks = np.stack([_resize_mask(decoded[int(t)][..., 0], size) for t in times])
         return np.stack([got[int(t)] for t in times]), masks
 
-    def _frame_numbers(self, sequence: NersembleSequence, camera: str) -> list[int]:
+    def _frame_files(self, sequence: NersembleSequence, camera: str) -> list[tuple[int, Path]]:
         folder = Path(sequence.path) / "rgb_images" / f"cam_{camera}"
-        numbers = sorted(int(p.stem.split("_")[-1]) for p in folder.glob("frame_*.jpg"))
-        if not numbers:
-            raise FacecamError(f"no frame_*.jpg in {folder}")
-        return numbers
+        files = _numbered(folder, "frame_", FRAME_SUFFIXES)
+        if not files:
+            raise FacecamError(f"no frame_<number>.jpg or .png in {folder}")
+        return files
+
+
+def _numbered(folder: Path, prefix: str, suffixes: Sequence[str]) -> list[tuple[int, Path]]:
+    """``(number, path)`` of ``<prefix><digits><suffix>`` files in ``folder``, in numeric order (any digit count)."""
+    out = []
+    for p in folder.glob(f"{prefix}*") if folder.is_dir() else []:
+        digits = p.stem[len(prefix):]
+        if p.suffix.lower() in suffixes and digits.isdigit():
+            out.append((int(digits), p))
+    return sorted(out)
 
 
 def _imread_rgb(path: Path) -> np.ndarray:

@@ -22,6 +22,8 @@ under a still augmentation.
 
 from __future__ import annotations
 
+import logging
+
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
@@ -40,6 +42,9 @@ from .wild import probe_length, read_wild_frames
 SAMPLE_FORMAT = "facecam-sample/1"
 WHITE = (255, 255, 255)
 
+
+log = logging.getLogger("facecam")
+_WARNED_NO_MATTES: set[str] = set()  # one warning per sequence and process
 
 @dataclass
 class BuildConfig:
@@ -242,6 +247,10 @@ def _render_nersemble(plan: dict, config: BuildConfig, ctx: SampleContext) -> Re
         if all(m is not None for m in mask_parts) and source_masks is not None:
             target_alpha, source_alpha, background["matte"] = np.concatenate(mask_parts), source_masks, "dataset"
         else:
+            if seq.key not in _WARNED_NO_MATTES:
+                _WARNED_NO_MATTES.add(seq.key)
+                log.warning("facecam: %s has no mattes (alpha_map/, alpha_maps/ or masks/): matting it with "
+                            "MediaPipe's selfie segmentation", seq.key)
             target_alpha, source_alpha = ctx.segment(raw_target), ctx.segment(source)
             background["matte"] = "mediapipe-selfie-segmentation"
         raw_target = replace_background(raw_target, target_alpha, colour)
@@ -278,7 +287,7 @@ def _render_wild(plan: dict, config: BuildConfig, ctx: SampleContext) -> Rendere
     path = plan["clip"]
     length = probe_length(path, config.fps)
     start = _start_frame(plan["start_fraction"], length, count)
-    frames, real = read_wild_frames(path, start, count, config.fps)
+    frames, real = read_wild_frames(path, start, count, config.fps, cover=size)
     hw = frames.shape[1:3]
     first = ctx.landmarks.get(f"wild/{path}/{start}/{config.fps}/raw", lambda: frames[0])
     if first is None:
@@ -291,7 +300,7 @@ def _render_wild(plan: dict, config: BuildConfig, ctx: SampleContext) -> Rendere
     raw_condition = condition_frames(points, size, count)
     still, motion = StillParams(**plan["still"]), MotionParams(**plan["motion"])
     source_fill = corner_colour(cropped[0])
-    meta = {**plan, "start_frame": start, "clip_frames_read": real, "crop": box.to_dict(),
+    meta = {**plan, "start_frame": start, "clip_frames_read": real, "decoded_size": list(hw), "crop": box.to_dict(),
             "background": {"mode": "keep"}, "source_fill": list(source_fill)}
     return RenderedSample(
         source=still_augment(cropped, still, source_fill),

@@ -8,10 +8,11 @@ relative path so that sample plans are stable across machines.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
-from ..errors import FacecamError
+from ..errors import FacecamError, VideoError
 from ..video.io import VIDEO_EXTENSIONS, read_video
 
 
@@ -31,20 +32,29 @@ def scan_wild(root: str | Path) -> list[str]:
     return clips
 
 
-def read_wild_frames(path: str | Path, start: int, num_frames: int, fps: float) -> tuple[np.ndarray, int]:
+def read_wild_frames(path: str | Path, start: int, num_frames: int, fps: float,
+                     cover: Optional[tuple[int, int]] = None) -> tuple[np.ndarray, int]:
     """Frames ``(num_frames, H, W, 3)`` of a clip resampled to ``fps``, from output frame ``start`` on.
+
+    The file is sought to ``start / fps`` seconds and only the needed frames are decoded, each shrunk
+    on decode to just cover ``cover`` ``(H, W)`` when given, so memory is bounded by one sample
+    whatever the clip's length, resolution or the offset (``benchmarks/wild_reader.py``).
 
     Returns the frames and how many of them came from the file (the rest hold the
     last frame, when the clip is shorter than ``start + num_frames``).
     """
-    total = start + num_frames
-    total += (1 - total) % 4  # read_video wants 4k + 1 frames
-    clip = read_video(path, fps=fps, num_frames=total)
-    real = max(0, min(clip.source_frames - start, num_frames))
-    frames = clip.frames[start:start + num_frames]
-    if len(frames) < num_frames:  # start lies past the end: hold the last frame
-        frames = np.repeat(clip.frames[-1:], num_frames, axis=0)
-    return frames, real
+    total = num_frames + (1 - num_frames) % 4  # read_video wants 4k + 1 frames
+    try:
+        clip = read_video(path, fps=fps, num_frames=total, start=start / fps, cover=cover)
+    except VideoError:
+        if start == 0:
+            raise
+        # start lies past the end (the container's duration overstated it): hold the last frame
+        back = max(0, start - num_frames)
+        frames, _ = read_wild_frames(path, back, num_frames, fps, cover)
+        return np.repeat(frames[-1:], num_frames, axis=0), 0
+    real = max(0, min(clip.source_frames, num_frames))
+    return clip.frames[:num_frames], real
 
 
 def probe_length(path: str | Path, fps: float) -> int:

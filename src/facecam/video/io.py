@@ -93,6 +93,7 @@ def read_video(
     pad: bool = True,
     start: float = 0.0,
     duration: Optional[float] = None,
+    cover: Optional[tuple[int, int]] = None,
 ) -> VideoClip:
     """Decode a video (or a still image) into a clip.
 
@@ -105,6 +106,9 @@ def read_video(
         pad: hold the last frame to reach ``num_frames`` when the clip is short.
         start: seconds of the file to skip (``--start``); decoding seeks there.
         duration: seconds of the file to use from ``start`` (``--duration``; default: to the end).
+        cover: ``(H, W)``: shrink each frame as it is decoded (area filter, aspect kept) to the smallest
+            size that still covers ``H x W``, so a long high-resolution clip never sits in memory at full
+            size; frames already that small are kept as they are.
 
     Returns:
         VideoClip with ``frames`` shaped ``(T, H, W, 3)``.
@@ -124,7 +128,7 @@ def read_video(
         return VideoClip(np.repeat(image[None], count, axis=0), fps or DEFAULT_FPS, str(p), 1)
 
     stats: dict = {}
-    frames = list(_decode(p, fps, num_frames, stats, start, duration))
+    frames = list(_decode(p, fps, num_frames, stats, start, duration, cover))
     if not frames:
         if start > 0:
             raise VideoError(f"video has no frames after --start {start:g} s: {p}")
@@ -148,8 +152,16 @@ def _file_fps(path: Path) -> float:
         return float(rate) if rate else DEFAULT_FPS
 
 
+def covering_size(height: int, width: int, cover: tuple[int, int]) -> tuple[int, int]:
+    """The smallest ``(h, w)`` with the aspect of ``height x width`` that covers ``cover`` (never larger)."""
+    factor = max(cover[0] / height, cover[1] / width)
+    if factor >= 1.0:
+        return height, width
+    return max(cover[0], int(round(height * factor))), max(cover[1], int(round(width * factor)))
+
+
 def _decode(path: Path, fps: Optional[float], limit: Optional[int], stats: dict, start: float = 0.0,
-            duration: Optional[float] = None) -> Iterable[np.ndarray]:
+            duration: Optional[float] = None, cover: Optional[tuple[int, int]] = None) -> Iterable[np.ndarray]:
     """Yield RGB frames resampled to ``fps``; stops after ``limit`` frames.
 
     Times count from ``start`` seconds into the file (the container seeks to the keyframe
@@ -170,6 +182,18 @@ def _decode(path: Path, fps: Optional[float], limit: Optional[int], stats: dict,
             raise VideoError(f"video has no frames (no video stream): {path}")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        size: dict = {}
+
+        def rgb(frame) -> np.ndarray:
+            if cover is None:
+                return frame.to_ndarray(format="rgb24")
+            if not size:
+                size["hw"] = covering_size(frame.height, frame.width, cover)
+            h, w = size["hw"]
+            if (h, w) == (frame.height, frame.width):
+                return frame.to_ndarray(format="rgb24")
+            return frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
+
         stats.update(declared=int(stream.frames or 0), decoded=0, eof=False, error=False)
         taken = 0
         prev = None
@@ -196,10 +220,10 @@ def _decode(path: Path, fps: Optional[float], limit: Optional[int], stats: dict,
                     return
                 if t < -1e-6:  # before --start: only the latest such frame may show at time 0
                     if fps is not None:
-                        prev = frame.to_ndarray(format="rgb24")
+                        prev = rgb(frame)
                     continue
                 if fps is None:
-                    yield frame.to_ndarray(format="rgb24")
+                    yield rgb(frame)
                     taken += 1
                 else:
                     # Output time i/fps shows the latest frame at or before it.
@@ -208,7 +232,7 @@ def _decode(path: Path, fps: Optional[float], limit: Optional[int], stats: dict,
                         taken += 1
                         if limit is not None and taken >= limit:
                             return
-                    prev = frame.to_ndarray(format="rgb24")
+                    prev = rgb(frame)
                 if limit is not None and taken >= limit:
                     return
         except av.error.FFmpegError as exc:
