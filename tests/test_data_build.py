@@ -413,3 +413,26 @@ def test_a_shard_with_the_old_h264_condition_is_refused_naming_the_rebuild(tmp_p
             tar.addfile(info, io.BytesIO(data))
     with pytest.raises(FacecamError, match="rebuild it with `facecam data build`"):
         next(iter(FaceCamShards(shard, shuffle=False)))
+
+
+def test_the_vae_encoder_batches_a_samples_clips_and_picks_device_and_precision(tmp_path):
+    import torch
+
+    from facecam.data.latents import WanVideoEncoder, encode_latents
+    from facecam.errors import FacecamError
+    from facecam.model.tiny import tiny_vae
+
+    tiny_vae().save_pretrained(tmp_path / "vae")
+    encoder = WanVideoEncoder.from_pretrained(str(tmp_path / "vae"))  # no GPU here: CPU, fp32
+    assert encoder.device.type == "cpu" and next(encoder.vae.parameters()).dtype == torch.float32
+    rng = np.random.default_rng(0)
+    clips = {k: rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8) for k in ("source", "target", "condition")}
+    batched = encoder.encode_videos(clips)
+    for name, frames in clips.items():
+        torch.testing.assert_close(batched[name], encoder.encode_video(frames), atol=1e-5, rtol=1e-5)
+    assert sorted(encode_latents(encoder, clips)) == ["condition", "source", "target"]
+    half = WanVideoEncoder.from_pretrained(str(tmp_path / "vae"), "cpu", "bfloat16")
+    assert next(half.vae.parameters()).dtype == torch.bfloat16
+    if not torch.cuda.is_available():
+        with pytest.raises(FacecamError, match="no CUDA device"):
+            WanVideoEncoder.from_pretrained(str(tmp_path / "vae"), "cuda")

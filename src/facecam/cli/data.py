@@ -43,6 +43,10 @@ def register(sub) -> None:
     b.add_argument("--split", choices=("train", "val", "all"), default="train",
                    help="NeRSemble participants: train (first 98%%, default), val (last 2%%) or all")
     b.add_argument("--vae", metavar="DIR", help="diffusers AutoencoderKLWan folder: also store normalised latents")
+    b.add_argument("--device", default=None, metavar="DEVICE",
+                   help="where --vae encodes (default: cuda when present, else cpu)")
+    b.add_argument("--vae-dtype", choices=("float32", "bfloat16"), default=None,
+                   help="--vae precision (default: bfloat16 on a GPU, float32 on a CPU)")
     b.add_argument("--cache", metavar="DIR", help="landmark cache folder (default OUT/.cache/landmarks)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=run_build)
@@ -84,7 +88,7 @@ def run_build(args: argparse.Namespace) -> int:
 
         if not Path(args.vae).is_dir():
             raise FacecamError(f"--vae folder not found: {args.vae}")
-        encoder = WanVideoEncoder.from_pretrained(args.vae)
+        encoder = WanVideoEncoder.from_pretrained(args.vae, args.device, args.vae_dtype)
     summary = build_dataset(args.out, sources, args.samples, args.seed, config, workers=args.workers,
                             num_shards=args.num_shards, shard_index=args.shard_index, encoder=encoder,
                             cache=args.cache, progress=not args.quiet)
