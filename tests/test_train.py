@@ -37,13 +37,6 @@ def fresh_accelerate_state():
 
 
 @pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    from facecam.model.tiny import write_tiny_model
-
-    return write_tiny_model(tmp_path_factory.mktemp("tiny") / "weights")
-
-
-@pytest.fixture(scope="module")
 def wide_weights(tmp_path_factory) -> Path:
     """The tiny model with dim 96: the shipped one (dim 24) projects 24 features onto 64 outputs per
     token through its frozen head, too few to fit one sample's velocity field."""
