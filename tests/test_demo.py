@@ -36,6 +36,11 @@ def test_demo_writes_the_moves_their_conditions_and_a_comparison(tmp_path, monke
     turned = pose_change(before, (704, 480), frame_landmarks(arc[-1], "arc"), (704, 480))
     grown = pose_change(before, (704, 480), frame_landmarks(zoom[-1], "zoom"), (704, 480))
     assert turned.yaw > 12.0 and grown.scale > 1.25
+    # the zoom centres on the face, so the head stays whole: the forehead's top (landmark 10) keeps room
+    # above it, where a zoom about the frame's centre pushed it towards the top edge and cut the hair
+    zoomed = frame_landmarks(zoom[-1], "zoom")
+    assert abs(zoomed[4, 1] - before[4, 1]) < 0.03 * 704  # the nose stays where it was
+    assert zoomed[10, 1] > 40  # 97 px in the input; about -5 (off the frame) with a zoom about the centre
     meta = json.loads((out / "astronaut_demo.json").read_text())
     assert meta["engine"] == "warp" and meta["cameras"] == ["arc-left", "zoom-in"]
 

@@ -65,8 +65,10 @@ def demo_files(num_frames: int = 49, cameras: tuple[str, ...] = DEMO_CAMERAS, pr
         steps = tqdm(cameras, desc="demo", unit="camera")
     for camera in steps:
         # One bar per stage: the outer bar counts cameras, the inner stages stay quiet.
-        results[camera] = render(clip, ConditionOptions(camera=camera, frames=num_frames), engine, loaded=loaded,
-                                 name=DEMO_NAME)
+        # track: the zoom centres on the face, so zoom-in keeps the whole head (centred on the frame it
+        # cut the hair off the top of the astronaut's head).
+        results[camera] = render(clip, ConditionOptions(camera=camera, frames=num_frames, track=True), engine,
+                                 loaded=loaded, name=DEMO_NAME)
         files[f"{DEMO_NAME}_{camera}.mp4"] = results[camera].video
         files[f"{DEMO_NAME}_{camera}_camera.mp4"] = results[camera].clip.condition
     last = results[cameras[-1]]
