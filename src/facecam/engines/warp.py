@@ -136,7 +136,7 @@ class WarpEngine(Engine):
         return out
 
 
-def render_frames(out: np.ndarray, layers: np.ndarray, src2d: np.ndarray, world: np.ndarray,
+def render_frames(out: np.ndarray, layers: "np.ndarray | PersonLayers", src2d: np.ndarray, world: np.ndarray,
                   cameras: list[PinholeCamera], person_h: list[np.ndarray], bg_h: list[np.ndarray],
                   make_renderer, progress: bool) -> None:
     """Render every frame into ``out`` ``(T, H, W, 3)``, frames interleaved over worker threads.
@@ -242,9 +242,11 @@ def surface_vertices(points: np.ndarray, K0: np.ndarray, plane_depth: float,
     return np.concatenate([mesh2d, rings2d], axis=1), np.concatenate([mesh_world, ring_world], axis=1)
 
 
-def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, options: WarpOptions,
-                  progress: bool) -> np.ndarray:
-    """The source frames with the person's alpha as a fourth channel: ``(T, H, W, 4)`` uint8 RGBA.
+class PersonLayers:
+    """The source frames with the person's alpha as a fourth channel, ``(T, H, W, 4)`` uint8 RGBA,
+    computed per frame when asked for (``layers[t]``, ``layers[t, ..., 3]``), so a long clip never
+    holds all of them: rendering, the background plate and the face atlas each take the frames they
+    need. Only the segmentation (half size, uint8) is kept for the whole clip.
 
     The segmentation is unioned with the face oval (a cartoon or a heavily made-up
     face may be missed by the selfie model), averaged over three frames against
@@ -255,45 +257,66 @@ def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, 
     the input exactly; the background plate takes only pixels with ``alpha == 0``. (Four channels also
     happen to warp faster than three in OpenCV.)
     """
-    from ..face.segmentation import selfie_segmentation
 
-    T, H, W = frames.shape[:3]
-    diag = float(np.hypot(H, W))
-    dilate = options.dilate * diag
-    feather = max(1.0, options.feather * diag)
-    seg = selfie_segmentation(options.segmentation_model)
-    # Segment every SEGMENT_STRIDE-th frame (and the last) and interpolate between: the
-    # mask is dilated and smoothed over three frames anyway, and the model costs
-    # as much as the face mesh. The selfie model sees 256x256 inside, so a
-    # half-size input only saves its own upscaling.
-    keys = sorted(set(range(0, T, SEGMENT_STRIDE)) | {T - 1})
-    steps = keys
-    if progress:
-        from tqdm.auto import tqdm
+    def __init__(self, frames: np.ndarray, points: np.ndarray, surface: FaceSurface, options: WarpOptions,
+                 progress: bool) -> None:
+        from ..face.segmentation import selfie_segmentation
 
-        steps = tqdm(keys, desc="segmentation", unit="frame", leave=False)
-    small = (max(1, W // 2), max(1, H // 2))
-    prob = np.empty((T, small[1], small[0]), np.float32)
-    try:
-        for t in steps:
-            image = cv2.resize(frames[t], small, interpolation=cv2.INTER_AREA)
-            mask = seg.process(image).segmentation_mask
-            prob[t] = mask if mask is not None else 0.0
-    finally:
-        seg.close()
-    for a, b in zip(keys[:-1], keys[1:]):
-        for t in range(a + 1, b):
-            w = (t - a) / (b - a)
-            cv2.addWeighted(prob[a], 1.0 - w, prob[b], w, 0.0, dst=prob[t])
+        T, H, W = frames.shape[:3]
+        self.frames, self.points, self.surface = frames, points, surface
+        self.shape = (T, H, W, 4)
+        diag = float(np.hypot(H, W))
+        self.dilate = options.dilate * diag
+        self.feather = max(1.0, options.feather * diag)
+        seg = selfie_segmentation(options.segmentation_model)
+        # Segment every SEGMENT_STRIDE-th frame (and the last) and interpolate between: the
+        # mask is dilated and smoothed over three frames anyway, and the model costs
+        # as much as the face mesh. The selfie model sees 256x256 inside, so a
+        # half-size input only saves its own upscaling.
+        keys = sorted(set(range(0, T, SEGMENT_STRIDE)) | {T - 1})
+        steps = keys
+        if progress:
+            from tqdm.auto import tqdm
 
-    layers = np.empty((T, H, W, 4), np.uint8)
-    # The alpha is smooth: build it on the half-size grid (pixel j at full-size 2j + 0.5).
-    to_half = np.array([small[0] / W, small[1] / H])
-    to_full = 1.0 / float(to_half.mean())
-    for t in range(T):
-        window = prob[max(0, t - 1):t + 2]
+            steps = tqdm(keys, desc="segmentation", unit="frame", leave=False)
+        self.small = (max(1, W // 2), max(1, H // 2))
+        key_prob = {}
+        try:
+            for t in steps:
+                image = cv2.resize(frames[t], self.small, interpolation=cv2.INTER_AREA)
+                mask = seg.process(image).segmentation_mask
+                key_prob[t] = mask.astype(np.float32) if mask is not None else \
+                    np.zeros(self.small[::-1], np.float32)
+        finally:
+            seg.close()
+        self.keys, self.key_prob = keys, key_prob
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def prob(self, t: int) -> np.ndarray:
+        """Frame ``t``'s person probability (half size), interpolated between the segmented keys."""
+        if t in self.key_prob:
+            return self.key_prob[t]
+        i = int(np.searchsorted(self.keys, t))
+        a, b = self.keys[i - 1], self.keys[i]
+        w = (t - a) / (b - a)
+        return cv2.addWeighted(self.key_prob[a], 1.0 - w, self.key_prob[b], w, 0.0)
+
+    def __getitem__(self, index):
+        t, rest = (index[0], index[1:]) if isinstance(index, tuple) else (index, ())
+        layer = self.layer(int(t))
+        return layer[rest] if rest else layer
+
+    def layer(self, t: int) -> np.ndarray:
+        """``(H, W, 4)`` RGBA of frame ``t``."""
+        T, H, W, _ = self.shape
+        window = np.stack([self.prob(u) for u in range(max(0, t - 1), min(T, t + 2))])
+        # The alpha is smooth: build it on the half-size grid (pixel j at full-size 2j + 0.5).
+        to_half = np.array([self.small[0] / W, self.small[1] / H])
+        to_full = 1.0 / float(to_half.mean())
         hard = (window.mean(axis=0) <= MASK_THRESHOLD).astype(np.uint8)  # 1 = not person
-        oval = np.round(((points[t, surface.oval, :2] + 0.5) * to_half - 0.5) * 16).astype(np.int32)
+        oval = np.round(((self.points[t, self.surface.oval, :2] + 0.5) * to_half - 0.5) * 16).astype(np.int32)
         cv2.fillPoly(hard, [oval], 0, lineType=cv2.LINE_8, shift=4)
         hard = keep_subject(hard, oval)
         # Signed distance from the mask's edge (full-size pixels, > 0 outside the person): the
@@ -301,12 +324,18 @@ def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, 
         # `dilate`, so the rim carries little of the source's background (no halo when it moves).
         outside = cv2.distanceTransform(hard, cv2.DIST_L2, 3)
         inside = cv2.distanceTransform(1 - hard, cv2.DIST_L2, 3)
-        signed = (outside - inside) * to_full - dilate
-        alpha = np.clip(127.5 - signed * (255.0 / feather), 0.0, 255.0).astype(np.uint8)
+        signed = (outside - inside) * to_full - self.dilate
+        alpha = np.clip(127.5 - signed * (255.0 / self.feather), 0.0, 255.0).astype(np.uint8)
         alpha = cv2.resize(alpha, (W, H), interpolation=cv2.INTER_LINEAR)
-        cv2.cvtColor(frames[t], cv2.COLOR_RGB2RGBA, dst=layers[t])
-        cv2.insertChannel(alpha, layers[t], 3)
-    return layers
+        out = cv2.cvtColor(self.frames[t], cv2.COLOR_RGB2RGBA)
+        cv2.insertChannel(alpha, out, 3)
+        return out
+
+
+def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, options: WarpOptions,
+                  progress: bool) -> PersonLayers:
+    """:class:`PersonLayers` of a clip (each frame's RGBA computed when it is used)."""
+    return PersonLayers(frames, points, surface, options, progress)
 
 
 def keep_subject(not_person: np.ndarray, oval: np.ndarray) -> np.ndarray:
@@ -322,7 +351,7 @@ def keep_subject(not_person: np.ndarray, oval: np.ndarray) -> np.ndarray:
     return np.where(np.isin(labels, keep), 0, 1).astype(np.uint8)
 
 
-def background_canvas(layers: np.ndarray, bg_h: list[np.ndarray],
+def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray],
                       size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
     """The clean background plate on a canvas big enough for every target view.
 
@@ -339,9 +368,10 @@ def background_canvas(layers: np.ndarray, bg_h: list[np.ndarray],
     for t in np.unique(np.linspace(0, T - 1, min(T, PLATE_FRAMES)).round().astype(int)):
         # Only pixels well clear of the person's feathered rim: segmentation edges are loose, and
         # hair or skin baked into the plate would show as a halo wherever the person moves away.
-        seen = cv2.erode((layers[t, ..., 3] == 0).astype(np.uint8), PLATE_CLEARANCE) > 0
+        layer = layers[t]
+        seen = cv2.erode((layer[..., 3] == 0).astype(np.uint8), PLATE_CLEARANCE) > 0
         total += seen
-        cv2.add(plate, layers[t, ..., :3].astype(np.float32), dst=plate, mask=seen.astype(np.uint8))
+        cv2.add(plate, layer[..., :3].astype(np.float32), dst=plate, mask=seen.astype(np.uint8))
     plate /= np.maximum(total, 1.0)[..., None]
     unseen = total < 0.5
 
