@@ -144,3 +144,19 @@ def test_release_profile_runs_end_to_end_on_the_tiny_model(tiny_weights, tmp_pat
     record = json.loads(written["portrait_camera.json"].read_text())
     assert record["options"]["profile"] == "release" and record["options"]["camera"] == "random"
     assert record["options"]["mode"] == "absolute"
+
+
+def test_the_command_line_cannot_hand_the_release_profile_a_default_valued_conflict(tiny_weights, tmp_path, capsys):
+    """`--mode relative` typed out is refused like any other conflict; a typed `--camera arc-left` is kept."""
+    from facecam.cli import main
+
+    clip = media_path("lp_d0.mp4")
+    rc = main(["condition", str(clip), "--profile", "release", "--mode", "relative", "--frames", "5",
+               "-o", str(tmp_path / "a")])
+    assert rc == 2 and "drop --mode relative" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    rc = main(["condition", str(clip), "--profile", "release", "--camera=arc-left", "--frames", "5", "--size",
+               "256x192", "--proxy", str(tiny_weights / "FaceCam" / "gaussians.ply"), "-o", str(tmp_path / "b")])
+    assert rc == 0
+    options = json.loads((tmp_path / "b" / "lp_d0_camera.json").read_text())["options"]
+    assert options["camera"] == "arc-left" and options["mode"] == "absolute"

@@ -6,7 +6,7 @@
 step                   default profile                              release profile
 =====================  ==========================================  ===========================================
 camera                 relative: the proxy sits on the source head  absolute: the proxy head's views on a sphere
-trajectory             the chosen preset (``arc-left``)             ``random`` unless another camera is given
+trajectory             the chosen preset (``arc-left``)             ``random`` unless a camera is given
 proxy head             the subject's own first-frame mesh           the ``gaussians.ply`` in the weights folder
 source frames          resampled to ``--fps`` (24)                  consecutive frames at the file's rate
 crop resize            area filter when shrinking                   bilinear (``cv2.INTER_LINEAR``)
@@ -16,9 +16,9 @@ VAE                    float32                                      bfloat16, ne
 =====================  ==========================================  ===========================================
 
 The release profile fixes the options in its column: an option left at its default takes the
-release's value; an option set to anything else is an error naming it, never a silent override (a
-flag given with its default value cannot be told apart from no flag). ``docs/diffusion.md`` lists
-the measured effect of each difference.
+release's value; an option set to anything else - on the command line even to its default value -
+is an error naming it, never a silent override. ``docs/diffusion.md`` lists the measured effect of
+each difference.
 """
 
 from __future__ import annotations
@@ -68,18 +68,19 @@ def resolve_profile(options: "ConditionOptions", weights: Optional[str] = None) 
     if options.profile == "default":
         return options
     defaults = {f.name: f.default for f in dataclasses.fields(options)}
+    given = getattr(options, "given", set())  # fields the command line set (facecam.cli._options)
     changes = {}
     for name, (value, flag) in RELEASE_FIXED.items():
         current = getattr(options, name)
-        if current != value and current != defaults[name]:
+        if current != value and (current != defaults[name] or name in given):
             raise FacecamError(f"--profile release runs with {flag} {value if value is not None else '(none)'}; "
                                f"drop {flag} {current}")
         changes[name] = value
-    if options.camera == defaults["camera"]:
+    if options.camera == defaults["camera"] and "camera" not in given:
         changes["camera"] = "random"
     proxy = str(options.proxy)
     if not proxy.lower().endswith(".ply"):
-        if proxy != defaults["proxy"]:
+        if proxy != defaults["proxy"] or "proxy" in given:
             raise FacecamError(f"--profile release draws the authors' Gaussian head; drop --proxy {proxy} "
                                f"or give --proxy PATH.ply")
         changes["proxy"] = str(release_proxy(weights))

@@ -57,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    # The flags typed (not their defaults): an option a profile fixes may only be refused when given.
+    args.given_flags = {token.split("=", 1)[0] for token in argv if token.startswith("--")}
     if not getattr(args, "func", None):
         parser.print_help()
         return 1

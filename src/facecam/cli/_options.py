@@ -100,7 +100,12 @@ def condition_options(args: argparse.Namespace, **overrides):
     """:class:`~facecam.run.ConditionOptions` from parsed flags."""
     from ..run import ConditionOptions, from_namespace
 
-    return from_namespace(ConditionOptions, args, **overrides)
+    options = from_namespace(ConditionOptions, args, **overrides)
+    given = getattr(args, "given_flags", set())
+    # Which fields were set on the command line, even to their default value (see facecam.profiles).
+    options.given = {f.name for f in dataclasses.fields(ConditionOptions)
+                     if (f.metadata.get("flag") or "--" + f.name.replace("_", "-")) in given}
+    return options
 
 
 def engine_options(args: argparse.Namespace, **overrides):
