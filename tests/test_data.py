@@ -212,7 +212,7 @@ def test_scan_reads_metadata_csv_skips_background_and_holds_out_last_participant
     # participant 2 only has EXP-2-eyes listed, which has no folder; 3 is the held-out one
     assert [(s.participant, s.sequence) for s in train] == [("001", "EXP-1-head")]
     assert [(s.participant, s.sequence) for s in val] == [("003", "EXP-1-head")]
-    assert train[0].layout == "frames" and train[0].masks == "frames"
+    assert train[0].layout == "frames" and train[0].masks == "masks"
     assert train[0].cameras == SERIALS[:CAMERAS]
 
 
@@ -385,80 +385,3 @@ def test_in_the_wild_share_defaults_to_the_papers():
     from facecam.data.samples import BuildConfig
 
     assert BuildConfig().wild_fraction == pytest.approx(0.2 / 9.1, abs=0.001)
-
-
-# --- NeRSemble layouts ---------------------------------------------------------------------------
-
-def _renumber(root: Path, digits: int, suffix: str) -> None:
-    """Rename a frames tree's frame_<6 digits>.jpg / mask_<6 digits>.png to another digit count (and suffix)."""
-    for path in sorted(root.rglob("frame_*.jpg")) + sorted(root.rglob("mask_*.png")):
-        prefix, number = path.stem.split("_")
-        if prefix == "frame" and suffix != ".jpg":
-            image = cv2.imread(str(path))
-            path.unlink()
-            cv2.imwrite(str(path.with_name(f"frame_{int(number):0{digits}d}{suffix}")), image)
-        else:
-            path.rename(path.with_name(f"{prefix}_{int(number):0{digits}d}{path.suffix}"))
-
-
-@pytest.mark.parametrize("digits, suffix", [(4, ".jpg"), (8, ".png"), (1, ".jpg")])
-def test_per_frame_layouts_with_any_digit_count_and_png_frames(tmp_path, base_clip, digits, suffix):
-    root = make_tree(tmp_path, base_clip[:12])
-    _renumber(root, digits, suffix)
-    seq = scan_nersemble(root, "all")[0]
-    frames, masks = NersembleReader().read(seq, SERIALS[1], [0, 9, 11, 2], SIZE)
-    assert NersembleReader().num_frames(seq) == 12  # 10 sorts after 9, not after 1
-    assert [read_stamp(f) for f in frames] == [(0, 1), (9, 1), (11, 1), (2, 1)]
-    assert masks is not None and masks.shape == (4, *SIZE)
-
-
-@pytest.mark.parametrize("folder", ["alpha_map", "alpha_maps"])
-def test_video_mattes_are_read_under_either_folder_name(tmp_path, base_clip, folder):
-    from facecam.video.io import write_video
-
-    root = make_tree(tmp_path, base_clip[:9], layout="video")
-    seq_dir = root / "001" / "sequences" / "EXP-1-head"
-    matte = np.zeros((9, *STORED, 3), np.uint8)
-    matte[:, :STORED[0] // 2] = 255  # top half is the person
-    (seq_dir / folder).mkdir()
-    for serial in SERIALS[:CAMERAS]:
-        write_video(seq_dir / folder / f"cam_{serial}.mp4", matte, 24.0)
-    seq = scan_nersemble(root, "all")[0]
-    assert seq.masks == "video"
-    _, masks = NersembleReader().read(seq, SERIALS[0], [0, 5], SIZE)
-    assert masks[:, :SIZE[0] // 2 - 4].mean() > 0.95 and masks[:, SIZE[0] // 2 + 4:].mean() < 0.05
-
-
-def test_marked_sequences_are_skipped_with_a_line_unless_included(tmp_path, base_clip, caplog):
-    import logging
-
-    root = make_tree(tmp_path, base_clip[:2], participants=("001",), sequence="EXP-1-head")
-    make_tree(tmp_path, base_clip[:2], participants=("001",), sequence="EXP-2-eyes")
-    (root / "metadata_sequences.csv").write_text("ID,EXP-1-head,EXP-2-eyes\n1,x,m\n")
-    with caplog.at_level(logging.WARNING, logger="facecam"):
-        default = scan_nersemble(root, "all")
-    assert [s.sequence for s in default] == ["EXP-1-head"]
-    assert "1 NeRSemble sequence(s) marked 'm'" in caplog.text and "--include-marked" in caplog.text
-    assert [s.sequence for s in scan_nersemble(root, "all", include_marked=True)] == ["EXP-1-head", "EXP-2-eyes"]
-
-
-def test_a_sequence_without_mattes_says_segmentation_is_used_once(tmp_path, base_clip, context, caplog):
-    import logging
-
-    from facecam.data import samples
-
-    root = make_tree(tmp_path, base_clip, layout="video")
-    samples._WARNED_NO_MATTES.clear()
-    with caplog.at_level(logging.WARNING, logger="facecam"):
-        render_sample(nersemble_plan(root, num_targets=1), CONFIG, context)
-        render_sample(nersemble_plan(root, num_targets=1), CONFIG, context)
-    assert caplog.text.count("has no mattes") == 1
-
-
-def test_build_settings_name_wild_clips_relative_to_their_folder(tmp_path):
-    from facecam.data.build import relative_clips
-
-    clips = [str(tmp_path / "a" / "x.mp4"), str(tmp_path / "a" / "b" / "y.mp4")]
-    assert relative_clips(clips) == ["x.mp4", "b/y.mp4"]
-    moved = [c.replace(str(tmp_path), "/mnt/elsewhere") for c in clips]
-    assert relative_clips(moved) == relative_clips(clips)

@@ -16,6 +16,7 @@ stored in ``build.json``; a restart with different ones is refused.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import multiprocessing as mp
 import os
@@ -34,6 +35,8 @@ from .stitch import LandmarkCache
 from .wild import scan_wild
 
 SETTINGS_FILE = "build.json"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -175,6 +178,11 @@ def build_dataset(out: str | os.PathLike, sources: Sources, num_samples: int, se
                 "nersemble_sequences": [s.key for s in sources.nersemble], "wild_clips": relative_clips(sources.wild),
                 "latents": encoder is not None}
     _check_settings(out, settings)
+    bare = sum(s.masks is None for s in sources.nersemble)
+    if bare and config.background == "replace":
+        log.warning(f"facecam: warning: {bare} of {len(sources.nersemble)} NeRSemble sequences have no mattes "
+                    "(alpha_map/, alpha_maps/ or masks/): their backgrounds are cut out with MediaPipe selfie "
+                    "segmentation instead")
     cache = str(cache or out / ".cache" / "landmarks")
 
     summary = BuildSummary()

@@ -1,29 +1,29 @@
 """Reading a NeRSemble download: sequences, cameras, frames, masks and calibration.
 
-Layout read (the public release as the ``nersemble_data`` downloader writes it, and the
-per-frame variant the FaceCam authors read)::
+Layouts read (the releases of the ``nersemble_data`` and ``nersemble_benchmark``
+downloaders, the per-frame variant the FaceCam authors read, and the v1 release)::
 
     <root>/metadata_sequences.csv                      optional: columns ID, ..., one per sequence,
-                                                       "x" where that participant recorded it
-    <root>/<participant, 3 digits>/calibration/camera_params.json
+                                                       "x" where that participant recorded it,
+                                                       "m" where it is marked (used with include_marked)
+    <root>/<participant, 3 digits>/calibration/camera_params.json   (v1: <participant>/camera_params.json)
                                                        optional: {"world_2_cam": {serial: 4x4},
                                                        "intrinsics": 3x3}
     <root>/<participant>/sequences/<sequence>/
-        images/cam_<serial>.mp4                        one video per camera (all cameras synchronised)
-        alpha_map/cam_<serial>.mp4                     optional foreground mattes, same frames
-                                                       (the benchmark release names it alpha_maps/)
+        images/cam_<serial>.mp4                        "video": one video per camera (synchronised)
+        alpha_map/ or alpha_maps/cam_<serial>.mp4      optional foreground mattes, same frames
       or
-        rgb_images/cam_<serial>/frame_<digits>.jpg     one image per frame (.png in v1), any digit count
+        rgb_images/cam_<serial>/frame_<digits>.jpg     "frames": one image (jpg or png) per frame
         masks/cam_<serial>/mask_<digits>.png           optional foreground masks (0..255)
+      or
+        frame_<digits>/images-2x/cam_<serial>.png      "timesteps" (v1): one folder per frame
+        frame_<digits>/alpha_map/cam_<serial>.png      optional mattes (the -73fps folder names too)
 
-Sequences marked ``m`` in ``metadata_sequences.csv`` are skipped unless ``include_marked`` (one
-log line says how many); a sequence without mattes is matted by selfie segmentation, with one
-warning per sequence.
-
-``BACKGROUND`` sequences (empty-studio plates) are skipped. Participants are sorted
-by ID; the last 2% (at least one when there are two or more) are the validation
-split. Time index ``t`` means the ``t``-th frame of a camera (for per-frame images,
-the ``t``-th frame number in sorted order).
+Frame numbers may have any number of digits and are sorted numerically. ``BACKGROUND``
+sequences (empty-studio plates) are skipped. Participants are sorted by ID; the last 2%
+(at least one when there are two or more) are the validation split. Time index ``t``
+means the ``t``-th frame of a camera (for per-frame images, the ``t``-th frame number in
+sorted order).
 """
 
 from __future__ import annotations
@@ -40,14 +40,16 @@ import numpy as np
 
 from ..errors import FacecamError
 
-log = logging.getLogger("facecam")
-
 # The 16 camera serials of the NeRSemble rig.
 SERIALS = tuple(str(s) for s in range(222200036, 222200050)) + ("220700191", "221501007")
 VAL_FRACTION = 0.02
 SKIPPED_SEQUENCES = ("BACKGROUND",)
-MATTE_DIRS = ("alpha_map", "alpha_maps")  # the downloader's name, the benchmark release's name
-FRAME_SUFFIXES = (".jpg", ".png")
+VIDEO_MATTES = ("alpha_map", "alpha_maps")  # nersemble_data writes alpha_map/, nersemble_benchmark alpha_maps/
+TIMESTEP_IMAGES = ("images-2x", "images-2x-73fps")  # v1: frame_<digits>/<one of these>/cam_<serial>.png
+TIMESTEP_MATTES = ("alpha_map", "alpha_map-73fps")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,11 @@ class NersembleSequence:
         participant: three-digit participant folder name (``"017"``).
         sequence: sequence folder name (``"EXP-1-head"``).
         path: the sequence folder.
-        layout: ``"video"`` (``images/cam_*.mp4``) or ``"frames"`` (``rgb_images/cam_*/frame_*.jpg``).
+        layout: ``"video"`` (``images/cam_*.mp4``), ``"frames"`` (``rgb_images/cam_*/frame_*.jpg``) or
+            ``"timesteps"`` (``frame_*/images-2x/cam_*.png``, the v1 release).
         cameras: serials found, in rig order.
-        masks: ``"video"`` (``alpha_map`` / ``alpha_maps``), ``"frames"`` (``masks``) or None.
+        masks: the mattes' folder name (``alpha_map``, ``alpha_maps``, ``masks``, ...) or None.
+        images: the ``timesteps`` layout's image folder name in each frame folder; None otherwise.
     """
 
     participant: str
@@ -69,6 +73,7 @@ class NersembleSequence:
     layout: str
     cameras: tuple[str, ...]
     masks: Optional[str]
+    images: Optional[str] = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -85,20 +90,45 @@ def _rig_order(serials: Sequence[str]) -> tuple[str, ...]:
     return tuple(known + sorted(s for s in serials if s not in SERIALS))
 
 
+def _first_folder(parent: Path, names: Sequence[str]) -> Optional[str]:
+    return next((name for name in names if (parent / name).is_dir()), None)
+
+
+def numbered(folder: Path, prefix: str, suffixes: Sequence[str] = ()) -> list[tuple[int, str]]:
+    """``(number, name)`` of the entries ``<prefix>_<digits>`` of ``folder`` (files with one of
+    ``suffixes`` when given), sorted by number; any digit count."""
+    found = []
+    for p in folder.iterdir() if folder.is_dir() else ():
+        stem = p.stem if suffixes else p.name
+        if suffixes and p.suffix.lower() not in suffixes:
+            continue
+        head, _, digits = stem.rpartition("_")
+        if head == prefix and digits.isdigit():
+            found.append((int(digits), p.name))
+    return sorted(found)
+
+
 def describe_sequence(path: Path, participant: str) -> Optional[NersembleSequence]:
     """Inspect one sequence folder; None when it holds no camera data."""
     images, rgb = path / "images", path / "rgb_images"
     if images.is_dir() and any(images.glob("cam_*.mp4")):
         cams = [p.stem[4:] for p in images.glob("cam_*.mp4")]
-        layout = "video"
-        masks = "video" if any((path / d).is_dir() for d in MATTE_DIRS) else None
-    elif rgb.is_dir() and any(rgb.glob("cam_*")):
+        return NersembleSequence(participant, path.name, str(path), "video", _rig_order(cams),
+                                 _first_folder(path, VIDEO_MATTES))
+    if rgb.is_dir() and any(rgb.glob("cam_*")):
         cams = [p.name[4:] for p in rgb.glob("cam_*") if p.is_dir()]
-        layout = "frames"
-        masks = "frames" if (path / "masks").is_dir() else None
-    else:
-        return None
-    return NersembleSequence(participant, path.name, str(path), layout, _rig_order(cams), masks)
+        masks = "masks" if (path / "masks").is_dir() else None
+        return NersembleSequence(participant, path.name, str(path), "frames", _rig_order(cams), masks)
+    steps = numbered(path, "frame")
+    if steps:
+        first = path / steps[0][1]
+        folder = _first_folder(first, TIMESTEP_IMAGES)
+        if folder is not None:
+            cams = [p.stem[4:] for p in (first / folder).glob("cam_*") if p.suffix.lower() in IMAGE_SUFFIXES]
+            if cams:
+                return NersembleSequence(participant, path.name, str(path), "timesteps", _rig_order(cams),
+                                         _first_folder(first, TIMESTEP_MATTES), folder)
+    return None
 
 
 def split_participants(participants: Sequence[str], split: str, val_fraction: float = VAL_FRACTION) -> list[str]:
@@ -118,10 +148,8 @@ def split_participants(participants: Sequence[str], split: str, val_fraction: fl
     raise FacecamError(f"split must be train, val or all, got {split!r}")
 
 
-def _csv_sequences(csv_path: Path, include_marked: bool = False, skipped: Optional[list] = None
-                   ) -> dict[str, list[str]]:
-    """participant -> sequences marked "x" (and "m" with ``include_marked``) in ``metadata_sequences.csv``;
-    the ``participant/sequence`` keys of the "m" ones left out are appended to ``skipped``."""
+def _csv_sequences(csv_path: Path, marks: Sequence[str]) -> dict[str, list[str]]:
+    """participant -> sequences whose cell in ``metadata_sequences.csv`` is one of ``marks``."""
     with open(csv_path, newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or "ID" not in reader.fieldnames:
@@ -132,11 +160,8 @@ def _csv_sequences(csv_path: Path, include_marked: bool = False, skipped: Option
                 pid = f"{int(row['ID']):03d}"
             except (TypeError, ValueError):
                 continue
-            marks = {k: (v or "").strip().lower() for k, v in row.items() if k != "ID" and k not in SKIPPED_SEQUENCES}
-            wanted = ("x", "m") if include_marked else ("x",)
-            out[pid] = [k for k, v in marks.items() if v in wanted]
-            if skipped is not None and not include_marked:
-                skipped.extend(f"{pid}/{k}" for k, v in marks.items() if v == "m")
+            out[pid] = [k for k, v in row.items()
+                        if k != "ID" and k not in SKIPPED_SEQUENCES and (v or "").strip().lower() in marks]
         return out
 
 
@@ -144,9 +169,9 @@ def scan_nersemble(root: str | Path, split: str = "train", val_fraction: float =
                    include_marked: bool = False) -> list[NersembleSequence]:
     """All usable sequences under a NeRSemble root, sorted by participant then sequence.
 
-    Uses ``metadata_sequences.csv`` when present (only sequences marked "x" whose
-    folder exists, and "m" with ``include_marked``), otherwise every folder under
-    ``<participant>/sequences/``.
+    Uses ``metadata_sequences.csv`` when present (only sequences marked "x", and "m" with
+    ``include_marked``, whose folder exists; a warning counts the "m" ones left out),
+    otherwise every folder under ``<participant>/sequences/``.
 
     Raises:
         FacecamError: when the root is missing or holds no sequence.
@@ -155,36 +180,45 @@ def scan_nersemble(root: str | Path, split: str = "train", val_fraction: float =
     if not root.is_dir():
         raise FacecamError(f"NeRSemble folder not found: {root}")
     csv_path = root / "metadata_sequences.csv"
-    skipped: list[str] = []
+    marked: dict[str, list[str]] = {}
     if csv_path.is_file():
-        listed = _csv_sequences(csv_path, include_marked, skipped)
-        if skipped:
-            log.warning("facecam: %d NeRSemble sequence(s) marked 'm' in %s skipped; --include-marked uses them",
-                        len(skipped), csv_path.name)
+        listed = _csv_sequences(csv_path, ("x", "m") if include_marked else ("x",))
+        if not include_marked:
+            marked = _csv_sequences(csv_path, ("m",))
     else:
         listed = {p.name: sorted(q.name for q in (p / "sequences").iterdir() if q.is_dir())
                   for p in root.iterdir() if (p / "sequences").is_dir()}
     sequences = []
+    skipped = 0
     for participant in split_participants(list(listed), split, val_fraction):
+        folder = root / participant / "sequences"
+        skipped += sum(describe_sequence(folder / name, participant) is not None
+                       for name in marked.get(participant, []))
         for name in sorted(listed[participant]):
             if name in SKIPPED_SEQUENCES:
                 continue
-            seq = describe_sequence(root / participant / "sequences" / name, participant)
+            seq = describe_sequence(folder / name, participant)
             if seq is not None:
                 sequences.append(seq)
+    if skipped:
+        log.warning(f"facecam: warning: {skipped} NeRSemble sequences marked 'm' in {csv_path.name} are left out "
+                    "(--include-marked uses them)")
     if not sequences:
         raise FacecamError(f"no NeRSemble sequences ({split} split) under {root}: expected "
-                           "<participant>/sequences/<sequence>/images/cam_<serial>.mp4 or rgb_images/cam_<serial>/")
+                           "<participant>/sequences/<sequence>/images/cam_<serial>.mp4, rgb_images/cam_<serial>/ "
+                           "or frame_<digits>/images-2x/")
     return sequences
 
 
 def read_camera_params(sequence: NersembleSequence) -> Optional[dict]:
-    """The participant's ``calibration/camera_params.json`` (``world_2_cam`` per serial, ``intrinsics``), or None."""
-    path = Path(sequence.path).parents[1] / "calibration" / "camera_params.json"
-    if not path.is_file():
-        return None
-    with open(path) as f:
-        return json.load(f)
+    """The participant's ``calibration/camera_params.json`` (v1: ``camera_params.json``) - ``world_2_cam``
+    per serial, ``intrinsics`` - or None."""
+    participant = Path(sequence.path).parents[1]
+    for path in (participant / "calibration" / "camera_params.json", participant / "camera_params.json"):
+        if path.is_file():
+            with open(path) as f:
+                return json.load(f)
+    return None
 
 
 class NersembleReader:
@@ -200,6 +234,8 @@ class NersembleReader:
         cam = sequence.cameras[0]
         if sequence.layout == "frames":
             return len(self._frame_files(sequence, cam))
+        if sequence.layout == "timesteps":
+            return len(self._timesteps(sequence))
         import av
 
         with av.open(str(Path(sequence.path) / "images" / f"cam_{cam}.mp4")) as container:
@@ -213,49 +249,62 @@ class NersembleReader:
         """Frames ``(n, H, W, 3)`` uint8 RGB and masks ``(n, H, W)`` float32 in [0, 1] (None without masks).
 
         ``times`` may repeat and come in any order; each distinct index is decoded once.
+        Indices past the end hold the last frame.
         """
         if camera not in sequence.cameras:
             raise FacecamError(f"camera {camera} not in {sequence.key}")
         wanted = sorted(set(int(t) for t in times))
+        root = Path(sequence.path)
+        masks = None
+        if sequence.layout == "video":
+            got = _decode_indices(root / "images" / f"cam_{camera}.mp4", wanted, lambda f: _resize(f, size))
+            if with_masks and sequence.masks:
+                decoded = _decode_indices(root / sequence.masks / f"cam_{camera}.mp4", wanted,
+                                          lambda f: _resize_mask(f[..., 0], size))
+                masks = np.stack([decoded[int(t)] for t in times])
+            return np.stack([got[int(t)] for t in times]), masks
         if sequence.layout == "frames":
-            frames = self._frame_files(sequence, camera)
-            got = {t: _resize(_imread_rgb(frames[min(t, len(frames) - 1)][1]), size) for t in wanted}
-            masks = None
+            files = self._frame_files(sequence, camera)
+            picked = {t: files[min(t, len(files) - 1)] for t in wanted}
+            images = {t: root / "rgb_images" / f"cam_{camera}" / name for t, (_, name) in picked.items()}
             if with_masks and sequence.masks:
-                mfiles = dict(_numbered(Path(sequence.path) / "masks" / f"cam_{camera}", "mask_", (".png",)))
-                masks_by_t = {}
-                for t in wanted:
-                    number = frames[min(t, len(frames) - 1)][0]
-                    if number not in mfiles:
-                        raise FacecamError(f"no mask for frame {number} of camera {camera} in {sequence.key}")
-                    masks_by_t[t] = _resize_mask(_imread_gray(mfiles[number]), size)
-                masks = np.stack([masks_by_t[int(t)] for t in times])
+                folder = root / sequence.masks / f"cam_{camera}"
+                by_number = dict(numbered(folder, "mask", IMAGE_SUFFIXES))
+                missing = [n for n, _ in picked.values() if n not in by_number]
+                if missing:
+                    raise FacecamError(f"no mask_{missing[0]}.png in {folder}")
+                mattes = {t: folder / by_number[n] for t, (n, _) in picked.items()}
         else:
-            got = {t: _resize(f, size) for t, f in _decode_indices(Path(sequence.path) / "images" / f"cam_{camera}.mp4", wanted).items()}
-            masks = None
+            steps = self._timesteps(sequence)
+            folders = {t: root / steps[min(t, len(steps) - 1)][1] for t in wanted}
+            images = {t: _image_file(f / sequence.images, f"cam_{camera}") for t, f in folders.items()}
             if with_masks and sequence.masks:
-                folder = next(Path(sequence.path) / d for d in MATTE_DIRS if (Path(sequence.path) / d).is_dir())
-                path = folder / f"cam_{camera}.mp4"
-                decoded = _decode_indices(path, wanted)
-                masks = np.stack([_resize_mask(decoded[int(t)][..., 0], size) for t in times])
+                mattes = {t: _image_file(f / sequence.masks, f"cam_{camera}") for t, f in folders.items()}
+        got = {t: _resize(_imread_rgb(path), size) for t, path in images.items()}
+        if with_masks and sequence.masks:
+            masks_by_t = {t: _resize_mask(_imread_gray(path), size) for t, path in mattes.items()}
+            masks = np.stack([masks_by_t[int(t)] for t in times])
         return np.stack([got[int(t)] for t in times]), masks
 
-    def _frame_files(self, sequence: NersembleSequence, camera: str) -> list[tuple[int, Path]]:
+    def _frame_files(self, sequence: NersembleSequence, camera: str) -> list[tuple[int, str]]:
         folder = Path(sequence.path) / "rgb_images" / f"cam_{camera}"
-        files = _numbered(folder, "frame_", FRAME_SUFFIXES)
+        files = numbered(folder, "frame", IMAGE_SUFFIXES)
         if not files:
-            raise FacecamError(f"no frame_<number>.jpg or .png in {folder}")
+            raise FacecamError(f"no frame_<digits>.jpg or .png in {folder}")
         return files
 
+    def _timesteps(self, sequence: NersembleSequence) -> list[tuple[int, str]]:
+        steps = numbered(Path(sequence.path), "frame")
+        if not steps:
+            raise FacecamError(f"no frame_<digits> folders in {sequence.path}")
+        return steps
 
-def _numbered(folder: Path, prefix: str, suffixes: Sequence[str]) -> list[tuple[int, Path]]:
-    """``(number, path)`` of ``<prefix><digits><suffix>`` files in ``folder``, in numeric order (any digit count)."""
-    out = []
-    for p in folder.glob(f"{prefix}*") if folder.is_dir() else []:
-        digits = p.stem[len(prefix):]
-        if p.suffix.lower() in suffixes and digits.isdigit():
-            out.append((int(digits), p))
-    return sorted(out)
+
+def _image_file(folder: Path, stem: str) -> Path:
+    for suffix in IMAGE_SUFFIXES:
+        if (folder / (stem + suffix)).is_file():
+            return folder / (stem + suffix)
+    raise FacecamError(f"no {stem}.png or .jpg in {folder}")
 
 
 def _imread_rgb(path: Path) -> np.ndarray:
@@ -284,11 +333,12 @@ def _resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return _resize(mask, size).astype(np.float32) / 255.0
 
 
-def _decode_indices(path: Path, wanted: Sequence[int]) -> dict[int, np.ndarray]:
+def _decode_indices(path: Path, wanted: Sequence[int], convert=None) -> dict[int, np.ndarray]:
     """Decode frames at sorted indices ``wanted`` of a constant-rate video; indices past the end hold the last frame.
 
     Seeks to the keyframe before the first wanted index, then counts frames by
     timestamp, so a clip that starts deep into a long sequence is not decoded from 0.
+    ``convert`` (e.g. a resize) is applied to each wanted frame as it is decoded.
     """
     import av
 
@@ -317,7 +367,8 @@ def _decode_indices(path: Path, wanted: Sequence[int]) -> dict[int, np.ndarray]:
             if index > pending[-1]:
                 break
             if index in pending:
-                out[index] = frame.to_ndarray(format="rgb24")
+                # Converted (resized) as decoded: a sample never holds 81 full-resolution 3208x2200 frames.
+                out[index] = convert(frame.to_ndarray(format="rgb24")) if convert else frame.to_ndarray(format="rgb24")
             last = frame
             if index >= pending[-1]:
                 break
@@ -327,5 +378,9 @@ def _decode_indices(path: Path, wanted: Sequence[int]) -> dict[int, np.ndarray]:
     for t in wanted:
         if t not in out:
             # Past the end of the recording: hold the last decoded frame.
-            out[t] = out[tail] if tail is not None and tail < t else last.to_ndarray(format="rgb24")
+            if tail is not None and tail < t:
+                out[t] = out[tail]
+            else:
+                held = last.to_ndarray(format="rgb24")
+                out[t] = convert(held) if convert else held
     return out

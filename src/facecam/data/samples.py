@@ -22,8 +22,6 @@ under a still augmentation.
 
 from __future__ import annotations
 
-import logging
-
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
@@ -42,9 +40,6 @@ from .wild import probe_length, read_wild_frames
 SAMPLE_FORMAT = "facecam-sample/1"
 WHITE = (255, 255, 255)
 
-
-log = logging.getLogger("facecam")
-_WARNED_NO_MATTES: set[str] = set()  # one warning per sequence and process
 
 @dataclass
 class BuildConfig:
@@ -247,10 +242,6 @@ def _render_nersemble(plan: dict, config: BuildConfig, ctx: SampleContext) -> Re
         if all(m is not None for m in mask_parts) and source_masks is not None:
             target_alpha, source_alpha, background["matte"] = np.concatenate(mask_parts), source_masks, "dataset"
         else:
-            if seq.key not in _WARNED_NO_MATTES:
-                _WARNED_NO_MATTES.add(seq.key)
-                log.warning("facecam: %s has no mattes (alpha_map/, alpha_maps/ or masks/): matting it with "
-                            "MediaPipe's selfie segmentation", seq.key)
             target_alpha, source_alpha = ctx.segment(raw_target), ctx.segment(source)
             background["matte"] = "mediapipe-selfie-segmentation"
         raw_target = replace_background(raw_target, target_alpha, colour)

@@ -246,7 +246,8 @@ class PersonLayers:
     """The source frames with the person's alpha as a fourth channel, ``(T, H, W, 4)`` uint8 RGBA,
     computed per frame when asked for (``layers[t]``, ``layers[t, ..., 3]``), so a long clip never
     holds all of them: rendering, the background plate and the face atlas each take the frames they
-    need. Only the segmentation (half size, uint8) is kept for the whole clip.
+    need. Only the segmentation is kept for the whole clip: float32 at half size, for every
+    ``SEGMENT_STRIDE``-th frame (and the last); the frames between are interpolated when used.
 
     The segmentation is unioned with the face oval (a cartoon or a heavily made-up
     face may be missed by the selfie model), averaged over three frames against
