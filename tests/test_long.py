@@ -46,12 +46,23 @@ def test_frames_all_uses_the_whole_clip_rounded_down_to_4k_plus_1():
 
 
 @pytest.mark.slow
-def test_the_warp_engine_renders_321_frames_without_a_jump():
-    from facecam.run import ConditionOptions, EngineOptions, render
+def test_the_warp_engine_renders_321_frames_without_a_jump_or_holding_every_layer():
+    import tracemalloc
 
-    run = render(media_path("lp_d9.mp4"), ConditionOptions(camera="arc-left", frames=321, size=(240, 176)),
-                 EngineOptions(engine="warp"))
-    clip, video = run.clip, run.video
+    from facecam.condition.builder import build_condition
+    from facecam.engines.warp import WarpEngine
+
+    clip = build_condition(media_path("lp_d9.mp4"), camera="arc-left", num_frames=321, size=(240, 176))
+    tracemalloc.start()
+    try:
+        video = WarpEngine().generate(clip, progress=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # The result (40.7 MB) plus per-frame work: the person layers of all 321 frames (54 MB as RGBA)
+    # are never held at once, each is made when its frame is rendered.
+    layers_mb = 321 * 240 * 176 * 4 / 2**20
+    assert peak / 2**20 < video.nbytes / 2**20 + 0.5 * layers_mb, peak / 2**20
     assert clip.options["source_frames"] == 321  # real frames, not a held last frame
     assert video.shape == clip.source.shape and video.shape[0] == 321
     def steps(frames):
