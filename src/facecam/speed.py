@@ -69,10 +69,10 @@ def expert_steps(pipe: "FaceCamPipeline", steps: int) -> dict[str, int]:
 
     Cache hooks count steps per expert, so MagCache's per-step table is laid over each expert's own share.
     """
-    from .pipeline import release_sigmas
+    from .model.sampling import set_release_timesteps
 
     scheduler = copy.deepcopy(pipe.scheduler)
-    scheduler.set_timesteps(sigmas=release_sigmas(steps).tolist())
+    set_release_timesteps(scheduler, steps)
     which = [pipe.expert_for(float(t)) for t in scheduler.timesteps]
     return {"transformer": which.count("high"), "transformer_2": which.count("low")}
 
