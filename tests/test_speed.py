@@ -272,3 +272,20 @@ def test_batch_guidance_is_an_engine_option_equal_to_two_passes(tiny_weights):
     two = get_engine("facecam", **kw).generate(clip, seed=0, progress=False)
     one = get_engine("facecam", batch_guidance=True, **kw).generate(clip, seed=0, progress=False)
     assert np.abs(two.astype(int) - one.astype(int)).max() <= 1
+
+
+def test_a_facecam_run_prints_no_import_chatter_from_torchao_or_torch(tiny_weights, tmp_path, astronaut):
+    """With the speed extra installed, torchao, torch and diffusers warn at import time about kernels
+    and serialisation a user cannot act on; the CLI keeps those lines out unless -v."""
+    import subprocess
+
+    from PIL import Image
+
+    pytest.importorskip("torchao")
+    photo = tmp_path / "p.png"
+    Image.fromarray(astronaut).save(photo)
+    proc = subprocess.run([sys.executable, "-m", "facecam", "generate", str(photo), "--engine", "facecam",
+                           "--weights", str(tiny_weights), "--frames", "5", "--size", "64x48", "--steps", "1",
+                           "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "torchao" not in proc.stderr and "_pytree" not in proc.stderr, proc.stderr[:2000]

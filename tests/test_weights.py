@@ -207,7 +207,8 @@ def test_missing_finetunes_are_reported(tiny_dir, tmp_path):
 def test_load_components_report_counts(tiny_dir):
     parts = load_components(find_weights(tiny_dir), torch.float32)
     lines = [r.line() for r in parts.reports]
-    assert lines[0] == "transformer: 69 tensors loaded, 69/69 module parameters set"
+    assert lines[0] == "high-noise expert (high_noise_model): 69 tensors loaded, 69/69 module parameters set"
+    assert lines[1].startswith("low-noise expert (low_noise_model): ")
     assert "22 tensors loaded, 22/69 module parameters set" in lines[2]
     assert "22 tensors loaded, 22/69 module parameters set" in lines[3]
 

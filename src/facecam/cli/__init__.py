@@ -82,6 +82,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return int(result or 0)
 
 
+# Loggers that warn at import time about things a facecam user cannot act on (torchao's optional CUDA
+# kernels on a CPU machine, torch's pytree deprecations, diffusers' torchao serialisation check).
+IMPORT_CHATTER = ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao.torchao_quantizer")
+
+
 @contextlib.contextmanager
 def _log_lines(verbose: bool):
     """Without ``verbose``: native libraries' log lines to /dev/null, Python's stderr kept (see the module doc)."""
@@ -93,6 +98,8 @@ def _log_lines(verbose: bool):
         return
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for name in IMPORT_CHATTER:
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         own_fd = sys.stderr.fileno() == 2  # False under a test's capture: leave it alone
     except (AttributeError, OSError, ValueError):

@@ -333,6 +333,7 @@ def load_expert(layout: WeightsLayout, expert: str, dtype: torch.dtype = torch.b
     reports: list[ConversionReport] = []
     if layout.kind == "original":
         model, report = load_original_expert(layout.base / native_dir, dtype)
+        report.what = f"{expert}-noise expert ({native_dir})"
         reports.append(report)
     elif layout.kind in ("diffusers", "facecam"):
         model = FaceCamTransformer.from_pretrained(layout.base, subfolder=diffusers_dir, dtype=dtype)
