@@ -138,3 +138,19 @@ def test_crop_maps_points_like_pixels():
 def test_bad_size_strings_are_rejected(text):
     with pytest.raises(FacecamError):
         parse_size(text)
+
+
+def test_a_frame_stream_writes_the_same_video_as_the_array(tmp_path, astronaut):
+    """Derived videos (the preview) are written frame by frame, never held whole; the file is the same."""
+    import cv2
+
+    from facecam.video.io import FrameStream, read_video, write_video
+
+    base = cv2.resize(astronaut, (63, 47))  # odd sizes: padded by one pixel either way
+    frames = np.stack([np.roll(base, 3 * t, axis=1) for t in range(9)])
+    a = write_video(tmp_path / "array.mp4", frames, 24.0)
+    b = write_video(tmp_path / "stream.mp4", FrameStream(9, lambda t: frames[t]), 24.0)
+    assert a.read_bytes() == b.read_bytes()
+    assert read_video(b, fps=None, num_frames=None).frames.shape == (9, 48, 64, 3)
+    with pytest.raises(ValueError, match="empty stream"):
+        write_video(tmp_path / "none.mp4", FrameStream(0, lambda t: frames[t]), 24.0)

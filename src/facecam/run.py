@@ -252,13 +252,17 @@ class Run:
 
     def files(self) -> dict[str, Any]:
         """``{file name: frames | JSON dict}`` under the naming contract."""
+        from .video.io import FrameStream
+
         clip = self.clip
         files: dict[str, Any] = {}
         if self.video is not None:
             files[f"{clip.name}.mp4"] = self.video
         files[f"{clip.name}_input.mp4"] = clip.source
         files[f"{clip.name}_camera.mp4"] = clip.condition
-        files[f"{clip.name}_preview.mp4"] = clip.preview()
+        # Made frame by frame as it is written: a whole (T, H, 2W, 3) array doubles a long clip's memory.
+        files[f"{clip.name}_preview.mp4"] = FrameStream(
+            len(clip.source), lambda t: np.concatenate([clip.source[t], clip.condition[t]], axis=1))
         files[f"{clip.name}_camera.json"] = self.record()
         return files
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -260,27 +260,52 @@ def _short(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class FrameStream:
+    """``count`` frames made one at a time when written (``make(t)`` -> ``(H, W, 3)`` uint8), so a long
+    derived video (the side-by-side preview) never exists as a whole array."""
+
+    count: int
+    make: Callable[[int], np.ndarray]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self.make(t) for t in range(self.count))
+
+
 def write_video(
     path: str | os.PathLike,
-    frames: np.ndarray | Sequence[np.ndarray],
+    frames: np.ndarray | Sequence[np.ndarray] | FrameStream,
     fps: float = DEFAULT_FPS,
     crf: int = 17,
 ) -> Path:
-    """Write ``(T, H, W, 3)`` uint8 RGB frames as H.264 yuv420p mp4, atomically.
+    """Write ``(T, H, W, 3)`` uint8 RGB frames (an array, or a :class:`FrameStream`) as H.264 yuv420p
+    mp4, atomically.
 
     Odd sizes are padded by one pixel (yuv420p needs even sizes).
     """
     import av
 
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
-        raise ValueError(f"expected frames shaped (T, H, W, 3), got {frames.shape}")
-    if frames.dtype != np.uint8:
-        frames = np.clip(frames, 0, 255).astype(np.uint8)
-    t, h, w, _ = frames.shape
-    if h % 2 or w % 2:
-        frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-        h, w = frames.shape[1:3]
+    if not isinstance(frames, FrameStream):
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
+            raise ValueError(f"expected frames shaped (T, H, W, 3), got {frames.shape}")
+    elif len(frames) == 0:
+        raise ValueError("expected at least one frame, got an empty stream")
+    first = frames[0] if isinstance(frames, np.ndarray) else frames.make(0)
+    if first.ndim != 3 or first.shape[-1] != 3:
+        raise ValueError(f"expected (H, W, 3) frames, got {first.shape}")
+    h, w = first.shape[:2]
+
+    def ready(frame: np.ndarray) -> np.ndarray:
+        if frame.dtype != np.uint8:
+            frame = np.clip(frame, 0, 255).astype(np.uint8)
+        if h % 2 or w % 2:
+            frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        return np.ascontiguousarray(frame)
+
     dest = Path(path)
     if not dest.parent.exists():
         raise VideoError(f"output folder does not exist: {dest.parent}")
@@ -289,11 +314,11 @@ def write_video(
             from fractions import Fraction
 
             stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-            stream.width, stream.height = w, h
+            stream.width, stream.height = w + w % 2, h + h % 2
             stream.pix_fmt = "yuv420p"
             stream.options = {"crf": str(crf), "preset": "veryfast"}
             for frame in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                for packet in stream.encode(av.VideoFrame.from_ndarray(ready(frame), format="rgb24")):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)

@@ -20,9 +20,9 @@ from typing import Union
 import numpy as np
 
 from ..errors import VideoError
-from .io import write_video
+from .io import FrameStream, write_video
 
-Payload = Union[np.ndarray, dict, str, bytes]
+Payload = Union[np.ndarray, FrameStream, dict, str, bytes]
 
 
 def prepare_output_dir(path: str | os.PathLike) -> Path:
@@ -83,7 +83,7 @@ def write_outputs(out_dir: str | os.PathLike, files: dict[str, Payload], fps: fl
 
 
 def _write_payload(target: Path, payload: Payload, fps: float) -> None:
-    if isinstance(payload, np.ndarray):
+    if isinstance(payload, (np.ndarray, FrameStream)):
         write_video(target, payload, fps)
     elif isinstance(payload, dict):
         target.write_text(json.dumps(payload, indent=1, default=_json_default))
