@@ -228,6 +228,9 @@ def test_latents_are_stored_next_to_the_videos_and_read_back(wild_dir, tmp_path)
         assert z.shape == (16, 3, 16, 12) and z.dtype == np.float16
         want = PoolEncoder().encode_video(getattr(sample, clip)).astype(np.float16)
         np.testing.assert_array_equal(z, want)  # encoded from the exact frames, before H.264
+    # the pixel condition beside them is the very drawing the condition latent was encoded from
+    np.testing.assert_array_equal(decode_condition(fields["condition.npz"]), sample.condition)
+    assert json.loads(fields["json"])["format"] == "facecam-sample/2"
     item = next(iter(FaceCamShards(out, shuffle=False)))
     assert item["meta"]["latents"] is True and tuple(item["target"].shape) == (16, 3, 16, 12)
     pixels = next(iter(FaceCamShards(out, shuffle=False, latents=False)))
@@ -380,7 +383,9 @@ def test_the_condition_round_trips_through_a_shard_exactly_as_drawn(tmp_path):
     shard, failed = pack_shard(tmp_path, 0, [0])
     (key, fields), = list(iter_shard(shard))
     assert failed == [] and sorted(fields) == ["condition.npz", "json", "source.mp4", "target.mp4"]
-    np.testing.assert_array_equal(decode_condition(fields["condition.npz"]), drawn)
+    stored = decode_condition(fields["condition.npz"])
+    np.testing.assert_array_equal(stored, drawn)
+    assert (stored[blue] == (48, 48, 255)).all()  # the blue eye lines keep their colour
     item = next(iter(FaceCamShards(shard, shuffle=False, latents=False)))
     pixels = ((item["condition"].permute(0, 2, 3, 1) + 1) * 127.5).round().byte().numpy()
     np.testing.assert_array_equal(pixels, drawn)
@@ -399,20 +404,37 @@ def _h264(frames):
         return Path(path).read_bytes()
 
 
-def test_a_shard_with_the_old_h264_condition_is_refused_naming_the_rebuild(tmp_path):
+def _old_format_shard(path: Path) -> Path:
+    """A shard as builds before the lossless condition wrote it: the condition as an H.264 camera.mp4."""
     import io
     import tarfile
 
-    from facecam.errors import FacecamError
-
-    shard = tmp_path / "shard-000000.tar"
-    with tarfile.open(shard, "w") as tar:
-        for name, data in (("sample-00000000.json", b"{}"), ("sample-00000000.camera.mp4", b"x")):
+    with tarfile.open(path, "w") as tar:
+        for name, data in (("sample-00000000.json", b"{}"), ("sample-00000000.source.mp4", b"x"),
+                           ("sample-00000000.target.mp4", b"x"), ("sample-00000000.camera.mp4", b"x")):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_shard_with_the_old_h264_condition_is_refused_naming_the_rebuild(tmp_path):
+    from facecam.errors import FacecamError
+
+    shard = _old_format_shard(tmp_path / "shard-000000.tar")
+    with pytest.raises(FacecamError, match=r"shard-000000.tar was built before the lossless condition .*: "
+                                           r"rebuild it with `facecam data build`$"):
+        FaceCamShards(shard, shuffle=False)  # at construction, before a training run starts
+
+
+def test_the_contact_sheet_of_an_old_shard_is_refused_naming_the_rebuild(tmp_path):
+    from facecam.data.show import contact_sheet
+    from facecam.errors import FacecamError
+
+    shard = _old_format_shard(tmp_path / "shard-000000.tar")
     with pytest.raises(FacecamError, match="rebuild it with `facecam data build`"):
-        next(iter(FaceCamShards(shard, shuffle=False)))
+        contact_sheet(shard, tmp_path / "sheet.png")
+    assert not (tmp_path / "sheet.png").exists()
 
 
 def test_the_vae_encoder_batches_a_samples_clips_and_picks_device_and_precision(tmp_path):

@@ -37,7 +37,7 @@ from .nersemble import NersembleReader, NersembleSequence, read_camera_params
 from .stitch import LandmarkCache, condition_frames, plan_segments
 from .wild import probe_length, read_wild_frames
 
-SAMPLE_FORMAT = "facecam-sample/1"
+SAMPLE_FORMAT = "facecam-sample/2"  # /1: the condition was an H.264 camera.mp4 (refused)
 WHITE = (255, 255, 255)
 
 

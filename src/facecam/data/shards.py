@@ -34,6 +34,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .._atomic import atomic_folder, atomic_path
+from ..errors import FacecamError
 from ..video.io import write_video
 
 STAGING = ".staging"
@@ -41,9 +42,8 @@ FAILED = "failed.json"
 # Member order inside a sample (fixed for byte-identical shards).
 FIELD_ORDER = ("json", "source.mp4", "target.mp4", "condition.npz",
                "source_latent.npy", "target_latent.npy", "condition_latent.npy")
-# The condition's thin coloured lines do not survive H.264's 4:2:0 chroma (pixels off by up to 171-180 grey
-# levels on the shared clips); compressed npz keeps every pixel at 1.7-2.5x the H.264 size (0.4-1.9 MB for
-# 81 frames at 704x480), smaller than lossless x264 RGB (benchmarks/condition_storage.py).
+# Members of shards built before the lossless condition (format facecam-sample/1): the condition was an
+# H.264 4:2:0 "camera.mp4", which smears the mesh's 1-2 px coloured lines, so such shards are refused.
 OLD_CONDITION_FIELDS = ("camera.mp4", "camera_latent.npy")
 
 
@@ -174,8 +174,19 @@ def decode_mp4(data: bytes) -> np.ndarray:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)])
 
 
+def check_condition_fields(fields, where: str) -> None:
+    """Refuse a sample whose member names (``fields``) carry the old H.264 condition, naming the rebuild."""
+    if any(old in fields for old in OLD_CONDITION_FIELDS):
+        raise FacecamError(f"{where} was built before the lossless condition (its H.264 camera.mp4 smears the mesh "
+                           "lines): rebuild it with `facecam data build`")
+
+
 def write_condition(path: Path, frames: np.ndarray) -> None:
-    """The condition clip ``(T, H, W, 3)`` uint8, losslessly (zlib-compressed npz)."""
+    """The condition clip ``(T, H, W, 3)`` uint8, losslessly (zlib-compressed npz).
+
+    H.264's 4:2:0 chroma does not keep the mesh's thin coloured lines (pixels off by up to 171-180 grey
+    levels on the shared clips); npz keeps every pixel at 1.7-2.5x the H.264 size and is smaller than
+    lossless x264 RGB (``benchmarks/condition_storage.py``, figures in docs/data.md)."""
     with open(path, "wb") as fh:
         np.savez_compressed(fh, frames=np.ascontiguousarray(frames, dtype=np.uint8))
 

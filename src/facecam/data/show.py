@@ -10,7 +10,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..errors import FacecamError
-from .shards import decode_condition, decode_mp4, iter_shard
+from .shards import check_condition_fields, decode_condition, decode_mp4, iter_shard
 
 THUMB_HEIGHT = 176
 GAP = 4
@@ -60,6 +60,7 @@ def contact_sheet(shard: str | Path, out: str | Path, max_samples: int = 4) -> i
     for _, fields in iter_shard(shard):
         if len(rows) >= max_samples:
             break
+        check_condition_fields(fields, str(shard))
         if "json" in fields and "target.mp4" in fields:
             rows.append(sample_row(fields))
     if not rows:
