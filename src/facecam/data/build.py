@@ -141,7 +141,8 @@ def _make_one(job: tuple[int, int]) -> tuple[int, int, Optional[str], list[str]]
                                                 "condition": sample.condition})
     meta = {**sample.meta, "format": SAMPLE_FORMAT, "key": f"sample-{index:08d}", "shard": shard,
             "config": config.to_dict(), "latents": sorted(latents) if latents else []}
-    write_sample(w["out"], shard, index, sample.source, sample.target, sample.condition, meta, config.fps, latents)
+    write_sample(w["out"], shard, index, sample.source, sample.target, sample.condition_meshes, meta, config.fps,
+                 latents)
     return shard, index, sample.meta["kind"], failures
 
 

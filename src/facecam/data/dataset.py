@@ -33,7 +33,8 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ..errors import FacecamError
-from .shards import check_condition_fields, decode_condition, decode_mp4, load_npy
+from .condition import stored_condition
+from .shards import check_condition_fields, decode_mp4, load_npy
 
 CLIPS = ("source", "target", "condition")
 
@@ -186,8 +187,9 @@ class FaceCamShards(IterableDataset):
         for clip in CLIPS:
             if use_latents:
                 out[clip] = torch.from_numpy(load_npy(self._read(f, fields[f"{clip}_latent.npy"])).astype(np.float32))
-            elif clip == "condition":
-                out[clip] = frames_to_tensor(decode_condition(self._read(f, fields["condition.npz"])))
+            elif clip == "condition":  # drawn from its meshes by the drawing code inference uses
+                meshes = load_npy(self._read(f, fields["condition_mesh.npy"]))
+                out[clip] = frames_to_tensor(stored_condition(meshes, meta))
             else:
                 out[clip] = frames_to_tensor(decode_mp4(self._read(f, fields[f"{clip}.mp4"])))
         meta.update(shard=Path(self.paths[shard]).name, latents=use_latents)
