@@ -1,7 +1,13 @@
-"""How the training condition is stored: size, time and error of H.264 4:2:0, lossless x264 RGB and npz.
+"""How the training condition is stored: size, time and error of H.264 4:2:0, lossless x264 RGB, npz frames,
+and the meshes drawn at load time (what shards do).
 
-Draws the 81-frame 704x480 arc-left condition of each shared clip and prints, per format, the bytes,
-the encode time and the largest pixel error after decoding. Usage: ``python benchmarks/condition_storage.py``.
+For each shared clip, two 81-frame 704x480 conditions are drawn: ``training``, the kind a shard holds (the
+mesh of the clip's first frame, repeated, under a zoom/pan drawn as the data recipe draws it; an in-the-wild
+sample, or a NeRSemble sample with one target camera) and ``inference``, the arc-left condition ``facecam
+generate`` draws (a different mesh every frame). Per format it prints the bytes, the time to store
+(encode), the time to load (decode, or draw), and the largest pixel error after loading. ``meshes
+(shards)`` stores the landmark array (``np.save``) and draws it with ``facecam.data.condition`` (the
+motion parameters are in the sample's JSON anyway). Usage: ``python benchmarks/condition_storage.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import av
 import numpy as np
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+FRAMES = 81
 
 
 def h264(frames: np.ndarray, codec: str, pix_fmt: str, options: dict) -> bytes:
@@ -35,40 +42,71 @@ def decode_mp4(data: bytes) -> np.ndarray:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
 
 
-def main() -> int:
+def npz(frames: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, frames=frames)
+    return buf.getvalue()
+
+
+def load_npz(data: bytes) -> np.ndarray:
+    with np.load(io.BytesIO(data)) as stored:
+        return stored["frames"]
+
+
+def save_npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def conditions(path: Path) -> dict:
+    """``{kind: (frames, draw)}``: the drawn condition and a function of stored landmark bytes that redraws it."""
     from facecam.condition.builder import build_condition
-    from facecam.data.shards import decode_condition
+    from facecam.data.augment import sample_motion
+    from facecam.data.condition import draw_condition, draw_meshes
+
+    clip = build_condition(path, camera="arc-left", num_frames=FRAMES)
+    size = clip.condition.shape[1:3]
+    motion = sample_motion(np.random.default_rng(0), (1.0, 1.25))
+
+    def draw_training(meshes: np.ndarray) -> np.ndarray:
+        return draw_condition(meshes, [FRAMES], size, motion)
+
+    def draw_inference(meshes: np.ndarray) -> np.ndarray:
+        return draw_meshes(meshes, [1] * FRAMES, size)
+
+    first = clip.condition_points[:1]
+    return {"training": (draw_training(first), first, draw_training),
+            "inference": (clip.condition, clip.condition_points, draw_inference)}
+
+
+def main() -> int:
+    from facecam.data.shards import load_npy
 
     if not MEDIA.is_dir():
         print(f"needs the shared clips in {MEDIA}", file=sys.stderr)
         return 1
-    print(f"{'clip':16} {'format':22} {'KB':>7} {'encode s':>8} {'max error':>9}")
+    print(f"{'clip':16} {'condition':10} {'format':22} {'KB':>7} {'store s':>8} {'load s':>7} {'max error':>9}")
     for path in sorted(MEDIA.glob("*.mp4")):
-        drawn = build_condition(path, camera="arc-left", num_frames=81).condition
-        formats = {
-            "h264 yuv420p crf 17": (lambda f: h264(f, "libx264", "yuv420p", {"crf": "17"}), decode_mp4),
-            "x264 rgb lossless": (lambda f: h264(f, "libx264rgb", "rgb24", {"crf": "0", "preset": "veryfast"}),
-                                  decode_mp4),
-            "npz (shards)": (_npz, decode_condition),
-        }
-        for name, (encode, decode) in formats.items():
-            start = time.perf_counter()
-            data = encode(drawn)
-            seconds = time.perf_counter() - start
-            error = int(np.abs(decode(data).astype(int) - drawn).max())
-            print(f"{path.name:16} {name:22} {len(data) / 1024:7.0f} {seconds:8.2f} {error:9d}")
+        for kind, (drawn, points, draw) in conditions(path).items():
+            formats = {
+                "h264 yuv420p crf 17": (lambda f: h264(f, "libx264", "yuv420p", {"crf": "17"}), decode_mp4),
+                "x264 rgb lossless": (lambda f: h264(f, "libx264rgb", "rgb24", {"crf": "0", "preset": "veryfast"}),
+                                      decode_mp4),
+                "npz frames": (npz, load_npz),
+                "meshes (shards)": (lambda f: save_npy(points), lambda b: draw(load_npy(b))),
+            }
+            for name, (encode, decode) in formats.items():
+                start = time.perf_counter()
+                data = encode(drawn)
+                stored = time.perf_counter() - start
+                start = time.perf_counter()
+                loaded = decode(data)
+                loading = time.perf_counter() - start
+                error = int(np.abs(loaded.astype(int) - drawn).max())
+                print(f"{path.name:16} {kind:10} {name:22} {len(data) / 1024:7.0f} {stored:8.2f} {loading:7.2f} "
+                      f"{error:9d}", flush=True)
     return 0
-
-
-def _npz(frames: np.ndarray) -> bytes:
-    import tempfile
-
-    from facecam.data.shards import write_condition
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "c.npz"
-        write_condition(path, frames)
-        return path.read_bytes()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ from facecam.data.build import build_dataset, shard_plan
 from facecam.data.dataset import FaceCamShards, collate_samples
 from facecam.data.nersemble import scan_nersemble
 from facecam.data.samples import BuildConfig, SampleContext, Sources, make_sample
-from facecam.data.shards import decode_condition, decode_mp4, iter_shard, load_npy
+from facecam.data.condition import stored_condition
+from facecam.data.shards import decode_mp4, iter_shard, load_npy
 from facecam.data.wild import scan_wild
 from facecam.eval.metrics import psnr
 from test_data import FRAMES, SIZE, make_tree, reference_place
@@ -106,7 +107,10 @@ def test_every_sample_records_its_parameters_and_provenance(built):
             assert Path(meta["clip"]).name in ("lp_d0.mp4", "facecam_000.mp4") and meta["crop"]
         for clip in ("source", "target"):
             assert decode_mp4(fields[f"{clip}.mp4"]).shape == (FRAMES, *SIZE, 3)
-        assert decode_condition(fields["condition.npz"]).shape == (FRAMES, *SIZE, 3)
+        meshes = load_npy(fields["condition_mesh.npy"])  # one per stitched camera; one for a wild clip
+        assert meshes.shape == (len(meta.get("segments", [None])), 478, 3)
+        assert sum(meta["condition"]["frames"]) == FRAMES and meta["condition"]["size"] == list(SIZE)
+        assert stored_condition(meshes, meta).shape == (FRAMES, *SIZE, 3)
 
 
 # --- machine split and resume ------------------------------------------------------------------
@@ -165,7 +169,7 @@ def test_killed_build_restarted_finishes_every_shard_once(wild_dir, tmp_path):
     assert keys == [f"sample-{i:08d}" for i in range(8)]  # all there, none duplicated, in order
     for shard in sorted(out.glob("shard-*.tar")):
         for key, fields in iter_shard(shard):
-            assert sorted(fields) == ["condition.npz", "json", "source.mp4", "target.mp4"]
+            assert sorted(fields) == ["condition_mesh.npy", "json", "source.mp4", "target.mp4"]
             assert decode_mp4(fields["target.mp4"]).shape[0] == FRAMES
             assert json.loads(fields["json"])["key"] == key
 
@@ -198,7 +202,7 @@ def test_wild_target_is_the_source_clip_under_the_recorded_zoom_pan(wild_dir, tm
             still = reference_place(cropped[i], s["scale"], s["pos_h"], s["pos_w"], meta["source_fill"])
             assert psnr(source[i], still) > 28, f"{key} source frame {i}"
         # the condition is the first frame's mesh, zoomed like the target: its first frame is not blank
-        condition = decode_condition(fields["condition.npz"])
+        condition = stored_condition(load_npy(fields["condition_mesh.npy"]), meta)
         assert (condition[0] < 200).any() and meta["motion"]["scale0"] >= 1.0
 
 
@@ -228,6 +232,10 @@ def test_latents_are_stored_next_to_the_videos_and_read_back(wild_dir, tmp_path)
         assert z.shape == (16, 3, 16, 12) and z.dtype == np.float16
         want = PoolEncoder().encode_video(getattr(sample, clip)).astype(np.float16)
         np.testing.assert_array_equal(z, want)  # encoded from the exact frames, before H.264
+    # the pixel condition the reader draws is the very drawing the condition latent was encoded from
+    pixels = next(iter(FaceCamShards(out, shuffle=False, latents=False)))["condition"]
+    np.testing.assert_array_equal(((pixels.permute(0, 2, 3, 1) + 1) * 127.5).round().byte().numpy(), sample.condition)
+    assert json.loads(fields["json"])["format"] == "facecam-sample/3"
     item = next(iter(FaceCamShards(out, shuffle=False)))
     assert item["meta"]["latents"] is True and tuple(item["target"].shape) == (16, 3, 16, 12)
     pixels = next(iter(FaceCamShards(out, shuffle=False, latents=False)))
@@ -367,26 +375,37 @@ def test_a_sample_that_fails_every_attempt_is_left_out_and_listed(tmp_path):
 # --- the condition, losslessly -------------------------------------------------------------------
 
 def test_the_condition_round_trips_through_a_shard_exactly_as_drawn(tmp_path):
-    """The mesh's 1-2 px coloured lines survive (H.264 4:2:0 turned the blue eye lines (48,48,255) into
-    (53,51,217)); training sees the drawing inference draws."""
+    """Shards store the meshes; the reader draws them with the inference drawing code, so training sees that
+    drawing pixel for pixel and the mesh's 1-2 px coloured lines survive (H.264 4:2:0 turned the blue eye
+    lines (48,48,255) into about (53,51,217))."""
     from facecam.condition.builder import build_condition
+    from facecam.condition.raster import render_condition
+    from facecam.data.augment import MotionParams
+    from facecam.data.condition import condition_record
     from facecam.data.shards import pack_shard, write_sample
 
     clip = build_condition(media_path("facecam_000.mp4"), camera="arc-left", num_frames=9, size=(352, 240))
-    drawn = clip.condition
+    size = clip.condition.shape[1:3]
+    meshes = clip.condition_points[[0, 8]]  # two segments (two cameras), of 4 and 5 frames
+    drawn = render_condition(meshes, size)
+    np.testing.assert_array_equal(drawn, clip.condition[[0, 8]])  # what `facecam generate` draws
     blue = (drawn == (48, 48, 255)).all(axis=-1)
-    assert blue.sum() > 50  # the eye lines are there to lose
-    write_sample(tmp_path, 0, 0, clip.source, clip.source, drawn, {"key": "sample-00000000"}, 24.0)
+    assert blue[0].sum() > 50 and blue[1].sum() > 50  # the eye lines are there to lose
+    still = MotionParams(1.0, 1.0, 0.0, 0.0, 0.0, 0.0)  # the drawing itself; the zoom/pan is tested with the build
+    meta = {"key": "sample-00000000", "condition": condition_record([4, 5], size), "motion": still.to_dict()}
+    write_sample(tmp_path, 0, 0, clip.source, clip.source, meshes, meta, 24.0)
     shard, failed = pack_shard(tmp_path, 0, [0])
     (key, fields), = list(iter_shard(shard))
-    assert failed == [] and sorted(fields) == ["condition.npz", "json", "source.mp4", "target.mp4"]
-    np.testing.assert_array_equal(decode_condition(fields["condition.npz"]), drawn)
+    assert failed == [] and sorted(fields) == ["condition_mesh.npy", "json", "source.mp4", "target.mp4"]
+    np.testing.assert_array_equal(load_npy(fields["condition_mesh.npy"]), meshes)
     item = next(iter(FaceCamShards(shard, shuffle=False, latents=False)))
     pixels = ((item["condition"].permute(0, 2, 3, 1) + 1) * 127.5).round().byte().numpy()
-    np.testing.assert_array_equal(pixels, drawn)
+    want = np.repeat(drawn, [4, 5], axis=0)
+    np.testing.assert_array_equal(pixels, want)
+    assert (pixels[0][blue[0]] == (48, 48, 255)).all() and (pixels[8][blue[1]] == (48, 48, 255)).all()
     # for comparison, what H.264 does to the same lines
-    smeared = decode_mp4(_h264(drawn))
-    assert np.abs(smeared[blue].astype(int) - (48, 48, 255)).max() > 20
+    smeared = decode_mp4(_h264(want))
+    assert np.abs(smeared[0][blue[0]].astype(int) - (48, 48, 255)).max() > 20
 
 
 def _h264(frames):
@@ -399,20 +418,38 @@ def _h264(frames):
         return Path(path).read_bytes()
 
 
-def test_a_shard_with_the_old_h264_condition_is_refused_naming_the_rebuild(tmp_path):
+def _old_format_shard(path: Path, condition: str = "camera.mp4") -> Path:
+    """A shard as older builds wrote it: the condition as frames, an H.264 camera.mp4 (format 1) or an npz (2)."""
     import io
     import tarfile
 
-    from facecam.errors import FacecamError
-
-    shard = tmp_path / "shard-000000.tar"
-    with tarfile.open(shard, "w") as tar:
-        for name, data in (("sample-00000000.json", b"{}"), ("sample-00000000.camera.mp4", b"x")):
+    with tarfile.open(path, "w") as tar:
+        for name, data in (("sample-00000000.json", b"{}"), ("sample-00000000.source.mp4", b"x"),
+                           ("sample-00000000.target.mp4", b"x"), (f"sample-00000000.{condition}", b"x")):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("condition", ["camera.mp4", "condition.npz"])
+def test_a_shard_with_the_condition_stored_as_frames_is_refused_naming_the_rebuild(tmp_path, condition):
+    from facecam.errors import FacecamError
+
+    shard = _old_format_shard(tmp_path / "shard-000000.tar", condition)
+    with pytest.raises(FacecamError, match=r"shard-000000.tar was built by an older facecam .*: "
+                                           r"rebuild it with `facecam data build`$"):
+        FaceCamShards(shard, shuffle=False)  # at construction, before a training run starts
+
+
+def test_the_contact_sheet_of_an_old_shard_is_refused_naming_the_rebuild(tmp_path):
+    from facecam.data.show import contact_sheet
+    from facecam.errors import FacecamError
+
+    shard = _old_format_shard(tmp_path / "shard-000000.tar")
     with pytest.raises(FacecamError, match="rebuild it with `facecam data build`"):
-        next(iter(FaceCamShards(shard, shuffle=False)))
+        contact_sheet(shard, tmp_path / "sheet.png")
+    assert not (tmp_path / "sheet.png").exists()
 
 
 def test_the_vae_encoder_batches_a_samples_clips_and_picks_device_and_precision(tmp_path):

@@ -28,7 +28,7 @@ from typing import Callable, Optional
 from .._atomic import write_text_atomic
 from ..errors import FacecamError
 from .nersemble import scan_nersemble
-from .samples import BuildConfig, SampleContext, Sources, make_sample
+from .samples import SAMPLE_FORMAT, BuildConfig, SampleContext, Sources, make_sample
 from .shards import (clean_stale, is_sample_done, pack_shard, shard_name, staging_dir, write_failed,
                      write_sample)
 from .stitch import LandmarkCache
@@ -139,9 +139,10 @@ def _make_one(job: tuple[int, int]) -> tuple[int, int, Optional[str], list[str]]
 
         latents = encode_latents(w["encoder"], {"source": sample.source, "target": sample.target,
                                                 "condition": sample.condition})
-    meta = {**sample.meta, "format": "facecam-sample/2", "key": f"sample-{index:08d}", "shard": shard,
+    meta = {**sample.meta, "format": SAMPLE_FORMAT, "key": f"sample-{index:08d}", "shard": shard,
             "config": config.to_dict(), "latents": sorted(latents) if latents else []}
-    write_sample(w["out"], shard, index, sample.source, sample.target, sample.condition, meta, config.fps, latents)
+    write_sample(w["out"], shard, index, sample.source, sample.target, sample.condition_meshes, meta, config.fps,
+                 latents)
     return shard, index, sample.meta["kind"], failures
 
 

@@ -33,7 +33,8 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ..errors import FacecamError
-from .shards import OLD_CONDITION_FIELDS, decode_condition, decode_mp4, load_npy
+from .condition import stored_condition
+from .shards import check_condition_fields, decode_mp4, load_npy
 
 CLIPS = ("source", "target", "condition")
 
@@ -101,6 +102,9 @@ class FaceCamShards(IterableDataset):
             raise FacecamError(f"rank must be in [0, world_size), got {rank} of {world_size}")
         self.paths = [str(p) for p in find_shards(shards)]
         self.index = [index_shard(Path(p)) for p in self.paths]
+        for path, idx in zip(self.paths, self.index):  # old shards are refused here, before training starts
+            for fields in idx.values():
+                check_condition_fields(fields, path)
         self.keys = [sorted(k for k, f in idx.items() if "json" in f) for idx in self.index]
         self.rank, self.world_size = rank, world_size
         self.shuffle, self.seed, self.epochs, self.latents = shuffle, seed, epochs, latents
@@ -175,9 +179,6 @@ class FaceCamShards(IterableDataset):
     def _load(self, f, shard: int, key: str) -> dict:
         fields = self.index[shard][key]
         meta = json.loads(self._read(f, fields["json"]))
-        if any(old in fields for old in OLD_CONDITION_FIELDS):
-            raise FacecamError(f"{self.paths[shard]} was built before the lossless condition (its camera.mp4 is "
-                               "H.264, which smears the mesh lines): rebuild it with `facecam data build`")
         has_latents = all(f"{c}_latent.npy" in fields for c in CLIPS)
         if self.latents is True and not has_latents:
             raise FacecamError(f"{key} in {self.paths[shard]} has no latents (built without a VAE)")
@@ -186,8 +187,9 @@ class FaceCamShards(IterableDataset):
         for clip in CLIPS:
             if use_latents:
                 out[clip] = torch.from_numpy(load_npy(self._read(f, fields[f"{clip}_latent.npy"])).astype(np.float32))
-            elif clip == "condition":
-                out[clip] = frames_to_tensor(decode_condition(self._read(f, fields["condition.npz"])))
+            elif clip == "condition":  # drawn from its meshes by the drawing code inference uses
+                meshes = load_npy(self._read(f, fields["condition_mesh.npy"]))
+                out[clip] = frames_to_tensor(stored_condition(meshes, meta))
             else:
                 out[clip] = frames_to_tensor(decode_mp4(self._read(f, fields[f"{clip}.mp4"])))
         meta.update(shard=Path(self.paths[shard]).name, latents=use_latents)

@@ -34,11 +34,11 @@ from ..video.crop import apply_crop, reference_crop
 from .augment import (MotionParams, StillParams, corner_colour, replace_background,
                       sample_colour, sample_motion, sample_still, still_augment, zoom_pan)
 from .nersemble import NersembleReader, NersembleSequence, read_camera_params
-from .stitch import LandmarkCache, condition_frames, plan_segments
+from .condition import condition_record, draw_condition, draw_meshes
+from .stitch import LandmarkCache, plan_segments
 from .wild import probe_length, read_wild_frames
 
-SAMPLE_FORMAT = "facecam-sample/1"
-WHITE = (255, 255, 255)
+SAMPLE_FORMAT = "facecam-sample/3"  # /1 stored the condition as H.264, /2 as npz frames; both are refused
 
 
 @dataclass
@@ -81,13 +81,16 @@ class Sources:
 class RenderedSample:
     """Frames of one sample, all ``(T, H, W, 3)`` uint8, and its JSON record.
 
-    ``raw_source``, ``raw_target`` and ``raw_condition`` are the clips before the still
-    augmentation and the synthetic motion (for checks); they are not written.
+    ``condition`` is ``condition_meshes`` ``(K, 478, 3)`` drawn as ``meta["condition"]`` and
+    ``meta["motion"]`` say (:func:`facecam.data.condition.draw_condition`); the meshes, not the
+    frames, are written. ``raw_source``, ``raw_target`` and ``raw_condition`` are the clips before
+    the still augmentation and the synthetic motion (for checks); they are not written.
     """
 
     source: np.ndarray
     target: np.ndarray
     condition: np.ndarray
+    condition_meshes: np.ndarray
     meta: dict
     raw_source: Optional[np.ndarray] = None
     raw_target: Optional[np.ndarray] = None
@@ -225,14 +228,14 @@ def _render_nersemble(plan: dict, config: BuildConfig, ctx: SampleContext) -> Re
         raise NoFaceError(f"no camera of {seq.key} shows a face at frame {start}")
 
     segments = plan_segments(count, chosen, start, stride, total - 1)
-    target_parts, mask_parts, cond_parts = [], [], []
+    target_parts, mask_parts = [], []
     for seg in segments:
         frames, masks = ctx.reader.read(seq, seg.camera, seg.times, size)
         target_parts.append(frames)
         mask_parts.append(masks)
-        cond_parts.append(condition_frames(points[seg.camera], size, len(seg.times)))
     raw_target = np.concatenate(target_parts)
-    raw_condition = np.concatenate(cond_parts)
+    meshes = np.stack([points[seg.camera] for seg in segments])
+    mesh_frames = [len(seg.times) for seg in segments]
     source_times = [min(start + j * stride, total - 1) for j in range(count)]
     source, source_masks = ctx.reader.read(seq, plan["source_camera"], source_times, size)
 
@@ -260,6 +263,7 @@ def _render_nersemble(plan: dict, config: BuildConfig, ctx: SampleContext) -> Re
         "segments": [s.to_dict() for s in segments],
         "background": background,
         "source_fill": list(source_fill),
+        "condition": condition_record(mesh_frames, size),
     }
     calibration = read_camera_params(seq)
     if calibration is not None:
@@ -269,8 +273,8 @@ def _render_nersemble(plan: dict, config: BuildConfig, ctx: SampleContext) -> Re
     return RenderedSample(
         source=still_augment(source, still, source_fill),
         target=zoom_pan(raw_target, motion, corner_colour(raw_target[0])),
-        condition=zoom_pan(raw_condition, motion, WHITE),
-        meta=meta, raw_source=source, raw_target=raw_target, raw_condition=raw_condition)
+        condition=draw_condition(meshes, mesh_frames, size, motion), condition_meshes=meshes,
+        meta=meta, raw_source=source, raw_target=raw_target, raw_condition=draw_meshes(meshes, mesh_frames, size))
 
 
 def _render_wild(plan: dict, config: BuildConfig, ctx: SampleContext) -> RenderedSample:
@@ -288,16 +292,16 @@ def _render_wild(plan: dict, config: BuildConfig, ctx: SampleContext) -> Rendere
     points = ctx.landmarks.get(f"wild/{path}/{start}/{config.fps}/crop/{box.to_dict()}", lambda: cropped[0])
     if points is None:
         raise NoFaceError(f"no face in the cropped first frame of {path} (at frame {start})")
-    raw_condition = condition_frames(points, size, count)
     still, motion = StillParams(**plan["still"]), MotionParams(**plan["motion"])
     source_fill = corner_colour(cropped[0])
     meta = {**plan, "start_frame": start, "clip_frames_read": real, "decoded_size": list(hw), "crop": box.to_dict(),
-            "background": {"mode": "keep"}, "source_fill": list(source_fill)}
+            "background": {"mode": "keep"}, "source_fill": list(source_fill),
+            "condition": condition_record([count], size)}
     return RenderedSample(
         source=still_augment(cropped, still, source_fill),
         target=zoom_pan(cropped, motion, source_fill),
-        condition=zoom_pan(raw_condition, motion, WHITE),
-        meta=meta, raw_source=cropped, raw_target=cropped, raw_condition=raw_condition)
+        condition=draw_condition(points[None], [count], size, motion), condition_meshes=points[None],
+        meta=meta, raw_source=cropped, raw_target=cropped, raw_condition=draw_meshes(points[None], [count], size))
 
 
 def make_sample(index: int, seed: int, sources: Sources, config: BuildConfig,

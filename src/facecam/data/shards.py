@@ -6,7 +6,8 @@ each as members named ``<key>.<field>`` (the WebDataset convention):
 =========================  ====================================================
 ``<key>.source.mp4``       source clip, H.264, ``T`` frames at ``H x W``
 ``<key>.target.mp4``       target clip (stitched cameras + synthetic motion)
-``<key>.condition.npz``    condition clip (face mesh on white), ``(T, H, W, 3)`` uint8, lossless
+``<key>.condition_mesh.npy`` the condition's face meshes, ``(K, 478, 3)`` float64 pixels; the JSON's
+                           ``condition`` and ``motion`` say how they are drawn (:mod:`.condition`)
 ``<key>.json``             every sampled parameter and the provenance
 ``<key>.source_latent.npy`` optional, with a VAE: ``(16, T', h, w)`` float16, normalised
 ``<key>.target_latent.npy`` (same)
@@ -34,17 +35,17 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .._atomic import atomic_folder, atomic_path
+from ..errors import FacecamError
 from ..video.io import write_video
 
 STAGING = ".staging"
 FAILED = "failed.json"
 # Member order inside a sample (fixed for byte-identical shards).
-FIELD_ORDER = ("json", "source.mp4", "target.mp4", "condition.npz",
+FIELD_ORDER = ("json", "source.mp4", "target.mp4", "condition_mesh.npy",
                "source_latent.npy", "target_latent.npy", "condition_latent.npy")
-# The condition's thin coloured lines do not survive H.264's 4:2:0 chroma (pixels off by up to 171-180 grey
-# levels on the shared clips); compressed npz keeps every pixel at 1.7-2.5x the H.264 size (0.4-1.9 MB for
-# 81 frames at 704x480), smaller than lossless x264 RGB (benchmarks/condition_storage.py).
-OLD_CONDITION_FIELDS = ("camera.mp4", "camera_latent.npy")
+# Members of shards from earlier formats, refused: facecam-sample/1 stored the condition as an H.264 4:2:0
+# "camera.mp4", which smears the mesh's 1-2 px coloured lines; /2 as frames in an npz, 2-8 MB a sample.
+OLD_CONDITION_FIELDS = ("camera.mp4", "camera_latent.npy", "condition.npz")
 
 
 def shard_name(shard: int) -> str:
@@ -68,9 +69,13 @@ def is_sample_done(out: Path, shard: int, index: int) -> bool:
     return sample_dir(out, shard, index).is_dir()
 
 
-def write_sample(out: Path, shard: int, index: int, source: np.ndarray, target: np.ndarray, condition: np.ndarray,
-                 meta: dict, fps: float, latents: Optional[dict[str, np.ndarray]] = None) -> Path:
+def write_sample(out: Path, shard: int, index: int, source: np.ndarray, target: np.ndarray,
+                 condition_meshes: np.ndarray, meta: dict, fps: float,
+                 latents: Optional[dict[str, np.ndarray]] = None) -> Path:
     """Encode one sample into a temporary folder and rename it into the shard's staging folder.
+
+    ``condition_meshes`` ``(K, 478, 3)`` are stored, not the condition frames: ``meta`` must hold the
+    ``condition`` and ``motion`` records that draw them (:func:`facecam.data.condition.stored_condition`).
 
     If another process finished the same sample first (an orphan of a killed run),
     its folder is kept: samples are deterministic, so both are the same.
@@ -81,7 +86,7 @@ def write_sample(out: Path, shard: int, index: int, source: np.ndarray, target: 
         with atomic_folder(final) as tmp:
             write_video(tmp / "source.mp4", source, fps)
             write_video(tmp / "target.mp4", target, fps)
-            write_condition(tmp / "condition.npz", condition)
+            np.save(tmp / "condition_mesh.npy", np.ascontiguousarray(condition_meshes))
             for name, array in (latents or {}).items():
                 np.save(tmp / f"{name}_latent.npy", np.ascontiguousarray(array))
             (tmp / "json").write_text(json.dumps(meta, sort_keys=True, indent=1))
@@ -174,16 +179,12 @@ def decode_mp4(data: bytes) -> np.ndarray:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)])
 
 
-def write_condition(path: Path, frames: np.ndarray) -> None:
-    """The condition clip ``(T, H, W, 3)`` uint8, losslessly (zlib-compressed npz)."""
-    with open(path, "wb") as fh:
-        np.savez_compressed(fh, frames=np.ascontiguousarray(frames, dtype=np.uint8))
-
-
-def decode_condition(data: bytes) -> np.ndarray:
-    """The condition clip of a sample, exactly as it was drawn."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-        return npz["frames"]
+def check_condition_fields(fields, where: str) -> None:
+    """Refuse a sample whose member names (``fields``) hold the condition as frames (formats 1 and 2), naming the
+    rebuild."""
+    if any(old in fields for old in OLD_CONDITION_FIELDS):
+        raise FacecamError(f"{where} was built by an older facecam that stored the condition as frames (H.264 or "
+                           "npz) instead of its meshes: rebuild it with `facecam data build`")
 
 
 def load_npy(data: bytes) -> np.ndarray:

@@ -10,7 +10,8 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..errors import FacecamError
-from .shards import decode_condition, decode_mp4, iter_shard
+from .condition import stored_condition
+from .shards import check_condition_fields, decode_mp4, iter_shard, load_npy
 
 THUMB_HEIGHT = 176
 GAP = 4
@@ -33,8 +34,8 @@ def _label(image: np.ndarray, text: str) -> None:
 def sample_row(fields: dict[str, bytes]) -> np.ndarray:
     """``(h, w, 3)`` row: for the first, middle and last frame, source | target | condition."""
     clips = {name: decode_mp4(fields[f"{name}.mp4"]) for name in ("source", "target")}
-    clips["condition"] = decode_condition(fields["condition.npz"])
     meta = json.loads(fields["json"])
+    clips["condition"] = stored_condition(load_npy(fields["condition_mesh.npy"]), meta)
     t = len(clips["target"])
     cells = []
     for i in (0, t // 2, t - 1):
@@ -60,6 +61,7 @@ def contact_sheet(shard: str | Path, out: str | Path, max_samples: int = 4) -> i
     for _, fields in iter_shard(shard):
         if len(rows) >= max_samples:
             break
+        check_condition_fields(fields, str(shard))
         if "json" in fields and "target.mp4" in fields:
             rows.append(sample_row(fields))
     if not rows:

@@ -2,8 +2,8 @@
 
 For ``K`` target cameras and ``T`` output frames, segment ``k`` holds ``L = T // K + 1``
 frames of camera ``k`` at times ``start + (k L + j) * stride`` (``j < L``); the
-segments are concatenated and cut to ``T`` frames. Segment ``k``'s camera condition
-is the face mesh detected on camera ``k``'s frame at the clip's first time index
+segments are concatenated and cut to ``T`` frames. Segment ``k``'s condition is
+the face mesh detected on camera ``k``'s frame at the clip's first time index
 ``start`` (the head frozen at ``t0``, only the camera changing), drawn once and
 repeated over the segment.
 
