@@ -61,3 +61,22 @@ def tiny_weights(tmp_path_factory) -> Path:
     from facecam.model.tiny import write_tiny_model
 
     return write_tiny_model(tmp_path_factory.mktemp("tiny") / "weights")
+
+
+def tiny_pipeline(folder: Path):
+    """A FaceCamPipeline from a tiny weights folder, fp32, without progress bars."""
+    import torch
+
+    from facecam.pipeline import FaceCamPipeline
+
+    pipe = FaceCamPipeline.from_pretrained(folder, torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="session")
+def videos() -> tuple[np.ndarray, np.ndarray]:
+    """A random 9-frame 64x48 source and condition for the tiny pipeline (read only)."""
+    rng = np.random.default_rng(0)
+    return (rng.integers(0, 256, (9, 64, 48, 3), dtype=np.uint8),
+            rng.integers(0, 256, (9, 64, 48, 3), dtype=np.uint8))

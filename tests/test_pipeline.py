@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import media_path
+from conftest import media_path, tiny_pipeline
 
 from facecam.model.sampling import make_scheduler, release_sigmas
 from facecam.model.tiny import write_tiny_model
@@ -26,16 +26,7 @@ def tiny_dir(tiny_weights) -> Path:
 
 @pytest.fixture(scope="module")
 def pipe(tiny_dir) -> FaceCamPipeline:
-    p = FaceCamPipeline.from_pretrained(tiny_dir, torch_dtype=torch.float32)
-    p.set_progress_bar_config(disable=True)
-    return p
-
-
-@pytest.fixture(scope="module")
-def videos():
-    rng = np.random.default_rng(0)
-    return (rng.integers(0, 256, (9, 64, 48, 3), dtype=np.uint8),
-            rng.integers(0, 256, (9, 64, 48, 3), dtype=np.uint8))
+    return tiny_pipeline(tiny_dir)
 
 
 def _reference_timesteps(steps: int) -> np.ndarray:

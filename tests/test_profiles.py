@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import media_path
+from conftest import media_path, tiny_pipeline
 
 from facecam.errors import FacecamError
 from facecam.run import ConditionOptions, EngineOptions, render, write_run
@@ -96,13 +96,8 @@ def test_release_takes_consecutive_source_frames_at_the_files_rate(tiny_weights)
     assert record["options"]["proxy"].endswith("gaussians.ply")
 
 
-def test_latents_stored_in_bf16_between_steps(tiny_weights):
-    from facecam.pipeline import FaceCamPipeline
-
-    pipe = FaceCamPipeline.from_pretrained(tiny_weights, torch_dtype=torch.float32)
-    pipe.set_progress_bar_config(disable=True)
-    rng = np.random.default_rng(0)
-    videos = [rng.integers(0, 256, (9, 64, 48, 3), dtype=np.uint8) for _ in range(2)]
+def test_latents_stored_in_bf16_between_steps(tiny_weights, videos):
+    pipe = tiny_pipeline(tiny_weights)
     seen = []
 
     def grab(p, i, t, x):

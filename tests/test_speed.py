@@ -14,31 +14,19 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_pipeline
+
 from facecam import speed
 from facecam.errors import FacecamError
-from facecam.pipeline import FaceCamPipeline
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 STEPS = 10  # 4 high-noise + 6 low-noise steps: enough for every cache to reuse after its warm-up
 
 
-def _pipe(folder) -> FaceCamPipeline:
-    pipe = FaceCamPipeline.from_pretrained(folder, torch_dtype=torch.float32)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-@pytest.fixture(scope="module")
-def videos():
-    rng = np.random.default_rng(0)
-    return (rng.integers(0, 256, (9, 64, 48, 3), dtype=np.uint8),
-            rng.integers(0, 256, (9, 64, 48, 3), dtype=np.uint8))
-
-
 @pytest.fixture(scope="module")
 def pipe(tiny_weights):
-    return _pipe(tiny_weights)
+    return tiny_pipeline(tiny_weights)
 
 
 def _latents(pipe, videos) -> torch.Tensor:
@@ -144,7 +132,7 @@ def test_a_cache_refuses_clips_longer_than_one_window(tiny_weights):
 
 # --------------------------------------------------------------------------- attention
 def test_native_attention_gives_the_default_result(tiny_weights, videos, plain):
-    pipe = _pipe(tiny_weights)
+    pipe = tiny_pipeline(tiny_weights)
     speed.set_attention(pipe, "native")
     assert torch.equal(_latents(pipe, videos), plain)
 
@@ -193,7 +181,7 @@ def test_offload_on_the_cpu_is_one_clear_line(pipe):
 
 
 def test_group_offload_streams_each_block_of_both_experts(tiny_weights, monkeypatch):
-    pipe = _pipe(tiny_weights)
+    pipe = tiny_pipeline(tiny_weights)
     calls = []
     for name in ("transformer", "transformer_2"):
         monkeypatch.setattr(getattr(pipe, name), "enable_group_offload",
@@ -240,7 +228,7 @@ def test_fp8_on_the_cpu_is_one_clear_line(pipe):
 
 def test_int8_weights_stay_close_to_the_float_result(tiny_weights, videos, plain):
     pytest.importorskip("torchao.quantization")
-    pipe = _pipe(tiny_weights)
+    pipe = tiny_pipeline(tiny_weights)
     speed.quantize_experts(pipe, "int8", "cpu")
     assert type(pipe.transformer.blocks[0].ffn.net[2].weight).__name__ == "Int8Tensor"
     assert pipe.transformer.proj_out.weight.dtype == torch.float32  # outside the blocks: exact

@@ -40,7 +40,7 @@ from .context_windows import blend_windows, latent_count, plan_windows, window_w
 from .errors import FacecamError, WeightsError
 from .model.sampling import DEFAULT_BOUNDARY_RATIO, DEFAULT_SHIFT, make_scheduler, release_sigmas, set_release_timesteps
 from .model.text import PROMPT_CACHE_DIRNAME, TEXT_LENGTH, PromptCache, encode_text
-from .model.transformer import facecam_velocity
+from .model.transformer import expert_dtype, facecam_velocity
 from .model.vae import decode_pixels, encode_pixels
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,6 @@ __all__ = ["FaceCamPipeline", "FaceCamPipelineOutput", "PromptCache", "make_sche
            "PROMPT_CACHE_DIRNAME", "OUTPUT_TYPES"]
 
 VideoInput = Union[np.ndarray, torch.Tensor]
-
-
-def _compute_dtype(model: torch.nn.Module) -> torch.dtype:
-    """An expert's compute dtype: its patch embedding's (``model.dtype`` may name a module kept in fp32)."""
-    return model.patch_embedding.weight.dtype
 
 
 @dataclass
@@ -131,19 +126,13 @@ class FaceCamPipeline(DiffusionPipeline, WanLoraLoaderMixin):
 
     # ------------------------------------------------------------------ VAE
     def _video_tensor(self, video: VideoInput, name: str) -> torch.Tensor:
-        """uint8 ``(T, H, W, 3)`` / ``(B, T, H, W, 3)`` or float ``(B, 3, T, H, W)`` in [-1, 1] -> float tensor."""
-        if isinstance(video, np.ndarray):
-            if video.dtype != np.uint8:
-                raise FacecamError(f"{name}: expected uint8 frames, got {video.dtype}")
-            if video.ndim == 4:
-                video = video[None]
-            if video.ndim != 5 or video.shape[-1] != 3:
-                raise FacecamError(f"{name}: expected (T, H, W, 3) frames, got shape {video.shape}")
-            t = torch.from_numpy(np.ascontiguousarray(video)).permute(0, 4, 1, 2, 3).float()
-            return t / 127.5 - 1.0
-        if isinstance(video, torch.Tensor) and video.ndim == 5:
+        """uint8 ``(T, H, W, 3)`` / ``(B, T, H, W, 3)`` or float ``(B, 3, T, H, W)`` in [-1, 1] -> float
+        ``(B, 3, T, H, W)`` tensor (checked as :meth:`_video_shape` checks it)."""
+        self._video_shape(video, name)
+        if isinstance(video, torch.Tensor):
             return video.float()
-        raise FacecamError(f"{name}: unsupported video input {type(video).__name__}")
+        frames = video if video.ndim == 5 else video[None]
+        return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
 
     @torch.no_grad()
     def encode_video(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -271,7 +260,7 @@ class FaceCamPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         device = device if device is not None else self._execution_device
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
-            latents = latents.to(_compute_dtype(self.transformer))
+            latents = latents.to(expert_dtype(self.transformer))
         return latents.to(device=device, dtype=torch.float32)
 
     # diffusers' conventional run-state properties
@@ -298,7 +287,7 @@ class FaceCamPipeline(DiffusionPipeline, WanLoraLoaderMixin):
     def _velocity(self, model, latents, source_latents, condition_latents, timestep, prompt_embeds,
                   negative_prompt_embeds, guidance: float, batch_guidance: bool, where: dict) -> torch.Tensor:
         """Classifier-free guided velocity ``u + g (v - u)`` of one expert (float32)."""
-        dtype = _compute_dtype(model)
+        dtype = expert_dtype(model)
         x, src, cond = latents.to(dtype), source_latents.to(dtype), condition_latents.to(dtype)
         kwargs = self._attention_kwargs
         if guidance <= 1.0 or negative_prompt_embeds is None:
@@ -432,7 +421,7 @@ class FaceCamPipeline(DiffusionPipeline, WanLoraLoaderMixin):
                 model = self.transformer if which == "high" else self.transformer_2
                 guidance = self._guidance_scale if which == "high" else self._guidance_scale_2
                 # The release feeds the timestep in the model's dtype (bf16-rounded on GPU).
-                timestep = t.expand(batch).to(_compute_dtype(model))
+                timestep = t.expand(batch).to(expert_dtype(model))
                 where = dict(step_index=i, num_inference_steps=num_inference_steps, timestep=float(t))
 
                 def guided(start: int, end: int) -> torch.Tensor:

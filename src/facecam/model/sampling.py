@@ -40,7 +40,7 @@ def shifted_sigmas(num_inference_steps: int, shift: float = DEFAULT_SHIFT) -> to
     """The scheduler's shifted sigmas ``s'`` of an ``N``-step run, ``(N,)`` float64, from 1 down (0 excluded).
 
     Computed in float64, so a 1000-step training schedule has no float32 rounding at the expert
-    boundary; ``tests/test_pipeline.py`` checks it equals the scheduler's own float32 sigmas.
+    boundary; ``tests/test_train.py`` checks the training schedule against the scheduler's timesteps.
     """
     s = torch.from_numpy(release_sigmas(num_inference_steps)).to(torch.float64)
     return shift * s / (1 + (shift - 1) * s)

@@ -108,6 +108,13 @@ def _unwrapped(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "_orig_mod", model)
 
 
+def expert_dtype(model: torch.nn.Module) -> Optional[torch.dtype]:
+    """An expert's compute dtype: its patch embedding's (``model.dtype`` may name a module diffusers keeps
+    in fp32); None when a wrapper hides the weight (a flattened FSDP shard)."""
+    weight = getattr(getattr(_unwrapped(model), "patch_embedding", None), "weight", None)
+    return weight.dtype if weight is not None and weight.is_floating_point() and weight.numel() else None
+
+
 def facecam_velocity(model: torch.nn.Module, noisy_latents: torch.Tensor, source_latents: torch.Tensor,
                      condition_latents: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor,
                      attention_kwargs: Optional[dict[str, Any]] = None) -> torch.Tensor:
@@ -126,13 +133,9 @@ def facecam_velocity(model: torch.nn.Module, noisy_latents: torch.Tensor, source
     Returns:
         ``(B, 16, F, h, w)`` velocity (``noise - clean``) in the model's dtype.
     """
-    inner = _unwrapped(model)
-    config = getattr(inner, "config", None)
-    embedding = getattr(inner, "patch_embedding", None)
-    weight = getattr(embedding, "weight", None)
-    dtype = weight.dtype if weight is not None and weight.is_floating_point() and weight.numel() else None
+    config = getattr(_unwrapped(model), "config", None)
     x = facecam_input(noisy_latents, source_latents, condition_latents,
-                      in_channels=getattr(config, "in_channels", None), dtype=dtype)
+                      in_channels=getattr(config, "in_channels", None), dtype=expert_dtype(model))
     out = model(hidden_states=x, timestep=timestep, encoder_hidden_states=encoder_hidden_states.to(x.dtype),
                 attention_kwargs=attention_kwargs, return_dict=False)[0]
     # The source half's prediction has no target; it is discarded, as in the release.

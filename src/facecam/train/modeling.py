@@ -134,14 +134,8 @@ def to_native(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 # ---------------------------------------------------------------------------
-# Frozen encoders (one home each: facecam.model.vae, facecam.model.text)
+# Frozen text encoder (VAE loading: facecam.model.weights.load_vae; normalisation: facecam.model.vae)
 # ---------------------------------------------------------------------------
-def load_vae(layout, dtype: torch.dtype = torch.float32):
-    from ..model.weights import load_vae as load
-
-    return load(layout, dtype)
-
-
 @torch.no_grad()
 def encode_prompts(layout, prompts: list[str], device: torch.device) -> list[torch.Tensor]:
     """``(1, 512, text_dim)`` UMT5 states per prompt, encoded as inference encodes them

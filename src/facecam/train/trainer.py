@@ -169,6 +169,7 @@ class Trainer:
         """Build accelerator, model, optimiser, data and trackers; resume if a checkpoint is there."""
         from diffusers.optimization import get_scheduler
 
+        from ..model.weights import load_vae
         from . import modeling
 
         cfg = self.config
@@ -189,7 +190,7 @@ class Trainer:
         self.prompt_cache = self._prompt_cache(layout)
         self.prompt_embeds = self.prompt_cache.get(cfg.prompt)
         vae_dtype = torch.float32 if acc.device.type == "cpu" else torch.bfloat16
-        self.vae = modeling.load_vae(layout, vae_dtype).to(acc.device)
+        self.vae = load_vae(layout, vae_dtype).to(acc.device)
 
         model = modeling.load_expert(layout, cfg.expert, self._frozen_dtype(), cfg.init_from_finetune)
         self.initial_config = dict(model.config)
