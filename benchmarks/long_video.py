@@ -1,16 +1,20 @@
 """Time and peak memory of both engines against clip length.
 
-The source is ``lp_d9.mp4`` (a shared clip, 470 frames at 24 fps) played forward and back as often as
-the length needs, so there is no cut. Each configuration runs in a fresh process; peak memory is that
-process's maximum resident set (``ru_maxrss``).
+The source is ``lp_s18.mp4`` (a shared 1280x720 clip, 282 frames at 30 fps) played forward and back
+as often as the length needs, so there is no cut, written once as a 24 fps mp4 in the temporary
+folder. Each configuration runs in a fresh process; peak memory is that process's maximum resident
+set (``ru_maxrss``).
 
-* warp: the condition built at 704x480 (``build_condition``, arc-left), then ``WarpEngine.generate``;
-  the condition and the render are timed apart.
+* warp: what `facecam generate LONG.mp4 --frames N --camera arc-left --engine warp -o OUT` does,
+  through the run API: ``render`` (read, crop, track, draw the condition at 704x480, render) then
+  ``write_run`` (the four videos and the JSON). Condition, render and writing are timed apart;
+  ``disk MB`` is what the run's frame buffers kept in temporary files instead of memory
+  (:mod:`facecam.video.frames`).
 * facecam: the tiny random model (``facecam.model.tiny``) on the CPU, 2 steps, windows of 81 frames
   overlapping by 16, on the source and a white condition shrunk to 128x96 - the window machinery and
   its memory, not the real model's cost.
 
-Usage: ``python benchmarks/long_video.py [--lengths 81 161 321 641] [--engines warp facecam]``.
+Usage: ``python benchmarks/long_video.py [--lengths 81 321 1281 2561] [--engines warp facecam]``.
 """
 
 from __future__ import annotations
@@ -28,26 +32,52 @@ import numpy as np
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 
 
-def long_clip(n: int):
-    from facecam.video.io import VideoClip, read_video
+SOURCE = "lp_s18.mp4"
 
-    clip = read_video(MEDIA / "lp_d9.mp4", fps=24.0, num_frames=None)
-    loop = np.concatenate([clip.frames, clip.frames[-2:0:-1]])
-    frames = np.concatenate([loop] * (n // len(loop) + 1))[:n]
-    return VideoClip(np.ascontiguousarray(frames), 24.0, str(MEDIA / "lp_d9.mp4"), n)
+
+def long_file(n: int) -> Path:
+    """``SOURCE`` played forward and back to ``n`` frames at 24 fps, as an mp4 (made once, then reused)."""
+    import tempfile
+
+    from facecam.video.io import FrameStream, read_video, write_video
+
+    path = Path(tempfile.gettempdir()) / f"facecam_long_{Path(SOURCE).stem}_{n}.mp4"
+    if not path.is_file():
+        frames = read_video(MEDIA / SOURCE, fps=24.0, num_frames=None).frames
+        order = np.r_[np.arange(len(frames)), np.arange(len(frames) - 2, 0, -1)]
+        write_video(path, FrameStream(n, lambda t: frames[order[t % len(order)]]), 24.0)
+    return path
+
+
+def long_clip(n: int, cover: tuple[int, int]):
+    from facecam.video.io import read_video
+
+    return read_video(long_file(n), fps=24.0, num_frames=n, cover=cover)
 
 
 def run_one(engine: str, n: int) -> dict:
+    write_s = disk_mb = None
     if engine == "warp":
-        from facecam.condition.builder import build_condition
-        from facecam.engines.warp import WarpEngine
+        import tempfile
 
+        from facecam.run import ConditionOptions, EngineOptions, render, render_clip, write_run
+        from facecam.video.frames import DiskFrames
+
+        path = long_file(n)
+        options, warp = ConditionOptions(camera="arc-left", frames=n), EngineOptions(engine="warp")
         start = time.perf_counter()
-        clip = build_condition(long_clip(n), camera="arc-left", num_frames=n)
+        run = render(path, options)  # the condition only
         condition_s = time.perf_counter() - start
         start = time.perf_counter()
-        out = WarpEngine().generate(clip, progress=False)
+        run = render_clip(run.clip, options, warp)
         render_s = time.perf_counter() - start
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            write_run(run, tmp)
+        write_s = round(time.perf_counter() - start, 2)
+        out = run.video
+        disk_mb = round(sum(a.nbytes for a in (run.clip.source, run.clip.condition, run.video)
+                            if isinstance(a, DiskFrames)) / 2**20)
         size = "704x480"
     else:
         import tempfile
@@ -60,7 +90,7 @@ def run_one(engine: str, n: int) -> dict:
         from facecam.model.tiny import write_tiny_model
 
         torch.set_num_threads(2)
-        frames = long_clip(n).frames
+        frames = long_clip(n, (128, 96)).frames  # shrunk as decoded
         small = np.stack([cv2.resize(f, (96, 128), interpolation=cv2.INTER_AREA) for f in frames])
         fake = types.SimpleNamespace(source=small, condition=np.full_like(small, 255), fps=24.0, name="long")
         with tempfile.TemporaryDirectory() as tmp:
@@ -76,12 +106,13 @@ def run_one(engine: str, n: int) -> dict:
         size = "128x96"
     assert out.shape[0] == n
     return {"engine": engine, "frames": n, "size": size, "condition_s": condition_s, "render_s": round(render_s, 2),
+            "write_s": write_s, "disk_mb": disk_mb,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[81, 161, 321, 641])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[81, 321, 1281, 2561])
     parser.add_argument("--engines", nargs="+", default=["warp", "facecam"], choices=["warp", "facecam"])
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -91,7 +122,8 @@ def main() -> int:
     if not MEDIA.is_dir():
         print(f"needs the shared clips in {MEDIA}", file=sys.stderr)
         return 1
-    print(f"{'engine':8} {'size':8} {'frames':>6} {'condition s':>11} {'render s':>9} {'s/frame':>8} {'peak MB':>8}")
+    print(f"{'engine':8} {'size':8} {'frames':>6} {'condition s':>11} {'render s':>9} {'s/frame':>8} {'write s':>8} "
+          f"{'peak MB':>8} {'disk MB':>8}")
     for engine in args.engines:
         for n in args.lengths:
             proc = subprocess.run([sys.executable, __file__, "--one", engine, str(n)], capture_output=True, text=True)
@@ -99,9 +131,12 @@ def main() -> int:
                 print(f"{engine:8} {'':8} {n:6d} failed: {proc.stderr.strip().splitlines()[-1:]}")
                 continue
             r = json.loads(proc.stdout.strip().splitlines()[-1])
-            cond = f"{r['condition_s']:.1f}" if r["condition_s"] is not None else "-"
-            print(f"{engine:8} {r['size']:8} {n:6d} {cond:>11} {r['render_s']:9.1f} {r['render_s'] / n:8.3f} "
-                  f"{r['peak_rss_mb']:8d}", flush=True)
+            def show(key: str, digits: int = 1) -> str:
+                return "-" if r.get(key) is None else f"{r[key]:.{digits}f}"
+
+            print(f"{engine:8} {r['size']:8} {n:6d} {show('condition_s'):>11} {r['render_s']:9.1f} "
+                  f"{r['render_s'] / n:8.3f} {show('write_s'):>8} {r['peak_rss_mb']:8d} {show('disk_mb', 0):>8}",
+                  flush=True)
     return 0
 
 

@@ -41,7 +41,8 @@ from .errors import FacecamError, WeightsError
 from .model.sampling import DEFAULT_BOUNDARY_RATIO, DEFAULT_SHIFT, make_scheduler, release_sigmas, set_release_timesteps
 from .model.text import PROMPT_CACHE_DIRNAME, TEXT_LENGTH, PromptCache, encode_text
 from .model.transformer import expert_dtype, facecam_velocity
-from .model.vae import decode_pixels, encode_pixels
+from .model.vae import decode_chunked, decode_pixels, encode_chunked, encode_pixels, streams
+from .video.frames import DiskFrames
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ __all__ = ["FaceCamPipeline", "FaceCamPipelineOutput", "PromptCache", "make_sche
            "DEFAULT_PROMPT", "DEFAULT_NEGATIVE_PROMPT", "DEFAULT_SHIFT", "DEFAULT_BOUNDARY_RATIO", "TEXT_LENGTH",
            "PROMPT_CACHE_DIRNAME", "OUTPUT_TYPES"]
 
-VideoInput = Union[np.ndarray, torch.Tensor]
+VideoInput = Union[np.ndarray, DiskFrames, torch.Tensor]
 
 
 @dataclass
@@ -63,7 +64,8 @@ class FaceCamPipelineOutput(BaseOutput):
     """``frames``, by ``output_type``: ``"np"`` float32 ``(B, T, H, W, 3)`` in [0, 1] and ``"pil"`` a list
     (per video) of lists of PIL images, both as diffusers' ``VideoProcessor`` gives them; ``"pt"`` float
     ``(B, T, 3, H, W)`` in [0, 1]; ``"uint8"`` ``(B, T, H, W, 3)`` uint8 (truncated, as the release
-    converts frames); ``"latent"`` the final normalised latents ``(B, 16, F, h, w)``.
+    converts frames), or for videos long enough to spill to disk a list of ``B``
+    :class:`~facecam.video.frames.DiskFrames` (``frames[0]`` is the first video either way); ``"latent"`` the final normalised latents ``(B, 16, F, h, w)``.
     ``experts``: which expert ran at each step (``"high"`` / ``"low"``)."""
 
     frames: Any
@@ -128,11 +130,49 @@ class FaceCamPipeline(DiffusionPipeline, WanLoraLoaderMixin):
     def _video_tensor(self, video: VideoInput, name: str) -> torch.Tensor:
         """uint8 ``(T, H, W, 3)`` / ``(B, T, H, W, 3)`` or float ``(B, 3, T, H, W)`` in [-1, 1] -> float
         ``(B, 3, T, H, W)`` tensor (checked as :meth:`_video_shape` checks it)."""
-        self._video_shape(video, name)
+        return self._pixel_chunk(video, 0, self._video_shape(video, name)[1])
+
+    def _pixel_chunk(self, video: VideoInput, start: int, end: int) -> torch.Tensor:
+        """Frames ``start:end`` of a raw video argument as a float ``(B, 3, end - start, H, W)`` tensor in
+        [-1, 1], converting only those frames (a long clip, or its frame buffer, is never converted whole)."""
         if isinstance(video, torch.Tensor):
-            return video.float()
-        frames = video if video.ndim == 5 else video[None]
+            return video[:, :, start:end].float()
+        frames = np.asarray(video[start:end])[None] if video.ndim == 4 else np.asarray(video[:, start:end])
         return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
+
+    def _encode_input(self, video: VideoInput, num_frames: int) -> torch.Tensor:
+        """Normalised latents of a raw video argument: chunk by chunk where the VAE allows it
+        (:func:`~facecam.model.vae.streams`), else as one tensor."""
+        if streams(self.vae):
+            return encode_chunked(self.vae, lambda a, b: self._pixel_chunk(video, a, b), num_frames,
+                                  self._execution_device)
+        return self.encode_video(self._pixel_chunk(video, 0, num_frames))
+
+    def _decode_uint8(self, latents: torch.Tensor) -> Union[np.ndarray, list]:
+        """uint8 frames of normalised latents, truncated as the release converts them: ``(B, T, H, W, 3)``, or
+        a list of ``B`` frame buffers (:mod:`facecam.video.frames`) when the videos are long enough to spill
+        to disk. Decoded a latent frame at a time where the VAE allows it, so the device holds a few frames."""
+        from .video.frames import frame_buffer
+
+        def to_uint8(pixels: torch.Tensor) -> np.ndarray:  # (B, 3, n, H, W) -> (B, n, H, W, 3)
+            return ((pixels + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 4, 1).cpu().numpy()
+
+        if not streams(self.vae):
+            return to_uint8(self.decode_latents(latents))
+        b, _, f, h, w = latents.shape
+        videos = [frame_buffer((4 * (f - 1) + 1, 8 * h, 8 * w, 3)) for _ in range(b)]
+
+        def take(start: int, pixels: torch.Tensor) -> None:
+            chunk = to_uint8(pixels)
+            for video, frames in zip(videos, chunk):
+                if isinstance(video, np.ndarray):
+                    video[start:start + len(frames)] = frames
+                else:
+                    for k, frame in enumerate(frames):
+                        video[start + k] = frame
+
+        decode_chunked(self.vae, latents, take)
+        return np.stack(videos) if all(isinstance(v, np.ndarray) for v in videos) else videos
 
     @torch.no_grad()
     def encode_video(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -174,7 +214,7 @@ class FaceCamPipeline(DiffusionPipeline, WanLoraLoaderMixin):
     @staticmethod
     def _video_shape(video: Any, name: str) -> tuple[int, int, int, int]:
         """``(B, T, H, W)`` of a raw video argument, checked without converting it."""
-        if isinstance(video, np.ndarray):
+        if isinstance(video, (np.ndarray, DiskFrames)):
             if video.dtype != np.uint8:
                 raise FacecamError(f"{name}: expected uint8 frames, got {video.dtype}")
             shape = video.shape if video.ndim == 5 else (1, *video.shape) if video.ndim == 4 else None
@@ -377,10 +417,8 @@ class FaceCamPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         self._interrupt = False
         self._current_timestep = None
         device = self._execution_device
-        source = self._video_tensor(source_video, "source_video")
-        condition = self._video_tensor(condition_video, "condition_video")
-        batch = source.shape[0]
-        num_latents = latent_count(source.shape[2])
+        batch, num_frames = self._video_shape(source_video, "source_video")[:2]
+        num_latents = latent_count(num_frames)
         if context_frames is None:
             spans = [(0, num_latents)]
         else:
@@ -400,8 +438,8 @@ class FaceCamPipeline(DiffusionPipeline, WanLoraLoaderMixin):
             negative_prompt_embeds = negative_prompt_embeds.to(device).expand(batch, -1, -1)
 
         # 2. conditions
-        source_latents = self.encode_video(source)
-        condition_latents = self.encode_video(condition)
+        source_latents = self._encode_input(source_video, num_frames)
+        condition_latents = self._encode_input(condition_video, num_frames)
 
         # 3. noise
         latents = self.prepare_latents(tuple(source_latents.shape), generator, latents, device)
@@ -451,16 +489,13 @@ class FaceCamPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         # 5. decode
         if output_type == "latent":
             frames = latents
+        elif output_type == "uint8":
+            frames = self._decode_uint8(latents)
         else:
-            pixels = self.decode_latents(latents)
-            if output_type == "uint8":
-                # Truncating (not rounding) to uint8, as the release's frame conversion does.
-                frames = ((pixels + 1.0) * 127.5).clamp(0, 255).to(torch.uint8)
-                frames = frames.permute(0, 2, 3, 4, 1).cpu().numpy()
-            else:
-                from diffusers.video_processor import VideoProcessor
+            from diffusers.video_processor import VideoProcessor
 
-                frames = VideoProcessor(vae_scale_factor=8).postprocess_video(pixels, output_type=output_type)
+            frames = VideoProcessor(vae_scale_factor=8).postprocess_video(self.decode_latents(latents),
+                                                                          output_type=output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (frames, experts)

@@ -15,7 +15,10 @@ def register(sub) -> None:
                     "CPU, a preview/baseline) and `facecam` (the FaceCam diffusion model; needs a GPU and weights, "
                     "see `facecam download`).",
         epilog="examples:\n  facecam generate talk.mp4 --camera zoom-in --engine warp -o out/\n"
-               "  facecam generate talk.mp4 --camera arc-left --engine facecam --weights ~/facecam-weights -o out/",
+               "  facecam generate talk.mp4 --camera arc-left --engine facecam --weights ~/facecam-weights -o out/\n"
+               "  facecam generate long.mp4 --frames all --move-frames 81 --engine warp -o out/\n\n"
+               "Long clips keep their videos in temporary files beyond $FACECAM_SPILL_MB (default 256) MB each,\n"
+               "about 3 MB of disk a frame at 704x480, in $TMPDIR.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", help="source video or portrait image")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created if missing)")

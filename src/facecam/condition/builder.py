@@ -301,7 +301,7 @@ def build_condition(
     if mode not in MODES:
         raise FacecamError(f"--mode must be relative or absolute, got {mode!r}")
     clip = video if isinstance(video, VideoClip) else read_video(
-        video, fps=fps, num_frames=None if whole else num_frames, start=start, duration=duration)
+        video, fps=fps, num_frames=None if whole else num_frames, start=start, duration=duration, spill=True)
     if whole:
         clip = whole_clip(clip)
         num_frames = clip.num_frames
@@ -311,6 +311,9 @@ def build_condition(
     framed = frame_face(clip, size, framing, track)
     check_profile(profile)
     source = apply_crop(clip.frames, framed.boxes, "linear" if profile == "release" else "auto")
+    # Only the crop is used from here: drop the decoded frames (a long clip's can take gigabytes,
+    # in memory or in a temporary file) before tracking and drawing.
+    clip = dataclasses.replace(clip, frames=np.empty((0, *clip.frames.shape[1:]), np.uint8))
     try:
         landmarks = detect_landmarks(source, progress=progress)
     except NoFaceError:

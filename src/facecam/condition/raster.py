@@ -86,10 +86,18 @@ def draw_face_mesh(canvas: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def render_condition(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Condition frames ``(T, H, W, 3)`` uint8 for landmark tracks ``(T, 478, >=2)`` in pixels."""
+    from ..video.frames import frame_buffer
+
     h, w = size
-    frames = np.full((points.shape[0], h, w, 3), WHITE, np.uint8)
-    for frame, pts in zip(frames, points):
-        draw_face_mesh(frame, pts)
+    frames = frame_buffer((points.shape[0], h, w, 3))  # on disk for a long clip
+    if isinstance(frames, np.ndarray):
+        frames[:] = WHITE
+        for frame, pts in zip(frames, points):
+            draw_face_mesh(frame, pts)
+        return frames
+    blank = np.full((h, w, 3), WHITE, np.uint8)
+    for t, pts in enumerate(points):
+        frames[t] = draw_face_mesh(blank.copy(), pts)
     return frames
 
 

@@ -55,6 +55,7 @@ from scipy.signal import savgol_filter
 from ..condition.project import PinholeCamera, lift, orbit_pivot, project, trajectory_cameras
 from ..errors import FacecamError
 from ..face.pose import focal_length, intrinsics
+from ..video.frames import frame_buffer
 from .base import Engine
 from .warp_mesh import MESH_VERTICES, RING_SCALES, FaceSurface, face_surface, ring_positions
 from .warp_texture import FaceAtlas
@@ -130,7 +131,7 @@ class WarpEngine(Engine):
         layers = person_layers(frames, points, surface, self.options, progress)
         atlas = FaceAtlas(layers, src2d, surface) if self.options.atlas else None
         canvas, offset = background_canvas(layers, bg_h, size)
-        out = np.empty_like(frames)
+        out = frame_buffer(frames.shape)  # on disk for a long clip
         render_frames(out, layers, src2d, world, cameras, person_h, bg_h,
                       lambda: FrameRenderer(size, canvas, offset, surface, atlas), progress)
         return out
@@ -281,28 +282,30 @@ class PersonLayers:
 
             steps = tqdm(keys, desc="segmentation", unit="frame", leave=False)
         self.small = (max(1, W // 2), max(1, H // 2))
-        key_prob = {}
+        # Kept whole, at half size in float32 (a fifth of the frames' bytes), on disk for a long clip.
+        self.key_prob = frame_buffer((len(keys), self.small[1], self.small[0]), np.float32)
+        self.key_index = {t: k for k, t in enumerate(keys)}
         try:
-            for t in steps:
+            for k, t in enumerate(steps):
                 image = cv2.resize(frames[t], self.small, interpolation=cv2.INTER_AREA)
                 mask = seg.process(image).segmentation_mask
-                key_prob[t] = mask.astype(np.float32) if mask is not None else \
+                self.key_prob[k] = mask.astype(np.float32) if mask is not None else \
                     np.zeros(self.small[::-1], np.float32)
         finally:
             seg.close()
-        self.keys, self.key_prob = keys, key_prob
+        self.keys = keys
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def prob(self, t: int) -> np.ndarray:
         """Frame ``t``'s person probability (half size), interpolated between the segmented keys."""
-        if t in self.key_prob:
-            return self.key_prob[t]
+        if t in self.key_index:
+            return self.key_prob[self.key_index[t]]
         i = int(np.searchsorted(self.keys, t))
         a, b = self.keys[i - 1], self.keys[i]
         w = (t - a) / (b - a)
-        return cv2.addWeighted(self.key_prob[a], 1.0 - w, self.key_prob[b], w, 0.0)
+        return cv2.addWeighted(self.key_prob[i - 1], 1.0 - w, self.key_prob[i], w, 0.0)
 
     def __getitem__(self, index):
         t, rest = (index[0], index[1:]) if isinstance(index, tuple) else (index, ())

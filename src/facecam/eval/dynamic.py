@@ -81,7 +81,8 @@ def engine_renderer(options: "ConditionOptions", engine: "EngineOptions") -> Ren
     def renderer(video: Path, motion: str, run_dir: Path) -> RenderedRun:
         result = render(video, dataclasses.replace(options, camera=motion), engine, loaded=loaded)
         written = write_run(result, run_dir)
-        return RenderedRun(result.clip.source, result.video, result.clip.fps, result.clip.trajectory,
+        # The metrics do array arithmetic: a long run's frame buffers are read whole here.
+        return RenderedRun(np.asarray(result.clip.source), np.asarray(result.video), result.clip.fps, result.clip.trajectory,
                            {name: str(path) for name, path in written.items()}, result.clip.source_track)
 
     return renderer

@@ -111,7 +111,8 @@ def detect_landmarks(frames: Iterable[np.ndarray] | np.ndarray, *, static: bool 
     Raises:
         NoFaceError: when no frame has a face.
     """
-    frames = list(frames) if not isinstance(frames, np.ndarray) else frames
+    if not hasattr(frames, "__len__"):  # arrays and frame buffers are walked frame by frame, not copied
+        frames = list(frames)
     if len(frames) == 0:
         raise NoFaceError("no frames to detect a face in")
     h, w = frames[0].shape[:2]

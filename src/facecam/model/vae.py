@@ -8,7 +8,7 @@ through these functions.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -65,3 +65,71 @@ def decode_pixels(vae: torch.nn.Module, latents: torch.Tensor) -> torch.Tensor:
     """Normalised latents ``(B, 16, F, h, w)`` -> pixels ``(B, 3, T, H, W)`` in [-1, 1] (float32)."""
     z = denormalize_latents(latents, vae.config)
     return vae.decode(z.to(vae_dtype(vae)), return_dict=False)[0].float().clamp(-1, 1)
+
+
+# --- a few frames at a time ----------------------------------------------------------------------
+# The Wan VAE is causal in time: diffusers' encode runs its encoder on frame 0, then on 4 frames at a
+# time, carrying a cache of each causal convolution's last frames from chunk to chunk; decode runs the
+# decoder on one latent frame at a time the same way. It does so over a whole-clip tensor, so a long
+# clip's pixels (4 MB a frame at 704x480 in float32) sit on the GPU at once. The functions below run
+# the same chunks with the same caches, but take each chunk's pixels when it is needed and hand each
+# decoded chunk on as soon as it exists: the device then holds a few frames whatever the length.
+# (``quant_conv`` / ``post_quant_conv`` have a temporal kernel of 1, so running them per chunk is the
+# same operation.)
+
+
+def streams(vae: torch.nn.Module) -> bool:
+    """Whether :func:`encode_chunked` / :func:`decode_chunked` apply to ``vae``: the Wan VAE without
+    spatial tiling (which needs the whole clip), without a patchified layout (Wan2.2's 5B VAE) and
+    without offload hooks (which move the VAE only when ``encode`` / ``decode`` are called)."""
+    return (hasattr(vae, "_cached_conv_counts") and hasattr(vae, "clear_cache") and hasattr(vae, "post_quant_conv")
+            and not getattr(vae, "use_tiling", False) and not getattr(vae, "use_slicing", False)
+            and getattr(vae.config, "patch_size", None) is None
+            and getattr(vae, "_hf_hook", None) is None and getattr(vae, "_diffusers_hook", None) is None)
+
+
+def encode_spans(num_frames: int) -> list[tuple[int, int]]:
+    """The frame ranges the Wan encoder takes in turn: ``[0, 1)``, then 4 frames at a time."""
+    return [(0, 1)] + [(1 + 4 * i, 5 + 4 * i) for i in range((num_frames - 1) // 4)]
+
+
+@torch.no_grad()
+def encode_chunked(vae: torch.nn.Module, pixels: Callable[[int, int], torch.Tensor], num_frames: int,
+                   device: Optional[torch.device] = None) -> torch.Tensor:
+    """Normalised posterior-mean latents ``(B, 16, (T-1)/4+1, H/8, W/8)`` (float32), as :func:`encode_pixels`
+    gives, of a ``num_frames`` (4k+1) video whose pixels ``pixels(start, end)`` returns chunk by chunk as
+    ``(B, 3, end - start, H, W)`` in [-1, 1]."""
+    dtype = vae_dtype(vae)
+    device = device if device is not None else next(vae.parameters()).device
+    vae.clear_cache()
+    means = []
+    try:
+        for start, end in encode_spans(num_frames):
+            vae._enc_conv_idx = [0]
+            x = pixels(start, end).to(device=device, dtype=dtype)
+            h = vae.quant_conv(vae.encoder(x, feat_cache=vae._enc_feat_map, feat_idx=vae._enc_conv_idx))
+            means.append(h[:, :h.shape[1] // 2])  # the posterior's mean half
+    finally:
+        vae.clear_cache()
+    return normalize_latents(torch.cat(means, 2), vae.config)
+
+
+@torch.no_grad()
+def decode_chunked(vae: torch.nn.Module, latents: torch.Tensor,
+                   take: Callable[[int, torch.Tensor], None]) -> None:
+    """Decode normalised latents one latent frame at a time, as :func:`decode_pixels` does over the whole
+    clip: ``take(start, pixels)`` receives video frames ``start ...`` as ``(B, 3, n, H, W)`` float32 in
+    [-1, 1] (1 frame, then 4 at a time)."""
+    z = denormalize_latents(latents, vae.config).to(vae_dtype(vae))
+    vae.clear_cache()
+    start = 0
+    try:
+        for i in range(z.shape[2]):
+            vae._conv_idx = [0]
+            x = vae.post_quant_conv(z[:, :, i:i + 1])
+            out = vae.decoder(x, feat_cache=vae._feat_map, feat_idx=vae._conv_idx, first_chunk=i == 0)
+            out = out.clamp(-1.0, 1.0).float()
+            take(start, out)
+            start += out.shape[2]
+    finally:
+        vae.clear_cache()

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import FacecamError
+from .frames import frame_buffer
 
 REFERENCE_SIZE = (704, 480)  # (height, width)
 
@@ -88,7 +89,7 @@ def apply_crop(frames: np.ndarray, box: CropBox | Sequence[CropBox], interpolati
     boxes = [box] * batch.shape[0] if isinstance(box, CropBox) else list(box)
     if len(boxes) != batch.shape[0]:
         raise ValueError(f"{len(boxes)} crop boxes for {batch.shape[0]} frames")
-    out = np.empty((batch.shape[0], boxes[0].height, boxes[0].width, 3), np.uint8)
+    out = frame_buffer((batch.shape[0], boxes[0].height, boxes[0].width, 3))  # on disk for a long clip
     for i, (frame, b) in enumerate(zip(batch, boxes)):
         out[i] = _crop_frame(frame, b, interpolation)
     return out[0] if single else out

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..errors import VideoError
+from .frames import DiskFrames, FrameCollector
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -94,6 +95,7 @@ def read_video(
     start: float = 0.0,
     duration: Optional[float] = None,
     cover: Optional[tuple[int, int]] = None,
+    spill: bool = False,
 ) -> VideoClip:
     """Decode a video (or a still image) into a clip.
 
@@ -109,6 +111,10 @@ def read_video(
         cover: ``(H, W)``: shrink each frame as it is decoded (area filter, aspect kept) to the smallest
             size that still covers ``H x W``, so a long high-resolution clip never sits in memory at full
             size; frames already that small are kept as they are.
+        spill: a clip larger than :func:`~facecam.video.frames.spill_bytes` is kept on disk as it is
+            decoded (``frames`` is then a :class:`~facecam.video.frames.DiskFrames`, indexed like an
+            array), so reading a long clip never holds it in memory. Off by default: callers that do
+            array arithmetic on ``frames`` get an array.
 
     Returns:
         VideoClip with ``frames`` shaped ``(T, H, W, 3)``.
@@ -128,8 +134,10 @@ def read_video(
         return VideoClip(np.repeat(image[None], count, axis=0), fps or DEFAULT_FPS, str(p), 1)
 
     stats: dict = {}
-    frames = list(_decode(p, fps, num_frames, stats, start, duration, cover))
-    if not frames:
+    frames = FrameCollector(spill=spill)
+    for frame in _decode(p, fps, num_frames, stats, start, duration, cover):
+        frames.append(frame)
+    if not len(frames):
         if start > 0:
             raise VideoError(f"video has no frames after --start {start:g} s: {p}")
         raise VideoError(f"video has no frames: {p}")
@@ -138,9 +146,11 @@ def read_video(
         raise VideoError(f"video is truncated or corrupt: decoded {stats['decoded']} of {declared or '?'} frames of {p}")
     source_count = len(frames)
     if num_frames is not None and pad and len(frames) < num_frames:
-        frames.extend([frames[-1]] * (num_frames - len(frames)))
+        last = frames.last()
+        while len(frames) < num_frames:
+            frames.append(last)
     out_fps = fps if fps is not None else _file_fps(p)
-    return VideoClip(np.stack(frames), float(out_fps), str(p), source_count)
+    return VideoClip(frames.result(), float(out_fps), str(p), source_count)
 
 
 def _file_fps(path: Path) -> float:
@@ -274,27 +284,31 @@ class FrameStream:
     def __iter__(self) -> Iterator[np.ndarray]:
         return (self.make(t) for t in range(self.count))
 
+    def __getitem__(self, t: int) -> np.ndarray:
+        return self.make(int(t))
+
 
 def write_video(
     path: str | os.PathLike,
-    frames: np.ndarray | Sequence[np.ndarray] | FrameStream,
+    frames: np.ndarray | Sequence[np.ndarray] | FrameStream | DiskFrames,
     fps: float = DEFAULT_FPS,
     crf: int = 17,
 ) -> Path:
-    """Write ``(T, H, W, 3)`` uint8 RGB frames (an array, or a :class:`FrameStream`) as H.264 yuv420p
+    """Write ``(T, H, W, 3)`` uint8 RGB frames (an array, a :class:`FrameStream` or a
+    :class:`~facecam.video.frames.DiskFrames`, the last two one frame at a time) as H.264 yuv420p
     mp4, atomically.
 
     Odd sizes are padded by one pixel (yuv420p needs even sizes).
     """
     import av
 
-    if not isinstance(frames, FrameStream):
+    if not isinstance(frames, (FrameStream, DiskFrames)):
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
             raise ValueError(f"expected frames shaped (T, H, W, 3), got {frames.shape}")
     elif len(frames) == 0:
         raise ValueError("expected at least one frame, got an empty stream")
-    first = frames[0] if isinstance(frames, np.ndarray) else frames.make(0)
+    first = frames[0]
     if first.ndim != 3 or first.shape[-1] != 3:
         raise ValueError(f"expected (H, W, 3) frames, got {first.shape}")
     h, w = first.shape[:2]

@@ -20,9 +20,10 @@ from typing import Union
 import numpy as np
 
 from ..errors import VideoError
+from .frames import DiskFrames
 from .io import FrameStream, write_video
 
-Payload = Union[np.ndarray, FrameStream, dict, str, bytes]
+Payload = Union[np.ndarray, FrameStream, DiskFrames, dict, str, bytes]
 
 
 def prepare_output_dir(path: str | os.PathLike) -> Path:
@@ -83,7 +84,7 @@ def write_outputs(out_dir: str | os.PathLike, files: dict[str, Payload], fps: fl
 
 
 def _write_payload(target: Path, payload: Payload, fps: float) -> None:
-    if isinstance(payload, (np.ndarray, FrameStream)):
+    if isinstance(payload, (np.ndarray, FrameStream, DiskFrames)):
         write_video(target, payload, fps)
     elif isinstance(payload, dict):
         target.write_text(json.dumps(payload, indent=1, default=_json_default))
