@@ -19,6 +19,7 @@ import csv
 import importlib.util
 import logging
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -27,7 +28,9 @@ import torch
 
 from ..errors import FacecamError
 from .batches import SampleStream, SyntheticVideos, collate
-from .checkpoint import CheckpointManager, load_process_state, resolve_resume, save_process_state
+from .checkpoint import (CheckpointManager, check_base_reference, fingerprint, load_process_state,
+                         load_sharded_trainable, resolve_resume, save_process_state, save_sharded_trainable,
+                         write_base_reference)
 from .config import TrainConfig
 from ..model.transformer import facecam_velocity
 from .schedule import TrainingSchedule, velocity_target
@@ -123,6 +126,20 @@ class Trainer:
 
         return self.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
 
+    def _fsdp2(self) -> bool:
+        from accelerate.utils import DistributedType
+
+        plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
+        return self.accelerator.distributed_type == DistributedType.FSDP and getattr(plugin, "fsdp_version", 1) == 2
+
+    def _main_loads_alone(self) -> bool:
+        """FSDP2 with ``fsdp_cpu_ram_efficient_loading``: only the main process reads the expert; the
+        others build it on ``meta`` and accelerate broadcasts every shard from the main one while
+        sharding (``fsdp2_load_full_state_dict``), so one process per node, not eight, holds a full copy."""
+        plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
+        return self._fsdp2() and bool(getattr(plugin, "cpu_ram_efficient_loading", False)) \
+            and self.accelerator.num_processes > 1
+
     def _frozen_dtype(self) -> torch.dtype:
         choice = self.config.frozen_dtype
         if choice == "auto":
@@ -187,12 +204,14 @@ class Trainer:
 
         layout = modeling.locate_base(self._weights_root())
         self.layout = layout
+        self.base_reference = base_reference(layout, cfg.expert, cfg.init_from_finetune)
         self.prompt_cache = self._prompt_cache(layout)
         self.prompt_embeds = self.prompt_cache.get(cfg.prompt)
         vae_dtype = torch.float32 if acc.device.type == "cpu" else torch.bfloat16
         self.vae = load_vae(layout, vae_dtype).to(acc.device)
 
-        model = modeling.load_expert(layout, cfg.expert, self._frozen_dtype(), cfg.init_from_finetune)
+        empty = self._main_loads_alone() and not acc.is_main_process
+        model = modeling.load_expert(layout, cfg.expert, self._frozen_dtype(), cfg.init_from_finetune, empty=empty)
         self.initial_config = dict(model.config)
         self.trained_names = model.trainable_parameter_names()  # what the export holds (LoRA merged into these)
         # (frozen weights were loaded in their dtype already; only the trained ones are upcast)
@@ -201,6 +220,10 @@ class Trainer:
             model.enable_gradient_checkpointing()
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
+        # Before sharding: True on the non-main processes of a main-loads-alone run (read by the tests).
+        self.expert_on_meta = all(p.is_meta for p in model.parameters())
+        if empty:
+            log.info("process %d: expert built on meta; its shards come from the main process", acc.process_index)
         n_train = sum(p.numel() for p in params)
         n_all = sum(p.numel() for p in model.parameters())
         log.info("training %s expert: %d of %d parameters (%.1f%%)", cfg.expert, n_train, n_all, 100 * n_train / n_all)
@@ -280,7 +303,13 @@ class Trainer:
         ckpt = resolve_resume(self.config.resume, self.checkpoints)
         if ckpt is None:
             return None
-        self.accelerator.load_state(str(ckpt))
+        check_base_reference(ckpt, self.base_reference)
+        if self._fsdp2():
+            with _model_hidden(self.accelerator):  # scheduler and RNG states only
+                self.accelerator.load_state(str(ckpt))
+            load_sharded_trainable(ckpt, self.model, self.optimizer.optimizer)
+        else:
+            self.accelerator.load_state(str(ckpt))
         state = load_process_state(ckpt, self.accelerator.process_index)
         if state["expert"] != self.config.expert:
             raise FacecamError(f"{ckpt} trains the {state['expert']} expert, this run the {self.config.expert} one")
@@ -297,7 +326,15 @@ class Trainer:
         if self.is_main:
             self.checkpoints.begin(self.step)
         acc.wait_for_everyone()
-        acc.save_state(str(tmp))
+        if self._fsdp2():
+            # accelerate would write the whole model and its optimizer state; store the trained part only.
+            with _model_hidden(acc):
+                acc.save_state(str(tmp))
+            save_sharded_trainable(tmp, self.model, self.optimizer.optimizer)
+        else:
+            acc.save_state(str(tmp))
+        if self.is_main:
+            write_base_reference(tmp, self.base_reference)
         save_process_state(tmp, acc.process_index, {
             "step": self.step, "expert": self.config.expert, "noise_generator": self.noise_generator.get_state(),
             "data": self.stream.state_dict(),
@@ -511,6 +548,33 @@ class Trainer:
             if self.trackers:
                 self.accelerator.end_training()
         return TrainResult(self.output, self.step, losses, exports, self.resumed_from)
+
+
+@contextmanager
+def _model_hidden(accelerator):
+    """Hide the prepared model and optimizer from accelerate's save_state/load_state, which then handle
+    only the LR scheduler and the RNG states (FSDP2 runs store the trained parameters themselves)."""
+    models, optimizers = accelerator._models, accelerator._optimizers
+    accelerator._models, accelerator._optimizers = [], []
+    try:
+        yield
+    finally:
+        accelerator._models, accelerator._optimizers = models, optimizers
+
+
+def base_reference(layout, expert: str, init_from_finetune: bool) -> dict[str, Any]:
+    """What a checkpoint records about the frozen weights it does not store: the base expert's folder
+    (and the fine-tune started from) and a fingerprint of their files."""
+    from ..model.weights import EXPERT_FOLDERS, WEIGHT_SUFFIXES
+
+    native_dir, diffusers_dir = EXPERT_FOLDERS[expert]
+    folder = layout.base / (native_dir if layout.kind == "original" else diffusers_dir)
+    files = [f for f in folder.iterdir() if f.is_file() and (f.suffix in WEIGHT_SUFFIXES or f.name == "config.json")]
+    finetune = (layout.high_finetune if expert == "high" else layout.low_finetune) if init_from_finetune else None
+    if finetune is not None:
+        files += [finetune] if finetune.is_file() else [f for f in finetune.rglob("*") if f.suffix in WEIGHT_SUFFIXES]
+    return {"path": str(folder.resolve()), "expert": expert, "layout": layout.kind,
+            "finetune": str(finetune) if finetune is not None else None, "fingerprint": fingerprint(files)}
 
 
 def first_sample(dataset: Iterable[dict[str, Any]]) -> dict[str, torch.Tensor]:

@@ -1,0 +1,61 @@
+"""Run one :class:`facecam.train.trainer.Trainer` process of an FSDP2 run on the CPU (gloo), under torchrun.
+
+    python -m torch.distributed.run --nproc_per_node 2 tests/fsdp_cpu.py CONFIG.yaml [--main-loads-alone]
+
+accelerate (1.16) turns FSDP on only for accelerator devices: on a CPU, ``ACCELERATE_USE_CPU``
+gives DDP (``MULTI_CPU``) and without it each process runs alone. torch's FSDP2 itself runs on
+gloo, so this launcher presents the CPU process group as a device one to accelerate
+(``_prepare_backend`` answers gloo / MULTI_GPU, ``ACCELERATE_TORCH_DEVICE=cpu``) and sets the
+environment ``accelerate launch`` derives from the shipped ``accelerate_fsdp.yaml``. Everything
+after that - sharding, broadcast loading, checkpoints, exports - is the code a GPU run executes.
+
+Each process writes ``OUTPUT/rank-<r>.json``: its losses, final step, the checkpoint it resumed
+from and whether its expert was on ``meta`` before sharding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def fsdp_environment(main_loads_alone: bool) -> dict[str, str]:
+    """What ``accelerate launch --config_file accelerate_fsdp.yaml`` exports (fp32: no mixed precision)."""
+    return {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2", "FSDP_AUTO_WRAP_POLICY": "TRANSFORMER_BASED_WRAP",
+            "FSDP_TRANSFORMER_CLS_TO_WRAP": "WanTransformerBlock", "FSDP_RESHARD_AFTER_FORWARD": "true",
+            "FSDP_STATE_DICT_TYPE": "SHARDED_STATE_DICT", "FSDP_OFFLOAD_PARAMS": "false",
+            "FSDP_CPU_RAM_EFFICIENT_LOADING": str(main_loads_alone).lower(), "FSDP_ACTIVATION_CHECKPOINTING": "false",
+            "ACCELERATE_MIXED_PRECISION": "no", "ACCELERATE_TORCH_DEVICE": "cpu"}
+
+
+def present_cpu_as_device() -> None:
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType
+
+    def _prepare_backend(self, cpu=False, sagemaker_dp=False, backend=None):
+        return "gloo", DistributedType.MULTI_GPU
+
+    PartialState._prepare_backend = _prepare_backend
+
+
+def main(argv: list[str]) -> int:
+    os.environ.update(fsdp_environment("--main-loads-alone" in argv))
+    present_cpu_as_device()
+    from facecam.train.config import load_config
+    from facecam.train.trainer import Trainer
+
+    trainer = Trainer(load_config(argv[0]))
+    trainer.setup()
+    result = trainer.train()
+    report = {"losses": result.losses, "step": result.step, "expert_on_meta": trainer.expert_on_meta,
+              "resumed_from": result.resumed_from.name if result.resumed_from else None,
+              "distributed_type": str(trainer.accelerator.distributed_type)}
+    rank = trainer.accelerator.process_index
+    (result.output / f"rank-{rank}.json").write_text(json.dumps(report))
+    trainer.accelerator.wait_for_everyone()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
