@@ -1,12 +1,15 @@
 """Run one :class:`facecam.train.trainer.Trainer` process of an FSDP2 run on the CPU (gloo), under torchrun.
 
+    accelerate launch --config_file accelerate_fsdp.yaml --num_processes 2 --mixed_precision no \
+        tests/fsdp_cpu.py CONFIG.yaml
     python -m torch.distributed.run --nproc_per_node 2 tests/fsdp_cpu.py CONFIG.yaml [--main-loads-alone]
 
 accelerate (1.16) turns FSDP on only for accelerator devices: on a CPU, ``ACCELERATE_USE_CPU``
 gives DDP (``MULTI_CPU``) and without it each process runs alone. torch's FSDP2 itself runs on
 gloo, so this launcher presents the CPU process group as a device one to accelerate
-(``_prepare_backend`` answers gloo / MULTI_GPU, ``ACCELERATE_TORCH_DEVICE=cpu``) and sets the
-environment ``accelerate launch`` derives from the shipped ``accelerate_fsdp.yaml``. Everything
+(``_prepare_backend`` answers gloo / MULTI_GPU, ``ACCELERATE_TORCH_DEVICE=cpu``). Under
+``accelerate launch`` the FSDP options come from the launch config; under torchrun they are set
+here as ``accelerate launch`` derives them from the shipped ``accelerate_fsdp.yaml``. Everything
 after that - sharding, broadcast loading, checkpoints, exports - is the code a GPU run executes.
 
 Each process writes ``OUTPUT/rank-<r>.json``: its losses, final step, the checkpoint it resumed
@@ -40,7 +43,9 @@ def present_cpu_as_device() -> None:
 
 
 def main(argv: list[str]) -> int:
-    os.environ.update(fsdp_environment("--main-loads-alone" in argv))
+    if os.environ.get("ACCELERATE_USE_FSDP") != "true":  # torchrun, not accelerate launch
+        os.environ.update(fsdp_environment("--main-loads-alone" in argv))
+    os.environ["ACCELERATE_TORCH_DEVICE"] = "cpu"
     present_cpu_as_device()
     from facecam.train.config import load_config
     from facecam.train.trainer import Trainer

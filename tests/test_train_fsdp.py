@@ -37,11 +37,23 @@ def write_config(path: Path, weights: Path, output: Path, max_steps: int) -> Pat
     return path
 
 
-def torchrun(args: list[str], port: int, **env: str) -> None:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port), *args]
+def run(cmd: list[str], **env: str) -> None:
     proc = subprocess.run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1", **env), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def torchrun(args: list[str], port: int, **env: str) -> None:
+    run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port), *args],
+        **env)
+
+
+def accelerate_launch(args: list[str], port: int) -> None:
+    """``accelerate launch`` with the shipped FSDP config, 2 processes, fp32 (as the DDP run it is compared to)."""
+    from facecam.train.config import config_path
+
+    run([sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config_path("accelerate_fsdp")),
+         "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(port), *args])
 
 
 def ranks(output: Path) -> list[dict]:
@@ -55,11 +67,11 @@ def losses(output: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def runs(tiny_weights, tmp_path_factory) -> dict[str, Path]:
-    """FSDP2 (main process loads alone): 2 steps, then resumed to 3; DDP: 3 steps straight."""
+    """FSDP2 with the main process loading alone: 2 steps under ``accelerate launch`` with the shipped
+    ``accelerate_fsdp.yaml``, then resumed to 3 under torchrun; DDP: 3 steps straight."""
     root = tmp_path_factory.mktemp("fsdp")
     fsdp, ddp = root / "fsdp", root / "ddp"
-    first = [str(RUNNER), str(write_config(root / "fsdp2.yaml", tiny_weights, fsdp, 2)), "--main-loads-alone"]
-    torchrun(first, 29581)
+    accelerate_launch([str(RUNNER), str(write_config(root / "fsdp2.yaml", tiny_weights, fsdp, 2))], 29581)
     (fsdp / "after-2-steps").mkdir()
     for r in (0, 1):
         (fsdp / f"rank-{r}.json").rename(fsdp / "after-2-steps" / f"rank-{r}.json")
