@@ -13,13 +13,15 @@ here as ``accelerate launch`` derives them from the shipped ``accelerate_fsdp.ya
 after that - sharding, broadcast loading, checkpoints, exports - is the code a GPU run executes.
 
 Each process writes ``OUTPUT/rank-<r>.json``: its losses, final step, the checkpoint it resumed
-from and whether its expert was on ``meta`` before sharding.
+from, whether its expert was on ``meta`` before sharding, the dtypes of its frozen and trained
+parameters and its peak resident memory.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 
 
@@ -47,15 +49,23 @@ def main(argv: list[str]) -> int:
         os.environ.update(fsdp_environment("--main-loads-alone" in argv))
     os.environ["ACCELERATE_TORCH_DEVICE"] = "cpu"
     present_cpu_as_device()
+    import torch
+
     from facecam.train.config import load_config
     from facecam.train.trainer import Trainer
 
     trainer = Trainer(load_config(argv[0]))
     trainer.setup()
+    named = list(trainer.model.named_parameters())
+    params = [p for _, p in named]
     result = trainer.train()
     report = {"losses": result.losses, "step": result.step, "expert_on_meta": trainer.expert_on_meta,
               "resumed_from": result.resumed_from.name if result.resumed_from else None,
-              "distributed_type": str(trainer.accelerator.distributed_type)}
+              "distributed_type": str(trainer.accelerator.distributed_type),
+              "frozen_dtypes": sorted({str(p.dtype) for p in params if not p.requires_grad}),
+              "trained_dtypes": sorted({str(p.dtype) for p in params if p.requires_grad}),
+              "frozen_fp32": [n for n, p in named if not p.requires_grad and p.dtype == torch.float32],
+              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     rank = trainer.accelerator.process_index
     (result.output / f"rank-{rank}.json").write_text(json.dumps(report))
     trainer.accelerator.wait_for_everyone()

@@ -48,12 +48,12 @@ def torchrun(args: list[str], port: int, **env: str) -> None:
         **env)
 
 
-def accelerate_launch(args: list[str], port: int) -> None:
-    """``accelerate launch`` with the shipped FSDP config, 2 processes, fp32 (as the DDP run it is compared to)."""
+def accelerate_launch(args: list[str], port: int, precision: str = "no") -> None:
+    """``accelerate launch`` with the shipped FSDP config and 2 processes."""
     from facecam.train.config import config_path
 
     run([sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config_path("accelerate_fsdp")),
-         "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(port), *args])
+         "--num_processes", "2", "--mixed_precision", precision, "--main_process_port", str(port), *args])
 
 
 def ranks(output: Path) -> list[dict]:
@@ -68,9 +68,10 @@ def losses(output: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def runs(tiny_weights, tmp_path_factory) -> dict[str, Path]:
     """FSDP2 with the main process loading alone: 2 steps under ``accelerate launch`` with the shipped
-    ``accelerate_fsdp.yaml``, then resumed to 3 under torchrun; DDP: 3 steps straight."""
+    ``accelerate_fsdp.yaml`` (fp32, as the DDP run it is compared to), then resumed to 3 under
+    torchrun; DDP: 3 steps straight; FSDP2 in bf16 mixed precision: 2 steps."""
     root = tmp_path_factory.mktemp("fsdp")
-    fsdp, ddp = root / "fsdp", root / "ddp"
+    fsdp, ddp, bf16 = root / "fsdp", root / "ddp", root / "bf16"
     accelerate_launch([str(RUNNER), str(write_config(root / "fsdp2.yaml", tiny_weights, fsdp, 2))], 29581)
     (fsdp / "after-2-steps").mkdir()
     for r in (0, 1):
@@ -78,7 +79,8 @@ def runs(tiny_weights, tmp_path_factory) -> dict[str, Path]:
     torchrun([str(RUNNER), str(write_config(root / "fsdp3.yaml", tiny_weights, fsdp, 3)), "--main-loads-alone"], 29582)
     torchrun(["-m", "facecam", "train", "--config", str(write_config(root / "ddp.yaml", tiny_weights, ddp, 3))],
              29583, ACCELERATE_USE_CPU="true")
-    return {"fsdp": fsdp, "ddp": ddp}
+    accelerate_launch([str(RUNNER), str(write_config(root / "bf16.yaml", tiny_weights, bf16, 2))], 29584, "bf16")
+    return {"fsdp": fsdp, "ddp": ddp, "bf16": bf16}
 
 
 @pytest.mark.slow
@@ -158,3 +160,20 @@ def test_resume_refuses_trained_parameters_of_another_base(tiny_weights, tmp_pat
     check_base_reference(tmp_path, ours)
     with pytest.raises(FacecamError, match="resume with the same --weights"):
         check_base_reference(tmp_path, theirs)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_fsdp2_bf16_run_keeps_the_frozen_base_bf16_and_the_trained_parameters_fp32(runs):
+    bf16, fp32 = ranks(runs["bf16"]), ranks(runs["fsdp"] / "after-2-steps")
+    from facecam.model.transformer import FaceCamTransformer
+
+    # frozen: bf16 except the modules diffusers keeps in fp32 (norms, time embedder), as the loaders keep them
+    assert [r["frozen_dtypes"] for r in bf16] == [["torch.bfloat16", "torch.float32"]] * 2
+    keep = set(FaceCamTransformer._keep_in_fp32_modules)
+    assert bf16[0]["frozen_fp32"] and all(keep & set(name.split(".")) for name in bf16[0]["frozen_fp32"])
+    assert [r["trained_dtypes"] for r in bf16] == [["torch.float32"]] * 2
+    assert [r["frozen_dtypes"] for r in fp32] == [["torch.float32"]] * 2
+    assert [r["expert_on_meta"] for r in bf16] == [False, True]
+    assert bf16[0]["losses"] == pytest.approx(fp32[0]["losses"], rel=0.02)   # bf16 rounding, same steps
+    assert bf16[0]["losses"] != fp32[0]["losses"]

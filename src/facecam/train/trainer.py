@@ -143,9 +143,12 @@ class Trainer:
     def _frozen_dtype(self) -> torch.dtype:
         choice = self.config.frozen_dtype
         if choice == "auto":
-            # FSDP flattens a block's parameters into one buffer, which needs one dtype; the
-            # strategy's own mixed precision casts to bf16 for compute there.
-            bf16 = self.accelerator.mixed_precision == "bf16" and not self._sharded()
+            # FSDP1 and DeepSpeed flatten a block's parameters into one buffer, which needs one dtype
+            # (their mixed precision casts to bf16 for compute). FSDP2 shards parameter by parameter:
+            # frozen bf16 weights beside fp32 trained ones halve what the main process loads and
+            # every process keeps of the frozen base.
+            one_dtype = self._sharded() and not self._fsdp2()
+            bf16 = self.accelerator.mixed_precision == "bf16" and not one_dtype
             return torch.bfloat16 if bf16 else torch.float32
         return torch.bfloat16 if choice == "bf16" else torch.float32
 
