@@ -177,3 +177,14 @@ def test_fsdp2_bf16_run_keeps_the_frozen_base_bf16_and_the_trained_parameters_fp
     assert [r["expert_on_meta"] for r in bf16] == [False, True]
     assert bf16[0]["losses"] == pytest.approx(fp32[0]["losses"], rel=0.02)   # bf16 rounding, same steps
     assert bf16[0]["losses"] != fp32[0]["losses"]
+
+
+def test_meta_loading_is_refused_with_an_accelerate_that_would_mix_up_the_optimizer_parameters():
+    import accelerate
+
+    from facecam.train.trainer import check_meta_loading_support
+
+    check_meta_loading_support(accelerate.__version__)  # the installed one (pyproject's minimum or newer)
+    check_meta_loading_support("1.16.0")
+    with pytest.raises(FacecamError, match=r"needs accelerate>=1.16.0 \(found 1.15.0\)"):
+        check_meta_loading_support("1.15.0")

@@ -137,8 +137,11 @@ class Trainer:
         others build it on ``meta`` and accelerate broadcasts every shard from the main one while
         sharding (``fsdp2_load_full_state_dict``), so one process per node, not eight, holds a full copy."""
         plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
-        return self._fsdp2() and bool(getattr(plugin, "cpu_ram_efficient_loading", False)) \
+        alone = self._fsdp2() and bool(getattr(plugin, "cpu_ram_efficient_loading", False)) \
             and self.accelerator.num_processes > 1
+        if alone:
+            check_meta_loading_support()
+        return alone
 
     def _frozen_dtype(self) -> torch.dtype:
         choice = self.config.frozen_dtype
@@ -551,6 +554,23 @@ class Trainer:
             if self.trackers:
                 self.accelerator.end_training()
         return TrainResult(self.output, self.step, losses, exports, self.resumed_from)
+
+
+MIN_ACCELERATE_META_LOADING = "1.16.0"
+
+
+def check_meta_loading_support(version: Optional[str] = None) -> None:
+    """accelerate before 1.16 keys the optimizer's parameters by data pointer while sharding, and every
+    ``meta`` parameter has pointer 0: the non-main processes' optimizers would step the wrong tensors."""
+    from packaging.version import Version
+
+    if version is None:
+        import accelerate
+
+        version = accelerate.__version__
+    if Version(version) < Version(MIN_ACCELERATE_META_LOADING):
+        raise FacecamError(f"fsdp_cpu_ram_efficient_loading needs accelerate>={MIN_ACCELERATE_META_LOADING} "
+                           f"(found {version}): pip install -U accelerate, or set it to false in the launch config")
 
 
 @contextmanager
