@@ -560,8 +560,9 @@ MIN_ACCELERATE_META_LOADING = "1.16.0"
 
 
 def check_meta_loading_support(version: Optional[str] = None) -> None:
-    """accelerate before 1.16 keys the optimizer's parameters by data pointer while sharding, and every
-    ``meta`` parameter has pointer 0: the non-main processes' optimizers would step the wrong tensors."""
+    """Main-process-only loading of the expert needs accelerate 1.16: 1.15's broadcast stops at the expert's
+    top-level ``scale_shift_table`` (``ValueError: not enough values to unpack``, tried), and before 1.16
+    the optimizer's parameters are matched to their shards by data pointer, 0 for every ``meta`` tensor."""
     from packaging.version import Version
 
     if version is None:
