@@ -24,7 +24,7 @@ RUNNER = Path(__file__).with_name("fsdp_cpu.py")
 EXPORT = Path("export/wan2.2_14b/high/released_version/model.safetensors")
 
 
-def write_config(path: Path, weights: Path, output: Path, max_steps: int) -> Path:
+def write_config(path: Path, weights: Path, output: Path, max_steps: int, **extra) -> Path:
     import yaml
 
     from facecam.train.config import config_path
@@ -32,7 +32,7 @@ def write_config(path: Path, weights: Path, output: Path, max_steps: int) -> Pat
     values = yaml.safe_load(config_path("tiny").read_text())
     values.update(weights=str(weights), output=str(output), max_steps=max_steps, checkpoint_every=1,
                   validation_every=0, trackers=[], export_pipeline=False,
-                  synthetic=dict(samples=4, frames=5, height=32, width=32, as_latents=True))
+                  synthetic=dict(samples=4, frames=5, height=32, width=32, as_latents=True), **extra)
     path.write_text(yaml.safe_dump(values))
     return path
 
@@ -69,7 +69,7 @@ def losses(output: Path) -> list[str]:
 def runs(tiny_weights, tmp_path_factory) -> dict[str, Path]:
     """FSDP2 with the main process loading alone: 2 steps under ``accelerate launch`` with the shipped
     ``accelerate_fsdp.yaml`` (fp32, as the DDP run it is compared to), then resumed to 3 under
-    torchrun; DDP: 3 steps straight; FSDP2 in bf16 mixed precision: 2 steps."""
+    torchrun; DDP: 3 steps straight; FSDP2 in bf16 mixed precision: 2 steps; FSDP2 LoRA: 1 step."""
     root = tmp_path_factory.mktemp("fsdp")
     fsdp, ddp, bf16 = root / "fsdp", root / "ddp", root / "bf16"
     accelerate_launch([str(RUNNER), str(write_config(root / "fsdp2.yaml", tiny_weights, fsdp, 2))], 29581)
@@ -80,7 +80,10 @@ def runs(tiny_weights, tmp_path_factory) -> dict[str, Path]:
     torchrun(["-m", "facecam", "train", "--config", str(write_config(root / "ddp.yaml", tiny_weights, ddp, 3))],
              29583, ACCELERATE_USE_CPU="true")
     accelerate_launch([str(RUNNER), str(write_config(root / "bf16.yaml", tiny_weights, bf16, 2))], 29584, "bf16")
-    return {"fsdp": fsdp, "ddp": ddp, "bf16": bf16}
+    lora = root / "lora"
+    torchrun([str(RUNNER), str(write_config(root / "lora.yaml", tiny_weights, lora, 1, lora=dict(enabled=True, rank=4,
+              alpha=4))), "--main-loads-alone"], 29585)
+    return {"fsdp": fsdp, "ddp": ddp, "bf16": bf16, "lora": lora}
 
 
 @pytest.mark.slow
@@ -188,3 +191,16 @@ def test_meta_loading_is_refused_with_an_accelerate_that_would_mix_up_the_optimi
     check_meta_loading_support("1.16.0")
     with pytest.raises(FacecamError, match=r"needs accelerate>=1.16.0 \(found 1.15.0\)"):
         check_meta_loading_support("1.15.0")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_fsdp2_lora_checkpoint_holds_the_adapters_and_the_patch_embedding_only(runs):
+    from torch.distributed.checkpoint import FileSystemReader
+
+    assert [r["expert_on_meta"] for r in ranks(runs["lora"])] == [False, True]   # adapters on meta too
+    stored = FileSystemReader(str(runs["lora"] / "checkpoints/step-00000001/trainable")).read_metadata()
+    names = {k[len("model."):] for k in stored.state_dict_metadata if k.startswith("model.")}
+    adapters = {n for n in names if ".lora_A." in n or ".lora_B." in n}
+    assert adapters and all(".attn1." in n for n in adapters)
+    assert names - adapters == {"patch_embedding.weight", "patch_embedding.bias"}
