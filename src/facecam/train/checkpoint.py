@@ -183,8 +183,8 @@ def load_sharded_trainable(folder: Path, model: torch.nn.Module, optimizer: torc
 
     path = folder / SHARDED_TRAINABLE_DIR
     if not path.is_dir():
-        raise FacecamError(f"{folder} has no {SHARDED_TRAINABLE_DIR}/ (written without FSDP2? resume it with the "
-                           "launch config that wrote it)")
+        raise FacecamError(f"{folder} has no {SHARDED_TRAINABLE_DIR}/ (written without FSDP2, or by a facecam that "
+                           "stored the whole model? resume it with the launch config and version that wrote it)")
     state = _trainable_state(model, optimizer)  # the shapes and shards to fill
     dcp.load(state, checkpoint_id=str(path))
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"],

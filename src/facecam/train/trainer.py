@@ -135,7 +135,7 @@ class Trainer:
     def _main_loads_alone(self) -> bool:
         """FSDP2 with ``fsdp_cpu_ram_efficient_loading``: only the main process reads the expert; the
         others build it on ``meta`` and accelerate broadcasts every shard from the main one while
-        sharding (``fsdp2_load_full_state_dict``), so one process per node, not eight, holds a full copy."""
+        sharding (``fsdp2_load_full_state_dict``), so one process of the run, not every one, holds a copy."""
         plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
         alone = self._fsdp2() and bool(getattr(plugin, "cpu_ram_efficient_loading", False)) \
             and self.accelerator.num_processes > 1
