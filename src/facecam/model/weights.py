@@ -212,12 +212,16 @@ def load_original_expert(folder: str | Path, dtype: Optional[torch.dtype] = None
                          ) -> tuple[FaceCamTransformer, ConversionReport]:
     """``high_noise_model/`` or ``low_noise_model/``: Wan-native config.json + safetensors shards."""
     folder = Path(folder)
-    config_path = folder / "config.json"
-    wan_config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-    # Keep the architecture keys; the file also carries bookkeeping (_class_name, model_type, text_len ...).
-    wan_config = {k: v for k, v in wan_config.items() if k in A14B_WAN_CONFIG}
     state = read_state_folder(folder, "diffusion_pytorch_model*", dtype=dtype)
-    return FaceCamTransformer.load_wan_state_dict(state, **wan_config)
+    return FaceCamTransformer.load_wan_state_dict(state, **original_wan_config(folder))
+
+
+def original_wan_config(folder: str | Path) -> dict:
+    """The architecture keys of a Wan-native expert folder's config.json (A14B defaults fill the rest);
+    the file also carries bookkeeping (_class_name, model_type, text_len ...), which is dropped."""
+    config_path = Path(folder) / "config.json"
+    wan_config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    return {k: v for k, v in wan_config.items() if k in A14B_WAN_CONFIG}
 
 
 def vae_config_from_native(state: Mapping[str, torch.Tensor]) -> dict:
@@ -343,6 +347,33 @@ def load_expert(layout: WeightsLayout, expert: str, dtype: torch.dtype = torch.b
     if finetune and path is not None:
         reports.append(load_finetune(model, path, f"{expert}-noise fine-tune"))
     return model.eval(), reports
+
+
+def empty_expert(layout: WeightsLayout, expert: str, dtype: torch.dtype = torch.float32) -> FaceCamTransformer:
+    """The ``expert``'s architecture with every parameter on ``meta`` (no memory) and the rotary tables real.
+
+    What the non-main processes of a sharded run build: reading the weights there would put one
+    full copy of the expert per process in host RAM (~57 GB fp32 each); FSDP fills their shards from
+    the main process' copy instead. Parameter dtypes match :func:`load_expert`'s for the same
+    ``dtype`` (the broadcast needs equal dtypes on every rank).
+    """
+    from accelerate import init_empty_weights
+
+    from .transformer import diffusers_config_from_wan
+
+    if expert not in EXPERT_FOLDERS:
+        raise ValueError(f"expert must be 'high' or 'low', got {expert!r}")
+    native_dir, diffusers_dir = EXPERT_FOLDERS[expert]
+    if layout.kind == "original":
+        config = diffusers_config_from_wan(**original_wan_config(layout.base / native_dir))
+    else:
+        config = FaceCamTransformer.load_config(layout.base, subfolder=diffusers_dir)
+    with init_empty_weights(include_buffers=False):
+        model = FaceCamTransformer.from_config(config)
+    for param in model.parameters():  # parameters only: the loaders keep the rotary tables fp32 too
+        param.data = param.data.to(dtype)
+    keep_fp32_modules(model)
+    return model.eval()
 
 
 def load_vae(layout: WeightsLayout, dtype: torch.dtype = torch.float32):

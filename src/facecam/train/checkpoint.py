@@ -3,8 +3,12 @@
 Layout of ``OUTPUT/checkpoints/``::
 
     step-00000500/            one complete checkpoint (never modified once it exists)
-        trainable.safetensors     trained parameters (single-process/DDP; FSDP/DeepSpeed shard the model instead)
-        optimizer.bin scheduler.bin random_states_*.pkl ...   accelerate's save_state
+        trainable.safetensors     trained parameters (single-process/DDP)
+        optimizer.bin             their AdamW state (single-process/DDP)
+        trainable/                FSDP2: trained parameters + their AdamW state, one shard per rank
+                                  (torch.distributed.checkpoint); the frozen base is not stored
+        scheduler.bin random_states_*.pkl ...   the rest of accelerate's save_state
+        base.json                 the frozen base the trained parameters belong to (path + fingerprint)
         trainer_state_<rank>.pt   step, data position and the noise generator of each process
         COMPLETE                  written last; a folder without it is not a checkpoint
     latest                    name of the newest complete checkpoint (replaced atomically)
@@ -13,11 +17,14 @@ Layout of ``OUTPUT/checkpoints/``::
 A save writes everything into the ``.tmp-`` folder and only then renames it to its final name
 (one ``rename`` on one filesystem, atomic) and repoints ``latest``. A crash at any moment
 therefore leaves the previous checkpoint untouched and still the one ``latest`` names.
-Multi-node runs need ``OUTPUT`` on a filesystem every node sees.
+Multi-node runs need ``OUTPUT`` on a filesystem every node sees. DeepSpeed ZeRO-3 and FSDP1 still
+write accelerate's own files (the whole model and its optimizer state, sharded).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -29,6 +36,9 @@ from .._atomic import replace_folder, write_text_atomic
 from ..errors import FacecamError
 
 COMPLETE = "COMPLETE"
+BASE_FILE = "base.json"
+SHARDED_TRAINABLE_DIR = "trainable"
+FINGERPRINT_BYTES = 1 << 20
 LATEST = "latest"
 TMP_PREFIX = ".tmp-"
 
@@ -144,3 +154,76 @@ def load_process_state(folder: Path, rank: int) -> dict[str, Any]:
     if not path.is_file():
         raise FacecamError(f"{folder} has no state for process {rank}: was it written by a run with fewer processes?")
     return torch.load(path, map_location="cpu", weights_only=False)
+
+
+# ---------------------------------------------------------------------------
+# Sharded (FSDP2) trained parameters and optimizer state
+# ---------------------------------------------------------------------------
+def _trainable_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The trained parameters' shards and their optimizer state, by module name (frozen ones left out:
+    they are the base's, which the checkpoint references in ``base.json`` instead of storing)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+    model_state, optim_state = get_state_dict(model, optimizer, options=StateDictOptions(ignore_frozen_params=True))
+    return {"model": model_state, "optimizer": optim_state}
+
+
+def save_sharded_trainable(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Every rank writes its shard of the trained parameters and their AdamW state (collective call)."""
+    import torch.distributed.checkpoint as dcp
+
+    dcp.save(_trainable_state(model, optimizer), checkpoint_id=str(folder / SHARDED_TRAINABLE_DIR))
+
+
+def load_sharded_trainable(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Restore what :func:`save_sharded_trainable` wrote into the sharded model and optimizer (collective);
+    the frozen parameters keep the base weights this run loaded."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+    path = folder / SHARDED_TRAINABLE_DIR
+    if not path.is_dir():
+        raise FacecamError(f"{folder} has no {SHARDED_TRAINABLE_DIR}/ (written without FSDP2, or by a facecam that "
+                           "stored the whole model? resume it with the launch config and version that wrote it)")
+    state = _trainable_state(model, optimizer)  # the shapes and shards to fill
+    dcp.load(state, checkpoint_id=str(path))
+    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"],
+                   options=StateDictOptions(ignore_frozen_params=True, strict=False))
+
+
+# ---------------------------------------------------------------------------
+# The frozen base a checkpoint belongs to
+# ---------------------------------------------------------------------------
+def fingerprint(files: list[Path]) -> str:
+    """sha256 over each file's name, size and first and last MiB: cheap on a 57 GB expert, and it tells
+    another base (other files, sizes, dtype, header or first/last tensors) from the one trained on."""
+    digest = hashlib.sha256()
+    for path in sorted(files, key=lambda p: p.name):
+        size = path.stat().st_size
+        digest.update(f"{path.name}\0{size}\0".encode())
+        with open(path, "rb") as fh:
+            digest.update(fh.read(FINGERPRINT_BYTES))
+            if size > FINGERPRINT_BYTES:
+                fh.seek(max(FINGERPRINT_BYTES, size - FINGERPRINT_BYTES))
+                digest.update(fh.read())
+    return digest.hexdigest()
+
+
+def write_base_reference(folder: Path, reference: dict[str, Any]) -> None:
+    """``base.json``: where the frozen parameters a checkpoint leaves out come from."""
+    write_text_atomic(folder / BASE_FILE, json.dumps(reference, indent=2) + "\n")
+
+
+def check_base_reference(folder: Path, reference: dict[str, Any]) -> None:
+    """Refuse to resume trained parameters over another base than the one they were trained on.
+
+    Checkpoints written before ``base.json`` existed are accepted as they are.
+    """
+    path = folder / BASE_FILE
+    if not path.is_file():
+        return
+    saved = json.loads(path.read_text())
+    if saved.get("fingerprint") != reference.get("fingerprint"):
+        raise FacecamError(f"{folder} was trained on the base in {saved.get('path')} (fingerprint "
+                           f"{str(saved.get('fingerprint'))[:12]}), this run loads {reference.get('path')} "
+                           f"({str(reference.get('fingerprint'))[:12]}): resume with the same --weights")

@@ -70,7 +70,7 @@ class TrainConfig:
     max_grad_norm: Optional[float] = None  # None: no clipping (the authors' framework default)
     mixed_precision: str = "bf16"        # "bf16", "fp16" or "no"; accelerate launch flags override
     gradient_checkpointing: bool = True
-    frozen_dtype: str = "auto"           # dtype of frozen weights: "auto" (bf16 unless FSDP/DeepSpeed), "bf16", "fp32"
+    frozen_dtype: str = "auto"           # dtype of frozen weights: "auto" (bf16 with bf16 mixed precision unless FSDP1/DeepSpeed), "bf16", "fp32"
     lora: LoraOptions = field(default_factory=LoraOptions)
     # --- schedule -------------------------------------------------------------
     shift: float = 5.0

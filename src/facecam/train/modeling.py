@@ -39,12 +39,20 @@ def locate_base(root: str | Path):
     return find_weights(root, require_finetunes=False)
 
 
-def load_expert(layout, expert: str, dtype: torch.dtype, init_from_finetune: bool = False) -> FaceCamTransformer:
-    """The base ``expert`` ("high"/"low") of a weights layout, optionally with FaceCam's fine-tune applied."""
+def load_expert(layout, expert: str, dtype: torch.dtype, init_from_finetune: bool = False,
+                empty: bool = False) -> FaceCamTransformer:
+    """The base ``expert`` ("high"/"low") of a weights layout, optionally with FaceCam's fine-tune applied.
+
+    ``empty``: the architecture only, parameters on ``meta`` (a sharded run's non-main processes,
+    whose shards are broadcast from the main one; see :func:`facecam.model.weights.empty_expert`).
+    """
+    from ..model.weights import empty_expert
     from ..model.weights import load_expert as load
 
     if init_from_finetune and (layout.high_finetune if expert == "high" else layout.low_finetune) is None:
         raise WeightsError(f"init_from_finetune is set but no FaceCam {expert} fine-tune was found in {layout.root}")
+    if empty:
+        return empty_expert(layout, expert, dtype)
     model, reports = load(layout, expert, dtype, finetune=init_from_finetune)
     for report in reports:
         log.info(report.line())

@@ -19,6 +19,7 @@ import csv
 import importlib.util
 import logging
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -27,7 +28,9 @@ import torch
 
 from ..errors import FacecamError
 from .batches import SampleStream, SyntheticVideos, collate
-from .checkpoint import CheckpointManager, load_process_state, resolve_resume, save_process_state
+from .checkpoint import (CheckpointManager, check_base_reference, fingerprint, load_process_state,
+                         load_sharded_trainable, resolve_resume, save_process_state, save_sharded_trainable,
+                         write_base_reference)
 from .config import TrainConfig
 from ..model.transformer import facecam_velocity
 from .schedule import TrainingSchedule, velocity_target
@@ -123,12 +126,32 @@ class Trainer:
 
         return self.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
 
+    def _fsdp2(self) -> bool:
+        from accelerate.utils import DistributedType
+
+        plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
+        return self.accelerator.distributed_type == DistributedType.FSDP and getattr(plugin, "fsdp_version", 1) == 2
+
+    def _main_loads_alone(self) -> bool:
+        """FSDP2 with ``fsdp_cpu_ram_efficient_loading``: only the main process reads the expert; the
+        others build it on ``meta`` and accelerate broadcasts every shard from the main one while
+        sharding (``fsdp2_load_full_state_dict``), so one process of the run, not every one, holds a copy."""
+        plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
+        alone = self._fsdp2() and bool(getattr(plugin, "cpu_ram_efficient_loading", False)) \
+            and self.accelerator.num_processes > 1
+        if alone:
+            check_meta_loading_support()
+        return alone
+
     def _frozen_dtype(self) -> torch.dtype:
         choice = self.config.frozen_dtype
         if choice == "auto":
-            # FSDP flattens a block's parameters into one buffer, which needs one dtype; the
-            # strategy's own mixed precision casts to bf16 for compute there.
-            bf16 = self.accelerator.mixed_precision == "bf16" and not self._sharded()
+            # FSDP1 and DeepSpeed flatten a block's parameters into one buffer, which needs one dtype
+            # (their mixed precision casts to bf16 for compute). FSDP2 shards parameter by parameter:
+            # frozen bf16 weights beside fp32 trained ones halve what the main process loads and
+            # every process keeps of the frozen base.
+            one_dtype = self._sharded() and not self._fsdp2()
+            bf16 = self.accelerator.mixed_precision == "bf16" and not one_dtype
             return torch.bfloat16 if bf16 else torch.float32
         return torch.bfloat16 if choice == "bf16" else torch.float32
 
@@ -187,12 +210,14 @@ class Trainer:
 
         layout = modeling.locate_base(self._weights_root())
         self.layout = layout
+        self.base_reference = base_reference(layout, cfg.expert, cfg.init_from_finetune)
         self.prompt_cache = self._prompt_cache(layout)
         self.prompt_embeds = self.prompt_cache.get(cfg.prompt)
         vae_dtype = torch.float32 if acc.device.type == "cpu" else torch.bfloat16
         self.vae = load_vae(layout, vae_dtype).to(acc.device)
 
-        model = modeling.load_expert(layout, cfg.expert, self._frozen_dtype(), cfg.init_from_finetune)
+        empty = self._main_loads_alone() and not acc.is_main_process
+        model = modeling.load_expert(layout, cfg.expert, self._frozen_dtype(), cfg.init_from_finetune, empty=empty)
         self.initial_config = dict(model.config)
         self.trained_names = model.trainable_parameter_names()  # what the export holds (LoRA merged into these)
         # (frozen weights were loaded in their dtype already; only the trained ones are upcast)
@@ -201,6 +226,10 @@ class Trainer:
             model.enable_gradient_checkpointing()
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
+        # Before sharding: True on the non-main processes of a main-loads-alone run (read by the tests).
+        self.expert_on_meta = all(p.is_meta for p in model.parameters())
+        if empty:
+            log.info("process %d: expert built on meta; its shards come from the main process", acc.process_index)
         n_train = sum(p.numel() for p in params)
         n_all = sum(p.numel() for p in model.parameters())
         log.info("training %s expert: %d of %d parameters (%.1f%%)", cfg.expert, n_train, n_all, 100 * n_train / n_all)
@@ -280,7 +309,13 @@ class Trainer:
         ckpt = resolve_resume(self.config.resume, self.checkpoints)
         if ckpt is None:
             return None
-        self.accelerator.load_state(str(ckpt))
+        check_base_reference(ckpt, self.base_reference)
+        if self._fsdp2():
+            with _model_hidden(self.accelerator):  # scheduler and RNG states only
+                self.accelerator.load_state(str(ckpt))
+            load_sharded_trainable(ckpt, self.model, self.optimizer.optimizer)
+        else:
+            self.accelerator.load_state(str(ckpt))
         state = load_process_state(ckpt, self.accelerator.process_index)
         if state["expert"] != self.config.expert:
             raise FacecamError(f"{ckpt} trains the {state['expert']} expert, this run the {self.config.expert} one")
@@ -297,7 +332,15 @@ class Trainer:
         if self.is_main:
             self.checkpoints.begin(self.step)
         acc.wait_for_everyone()
-        acc.save_state(str(tmp))
+        if self._fsdp2():
+            # accelerate would write the whole model and its optimizer state; store the trained part only.
+            with _model_hidden(acc):
+                acc.save_state(str(tmp))
+            save_sharded_trainable(tmp, self.model, self.optimizer.optimizer)
+        else:
+            acc.save_state(str(tmp))
+        if self.is_main:
+            write_base_reference(tmp, self.base_reference)
         save_process_state(tmp, acc.process_index, {
             "step": self.step, "expert": self.config.expert, "noise_generator": self.noise_generator.get_state(),
             "data": self.stream.state_dict(),
@@ -511,6 +554,51 @@ class Trainer:
             if self.trackers:
                 self.accelerator.end_training()
         return TrainResult(self.output, self.step, losses, exports, self.resumed_from)
+
+
+MIN_ACCELERATE_META_LOADING = "1.16.0"
+
+
+def check_meta_loading_support(version: Optional[str] = None) -> None:
+    """Main-process-only loading of the expert needs accelerate 1.16: 1.15's broadcast stops at the expert's
+    top-level ``scale_shift_table`` (``ValueError: not enough values to unpack``, tried), and before 1.16
+    the optimizer's parameters are matched to their shards by data pointer, 0 for every ``meta`` tensor."""
+    from packaging.version import Version
+
+    if version is None:
+        import accelerate
+
+        version = accelerate.__version__
+    if Version(version) < Version(MIN_ACCELERATE_META_LOADING):
+        raise FacecamError(f"fsdp_cpu_ram_efficient_loading needs accelerate>={MIN_ACCELERATE_META_LOADING} "
+                           f"(found {version}): pip install -U accelerate, or set it to false in the launch config")
+
+
+@contextmanager
+def _model_hidden(accelerator):
+    """Hide the prepared model and optimizer from accelerate's save_state/load_state, which then handle
+    only the LR scheduler and the RNG states (FSDP2 runs store the trained parameters themselves)."""
+    models, optimizers = accelerator._models, accelerator._optimizers
+    accelerator._models, accelerator._optimizers = [], []
+    try:
+        yield
+    finally:
+        accelerator._models, accelerator._optimizers = models, optimizers
+
+
+def base_reference(layout, expert: str, init_from_finetune: bool) -> dict[str, Any]:
+    """What a checkpoint records about the frozen weights it does not store: the base expert's folder
+    (and the fine-tune started from) and a fingerprint of their files."""
+    from ..model.weights import EXPERT_FOLDERS, WEIGHT_SUFFIXES
+
+    native_dir, diffusers_dir = EXPERT_FOLDERS[expert]
+    folder = layout.base / (native_dir if layout.kind == "original" else diffusers_dir)
+    files = [f for f in folder.iterdir() if f.is_file() and (f.suffix in WEIGHT_SUFFIXES or f.name == "config.json")]
+    finetune = (layout.high_finetune if expert == "high" else layout.low_finetune) if init_from_finetune else None
+    if finetune is not None:
+        files += [finetune] if finetune.is_file() else [f for f in finetune.rglob("*") if f.suffix in WEIGHT_SUFFIXES]
+    return {"path": str(folder.resolve()), "expert": expert, "layout": layout.kind,
+            "finetune": str(finetune) if finetune is not None else None, "fingerprint": fingerprint(files)}
 
 
 def first_sample(dataset: Iterable[dict[str, Any]]) -> dict[str, torch.Tensor]:
