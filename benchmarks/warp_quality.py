@@ -151,7 +151,8 @@ def main() -> None:
                 files = Run(clip, output, options, EngineOptions(engine="warp")).files()
                 files.pop(f"{clip.name}_preview.mp4")
                 write_outputs(Path(args.out) / clip.name, files, clip.fps)
-            row = {"clip": path.name, "camera": camera, **measure(clip.source, output, embedder, clip.source_track.points), "warp_fps": fps}
+            scores = measure(clip.source, output, embedder, clip.source_track.points)
+            row = {"clip": path.name, "camera": camera, **scores, "warp_fps": fps}
             rows.append(row)
             f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
             print(f"{path.stem:16} {camera:10} {f(row['head_min']):>8} {f(row['head_max']):>8} "

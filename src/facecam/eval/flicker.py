@@ -138,7 +138,10 @@ def boundary_flicker(input_frames, output_frames, input_bands: Sequence[Optional
     """
     per_out = temporal_residual(output_frames, output_bands)
     per_in = temporal_residual(input_frames, input_bands)
-    mean = lambda v: float(np.mean([x for x in v if x is not None])) if any(x is not None for x in v) else None  # noqa: E731
+    def mean(values: list) -> Optional[float]:
+        known = [x for x in values if x is not None]
+        return float(np.mean(known)) if known else None
+
     a, b = mean(per_in), mean(per_out)
     ratio = None if a is None or b is None or a <= 0 else b / a
     return FlickerScore(b, a, ratio, [None if x is None else round(x, 4) for x in per_out])
