@@ -168,3 +168,35 @@ def test_cameras_export_random_round_trips_for_a_seed(tmp_path, capsys):
     assert np.allclose(load_trajectory(path).as_array(), preset("random", 33, seed=5).as_array(), atol=1e-5)
     assert main(["cameras", "--export", "random", "--seed", "6", "--frames", "33"]) == 0
     assert not np.allclose(json.loads(capsys.readouterr().out)["keys"][-1]["yaw"], load_trajectory(path).yaw[-1])
+
+
+def test_a_bad_flag_is_one_line_naming_the_help_not_the_usage_block(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["generate", "clip.mp4", "-o", "out", "--size", "100x7"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == ("facecam generate: error: argument --size: --size sides must be positive multiples of 16, "
+                   "got 100x7 (see `facecam generate --help`)\n")
+    with pytest.raises(SystemExit) as info:
+        main(["genrate"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "invalid choice: 'genrate'" in err and "usage:" not in err
+
+
+def test_a_short_remainder_is_held_with_one_warning_and_a_whole_clip_is_not(tmp_path, caplog):
+    import logging
+
+    from facecam.condition.builder import build_condition
+
+    with caplog.at_level(logging.WARNING, logger="facecam"):
+        clip = build_condition(media_path("lp_d3.mp4"), "zoom-in", num_frames=81, start=10.0, size=(240, 352))
+    held = [r.getMessage() for r in caplog.records if "is held" in r.getMessage()]
+    assert held == ["facecam: warning: the video gives only 44 frames from --start 10 s at 24 fps; its last "
+                    "frame is held for the other 37 of --frames 81 (the person freezes there); --frames 41 or "
+                    "--frames all uses only real frames"]
+    assert clip.options["source_frames"] == 44
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="facecam"):
+        build_condition(media_path("lp_d3.mp4"), "zoom-in", num_frames="all", start=10.0, size=(240, 352))
+    assert not [r for r in caplog.records if "is held" in r.getMessage()]

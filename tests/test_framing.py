@@ -21,7 +21,7 @@ from facecam.condition.project import target_camera
 from facecam.errors import NoFaceError
 from facecam.face.detect import detect_face_box
 from facecam.face.landmarks import NOSE_TIP
-from facecam.video.crop import reference_crop
+from facecam.video.crop import apply_crop, reference_crop
 from facecam.video.io import VideoClip, read_video, write_video
 
 SIZE = (352, 240)
@@ -97,6 +97,21 @@ def test_no_face_names_the_span_searched_and_suggests_start(tmp_path):
         build_condition(path, num_frames=17, size=SIZE)
 
 
+def test_no_face_counts_only_real_frames_and_an_image_is_named_as_one(tmp_path):
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path / "black.mp4"
+    write_video(path, np.zeros((9, 240, 352, 3), np.uint8), 24.0)
+    with pytest.raises(NoFaceError, match=r"any of the 9 frames \(0\.4 s\) searched"):  # not the 81 held
+        build_condition(path, num_frames=81, size=SIZE)
+    image = tmp_path / "coffee.png"
+    Image.fromarray(data.coffee()).save(image)
+    with pytest.raises(NoFaceError) as info:
+        build_condition(image, num_frames=81, size=SIZE)
+    assert str(info.value) == f"no face found in the image {image} (facecam re-angles a visible face)"
+
+
 def _sliding(frames: int = 17, travel: int = 400) -> VideoClip:
     """lp_d3 at half size sliding ``travel`` px to the right across a black 540x960 canvas."""
     clip = read_video(media_path("lp_d3.mp4"), num_frames=frames)
@@ -143,3 +158,40 @@ def test_condition_cli_records_framing_and_track(tmp_path):
     assert record["options"]["framing"] == "reference" and record["options"]["track"] is True
     assert record["framing"]["mode"] == "reference" and record["framing"]["track"] is True
     assert len(record["framing"]["window_centers"]) == 9 and "zoom_center" in record["trajectory"]["meta"]
+
+
+def test_letterbox_bars_are_found_and_kept_out_of_the_crop(astronaut):
+    from facecam.video.crop import content_area
+
+    frame = np.zeros((600, 700, 3), np.uint8)  # astronaut with bars: 40 top, 48 bottom, 60 left, 128 right
+    frame[40:552, 60:572] = astronaut
+    frames = np.repeat(frame[None], 5, axis=0)
+    assert content_area(frames) == (60, 40, 572, 552)
+    lit = frames.copy()
+    lit[2, 20, 300] = 255  # one bright pixel in one frame: row 20 is picture, not bar
+    assert content_area(lit)[1] == 20
+    assert content_area(np.repeat(astronaut[None], 3, axis=0)) == (0, 0, 512, 512)
+    assert content_area(np.zeros((3, 100, 80, 3), np.uint8)) == (20, 25, 60, 75)  # all black: at most a quarter
+
+    nose = (300.0, 330.0)
+    box = reference_crop((600, 700), nose, SIZE, content=(60, 40, 572, 552))
+    x, y, w, h = box.window((600, 700))
+    assert x >= 60 and y >= 40 and x + w <= 572 and y + h <= 552
+    crop = np.asarray(apply_crop(frame, box))
+    assert crop.shape == (*SIZE, 3) and crop.max(axis=2).max(axis=1).min() > 40  # no black row
+    assert crop.max(axis=2).max(axis=0).min() > 40  # no black column
+    assert reference_crop((600, 700), nose, SIZE) == reference_crop((600, 700), nose, SIZE, content=None)
+
+
+def test_auto_framing_crops_a_letterboxed_clip_without_bars_and_reference_keeps_them(tmp_path, astronaut):
+    frame = np.zeros((560, 512, 3), np.uint8)
+    frame[:512] = astronaut  # a 48-row bar at the bottom, as lp_d0 has 27
+    clip = VideoClip(np.repeat(frame[None], 5, axis=0), 24.0, None, 5)
+    auto = frame_face(clip, (560, 352))
+    assert auto.content == (0, 0, 512, 512) and auto.describe(24.0)["content"] == [0, 0, 512, 512]
+    cropped = np.asarray(apply_crop(clip.frames[:1], auto.boxes[:1]))[0]
+    assert cropped.max(axis=2).max(axis=1).min() > 40
+    reference = frame_face(clip, (560, 352), framing="reference")
+    assert reference.content is None
+    kept = np.asarray(apply_crop(clip.frames[:1], reference.boxes[:1]))[0]
+    assert (kept.max(axis=2).max(axis=1) <= 12).sum() >= 40  # the reference crop shows the bar

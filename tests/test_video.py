@@ -72,6 +72,25 @@ def test_missing_file_and_text_file_give_clear_errors(tmp_path):
         read_video(fake)
 
 
+def test_a_garbage_file_error_names_ffmpegs_reason_without_its_internal_code(tmp_path):
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(VideoError) as info:
+        read_video(garbage)
+    message = str(info.value)
+    assert message.startswith(f"cannot open video {garbage}: Invalid data found when processing input")
+    assert "Errno" not in message and "1094995529" not in message
+
+
+def test_start_past_the_end_is_an_error_that_says_how_long_the_clip_is():
+    path = media_path("lp_d3.mp4")  # 354 frames at 30 fps: 11.8 s
+    for start in (11.8, 12.0, 30.0):
+        with pytest.raises(VideoError, match=r"no frames after --start .* \(it lasts 11\.80 s\)"):
+            read_video(path, fps=24, num_frames=81, start=start)
+    clip = read_video(path, fps=24, num_frames=81, start=11.75)  # the last frame shows from 11.767 s
+    assert clip.source_frames == 2
+
+
 def test_truncated_video_is_an_error(tmp_path):
     data = media_path("facecam_000.mp4").read_bytes()
     cut = tmp_path / "cut.mp4"

@@ -114,7 +114,8 @@ class ConditionOptions:
                         "generic template head, or a 3D Gaussian head .ply (the authors' gaussians.ply)",
                         metavar="subject|template|PATH.ply", label="Proxy head")
     framing: str = option("auto", "auto: a small face (far from the camera) gets a tighter crop so it fills the "
-                          "share of the frame the model was trained on; reference: the fixed-scale reference crop",
+                          "share of the frame the model was trained on, and black letterbox bars are kept out of the crop; "
+                          "reference: the fixed-scale reference crop",
                           choices=("auto", "reference"), label="Framing")
     track: bool = option(False, "the crop follows the face over the clip (smoothed), and zoom centres on the face",
                          label="Track the face")

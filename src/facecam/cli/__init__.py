@@ -29,8 +29,16 @@ from .. import __version__
 from ..errors import FacecamError
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (``facecam generate: error: ...``) and a pointer to
+    ``--help``, instead of the verb's whole usage block; the exit status stays argparse's 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="facecam",
         description=(
             "Re-angle portrait videos. Give a video of a person and a camera move "

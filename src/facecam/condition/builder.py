@@ -33,7 +33,7 @@ from ..face.landmarks import LandmarkTrack, detect_landmarks
 from ..face.pose import estimate_head_pose, focal_length, intrinsics, solve_pnp, template_points
 from ..profiles import check_profile
 from ..video.crop import REFERENCE_SIZE, CropBox, apply_crop
-from ..video.io import DEFAULT_FPS, DEFAULT_FRAMES, VideoClip, check_frame_count, read_video
+from ..video.io import DEFAULT_FPS, DEFAULT_FRAMES, VideoClip, check_frame_count, is_image_path, read_video
 from .framing import frame_face
 from .project import lift, orbit_pivot, project_track, trajectory_cameras
 from .raster import render_condition
@@ -151,6 +151,20 @@ def whole_clip(clip: VideoClip) -> VideoClip:
     """``clip`` cut to its longest ``4k + 1`` prefix (``--frames all``)."""
     n = (clip.num_frames - 1) // 4 * 4 + 1
     return dataclasses.replace(clip, frames=clip.frames[:n], source_frames=min(clip.source_frames, n))
+
+
+def warn_held_frames(clip: VideoClip, num_frames: int, start: float) -> None:
+    """One warning line when a video gives fewer than ``num_frames`` frames: its last frame is held for the rest,
+    so the person freezes there (a still image, one frame, is held on purpose and gets no warning)."""
+    import logging
+
+    real = clip.source_frames
+    fits = (real - 1) // 4 * 4 + 1
+    where = f" from --start {start:g} s" if start > 0 else ""
+    logging.getLogger("facecam").warning(
+        f"facecam: warning: the video gives only {real} frames{where} at {clip.fps:g} fps; its last frame is held "
+        f"for the other {num_frames - real} of --frames {num_frames} (the person freezes there); "
+        f"--frames {fits} or --frames all uses only real frames")
 
 
 TRAINED_RANGE = 45.0  # deg from frontal: the authors' random views (+-45 azimuth, +-30 elevation)
@@ -331,6 +345,8 @@ def build_condition(
         from .absolute import absolute_condition  # loads the Gaussian renderer only when asked for
 
         points, condition = absolute_condition(trajectory, proxy, size, landmarks.points[0], progress)
+    if clip.source_frames < num_frames and not is_image_path(clip.path or ""):
+        warn_held_frames(clip, num_frames, start)  # last, so a run that fails later says only why
     stem = name or (Path(clip.path).stem if clip.path else "clip")
     options = {"camera": camera if isinstance(camera, str) else trajectory.name, "strength": strength,
                "proxy": proxy, "mode": mode, "frames": num_frames, "fps": clip.fps, "size": list(size),

@@ -7,8 +7,10 @@
    keeps the whole frame's scale, so a face far from the camera stays small in it.
    The model saw faces filling about :data:`FACE_SHARE` of the crop's height; when the
    face fills less than :data:`FIT_BELOW` of that, the window shrinks (the frame is
-   scaled up) until the face fills :data:`FACE_SHARE`. ``--framing reference`` keeps
-   the reference crop.
+   scaled up) until the face fills :data:`FACE_SHARE`. Black letterbox or pillarbox
+   bars (:func:`~facecam.video.crop.content_area`) are kept out of the window: a bar
+   inside it would turn into black wedges when the camera moves. ``--framing reference``
+   keeps the reference crop, bars included.
 3. **Following** (``--track``). The face box is found in every frame, its path
    smoothed over :data:`TRACK_SMOOTH_S` seconds, and the window moves with it (each
    frame's window clamped to the frame). Without it one window serves every frame.
@@ -24,7 +26,7 @@ import numpy as np
 from ..errors import FacecamError, NoFaceError
 from ..face.detect import FaceBox, detect_face_box, face_detector, landmarks_in_box
 from ..face.landmarks import NOSE_TIP, face_mesh
-from ..video.crop import CropBox, reference_crop
+from ..video.crop import CropBox, content_area, reference_crop
 from ..video.io import VideoClip
 
 # Face-box height / crop height in the reference crop of the authors' samples (facecam_000: 0.200,
@@ -59,6 +61,7 @@ class Framing:
     reference_share: float
     track: bool
     frame_hw: tuple[int, int]
+    content: Optional[tuple[int, int, int, int]] = None
 
     def centers(self) -> np.ndarray:
         """``(T, 2)`` centre of each frame's window, pixels of the original frame."""
@@ -72,6 +75,8 @@ class Framing:
                   "face_box": self.face_box.to_list(), "face_share": round(self.face_share, 3),
                   "reference_share": round(self.reference_share, 3), "target_share": FACE_SHARE,
                   "window": [round(v, 1) for v in self.boxes[0].window(self.frame_hw)], "track": self.track}
+        if self.content is not None:
+            record["content"] = list(self.content)  # x0, y0, x1, y1: the frame without its letterbox bars
         if self.track:
             record["window_centers"] = np.round(self.centers(), 1).tolist()
         return record
@@ -83,11 +88,15 @@ def find_face(clip: VideoClip, detector=None) -> tuple[int, FaceBox, np.ndarray]
     Raises:
         NoFaceError: naming the span searched and suggesting ``--start``.
     """
+    from ..video.io import is_image_path
+
+    image = bool(clip.path) and is_image_path(clip.path)
+    real = 1 if image else (clip.source_frames or len(clip.frames))  # held copies of the last frame add nothing
     own = detector is None
     detector = detector or face_detector()
     mesh = face_mesh(static=True)
     try:
-        for i, frame in enumerate(clip.frames):
+        for i, frame in enumerate(clip.frames[:real]):
             box = detect_face_box(frame, detector)
             points = landmarks_in_box(frame, box, mesh) if box is not None else None
             if points is not None:
@@ -96,8 +105,11 @@ def find_face(clip: VideoClip, detector=None) -> tuple[int, FaceBox, np.ndarray]
         mesh.close()
         if own:
             detector.close()
-    span = f"{len(clip.frames) / clip.fps:.1f} s" if clip.fps else f"{len(clip.frames)} frames"
-    raise NoFaceError(f"no face found in any of the {len(clip.frames)} frames ({span}) searched"
+    if image:
+        raise NoFaceError(f"no face found in the image {clip.path} (facecam re-angles a visible face)")
+    real = min(real, len(clip.frames))
+    span = f"{real / clip.fps:.1f} s" if clip.fps else f"{real} frames"
+    raise NoFaceError(f"no face found in any of the {real} frames ({span}) searched"
                       + (f" of {clip.path}" if clip.path else "")
                       + "; if the face appears later in the video, start there with --start SEC")
 
@@ -107,6 +119,10 @@ def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", tr
     if framing not in FRAMINGS:
         raise FacecamError(f"--framing must be auto or reference, got {framing!r}")
     frame_hw = clip.frames.shape[1:3]
+    # auto: letterbox bars are left out of the window (the reference crop keeps them, as the authors' does).
+    content = content_area(clip.frames[:max(1, clip.source_frames)]) if framing == "auto" else None
+    if content == (0, 0, frame_hw[1], frame_hw[0]):
+        content = None
     detector = face_detector()
     try:
         index, face, points = find_face(clip, detector)
@@ -123,10 +139,10 @@ def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", tr
             path = np.repeat(nose[None], clip.num_frames, axis=0)
     finally:
         detector.close()
-    boxes = [reference_crop(frame_hw, (float(x), float(y)), size, zoom) for x, y in path]
+    boxes = [reference_crop(frame_hw, (float(x), float(y)), size, zoom, content) for x, y in path]
     share = face.height * boxes[index].resized_h / frame_hw[0] / size[0]
     return Framing(boxes, "fitted" if zoom > 1 else "reference", index, face, share, reference_share, track,
-                   tuple(frame_hw))
+                   tuple(frame_hw), content)
 
 
 def _face_path(clip: VideoClip, start: int, face: FaceBox, detector) -> np.ndarray:

@@ -280,7 +280,8 @@ class PersonLayers:
         if progress:
             from tqdm.auto import tqdm
 
-            steps = tqdm(keys, desc="segmentation", unit="frame", leave=False)
+            # The bar counts the frames segmented: one in SEGMENT_STRIDE, and the last.
+            steps = tqdm(keys, desc=f"segmentation (1 frame in {SEGMENT_STRIDE})", unit="frame", leave=False)
         self.small = (max(1, W // 2), max(1, H // 2))
         # Kept whole, at half size in float32 (a fifth of the frames' bytes), on disk for a long clip.
         self.key_prob = frame_buffer((len(keys), self.small[1], self.small[0]), np.float32)

@@ -55,25 +55,65 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def reference_crop(frame_hw: tuple[int, int], nose_xy: tuple[float, float] | None,
-                   size: tuple[int, int] = REFERENCE_SIZE, zoom: float = 1.0) -> CropBox:
+                   size: tuple[int, int] = REFERENCE_SIZE, zoom: float = 1.0,
+                   content: tuple[int, int, int, int] | None = None) -> CropBox:
     """Crop box for a frame of ``frame_hw`` centred on ``nose_xy`` (pixels of the original frame).
 
     The frame is scaled by ``max(H_t / H, W_t / W)`` (truncated to whole pixels, as the
     reference does), the window is centred on the scaled nose and clamped to the
     image. Without a nose point the window is centred on the image. ``zoom`` > 1 scales
     the frame that much more: a window of ``1 / zoom`` the size, for a small face.
+    ``content`` ``(x0, y0, x1, y1)``: the part of the frame that holds the picture (without
+    letterbox bars, :func:`content_area`): the window is clamped to it, and the frame is
+    scaled up only as far as a window inside it needs, so no bar enters the window.
+    ``None`` (the reference): the whole frame.
     """
     h, w = frame_hw
+    x0, y0, x1, y1 = content if content is not None else (0, 0, w, h)
     target_h, target_w = size
     scale = max(target_h / h, target_w / w) * zoom
+    if (x0, y0, x1, y1) != (0, 0, w, h):
+        scale = max(scale, (target_h + 3) / (y1 - y0), (target_w + 3) / (x1 - x0))  # whole pixels stay inside
     new_h, new_w = max(int(h * scale), target_h), max(int(w * scale), target_w)
     if nose_xy is None:
-        cx, cy = new_w // 2, new_h // 2
+        cx, cy = int((x0 + x1) / 2 / w * new_w), int((y0 + y1) / 2 / h * new_h)
     else:
         cx, cy = int(nose_xy[0] / w * new_w), int(nose_xy[1] / h * new_h)
-    left = min(max(0, cx - target_w // 2), new_w - target_w)
-    top = min(max(0, cy - target_h // 2), new_h - target_h)
+    lo_x, hi_x = int(np.ceil(x0 / w * new_w)), int(x1 / w * new_w) - target_w
+    lo_y, hi_y = int(np.ceil(y0 / h * new_h)), int(y1 / h * new_h) - target_h
+    left = max(min(max(lo_x, cx - target_w // 2), hi_x), 0)
+    top = max(min(max(lo_y, cy - target_h // 2), hi_y), 0)
     return CropBox(new_h, new_w, top, left, target_h, target_w)
+
+
+# A border row or column belongs to a letterbox bar when, in every frame looked at, its mean is at most
+# BAR_MEAN and its brightest pixel at most BAR_PEAK (of 255); bars take at most BAR_SHARE of each side.
+BAR_MEAN, BAR_PEAK, BAR_SHARE = 12.0, 40.0, 0.25
+
+
+def content_area(frames, looks: int = 8) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)``: the frame without black letterbox or pillarbox bars.
+
+    Looks at ``looks`` frames spread over ``frames`` (array-like ``(T, H, W, 3)``); a border row or
+    column is a bar only when it is near black (:data:`BAR_MEAN`, :data:`BAR_PEAK`) in all of them, so a
+    dark background that the person moves in front of is kept.
+    """
+    count = len(frames)
+    h, w = frames[0].shape[:2]
+    picks = np.unique(np.linspace(0, count - 1, min(count, looks)).round().astype(int))
+    dark_rows, dark_cols = np.ones(h, bool), np.ones(w, bool)
+    for t in picks:
+        grey = np.asarray(frames[int(t)], np.float32).max(axis=2)
+        dark_rows &= (grey.mean(axis=1) <= BAR_MEAN) & (grey.max(axis=1) <= BAR_PEAK)
+        dark_cols &= (grey.mean(axis=0) <= BAR_MEAN) & (grey.max(axis=0) <= BAR_PEAK)
+
+    def run(dark: np.ndarray) -> int:  # length of the dark run from the start
+        return int(np.argmin(dark)) if not dark.all() else len(dark)
+
+    limit_y, limit_x = int(h * BAR_SHARE), int(w * BAR_SHARE)
+    y0, y1 = min(run(dark_rows), limit_y), h - min(run(dark_rows[::-1]), limit_y)
+    x0, x1 = min(run(dark_cols), limit_x), w - min(run(dark_cols[::-1]), limit_x)
+    return x0, y0, x1, y1
 
 
 def apply_crop(frames: np.ndarray, box: CropBox | Sequence[CropBox], interpolation: str = "auto") -> np.ndarray:

@@ -11,6 +11,7 @@ complete, so a crash never leaves a half-written video behind.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
@@ -139,7 +140,8 @@ def read_video(
         frames.append(frame)
     if not len(frames):
         if start > 0:
-            raise VideoError(f"video has no frames after --start {start:g} s: {p}")
+            lasts = f" (it lasts {stats['end']:.2f} s)" if "end" in stats else ""
+            raise VideoError(f"video has no frames after --start {start:g} s{lasts}: {p}")
         raise VideoError(f"video has no frames: {p}")
     declared = stats.get("declared", 0)
     if stats.get("eof") and (stats.get("error") or (declared and stats["decoded"] < declared - 1)):
@@ -251,6 +253,11 @@ def _decode(path: Path, fps: Optional[float], limit: Optional[int], stats: dict,
             stats["error"] = True
         stats["eof"] = True
         if prev is not None:
+            rate = stream.average_rate or stream.guessed_rate
+            end = (prev_time or 0.0) + (1.0 / float(rate) if rate else 0.0)  # when the last frame stops showing
+            stats["end"] = end
+            if fps is not None and taken == 0 and start > 0 and end <= start + 1e-6:
+                return  # every frame ends before --start: nothing to show (read_video says so)
             yield prev
 
 
@@ -266,8 +273,10 @@ def _frame_time(frame, stream, previous: Optional[float]) -> float:
 
 
 def _short(exc: BaseException) -> str:
+    """The first line of a decoder error, without PyAV's ``[Errno N]`` prefix (FFmpeg's internal codes such as
+    1094995529 for AVERROR_INVALIDDATA mean nothing to a user; the message after them does)."""
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return re.sub(r"^\[Errno -?\d+\]\s*", "", text[0]) if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
