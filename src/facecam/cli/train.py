@@ -34,7 +34,7 @@ def register(sub) -> None:
                                                               "start over (none), or from a checkpoint folder")
     p.add_argument("--lora", action="store_true", default=None, help="train LoRA adapters instead of the full layers")
     p.add_argument("--accelerate-config", metavar="NAME",
-                   help="print the path of a shipped accelerate config (single_gpu, fsdp, deepspeed_zero3, "
+                   help="print the path of a shipped accelerate config (single_gpu, fsdp, "
                         "multinode_24gpu) and exit")
     p.add_argument("--list-configs", action="store_true", help="list the shipped training configs and exit")
     p.set_defaults(func=run)

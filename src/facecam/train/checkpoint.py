@@ -17,8 +17,9 @@ Layout of ``OUTPUT/checkpoints/``::
 A save writes everything into the ``.tmp-`` folder and only then renames it to its final name
 (one ``rename`` on one filesystem, atomic) and repoints ``latest``. A crash at any moment
 therefore leaves the previous checkpoint untouched and still the one ``latest`` names.
-Multi-node runs need ``OUTPUT`` on a filesystem every node sees. DeepSpeed ZeRO-3 and FSDP1 still
-write accelerate's own files (the whole model and its optimizer state, sharded).
+Multi-node runs need ``OUTPUT`` on a filesystem every node sees. DeepSpeed and FSDP1 runs (no
+config shipped for either) still write accelerate's own files (the whole model and its optimizer
+state, sharded).
 """
 
 from __future__ import annotations

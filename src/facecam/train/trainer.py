@@ -9,8 +9,9 @@ One optimisation step, per process::
     loss    = w(t_i) * mean((v - (eps - target))^2)
 
 Only self-attention and the patch embedding (or their LoRA adapters) get gradients. The
-same code runs single-process, DDP, FSDP and DeepSpeed ZeRO-3: everything that differs
-(sharding, mixed precision, gradient sync) is accelerate's, chosen by the launch config.
+same code runs single-process, DDP and FSDP2 (and, untested and unsharded in loading, DeepSpeed):
+everything that differs (sharding, mixed precision, gradient sync) is accelerate's, chosen by the
+launch config.
 """
 
 from __future__ import annotations
@@ -241,6 +242,10 @@ class Trainer:
                                   num_warmup_steps=cfg.lr_warmup_steps * acc.num_processes)
         plugin = getattr(acc.state, "deepspeed_plugin", None)
         if plugin is not None:
+            log.warning("facecam: warning: under DeepSpeed every process loads the whole expert in fp32 and "
+                        "checkpoints hold the whole model (~57 GB of host memory a process for a 14B expert, "
+                        "an estimate); the sharded path this project tests is FSDP2: "
+                        "`facecam train --accelerate-config fsdp`")
             # No DataLoader goes through prepare(), so DeepSpeed must be told the micro-batch size.
             plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.batch_size
             ds_accum = plugin.deepspeed_config.get("gradient_accumulation_steps")
@@ -506,7 +511,7 @@ class Trainer:
         from .modeling import exported_state, merged_state, to_native
 
         cfg = self.config
-        full = self.accelerator.get_state_dict(self.model)  # gathers FSDP / ZeRO-3 shards onto the main process
+        full = self.accelerator.get_state_dict(self.model)  # gathers FSDP / DeepSpeed shards onto the main process
         written: dict[str, Path] = {}
         if self.is_main:
             dtype = torch.bfloat16 if cfg.export_dtype == "bf16" else torch.float32
