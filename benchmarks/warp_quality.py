@@ -112,6 +112,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("clips", nargs="*", help=f"clips (default: the shared clips in {MEDIA})")
     parser.add_argument("--cameras", default=",".join(ARCS), help="comma-separated presets (default: the arcs)")
+    parser.add_argument("--strength", type=float, default=1.0,
+                        help="multiply every move (1.5: the 30 deg arcs turn 45 deg), as `generate --strength`")
     parser.add_argument("--frames", type=int, default=49)
     parser.add_argument("--out", metavar="DIR", help="also write each run as a `facecam generate` folder")
     parser.add_argument("--json", metavar="FILE", help="also write every row to FILE")
@@ -135,24 +137,25 @@ def main() -> None:
     paths = [Path(p) if Path(p).exists() else MEDIA / p for p in args.clips] or [MEDIA / name for name in CLIPS]
     cameras = [c for c in args.cameras.split(",") if c]
     rows = []
-    print(f"warp engine, {args.frames} frames; head = output/input 3D forehead-chin, "
+    print(f"warp engine, {args.frames} frames, strength {args.strength:g}; head = output/input 3D forehead-chin, "
           f"sface/artifact over {CHECKED} frames")
     print(f"{'clip':16} {'camera':10} {'head min':>8} {'head max':>8} {'no face':>7} {'sface min':>9} "
           f"{'artifact':>8} {'flicker':>7} {'warp fps':>8}")
     for path in paths:
         video = read_video(path, num_frames=args.frames)
         for camera in cameras:
-            clip = build_condition(video, camera, num_frames=args.frames, name=f"{path.stem}_{camera}")
+            clip = build_condition(video, camera, num_frames=args.frames, strength=args.strength,
+                                   name=f"{path.stem}_{camera}")
             t0 = time.perf_counter()
             output = engine.generate(clip, progress=False)
             fps = args.frames / (time.perf_counter() - t0)
             if args.out:
-                options = ConditionOptions(camera=camera, frames=args.frames)
+                options = ConditionOptions(camera=camera, frames=args.frames, strength=args.strength)
                 files = Run(clip, output, options, EngineOptions(engine="warp")).files()
                 files.pop(f"{clip.name}_preview.mp4")
                 write_outputs(Path(args.out) / clip.name, files, clip.fps)
             scores = measure(clip.source, output, embedder, clip.source_track.points)
-            row = {"clip": path.name, "camera": camera, **scores, "warp_fps": fps}
+            row = {"clip": path.name, "camera": camera, "strength": args.strength, **scores, "warp_fps": fps}
             rows.append(row)
             f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
             print(f"{path.stem:16} {camera:10} {f(row['head_min']):>8} {f(row['head_max']):>8} "

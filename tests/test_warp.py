@@ -149,6 +149,28 @@ def test_warp_output_lands_on_the_camera_condition(astronaut):
     assert error < 0.08 and error < 0.15 * moved
 
 
+def test_a_turn_beyond_the_warps_range_warns_once_and_the_presets_do_not(astronaut, caplog):
+    import logging
+
+    from facecam.condition.builder import build_condition
+    from facecam.engines import get_engine
+    from facecam.engines.warp import WARP_RANGE, camera_turn
+    from facecam.video.io import VideoClip
+
+    still = VideoClip(np.repeat(astronaut[None], 9, axis=0), 24.0, None, 1)
+    engine = get_engine("warp")
+    for camera, strength, warned in (("arc-left", 1.0, False), ("arc-up", 1.0, False), ("arc-left", 1.5, True)):
+        clip = build_condition(still, camera, num_frames=9, strength=strength, size=(256, 192))
+        assert camera_turn(clip.trajectory) == pytest.approx(30.0 * strength if camera == "arc-left" else 20.0)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="facecam"):
+            engine.generate(clip, progress=False)
+        lines = [r.getMessage() for r in caplog.records if "warp engine" in r.getMessage()]
+        assert lines == ([f"facecam: warning: the camera turns 45 deg from the source view; the warp engine only "
+                          f"moves what the source saw and tears beyond about {WARP_RANGE:.0f} deg (lower "
+                          f"--strength, or use the facecam engine)"] if warned else []), (camera, strength)
+
+
 # --- direction semantics on real clips, measured on the output -------------------------------------
 
 @pytest.mark.slow
