@@ -534,8 +534,10 @@ class FrameRenderer:
 
         # Background: this frame where it is visible, the plate where the person covers it, even
         # partly (the feathered rim holds hair and skin: on the background plane it would draw a
-        # ghost outline of the person wherever the two planes part).
+        # ghost outline of the person wherever the two planes part), widened by 4 pixels so that
+        # hair the matte missed at its edge is not drawn again on the background.
         cv2.compare(cv2.extractChannel(layer, 3), 0, cv2.CMP_GT, dst=self.core)
+        cv2.dilate(self.core, PLATE_CLEARANCE, dst=self.core)
         np.copyto(self.region, layer)
         cv2.copyTo(self.plate, self.core, self.region)
         bx, by = (self.upsample(m) for m in self.plane_map(bg_h, self.offset))
