@@ -319,11 +319,13 @@ def test_face_atlas_takes_each_triangle_from_the_frame_that_saw_it_best():
     surface = face_surface()
     frontal = template_points()[:468, :2]
     flat = np.concatenate([frontal, ring_positions(frontal, surface.oval)])
-    square = (flat - flat.mean(0)) * 120 + (100, 100)          # the face seen squarely
+    # (the frame holds the whole surface, rings included: the atlas takes no triangle from a frame
+    # it ran out of)
+    square = (flat - flat.mean(0)) * 120 + (150, 150)          # the face seen squarely
     edge_on = square.copy()
-    edge_on[:, 0] = (square[:, 0] - 100) * 0.15 + 100           # the same face seen almost edge-on
+    edge_on[:, 0] = (square[:, 0] - 150) * 0.15 + 150           # the same face seen almost edge-on
     src2d = np.stack([edge_on, square, edge_on])
-    layers = np.zeros((3, 200, 200, 4), np.uint8)
+    layers = np.zeros((3, 300, 300, 4), np.uint8)
     layers[..., 3] = 255
     layers[0, ..., 0] = 200   # red while edge-on, green when square
     layers[1, ..., 1] = 200
@@ -334,7 +336,7 @@ def test_face_atlas_takes_each_triangle_from_the_frame_that_saw_it_best():
 
     # Frame 2 saw the face edge-on; a view that shows it squarely reads the atlas, not the sliver.
     target = np.c_[square, np.full(len(square), 500.0)]
-    xs = ys = np.arange(200, dtype=np.float32)
+    xs = ys = np.arange(300, dtype=np.float32)
     box, covered, map_x, _ = face_map(src2d[2], target, surface, xs, ys, atlas, atlas_x=1000.0)
     assert (map_x[covered] >= 1000.0).mean() > 0.9
     _, covered, map_x, _ = face_map(src2d[1], target, surface, xs, ys, atlas, atlas_x=1000.0)
