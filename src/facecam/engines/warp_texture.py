@@ -33,7 +33,16 @@ it. So, with the clip's 3D landmarks given:
   (:meth:`FaceAtlas.matches`): a grimace keeps its own (smeared) skin rather
   than get a calm frame's eye;
 * a triangle any vertex of which lay outside the source frame is not taken from
-  that frame (its texture would be the border's repeated pixels).
+  that frame (its texture would be the border's repeated pixels);
+* whether a triangle reads the atlas is decided over its neighbours too
+  (:meth:`FaceAtlas.reads`: regions switch whole, a lone triangle stays with the
+  frame), and along a region's rim the renderer blends the frame's and the
+  atlas's texture by each vertex's share of atlas triangles instead of cutting.
+
+On lp_d3 (281 frames, 352x240, arc-right) 141 of the 156 triangles frame 224 read
+from the atlas before came from the wink (frame 12) and the open-mouthed frames
+243-268, whose landmarks lie 0.025-0.033 face widths from the median face on
+average (calm frames: 0.006-0.015).
 """
 
 from __future__ import annotations
