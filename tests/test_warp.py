@@ -341,11 +341,13 @@ def test_face_atlas_takes_each_triangle_from_the_frame_that_saw_it_best():
     surface = face_surface()
     frontal = template_points()[:468, :2]
     flat = np.concatenate([frontal, ring_positions(frontal, surface.oval)])
-    square = (flat - flat.mean(0)) * 120 + (100, 100)          # the face seen squarely
+    # (the frame holds the whole surface, rings included: the atlas takes no triangle from a frame
+    # it ran out of)
+    square = (flat - flat.mean(0)) * 120 + (150, 150)          # the face seen squarely
     edge_on = square.copy()
-    edge_on[:, 0] = (square[:, 0] - 100) * 0.15 + 100           # the same face seen almost edge-on
+    edge_on[:, 0] = (square[:, 0] - 150) * 0.15 + 150           # the same face seen almost edge-on
     src2d = np.stack([edge_on, square, edge_on])
-    layers = np.zeros((3, 200, 200, 4), np.uint8)
+    layers = np.zeros((3, 300, 300, 4), np.uint8)
     layers[..., 3] = 255
     layers[0, ..., 0] = 200   # red while edge-on, green when square
     layers[1, ..., 1] = 200
@@ -356,11 +358,126 @@ def test_face_atlas_takes_each_triangle_from_the_frame_that_saw_it_best():
 
     # Frame 2 saw the face edge-on; a view that shows it squarely reads the atlas, not the sliver.
     target = np.c_[square, np.full(len(square), 500.0)]
-    xs = ys = np.arange(200, dtype=np.float32)
+    xs = ys = np.arange(300, dtype=np.float32)
     box, covered, map_x, _ = face_map(src2d[2], target, surface, xs, ys, atlas, atlas_x=1000.0)
     assert (map_x[covered] >= 1000.0).mean() > 0.9
     _, covered, map_x, _ = face_map(src2d[1], target, surface, xs, ys, atlas, atlas_x=1000.0)
     assert (map_x[covered] < 1000.0).all()  # a frame that saw it as well as any keeps its own pixels
+
+
+def _posed_face(yaw_deg: float, scale: float = 120.0, stretch_eye: float = 1.0):
+    """World points ``(478, 3)`` and surface pixels ``(V, 2)`` of the template head turned by ``yaw_deg``
+    (orthographic, centred at (150, 150) of a 300x300 frame), its image-left eye stretched ``stretch_eye``
+    times about its centre (a wink, a glitch of the tracker)."""
+    from facecam.engines.warp_mesh import face_surface, ring_positions
+    from facecam.face.mesh import boundary_loops
+    from facecam.face.pose import template_points
+
+    head = template_points().copy()
+    if stretch_eye != 1.0:
+        eye = _left_eye_vertices()
+        centre = head[eye].mean(axis=0)
+        head[eye] = centre + stretch_eye * (head[eye] - centre)
+    a = np.radians(yaw_deg)
+    rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    world = (head - head.mean(0)) @ rot.T * scale + (150.0, 150.0, 1000.0)
+    mesh2d = world[:468, :2]
+    return world, np.concatenate([mesh2d, ring_positions(mesh2d, face_surface().oval)])
+
+
+def _left_eye_vertices() -> np.ndarray:
+    """Mesh vertices within 0.12 face widths of the image-left eye's centre (landmark 468 is an iris)."""
+    from facecam.face.pose import template_points
+
+    head = template_points()[:468]
+    centre = head[[33, 133, 159, 145]].mean(axis=0)  # the image-left eye's corners and lids
+    return np.flatnonzero(np.linalg.norm(head[:, :2] - centre[:2], axis=1) < 0.12)
+
+
+def test_face_atlas_never_takes_texture_from_a_frame_whose_face_has_another_shape_there():
+    """lp_d3 arc-right tore at frame 224: the largest-area frames were a wink and an open-mouthed
+    grimace (an expression stretches triangles), whose eye corner landed beside the current frame's
+    calm one. A frame whose landmarks are stretched around one eye must give the atlas nothing there,
+    however large it saw it; a clean frame gives it instead, and all the front comes from that one."""
+    from facecam.engines.warp_mesh import face_surface
+    from facecam.engines.warp_texture import FaceAtlas, triangle_areas
+
+    surface = face_surface()
+    # 0 and 4 edge-on, 1 and 2 squarely (green), 3 squarely with the eye stretched 1.6x (red).
+    posed = [_posed_face(70), _posed_face(0), _posed_face(0, scale=116.0), _posed_face(0, stretch_eye=1.6),
+             _posed_face(-70)]
+    world = np.stack([w for w, _ in posed])
+    src2d = np.stack([p for _, p in posed])
+    layers = np.zeros((5, 300, 300, 4), np.uint8)
+    layers[..., 3] = 255
+    layers[:, ..., 2] = 200                    # blue where edge-on
+    layers[1:3, ..., :3] = (0, 200, 0)
+    layers[3, ..., :3] = (200, 0, 0)
+    atlas = FaceAtlas(layers, src2d, surface, world)
+
+    eye = set(_left_eye_vertices().tolist())
+    around_eye = np.array([bool(eye & set(t.tolist())) for t in surface.triangles])
+    inside_eye = np.array([set(t.tolist()) <= eye for t in surface.triangles])
+    areas = triangle_areas(src2d, surface.triangles)
+    assert inside_eye.sum() > 20
+    assert (areas[3, inside_eye] > 2.0 * areas[1, inside_eye]).all()  # the stretched frame saw them largest
+    # Frames 1 and 2 saw the front as well as each other (0.93 of the area): it all comes from one
+    # of them; the sides of the head from the turned frames, which saw them squarely.
+    assert set(atlas.source[atlas.source >= 0].tolist()) == {0, 1, 4}
+    assert not (atlas.source[around_eye] == 3).any()
+    assert (atlas.source[inside_eye] == 1).mean() > 0.9
+    colours = [tuple(atlas.image[y, x, :3]) for x, y in atlas.uv[sorted(eye)].round().astype(int)]
+    assert (200, 0, 0) not in colours                                   # nothing of the stretched frame
+    assert colours.count((0, 200, 0)) > 0.8 * len(colours)
+
+    # Rendering the stretched frame itself: the atlas may stand in for it everywhere but near the eye.
+    ok = atlas.matches(atlas.shape_of(world[3]))
+    assert not ok[around_eye].any()
+    assert ok[~around_eye & (atlas.source == 1)].mean() > 0.9
+    assert atlas.matches(atlas.shape_of(world[0])).all()           # the same face, only turned
+
+
+def test_face_atlas_switches_whole_regions_and_blends_their_rims():
+    """Decided triangle by triangle, the atlas's gain flipped between neighbours and pasted single
+    triangles of another frame among the current frame's (a patchwork that tears): a lone triangle
+    that qualifies stays with the frame, a region that qualifies reads the atlas, and the rim of that
+    region mixes the two."""
+    from facecam.engines.warp import face_map
+    from facecam.engines.warp_mesh import face_surface
+    from facecam.engines.warp_texture import ATLAS_GAIN, FaceAtlas, triangle_areas
+
+    surface = face_surface()
+    _, square = _posed_face(0)
+    layers = np.zeros((2, 300, 300, 4), np.uint8)
+    layers[..., 3] = 255
+    atlas = FaceAtlas(layers, np.stack([square, square]), surface)
+    F = len(surface.triangles)
+    best = atlas.best_area
+    enlarged = np.ones(F, bool)
+    lone = int(np.argmax(best[:surface.face_triangles]))
+    own = best.copy()
+    own[lone] = best[lone] / (2 * ATLAS_GAIN)      # seen 8x smaller: alone, it would qualify
+    assert not atlas.reads(own, enlarged)[lone]
+    region = np.zeros(F, bool)                     # the triangles around the image-left eye
+    eye = set(_left_eye_vertices().tolist())
+    region[:] = [bool(eye & set(t.tolist())) for t in surface.triangles]
+    own = best.copy()
+    own[region] = best[region] / (2 * ATLAS_GAIN)
+    reads = atlas.reads(own, enlarged)
+    assert reads[region].mean() > 0.8 and not reads[~region].any()
+
+    # Rendered: the region's interior reads the atlas, its rim blends, the rest reads the frame.
+    src = square.copy()
+    centre = src[list(eye)].mean(axis=0)
+    src[list(eye)] = centre + 0.3 * (src[list(eye)] - centre)   # the eye region seen ~1/11 as large
+    target = np.c_[square, np.full(len(square), 500.0)]
+    xs = ys = np.arange(300, dtype=np.float32)
+    box, covered, map_x, _, blend = face_map(src, target, surface, xs, ys, atlas, atlas_x=1000.0, with_blend=True)
+    assert blend is not None
+    sub, weight, _, _ = blend
+    assert 0.0 < weight.max() <= 1.0 and ((weight > 0.05) & (weight < 0.95)).sum() > 50
+    on_atlas = map_x[covered] >= 1000.0
+    assert 0.0 < on_atlas.mean() < 0.2
 
 
 # --- quality targets on real clips (issue: a 30 deg arc that looks like the same person) ------------

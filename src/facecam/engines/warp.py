@@ -141,7 +141,7 @@ class WarpEngine(Engine):
         src2d, world = surface_vertices(points, K0, plane_depth, surface)
 
         layers = person_layers(frames, points, surface, self.options, progress)
-        atlas = FaceAtlas(layers, src2d, surface) if self.options.atlas else None
+        atlas = FaceAtlas(layers, src2d, surface, world) if self.options.atlas else None
         canvas, offset = background_canvas(layers, bg_h, size)
         out = frame_buffer(frames.shape)  # on disk for a long clip
         render_frames(out, layers, src2d, world, cameras, person_h, bg_h,
@@ -548,9 +548,12 @@ class FrameRenderer:
         px, py = self.upsample(px), self.upsample(py)
         np.minimum(px, W + 1, out=px)  # beyond the frame's right edge: the transparent gap, never the atlas
         target = project(world, camera)
-        face = face_map(src2d, target, self.surface, self.full_xs, self.full_ys, self.atlas, self.atlas_x)
+        atlas_ok = None if self.atlas is None else self.atlas.matches(self.atlas.shape_of(world))
+        face = face_map(src2d, target, self.surface, self.full_xs, self.full_ys, self.atlas, self.atlas_x, atlas_ok,
+                        with_blend=True)
+        blend = None
         if face is not None:
-            box, covered, fx, fy = face
+            box, covered, fx, fy, blend = face
             # A head cut by the frame edge continues it (hair above, cheek beside) instead of
             # showing the wall through it: the face surface reads clamped to the frame at its
             # sides and mirrored at its top and bottom, so hair cut by the top edge goes on as
@@ -586,6 +589,14 @@ class FrameRenderer:
                 person[box] = cv2.remap(layer, np.ascontiguousarray(px[box]), np.ascontiguousarray(py[box]),
                                         cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
+        if blend is not None:
+            # Rims of the atlas's regions: the frame's read mixed with the atlas's.
+            sub, weight, ax, ay = blend
+            read = cv2.remap(layer, ax, ay, cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            w = cv2.merge([weight] * 4)
+            mixed = person[sub].astype(np.float32)
+            mixed += w * (read.astype(np.float32) - mixed)
+            person[sub] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
         alpha = cv2.extractChannel(person, 3).astype(np.float32)
         alpha *= 1.0 / 255.0
         blended = cv2.blendLinear(person, background, alpha, 1.0 - alpha)
@@ -593,15 +604,21 @@ class FrameRenderer:
 
 
 def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np.ndarray,
-             ys: np.ndarray, atlas: Optional["FaceAtlas"] = None, atlas_x: float = 0.0
-             ) -> Optional[tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray]]:
+             ys: np.ndarray, atlas: Optional["FaceAtlas"] = None, atlas_x: float = 0.0,
+             atlas_ok: Optional[np.ndarray] = None, with_blend: bool = False) -> Optional[tuple]:
     """Backward map of the face surface on a regular grid of target positions.
 
     With an ``atlas``, a triangle the current frame saw less than
-    :data:`~.warp_texture.ATLAS_GAIN` times as large as its best frame did, and
-    that the target view shows larger than the current frame did, reads the
-    atlas instead: its source pixels are the atlas's, shifted right by ``atlas_x``
-    (the renderer places the atlas beside the frame in one image).
+    :data:`~.warp_texture.ATLAS_GAIN` times as large as the atlas's frame did,
+    that the target view shows larger than the current frame did, and that
+    ``atlas_ok`` allows (``(F,)`` bool, :meth:`~.warp_texture.FaceAtlas.matches`:
+    the face around it has the same shape in both frames; default all), reads the
+    atlas instead (:meth:`~.warp_texture.FaceAtlas.reads`): its source pixels are
+    the atlas's, shifted right by ``atlas_x`` (the renderer places the atlas beside
+    the frame in one image). Each vertex weighs the atlas by the share of its
+    triangles that read it; triangles whose corners all weigh it fully read it
+    alone, those with some weight (the rim of an atlas region, on both sides)
+    read the frame here and, with ``with_blend``, the atlas in a fifth element.
 
     Args:
         src2d: ``(V, 2)`` vertex pixels in the source frame.
@@ -616,7 +633,10 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
         meaningless where not covered). Triangles are painted far to near into
         an index buffer (the nearest wins); back-facing face triangles are
         painted first, under every front-facing one; back-facing ring triangles
-        and behind-the-camera ones are skipped.
+        and behind-the-camera ones are skipped. With ``with_blend``, a fifth
+        element: None, or ``(sub_box, weight, atlas_x, atlas_y)`` over the box of
+        the blending triangles (``(h', w')`` float32 each): the atlas's weight in
+        ``[0, 1]`` and its source pixels, to mix over the frame's read.
     """
     step = float(xs[1] - xs[0]) if len(xs) > 1 else 1.0
     origin = np.array([xs[0], ys[0]], np.float64)
@@ -647,21 +667,25 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
     # Affine map per triangle, target pixel -> source pixel: s = A d + b, one table row per triangle
     # (row 0 unused: the index buffer's 0 means "no triangle").
     src = src2d[tris[idx]]
+    mixed = None
     if atlas is not None:
-        from .warp_texture import ATLAS_GAIN, triangle_areas
+        from .warp_texture import triangle_areas
 
-        own = triangle_areas(src2d, tris[idx])
-        use = (atlas.best_area[idx] > ATLAS_GAIN * np.maximum(own, 0.0)) & (0.5 * det[idx] > own)
-        if use.any():
-            src = np.where(use[:, None, None], atlas.uv[tris[idx]] + (atlas_x, 0.0), src)
-    s1, s2 = src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]
+        own = triangle_areas(src2d, tris)
+        use = atlas.reads(own, 0.5 * det > own, atlas_ok)
+        # Each corner's weight of the atlas: the share of the triangles around its vertex that read
+        # it (0 where this triangle has no atlas texture to offer), so the switch between the
+        # frame's and the atlas's texture is a blend across the region's rim, not a seam.
+        can = (atlas.best_area > 0) if atlas_ok is None else (atlas.best_area > 0) & atlas_ok
+        weight = (atlas.vertex_share(use)[tris[idx]] * can[idx, None]) if use.any() else np.zeros((idx.size, 3))
+        full = weight.min(axis=1) > 0.999
+        src = np.where(full[:, None, None], atlas.uv[tris[idx]] + (atlas_x, 0.0), src)
+        mixed = ~full & (weight.max(axis=1) > 0.001)
+        if not (with_blend and mixed.any()):
+            mixed = None
     a1, a2, inv = e1[idx], e2[idx], 1.0 / det[idx]
     table = np.zeros((6, idx.size + 1))
-    for r in range(2):  # [e1 e2]^-1 = [[e2y, -e2x], [-e1y, e1x]] / det
-        ax = (s1[:, r] * a2[:, 1] - s2[:, r] * a1[:, 1]) * inv
-        ay = (s2[:, r] * a1[:, 0] - s1[:, r] * a2[:, 0]) * inv
-        table[3 * r, 1:], table[3 * r + 1, 1:] = ax, ay
-        table[3 * r + 2, 1:] = src[:, 0, r] - ax * corners[idx, 0, 0] - ay * corners[idx, 0, 1]
+    table[:, 1:] = _affine_rows(src, corners[idx], a1, a2, inv)
 
     # Index buffer over the surface's bounding box only (the face is a small part of most frames).
     x0, y0 = int(max(0, lo[idx, 0].min())), int(max(0, lo[idx, 1].min()))
@@ -679,4 +703,38 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
     gy = ys[y0:y1, None].astype(np.float32)
     map_x = np.take(table[0], buf) * gx + np.take(table[1], buf) * gy + np.take(table[2], buf)
     map_y = np.take(table[3], buf) * gx + np.take(table[4], buf) * gy + np.take(table[5], buf)
-    return (slice(y0, y1), slice(x0, x1)), buf > 0, map_x, map_y
+    box = (slice(y0, y1), slice(x0, x1))
+    if not with_blend:
+        return box, buf > 0, map_x, map_y
+    blend = None
+    if mixed is not None:
+        # The atlas's map and weight, over the box of the triangles that blend only.
+        m = idx[mixed]
+        bx0, by0 = int(max(x0, lo[m, 0].min())), int(max(y0, lo[m, 1].min()))
+        bx1, by1 = int(min(x1, hi[m, 0].max() + 1)), int(min(y1, hi[m, 1].max() + 1))
+        if bx1 > bx0 and by1 > by0:
+            rows = np.zeros((9, idx.size + 1))
+            values = np.concatenate([atlas.uv[tris[m]] + (atlas_x, 0.0), weight[mixed][..., None]], axis=-1)
+            rows[:, 1:][:, mixed] = _affine_rows(values, corners[m], a1[mixed], a2[mixed], inv[mixed])
+            rows = rows.astype(np.float32)
+            sub = buf[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0]
+            sx, sy = xs[None, bx0:bx1].astype(np.float32), ys[by0:by1, None].astype(np.float32)
+            at = [np.take(rows[3 * r], sub) * sx + np.take(rows[3 * r + 1], sub) * sy + np.take(rows[3 * r + 2], sub)
+                  for r in range(3)]
+            blend = ((slice(by0, by1), slice(bx0, bx1)), np.clip(at[2], 0.0, 1.0), at[0], at[1])
+    return box, buf > 0, map_x, map_y, blend
+
+
+def _affine_rows(values: np.ndarray, corners: np.ndarray, a1: np.ndarray, a2: np.ndarray,
+                 inv: np.ndarray) -> np.ndarray:
+    """``(3k, n)`` coefficients (x, y, 1) of the affine functions of target pixels that take each of
+    ``n`` triangles' corners ``(n, 3, 2)`` to ``values`` ``(n, 3, k)``; ``a1``, ``a2`` are the
+    triangles' edge vectors from corner 0 and ``inv`` the inverse of their cross product."""
+    v1, v2 = values[:, 1] - values[:, 0], values[:, 2] - values[:, 0]
+    out = np.empty((3 * values.shape[-1], values.shape[0]))
+    for r in range(values.shape[-1]):  # [e1 e2]^-1 = [[e2y, -e2x], [-e1y, e1x]] / det
+        ax = (v1[:, r] * a2[:, 1] - v2[:, r] * a1[:, 1]) * inv
+        ay = (v2[:, r] * a1[:, 0] - v1[:, r] * a2[:, 0]) * inv
+        out[3 * r], out[3 * r + 1] = ax, ay
+        out[3 * r + 2] = values[:, 0, r] - ax * corners[:, 0, 0] - ay * corners[:, 0, 1]
+    return out
