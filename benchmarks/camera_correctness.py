@@ -9,7 +9,8 @@ the run's ``_camera.json``, every 4th frame). Prints a row per clip, a row per
 motion (strict correctness, the paper's direction-only rule, mean rotation /
 scale / translation errors), the kinds of failure and each wrong run's reason.
 
-    python benchmarks/camera_correctness.py [--keep OUT] [--frames 81] [--size 704x480] [--json FILE] [CLIP ...]
+    python benchmarks/camera_correctness.py [--keep OUT] [--frames 81] [--size 704x480] [--json FILE]
+        [--motions arc-left,arc-right,...] [CLIP ...]
 """
 
 from __future__ import annotations
@@ -40,7 +41,16 @@ def main() -> None:
     parser.add_argument("--size", default="704x480")
     parser.add_argument("--seed", type=int, default=0, help="seed of `random` (default 0)")
     parser.add_argument("--json", metavar="FILE", help="also write every verdict to FILE")
+    parser.add_argument("--motions", default=",".join(MOTIONS),
+                        help="comma-separated motions to render and judge (default: all 11); "
+                             "'arcs' stands for the four arcs")
     args = parser.parse_args()
+    names = [m.strip() for m in args.motions.split(",") if m.strip()]
+    names = [a for m in names for a in (("arc-left", "arc-right", "arc-up", "arc-down") if m == "arcs" else (m,))]
+    unknown = [m for m in names if m not in MOTIONS]
+    if unknown or not names:
+        parser.error(f"unknown motion(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(MOTIONS)}")
+    args.motions = tuple(names)
 
     from facecam.eval.dynamic import engine_renderer
     from facecam.run import ConditionOptions, EngineOptions
@@ -60,10 +70,11 @@ def judge_all(paths, out: Path, args, render) -> None:
 
     records, start = [], time.perf_counter()
     print(f"warp engine, {args.frames} frames at {args.size}; judge: facecam.eval.camera (stride 4)")
-    print(f"{'clip':16} " + " ".join(f"{m:>9}" for m in MOTIONS))
+    motions = args.motions
+    print(f"{'clip':16} " + " ".join(f"{m:>9}" for m in motions))
     for path in paths:
         cells = []
-        for motion in MOTIONS:
+        for motion in motions:
             run = out / f"{path.stem}__{motion}"
             files = {k: run / f"{path.stem}{k}" for k in (".mp4", "_input.mp4", "_camera.json")}
             record = {"clip": path.name, "motion": motion}
@@ -80,7 +91,7 @@ def judge_all(paths, out: Path, args, render) -> None:
         print(f"{path.name:16} " + " ".join(f"{c:>9}" for c in cells), flush=True)
 
     print(f"\n{'motion':10} {'strict':>7} {'paper':>7} {'rot err':>8} {'scale %':>8} {'trans %':>8}  failures")
-    for motion in (*MOTIONS, "overall"):
+    for motion in (*motions, "overall"):
         rs = [r for r in records if motion in ("overall", r["motion"])]
         ok = [r for r in rs if r["status"] == "ok"]
         strict = sum(bool(r["camera"]["correct"]) for r in ok)

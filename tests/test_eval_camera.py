@@ -440,9 +440,63 @@ def test_eval_camera_cli_prints_one_json_object_with_the_judges_fields(tmp_path,
     assert result["face_missing"]["count"] == 0 and result["paper_correct"] is True
 
     write_video(tmp_path / "rolled.mp4", camera_move(clip, traj, roll=np.linspace(0, 15, N)), 24.0)
+    # A WRONG verdict is printed in full and the exit status says it: 1 (0 only when correct).
     assert main(["eval", "camera", "--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "rolled.mp4"),
-                 "--camera", "pan-left"]) == 0
+                 "--camera", "pan-left"]) == 1
     text = capsys.readouterr().out
     assert text.startswith("camera pan-left: WRONG") and "why: uncommanded roll" in text
     assert any(line.split()[:3] == ["roll", "uncommanded", line.split()[2]] and line.endswith("FAIL")
                for line in text.splitlines())
+
+
+def test_eval_camera_exits_1_on_a_wrong_verdict_with_the_json_still_printed(tmp_path, clip, capsys):
+    from facecam.cli import main
+    from facecam.video.io import write_video
+
+    write_video(tmp_path / "in.mp4", clip, 24.0)
+    write_video(tmp_path / "out.mp4", camera_move(clip, resolve_camera("pan-left", N)), 24.0)
+    capsys.readouterr()
+    args = ["eval", "camera", "--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "out.mp4"), "--json"]
+    assert main(args + ["--camera", "pan-right"]) == 1  # the face moved the other way
+    result = json.loads(capsys.readouterr().out)
+    assert result["correct"] is False and "shift_x" in result["reason"]
+    assert main(args + ["--camera", "pan-left"]) == 0
+    assert json.loads(capsys.readouterr().out)["correct"] is True
+    assert main(["eval", "camera", "--input", str(tmp_path / "missing.mp4"), "--output", str(tmp_path / "out.mp4"),
+                 "--camera", "pan-left"]) == 2  # an error is not a verdict
+
+
+def test_eval_camera_help_documents_the_exit_status(capsys):
+    from facecam.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["eval", "camera", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "exit status: 0 when the verdict is CORRECT, 1 when it is WRONG" in text
+
+
+def test_the_size_a_pitch_orbit_predicts_is_that_of_a_rigid_head(proxy_head):
+    """A rigid (Gaussian) head rendered 20 deg above and below: the face's size change the judge expects
+    comes from the input's pixels at the posed template's depth. Measured when written (480x480, 50 deg
+    FOV, log size change): -0.034 and -0.042 seen; -0.020 and -0.049 expected; MediaPipe's own z would
+    have expected -0.005 and -0.060."""
+    from facecam.condition.project import lift, orbit_pivot, project, target_camera
+    from facecam.eval.camera import expected_change, pose_change
+    from facecam.face.landmarks import detect_image_landmarks
+    from facecam.face.pose import estimate_head_pose, face_scale, focal_length, intrinsics
+    from facecam.condition.proxy_view import render_proxy_views
+
+    size = (480, 480)
+    pitch = np.array([0.0, -20.0, 20.0])
+    frames = render_proxy_views(proxy_head, np.full(3, 270.0), pitch, np.full(3, 50.0), canvas=size, progress=False)
+    still = detect_image_landmarks(frames[0]).astype(np.float64)
+    K = intrinsics(size)
+    pivot = orbit_pivot(lift(still, K), estimate_head_pose(still, size).rotation)
+    for k in (1, 2):
+        view = {"yaw": 0.0, "pitch": float(pitch[k]), "roll": 0.0, "zoom": 1.0, "pan_x": 0.0, "pan_y": 0.0}
+        seen = np.log(pose_change(still, size, detect_image_landmarks(frames[k]), size).scale)
+        expected = expected_change(still, size, view, pivot).change["scale"]
+        camera = target_camera(view, size, pivot, focal_length(size))
+        mediapipe_z = np.log(face_scale(project(lift(still, K), camera)[None])[0] / face_scale(still[None])[0])
+        assert abs(seen - expected) < 0.018                       # 0.014 and 0.007 when written
+        assert abs(seen - expected) < abs(seen - mediapipe_z)      # 0.029 and 0.019 with MediaPipe's z

@@ -85,6 +85,64 @@ def test_landmark_smoothing_removes_jitter_and_keeps_motion():
     assert np.abs((smooth - motion).mean(axis=(1, 2))).max() < 0.5  # the drift itself is untouched
 
 
+def test_template_depth_keeps_every_pixel_and_gives_a_posed_template_its_own_depth():
+    from scipy.spatial.transform import Rotation
+
+    from facecam.face.pose import template_depth
+    from facecam.face.pose import focal_length, intrinsics, template_points
+
+    size = (480, 704)
+    f = focal_length(size)
+    K = intrinsics(size, f)
+    # The template itself, turned 20 deg and tilted -10 deg, 150 px wide at depth f.
+    R = Rotation.from_euler("yx", [20.0, -10.0], degrees=True).as_matrix()
+    cam = (template_points() * 150.0) @ R.T + [10.0, -20.0, f]
+    pixels = cam @ K.T
+    points = np.concatenate([pixels[:, :2] / pixels[:, 2:], np.zeros((len(cam), 1))], axis=1)  # z: no depth at all
+    points[:, 2] = 5.0
+    out = template_depth(points[None], size, f)[0]
+    assert np.array_equal(out[:, :2], points[:, :2])  # pixels untouched
+    relief = cam[:, 2] - cam[:468, 2].mean()
+    assert np.abs((out[:, 2] - out[:468, 2].mean()) - relief).max() < 0.5  # px, of a 150 px wide face
+    assert out[:468, 2].mean() == pytest.approx(5.0, abs=1e-6)  # the mean depth is MediaPipe's
+
+
+def test_template_depth_turns_a_yaw_orbit_into_yaw_only(astronaut_landmarks):
+    """The lifted MediaPipe z, orbited 30 deg in yaw, reads (PnP) as 3.4-4.1 deg of pitch besides the yaw
+    on the astronaut (measured when written); with the posed template's depth, under 0.5 deg."""
+    from facecam.condition.project import lift, orbit_pivot, project, target_camera
+    from facecam.face.pose import template_depth
+    from facecam.eval.camera import _head_angles
+    from facecam.face.pose import estimate_head_pose, focal_length, intrinsics
+
+    size = (512, 512)
+    f = focal_length(size)
+    K = intrinsics(size, f)
+    points = astronaut_landmarks.astype(np.float64)
+    pose = estimate_head_pose(points, size)
+    pivot = orbit_pivot(lift(points, K), pose.rotation)
+    for yaw in (-30.0, 30.0):
+        cam = target_camera({"yaw": yaw, "pitch": 0.0, "roll": 0.0, "zoom": 1.0, "pan_x": 0.0, "pan_y": 0.0},
+                            size, pivot, f)
+        expected = _head_angles(cam.R @ pose.rotation) - _head_angles(pose.rotation)
+        read = {}
+        for name, pts in (("mediapipe", points), ("template", template_depth(points, size, f))):
+            seen = estimate_head_pose(project(lift(pts, K), cam), size)
+            read[name] = np.array([float(seen.yaw - pose.yaw), float(seen.pitch - pose.pitch)]) - expected[:2]
+        assert abs(read["mediapipe"][1]) > 3.0
+        assert abs(read["template"][1]) < 1.0
+        assert abs(read["template"][0]) < 6.0  # the yaw itself: read within a fifth of the orbit
+
+
+def test_warp_depth_option_is_checked():
+    from facecam.engines import get_engine
+
+    assert get_engine("warp").options.depth == "template"
+    assert get_engine("warp", depth="mediapipe").options.depth == "mediapipe"
+    with pytest.raises(FacecamError, match="depth must be template or mediapipe"):
+        get_engine("warp", depth="flat")
+
+
 def test_background_plate_uses_other_frames_first_then_inpaints():
     from facecam.engines.warp import background_canvas
 

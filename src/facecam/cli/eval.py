@@ -30,7 +30,9 @@ def register(sub) -> None:
                "  facecam eval camera --input out/talk_input.mp4 --output out/talk.mp4 --camera pan-left --json\n"
                "  facecam eval camera --input src.mp4 --output baseline.mp4 --camera arc-left --frame 48\n"
                "Give the cropped input the engine saw (DIR/<name>_input.mp4 from `facecam generate`), so both "
-               "clips share framing and time, and the run's DIR/<name>_camera.json as the camera.",
+               "clips share framing and time, and the run's DIR/<name>_camera.json as the camera.\n"
+               "exit status: 0 when the verdict is CORRECT, 1 when it is WRONG (the verdict, or the JSON with "
+               "\"correct\": false, is printed either way), 2 on an error (a missing file, no face in the input).",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("--input", required=True, metavar="SRC.mp4", help="the video the engine was given")
     c.add_argument("--output", required=True, metavar="GEN.mp4", help="the generated video")
@@ -126,9 +128,10 @@ def run_camera(args: argparse.Namespace) -> int:
                               stride=args.stride)
     if args.json:
         _print(verdict.to_dict(), True)
-        return 0
-    print(camera_table(verdict))
-    return 0
+    else:
+        print(camera_table(verdict))
+    # A wrong camera is a failed check, as for a test runner: scripts and CI can use the status alone.
+    return 0 if verdict.correct else 1
 
 
 def camera_table(verdict) -> str:

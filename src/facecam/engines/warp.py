@@ -54,7 +54,7 @@ from scipy.signal import savgol_filter
 
 from ..condition.project import PinholeCamera, lift, orbit_pivot, project, trajectory_cameras
 from ..errors import FacecamError
-from ..face.pose import focal_length, intrinsics
+from ..face.pose import focal_length, intrinsics, template_depth
 from ..video.frames import frame_buffer
 from .base import Engine
 from .warp_mesh import MESH_VERTICES, RING_SCALES, FaceSurface, face_surface, ring_positions
@@ -95,6 +95,7 @@ class WarpOptions:
     feather: float = 0.006                      # person edge feathering, fraction of the frame diagonal
     segmentation_model: int = 0                 # MediaPipe selfie segmentation: 0 general, 1 landscape
     atlas: bool = True                          # barely-seen face triangles read the clip's best-seen frame
+    depth: str = "template"                     # face depth: "template" (posed face template) or "mediapipe" (z)
 
 
 class WarpEngine(Engine):
@@ -107,6 +108,8 @@ class WarpEngine(Engine):
         if unknown:
             raise FacecamError(f"unknown warp engine option(s): {', '.join(sorted(unknown))}")
         self.options = WarpOptions(**options)
+        if self.options.depth not in ("template", "mediapipe"):
+            raise FacecamError(f"warp engine depth must be template or mediapipe, got {self.options.depth!r}")
 
     def generate(self, clip: "ConditionedClip", *, seed: Optional[int] = None,
                  progress: bool = True) -> np.ndarray:
@@ -137,7 +140,10 @@ class WarpEngine(Engine):
         person_h = [plane_homography(K0, cam, plane_depth) for cam in cameras]
         bg_h = [plane_homography(K0, cam, bg_depth) for cam in cameras]
 
-        points = smooth_landmarks(track.points.astype(np.float64), self.options.smooth_xy, self.options.smooth_z)
+        points = track.points.astype(np.float64)
+        if self.options.depth == "template":  # a rigid head's depth: see face.pose.template_depth
+            points = template_depth(points, size, f)
+        points = smooth_landmarks(points, self.options.smooth_xy, self.options.smooth_z)
         src2d, world = surface_vertices(points, K0, plane_depth, surface)
 
         layers = person_layers(frames, points, surface, self.options, progress)

@@ -353,18 +353,23 @@ def expected_change(points_in: np.ndarray, size: tuple[int, int], view: dict, pi
 
     Rotation: the input head's rotation seen by the rotated target camera
     (exact for any pivot). Scale and shift: the input landmarks lifted to 3D
-    (:func:`facecam.condition.project.lift`) and projected by the target camera
+    (:func:`facecam.condition.project.lift`) at the depth of the posed face
+    template (:func:`facecam.face.pose.template_depth`) and projected by the target camera
     of the relative condition (:func:`facecam.condition.project.target_camera`).
     """
     from ..condition.project import lift, project, target_camera
-    from ..face.pose import MESH, estimate_head_pose, face_scale, focal_length, intrinsics
+    from ..face.pose import MESH, estimate_head_pose, face_scale, focal_length, intrinsics, template_depth
 
     h, w = size
     f = focal_length(size)
     K = intrinsics(size, f)
     pose_in = pose_in or estimate_head_pose(points_in, size)
     camera = target_camera(view, size, pivot, f)
-    projected = project(lift(points_in.astype(np.float64), K), camera)
+    # The head seen by the target camera is the template's rigid head (the one PnP reads the rotation
+    # with), at the input's pixels: MediaPipe's own z is not a rigid head's depth, and predicted the size
+    # change of a rigid head's 20 deg pitch orbits up to 2.9 points of log size off, the template's depth 1.4
+    # (benchmarks/warp_depth.py).
+    projected = project(lift(template_depth(points_in, size, f), K), camera)
     before = _head_angles(pose_in.rotation)
     after = _head_angles(camera.R @ pose_in.rotation)
     turn = [_wrap(float(v)) for v in after - before]

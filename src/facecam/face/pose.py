@@ -123,3 +123,35 @@ def estimate_head_pose(points: np.ndarray, size: tuple[int, int], focal: float |
     if single:
         pose = HeadPose(*(np.asarray(getattr(pose, f))[0] for f in pose.__dataclass_fields__))
     return pose
+
+
+def template_depth(points: np.ndarray, size: tuple[int, int], focal: float) -> np.ndarray:
+    """``(T, N, 3)`` pixel landmarks with MediaPipe's z replaced by the depth of the posed face template.
+
+    Each frame's landmarks keep their pixels; their depth becomes that of the 3D
+    face template (:func:`facecam.face.pose.template_points`) posed on them by the
+    same PnP fit the head pose uses, scaled so the head sits at depth ``focal``
+    (as :func:`facecam.condition.builder.proxy_points` places the template proxy),
+    and shifted so each frame's mean mesh depth stays ``focal + mean z``.
+
+    Why: the lifted MediaPipe z is not a rigid head's depth. Seen by an orbit's
+    camera it reads (PnP) as a head turned in angles the orbit does not turn: up to
+    4.0 deg of pitch and 2.0 deg of roll beside a 30 deg yaw orbit on the shared clips,
+    where the template's depth leaves 1.5 and 0.8; and on a rigid head rendered at
+    exact angles it predicts the size change of a 20 deg pitch orbit 1.4 points of log
+    size from what is measured, MediaPipe's z 2.9 (``benchmarks/warp_depth.py``). The warp engine draws the face with this
+    depth and the camera judge predicts sizes and shifts with it.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    single = pts.ndim == 2
+    batch = pts[None] if single else pts
+    K = intrinsics(size, focal)
+    template = template_points()
+    n = min(batch.shape[1], len(template))
+    out = batch.copy()
+    for frame, src in zip(out, batch):
+        rotation, translation = solve_pnp(template[:n], src[:n, :2], K)
+        depth = (template[:n] @ rotation[2] + translation[2]) * (focal / translation[2])
+        depth += (focal + src[MESH, 2]).mean() - depth[MESH].mean()
+        frame[:n, 2] = depth - focal
+    return out[0] if single else out
