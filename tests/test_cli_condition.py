@@ -200,3 +200,10 @@ def test_a_short_remainder_is_held_with_one_warning_and_a_whole_clip_is_not(tmp_
     with caplog.at_level(logging.WARNING, logger="facecam"):
         build_condition(media_path("lp_d3.mp4"), "zoom-in", num_frames="all", start=10.0, size=(240, 352))
     assert not [r for r in caplog.records if "is held" in r.getMessage()]
+
+
+@pytest.mark.parametrize("command", ["condition", "generate"])
+def test_an_output_named_like_a_file_is_refused_before_any_work(tmp_path, command):
+    result = run_cli(command, str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "out.mp4"))
+    _assert_one_line_error(result, "looks like a file name", "give a folder")
+    assert list(tmp_path.iterdir()) == []

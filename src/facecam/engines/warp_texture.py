@@ -171,12 +171,14 @@ class FaceAtlas:
         self.median, self.shapes = None, {}
         shapes = None
         if world is not None:
-            # Aligned onto the template, then onto the clip's median face (twice: the median of
-            # template-aligned meshes is a good reference, the second alignment fits it better).
-            shapes = align_shapes(world[:, :MESH_VERTICES].astype(np.float64), template_points()[:MESH_VERTICES])
+            # The candidate frames' meshes aligned onto the template, then onto their median face
+            # (twice: the median of template-aligned meshes is a good reference, the second
+            # alignment fits it better). Only the candidates: a long clip's every mesh in float64
+            # would be megabytes held for nothing.
+            shapes = align_shapes(world[frames, :MESH_VERTICES].astype(np.float64), template_points()[:MESH_VERTICES])
             shapes = align_shapes(shapes, np.median(shapes, axis=0))
             self.median = np.median(shapes, axis=0)
-            usable &= self.local_distance(shapes[frames], self.median) <= ATLAS_SHAPE_TOL
+            usable &= self.local_distance(shapes, self.median) <= ATLAS_SHAPE_TOL
 
         best = np.where(usable, areas, 0.0).max(axis=0)  # (F,)
         near = usable & (areas >= ATLAS_NEAR_BEST * best)
@@ -193,7 +195,7 @@ class FaceAtlas:
         self.source = np.where(has, frames[np.maximum(pick, 0)], -1)
         self.best_area = np.where(has, areas[np.maximum(pick, 0), np.arange(F)], 0.0)
         if shapes is not None:
-            self.shapes = {int(f): shapes[f] for f in np.unique(self.source[has])}
+            self.shapes = {int(frames[k]): shapes[k] for k in np.unique(pick[has])}
 
         # Layout: the frontal template scaled so the face keeps about the size the clip shows it.
         frontal = template_points()[:surface.ring_start, :2]

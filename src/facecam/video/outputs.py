@@ -23,6 +23,10 @@ from ..errors import VideoError
 from .frames import DiskFrames
 from .io import FrameStream, write_video
 
+# Names that read as a file, not a folder: `-o out.mp4` is a mistake, not a folder to create.
+FILE_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif", ".png", ".jpg", ".jpeg",
+                           ".json"})
+
 Payload = Union[np.ndarray, FrameStream, DiskFrames, dict, str, bytes]
 
 
@@ -31,6 +35,9 @@ def prepare_output_dir(path: str | os.PathLike) -> Path:
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise VideoError(f"output path exists and is not a folder: {out}")
+    if not out.exists() and out.suffix.lower() in FILE_SUFFIXES:
+        raise VideoError(f"the output is a folder, and {out} looks like a file name: give a folder "
+                         f"(results are written inside it, named after the input)")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = tempfile.mkdtemp(prefix=".facecam-probe-", dir=out)
