@@ -682,7 +682,7 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
         # Each corner's weight of the atlas: the share of the triangles around its vertex that read
         # it (0 where this triangle has no atlas texture to offer), so the switch between the
         # frame's and the atlas's texture is a blend across the region's rim, not a seam.
-        can = (atlas.best_area > 0) if atlas_ok is None else (atlas.best_area > 0) & atlas_ok
+        can = atlas.offers(atlas_ok)
         weight = (atlas.vertex_share(use)[tris[idx]] * can[idx, None]) if use.any() else np.zeros((idx.size, 3))
         full = weight.min(axis=1) > 0.999
         src = np.where(full[:, None, None], atlas.uv[tris[idx]] + (atlas_x, 0.0), src)

@@ -230,14 +230,17 @@ class FaceAtlas:
         across each edge (:data:`ATLAS_SMOOTHING` times) before it decides: regions switch whole.
         """
         best = self.best_area
-        has = best > 0
-        if ok is not None:
-            has = has & ok
+        has = self.offers(ok)
         margin = np.log(np.maximum(best, 1e-9) / np.maximum(own, best / 16.0 + 1e-9)) - np.log(ATLAS_GAIN)
         margin = np.where(has, margin, -np.log(4.0))
         for _ in range(ATLAS_SMOOTHING):
             margin = (margin + margin[self.adjacency].sum(axis=1)) / 4.0
         return (margin > 0) & has & enlarged
+
+    def offers(self, ok: Optional[np.ndarray] = None) -> np.ndarray:
+        """``(F,)`` the triangles the atlas has texture for, among those ``ok`` allows (:meth:`matches`)."""
+        has = self.best_area > 0
+        return has if ok is None else has & ok
 
     def vertex_share(self, use: np.ndarray) -> np.ndarray:
         """``(V,)`` the share of each vertex's triangles among those flagged in ``use`` ``(F,)``."""
