@@ -163,6 +163,39 @@ def test_background_plate_uses_other_frames_first_then_inpaints():
     assert (plate[:8, :8] != (255, 0, 255)).any(axis=-1).all()  # never the person's colour
 
 
+def test_background_plate_leaves_out_a_strand_the_matte_missed_in_a_few_frames():
+    from facecam.engines.warp import background_canvas
+
+    T, H, W = 6, 40, 60
+    wall = np.full((H, W, 3), 180, np.uint8)
+    layers = np.zeros((T, H, W, 4), np.uint8)
+    layers[..., :3] = wall
+    layers[1:3, 10:30, 20:23, :3] = 30  # a dark strand of hair outside the matte, in two of the six frames
+    canvas, (ox, oy) = background_canvas(layers, [np.eye(3)], (H, W))
+    plate = canvas[oy:oy + H, ox:ox + W, :3].astype(int)
+    # The plain mean would keep a third of it: 180 - 150 / 3 = 130.
+    assert np.abs(plate - 180).max() <= 1
+
+
+def test_the_never_seen_background_is_filled_smoothly_from_the_wall_not_from_the_persons_rim():
+    from facecam.engines.warp import fill_unseen
+
+    H, W = 80, 120
+    wall = np.repeat(np.linspace(40.0, 200.0, W, dtype=np.float32)[None, :, None], H, axis=0).repeat(3, axis=2)
+    missing = np.zeros((H, W), np.uint8)
+    cv2.circle(missing, (60, 40), 22, 1, -1)  # always behind the person
+    plate = wall.copy()
+    rim = cv2.dilate(missing, np.ones((7, 7), np.uint8)) & (1 - missing)
+    plate[rim > 0] = (255.0, 0.0, 255.0)  # hair and skin the matte let through, next to the person
+    filled = fill_unseen(plate, missing)
+    inside = missing > 0
+    # The wall's own gradient, not the rim's magenta (Telea inpainting from the boundary: off by 51).
+    assert np.abs(filled[inside] - wall[inside]).max() < 25
+    # ...and no streaks: along each row the fill changes steadily (a gradient of 1.3 per pixel).
+    step = np.diff(filled[..., 1], axis=1)[inside[:, 1:] & inside[:, :-1]]
+    assert np.abs(step).max() < 4
+
+
 def test_engine_rejects_a_track_that_does_not_match_the_video(astronaut_landmarks):
     from facecam.camera.trajectory import resolve_camera
     from facecam.condition.builder import ConditionedClip

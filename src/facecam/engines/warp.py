@@ -22,9 +22,11 @@ background
     a plane :data:`BACKGROUND_DEPTH` times further away. Where the person hides
     it in the current frame, the background seen in the other frames is used
     (a mean over up to :data:`PLATE_FRAMES` frames spread over the clip, each
-    where that pixel was well clear of the person); what no frame ever saw is
-    inpainted once per clip at low resolution, and beyond the source frame the
-    plate continues as its mirror image (texture rather than streaks).
+    where that pixel was well clear of the person, without the samples far from
+    the rest: hair the matte missed); what no frame ever saw is filled once per
+    clip, smoothly from the wall around it (a pull-push pyramid, not from the
+    band beside the person) with the wall's grain, and beyond the source frame
+    the plate continues as its mirror image (texture rather than streaks).
 
 The face is drawn over the person layer with the person's alpha, so a still
 camera reproduces the input exactly. Speed (an 81-frame 704x480 clip in 2.7-4.2 s of wall time on a
@@ -77,7 +79,8 @@ PLATE_FRAMES = 24      # frames averaged into the background plate (spread over 
 MAX_MARGIN = 1.5       # background canvas reaches at most this many frame sizes beyond the frame
 PLATE_CLEARANCE = np.ones((9, 9), np.uint8)  # plate pixels keep 4 pixels from the person's rim
 ATLAS_GAP = 4         # transparent columns between the frame and the face atlas in the renderer's source
-INPAINT_SCALE = 4      # the unseen background is inpainted at 1/4 resolution (smooth anyway)
+PLATE_OUTLIER = 12.0   # grey levels: plate samples closer than this to the pixel's mean always stay in it
+FILL_MARGIN = 6.0      # pixels: the known wall this close to the never-seen region does not seed its fill
 # Beyond this turn from the source view a run warns. At the presets' 30 deg the identity (SFace) of
 # every checked frame stayed >= 0.56 on the six shared clips; at 45 deg (--strength 1.5) it fell below 0.6
 # in 8 of 12 arc runs, to 0.36 (benchmarks/warp_quality.py --frames 49 [--strength 1.5]).
@@ -388,22 +391,32 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
 
     Returns the canvas ``(Hc, Wc, 4)`` uint8 and the offset ``(ox, oy)`` of the
     source frame's origin in it. Inside the frame each pixel is the mean of the
-    frames where no person covered it; pixels never seen are inpainted, and the
-    margin around the frame (up to what the trajectory's views reach) mirrors the
-    frame's plate.
+    frames where no person covered it, without the samples far from that mean (a
+    strand of hair the matte missed in a few frames); pixels never seen are filled
+    smoothly from the wall around them (not from the band next to the person, which
+    holds what the matte let through) with the wall's grain, and the margin around
+    the frame (up to what the trajectory's views reach) mirrors the frame's plate.
     """
     H, W = size
     T = layers.shape[0]
+    picks = np.unique(np.linspace(0, T - 1, min(T, PLATE_FRAMES)).round().astype(int))
     total = np.zeros((H, W), np.float32)
     plate = np.zeros((H, W, 3), np.float32)
-    for t in np.unique(np.linspace(0, T - 1, min(T, PLATE_FRAMES)).round().astype(int)):
+    squares = np.zeros((H, W), np.float32)  # of the grey level, for the samples' spread
+    seen_by = []
+    for t in picks:
         # Only pixels well clear of the person's feathered rim: segmentation edges are loose, and
         # hair or skin baked into the plate would show as a halo wherever the person moves away.
         layer = layers[t]
-        seen = cv2.erode((layer[..., 3] == 0).astype(np.uint8), PLATE_CLEARANCE) > 0
+        seen = cv2.erode((layer[..., 3] == 0).astype(np.uint8), PLATE_CLEARANCE)
+        seen_by.append(np.packbits(seen, axis=None))
         total += seen
-        cv2.add(plate, layer[..., :3].astype(np.float32), dst=plate, mask=seen.astype(np.uint8))
+        rgb = np.ascontiguousarray(layer[..., :3])
+        cv2.accumulate(rgb, plate, mask=seen)
+        cv2.accumulateSquare(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), squares, mask=seen)
     plate /= np.maximum(total, 1.0)[..., None]
+    if len(picks) > 2:
+        plate = drop_outliers(layers, picks, seen_by, plate, total, squares)
     unseen = total < 0.5
 
     corners = np.array([[0, 0, 1], [W, 0, 1], [0, H, 1], [W, H, 1]], np.float64).T
@@ -416,7 +429,7 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     Hc, Wc = y1 - y0 + 2, x1 - x0 + 2
     if unseen.all():  # nothing known at all: a neutral grey
         plate[:] = 128.0
-    elif unseen.any():  # behind the person in every frame: inpainted from around, with the wall's grain
+    elif unseen.any():  # behind the person in every frame: filled from the wall around, with its grain
         plate = fill_unseen(plate, unseen.astype(np.uint8))
         add_grain(plate, unseen)
     # Beyond the frame the wall goes on as its own mirror image: texture, where an inpainting
@@ -427,10 +440,41 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     return out, (ox, oy)
 
 
-def add_grain(plate: np.ndarray, unseen: np.ndarray) -> None:
-    """Give the inpainted pixels of a float ``(H, W, 3)`` plate the seen wall's fine texture, in place.
+def drop_outliers(layers: "np.ndarray | PersonLayers", picks: np.ndarray, seen_by: list, plate: np.ndarray,
+                  total: np.ndarray, squares: np.ndarray) -> np.ndarray:
+    """The plate's mean again without the samples further from it than their spread.
 
-    An inpainting is smooth; next to a real wall (sensor noise, fabric, paint) it reads
+    A strand of hair or a shadow the matte missed sits in a few of the frames a pixel was
+    seen in; the mean keeps a faint copy of it, which the plate then shows as a dark
+    outline of where the person was (lp_s18). A sample whose luma is more than one
+    standard deviation (and at least :data:`PLATE_OUTLIER` grey levels) from the mean is
+    left out: a minority far from the rest is always further than the spread, a wall's
+    noise never reaches the floor. Pixels with no sample left keep the mean.
+    """
+    H, W = total.shape
+    n = np.maximum(total, 1.0)
+    grey_mean = cv2.cvtColor(plate, cv2.COLOR_RGB2GRAY)
+    spread = np.sqrt(np.maximum(squares / n - grey_mean ** 2, 0.0))
+    limit = np.maximum(spread, PLATE_OUTLIER)
+    kept = np.zeros((H, W), np.float32)
+    again = np.zeros((H, W, 3), np.float32)
+    for t, packed in zip(picks, seen_by):
+        seen = np.unpackbits(packed, count=H * W).reshape(H, W)
+        # The colours only: a PersonLayers' frame as it is, without making its matte again.
+        rgb = np.ascontiguousarray(layers.frames[t] if isinstance(layers, PersonLayers) else layers[t][..., :3])
+        near = np.abs(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) - grey_mean) <= limit
+        mask = (near & (seen > 0)).astype(np.uint8)
+        kept += mask
+        cv2.accumulate(rgb, again, mask=mask)
+    ok = kept > 0
+    again /= np.maximum(kept, 1.0)[..., None]
+    return np.where(ok[..., None], again, plate)
+
+
+def add_grain(plate: np.ndarray, unseen: np.ndarray) -> None:
+    """Give the filled pixels of a float ``(H, W, 3)`` plate the seen wall's fine texture, in place.
+
+    A fill is smooth; next to a real wall (sensor noise, fabric, paint) it reads
     as a flat smear. The seen pixels' high-pass residual sets the strength of a fixed
     (seeded, so it does not flicker) noise added where nothing was seen.
     """
@@ -446,19 +490,46 @@ def add_grain(plate: np.ndarray, unseen: np.ndarray) -> None:
 
 
 def fill_unseen(canvas: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """Inpaint the ``missing`` pixels of a float ``(H, W, 3)`` canvas at low resolution (Telea)."""
-    Hc, Wc = missing.shape
-    s = INPAINT_SCALE
-    small_size = (max(1, Wc // s), max(1, Hc // s))
-    small = cv2.resize(np.clip(canvas, 0, 255).astype(np.uint8), small_size, interpolation=cv2.INTER_AREA)
-    # A small pixel is known only if every full pixel under it is.
-    small_missing = (cv2.resize(missing * 255, small_size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
-    if small_missing.all():  # nothing known at all: a neutral grey
+    """Fill the ``missing`` pixels of a float ``(H, W, 3)`` canvas smoothly from the known ones.
+
+    The known pixels within :data:`FILL_MARGIN` of the missing region are left out of the
+    fill's sources (they are next to where the person always was: what the matte let
+    through of hair and skin would otherwise be spread over the whole region). The fill
+    is a pull-push over an image pyramid: each coarser level averages the known pixels
+    under it, and each missing pixel takes the bilinear upsampling of the first level that
+    knows it. Unlike an inpainting that propagates the boundary inwards (Telea), it has no
+    streaks converging on the region's middle.
+    """
+    if not missing.any():
+        return canvas
+    far = cv2.distanceTransform(missing.astype(np.uint8) ^ 1, cv2.DIST_L2, 3) > FILL_MARGIN
+    known = (missing == 0) & far
+    if not known.any():
+        known = missing == 0
+    if not known.any():  # nothing known at all: a neutral grey
         return np.full_like(canvas, 128.0)
-    filled = cv2.inpaint(small, small_missing, 3, cv2.INPAINT_TELEA)
-    filled = cv2.GaussianBlur(filled, (0, 0), 1.5)
-    big = cv2.resize(filled, (Wc, Hc), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    return np.where(missing[..., None].astype(bool), big, canvas)
+    filled = pull_push(canvas, known.astype(np.float32))
+    filled = cv2.GaussianBlur(filled, (0, 0), 2.0)  # the pyramid's levels join smoothly
+    return np.where(missing[..., None].astype(bool), filled, canvas)
+
+
+def pull_push(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Every pixel of a float ``(H, W, C)`` image where ``weight`` ``(H, W)`` is 0, filled from the
+    weighted pixels by a pyramid: pull (average the known pixels into ever coarser levels), then
+    push (each level's unknown pixels take the next coarser level, upsampled bilinearly)."""
+    H, W = weight.shape
+    if weight.min() > 0 or min(H, W) <= 1:
+        return image
+    small = (max(1, (W + 1) // 2), max(1, (H + 1) // 2))
+    w_small = cv2.resize(weight, small, interpolation=cv2.INTER_AREA)
+    sum_small = cv2.resize(image * weight[..., None], small, interpolation=cv2.INTER_AREA)
+    if sum_small.ndim == 2:
+        sum_small = sum_small[..., None]
+    coarse = pull_push(sum_small / np.maximum(w_small, 1e-6)[..., None], (w_small > 1e-6).astype(np.float32))
+    up = cv2.resize(coarse, (W, H), interpolation=cv2.INTER_LINEAR)
+    if up.ndim == 2:
+        up = up[..., None]
+    return np.where(weight[..., None] > 0, image, up)
 
 
 class FrameRenderer:
