@@ -177,6 +177,23 @@ def test_background_plate_leaves_out_a_strand_the_matte_missed_in_a_few_frames()
     assert np.abs(plate - 180).max() <= 1
 
 
+def test_a_background_pixel_seen_once_beside_the_person_is_mostly_filled_from_the_wall():
+    from facecam.engines.warp import background_canvas
+
+    T, H, W = 24, 40, 60
+    layers = np.zeros((T, H, W, 4), np.uint8)
+    layers[..., :3] = 180
+    layers[:, :, 20:40, 3] = 255                 # the person, in every frame
+    layers[5, :, 20:40, 3] = 0                   # one frame where the matte lost the person...
+    layers[5, :, 20:40, :3] = 40                 # ...and the plate would take the person's dark colour
+    canvas, (ox, oy) = background_canvas(layers, [np.eye(3)], (H, W))
+    plate = canvas[oy:oy + H, ox:ox + W, :3].astype(float)
+    # Seen in one of 24 frames: a third of its own colour, the rest filled from the wall (the plain
+    # mean: 40, 140 below the wall).
+    assert np.abs(plate[10:30, 28:32] - (180 - 140 / 3)).max() < 6
+    assert np.abs(plate[:, :12] - 180).max() <= 1  # the wall seen in every frame is untouched
+
+
 def test_the_never_seen_background_is_filled_smoothly_from_the_wall_not_from_the_persons_rim():
     from facecam.engines.warp import fill_unseen
 

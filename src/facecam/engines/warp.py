@@ -81,6 +81,7 @@ PLATE_CLEARANCE = np.ones((9, 9), np.uint8)  # plate pixels keep 4 pixels from t
 ATLAS_GAP = 4         # transparent columns between the frame and the face atlas in the renderer's source
 PLATE_OUTLIER = 12.0   # grey levels: plate samples closer than this to the pixel's mean always stay in it
 FILL_MARGIN = 6.0      # pixels: the known wall this close to the never-seen region does not seed its fill
+PLATE_MIN_SEEN = 3     # a plate pixel seen in fewer of the PLATE_FRAMES is partly filled (at most a quarter of them)
 # Beyond this turn from the source view a run warns. At the presets' 30 deg the identity (SFace) of
 # every checked frame stayed >= 0.56 on the six shared clips; at 45 deg (--strength 1.5) it fell below 0.6
 # in 8 of 12 arc runs, to 0.36 (benchmarks/warp_quality.py --frames 49 [--strength 1.5]).
@@ -394,8 +395,9 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     frames where no person covered it, without the samples far from that mean (a
     strand of hair the matte missed in a few frames); pixels never seen are filled
     smoothly from the wall around them (not from the band next to the person, which
-    holds what the matte let through) with the wall's grain, and the margin around
-    the frame (up to what the trajectory's views reach) mirrors the frame's plate.
+    holds what the matte let through) with the wall's grain, those seen in fewer than
+    :data:`PLATE_MIN_SEEN` frames partly so, and the margin around the frame (up to
+    what the trajectory's views reach) mirrors the frame's plate.
     """
     H, W = size
     T = layers.shape[0]
@@ -427,11 +429,20 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     y1 = int(np.clip(np.ceil(xy[:, 1].max()), H, (1 + MAX_MARGIN) * H))
     ox, oy = -x0, -y0
     Hc, Wc = y1 - y0 + 2, x1 - x0 + 2
+    # A pixel seen in only one or two frames was at the person's edge in them: what the matte let
+    # through is in it more often than not. It is trusted in proportion to its count, and what is
+    # not trusted is filled as if never seen.
+    need = max(1, min(PLATE_MIN_SEEN, len(picks) // 4))
+    trust = np.clip(total / need, 0.0, 1.0)
+    unsure = trust < 1.0
+    if not (~unsure).any():
+        trust, unsure = (~unseen).astype(np.float32), unseen
     if unseen.all():  # nothing known at all: a neutral grey
         plate[:] = 128.0
-    elif unseen.any():  # behind the person in every frame: filled from the wall around, with its grain
-        plate = fill_unseen(plate, unseen.astype(np.uint8))
-        add_grain(plate, unseen)
+    elif unsure.any():  # behind the person in (nearly) every frame: filled from the wall around, with its grain
+        filled = fill_unseen(plate, unsure.astype(np.uint8))
+        add_grain(filled, unsure)
+        plate += (1.0 - trust[..., None]) * (filled - plate)
     # Beyond the frame the wall goes on as its own mirror image: texture, where an inpainting
     # from the frame's edge would draw streaks across the whole margin.
     canvas = np.pad(plate, ((oy, Hc - oy - H), (ox, Wc - ox - W), (0, 0)), mode="symmetric")
