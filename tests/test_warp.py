@@ -409,6 +409,38 @@ def test_a_folded_face_triangle_still_covers_its_pixels_but_a_folded_ring_triang
     assert (map_x[row, col], map_y[row, col]) == pytest.approx((14.0, 14.0))  # a mirror image of itself
 
 
+def test_a_face_read_beyond_the_frames_right_edge_continues_the_frame_and_never_reads_the_atlas():
+    """The renderer's source holds the frame and, right of it, the face atlas; a close-up's rings
+    read beyond the frame's right edge when the view moves right, and those reads used to land in
+    the atlas (another part of the face) or the gap before it (the wall)."""
+    from facecam.condition.project import PinholeCamera
+    from facecam.engines.warp import FrameRenderer, background_canvas, plane_homography, surface_vertices
+    from facecam.engines.warp_mesh import face_surface
+    from facecam.engines.warp_texture import FaceAtlas
+    from facecam.face.pose import focal_length, intrinsics, template_points
+
+    size = (300, 300)
+    f = focal_length(size)
+    K0 = intrinsics(size, f)
+    surface = face_surface()
+    points = np.repeat((template_points() * 160.0 + (230.0, 150.0, 0.0))[None], 2, axis=0)  # rings cut by x = 300
+    plane_depth = f + 80.0
+    src2d, world = surface_vertices(points, K0, plane_depth, surface)
+    assert src2d[0, :, 0].max() > 330
+    layers = np.zeros((2, 300, 300, 4), np.uint8)
+    layers[..., 1] = 200          # the frame: green, all person
+    layers[..., 3] = 255
+    atlas = FaceAtlas(layers, src2d, surface, world)
+    atlas.image[..., :3] = (255, 0, 0)  # the atlas: red
+    camera = PinholeCamera(K0, np.eye(3), np.array([-40.0 * plane_depth / f, 0.0, 0.0]))  # the view moves right
+    person_h, bg_h = plane_homography(K0, camera, plane_depth), plane_homography(K0, camera, 2 * plane_depth)
+    canvas, offset = background_canvas(layers, [bg_h], size)
+    out = FrameRenderer(size, canvas, offset, surface, atlas).render(layers[0], src2d[0], world[0], camera,
+                                                                   person_h, bg_h)
+    edge = out[60:240, 270:]  # rings and face reading up to ~40 px beyond the source's right edge
+    assert (edge[..., 1] > 150).mean() > 0.95 and (edge[..., 0] < 60).all()  # the frame's green, no red
+
+
 def test_person_blobs_away_from_the_face_are_dropped():
     from facecam.engines.warp import keep_subject
 

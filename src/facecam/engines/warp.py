@@ -79,6 +79,7 @@ PLATE_FRAMES = 24      # frames averaged into the background plate (spread over 
 MAX_MARGIN = 1.5       # background canvas reaches at most this many frame sizes beyond the frame
 PLATE_CLEARANCE = np.ones((9, 9), np.uint8)  # plate pixels keep 4 pixels from the person's rim
 ATLAS_GAP = 4         # transparent columns between the frame and the face atlas in the renderer's source
+ATLAS_TAG = 65536.0   # face-map x offset of atlas reads (float32 keeps 1/128 px there); see FrameRenderer.render
 PLATE_OUTLIER = 12.0   # grey levels: plate samples closer than this to the pixel's mean always stay in it
 FILL_MARGIN = 6.0      # pixels: the known wall this close to the never-seen region does not seed its fill
 PLATE_MIN_SEEN = 3     # a plate pixel seen in fewer of the PLATE_FRAMES is partly filled (at most a quarter of them)
@@ -637,7 +638,10 @@ class FrameRenderer:
         np.minimum(px, W + 1, out=px)  # beyond the frame's right edge: the transparent gap, never the atlas
         target = project(world, camera)
         atlas_ok = None if self.atlas is None else self.atlas.matches(self.atlas.shape_of(world))
-        face = face_map(src2d, target, self.surface, self.full_xs, self.full_ys, self.atlas, self.atlas_x, atlas_ok,
+        # The face map marks its atlas reads by ATLAS_TAG (far beyond any frame read) and they are
+        # moved to the atlas's place here: a frame read beyond the right edge (a close-up's rings)
+        # is then never taken for one (it read the atlas's pixels, or the gap before it).
+        face = face_map(src2d, target, self.surface, self.full_xs, self.full_ys, self.atlas, ATLAS_TAG, atlas_ok,
                         with_blend=True)
         blend = None
         if face is not None:
@@ -645,11 +649,14 @@ class FrameRenderer:
             # A head cut by the frame edge continues it (hair above, cheek beside) instead of
             # showing the wall through it: the face surface reads clamped to the frame at its
             # sides and mirrored at its top and bottom, so hair cut by the top edge goes on as
-            # hair rather than as streaks of its last row (atlas reads, right of the frame,
-            # are left alone).
-            in_frame = fx < W + 1
+            # hair rather than as streaks of its last row.
+            on_atlas = fx >= 0.5 * ATLAS_TAG
+            fx -= np.float32(ATLAS_TAG - self.atlas_x) * on_atlas
+            in_frame = ~on_atlas
             np.copyto(fx, np.clip(fx, 0, W - 1), where=in_frame)
             np.copyto(fy, np.clip(H - 1 - np.abs(H - 1 - np.abs(fy)), 0, H - 1), where=in_frame)
+            if blend is not None:
+                np.subtract(blend[2], np.float32(ATLAS_TAG - self.atlas_x), out=blend[2])  # all atlas reads
             np.copyto(px[box], fx, where=covered)
             np.copyto(py[box], fy, where=covered)
         # Below the frame the body continues (its last row repeats); beside and above it, nothing does.
