@@ -453,6 +453,23 @@ def test_person_blobs_away_from_the_face_are_dropped():
     assert (kept[20:30, 60:70] == 1).all()
 
 
+def test_background_plate_leaves_out_hair_beyond_a_full_size_frames_matte():
+    """At 704x480 the plate takes a frame's pixel only 16 px clear of the person's matte: strands of
+    a moving subject's hair 5-15 px beyond it (lp_s18) used to be baked into the plate, which then
+    drew them as a still smudge beside the head wherever the background showed the plate."""
+    from facecam.engines.warp import background_canvas
+
+    T, H, W = 4, 704, 480
+    layers = np.zeros((T, H, W, 4), np.uint8)
+    layers[..., :3] = 150                        # a plain wall
+    layers[:, :, 100:300] = (200, 150, 120, 255)  # the person, in every frame
+    layers[:, :, 305:315, :3] = 20               # dark strands 5-15 px beyond the matte: alpha 0
+    canvas, (ox, oy) = background_canvas(layers, [np.eye(3)], (H, W))
+    plate = canvas[oy:oy + H, ox:ox + W, :3].astype(int)
+    assert plate[:, 305:315].min() >= 140        # filled from the wall, not the strands' 20
+    assert np.abs(plate[:, 340:] - 150).max() <= 8  # the wall itself (with the fill's grain at most)
+
+
 def test_background_plate_never_takes_the_persons_feathered_rim():
     from facecam.engines.warp import background_canvas
 

@@ -77,7 +77,11 @@ MAP_SCALE = 2          # backward maps are computed on a 2x coarser grid and ups
 SEGMENT_STRIDE = 2     # segment every other frame, interpolate the rest
 PLATE_FRAMES = 24      # frames averaged into the background plate (spread over the clip)
 MAX_MARGIN = 1.5       # background canvas reaches at most this many frame sizes beyond the frame
-PLATE_CLEARANCE = np.ones((9, 9), np.uint8)  # plate pixels keep 4 pixels from the person's rim
+PLATE_CLEARANCE = np.ones((9, 9), np.uint8)  # the background takes the plate within 4 pixels of the person's matte
+# The plate takes a frame's pixel only this far clear of the person's matte there (fraction of the frame
+# diagonal: 16 px at 704x480, and never under PLATE_CLEARANCE's 4 px; background_canvas): a moving
+# subject's hair reaches further beyond the matte than a still one's.
+PLATE_SOURCE_CLEARANCE = 0.019
 ATLAS_GAP = 4         # transparent columns between the frame and the face atlas in the renderer's source
 ATLAS_TAG = 65536.0   # face-map x offset of atlas reads (float32 keeps 1/128 px there); see FrameRenderer.render
 PLATE_OUTLIER = 12.0   # grey levels: plate samples closer than this to the pixel's mean always stay in it
@@ -407,11 +411,13 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     plate = np.zeros((H, W, 3), np.float32)
     squares = np.zeros((H, W), np.float32)  # of the grey level, for the samples' spread
     seen_by = []
+    reach = max(PLATE_CLEARANCE.shape[0] // 2, int(round(PLATE_SOURCE_CLEARANCE * float(np.hypot(H, W)))))
+    clearance = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
     for t in picks:
         # Only pixels well clear of the person's feathered rim: segmentation edges are loose, and
         # hair or skin baked into the plate would show as a halo wherever the person moves away.
         layer = layers[t]
-        seen = cv2.erode((layer[..., 3] == 0).astype(np.uint8), PLATE_CLEARANCE)
+        seen = cv2.erode((layer[..., 3] == 0).astype(np.uint8), clearance)
         seen_by.append(np.packbits(seen, axis=None))
         total += seen
         rgb = np.ascontiguousarray(layer[..., :3])
