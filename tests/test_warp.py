@@ -72,6 +72,37 @@ def test_plane_homography_moves_plane_points_like_the_camera():
     np.testing.assert_allclose(mapped, expected, atol=1e-6)
 
 
+def test_person_plane_keeps_the_outline_width_under_an_orbit():
+    """The person layer's plane faces halfway between the two cameras: a 30 deg orbit keeps the width of
+    what lies across the pivot (a head's outline), where the plane facing the source shrank it by cos 30."""
+    from facecam.condition.project import target_camera
+    from facecam.engines.warp import person_plane, plane_homography
+    from facecam.face.pose import focal_length, intrinsics
+
+    size = (480, 704)
+    f = focal_length(size)
+    K0 = intrinsics(size, f)
+    pivot = np.array([0.0, 0.0, 1.2 * f])
+    still = target_camera({"yaw": 0.0, "pitch": 0.0, "roll": 0.0, "zoom": 1.3, "pan_x": 0.1, "pan_y": 0.0},
+                          size, pivot, f)
+    n, d = person_plane(still, pivot)  # no turn: the plane z = pivot depth, as before
+    np.testing.assert_allclose(n, [0.0, 0.0, 1.0], atol=1e-12)
+    assert d == pytest.approx(pivot[2])
+
+    span = np.array([[352.0 - 100.0, 240.0], [352.0 + 100.0, 240.0]])  # across the pivot's pixel
+    for yaw, pitch, axis in ((30.0, 0.0, 0), (-30.0, 0.0, 0), (0.0, 20.0, 1)):
+        span_ax = span if axis == 0 else span[:, ::-1] + np.array([112.0, -112.0])
+        camera = target_camera({"yaw": yaw, "pitch": pitch, "roll": 0.0, "zoom": 1.0, "pan_x": 0.0, "pan_y": 0.0},
+                               size, pivot, f)
+        n, d = person_plane(camera, pivot)
+        assert n @ pivot == pytest.approx(d)  # through the pivot
+        turned = cv2.perspectiveTransform(span_ax[None], plane_homography(K0, camera, d, n))[0]
+        flat = cv2.perspectiveTransform(span_ax[None], plane_homography(K0, camera, pivot[2]))[0]
+        width = np.linalg.norm(turned[1] - turned[0]) / 200.0
+        assert width == pytest.approx(1.0, abs=0.02)
+        assert np.linalg.norm(flat[1] - flat[0]) / 200.0 == pytest.approx(np.cos(np.radians(yaw or pitch)), abs=0.02)
+
+
 def test_landmark_smoothing_removes_jitter_and_keeps_motion():
     from facecam.engines.warp import smooth_landmarks
 

@@ -146,14 +146,15 @@ class WarpEngine(Engine):
         cameras = trajectory_cameras(trajectory, size, pivot, f)
         plane_depth = float(pivot[2])
         bg_depth = plane_depth * self.options.background_depth
-        person_h = [plane_homography(K0, cam, plane_depth) for cam in cameras]
+        planes = [person_plane(cam, pivot) for cam in cameras]
+        person_h = [plane_homography(K0, cam, d, n) for cam, (n, d) in zip(cameras, planes)]
         bg_h = [plane_homography(K0, cam, bg_depth) for cam in cameras]
 
         points = track.points.astype(np.float64)
         if self.options.depth == "template":  # a rigid head's depth: see face.pose.template_depth
             points = template_depth(points, size, f)
         points = smooth_landmarks(points, self.options.smooth_xy, self.options.smooth_z)
-        src2d, world = surface_vertices(points, K0, plane_depth, surface)
+        src2d, world = surface_vertices(points, K0, plane_depth, surface, planes)
 
         layers = person_layers(frames, points, surface, self.options, progress)
         atlas = FaceAtlas(layers, src2d, surface, world) if self.options.atlas else None
@@ -228,15 +229,35 @@ def condition_pivot(clip: "ConditionedClip", focal: float) -> np.ndarray:
     return orbit_pivot(world, rotation)
 
 
-def plane_homography(K0: np.ndarray, camera: PinholeCamera, depth: float) -> np.ndarray:
-    """``(3, 3)`` map from source pixels to target pixels for the plane ``z = depth`` (source camera frame).
+def plane_homography(K0: np.ndarray, camera: PinholeCamera, depth: float,
+                     normal: Optional[np.ndarray] = None) -> np.ndarray:
+    """``(3, 3)`` map from source pixels to target pixels for the plane ``n.X = depth`` (source camera frame).
 
-    A point ``X`` on the plane satisfies ``n.X / depth = 1`` with ``n = (0, 0, 1)``,
-    so ``R X + t = (R + t n^T / depth) X`` and ``X = depth * K0^-1 x``.
+    ``n`` is the unit ``normal`` (default ``(0, 0, 1)``: the plane ``z = depth``).
+    A point ``X`` on the plane satisfies ``n.X / depth = 1``, so
+    ``R X + t = (R + t n^T / depth) X``, and ``X`` is a multiple of ``K0^-1 x``.
     """
-    n = np.array([0.0, 0.0, 1.0])
+    n = np.array([0.0, 0.0, 1.0]) if normal is None else np.asarray(normal, dtype=np.float64)
     H = camera.K @ (camera.R + np.outer(camera.t, n) / depth) @ np.linalg.inv(K0)
     return H / H[2, 2]
+
+
+def person_plane(camera: PinholeCamera, pivot: np.ndarray) -> tuple[np.ndarray, float]:
+    """The person layer's plane ``(n, d)`` (``n.X = d``, source camera frame) for one target camera.
+
+    It passes through the head pivot and faces halfway between the source camera's
+    viewing direction and the target's (its normal bisects the two optical axes).
+    A plane facing the source alone is foreshortened by the orbit (by cos 30 deg =
+    0.87 across a 30 deg arc), so hair, ears and the head's outline shrank towards the
+    pivot while the face, in front of it, did not: the far cheek was cut off by a
+    straight edge and the near side's hair squeezed. A head is round, its outline
+    keeps its width from any side; the halfway plane is seen at the same slant by
+    both cameras, so it keeps the outline's width too. A still, zooming or panning
+    camera keeps the plane ``z = pivot depth``.
+    """
+    axis = camera.R[2] + np.array([0.0, 0.0, 1.0])  # the target's optical axis, in the source frame, + the source's
+    n = axis / np.linalg.norm(axis)
+    return n, float(n @ np.asarray(pivot, dtype=np.float64))
 
 
 def smooth_landmarks(points: np.ndarray, window_xy: int, window_z: int) -> np.ndarray:
@@ -255,12 +276,14 @@ def smooth_landmarks(points: np.ndarray, window_xy: int, window_z: int) -> np.nd
     return out
 
 
-def surface_vertices(points: np.ndarray, K0: np.ndarray, plane_depth: float,
-                     surface: FaceSurface) -> tuple[np.ndarray, np.ndarray]:
+def surface_vertices(points: np.ndarray, K0: np.ndarray, plane_depth: float, surface: FaceSurface,
+                     planes: Optional[list] = None) -> tuple[np.ndarray, np.ndarray]:
     """Source pixels ``(T, V, 2)`` and world points ``(T, V, 3)`` of the face surface's vertices.
 
     Ring vertices sit at the ring's pixel in the source, at a depth blended from
-    the oval's depth towards the person plane (the last ring lies on it).
+    the oval's depth towards the person plane (the last ring lies on it). The
+    plane is ``z = plane_depth``, or per frame ``planes[t] = (n, d)`` (``n.X = d``,
+    :func:`person_plane`).
     """
     T = points.shape[0]
     mesh2d = points[:, :MESH_VERTICES, :2]
@@ -271,8 +294,15 @@ def surface_vertices(points: np.ndarray, K0: np.ndarray, plane_depth: float,
     n = len(surface.oval)
     ring_world = np.empty((T, len(RING_SCALES) * n, 3))
     for k, blend in enumerate(RING_DEPTH_BLEND):
-        depth = oval_depth + blend * (plane_depth - oval_depth)
         xy = rings2d[:, k * n:(k + 1) * n]
+        on_plane = np.full(xy.shape[:2], plane_depth)
+        if planes is not None:  # depth where each ring pixel's ray meets its frame's plane
+            normals = np.stack([p[0] for p in planes])  # (T, 3)
+            dist = np.array([p[1] for p in planes])      # (T,)
+            facing = (normals[:, None, 0] * (xy[..., 0] - cx) / f + normals[:, None, 1] * (xy[..., 1] - cy) / f
+                      + normals[:, None, 2])
+            on_plane = np.clip(dist[:, None] / np.maximum(facing, 1e-6), 0.5 * plane_depth, 2.0 * plane_depth)
+        depth = oval_depth + blend * (on_plane - oval_depth)
         ring_world[:, k * n:(k + 1) * n] = np.stack(
             [(xy[..., 0] - cx) * depth / f, (xy[..., 1] - cy) * depth / f, depth], axis=-1)
     return np.concatenate([mesh2d, rings2d], axis=1), np.concatenate([mesh_world, ring_world], axis=1)
