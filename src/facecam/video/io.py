@@ -307,10 +307,10 @@ def x264_cpu_params() -> dict:
     a run's mp4 and every measurement on it were not reproducible. x264 trusts the flags
     it is given, so the cap is set only where AVX2 is there too.
     """
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features
-    except ImportError:  # pragma: no cover - numpy < 2
+    try:  # numpy 1 (what this package pins); numpy 2 moved it
         from numpy.core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # pragma: no cover
+        from numpy._core._multiarray_umath import __cpu_features__ as features
     if features.get("AVX512F") and features.get("AVX2") and features.get("FMA3"):
         return {"x264-params": "asm=AVX2"}
     return {}
