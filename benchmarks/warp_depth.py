@@ -90,7 +90,10 @@ def truth_part() -> None:
 
     image = skimage.data.astronaut()
     cloud = gaussians_from_portrait(image, detect_image_landmarks(image), spacing_px=2.0)
-    views = [(0, 0), (-30, 0), (-15, 0), (15, 0), (30, 0), (0, -20), (0, -10), (0, 10), (0, 20)]
+    # Beyond 30 deg too: a preset arc of a head that is already turned ends 50-55 deg from frontal
+    # (lp_s18 arc-left), where MediaPipe reads uncommanded pitch and roll even on a rigid head.
+    views = [(0, 0), (-30, 0), (-15, 0), (15, 0), (30, 0), (0, -20), (0, -10), (0, 10), (0, 20),
+             (-40, 0), (40, 0), (-50, 0), (50, 0), (-55, 0), (55, 0)]
     size = (480, 480)
     yaw = np.array([v[0] for v in views], float)
     pitch = np.array([v[1] for v in views], float)
