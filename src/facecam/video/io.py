@@ -301,11 +301,11 @@ def x264_cpu_params() -> dict:
     """``{"x264-params": "asm=AVX2"}`` on a CPU with AVX-512, else ``{}``.
 
     x264's AVX-512 routines made the same frames encode to different videos (different
-    decoded pixels, not only bytes) depending on what the process had decoded before: on
-    this project's development machine, four writes of one 81-frame clip gave three
-    different files with AVX-512 and one with it capped at AVX2 (at the same speed), so
-    a run's mp4 and every measurement on it were not reproducible. x264 trusts the flags
-    it is given, so the cap is set only where AVX2 is there too.
+    decoded pixels, not only bytes) depending on what the process had decoded before, so
+    a run's mp4 and every measurement on it were not reproducible
+    (``tests/test_video.py::test_the_same_frames_always_encode_to_the_same_video`` fails
+    without the cap on an AVX-512 machine). x264 trusts the flags it is given, so the cap
+    is set only where AVX2 is there too.
     """
     try:  # numpy 1 (what this package pins); numpy 2 moved it
         from numpy.core._multiarray_umath import __cpu_features__ as features
