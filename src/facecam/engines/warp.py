@@ -293,12 +293,13 @@ def surface_vertices(points: np.ndarray, K0: np.ndarray, plane_depth: float, sur
     oval_depth = mesh_world[:, surface.oval, 2]  # (T, 36)
     n = len(surface.oval)
     ring_world = np.empty((T, len(RING_SCALES) * n, 3))
+    if planes is not None:
+        normals = np.stack([p[0] for p in planes])  # (T, 3)
+        dist = np.array([p[1] for p in planes])      # (T,)
     for k, blend in enumerate(RING_DEPTH_BLEND):
         xy = rings2d[:, k * n:(k + 1) * n]
         on_plane = np.full(xy.shape[:2], plane_depth)
         if planes is not None:  # depth where each ring pixel's ray meets its frame's plane
-            normals = np.stack([p[0] for p in planes])  # (T, 3)
-            dist = np.array([p[1] for p in planes])      # (T,)
             facing = (normals[:, None, 0] * (xy[..., 0] - cx) / f + normals[:, None, 1] * (xy[..., 1] - cy) / f
                       + normals[:, None, 2])
             on_plane = np.clip(dist[:, None] / np.maximum(facing, 1e-6), 0.5 * plane_depth, 2.0 * plane_depth)
