@@ -484,6 +484,47 @@ def test_person_blobs_away_from_the_face_are_dropped():
     assert (kept[20:30, 60:70] == 1).all()
 
 
+def test_the_persons_alpha_follows_a_slanted_edge_without_steps():
+    """The matte's edge lies where the segmentation's probability crosses one half, to within a
+    pixel, on every row: thresholded at the model's half size it was a staircase of 2-pixel steps,
+    which a view that stretches the edge (the near jaw under an arc, 2-16x there) drew as bands."""
+    from facecam.engines.warp import PersonLayers, WarpOptions
+    from facecam.engines.warp_mesh import face_surface
+
+    T, H, W = 3, 240, 200
+    surface = face_surface()
+    layers = object.__new__(PersonLayers)  # the segmentation itself is MediaPipe's; here it is given
+    layers.frames = np.zeros((T, H, W, 3), np.uint8)
+    layers.surface, layers.shape = surface, (T, H, W, 4)
+    layers.dilate, layers.feather = 0.0, max(1.0, WarpOptions().feather * float(np.hypot(H, W)))
+    layers.small = (W // 2, H // 2)
+    # A steep edge, x = 60 + 0.3 y (full-size pixels): the person on its left, the probability a
+    # smooth ramp across it as the selfie model gives.
+    ys, xs = np.mgrid[0:H // 2, 0:W // 2] * 2.0 + 0.5  # half-size pixel centres in full-size pixels
+    prob = 1.0 / (1.0 + np.exp((xs - (60.0 + 0.3 * ys)) / 3.0))
+    layers.keys = list(range(T))
+    layers.key_index = {t: t for t in range(T)}
+    layers.key_prob = np.repeat(prob[None].astype(np.float32), T, axis=0)
+    # The face oval: a small ring well inside the person.
+    points = np.zeros((T, 478, 3))
+    angle = np.linspace(0, 2 * np.pi, len(surface.oval), endpoint=False)
+    points[:, surface.oval, 0] = 30 + 10 * np.cos(angle)
+    points[:, surface.oval, 1] = 120 + 10 * np.sin(angle)
+    layers.points = points
+    alpha = layers.layer(1)[..., 3].astype(float)
+    rows = np.arange(20, H - 20)
+    # Sub-pixel position on each row where the alpha crosses one half.
+    crossing = []
+    for y in rows:
+        a = alpha[y]
+        x = int(np.flatnonzero(a < 127.5)[0])
+        crossing.append(x - 1 + (a[x - 1] - 127.5) / (a[x - 1] - a[x]))
+    error = np.array(crossing) - (60.0 + 0.3 * rows)
+    assert np.abs(error).max() < 1.0
+    # No steps: from row to row the edge moves by its slope, 0.3 px, never by a jump.
+    assert np.abs(np.diff(crossing) - 0.3).max() < 0.75
+
+
 def test_background_plate_leaves_out_hair_beyond_a_full_size_frames_matte():
     """At 704x480 the plate takes a frame's pixel only 16 px clear of the person's matte: strands of
     a moving subject's hair 5-15 px beyond it (lp_s18) used to be baked into the plate, which then

@@ -383,21 +383,21 @@ class PersonLayers:
         """``(H, W, 4)`` RGBA of frame ``t``."""
         T, H, W, _ = self.shape
         window = np.stack([self.prob(u) for u in range(max(0, t - 1), min(T, t + 2))])
-        # The alpha is smooth: build it on the half-size grid (pixel j at full-size 2j + 0.5).
-        to_half = np.array([self.small[0] / W, self.small[1] / H])
-        to_full = 1.0 / float(to_half.mean())
-        hard = (window.mean(axis=0) <= MASK_THRESHOLD).astype(np.uint8)  # 1 = not person
-        oval = np.round(((self.points[t, self.surface.oval, :2] + 0.5) * to_half - 0.5) * 16).astype(np.int32)
+        # The probability is smooth: upsampled before the threshold, the mask's edge lies within a
+        # pixel of the model's own; thresholded at half size, it was a staircase of 2-pixel steps,
+        # which a view that stretches the edge (the near jaw under an arc) drew as bands.
+        prob = cv2.resize(window.mean(axis=0), (W, H), interpolation=cv2.INTER_LINEAR)
+        hard = (prob <= MASK_THRESHOLD).astype(np.uint8)  # 1 = not person
+        oval = np.round(self.points[t, self.surface.oval, :2] * 16).astype(np.int32)
         cv2.fillPoly(hard, [oval], 0, lineType=cv2.LINE_8, shift=4)
         hard = keep_subject(hard, oval)
-        # Signed distance from the mask's edge (full-size pixels, > 0 outside the person): the
-        # alpha ramps from 255 to 0 over `feather` pixels centred on the edge moved out by
-        # `dilate`, so the rim carries little of the source's background (no halo when it moves).
+        # Signed distance from the mask's edge (pixels, > 0 outside the person): the alpha ramps
+        # from 255 to 0 over `feather` pixels centred on the edge moved out by `dilate`, so the rim
+        # carries little of the source's background (no halo when it moves).
         outside = cv2.distanceTransform(hard, cv2.DIST_L2, 3)
         inside = cv2.distanceTransform(1 - hard, cv2.DIST_L2, 3)
-        signed = (outside - inside) * to_full - self.dilate
+        signed = outside - inside - self.dilate
         alpha = np.clip(127.5 - signed * (255.0 / self.feather), 0.0, 255.0).astype(np.uint8)
-        alpha = cv2.resize(alpha, (W, H), interpolation=cv2.INTER_LINEAR)
         out = cv2.cvtColor(self.frames[t], cv2.COLOR_RGB2RGBA)
         cv2.insertChannel(alpha, out, 3)
         return out
