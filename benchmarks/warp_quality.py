@@ -21,7 +21,10 @@ flicker   temporal high frequency at the layer boundaries, output / input, over 
 With ``--out DIR`` every run is also written as a `facecam generate` folder
 (DIR/<clip>_<camera>/) so `facecam debug sheet` can show it.
 
-    python benchmarks/warp_quality.py [--cameras arc-left,arc-right] [--frames 49] [--out DIR]
+Frames default to 81, the length `facecam bench dynamic` and `generate` use (and the paper's); a shorter
+run ends each arc sooner in the clip, on other frames (lp_d0's last frames at 49 are a sideways glance).
+
+    python benchmarks/warp_quality.py [--cameras arc-left,arc-right] [--frames 81] [--out DIR]
         [--option NAME=VALUE ...] [CLIP ...]
 """
 
@@ -114,7 +117,7 @@ def main() -> None:
     parser.add_argument("--cameras", default=",".join(ARCS), help="comma-separated presets (default: the arcs)")
     parser.add_argument("--strength", type=float, default=1.0,
                         help="multiply every move (1.5: the 30 deg arcs turn 45 deg), as `generate --strength`")
-    parser.add_argument("--frames", type=int, default=49)
+    parser.add_argument("--frames", type=int, default=81, help="frames per run (default 81, as bench dynamic)")
     parser.add_argument("--out", metavar="DIR", help="also write each run as a `facecam generate` folder")
     parser.add_argument("--json", metavar="FILE", help="also write every row to FILE")
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",

@@ -29,9 +29,9 @@ background
     the plate continues as its mirror image (texture rather than streaks).
 
 The face is drawn over the person layer with the person's alpha, so a still
-camera reproduces the input exactly. Speed (an 81-frame 704x480 clip in 1.8-2.6 s of wall time on a
-2-core machine after decoding, landmarks and condition included, i.e. 31.7-44.9 frames/s;
-``benchmarks/warp_speed.py``, 2026-12-04, load average 0.1): plane maps on a 2x
+camera reproduces the input exactly. Speed (an 81-frame 704x480 clip in 2.3-2.8 s of wall time on a
+2-core machine after decoding, landmarks and condition included, i.e. 29.1-35.9 frames/s;
+``benchmarks/warp_speed.py``, 2026-12-04, load average 0.4): plane maps on a 2x
 coarser grid (the face map at full resolution, where it may jump between the
 frame and the face atlas), segmentation on every other frame, and two frames
 rendered at once.
