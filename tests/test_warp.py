@@ -440,6 +440,89 @@ def test_a_folded_face_triangle_still_covers_its_pixels_but_a_folded_ring_triang
     assert (map_x[row, col], map_y[row, col]) == pytest.approx((14.0, 14.0))  # a mirror image of itself
 
 
+def test_a_sliver_triangles_edge_pixels_read_inside_its_source_triangles_box():
+    """The rasteriser also paints pixels up to a pixel outside a triangle's edge, where its affine
+    map is extrapolated: a triangle seen nearly edge-on in the target (1 px tall for 50 px of source)
+    read 25 px beyond its source from those pixels, stray dots along the face's outline."""
+    from types import SimpleNamespace
+
+    from facecam.engines.warp import face_map
+
+    src = np.array([[10.0, 10.0], [60.0, 10.0], [60.0, 60.0]])
+    target = np.array([[10.0, 10.0, 5.0], [60.0, 10.2, 5.0], [60.0, 11.2, 5.0]])
+    surface = SimpleNamespace(triangles=np.array([[0, 1, 2]]), face_triangles=1)
+    xs, ys = np.arange(80, dtype=np.float32), np.arange(40, dtype=np.float32)
+    box, covered, map_x, map_y = face_map(src, target, surface, xs, ys)
+    assert covered.sum() >= 20
+    assert map_x[covered].min() >= 10.0 - 1e-3 and map_x[covered].max() <= 60.0 + 1e-3
+    assert map_y[covered].min() >= 10.0 - 1e-3 and map_y[covered].max() <= 60.0 + 1e-3
+
+
+def test_a_still_camera_never_reads_the_face_atlas(monkeypatch):
+    """Whether the view shows a triangle larger than its frame did was decided by float rounding for a
+    still camera (target == source): small triangles then read another frame's texture (the helper
+    review found 0-8 per frame on facecam_000's mouth)."""
+    import facecam.engines.warp as warp
+    from facecam.engines.warp import face_map
+    from facecam.engines.warp_mesh import face_surface
+    from facecam.engines.warp_texture import FaceAtlas
+
+    surface = face_surface()
+    _, small = _posed_face(0, scale=30.0)    # this frame: the face seen far away
+    _, large = _posed_face(0, scale=120.0)   # another frame saw it four times as large
+    layers = np.zeros((2, 300, 300, 4), np.uint8)
+    layers[..., 3] = 255
+    atlas = FaceAtlas(layers, np.stack([small, large]), surface)
+    # A still camera: the frame's own view, through a lift and a projection (rounding errors).
+    jitter = np.random.default_rng(0).normal(0.0, 1e-9, small.shape)
+    target = np.c_[small + jitter, np.full(len(small), 500.0)]
+    xs = ys = np.arange(300, dtype=np.float32)
+
+    def atlas_reads():  # pixels reading the atlas, alone or mixed into the frame's read
+        box, covered, map_x, _, blend = face_map(small, target, surface, xs, ys, atlas, atlas_x=1000.0,
+                                                 with_blend=True)
+        mixed = 0 if blend is None else int((blend[1] > 0).sum())
+        return int((map_x[covered] >= 1000.0).sum()) + mixed
+
+    assert atlas_reads() == 0
+    monkeypatch.setattr(warp, "ENLARGED_MARGIN", 0.0)
+    assert atlas_reads() > 0     # rounding alone: the failure this guards against
+
+
+def test_pull_push_fills_from_what_is_known_even_when_a_coarse_half_is_unknown():
+    """A 704x480 plate whose wall is seen only in the top corners: the pyramid's 2x1 level still has
+    an unknown (lower) cell, which came back black and was pushed into the whole lower fill."""
+    from facecam.engines.warp import pull_push
+
+    H, W = 704, 480
+    image = np.zeros((H, W, 3), np.float32)
+    weight = np.zeros((H, W), np.float32)
+    weight[:150, :90] = weight[:150, -90:] = 1.0
+    image[weight > 0] = 200.0
+    filled = pull_push(image, weight)
+    assert np.abs(filled - 200.0).max() < 1e-3
+
+
+def test_person_layers_index_like_an_array():
+    from facecam.engines.warp import PersonLayers
+    from facecam.engines.warp_mesh import face_surface
+
+    T, H, W = 3, 40, 30
+    layers = object.__new__(PersonLayers)
+    layers.frames = np.arange(T, dtype=np.uint8)[:, None, None, None] * np.ones((T, H, W, 3), np.uint8)
+    layers.surface, layers.shape, layers.dilate, layers.feather = face_surface(), (T, H, W, 4), 0.0, 1.0
+    layers.small, layers.keys, layers.key_index = (W // 2, H // 2), [0, 1, 2], {0: 0, 1: 1, 2: 2}
+    prob = np.zeros((T, H // 2, W // 2), np.float32)
+    prob[1:, :, :5] = 1.0                     # a person at the left, from the second frame on
+    layers.key_prob = prob
+    layers.points = np.zeros((T, 478, 3))
+    layers.points[..., 0], layers.points[..., 1] = 2.0, 2.0   # a degenerate oval in the corner
+    assert layers[2][..., 3].max() == 255
+    assert (layers[-1] == layers[2]).all()
+    with pytest.raises(IndexError):
+        layers[3]
+
+
 def test_a_face_read_beyond_the_frames_right_edge_continues_the_frame_and_never_reads_the_atlas():
     """The renderer's source holds the frame and, right of it, the face atlas; a close-up's rings
     read beyond the frame's right edge when the view moves right, and those reads used to land in

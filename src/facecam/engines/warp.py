@@ -29,7 +29,9 @@ background
     the plate continues as its mirror image (texture rather than streaks).
 
 The face is drawn over the person layer with the person's alpha, so a still
-camera reproduces the input exactly. Speed (an 81-frame 704x480 clip in 2.3-2.8 s of wall time on a
+camera reproduces the input everywhere but in the matte's soft rim, where the plate
+shows through the partly transparent person (and 4 px beyond it, where the matte may
+have missed hair); ``tests/test_warp.py`` holds facecam_000 at a PSNR of at least 35 dB. Speed (an 81-frame 704x480 clip in 2.3-2.8 s of wall time on a
 2-core machine after decoding, landmarks and condition included, i.e. 29.1-35.9 frames/s;
 ``benchmarks/warp_speed.py``, 2026-12-04, load average 0.4): plane maps on a 2x
 coarser grid (the face map at full resolution, where it may jump between the
@@ -86,6 +88,7 @@ ATLAS_GAP = 4         # transparent columns between the frame and the face atlas
 ATLAS_TAG = 65536.0   # face-map x offset of atlas reads (float32 keeps 1/128 px there); see FrameRenderer.render
 PLATE_OUTLIER = 12.0   # grey levels: plate samples closer than this to the pixel's mean always stay in it
 FILL_MARGIN = 6.0      # pixels: the known wall this close to the never-seen region does not seed its fill
+ENLARGED_MARGIN = 1e-3  # a face triangle counts as enlarged by the view (atlas.reads) beyond this relative margin
 PLATE_MIN_SEEN = 3     # a plate pixel seen in fewer of the PLATE_FRAMES is partly filled (at most a quarter of them)
 # Beyond this turn from the source view a run warns. At the presets' 30 deg the identity (SFace) of
 # every checked frame stayed >= 0.56 on the six shared clips; at 45 deg (--strength 1.5) it fell below 0.6
@@ -320,9 +323,11 @@ class PersonLayers:
     face may be missed by the selfie model), averaged over three frames against
     flicker, and feathered across its edge (antialiased; no band of the source's
     background rides along with the person). ``alpha == 255`` on the mask's
-    interior (the *core*): there the person hides the background, elsewhere the
-    background layer shows this frame's own pixels, so a still camera reproduces
-    the input exactly; the background plate takes only pixels with ``alpha == 0``. (Four channels also
+    interior (the *core*): there the person hides the background; the background
+    layer shows this frame's own pixels except under the feathered rim and 4 px
+    beyond it (:meth:`FrameRenderer.render`), where it shows the plate, so a still
+    camera reproduces the input but for that rim; the background plate takes only
+    pixels with ``alpha == 0``. (Four channels also
     happen to warp faster than three in OpenCV.)
     """
 
@@ -380,8 +385,11 @@ class PersonLayers:
         return layer[rest] if rest else layer
 
     def layer(self, t: int) -> np.ndarray:
-        """``(H, W, 4)`` RGBA of frame ``t``."""
+        """``(H, W, 4)`` RGBA of frame ``t`` (negative counts from the end, as for an array)."""
         T, H, W, _ = self.shape
+        if not -T <= t < T:
+            raise IndexError(f"frame {t} of a {T}-frame clip")
+        t %= T
         window = np.stack([self.prob(u) for u in range(max(0, t - 1), min(T, t + 2))])
         # The probability is smooth: upsampled before the threshold, the mask's edge lies within a
         # pixel of the model's own; thresholded at half size, it was a staircase of 2-pixel steps,
@@ -567,7 +575,9 @@ def pull_push(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
     weighted pixels by a pyramid: pull (average the known pixels into ever coarser levels), then
     push (each level's unknown pixels take the next coarser level, upsampled bilinearly)."""
     H, W = weight.shape
-    if weight.min() > 0 or min(H, W) <= 1:
+    # Down to a single pixel: a 2x1 level may still hold an unknown cell (a close-up's lower half),
+    # which would otherwise come back black and be pushed into the whole fill.
+    if weight.min() > 0 or max(H, W) <= 1:
         return image
     small = (max(1, (W + 1) // 2), max(1, (H + 1) // 2))
     w_small = cv2.resize(weight, small, interpolation=cv2.INTER_AREA)
@@ -804,7 +814,8 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
         from .warp_texture import triangle_areas
 
         own = triangle_areas(src2d, tris)
-        use = atlas.reads(own, 0.5 * det > own, atlas_ok)
+        # Larger by more than rounding: a still camera's view is its frame's own, to the last bit or not.
+        use = atlas.reads(own, 0.5 * det > own * (1.0 + ENLARGED_MARGIN), atlas_ok)
         # Each corner's weight of the atlas: the share of the triangles around its vertex that read
         # it (0 where this triangle has no atlas texture to offer), so the switch between the
         # frame's and the atlas's texture is a blend across the region's rim, not a seam.
@@ -835,6 +846,14 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
     gy = ys[y0:y1, None].astype(np.float32)
     map_x = np.take(table[0], buf) * gx + np.take(table[1], buf) * gy + np.take(table[2], buf)
     map_y = np.take(table[3], buf) * gx + np.take(table[4], buf) * gy + np.take(table[5], buf)
+    # fillConvexPoly also paints pixels up to a pixel outside a triangle's edge, where its affine map
+    # is extrapolated; for a triangle seen nearly edge-on that read lands tens to hundreds of pixels
+    # away (stray dots along the face's outline). Each read stays inside its triangle's source box.
+    bounds = np.zeros((4, idx.size + 1), np.float32)
+    bounds[0, 1:], bounds[1, 1:] = src[..., 0].min(axis=1), src[..., 0].max(axis=1)
+    bounds[2, 1:], bounds[3, 1:] = src[..., 1].min(axis=1), src[..., 1].max(axis=1)
+    np.clip(map_x, np.take(bounds[0], buf), np.take(bounds[1], buf), out=map_x)
+    np.clip(map_y, np.take(bounds[2], buf), np.take(bounds[3], buf), out=map_y)
     box = (slice(y0, y1), slice(x0, x1))
     if not with_blend:
         return box, buf > 0, map_x, map_y
