@@ -202,6 +202,19 @@ def test_a_short_remainder_is_held_with_one_warning_and_a_whole_clip_is_not(tmp_
     assert not [r for r in caplog.records if "is held" in r.getMessage()]
 
 
+def test_a_held_still_gets_no_warning(caplog):
+    """The demo's portrait is a clip of one frame held on purpose, with no path to call it an image:
+    it used to say "the video gives only 1 frames", twice, over the demo's progress bar."""
+    import logging
+
+    from facecam.cli.demo import demo_clip
+    from facecam.condition.builder import build_condition
+
+    with caplog.at_level(logging.WARNING, logger="facecam"):
+        build_condition(demo_clip(9), "arc-left", num_frames=9, size=(240, 176))
+    assert not [r for r in caplog.records if "is held" in r.getMessage()]
+
+
 @pytest.mark.parametrize("command", ["condition", "generate"])
 def test_an_output_named_like_a_file_is_refused_before_any_work(tmp_path, command):
     result = run_cli(command, str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "out.mp4"))

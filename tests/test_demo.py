@@ -83,3 +83,17 @@ def test_debug_sheet_of_a_folder_without_results_is_a_clear_error(tmp_path, caps
     err = capsys.readouterr().err
     assert "no result" in err and err.count("\n") == 1
     assert not (tmp_path / "contact_sheet.png").exists()
+
+
+def test_debug_sheet_refuses_a_name_that_is_not_png(tmp_path, capsys):
+    """`-o sheet.jpg` used to write PNG bytes under a .jpg name."""
+    from facecam.cli import main
+
+    _still_video(tmp_path / "talk_input.mp4", (250, 0, 0))
+    _still_video(tmp_path / "talk_camera.mp4", (0, 250, 0))
+    _still_video(tmp_path / "talk.mp4", (0, 0, 250))
+    assert main(["debug", "sheet", str(tmp_path), "-o", str(tmp_path / "sheet.jpg")]) == 2
+    err = capsys.readouterr().err
+    assert "*.png" in err and err.count("\n") == 1
+    assert not (tmp_path / "sheet.jpg").exists()
+    assert main(["debug", "sheet", str(tmp_path), "-o", str(tmp_path / "sheet.PNG"), "--height", "32"]) == 0

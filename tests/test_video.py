@@ -187,3 +187,28 @@ def test_the_same_frames_always_encode_to_the_same_video(tmp_path, astronaut):
         read_video(path, fps=None, num_frames=None)  # decoding in between is what disturbed the encoder
         digests.append(hashlib.md5(path.read_bytes()).hexdigest())
     assert len(set(digests)) == 1, digests
+
+
+def test_writing_a_run_over_an_earlier_one_says_so_and_long_sets_show_progress(tmp_path, caplog, capsys):
+    """A second `generate` into the same folder used to replace the first run's files without a word,
+    and a long clip's videos were encoded for 14 s with nothing on screen."""
+    import logging
+
+    from facecam.video.io import write_video
+    from facecam.video.outputs import PROGRESS_FRAMES, write_outputs
+
+    frames = np.zeros((9, 16, 16, 3), np.uint8)
+    counted = []
+    write_video(tmp_path / "a.mp4", frames, 24.0, on_frame=lambda: counted.append(1))
+    assert len(counted) == 9
+    files = {"talk.mp4": frames, "talk_camera.json": {"camera": "arc-left"}}
+    with caplog.at_level(logging.WARNING, logger="facecam"):
+        write_outputs(tmp_path / "out", files, 24.0, progress=True)
+        assert not caplog.records
+        write_outputs(tmp_path / "out", files, 24.0, progress=True)
+    notes = [r.getMessage() for r in caplog.records]
+    assert len(notes) == 1 and "replacing 2 file(s) of an earlier run" in notes[0] and "talk.mp4" in notes[0]
+    long = np.zeros((PROGRESS_FRAMES + 4, 16, 16, 3), np.uint8)
+    capsys.readouterr()
+    write_outputs(tmp_path / "long", {"talk.mp4": long}, 24.0, progress=True)
+    assert "writing" in capsys.readouterr().err

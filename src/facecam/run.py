@@ -95,7 +95,8 @@ class ConditionOptions:
     camera: Union[str, "CameraTrajectory"] = option(
         "arc-left", "camera move: a preset (see `facecam cameras`) or a JSON keyframe file", short="-c",
         metavar="PRESET|FILE.json", label="Camera move")
-    strength: float = option(1.0, "multiply the camera move (0.5 = half the angle, zoom and pan)",
+    strength: float = option(1.0, "multiply the camera move, above 0 and at most 2 (0.5 = half the angle, zoom "
+                                  "and pan; the arcs turn 30 deg sideways, 20 up or down)",
                              label="Strength")
     frames: Union[int, str] = option(81, "output frames, 4k+1 (81 = 3.4 s at 24 fps), or `all`: the whole clip "
                                      "rounded down to 4k+1 (the facecam engine then denoises in --window windows)",
@@ -313,8 +314,9 @@ def render_clip(clip: "ConditionedClip", options: ConditionOptions, engine: Opti
     return Run(clip, video, options, engine)
 
 
-def write_run(run: Run, out_dir: Union[str, os.PathLike]) -> dict[str, Path]:
-    """Write the run's files into ``out_dir`` as one set: all of them or none, earlier results kept on failure."""
+def write_run(run: Run, out_dir: Union[str, os.PathLike], progress: bool = False) -> dict[str, Path]:
+    """Write the run's files into ``out_dir`` as one set: all of them or none, earlier results kept on failure
+    (with ``progress``: a note when earlier files are replaced, a bar while a long set is encoded)."""
     from .video.outputs import write_outputs
 
-    return write_outputs(out_dir, run.files(), run.clip.fps)
+    return write_outputs(out_dir, run.files(), run.clip.fps, progress=progress)

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
             "(a preset such as arc-left, or a JSON keyframe file); facecam renders the "
             "same performance from the new, moving camera."
         ),
-        epilog="Start with `facecam demo` (no weights needed), then `facecam cameras` and `facecam condition --help`.",
+        epilog="Start with `facecam demo` (no weights needed), then `facecam cameras` and `facecam generate --help`.",
     )
     parser.add_argument("--version", action="version", version=f"facecam {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true",

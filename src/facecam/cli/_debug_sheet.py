@@ -45,6 +45,8 @@ def _run_sheet(args: argparse.Namespace) -> int:
     if args.height < 16:
         raise FacecamError(f"--height must be at least 16 pixels, got {args.height}")
     out = Path(args.output) if args.output else folder / SHEET_NAME
+    if out.suffix.lower() != ".png":
+        raise FacecamError(f"the sheet is written as a PNG: name it *.png, got {out.name}")
     sheet = contact_sheet(folder, args.height)
     write_png(out, sheet)
     print(out)

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     with output_dir(args.output):
         result = render(args.video, options, progress=True)
         report_filled(result.clip)
-        written = write_run(result, args.output)
+        written = write_run(result, args.output, progress=True)
     for path in written.values():
         print(path)
     return 0

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         loaded = load_engine(engine)
         result = render(args.video, options, engine, loaded=loaded, progress=True)
         report_filled(result.clip)
-        written = write_run(result, args.output)
+        written = write_run(result, args.output, progress=True)
     for path in written.values():
         print(path)
     return 0

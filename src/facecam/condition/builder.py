@@ -199,7 +199,8 @@ def frontal_views(trajectory: CameraTrajectory, track: LandmarkTrack, size: tupl
     if worst > TRAINED_RANGE:
         logging.getLogger("facecam").warning(
             f"facecam: warning: camera {trajectory.name!r} reaches {worst:.0f} deg from the subject's frontal "
-            f"view; the model was trained within {TRAINED_RANGE:.0f} deg, expect artifacts (lower --strength)")
+            f"view; the FaceCam model (--engine facecam) was trained within {TRAINED_RANGE:.0f} deg, expect "
+            f"artifacts from it there (lower --strength)")
     return trajectory
 
 
@@ -345,7 +346,8 @@ def build_condition(
         from .absolute import absolute_condition  # loads the Gaussian renderer only when asked for
 
         points, condition = absolute_condition(trajectory, proxy, size, landmarks.points[0], progress)
-    if clip.source_frames < num_frames and not is_image_path(clip.path or ""):
+    # A still (an image, or one frame, as the demo's portrait) is held on purpose: no warning.
+    if 1 < clip.source_frames < num_frames and not is_image_path(clip.path or ""):
         warn_held_frames(clip, num_frames, start)  # last, so a run that fails later says only why
     stem = name or (Path(clip.path).stem if clip.path else "clip")
     options = {"camera": camera if isinstance(camera, str) else trajectory.name, "strength": strength,

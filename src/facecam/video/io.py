@@ -321,12 +321,14 @@ def write_video(
     frames: np.ndarray | Sequence[np.ndarray] | FrameStream | DiskFrames,
     fps: float = DEFAULT_FPS,
     crf: int = 17,
+    on_frame=None,
 ) -> Path:
     """Write ``(T, H, W, 3)`` uint8 RGB frames (an array, a :class:`FrameStream` or a
     :class:`~facecam.video.frames.DiskFrames`, the last two one frame at a time) as H.264 yuv420p
     mp4, atomically.
 
-    Odd sizes are padded by one pixel (yuv420p needs even sizes).
+    Odd sizes are padded by one pixel (yuv420p needs even sizes). ``on_frame``, if given, is
+    called after each frame is encoded (a progress bar's update).
     """
     import av
 
@@ -362,6 +364,8 @@ def write_video(
             for frame in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(ready(frame), format="rgb24")):
                     container.mux(packet)
+                if on_frame is not None:
+                    on_frame()
             for packet in stream.encode():
                 container.mux(packet)
     except PermissionError:

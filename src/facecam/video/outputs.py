@@ -61,19 +61,38 @@ def output_dir(path: str | os.PathLike):
         raise
 
 
-def write_outputs(out_dir: str | os.PathLike, files: dict[str, Payload], fps: float) -> dict[str, Path]:
+PROGRESS_FRAMES = 200  # a set with more video frames than this shows a bar while it is encoded
+
+
+def write_outputs(out_dir: str | os.PathLike, files: dict[str, Payload], fps: float,
+                  progress: bool = False) -> dict[str, Path]:
     """Write ``{file name: frames | JSON dict | text | bytes}`` into ``out_dir`` atomically as a set.
 
     Earlier files of the same names are replaced only when the whole set is written; if anything
-    fails they are left (or put back) as they were.
+    fails they are left (or put back) as they were. With ``progress``, one line says which earlier
+    files are replaced, and a set of more than :data:`PROGRESS_FRAMES` video frames shows a bar.
     """
     out = prepare_output_dir(out_dir)
+    if progress:
+        earlier = sorted(name for name in files if (out / name).exists())
+        if earlier:
+            import logging
+
+            logging.getLogger("facecam").warning(
+                f"facecam: note: replacing {len(earlier)} file(s) of an earlier run in {out} "
+                f"({', '.join(earlier[:2])}{', ...' if len(earlier) > 2 else ''}); give another -o to keep both")
+    videos = [len(p) for p in files.values() if isinstance(p, (np.ndarray, FrameStream, DiskFrames))]
+    bar = None
+    if progress and sum(videos) > PROGRESS_FRAMES:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sum(videos), desc="writing", unit="frame", leave=False)
     stage = Path(tempfile.mkdtemp(prefix=".facecam-", dir=out))
     aside = stage / ".previous"
     placed: list[str] = []
     try:
         for name, payload in files.items():
-            _write_payload(stage / name, payload, fps)
+            _write_payload(stage / name, payload, fps, None if bar is None else bar.update)
         aside.mkdir()
         for name in files:
             if (out / name).exists():
@@ -87,12 +106,14 @@ def write_outputs(out_dir: str | os.PathLike, files: dict[str, Payload], fps: fl
         raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        if bar is not None:
+            bar.close()
     return {name: out / name for name in files}
 
 
-def _write_payload(target: Path, payload: Payload, fps: float) -> None:
+def _write_payload(target: Path, payload: Payload, fps: float, on_frame=None) -> None:
     if isinstance(payload, (np.ndarray, FrameStream, DiskFrames)):
-        write_video(target, payload, fps)
+        write_video(target, payload, fps, on_frame=on_frame)
     elif isinstance(payload, dict):
         target.write_text(json.dumps(payload, indent=1, default=_json_default))
     elif isinstance(payload, bytes):
