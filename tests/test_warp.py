@@ -608,6 +608,40 @@ def test_the_persons_alpha_follows_a_slanted_edge_without_steps():
     assert np.abs(np.diff(crossing) - 0.3).max() < 0.75
 
 
+def test_what_the_matte_missed_beside_the_person_joins_the_person_on_a_still_wall():
+    """facecam_000 waves its hand; the selfie matte misses the moving fingertips, which were then
+    drawn on the background plane and, under arc-up, floated away from the hand. Beside the matte,
+    on a still wall, pixels unlike the wall and like the person join the person; a wall that
+    differs from its plate everywhere (a hand-held camera) gives nothing."""
+    from facecam.engines.warp import FrameRenderer, background_canvas
+    from facecam.engines.warp_mesh import face_surface
+
+    T, H, W = 8, 120, 160
+    skin = (230, 170, 150)
+    rng = np.random.default_rng(0)
+    wall = np.clip(rng.normal(150.0, 1.0, (H, W, 3)), 0, 255).astype(np.uint8)  # a studio wall, its noise
+    layers = np.zeros((T, H, W, 4), np.uint8)
+    layers[..., :3] = wall
+    layers[:, 40:120, 20:60] = (*skin, 255)            # the person (arm), in every frame
+    layers[-1, 42:52, 64:68, :3] = skin                 # fingertips the matte missed, in the last frame
+    layers[:, 10:20, 120:130, :3] = skin                # a skin-coloured thing far from the person: not it
+    canvas, offset = background_canvas(layers, [np.eye(3)], (H, W))
+    renderer = FrameRenderer((H, W), canvas, offset, face_surface())
+    claimed = renderer.claim_missed(layers[-1])[..., 3]
+    assert claimed[44:50, 65:67].min() > 200            # the fingertips now move with the person
+    assert (claimed[10:20, 120:130] == 0).all()           # the thing far away stays on the wall
+    assert (claimed[60:100, 100:150] == 0).all()          # so does the wall itself
+    # A hand-held camera: the wall itself shifts from frame to frame, so nothing is claimed.
+    moving = layers.copy()
+    texture = rng.integers(60, 240, (H, W + 3 * T, 3)).astype(np.uint8)
+    for t in range(T):
+        moving[t, ..., :3] = np.where(moving[t, ..., 3:] > 0, moving[t, ..., :3], texture[:, 3 * t:3 * t + W])
+    moving[-1, 42:52, 64:68, :3] = skin
+    canvas, offset = background_canvas(moving, [np.eye(3)], (H, W))
+    renderer = FrameRenderer((H, W), canvas, offset, face_surface())
+    assert (renderer.claim_missed(moving[-1])[..., 3] == moving[-1][..., 3]).all()
+
+
 def test_background_plate_leaves_out_hair_beyond_a_full_size_frames_matte():
     """At 704x480 the plate takes a frame's pixel only 16 px clear of the person's matte: strands of
     a moving subject's hair 5-15 px beyond it (lp_s18) used to be baked into the plate, which then

@@ -84,6 +84,11 @@ PLATE_CLEARANCE = np.ones((9, 9), np.uint8)  # the background takes the plate wi
 # diagonal: 16 px at 704x480, and never under PLATE_CLEARANCE's 4 px; background_canvas): a moving
 # subject's hair reaches further beyond the matte than a still one's.
 PLATE_SOURCE_CLEARANCE = 0.019
+MISSED_REACH = 0.04  # of the diagonal: how far beside the matte a pixel unlike the plate may join the person
+STILL_BACKGROUND = 6.0  # grey levels; see background_is_still
+MISSED_LIKE = 25.0   # grey levels: ... when at most this far from the colour of the person beside it
+MISSED_CLOSE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # half-size px: closes a blurred finger's gaps
+MISSED_DIFF = 40     # grey levels (any channel) from a still, well-seen plate: not the wall
 ATLAS_GAP = 4         # transparent columns between the frame and the face atlas in the renderer's source
 ATLAS_TAG = 65536.0   # face-map x offset of atlas reads (float32 keeps 1/128 px there); see FrameRenderer.render
 PLATE_OUTLIER = 12.0   # grey levels: plate samples closer than this to the pixel's mean always stay in it
@@ -494,7 +499,30 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     canvas = np.pad(plate, ((oy, Hc - oy - H), (ox, Wc - ox - W), (0, 0)), mode="symmetric")
     out = np.zeros((Hc, Wc, 4), np.uint8)
     out[..., :3] = np.clip(canvas + 0.5, 0, 255)
+    # Channel 3 marks the plate pixels seen in enough frames of a still background: there, what differs
+    # from the plate beside the person is the person (FrameRenderer.claim_missed).
+    # Only where the camera and the wall stand still (a studio, a tripod): a moving background differs
+    # from its plate everywhere, and its own pieces would join the person.
+    if background_is_still(layers, picks, plate, clearance):
+        out[oy:oy + H, ox:ox + W, 3] = (trust >= 1.0).astype(np.uint8) * 255
     return out, (ox, oy)
+
+
+def background_is_still(layers: "np.ndarray | PersonLayers", picks: np.ndarray, plate: np.ndarray,
+                        clearance: np.ndarray) -> bool:
+    """Whether the background stands still: in up to 5 of the plate's frames, 90 % of the pixels well
+    clear of the person lie within :data:`STILL_BACKGROUND` grey levels of the plate (the shared clips
+    filmed on a tripod or in a studio: at most 2; lp_s18, hand-held in a room: 7-35)."""
+    grey_plate = cv2.cvtColor(np.clip(plate, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.int16)
+    for t in picks[::max(1, len(picks) // 5)][:5]:
+        layer = layers[t]
+        clear = cv2.erode((layer[..., 3] == 0).astype(np.uint8), clearance) > 0
+        if clear.sum() < 256:
+            continue
+        grey = cv2.cvtColor(np.ascontiguousarray(layer[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.int16)
+        if np.percentile(np.abs(grey - grey_plate)[clear], 90) > STILL_BACKGROUND:
+            return False
+    return True
 
 
 def drop_outliers(layers: "np.ndarray | PersonLayers", picks: np.ndarray, seen_by: list, plate: np.ndarray,
@@ -620,6 +648,13 @@ class FrameRenderer:
         self.xs = (scale * np.arange(self.coarse[1]) + (scale - 1) / 2).astype(np.float32)
         self.ys = (scale * np.arange(self.coarse[0]) + (scale - 1) / 2).astype(np.float32)
         self.core = np.empty((H, W), np.uint8)
+        # What the matte missed is looked for on a half-size grid, against the plate's still, well-seen part.
+        self.half = (max(1, W // 2), max(1, H // 2))
+        near = 2 * int(round(MISSED_REACH * float(np.hypot(H, W)) / 2)) + 1
+        self.near_kernel = np.ones((near, near), np.uint8)
+        self.plate_small = cv2.resize(self.plate, self.half, interpolation=cv2.INTER_AREA)
+        self.plate_ok = self.plate_small[..., 3] == 255
+        self.plate_ok = self.plate_ok if self.plate_ok.any() else None
         # The face map is evaluated at full resolution: it may jump between the frame and the
         # atlas from one pixel to the next, which an upsampled coarse map would smear.
         self.full_xs = np.arange(W, dtype=np.float32)
@@ -663,6 +698,48 @@ class FrameRenderer:
         full[:, -1] = 2 * full[:, -2] - full[:, -3]
         return full
 
+    def claim_missed(self, layer: np.ndarray) -> np.ndarray:
+        """``layer`` with the person's alpha extended over what the matte missed beside it: pixels
+        near the matte that differ from a well-seen plate of a still background are not the wall
+        (fingertips, strands of hair), and drawn on the background plane they would float away from
+        the person. Found on a half-size grid (a missed finger is wider than 2 pixels)."""
+        if self.plate_ok is None:  # the background moves, or nothing of it is well seen
+            return layer
+        small = cv2.resize(layer, self.half, interpolation=cv2.INTER_AREA)
+        person = small[..., 3] > 0
+        diff = cv2.absdiff(small, self.plate_small)
+        diff = np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2])
+        missed = (diff > MISSED_DIFF) & self.plate_ok & ~person
+        if not missed.any():
+            return layer
+        missed &= cv2.dilate(person.view(np.uint8), self.near_kernel) > 0
+        if not missed.any():
+            return layer
+        # ... and that look like the person beside them more than like the wall: a wall's own edge,
+        # moved by a shaking camera, differs from the plate too, but it looks like the wall.
+        # The person's colour around each pixel, from the matte's core (its soft rim holds wall), on a
+        # grid 4x coarser still: a smooth average needs no detail.
+        h, w = person.shape
+        coarse = (max(1, w // 4), max(1, h // 4))
+        tiny = cv2.resize(small, coarse, interpolation=cv2.INTER_AREA).astype(np.float32)
+        weight = (tiny[..., 3:] >= 254.5).astype(np.float32)
+        sigma = max(1.0, self.near_kernel.shape[0] / 16.0)
+        colour = cv2.GaussianBlur(tiny[..., :3] * weight, (0, 0), sigma)
+        colour /= np.maximum(cv2.GaussianBlur(weight, (0, 0), sigma)[..., None], 1e-3)
+        colour = cv2.resize(colour, (w, h), interpolation=cv2.INTER_LINEAR)
+        away = cv2.absdiff(cv2.cvtColor(small, cv2.COLOR_RGBA2RGB).astype(np.float32), colour)
+        to_person = np.maximum(np.maximum(away[..., 0], away[..., 1]), away[..., 2])
+        missed &= (to_person < diff) & (to_person < MISSED_LIKE)
+        if not missed.any():
+            return layer
+        # Whole shapes, not lace: a moving finger's blur is only partly unlike the wall.
+        solid = cv2.morphologyEx(missed.view(np.uint8), cv2.MORPH_CLOSE, MISSED_CLOSE)
+        solid[person] = 0
+        soft = cv2.resize(solid * np.uint8(255), (layer.shape[1], layer.shape[0]), interpolation=cv2.INTER_LINEAR)
+        out = layer.copy()
+        cv2.insertChannel(np.maximum(cv2.extractChannel(layer, 3), soft), out, 3)
+        return out
+
     def render(self, layer: np.ndarray, src2d: np.ndarray, world: np.ndarray, camera: PinholeCamera,
                person_h: np.ndarray, bg_h: np.ndarray) -> np.ndarray:
         """One output frame ``(H, W, 3)`` uint8 from the frame's RGBA person layer ``(H, W, 4)``."""
@@ -672,6 +749,7 @@ class FrameRenderer:
         # partly (the feathered rim holds hair and skin: on the background plane it would draw a
         # ghost outline of the person wherever the two planes part), widened by 4 pixels so that
         # hair the matte missed at its edge is not drawn again on the background.
+        layer = self.claim_missed(layer)
         cv2.compare(cv2.extractChannel(layer, 3), 0, cv2.CMP_GT, dst=self.core)
         cv2.dilate(self.core, PLATE_CLEARANCE, dst=self.core)
         np.copyto(self.region, layer)
