@@ -511,8 +511,9 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
 def background_is_still(layers: "np.ndarray | PersonLayers", picks: np.ndarray, plate: np.ndarray,
                         clearance: np.ndarray) -> bool:
     """Whether the background stands still: in up to 5 of the plate's frames, 90 % of the pixels well
-    clear of the person lie within :data:`STILL_BACKGROUND` grey levels of the plate (the shared clips
-    filmed on a tripod or in a studio: at most 2; lp_s18, hand-held in a room: 7-35)."""
+    clear of the person lie within :data:`STILL_BACKGROUND` grey levels of the plate. Measured once with
+    a throwaway script (5 frames of each shared clip, 2026-12-04): at most 2 on the five clips filmed
+    on a tripod or in a studio, 7-35 on lp_s18, hand-held in a room."""
     grey_plate = cv2.cvtColor(np.clip(plate, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.int16)
     for t in picks[::max(1, len(picks) // 5)][:5]:
         layer = layers[t]
