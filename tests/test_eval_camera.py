@@ -190,6 +190,18 @@ def test_eval_camera_cli_reports_a_missing_file_in_one_line(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("facecam: error:")
 
 
+def test_eval_camera_cli_refuses_a_negative_frame_before_reading_anything(tmp_path, capsys):
+    from facecam.cli import main
+
+    # The files are not even read: the range is checked first.
+    assert main(["eval", "camera", "--input", str(tmp_path / "no.mp4"), "--output", str(tmp_path / "no.mp4"),
+                 "--camera", "pan-left", "--frame", "-1"]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0] == "facecam: error: --frame must be at least 0, got -1"
+    assert "Traceback" not in err
+
+
 def test_the_camera_json_written_by_generate_is_judged_by_its_recorded_trajectory(tmp_path):
     from facecam.eval.camera import load_camera
 

@@ -157,3 +157,50 @@ def test_lpips_rejects_a_backbone_that_is_not_alexnet(tmp_path):
     torch.save({"features.0.weight": torch.zeros(3)}, tmp_path / "bad.pth")
     with pytest.raises(LpipsUnavailable, match="not torchvision's AlexNet"):
         load_lpips(tmp_path / "bad.pth", linear)
+
+
+# --- `facecam eval metrics`: bad input is one error line, before any scoring ------------------------------
+
+def _tiny_clip(path):
+    from facecam.video.io import write_video
+
+    frames = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    return write_video(path, frames, fps=24.0)
+
+
+def _one_error_line(capsys, phrase: str) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("facecam: error:") and phrase in lines[0], err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_eval_metrics_cli_refuses_a_folder_as_a_video(tmp_path, capsys):
+    from facecam.cli import main
+
+    clip = _tiny_clip(tmp_path / "gen.mp4")
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    _tiny_clip(folder / "a.mp4")
+    assert main(["eval", "metrics", "--reference", str(folder), "--output", str(clip)]) == 2
+    _one_error_line(capsys, "give a video file")
+
+
+@pytest.mark.parametrize("frames", ["0", "-3"])
+def test_eval_metrics_cli_refuses_a_frame_count_below_one(tmp_path, capsys, frames):
+    from facecam.cli import main
+
+    clip = _tiny_clip(tmp_path / "gen.mp4")
+    assert main(["eval", "metrics", "--reference", str(clip), "--output", str(clip), "--frames", frames]) == 2
+    _one_error_line(capsys, f"--frames must be at least 1, got {frames}")
+
+
+@pytest.mark.parametrize("flag", ["--lpips-backbone", "--lpips-linear"])
+def test_eval_metrics_cli_refuses_an_lpips_weight_file_that_is_not_there(tmp_path, capsys, flag):
+    from facecam.cli import main
+
+    clip = _tiny_clip(tmp_path / "gen.mp4")
+    missing = tmp_path / "nope.pth"
+    assert main(["eval", "metrics", "--reference", str(clip), "--output", str(clip), flag, str(missing)]) == 2
+    assert f"({flag}) not found: {missing}" in _one_error_line(capsys, "not found")

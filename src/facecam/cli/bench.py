@@ -118,8 +118,7 @@ def run_dynamic(args: argparse.Namespace) -> int:
     from ..eval.dynamic import CANONICAL_MOTIONS, engine_renderer, list_videos, run_dynamic as run, summarize_dynamic
     from ..eval.records import write_json
     from ..eval.report import write_dynamic_report
-    from ..run import check_engine
-    from ..video.io import check_frame_count
+    from ..run import check_condition_options, check_engine
     from ..video.outputs import prepare_output_dir
     from ._options import condition_options, engine_options
 
@@ -132,11 +131,12 @@ def run_dynamic(args: argparse.Namespace) -> int:
                                f"{', '.join(CANONICAL_MOTIONS)} or random (seeded by --seed)")
     if args.per_motion < 1:
         raise FacecamError(f"--per-motion must be at least 1, got {args.per_motion}")
-    check_frame_count(args.frames)
-    videos = list_videos(args.videos)
-    out = prepare_output_dir(args.output)
     condition, engine = condition_options(args), engine_options(args)
+    # Every run shares these options: refuse a bad one now, not once per run after the work is done.
+    check_condition_options(condition, engine.weights)
+    videos = list_videos(args.videos)
     check_engine(engine)
+    out = prepare_output_dir(args.output)
     method = args.method or args.engine
     renderer = engine_renderer(condition, engine)
     options = {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(condition).items()
@@ -154,7 +154,7 @@ def run_dynamic(args: argparse.Namespace) -> int:
 
 def run_static(args: argparse.Namespace) -> int:
     from ..errors import FacecamError
-    from ..eval.metrics import LpipsUnavailable, load_lpips
+    from ..eval.metrics import LpipsUnavailable, check_lpips_paths, load_lpips
     from ..eval.records import write_json
     from ..eval.static import AVA256_IDENTITIES, AVA256_PAIRS, run_static as run, summarize_static
     from ..eval.report import write_static_report
@@ -172,6 +172,7 @@ def run_static(args: argparse.Namespace) -> int:
         raise FacecamError(f"--frames must be positive, got {args.frames}")
     if args.engine == "warp":
         raise FacecamError(WARP_STATIC_REFUSAL)
+    check_lpips_paths(args.lpips_backbone, args.lpips_linear)
     out = prepare_output_dir(args.output)
     if args.engine:
         _generate_static(args, identities, pairs)

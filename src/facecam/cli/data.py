@@ -56,7 +56,7 @@ def register(sub) -> None:
                                      "at the first, middle and last frame.")
     s.add_argument("shard", metavar="SHARD", help="a shard-XXXXXX.tar")
     s.add_argument("-o", "--out", metavar="PNG", help="output image (default: SHARD with .png)")
-    s.add_argument("--samples", type=int, default=4, help="samples to show (default 4)")
+    s.add_argument("--samples", type=int, default=4, help="samples to show, 1 or more (default 4)")
     s.set_defaults(func=run_show)
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
 
@@ -65,11 +65,13 @@ def run_build(args: argparse.Namespace) -> int:
     from ..errors import FacecamError
     from ..video.crop import parse_size
     from ..video.io import check_frame_count
+    from ..video.outputs import check_output_dir
     from ..data.build import build_dataset, load_sources
     from ..data.samples import BuildConfig
 
     if not args.nersemble and not args.wild:
         raise FacecamError("give --nersemble DIR and/or --wild DIR")
+    check_output_dir(args.out)
     if args.workers < 1:
         raise FacecamError(f"--workers must be at least 1, got {args.workers}")
     if args.max_targets < 1:
@@ -110,14 +112,22 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
+# What cv2.imwrite can write the contact sheet as.
+SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
 def run_show(args: argparse.Namespace) -> int:
+    from ..data.shards import check_shard
     from ..data.show import contact_sheet
     from ..errors import FacecamError
 
-    shard = Path(args.shard)
-    if not shard.is_file():
-        raise FacecamError(f"shard not found: {shard}")
+    if args.samples < 1:
+        raise FacecamError(f"--samples must be at least 1, got {args.samples}")
+    shard = check_shard(args.shard)
     out = Path(args.out) if args.out else shard.with_suffix(".png")
+    if out.suffix.lower() not in SHEET_SUFFIXES:
+        raise FacecamError(f"-o names the image written: give a .png (or {', '.join(SHEET_SUFFIXES[1:])}) name, "
+                           f"got {out.name}")
     rows = contact_sheet(shard, out, args.samples)
     print(f"wrote {out} ({rows} samples: source | target | condition at first, middle, last frame)")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 ORDER = 60
 
@@ -42,7 +43,7 @@ def register(sub) -> None:
     c.add_argument("--strength", type=float, default=1.0, help="the --strength the output was made with (default 1)")
     c.add_argument("--stride", type=int, default=4, help="judge every N-th frame and the last, N in 1-4 (default 4)")
     c.add_argument("--frame", type=int, default=None,
-                   help="judge this one frame index only, same rules (e.g. 48 for a 49-frame baseline)")
+                   help="judge this one frame index only, 0 or more, same rules (e.g. 48 for a 49-frame baseline)")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(func=run_camera)
 
@@ -55,7 +56,8 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     m.add_argument("--reference", required=True, metavar="GT.mp4", help="ground-truth video")
     m.add_argument("--output", required=True, metavar="GEN.mp4", help="generated video (resized to the reference)")
-    m.add_argument("--frames", type=int, default=None, help="use only the first N frames (the paper: 29 for baselines)")
+    m.add_argument("--frames", type=int, default=None,
+                   help="use only the first N frames, N >= 1 (the paper: 29 for baselines; default: all)")
     _lpips_options(m)
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.set_defaults(func=run_metrics)
@@ -121,9 +123,18 @@ def _print(result: dict, as_json: bool) -> None:
         print(f"{key}: {value}")
 
 
+def _check_count(flag: str, value, least: int) -> None:
+    """A count option the user typed must be a whole number of at least ``least`` (checked before any reading)."""
+    from ..errors import FacecamError
+
+    if value is not None and value < least:
+        raise FacecamError(f"{flag} must be at least {least}, got {value}")
+
+
 def run_camera(args: argparse.Namespace) -> int:
     from ..eval.camera import evaluate_camera
 
+    _check_count("--frame", args.frame, 0)
     verdict = evaluate_camera(args.input, args.output, args.camera, strength=args.strength, frame=args.frame,
                               stride=args.stride)
     if args.json:
@@ -158,15 +169,16 @@ def camera_table(verdict) -> str:
 
 def _read(path: str, frames=None):
     from ..eval.static import read_frames
-    from pathlib import Path
 
     return read_frames(Path(path), frames)
 
 
 def run_metrics(args: argparse.Namespace) -> int:
-    from ..eval.metrics import LpipsUnavailable, load_lpips
+    from ..eval.metrics import LpipsUnavailable, check_lpips_paths, load_lpips
     from ..eval.static import score_static_pair
 
+    _check_count("--frames", args.frames, 1)
+    check_lpips_paths(args.lpips_backbone, args.lpips_linear)
     reference, output = _read(args.reference, args.frames), _read(args.output, args.frames)
     try:
         lpips, note = load_lpips(args.lpips_backbone, args.lpips_linear), ""
@@ -183,6 +195,7 @@ def run_metrics(args: argparse.Namespace) -> int:
 def run_identity(args: argparse.Namespace) -> int:
     from ..eval.identity import identity_similarity, load_embedder
 
+    _check_count("--samples", args.samples, 0)
     embedder = load_embedder(args.arcface)
     score = identity_similarity(_read(args.reference), _read(args.output), embedder, args.samples)
     _print(score.to_dict(), args.json)
@@ -205,6 +218,7 @@ def run_quality(args: argparse.Namespace) -> int:
 def run_artifacts(args: argparse.Namespace) -> int:
     from ..eval.artifacts import artifact_score
 
+    _check_count("--samples", args.samples, 0)
     score = artifact_score(_read(args.input), _read(args.output), samples=args.samples)
     _print(score.to_dict(), args.json)
     return 0

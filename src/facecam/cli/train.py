@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 ORDER = 70
 
@@ -64,6 +65,14 @@ def run(args: argparse.Namespace) -> int:
                          max_steps=args.max_steps, output=args.output, resume=args.resume)
     if args.lora:
         config = dataclasses.replace(config, lora=dataclasses.replace(config.lora, enabled=True))
+    # Refuse a wrong output or data path now, before the run folder and its tiny weights are written.
+    from ..video.outputs import check_output_dir
+
+    check_output_dir(Path(config.output).expanduser())
+    if config.data not in (None, "synthetic"):
+        from ..data.dataset import find_shards
+
+        find_shards(config.data)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from ..train.trainer import train
 

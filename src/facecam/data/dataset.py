@@ -34,7 +34,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from ..errors import FacecamError
 from .condition import stored_condition
-from .shards import check_condition_fields, decode_mp4, load_npy
+from .shards import check_condition_fields, check_shard, decode_mp4, load_npy
 
 CLIPS = ("source", "target", "condition")
 
@@ -57,6 +57,8 @@ def find_shards(shards: str | Path | Sequence[str | Path]) -> list[Path]:
         raise FacecamError(f"shard not found: {missing[0]}")
     if not paths:
         raise FacecamError(f"no shard-*.tar in {shards}")
+    for p in paths:
+        check_shard(p)
     return paths
 
 

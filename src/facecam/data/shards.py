@@ -153,8 +153,23 @@ def pack_shard(out: Path, shard: int, indices: list[int]) -> tuple[Path, list[in
     return final, failed
 
 
+def check_shard(path: str | os.PathLike) -> Path:
+    """``path`` if it is a file that reads as a tar archive; otherwise a one-line :class:`FacecamError`."""
+    p = Path(path)
+    if not p.is_file():
+        raise FacecamError(f"shard not found: {p}")
+    try:
+        is_tar = tarfile.is_tarfile(p)
+    except OSError as exc:
+        raise FacecamError(f"cannot read shard {p}: {exc.strerror or exc}") from None
+    if not is_tar:
+        raise FacecamError(f"not a shard (a tar file as `facecam data build` writes): {p}")
+    return p
+
+
 def iter_shard(path: str | os.PathLike) -> Iterator[tuple[str, dict[str, bytes]]]:
     """Yield ``(key, {field: bytes})`` for each sample of a shard, in stored order."""
+    check_shard(path)
     with tarfile.open(path, "r") as tar:
         key, fields = None, {}
         for member in tar:

@@ -32,7 +32,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import FacecamError
+from ..errors import FacecamError, WeightsError
 
 PSNR_CAP = 100.0
 SSIM_SIGMA = 1.5
@@ -196,6 +196,16 @@ class LPIPS:
                     d = d + ((na - nb) ** 2 * w.view(1, -1, 1, 1)).sum(1).mean((1, 2))
                 total.append(d.cpu().numpy())
         return float(np.mean(np.concatenate(total)))
+
+
+def check_lpips_paths(backbone: Optional[str | os.PathLike] = None,
+                      linear: Optional[str | os.PathLike] = None) -> None:
+    """:class:`WeightsError` when a weight file the user named (``--lpips-backbone``, ``--lpips-linear``) is
+    not there: a mistyped path is a mistake to report, not a reason to leave LPIPS out quietly."""
+    for flag, what, path in (("--lpips-backbone", "AlexNet backbone", backbone),
+                             ("--lpips-linear", "LPIPS linear heads", linear)):
+        if path is not None and not Path(path).is_file():
+            raise WeightsError(f"{what} ({flag}) not found: {path}")
 
 
 def load_lpips(backbone: Optional[str | os.PathLike] = None, linear: Optional[str | os.PathLike] = None,

@@ -64,6 +64,9 @@ def read_frames(path: Path, max_frames: Optional[int] = None) -> np.ndarray:
     """``(T, H, W, 3)`` uint8 RGB of a video (at its own rate) or a folder of frames."""
     if path.is_dir():
         files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise FacecamError(f"input is a folder with no frames ({', '.join(sorted(IMAGE_EXTENSIONS))}) "
+                               f"in it; give a video file: {path}")
         files = files[:max_frames] if max_frames else files
         return np.stack([read_image(f) for f in files])
     frames = read_video(path, fps=None, num_frames=None).frames

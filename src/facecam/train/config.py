@@ -118,6 +118,9 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise FacecamError(f"config: {message}")
+        output = Path(self.output).expanduser()
+        if output.exists() and not output.is_dir():
+            raise FacecamError(f"output path exists and is not a folder: {output}")
         if self.resume not in ("auto", "none") and not Path(self.resume).expanduser().is_dir():
             raise FacecamError(f"checkpoint to resume from not found: {self.resume}")
         if self.weights is None:

@@ -30,14 +30,21 @@ FILE_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif", ".pn
 Payload = Union[np.ndarray, FrameStream, DiskFrames, dict, str, bytes]
 
 
-def prepare_output_dir(path: str | os.PathLike) -> Path:
-    """Create ``path`` if needed and check it is writable, before any expensive work."""
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """Refuse an output folder that is a file, or that does not exist yet and is named like one; creates nothing
+    (for commands that make the folder themselves, later)."""
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise VideoError(f"output path exists and is not a folder: {out}")
     if not out.exists() and out.suffix.lower() in FILE_SUFFIXES:
         raise VideoError(f"the output is a folder, and {out} looks like a file name: give a folder "
-                         f"(results are written inside it, named after the input)")
+                         f"(results are written inside it)")
+    return out
+
+
+def prepare_output_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` if needed and check it is writable, before any expensive work."""
+    out = check_output_dir(path)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = tempfile.mkdtemp(prefix=".facecam-probe-", dir=out)
