@@ -281,3 +281,23 @@ def test_bench_dynamic_reports_flat_patches_on_the_face(two_clips, tmp_path):
                                          method="flat", embedder=None, log=lambda line: None), "flat")
     assert abs(clean["overall"]["artifact_excess"]) < 0.01
     assert flat["overall"]["artifact_excess"] > 0.03
+
+
+def test_a_folder_of_runs_made_with_other_options_is_refused_before_any_run(two_clips, tmp_path):
+    """A second `bench dynamic` into the same folder with another --frames used to skip the old runs
+    as done and mix both settings into one table."""
+    calls: list = []
+    videos = list_videos(two_clips)[:1]
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "facecam_000__pan-left.json").write_text(json.dumps(
+        {"run": "facecam_000__pan-left", "status": "ok", "method": "warp", "options": {"frames": 17}}))
+    with pytest.raises(FacecamError, match=r"other options \(frames 17, now 33\)"):
+        run_dynamic(videos, tmp_path, lambda *a: calls.append(a), method="warp", motions=("pan-left",),
+                    options={"frames": 33}, log=lambda line: None)
+    with pytest.raises(FacecamError, match=r"other options \(method 'warp', now 'facecam'\)"):
+        run_dynamic(videos, tmp_path, lambda *a: calls.append(a), method="facecam", motions=("pan-left",),
+                    options={"frames": 17}, log=lambda line: None)
+    assert calls == []
+    records = run_dynamic(videos, tmp_path, lambda *a: calls.append(a), method="warp", motions=("pan-left",),
+                          options={"frames": 17}, log=lambda line: None)
+    assert calls == [] and records[0]["status"] == "ok"   # the same options: the finished run is kept

@@ -532,3 +532,20 @@ def test_the_vae_encoder_batches_a_samples_clips_and_picks_device_and_precision(
     if not torch.cuda.is_available():
         with pytest.raises(FacecamError, match="no CUDA device"):
             WanVideoEncoder.from_pretrained(str(tmp_path / "vae"), "cuda")
+
+
+def test_cli_build_where_every_sample_fails_is_an_error_not_a_success(tmp_path, capsys):
+    """A folder whose only clip has no face used to end "1 shards complete (2 samples made)", exit 0,
+    with an empty shard: the failed samples were counted as made."""
+    from facecam.cli import main
+    from facecam.video.io import write_video
+
+    (tmp_path / "wild").mkdir()
+    write_video(tmp_path / "wild" / "wall.mp4", np.full((24, 96, 128, 3), 120, np.uint8), 24.0)
+    assert main(["data", "build", "--wild", str(tmp_path / "wild"), "-o", str(tmp_path / "out"), "--samples", "2",
+                 "--frames", "17", "--size", "176x128", "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert "0 samples made" in captured.out
+    last = captured.err.strip().splitlines()[-1]
+    assert last.startswith("facecam: error:") and "no sample could be made: all 2 failed" in last
+    assert "Traceback" not in captured.err

@@ -109,6 +109,8 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"samples left out (every attempt failed): {summary.failed[:20]}", file=sys.stderr)
     for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:5]:
         print(f"  {count}x {reason}", file=sys.stderr)
+    if summary.failed and summary.samples_made == 0 and summary.samples_resumed == 0:
+        raise FacecamError(f"no sample could be made: all {len(summary.failed)} failed (reasons above)")
     return 0
 
 

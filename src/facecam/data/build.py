@@ -224,7 +224,7 @@ def build_dataset(out: str | os.PathLike, sources: Sources, num_samples: int, se
 
     def record(result: tuple[int, int, Optional[str], list[str]]) -> None:
         shard, index, kind, failures = result
-        summary.samples_made += 1
+        summary.samples_made += kind is not None  # a sample left out after every attempt is not made
         summary.retried += len(failures)
         for reason in failures:
             if reason in summary.reasons or len(summary.reasons) < 50:

@@ -154,6 +154,7 @@ def run_dynamic(videos: Sequence[Path], out_dir: str | os.PathLike, renderer: Re
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     plan = assign_motions(videos, motions, per_motion)
+    check_earlier_runs(runs_dir, method, options or {})
     records = []
     for k, (video, motion) in enumerate(plan, 1):
         rid = run_id(video, motion)
@@ -184,6 +185,27 @@ def run_dynamic(videos: Sequence[Path], out_dir: str | os.PathLike, renderer: Re
                                             else f"error: {record['error']}"))
         records.append(record)
     return records
+
+
+def check_earlier_runs(runs_dir: Path, method: str, options: dict) -> None:
+    """Refuse a folder whose finished runs were made by another method or with other options: they
+    would be skipped as done and mixed into one table with the new ones."""
+    for path in sorted(runs_dir.glob("*.json")):
+        try:
+            done = json.loads(path.read_text())
+        except (json.JSONDecodeError, OSError):
+            continue
+        if done.get("status") != "ok":
+            continue
+        before = done.get("options") or {}
+        changed = sorted(k for k in set(before) | set(options) if before.get(k) != options.get(k))
+        if done.get("method") != method:
+            changed.insert(0, "method")
+            before, options = {**before, "method": done.get("method")}, {**options, "method": method}
+        if changed:
+            key = changed[0]
+            raise FacecamError(f"{runs_dir.parent} holds runs made with other options ({key} {before.get(key)!r}, "
+                               f"now {options.get(key)!r}); give another -o, or delete it to start again")
 
 
 def camera_errors(camera: dict) -> dict:
