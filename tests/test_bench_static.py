@@ -89,6 +89,19 @@ def test_bench_static_scores_the_pairs_it_finds_and_writes_tables(ava, capsys):
     assert record["status"] == "ok" and record["frames"] == 3
 
 
+@pytest.mark.parametrize("missing", ["--ava256", "--generated"])
+def test_bench_static_refuses_a_missing_input_folder_before_making_the_output(tmp_path, capsys, missing):
+    from facecam.cli import main
+
+    out = tmp_path / "out"
+    folders = {"--ava256": str(tmp_path), "--generated": str(tmp_path), missing: str(tmp_path / "nope")}
+    assert main(["bench", "static", *[x for kv in folders.items() for x in kv], "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"{missing} folder not found" in lines[0] and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_bench_static_with_nothing_to_score_is_one_clear_error(ava, capsys):
     from facecam.cli import main
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 ORDER = 70
 
@@ -173,6 +174,11 @@ def run_static(args: argparse.Namespace) -> int:
     if args.engine == "warp":
         raise FacecamError(WARP_STATIC_REFUSAL)
     check_lpips_paths(args.lpips_backbone, args.lpips_linear)
+    # The inputs before the output folder: a typo must not leave an empty folder behind.
+    if not Path(args.ava256).is_dir():
+        raise FacecamError(f"--ava256 folder not found: {args.ava256}")
+    if not args.engine and not Path(args.generated).is_dir():
+        raise FacecamError(f"--generated folder not found: {args.generated} (or give --engine facecam to make it)")
     out = prepare_output_dir(args.output)
     if args.engine:
         _generate_static(args, identities, pairs)
