@@ -31,9 +31,9 @@ background
 The face is drawn over the person layer with the person's alpha, so a still
 camera reproduces the input everywhere but in the matte's soft rim, where the plate
 shows through the partly transparent person (and 4 px beyond it, where the matte may
-have missed hair); ``tests/test_warp.py`` holds facecam_000 at a PSNR of at least 35 dB. Speed (an 81-frame 704x480 clip in 2.3-2.8 s of wall time on a
-2-core machine after decoding, landmarks and condition included, i.e. 29.1-35.9 frames/s;
-``benchmarks/warp_speed.py``, 2026-12-04, load average 0.4): plane maps on a 2x
+have missed hair); ``tests/test_warp.py`` holds facecam_000 at a PSNR of at least 35 dB. Speed (an 81-frame 704x480 clip in 2.0-2.8 s of wall time on a
+2-core machine after decoding, landmarks and condition included, i.e. 28.6-40.1 frames/s;
+``benchmarks/warp_speed.py``, 2026-12-04, load average 1.2): plane maps on a 2x
 coarser grid (the face map at full resolution, where it may jump between the
 frame and the face atlas), segmentation on every other frame, and two frames
 rendered at once.
