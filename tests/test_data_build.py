@@ -549,3 +549,15 @@ def test_cli_build_where_every_sample_fails_is_an_error_not_a_success(tmp_path, 
     last = captured.err.strip().splitlines()[-1]
     assert last.startswith("facecam: error:") and "no sample could be made: all 2 failed" in last
     assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("flag, value", [("--samples", "0"), ("--samples-per-shard", "-1")])
+def test_cli_build_refuses_a_count_below_one_before_any_work(tmp_path, capsys, flag, value):
+    from facecam.cli import main
+
+    (tmp_path / "wild").mkdir()
+    args = {"--samples": "2", "--samples-per-shard": "2", flag: value}
+    assert main(["data", "build", "--wild", str(tmp_path / "wild"), "-o", str(tmp_path / "out"), "--frames", "17",
+                 "--quiet", *[x for kv in args.items() for x in kv]]) == 2
+    _one_error_line(capsys, f"{flag} must be at least 1, got {value}")
+    assert not (tmp_path / "out").exists()

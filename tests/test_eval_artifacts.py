@@ -113,3 +113,13 @@ def test_eval_artifacts_cli_refuses_a_negative_sample_count(tmp_path, capsys):
     clip = _tiny_clip(tmp_path / "out.mp4")
     assert main(["eval", "artifacts", "--input", str(clip), "--output", str(clip), "--samples", "-1"]) == 2
     _one_error_line(capsys, "--samples must be at least 0, got -1")
+
+
+def test_eval_artifacts_cli_says_why_there_is_no_score(tmp_path, capsys):
+    from facecam.cli import main
+
+    clip = _tiny_clip(tmp_path / "b.mp4")
+    assert main(["eval", "artifacts", "--input", str(clip), "--output", str(clip)]) == 0
+    out, err = capsys.readouterr()
+    assert "max_excess: None" in out
+    assert err.strip().startswith("facecam: note: MediaPipe found no face in the output's checked frames (5 of them)")

@@ -133,3 +133,13 @@ def test_eval_identity_cli_refuses_a_negative_sample_count(tmp_path, capsys):
     clip = _tiny_clip(tmp_path / "b.mp4")
     assert main(["eval", "identity", "--reference", str(clip), "--output", str(clip), "--samples", "-2"]) == 2
     _one_error_line(capsys, "--samples must be at least 0, got -2")
+
+
+def test_eval_identity_cli_says_why_there_is_no_score(tmp_path, capsys):
+    from facecam.cli import main
+
+    clip = _tiny_clip(tmp_path / "b.mp4")
+    assert main(["eval", "identity", "--reference", str(clip), "--output", str(clip)]) == 0
+    out, err = capsys.readouterr()
+    assert "similarity: None" in out
+    assert err.strip() == "facecam: note: no checked frame had a face in both videos (5 skipped): nothing to compare"

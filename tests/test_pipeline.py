@@ -230,6 +230,10 @@ def test_make_tiny_model_refuses_a_non_empty_folder(tmp_path, capsys):
     (tmp_path / "x" / "f").write_text("keep")
     assert main(["debug", "make-tiny-model", str(tmp_path / "x")]) == 2
     assert "not an empty folder" in capsys.readouterr().err
+    (tmp_path / "model.bin").write_text("keep")
+    assert main(["debug", "make-tiny-model", str(tmp_path / "model.bin")]) == 2
+    err = capsys.readouterr().err
+    assert "is a file" in err and err.count("\n") == 1 and (tmp_path / "model.bin").read_text() == "keep"
 
 
 def test_download_plan_fetches_base_and_finetunes_into_dir(tmp_path):

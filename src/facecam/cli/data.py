@@ -72,6 +72,10 @@ def run_build(args: argparse.Namespace) -> int:
     if not args.nersemble and not args.wild:
         raise FacecamError("give --nersemble DIR and/or --wild DIR")
     check_output_dir(args.out)
+    if args.samples < 1:
+        raise FacecamError(f"--samples must be at least 1, got {args.samples}")
+    if args.samples_per_shard < 1:
+        raise FacecamError(f"--samples-per-shard must be at least 1, got {args.samples_per_shard}")
     if args.workers < 1:
         raise FacecamError(f"--workers must be at least 1, got {args.workers}")
     if args.max_targets < 1:

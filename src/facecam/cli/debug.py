@@ -34,11 +34,13 @@ def _run_make_tiny_model(args: argparse.Namespace) -> int:
 
     from .._atomic import atomic_folder
     from ..errors import FacecamError
-    from ..model.tiny import write_tiny_model
 
     target = Path(args.dir)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+    if target.exists() and not target.is_dir():
+        raise FacecamError(f"{target} is a file: give a folder to write the model into")
+    if target.exists() and any(target.iterdir()):
         raise FacecamError(f"{target} exists and is not an empty folder")
+    from ..model.tiny import write_tiny_model  # torch: seconds to import, so after the checks
     target.parent.mkdir(parents=True, exist_ok=True)
     # Build beside the target and rename when complete (an empty target folder is replaced):
     # an interrupted run leaves no half model.

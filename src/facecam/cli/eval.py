@@ -199,7 +199,16 @@ def run_identity(args: argparse.Namespace) -> int:
     embedder = load_embedder(args.arcface)
     score = identity_similarity(_read(args.reference), _read(args.output), embedder, args.samples)
     _print(score.to_dict(), args.json)
+    if score.similarity is None:
+        _note(f"no checked frame had a face in both videos ({score.skipped} skipped): nothing to compare")
     return 0
+
+
+def _note(text: str) -> None:
+    """One line on stderr saying why a score is missing (the result itself stays on stdout)."""
+    import sys
+
+    print(f"facecam: note: {text}", file=sys.stderr)
 
 
 def run_quality(args: argparse.Namespace) -> int:
@@ -221,4 +230,6 @@ def run_artifacts(args: argparse.Namespace) -> int:
     _check_count("--samples", args.samples, 0)
     score = artifact_score(_read(args.input), _read(args.output), samples=args.samples)
     _print(score.to_dict(), args.json)
+    if score.max_excess is None:
+        _note(f"MediaPipe found no face in the output's checked frames ({score.missing} of them): nothing to score")
     return 0
