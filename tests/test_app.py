@@ -439,3 +439,22 @@ def test_with_weights_the_page_offers_and_runs_the_facecam_engine(tmp_path, astr
     record = json.loads(next(Path(f) for f in files if f.endswith("_camera.json")).read_text())
     assert record["engine"] == "facecam"
     assert record["engine_options"]["steps"] == 2 and record["engine_options"]["weights"] == str(weights)
+
+
+@pytest.mark.parametrize("host, phrase", [("999.1.1.1", "not an address or a name"),
+                                          ("203.0.113.7", "no such address to listen on")])
+def test_app_refuses_a_host_it_cannot_listen_on_in_one_line(capsys, host, phrase):
+    """Gradio answered a bad --host with "Cannot find empty port in range: 7993-7993", blaming the port."""
+    from facecam.cli import main
+
+    assert main(["app", "--host", host, "--port", "7993"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and phrase in err and "Traceback" not in err
+
+
+def test_app_host_check_accepts_this_machine():
+    from facecam.cli.app import check_host
+
+    check_host("127.0.0.1")
+    check_host("0.0.0.0")
+    check_host("localhost")

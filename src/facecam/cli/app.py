@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         raise FacecamError(f"--concurrency must be at least 1, got {args.concurrency}")
     if not 0 <= args.port < 65536:
         raise FacecamError(f"--port must be 0..65535, got {args.port}")
+    check_host(args.host)
     try:
         from ..app import launch
     except ImportError as exc:
@@ -42,3 +43,24 @@ def run(args: argparse.Namespace) -> int:
     launch(host=args.host, port=args.port, concurrency=args.concurrency,
            facecam_options=engine_options(args, engine="facecam"))
     return 0
+
+
+def check_host(host: str) -> None:
+    """A one-line error for a --host this machine cannot listen on (Gradio would blame the port)."""
+    import socket
+
+    from ..errors import FacecamError
+
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise FacecamError(f"--host {host!r} is not an address or a name this machine can resolve") from None
+    for family, _, _, _, address in infos:
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.bind((address[0], 0))
+            return
+        except OSError:
+            continue
+    raise FacecamError(f"--host {host}: this machine has no such address to listen on "
+                       f"(127.0.0.1 for this machine only, 0.0.0.0 for every interface)")
