@@ -15,9 +15,10 @@ face
     far cheek when the head turns.
 person
     hair, ears, neck and body (MediaPipe selfie segmentation, feathered across
-    its edge) on a plane facing the source camera at
-    the head pivot's depth. The face's outer ring lies on this plane, so the two
-    warps meet without a seam.
+    its edge, plus what it missed beside the person on a still background:
+    :meth:`FrameRenderer.claim_missed`) on a plane through the head pivot facing
+    halfway between the source and the target camera (:func:`person_plane`).
+    The face's outer ring lies on this plane, so the two warps meet without a seam.
 background
     a plane :data:`BACKGROUND_DEPTH` times further away. Where the person hides
     it in the current frame, the background seen in the other frames is used
