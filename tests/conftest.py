@@ -80,3 +80,19 @@ def videos() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     return (rng.integers(0, 256, (9, 64, 48, 3), dtype=np.uint8),
             rng.integers(0, 256, (9, 64, 48, 3), dtype=np.uint8))
+
+
+def one_error_line(capsys, phrase: str) -> str:
+    """Assert the CLI's stderr is one ``facecam: error:`` line holding ``phrase`` and no traceback; return it."""
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("facecam: error:") and phrase in lines[0], err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def grey_clip(path: Path) -> Path:
+    """A 5-frame 32x32 mid-grey mp4 (no face) at ``path``."""
+    from facecam.video.io import write_video
+
+    return write_video(path, np.full((5, 32, 32, 3), 128, np.uint8), fps=24.0)

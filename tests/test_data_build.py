@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import media_path
+from conftest import media_path, one_error_line
 from facecam.data.build import build_dataset, shard_plan
 from facecam.data.dataset import FaceCamShards, collate_samples
 from facecam.data.nersemble import scan_nersemble
@@ -347,13 +347,6 @@ def test_cli_build_refuses_to_resume_with_other_options(built, wild_dir, capsys)
     assert "other options" in capsys.readouterr().err
 
 
-def _one_error_line(capsys, phrase: str) -> None:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("facecam: error:") and phrase in lines[0], err
-    assert "Traceback" not in err
-
-
 def _tiny_tar(path: Path) -> Path:
     """A valid tar with one member: enough for the checks made before a shard is read."""
     import tarfile
@@ -373,7 +366,7 @@ def test_cli_build_refuses_an_output_that_is_a_file_before_any_work(tmp_path, ca
     existing.write_bytes(b"mine")
     assert main(["data", "build", "--wild", str(tmp_path / "wild"), "-o", str(existing), "--samples", "2",
                  "--frames", "17", "--quiet"]) == 2
-    _one_error_line(capsys, "exists and is not a folder")
+    one_error_line(capsys, "exists and is not a folder")
     assert existing.read_bytes() == b"mine" and sorted(p.name for p in tmp_path.iterdir()) == ["existing.mp4", "wild"]
 
 
@@ -383,7 +376,7 @@ def test_cli_show_refuses_a_file_that_is_not_a_shard(tmp_path, capsys):
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"\x00\x00\x00\x18ftypmp42 not a tar")
     assert main(["data", "show", str(clip)]) == 2
-    _one_error_line(capsys, "not a shard")
+    one_error_line(capsys, "not a shard")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
 
 
@@ -392,7 +385,7 @@ def test_cli_show_refuses_an_output_name_that_is_not_an_image(tmp_path, capsys):
 
     shard = _tiny_tar(tmp_path / "shard-000000.tar")
     assert main(["data", "show", str(shard), "-o", str(tmp_path / "tmp_show")]) == 2
-    _one_error_line(capsys, "give a .png")
+    one_error_line(capsys, "give a .png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shard-000000.tar"]
 
 
@@ -402,7 +395,7 @@ def test_cli_show_refuses_a_sample_count_below_one(tmp_path, capsys, samples):
 
     shard = _tiny_tar(tmp_path / "shard-000000.tar")
     assert main(["data", "show", str(shard), "--samples", samples]) == 2
-    _one_error_line(capsys, f"--samples must be at least 1, got {samples}")
+    one_error_line(capsys, f"--samples must be at least 1, got {samples}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shard-000000.tar"]
 
 
@@ -559,5 +552,5 @@ def test_cli_build_refuses_a_count_below_one_before_any_work(tmp_path, capsys, f
     args = {"--samples": "2", "--samples-per-shard": "2", flag: value}
     assert main(["data", "build", "--wild", str(tmp_path / "wild"), "-o", str(tmp_path / "out"), "--frames", "17",
                  "--quiet", *[x for kv in args.items() for x in kv]]) == 2
-    _one_error_line(capsys, f"{flag} must be at least 1, got {value}")
+    one_error_line(capsys, f"{flag} must be at least 1, got {value}")
     assert not (tmp_path / "out").exists()

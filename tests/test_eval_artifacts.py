@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from conftest import grey_clip, one_error_line
+
 BOX = (150.0, 60.0, 330.0, 260.0)  # the astronaut's face, roughly (x0, y0, x1, y1)
 
 
@@ -85,40 +87,27 @@ def test_a_magnified_face_is_not_counted_as_smeared(astronaut):
 
 # --- `facecam eval artifacts`: bad input is one error line -------------------------------------------------
 
-def _tiny_clip(path):
-    from facecam.video.io import write_video
-
-    return write_video(path, np.full((5, 32, 32, 3), 128, np.uint8), fps=24.0)
-
-
-def _one_error_line(capsys, phrase: str) -> None:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("facecam: error:") and phrase in lines[0], err
-    assert "Traceback" not in err
-
-
 def test_eval_artifacts_cli_refuses_a_folder_without_frames(tmp_path, capsys):
     from facecam.cli import main
 
-    clip = _tiny_clip(tmp_path / "out.mp4")
+    clip = grey_clip(tmp_path / "out.mp4")
     (tmp_path / "folder").mkdir()
     assert main(["eval", "artifacts", "--input", str(tmp_path / "folder"), "--output", str(clip)]) == 2
-    _one_error_line(capsys, "give a video file")
+    one_error_line(capsys, "give a video file")
 
 
 def test_eval_artifacts_cli_refuses_a_negative_sample_count(tmp_path, capsys):
     from facecam.cli import main
 
-    clip = _tiny_clip(tmp_path / "out.mp4")
+    clip = grey_clip(tmp_path / "out.mp4")
     assert main(["eval", "artifacts", "--input", str(clip), "--output", str(clip), "--samples", "-1"]) == 2
-    _one_error_line(capsys, "--samples must be at least 0, got -1")
+    one_error_line(capsys, "--samples must be at least 0, got -1")
 
 
 def test_eval_artifacts_cli_says_why_there_is_no_score(tmp_path, capsys):
     from facecam.cli import main
 
-    clip = _tiny_clip(tmp_path / "b.mp4")
+    clip = grey_clip(tmp_path / "b.mp4")
     assert main(["eval", "artifacts", "--input", str(clip), "--output", str(clip)]) == 0
     out, err = capsys.readouterr()
     assert "max_excess: None" in out

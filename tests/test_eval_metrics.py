@@ -11,6 +11,8 @@ from facecam.errors import FacecamError
 from facecam.eval.metrics import (PSNR_CAP, LpipsUnavailable, load_lpips, psnr, ssim, video_psnr,
                                   video_ssim)
 
+from conftest import one_error_line
+
 
 def test_psnr_of_a_uniform_error_of_ten_levels_is_28_13_db():
     a = np.full((4, 4, 3), 100, np.uint8)
@@ -168,14 +170,6 @@ def _tiny_clip(path):
     return write_video(path, frames, fps=24.0)
 
 
-def _one_error_line(capsys, phrase: str) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("facecam: error:") and phrase in lines[0], err
-    assert "Traceback" not in err
-    return lines[0]
-
-
 def test_eval_metrics_cli_refuses_a_folder_as_a_video(tmp_path, capsys):
     from facecam.cli import main
 
@@ -184,7 +178,7 @@ def test_eval_metrics_cli_refuses_a_folder_as_a_video(tmp_path, capsys):
     folder.mkdir()
     _tiny_clip(folder / "a.mp4")
     assert main(["eval", "metrics", "--reference", str(folder), "--output", str(clip)]) == 2
-    _one_error_line(capsys, "give a video file")
+    one_error_line(capsys, "give a video file")
 
 
 @pytest.mark.parametrize("frames", ["0", "-3"])
@@ -193,7 +187,7 @@ def test_eval_metrics_cli_refuses_a_frame_count_below_one(tmp_path, capsys, fram
 
     clip = _tiny_clip(tmp_path / "gen.mp4")
     assert main(["eval", "metrics", "--reference", str(clip), "--output", str(clip), "--frames", frames]) == 2
-    _one_error_line(capsys, f"--frames must be at least 1, got {frames}")
+    one_error_line(capsys, f"--frames must be at least 1, got {frames}")
 
 
 @pytest.mark.parametrize("flag", ["--lpips-backbone", "--lpips-linear"])
@@ -203,4 +197,4 @@ def test_eval_metrics_cli_refuses_an_lpips_weight_file_that_is_not_there(tmp_pat
     clip = _tiny_clip(tmp_path / "gen.mp4")
     missing = tmp_path / "nope.pth"
     assert main(["eval", "metrics", "--reference", str(clip), "--output", str(clip), flag, str(missing)]) == 2
-    assert f"({flag}) not found: {missing}" in _one_error_line(capsys, "not found")
+    assert f"({flag}) not found: {missing}" in one_error_line(capsys, "not found")

@@ -17,6 +17,8 @@ import torch
 from facecam.errors import FacecamError
 from facecam.train.config import SyntheticData, TrainConfig, load_config
 
+from conftest import one_error_line
+
 
 # --------------------------------------------------------------------------- fixtures
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -407,20 +409,13 @@ def test_cli_bad_config_name_exits_2_with_one_line(capsys):
     assert "unknown config" in err and len(err.splitlines()) == 1
 
 
-def _one_error_line(capsys, phrase: str) -> None:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("facecam: error:") and phrase in lines[0], err
-    assert "Traceback" not in err
-
-
 def test_cli_refuses_an_output_that_is_a_file_before_writing_anything(tmp_path, capsys):
     from facecam.cli import main
 
     existing = tmp_path / "existing"
     existing.write_bytes(b"mine")
     assert main(["train", "--config", "tiny", "--output", str(existing)]) == 2
-    _one_error_line(capsys, "exists and is not a folder")
+    one_error_line(capsys, "exists and is not a folder")
     assert existing.read_bytes() == b"mine" and [p.name for p in tmp_path.iterdir()] == ["existing"]
 
 
@@ -430,7 +425,7 @@ def test_cli_refuses_data_that_is_not_a_shard_before_making_the_run_folder(tmp_p
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"\x00\x00\x00\x18ftypmp42 not a tar")
     assert main(["train", "--config", "tiny", "--output", str(tmp_path / "run"), "--data", str(clip)]) == 2
-    _one_error_line(capsys, "not a shard")
+    one_error_line(capsys, "not a shard")
     assert not (tmp_path / "run").exists()
 
 

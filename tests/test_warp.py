@@ -503,20 +503,28 @@ def test_pull_push_fills_from_what_is_known_even_when_a_coarse_half_is_unknown()
     assert np.abs(filled - 200.0).max() < 1e-3
 
 
-def test_person_layers_index_like_an_array():
+def _given_person_layers(frames: np.ndarray, key_prob: np.ndarray, points: np.ndarray, feather: float):
+    """A :class:`PersonLayers` over ``frames`` ``(T, H, W, 3)`` whose segmentation (MediaPipe's, normally) is
+    given: ``key_prob`` ``(T, H/2, W/2)`` for every frame, with landmarks ``points`` ``(T, 478, 3)``."""
     from facecam.engines.warp import PersonLayers
     from facecam.engines.warp_mesh import face_surface
 
-    T, H, W = 3, 40, 30
+    T, H, W = frames.shape[:3]
     layers = object.__new__(PersonLayers)
-    layers.frames = np.arange(T, dtype=np.uint8)[:, None, None, None] * np.ones((T, H, W, 3), np.uint8)
-    layers.surface, layers.shape, layers.dilate, layers.feather = face_surface(), (T, H, W, 4), 0.0, 1.0
-    layers.small, layers.keys, layers.key_index = (W // 2, H // 2), [0, 1, 2], {0: 0, 1: 1, 2: 2}
+    layers.frames, layers.points, layers.surface, layers.shape = frames, points, face_surface(), (T, H, W, 4)
+    layers.dilate, layers.feather, layers.small = 0.0, feather, (W // 2, H // 2)
+    layers.keys, layers.key_index, layers.key_prob = list(range(T)), {t: t for t in range(T)}, key_prob
+    return layers
+
+
+def test_person_layers_index_like_an_array():
+    T, H, W = 3, 40, 30
+    frames = np.arange(T, dtype=np.uint8)[:, None, None, None] * np.ones((T, H, W, 3), np.uint8)
     prob = np.zeros((T, H // 2, W // 2), np.float32)
     prob[1:, :, :5] = 1.0                     # a person at the left, from the second frame on
-    layers.key_prob = prob
-    layers.points = np.zeros((T, 478, 3))
-    layers.points[..., 0], layers.points[..., 1] = 2.0, 2.0   # a degenerate oval in the corner
+    points = np.zeros((T, 478, 3))
+    points[..., 0], points[..., 1] = 2.0, 2.0   # a degenerate oval in the corner
+    layers = _given_person_layers(frames, prob, points, feather=1.0)
     assert layers[2][..., 3].max() == 255
     assert (layers[-1] == layers[2]).all()
     with pytest.raises(IndexError):
@@ -571,29 +579,22 @@ def test_the_persons_alpha_follows_a_slanted_edge_without_steps():
     """The matte's edge lies where the segmentation's probability crosses one half, to within a
     pixel, on every row: thresholded at the model's half size it was a staircase of 2-pixel steps,
     which a view that stretches the edge (the near jaw under an arc, 2-16x there) drew as bands."""
-    from facecam.engines.warp import PersonLayers, WarpOptions
+    from facecam.engines.warp import WarpOptions
     from facecam.engines.warp_mesh import face_surface
 
     T, H, W = 3, 240, 200
     surface = face_surface()
-    layers = object.__new__(PersonLayers)  # the segmentation itself is MediaPipe's; here it is given
-    layers.frames = np.zeros((T, H, W, 3), np.uint8)
-    layers.surface, layers.shape = surface, (T, H, W, 4)
-    layers.dilate, layers.feather = 0.0, max(1.0, WarpOptions().feather * float(np.hypot(H, W)))
-    layers.small = (W // 2, H // 2)
     # A steep edge, x = 60 + 0.3 y (full-size pixels): the person on its left, the probability a
     # smooth ramp across it as the selfie model gives.
     ys, xs = np.mgrid[0:H // 2, 0:W // 2] * 2.0 + 0.5  # half-size pixel centres in full-size pixels
     prob = 1.0 / (1.0 + np.exp((xs - (60.0 + 0.3 * ys)) / 3.0))
-    layers.keys = list(range(T))
-    layers.key_index = {t: t for t in range(T)}
-    layers.key_prob = np.repeat(prob[None].astype(np.float32), T, axis=0)
     # The face oval: a small ring well inside the person.
     points = np.zeros((T, 478, 3))
     angle = np.linspace(0, 2 * np.pi, len(surface.oval), endpoint=False)
     points[:, surface.oval, 0] = 30 + 10 * np.cos(angle)
     points[:, surface.oval, 1] = 120 + 10 * np.sin(angle)
-    layers.points = points
+    layers = _given_person_layers(np.zeros((T, H, W, 3), np.uint8), np.repeat(prob[None].astype(np.float32), T, 0),
+                                  points, feather=max(1.0, WarpOptions().feather * float(np.hypot(H, W))))
     alpha = layers.layer(1)[..., 3].astype(float)
     rows = np.arange(20, H - 20)
     # Sub-pixel position on each row where the alpha crosses one half.
