@@ -212,23 +212,15 @@ def check_condition_options(options: ConditionOptions, weights: Optional[str] = 
     """Raise :class:`~facecam.errors.FacecamError` for a condition option no run could use, before any video is
     read: a command that renders many runs (``facecam bench dynamic``) would otherwise fail each one the same way.
     The per-run checks stay where they are; these are the ones that do not depend on the clip."""
-    import math
-
     from .camera.trajectory import check_strength
     from .condition.builder import check_proxy
     from .errors import FacecamError
     from .profiles import resolve_profile
-    from .video.io import check_frame_count
+    from .video.io import check_read_options
 
     check_strength(options.strength)
-    if options.frames != "all":
-        check_frame_count(options.frames)
-    if options.fps is not None and not (options.fps > 0 and math.isfinite(options.fps)):
-        raise FacecamError(f"--fps must be positive, got {options.fps}")
-    if not (options.start >= 0 and math.isfinite(options.start)):
-        raise FacecamError(f"--start must be a non-negative number of seconds, got {options.start}")
-    if options.duration is not None and not (options.duration > 0 and math.isfinite(options.duration)):
-        raise FacecamError(f"--duration must be a positive number of seconds, got {options.duration}")
+    check_read_options(None if options.frames == "all" else options.frames, options.fps, options.start,
+                       options.duration)
     if options.move_frames is not None and not (
             options.move_frames >= 2 and (options.frames == "all" or options.move_frames <= options.frames)):
         most = "the clip's" if options.frames == "all" else f"--frames {options.frames}"

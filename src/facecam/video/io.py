@@ -88,6 +88,19 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise VideoError(f"cannot read image {p}: {exc}") from None
 
 
+def check_read_options(num_frames: Optional[int] = None, fps: Optional[float] = None, start: float = 0.0,
+                       duration: Optional[float] = None) -> None:
+    """One-line :class:`VideoError` for a frame count, rate, start or duration no clip could be read with."""
+    if num_frames is not None:
+        check_frame_count(num_frames)
+    if fps is not None and not (fps > 0 and np.isfinite(fps)):
+        raise VideoError(f"--fps must be positive, got {fps}")
+    if not (start >= 0 and np.isfinite(start)):
+        raise VideoError(f"--start must be a non-negative number of seconds, got {start}")
+    if duration is not None and not (duration > 0 and np.isfinite(duration)):
+        raise VideoError(f"--duration must be a positive number of seconds, got {duration}")
+
+
 def read_video(
     path: str | os.PathLike,
     fps: Optional[float] = DEFAULT_FPS,
@@ -120,14 +133,7 @@ def read_video(
     Returns:
         VideoClip with ``frames`` shaped ``(T, H, W, 3)``.
     """
-    if num_frames is not None:
-        check_frame_count(num_frames)
-    if fps is not None and fps <= 0:
-        raise VideoError(f"--fps must be positive, got {fps}")
-    if not (start >= 0 and np.isfinite(start)):
-        raise VideoError(f"--start must be a non-negative number of seconds, got {start}")
-    if duration is not None and not (duration > 0 and np.isfinite(duration)):
-        raise VideoError(f"--duration must be a positive number of seconds, got {duration}")
+    check_read_options(num_frames, fps, start, duration)
     p = _open_checked(path)
     if is_image_path(p):
         image = read_image(p)
