@@ -32,8 +32,9 @@ background
 The face is drawn over the person layer with the person's alpha, so a still
 camera reproduces the input everywhere but in the matte's soft rim, where the plate
 shows through the partly transparent person (and 4 px beyond it, where the matte may
-have missed hair); ``tests/test_warp.py`` holds facecam_000 at a PSNR of at least 35 dB. Speed (an 81-frame 704x480 clip in 2.0-2.8 s of wall time on a
-2-core machine after decoding, landmarks and condition included, i.e. 28.6-40.1 frames/s;
+have missed hair); ``tests/test_warp.py`` holds facecam_000 at a PSNR of at least 35 dB.
+Speed (an 81-frame 704x480 clip in 2.0-2.8 s of wall time on a 2-core machine after
+decoding, landmarks and condition included, i.e. 28.6-40.1 frames/s;
 ``benchmarks/warp_speed.py``, 2026-12-04, load average 1.2): plane maps on a 2x
 coarser grid (the face map at full resolution, where it may jump between the
 frame and the face atlas), segmentation on every other frame, and two frames
@@ -504,27 +505,34 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     # from the plate beside the person is the person (FrameRenderer.claim_missed).
     # Only where the camera and the wall stand still (a studio, a tripod): a moving background differs
     # from its plate everywhere, and its own pieces would join the person.
-    if background_is_still(layers, picks, plate, clearance):
+    if background_is_still(layers, picks, seen_by, plate):
         out[oy:oy + H, ox:ox + W, 3] = (trust >= 1.0).astype(np.uint8) * 255
     return out, (ox, oy)
 
 
-def background_is_still(layers: "np.ndarray | PersonLayers", picks: np.ndarray, plate: np.ndarray,
-                        clearance: np.ndarray) -> bool:
+def background_is_still(layers: "np.ndarray | PersonLayers", picks: np.ndarray, seen_by: list,
+                        plate: np.ndarray) -> bool:
     """Whether the background stands still: in up to 5 of the plate's frames, 90 % of the pixels well
-    clear of the person lie within :data:`STILL_BACKGROUND` grey levels of the plate. Measured once with
-    a throwaway script (5 frames of each shared clip, 2026-12-04): at most 2 on the five clips filmed
-    on a tripod or in a studio, 7-35 on lp_s18, hand-held in a room."""
+    clear of the person (``seen_by``, the plate's packed masks of each pick) lie within
+    :data:`STILL_BACKGROUND` grey levels of the plate. Measured once with a throwaway script (5 frames
+    of each shared clip, 2026-12-04): at most 2 on the five clips filmed on a tripod or in a studio,
+    7-35 on lp_s18, hand-held in a room."""
+    H, W = plate.shape[:2]
     grey_plate = cv2.cvtColor(np.clip(plate, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.int16)
-    for t in picks[::max(1, len(picks) // 5)][:5]:
-        layer = layers[t]
-        clear = cv2.erode((layer[..., 3] == 0).astype(np.uint8), clearance) > 0
+    step = max(1, len(picks) // 5)
+    for t, packed in list(zip(picks, seen_by))[::step][:5]:
+        clear = np.unpackbits(packed, count=H * W).reshape(H, W) > 0
         if clear.sum() < 256:
             continue
-        grey = cv2.cvtColor(np.ascontiguousarray(layer[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.int16)
+        grey = cv2.cvtColor(frame_rgb(layers, t), cv2.COLOR_RGB2GRAY).astype(np.int16)
         if np.percentile(np.abs(grey - grey_plate)[clear], 90) > STILL_BACKGROUND:
             return False
     return True
+
+
+def frame_rgb(layers: "np.ndarray | PersonLayers", t: int) -> np.ndarray:
+    """Frame ``t``'s colours ``(H, W, 3)``: a PersonLayers' frame as it is, without making its matte again."""
+    return np.ascontiguousarray(layers.frames[t] if isinstance(layers, PersonLayers) else layers[t][..., :3])
 
 
 def drop_outliers(layers: "np.ndarray | PersonLayers", picks: np.ndarray, seen_by: list, plate: np.ndarray,
@@ -547,8 +555,7 @@ def drop_outliers(layers: "np.ndarray | PersonLayers", picks: np.ndarray, seen_b
     again = np.zeros((H, W, 3), np.float32)
     for t, packed in zip(picks, seen_by):
         seen = np.unpackbits(packed, count=H * W).reshape(H, W)
-        # The colours only: a PersonLayers' frame as it is, without making its matte again.
-        rgb = np.ascontiguousarray(layers.frames[t] if isinstance(layers, PersonLayers) else layers[t][..., :3])
+        rgb = frame_rgb(layers, t)
         near = np.abs(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) - grey_mean) <= limit
         mask = (near & (seen > 0)).astype(np.uint8)
         kept += mask
