@@ -170,6 +170,21 @@ def _tiny_clip(path):
     return write_video(path, frames, fps=24.0)
 
 
+def test_eval_metrics_cli_refuses_a_folder_of_frames_that_differ_in_size(tmp_path, capsys, astronaut):
+    """A folder holding stills of other sizes ended in numpy's "all input arrays must have the same shape"."""
+    import cv2
+
+    from facecam.cli import main
+
+    clip = _tiny_clip(tmp_path / "gen.mp4")
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "0000.png"), astronaut[..., ::-1])
+    cv2.imwrite(str(folder / "0001.png"), astronaut[:256, :, ::-1])
+    assert main(["eval", "metrics", "--reference", str(folder), "--output", str(clip)]) == 2
+    one_error_line(capsys, "differ in size (0000.png 512x512, 0001.png 512x256)")
+
+
 def test_eval_metrics_cli_refuses_a_folder_as_a_video(tmp_path, capsys):
     from facecam.cli import main
 

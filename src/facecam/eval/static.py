@@ -68,7 +68,13 @@ def read_frames(path: Path, max_frames: Optional[int] = None) -> np.ndarray:
             raise FacecamError(f"input is a folder with no frames ({', '.join(sorted(IMAGE_EXTENSIONS))}) "
                                f"in it; give a video file: {path}")
         files = files[:max_frames] if max_frames else files
-        return np.stack([read_image(f) for f in files])
+        images = [read_image(f) for f in files]
+        for f, image in zip(files, images):
+            if image.shape != images[0].shape:
+                (h0, w0), (h, w) = images[0].shape[:2], image.shape[:2]
+                raise FacecamError(f"the frames in {path} differ in size ({files[0].name} {w0}x{h0}, {f.name} "
+                                   f"{w}x{h}): a folder of frames must hold one video's frames")
+        return np.stack(images)
     frames = read_video(path, fps=None, num_frames=None).frames
     return frames[:max_frames] if max_frames else frames
 
