@@ -13,9 +13,9 @@ here as ``accelerate launch`` derives them from the shipped ``accelerate_fsdp.ya
 after that - sharding, broadcast loading, checkpoints, exports - is the code a GPU run executes.
 
 Each process writes ``OUTPUT/rank-<r>.json``: its losses, final step, the checkpoint it resumed
-from, whether its expert was on ``meta`` before sharding, the dtypes of its frozen and trained
-parameters, the resident memory building the expert added, and its peak resident memory after
-setup (loading, sharding) and at the end.
+from, whether its process group was still open after training, whether its expert was on ``meta``
+before sharding, the dtypes of its frozen and trained parameters, the resident memory building the
+expert added, and its peak resident memory after setup (loading, sharding) and at the end.
 """
 
 from __future__ import annotations
@@ -93,11 +93,11 @@ def main(argv: list[str]) -> int:
               "frozen_dtypes": sorted({str(p.dtype) for p in params if not p.requires_grad}),
               "trained_dtypes": sorted({str(p.dtype) for p in params if p.requires_grad}),
               "frozen_fp32": [n for n, p in named if not p.requires_grad and p.dtype == torch.float32],
+              "group_left_open": torch.distributed.is_initialized(),
               "setup_peak_rss_mb": setup_peak, **measured, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     rank = trainer.accelerator.process_index
     (result.output / f"rank-{rank}.json").write_text(json.dumps(report))
-    trainer.accelerator.wait_for_everyone()
-    return 0
+    return 0  # train() destroyed the process group; torchrun waits for both processes
 
 
 if __name__ == "__main__":

@@ -93,6 +93,8 @@ def test_fsdp2_run_shards_and_only_the_main_process_reads_the_expert(runs):
     assert [r["distributed_type"] for r in first] == ["DistributedType.FSDP"] * 2
     assert [r["expert_on_meta"] for r in first] == [False, True]
     assert first[0]["losses"] == first[1]["losses"] and len(first[0]["losses"]) == 2
+    # train() released the gloo group: left to interpreter shutdown it aborted rank 1 once on CI
+    assert [r["group_left_open"] for r in first + ranks(runs["fsdp"])] == [False] * 4
 
 
 @pytest.mark.slow

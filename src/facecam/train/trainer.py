@@ -534,7 +534,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def train(self) -> TrainResult:
-        """Run (or continue) training to ``max_steps``; checkpoint, validate and export on the way."""
+        """Run (or continue) training to ``max_steps``; checkpoint, validate and export on the way.
+
+        Training ends the run: trackers are closed and a distributed run's process group is destroyed,
+        so nothing collective can follow in this process."""
         if not hasattr(self, "accelerator"):
             self.setup()
         cfg = self.config
@@ -556,8 +559,10 @@ class Trainer:
                 self.validate()  # the final weights get a render too
             exports = self.export()
         finally:
-            if self.trackers:
-                self.accelerator.end_training()
+            # Ends the trackers and destroys the process group. A gloo group left to interpreter shutdown
+            # can abort a process whose worker threads still hold tensors (SIGABRT, "terminate called
+            # without an active exception": rank 1 of a 2-process CPU FSDP2 run, once on CI).
+            self.accelerator.end_training()
         return TrainResult(self.output, self.step, losses, exports, self.resumed_from)
 
 
