@@ -378,7 +378,7 @@ def test_bf16_mixed_precision_keeps_trained_weights_fp32_and_frozen_bf16(tiny_we
 
 
 @pytest.mark.slow
-def test_cli_tiny_run_writes_metrics_validation_video_checkpoints_and_exports(tiny_weights, tmp_path):
+def test_cli_tiny_run_writes_metrics_validation_video_checkpoints_and_exports(tiny_weights, tmp_path, capsys):
     import yaml
 
     from facecam.cli import main
@@ -391,7 +391,12 @@ def test_cli_tiny_run_writes_metrics_validation_video_checkpoints_and_exports(ti
     cfg_file.write_text(yaml.safe_dump(values))
     out = tmp_path / "out"
     assert main(["train", "--config", str(cfg_file), "--weights", str(tiny_weights), "--output", str(out)]) == 0
-    assert [int(r["step"]) for r in read_metrics(out)] == [1, 2]
+    metrics = read_metrics(out)
+    assert [int(r["step"]) for r in metrics] == [1, 2]
+    # the bar counts the steps and shows the last step's loss as metrics.csv records it
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    last = [line for line in bar if line.startswith("training the high expert") and "2/2" in line][-1]
+    assert f"loss={float(metrics[-1]['loss']):.4g}" in last
     assert (out / "checkpoints" / "latest").read_text().strip() == "step-00000002"
     video = probe_video(out / "validation" / "step-00000002.mp4")
     assert video["frames"] == 5 and video["width"] == 4 * 32   # source | condition | target | render

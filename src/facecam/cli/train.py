@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from ..train.trainer import train
 
-    result = train(config)
+    result = train(config, progress=True)
     print(f"trained the {config.expert} expert to step {result.step}: {result.output}")
     for kind, path in result.exports.items():
         print(f"export ({kind}): {path}")

@@ -89,12 +89,15 @@ class Trainer:
         config: the run's options (validated here).
         dataset: an iterable of sample dicts (see :mod:`facecam.train.batches`); default: built from
             ``config.data``. It must be re-iterable and, for exact resume, deterministic or stateful.
+        progress: show a bar of steps with the latest loss and learning rate (main process only).
     """
 
-    def __init__(self, config: TrainConfig, dataset: Optional[Iterable[dict[str, Any]]] = None) -> None:
+    def __init__(self, config: TrainConfig, dataset: Optional[Iterable[dict[str, Any]]] = None,
+                 progress: bool = False) -> None:
         self.config = config.validate()
         self.output = Path(config.output).expanduser()
         self._dataset = dataset
+        self.progress = progress
         self.schedule = TrainingSchedule.for_expert(config.expert, shift=config.shift, boundary=config.boundary)
 
     # ------------------------------------------------------------------ setup
@@ -542,11 +545,17 @@ class Trainer:
             self.setup()
         cfg = self.config
         losses: list[float] = []
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.max_steps, initial=self.step, desc=f"training the {cfg.expert} expert", unit="step",
+                   disable=not (self.progress and self.is_main), dynamic_ncols=True)
         try:
             while self.step < cfg.max_steps:
                 loss = self.train_step()
                 self.step += 1
                 losses.append(loss)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4g}", lr=f"{self.lr_scheduler.get_last_lr()[0]:.3g}", refresh=False)
                 if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                     self._log(loss, self.lr_scheduler.get_last_lr()[0])
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
@@ -559,6 +568,7 @@ class Trainer:
                 self.validate()  # the final weights get a render too
             exports = self.export()
         finally:
+            bar.close()
             # Ends the trackers and destroys the process group. A gloo group left to interpreter shutdown
             # can abort a process whose worker threads still hold tensors (SIGABRT, "terminate called
             # without an active exception": rank 1 of a 2-process CPU FSDP2 run, once on CI).
@@ -635,6 +645,7 @@ def _flat_config(config: TrainConfig) -> dict[str, Any]:
     return out
 
 
-def train(config: TrainConfig, dataset: Optional[Iterable[dict[str, Any]]] = None) -> TrainResult:
+def train(config: TrainConfig, dataset: Optional[Iterable[dict[str, Any]]] = None,
+          progress: bool = False) -> TrainResult:
     """Fine-tune one FaceCam expert; see :class:`Trainer`."""
-    return Trainer(config, dataset).train()
+    return Trainer(config, dataset, progress=progress).train()
