@@ -563,6 +563,53 @@ def test_a_face_read_beyond_the_frames_right_edge_continues_the_frame_and_never_
     assert (edge[..., 1] > 150).mean() > 0.95 and (edge[..., 0] < 60).all()  # the frame's green, no red
 
 
+def test_the_body_below_the_frame_goes_straight_down_with_the_texture_of_the_rows_above():
+    """Where a view reads below the source frame (arc-up, zoom-out) the body continues. Repeating
+    its last row drew vertical streaks down the clothes; reflecting the frame bent the outline
+    back (a dress narrowing into a waist) and drew a second chin under the first. Now the outline
+    goes straight down, the fabric keeps its texture, and a strong edge in the rows above (a
+    collar) is not reflected into a zigzag."""
+    from facecam.condition.project import PinholeCamera
+    from facecam.engines.warp import FrameRenderer, background_canvas, plane_homography, surface_vertices
+    from facecam.engines.warp_mesh import face_surface
+    from facecam.face.pose import focal_length, intrinsics, template_points
+
+    H = W = 300
+    f = focal_length((H, W))
+    K0 = intrinsics((H, W), f)
+    surface = face_surface()
+    points = np.repeat((template_points() * 90.0 + (150.0, 80.0, 0.0))[None], 2, axis=0)  # the face, high up
+    plane_depth = f + 80.0
+    src2d, world = surface_vertices(points, K0, plane_depth, surface)
+    rng = np.random.default_rng(0)
+    layers = np.zeros((2, H, W, 4), np.uint8)
+    layers[..., 2] = 200                                   # the wall: blue
+    rows = np.arange(H)[:, None]
+    cols = np.arange(W)[None, :]
+    left, right = 80 - 0.3 * (rows - 150), 220 + 0.3 * (rows - 150)   # shoulders widening downwards
+    body = (rows >= 150) & (cols >= left) & (cols <= right)
+    fabric = np.clip(rng.normal(170.0, 8.0, (H, W)), 0, 255)          # its weave
+    collar = body & (cols < 60 + 0.5 * (rows - 150))                  # a dark lapel with a slanted edge
+    for t in range(2):
+        layers[t][body] = np.stack([fabric[body], fabric[body], 0.6 * fabric[body], np.full(body.sum(), 255)], -1)
+        layers[t][collar, :3] = (20, 20, 20)
+    camera = PinholeCamera(K0, np.eye(3), np.array([0.0, -40.0 * plane_depth / f, 0.0]))  # the view moves down
+    person_h, bg_h = plane_homography(K0, camera, plane_depth), plane_homography(K0, camera, 2 * plane_depth)
+    canvas, offset = background_canvas(layers, [bg_h], (H, W))
+    out = FrameRenderer((H, W), canvas, offset, surface).render(layers[0], src2d[0], world[0], camera,
+                                                              person_h, bg_h).astype(np.float32)
+    below = out[-30:]                                       # read from 10-40 px below the source frame
+    person = below[..., 2] < 150                            # not the blue wall
+    spans = [(np.flatnonzero(r).min(), np.flatnonzero(r).max()) for r in person]
+    assert max(s[0] for s in spans) - min(s[0] for s in spans) <= 1      # the outline goes straight down
+    assert max(s[1] for s in spans) - min(s[1] for s in spans) <= 1
+    fabric_out = below[:, 140:200, 0]                       # right of the lapel
+    assert fabric_out.std(axis=0).mean() > 3.0              # texture down each column, not streaks
+    dark = below[..., 0] < 90                               # the lapel: it continues, without a zigzag
+    ends = [np.flatnonzero(r[:150]).max() for r in dark]
+    assert max(ends) - min(ends) <= 2
+
+
 def test_person_blobs_away_from_the_face_are_dropped():
     from facecam.engines.warp import keep_subject
 

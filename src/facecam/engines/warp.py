@@ -91,6 +91,10 @@ STILL_BACKGROUND = 6.0  # grey levels; see background_is_still
 MISSED_LIKE = 25.0   # grey levels: ... when at most this far from the colour of the person beside it
 MISSED_CLOSE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # half-size px: closes a blurred finger's gaps
 MISSED_DIFF = 40     # grey levels (any channel) from a still, well-seen plate: not the wall
+BELOW_BAND = 0.03  # of the diagonal: the rows above the frame's lower edge whose texture continues below it
+BELOW_OPAQUE = 24  # alpha levels: a band pixel this much more transparent than the last row's keeps its colour
+BELOW_SMOOTH = 2.0  # pixels: the smoothing that splits the band into colour and detail
+BELOW_DETAIL = 16.0  # grey levels: the band's detail beyond this (an edge, not texture) is not carried below
 ATLAS_GAP = 4         # transparent columns between the frame and the face atlas in the renderer's source
 ATLAS_TAG = 65536.0   # face-map x offset of atlas reads (float32 keeps 1/128 px there); see FrameRenderer.render
 PLATE_OUTLIER = 12.0   # grey levels: plate samples closer than this to the pixel's mean always stay in it
@@ -668,6 +672,7 @@ class FrameRenderer:
         # atlas from one pixel to the next, which an upsampled coarse map would smear.
         self.full_xs = np.arange(W, dtype=np.float32)
         self.full_ys = np.arange(H, dtype=np.float32)
+        self.band = max(2.0, round(BELOW_BAND * float(np.hypot(H, W))))
         # One source image for the person warp: the frame, a transparent gap, then the atlas.
         self.atlas = atlas
         self.atlas_x = W + ATLAS_GAP
@@ -782,22 +787,27 @@ class FrameRenderer:
             box, covered, fx, fy, blend = face
             # A head cut by the frame edge continues it (hair above, cheek beside) instead of
             # showing the wall through it: the face surface reads clamped to the frame at its
-            # sides and mirrored at its top and bottom, so hair cut by the top edge goes on as
-            # hair rather than as streaks of its last row.
+            # sides and mirrored at its top, so hair cut by the top edge goes on as hair rather
+            # than as streaks of its last row. Below the frame it continues as the body does.
             on_atlas = fx >= 0.5 * ATLAS_TAG
             fx -= np.float32(ATLAS_TAG - self.atlas_x) * on_atlas
             in_frame = ~on_atlas
             np.copyto(fx, np.clip(fx, 0, W - 1), where=in_frame)
-            np.copyto(fy, np.clip(H - 1 - np.abs(H - 1 - np.abs(fy)), 0, H - 1), where=in_frame)
+            np.copyto(fy, np.abs(fy), where=in_frame)
             if blend is not None:
                 np.subtract(blend[2], np.float32(ATLAS_TAG - self.atlas_x), out=blend[2])  # all atlas reads
             np.copyto(px[box], fx, where=covered)
             np.copyto(py[box], fy, where=covered)
-        # Below the frame the body continues (its last row repeats); beside and above it, nothing does.
+        # Below the frame the body continues; beside and above it, nothing does. Its outline goes
+        # straight down (the last row's alpha) and its colours come from the band of rows above the
+        # edge, reflected back and forth (continue_below).
         rows = np.flatnonzero(py.max(axis=1) > H - 1)
+        below_rows = below = texture_y = None
         if rows.size:
-            bx_, by_ = px[rows[0]:], py[rows[0]:]
+            below_rows = slice(rows[0], H)
+            bx_, by_ = px[below_rows], py[below_rows]
             below = (by_ > H - 1) & (bx_ >= 0) & (bx_ <= W - 1)
+            texture_y = np.where(below, below_band_rows(by_, H, self.band), by_)
             by_[below] = H - 1
         if self.source is not None:
             self.source[:H, :W] = layer
@@ -826,10 +836,54 @@ class FrameRenderer:
             mixed = person[sub].astype(np.float32)
             mixed += w * (read.astype(np.float32) - mixed)
             person[sub] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+        if below is not None and below.any():
+            continue_below(person[below_rows], layer[:H, :W], px[below_rows], texture_y, below, self.band)
         alpha = cv2.extractChannel(person, 3).astype(np.float32)
         alpha *= 1.0 / 255.0
         blended = cv2.blendLinear(person, background, alpha, 1.0 - alpha)
         return cv2.cvtColor(blended, cv2.COLOR_RGBA2RGB)
+
+
+def below_band_rows(y: np.ndarray, H: int, band: float) -> np.ndarray:
+    """Rows of the frame that stand in for rows ``y`` below it (``y > H - 1``): the last ``band`` rows,
+    reflected back and forth (H-1, H-2, ..., H-1-band, ..., H-1), so that what continues below the
+    edge has the texture of the rows above it and no seam."""
+    depth = np.mod(y - np.float32(H - 1), np.float32(2 * band))
+    return (np.float32(H - 1) - (np.float32(band) - np.abs(np.float32(band) - depth))).astype(np.float32)
+
+
+def continue_below(person: np.ndarray, layer: np.ndarray, px: np.ndarray, texture_y: np.ndarray,
+                   below: np.ndarray, band: float) -> None:
+    """Give the pixels of ``person`` (RGBA rows of the output) read from below the frame (``below``),
+    which hold the last row's colour and alpha, texture instead of vertical streaks, in place.
+
+    Repeating the last row drew streaks down the body (each pixel of it stretched into a
+    column); reflecting the whole frame bent outlines back on themselves (a dress narrowing
+    into a waist, a second chin under the first). Here the outline goes straight down (alpha is
+    left alone). The colour is the last row's, smoothed (weighted by alpha, so the wall beside
+    the outline does not tint it), plus the fine detail of the band of rows above the edge at
+    ``texture_y`` (:func:`below_band_rows`): the weave of a sweater continues, while a strong
+    edge in the band (more than :data:`BELOW_DETAIL` grey levels of detail: a collar), and 2
+    pixels around it, is left out rather than reflected into a zigzag. Only where the band's
+    pixel is as opaque as the last row's: beside the outline the band may hold the wall."""
+    H = layer.shape[0]
+    top = max(0, int(H - 1 - band - 3 * BELOW_SMOOTH))
+    strip = layer[top:H].astype(np.float32)
+    alpha = strip[..., 3:] * np.float32(1 / 255)
+    weight = cv2.GaussianBlur(alpha, (0, 0), BELOW_SMOOTH)[..., None]
+    smooth = cv2.GaussianBlur(strip[..., :3] * alpha, (0, 0), BELOW_SMOOTH) / np.maximum(weight, 1e-3)
+    detail = strip[..., :3] - smooth
+    edge = cv2.dilate((np.abs(detail).max(axis=-1) > BELOW_DETAIL).astype(np.uint8), np.ones((5, 5), np.uint8))
+    detail[(edge > 0) | (alpha[..., 0] < 0.5)] = 0.0
+    px = np.ascontiguousarray(px)
+    rows = texture_y - np.float32(top)
+    base = cv2.remap(smooth, px, np.full(px.shape, np.float32(H - 1 - top)), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+    fine = cv2.remap(detail, px, rows, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    opacity = cv2.remap(np.ascontiguousarray(layer[top:H, :, 3]), px, rows, cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE)
+    take = below & (opacity.astype(np.int16) >= person[..., 3].astype(np.int16) - BELOW_OPAQUE)
+    np.copyto(person[..., :3], np.clip(base + fine + 0.5, 0, 255).astype(np.uint8), where=take[..., None])
 
 
 def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np.ndarray,
