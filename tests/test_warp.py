@@ -50,7 +50,7 @@ def test_face_surface_covers_the_face_oval_exactly_once():
     assert surface.face_triangles == 898  # 852 from the tessellation + the eyes and mouth filled
     assert (area > 0).all()  # one winding: negative after projection means facing away
     assert area[:surface.face_triangles].sum() == pytest.approx(oval_area, rel=1e-3)  # no gaps, no overlaps
-    assert surface.num_vertices == 468 + 2 * 36
+    assert surface.num_vertices == 468 + 4 * 36
 
 
 def test_plane_homography_moves_plane_points_like_the_camera():

@@ -71,8 +71,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 BACKGROUND_DEPTH = 2.0  # background plane depth, in multiples of the head pivot's depth
 # Depth of each ring around the face oval, between the oval's own depth (0) and
-# the person plane (1): the last ring lies on the plane, so the warps meet there.
-RING_DEPTH_BLEND = (0.5, 1.0)
+# the person plane (1): a smoothstep of the ring's radius, so the depth leaves the oval
+# without a bend and the last ring lies on the plane, where the warps meet.
+RING_DEPTH_BLEND = tuple(float(u * u * (3.0 - 2.0 * u)) for u in
+                         ((s - 1.0) / (RING_SCALES[-1] - 1.0) for s in RING_SCALES))
 SMOOTH_XY_FRAMES = 5   # Savitzky-Golay window for landmark x, y (odd)
 SMOOTH_Z_FRAMES = 11   # z (MediaPipe depth) jitters more than x, y: smooth it over longer
 MASK_THRESHOLD = 0.5

@@ -8,7 +8,7 @@ disk with three holes (the two eyes and the inner mouth: Euler characteristic
 -2). The warp needs those holes covered, otherwise eyes and teeth would move
 with the wrong layer, so each is triangulated from the frontal template.
 
-Around the face oval the surface is extended by two rings of extra vertices
+Around the face oval the surface is extended by rings of extra vertices
 (:data:`RING_SCALES` times the oval's distance from the face centre). The outer
 ring lies on the person layer's plane, so the face warp blends continuously
 into the warp of hair, ears and neck instead of leaving a seam at the jaw.
@@ -27,9 +27,12 @@ import numpy as np
 from ..face.mesh import boundary_loops, boundary_loops_of_edges, face_oval_edges, tessellation_triangles
 
 MESH_VERTICES = 468
-# Ring radii relative to the oval (1 = on the oval). The first ring keeps some of
-# the face's depth (ears, hairline); the last lies on the person plane.
-RING_SCALES = (1.25, 1.8)
+# Ring radii relative to the oval (1 = on the oval). The inner rings keep most of
+# the face's depth (ears, hairline); the last lies on the person plane. Four rings, with
+# depths easing from the oval's to the plane's (warp.RING_DEPTH_BLEND), where two made
+# the depth bend sharply at each ring: creases down the neck under arc-up and a head that
+# MediaPipe measured shorter (benchmarks/warp_quality.py, docs/evaluation.md).
+RING_SCALES = (1.12, 1.25, 1.45, 1.8)
 
 
 @dataclass(frozen=True)
