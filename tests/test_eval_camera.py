@@ -283,6 +283,20 @@ def test_an_exactly_moved_clip_follows_its_camera_at_every_judged_frame(clip, pr
     assert np.exp(end["measured"]["scale"]) == pytest.approx(float(traj.zoom[-1]), rel=0.025)
 
 
+def test_a_one_frame_jolt_is_outvoted_by_its_neighbours_but_one_that_lasts_fails(clip):
+    """MediaPipe's fit of a single frame can jump by degrees; the judge takes each judged frame's
+    error as the median over it and its neighbours, so one bad frame does not decide a verdict,
+    while an error that lasts three frames does."""
+    traj = resolve_camera("pan-left", N)
+    roll = np.zeros(N)
+    roll[8] = 12.0                      # frame 8 alone turned 12 deg
+    assert _strict(clip, camera_move(clip, traj, roll=roll), traj).correct
+    roll[7:10] = 12.0                   # frames 7-9
+    verdict = _strict(clip, camera_move(clip, traj, roll=roll), traj)
+    assert not verdict.correct and "uncommanded roll" in verdict.reason
+    assert verdict.uncommanded["roll"]["frame"] == 8
+
+
 def test_a_pan_with_an_uncommanded_roll_ramp_fails_for_the_roll(clip):
     traj = resolve_camera("pan-left", N)
     verdict = _strict(clip, camera_move(clip, traj, roll=np.linspace(0, 15, N)), traj)
