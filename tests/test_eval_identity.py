@@ -36,6 +36,22 @@ def test_a_picture_without_a_face_has_no_embedding(embedder):
 
 
 @pytest.mark.slow
+def test_yunets_garbage_rows_are_not_faces(embedder):
+    """On a tiny grey frame YuNet sometimes returns a row of infinities and 1e28s with score 1.0
+    (88 of 300 fresh detectors on 32x32); it was scored as a face, with similarity 1.0."""
+    from facecam.eval.identity import plausible_faces
+
+    garbage = np.array([[-np.inf, -4e28, np.inf, 0.0, 6.7e28, -2.2e29, 5e28, -2.4e29, 4.9e28, -2.1e29,
+                         3.4e28, -2.1e29, 8.4e28, -1.6e29, 1.0]], np.float32)
+    face = np.array([[10, 12, 40, 50, 20, 30, 40, 30, 30, 40, 22, 50, 38, 50, 0.9]], np.float32)
+    assert len(plausible_faces(garbage, 32, 32)) == 0
+    assert plausible_faces(np.concatenate([garbage, face]), 64, 64).tolist() == face.tolist()
+    assert len(plausible_faces(face, 8, 8)) == 0            # a box entirely outside the image
+    assert len(plausible_faces(None, 32, 32)) == 0
+    grey = np.full((32, 32, 3), 128, np.uint8)
+    assert all(load_embedder().detect(grey) is None for _ in range(40))
+
+
 def test_the_same_face_scores_higher_than_two_different_people(embedder):
     woman = _clip("facecam_000.mp4")
     man = _clip("lp_d0.mp4")
