@@ -561,32 +561,35 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
     f = focal_length(size_in)
     pivot = orbit_pivot(lift(points_in[first].astype(np.float64), intrinsics(size_in, f)), pose0.rotation)
 
+    # Expectation, change and error of every measured frame with a face in both clips, once: the
+    # windows of neighbouring judged frames overlap at strides 1 and 2.
+    at = {}
+    for j in measured_frames:
+        if points_in[j] is None or points_out[j] is None:
+            continue
+        x = expected_change(points_in[j], size_in, traj.frame(j), pivot)
+        c = pose_change(points_in[j], size_in, points_out[j], size_out)
+        m = _measured(c)
+        at[j] = (x, c, {k: _wrap(m[k] - x.change[k]) if k in ("yaw", "pitch", "roll") else m[k] - x.change[k]
+                        for k in COMPONENTS})
+
     per_frame, missing, skipped = [], [], []
     err = {k: [] for k in COMPONENTS}      # (error, tolerance, frame, measured, expected)
     last_change = None
     for i in indices:
-        pin, pout = points_in[i], points_out[i]
-        if pin is None:
+        if points_in[i] is None:
             skipped.append(i)
             continue
-        if pout is None:
+        if points_out[i] is None:
             missing.append(i)
             per_frame.append({"frame": i, "measured": None, "expected": None, "tolerance": None,
                               "allowance": None})
             continue
-        exp = expected_change(pin, size_in, traj.frame(i), pivot)
-        change = pose_change(pin, size_in, pout, size_out)
+        exp, change, _ = at[i]
         tol = {k: tolerances.allowed(k, exp) for k in COMPONENTS}
         # The error at i is the median of the errors at i and its neighbours (those with a face in
         # both clips); "measured" is frame i's expectation plus that error.
-        errors_around = []
-        for j in around[i]:
-            if points_in[j] is None or points_out[j] is None:
-                continue
-            mj = _measured(change if j == i else pose_change(points_in[j], size_in, points_out[j], size_out))
-            xj = exp if j == i else expected_change(points_in[j], size_in, traj.frame(j), pivot)
-            errors_around.append({k: _wrap(mj[k] - xj.change[k]) if k in ("yaw", "pitch", "roll")
-                                  else mj[k] - xj.change[k] for k in COMPONENTS})
+        errors_around = [at[j][2] for j in around[i] if j in at]
         meas = {}
         for k in COMPONENTS:
             e = float(np.median([row[k] for row in errors_around]))
