@@ -554,10 +554,11 @@ class Trainer:
                 loss = self.train_step()
                 self.step += 1
                 losses.append(loss)
+                lr = self.lr_scheduler.get_last_lr()[0]
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss:.4g}", lr=f"{self.lr_scheduler.get_last_lr()[0]:.3g}", refresh=False)
+                bar.set_postfix(loss=f"{loss:.4g}", lr=f"{lr:.3g}", refresh=False)
                 if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
-                    self._log(loss, self.lr_scheduler.get_last_lr()[0])
+                    self._log(loss, lr)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
                 if cfg.validation_every and self.step % cfg.validation_every == 0:
