@@ -113,3 +113,12 @@ def engine_options(args: argparse.Namespace, **overrides):
     from ..run import EngineOptions, from_namespace
 
     return from_namespace(EngineOptions, args, **overrides)
+
+
+def check_count(flag: str, value, least: int) -> None:
+    """A count option the user typed must be a whole number of at least ``least``: one error line
+    (checked before any reading or writing); None (the option left out) passes."""
+    from ..errors import FacecamError
+
+    if value is not None and value < least:
+        raise FacecamError(f"{flag} must be at least {least}, got {value}")

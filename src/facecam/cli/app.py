@@ -28,10 +28,9 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import FacecamError
-    from ._options import engine_options
+    from ._options import check_count, engine_options
 
-    if args.concurrency < 1:
-        raise FacecamError(f"--concurrency must be at least 1, got {args.concurrency}")
+    check_count("--concurrency", args.concurrency, 1)
     if not 0 <= args.port < 65536:
         raise FacecamError(f"--port must be 0..65535, got {args.port}")
     check_host(args.host)

@@ -121,7 +121,7 @@ def run_dynamic(args: argparse.Namespace) -> int:
     from ..eval.report import write_dynamic_report
     from ..run import check_condition_options, check_engine
     from ..video.outputs import prepare_output_dir
-    from ._options import condition_options, engine_options
+    from ._options import check_count, condition_options, engine_options
 
     motions = CANONICAL_MOTIONS
     if args.motions:
@@ -130,8 +130,7 @@ def run_dynamic(args: argparse.Namespace) -> int:
         if unknown:
             raise FacecamError(f"--motions: {', '.join(unknown)} unknown; choose from "
                                f"{', '.join(CANONICAL_MOTIONS)} or random (seeded by --seed)")
-    if args.per_motion < 1:
-        raise FacecamError(f"--per-motion must be at least 1, got {args.per_motion}")
+    check_count("--per-motion", args.per_motion, 1)
     condition, engine = condition_options(args), engine_options(args)
     # Every run shares these options: refuse a bad one now, not once per run after the work is done.
     check_condition_options(condition, engine.weights)

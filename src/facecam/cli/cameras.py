@@ -27,10 +27,9 @@ def run(args: argparse.Namespace) -> int:
     from ..camera.trajectory import PRESET_HELP, PRESETS, preset
 
     if args.export:
-        from ..errors import FacecamError
+        from ._options import check_count
 
-        if args.frames < 2:
-            raise FacecamError(f"--frames must be at least 2, got {args.frames}")
+        check_count("--frames", args.frames, 2)
         traj = preset(args.export, args.frames, seed=args.seed)
         keys = traj.to_dict()["keys"]
         if args.export != "random":  # a preset is its two ends; random's zoom follows the FOV per frame

@@ -67,19 +67,16 @@ def run_build(args: argparse.Namespace) -> int:
     from ..video.io import check_frame_count
     from ..video.outputs import check_output_dir
     from ..data.build import build_dataset, load_sources
+    from ._options import check_count
     from ..data.samples import BuildConfig
 
     if not args.nersemble and not args.wild:
         raise FacecamError("give --nersemble DIR and/or --wild DIR")
     check_output_dir(args.out)
-    if args.samples < 1:
-        raise FacecamError(f"--samples must be at least 1, got {args.samples}")
-    if args.samples_per_shard < 1:
-        raise FacecamError(f"--samples-per-shard must be at least 1, got {args.samples_per_shard}")
-    if args.workers < 1:
-        raise FacecamError(f"--workers must be at least 1, got {args.workers}")
-    if args.max_targets < 1:
-        raise FacecamError(f"--max-targets must be at least 1, got {args.max_targets}")
+    check_count("--samples", args.samples, 1)
+    check_count("--samples-per-shard", args.samples_per_shard, 1)
+    check_count("--workers", args.workers, 1)
+    check_count("--max-targets", args.max_targets, 1)
     if args.wild_fraction is None:
         args.wild_fraction = BuildConfig.wild_fraction
     if not 0.0 <= args.wild_fraction <= 1.0:
@@ -126,9 +123,9 @@ def run_show(args: argparse.Namespace) -> int:
     from ..data.shards import check_shard
     from ..data.show import contact_sheet
     from ..errors import FacecamError
+    from ._options import check_count
 
-    if args.samples < 1:
-        raise FacecamError(f"--samples must be at least 1, got {args.samples}")
+    check_count("--samples", args.samples, 1)
     shard = check_shard(args.shard)
     out = Path(args.out) if args.out else shard.with_suffix(".png")
     if out.suffix.lower() not in SHEET_SUFFIXES:

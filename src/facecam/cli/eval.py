@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ._options import check_count
+
 ORDER = 60
 
 
@@ -123,18 +125,10 @@ def _print(result: dict, as_json: bool) -> None:
         print(f"{key}: {value}")
 
 
-def _check_count(flag: str, value, least: int) -> None:
-    """A count option the user typed must be a whole number of at least ``least`` (checked before any reading)."""
-    from ..errors import FacecamError
-
-    if value is not None and value < least:
-        raise FacecamError(f"{flag} must be at least {least}, got {value}")
-
-
 def run_camera(args: argparse.Namespace) -> int:
     from ..eval.camera import evaluate_camera
 
-    _check_count("--frame", args.frame, 0)
+    check_count("--frame", args.frame, 0)
     verdict = evaluate_camera(args.input, args.output, args.camera, strength=args.strength, frame=args.frame,
                               stride=args.stride)
     if args.json:
@@ -177,7 +171,7 @@ def run_metrics(args: argparse.Namespace) -> int:
     from ..eval.metrics import LpipsUnavailable, check_lpips_paths, load_lpips
     from ..eval.static import score_static_pair
 
-    _check_count("--frames", args.frames, 1)
+    check_count("--frames", args.frames, 1)
     check_lpips_paths(args.lpips_backbone, args.lpips_linear)
     reference, output = _read(args.reference, args.frames), _read(args.output, args.frames)
     try:
@@ -195,7 +189,7 @@ def run_metrics(args: argparse.Namespace) -> int:
 def run_identity(args: argparse.Namespace) -> int:
     from ..eval.identity import identity_similarity, load_embedder
 
-    _check_count("--samples", args.samples, 0)
+    check_count("--samples", args.samples, 0)
     embedder = load_embedder(args.arcface)
     score = identity_similarity(_read(args.reference), _read(args.output), embedder, args.samples)
     _print(score.to_dict(), args.json)
@@ -227,7 +221,7 @@ def run_quality(args: argparse.Namespace) -> int:
 def run_artifacts(args: argparse.Namespace) -> int:
     from ..eval.artifacts import artifact_score
 
-    _check_count("--samples", args.samples, 0)
+    check_count("--samples", args.samples, 0)
     score = artifact_score(_read(args.input), _read(args.output), samples=args.samples)
     _print(score.to_dict(), args.json)
     if score.max_excess is None:
