@@ -197,15 +197,15 @@ def check_earlier_runs(runs_dir: Path, method: str, options: dict) -> None:
             continue
         if done.get("status") != "ok":
             continue
-        before = done.get("options") or {}
-        changed = sorted(k for k in set(before) | set(options) if before.get(k) != options.get(k))
-        if done.get("method") != method:
-            changed.insert(0, "method")
-            before, options = {**before, "method": done.get("method")}, {**options, "method": method}
+        before = {**(done.get("options") or {}), "method": done.get("method")}
+        now = {**options, "method": method}
+        # The method first: a different method is the change to name.
+        changed = sorted((k for k in set(before) | set(now) if before.get(k) != now.get(k)),
+                         key=lambda k: (k != "method", k))
         if changed:
             key = changed[0]
             raise FacecamError(f"{runs_dir.parent} holds runs made with other options ({key} {before.get(key)!r}, "
-                               f"now {options.get(key)!r}); give another -o, or delete it to start again")
+                               f"now {now.get(key)!r}); give another -o, or delete it to start again")
 
 
 def camera_errors(camera: dict) -> dict:
