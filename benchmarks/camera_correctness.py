@@ -36,7 +36,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", metavar="OUT", default=None,
                         help="keep the rendered runs in OUT (and reuse those already there)")
-    parser.add_argument("clips", nargs="*", help=f"clips (default: the shared clips in {MEDIA})")
+    parser.add_argument("clips", nargs="*",
+                        help=f"clip paths or names of shared clips (default: all the shared clips in {MEDIA})")
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--size", default="704x480")
     parser.add_argument("--seed", type=int, default=0, help="seed of `random` (default 0)")
@@ -58,7 +59,9 @@ def main() -> None:
 
     options = ConditionOptions(frames=args.frames, size=parse_size(args.size), seed=args.seed)
     render = engine_renderer(options, EngineOptions(engine="warp"))
-    paths = [Path(p) for p in args.clips] or [MEDIA / name for name in CLIPS]
+    # A path, or a shared clip's name with or without ".mp4".
+    paths = [Path(p) if Path(p).exists() else MEDIA / (p if Path(p).suffix else f"{p}.mp4") for p in args.clips]
+    paths = paths or [MEDIA / name for name in CLIPS]
     with tempfile.TemporaryDirectory() as tmp:
         judge_all(paths, Path(args.keep or tmp), args, render)
 

@@ -113,7 +113,8 @@ def measure(source: np.ndarray, output: np.ndarray, embedder, track_points: np.n
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("clips", nargs="*", help=f"clips (default: the shared clips in {MEDIA})")
+    parser.add_argument("clips", nargs="*",
+                        help=f"clip paths or names of shared clips (default: all the shared clips in {MEDIA})")
     parser.add_argument("--cameras", default=",".join(ARCS), help="comma-separated presets (default: the arcs)")
     parser.add_argument("--strength", type=float, default=1.0,
                         help="multiply every move (1.5: the 30 deg arcs turn 45 deg), as `generate --strength`")
@@ -137,7 +138,9 @@ def main() -> None:
         options[key] = json.loads(value)
     engine = get_engine("warp", **options)
     embedder = load_embedder()
-    paths = [Path(p) if Path(p).exists() else MEDIA / p for p in args.clips] or [MEDIA / name for name in CLIPS]
+    # A path, or a shared clip's name with or without ".mp4".
+    paths = [Path(p) if Path(p).exists() else MEDIA / (p if Path(p).suffix else f"{p}.mp4") for p in args.clips]
+    paths = paths or [MEDIA / name for name in CLIPS]
     cameras = [c for c in args.cameras.split(",") if c]
     rows = []
     print(f"warp engine, {args.frames} frames, strength {args.strength:g}; head = output/input 3D forehead-chin, "

@@ -531,10 +531,11 @@ def test_person_layers_index_like_an_array():
         layers[3]
 
 
-def test_a_face_read_beyond_the_frames_right_edge_continues_the_frame_and_never_reads_the_atlas():
+def test_a_face_read_beyond_the_frames_right_edge_continues_the_frame_fading_out_and_never_reads_the_atlas():
     """The renderer's source holds the frame and, right of it, the face atlas; a close-up's rings
     read beyond the frame's right edge when the view moves right, and those reads used to land in
-    the atlas (another part of the face) or the gap before it (the wall)."""
+    the atlas (another part of the face) or the gap before it (the wall). Beyond the edge the person
+    goes on for a short way and fades into the background (extend_beyond)."""
     from facecam.condition.project import PinholeCamera
     from facecam.engines.warp import FrameRenderer, background_canvas, plane_homography, surface_vertices
     from facecam.engines.warp_mesh import face_surface
@@ -559,8 +560,12 @@ def test_a_face_read_beyond_the_frames_right_edge_continues_the_frame_and_never_
     canvas, offset = background_canvas(layers, [bg_h], size)
     out = FrameRenderer(size, canvas, offset, surface, atlas).render(layers[0], src2d[0], world[0], camera,
                                                                    person_h, bg_h)
-    edge = out[60:240, 270:]  # rings and face reading up to ~40 px beyond the source's right edge
-    assert (edge[..., 1] > 150).mean() > 0.95 and (edge[..., 0] < 60).all()  # the frame's green, no red
+    assert not ((out[..., 0] > 150) & (out[..., 1] < 100)).any()  # no red: the atlas is never read
+    # The source's right edge lands at x = 251; rings and face read up to ~40 px beyond it.
+    green = out[60:240, 240:300, 1].astype(int)
+    assert (green[:, :12] >= 195).all()                       # the frame's green, up to the edge
+    assert (np.diff(green, axis=1) <= 2).all()                # then fading, never coming back
+    assert (np.abs(out[60:240, 290:] - 128) <= 2).all()       # and the background past the fade's reach
 
 
 def test_the_body_below_the_frame_goes_straight_down_with_the_texture_of_the_rows_above():
@@ -899,3 +904,39 @@ def test_an_arc_keeps_the_head_size_the_face_and_adds_no_flat_or_smeared_area(na
     score = artifact_score(clip.source, output, [face_box(p) for p in found_in],
                            [face_box(p) for p in found_out], samples=0)
     assert score.max_excess <= 0.05  # flat/smeared face area in the face box, over the input's
+
+
+def test_the_person_goes_on_beside_and_above_the_frame_fading_out_without_ghosts():
+    """A zoom-out of a close-up showed the frame's sides as straight cuts through hair and shoulders
+    and drew the face ring's last column as horizontal streaks. Beyond the frame the person now goes
+    on with the edge's outline and texture, fading to nothing at `reach` pixels; what lay near an
+    edge without touching it (the top of a head just inside the frame) is not mirrored into a ghost."""
+    from facecam.engines.warp import extend_beyond
+
+    H, W, M, reach = 120, 100, 20, 20.0
+    rng = np.random.default_rng(1)
+    layer = np.zeros((H, W, 4), np.uint8)
+    layer[..., :3] = (200, 200, 255)                          # the wall (alpha 0)
+    hair = np.zeros((H, W), bool)
+    hair[40:90, :30] = True                                    # hair cut by the left edge, rows 40-89
+    hair[5:20, 40:60] = True                                   # a head's top, 5 px inside the top edge
+    layer[hair, :3] = np.clip(rng.normal(60.0, 5.0, (hair.sum(), 1)), 0, 255).astype(np.uint8)
+    layer[hair, 3] = 255
+    out = np.zeros((H + M, W + 2 * M, 4), np.uint8)
+    extend_beyond(layer, out, band=8.0, reach=reach)
+
+    assert (out[M:, M:M + W] == layer).all()                  # the frame itself, unchanged
+    left = out[M:, :M][:, ::-1]                                # column k: k + 1 px left of the edge
+    alpha = left[..., 3].astype(int)
+    assert (alpha[50:80, 0] >= 250).all()                      # the hair goes on at the edge ...
+    assert (np.diff(alpha[50:80], axis=1) <= 0).all()          # ... fading outwards ...
+    assert (alpha[50:80, -1] <= 2).all()                        # ... to nothing at the reach
+    assert (alpha[:15] == 0).all() and (alpha[115:] == 0).all()  # no hair far from where the edge had it
+    assert 0 < alpha[38, 10] < alpha[65, 10]                  # the outline rounds off, not a square box
+    colour = left[50:80, :12, 0].astype(float)
+    assert abs(colour.mean() - 60.0) < 6.0                    # the hair's colour ...
+    assert colour.std(axis=1).mean() > 2.5                    # ... and its texture, not streaks of one value
+    assert (out[:M, M + 35:M + 65, 3] == 0).all()             # no upside-down ghost above the head's top
+    corner = out[:M, :M, 3].astype(int)                        # above-left: fades both ways
+    assert corner.max() <= out[M, M - 1, 3]
+

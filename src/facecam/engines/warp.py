@@ -19,6 +19,10 @@ person
     :meth:`FrameRenderer.claim_missed`) on a plane through the head pivot facing
     halfway between the source and the target camera (:func:`person_plane`).
     The face's outer ring lies on this plane, so the two warps meet without a seam.
+    Where a view shows more than the source frame did, the person goes on beyond
+    its edge: below it the body continues (:func:`continue_below`); beside and
+    above it the edge's outline and texture go on for :data:`BEYOND_FADE` of the
+    frame diagonal, fading out (:func:`extend_beyond`), instead of a straight cut.
 background
     a plane :data:`BACKGROUND_DEPTH` times further away. Where the person hides
     it in the current frame, the background seen in the other frames is used
@@ -33,9 +37,10 @@ The face is drawn over the person layer with the person's alpha, so a still
 camera reproduces the input everywhere but in the matte's soft rim, where the plate
 shows through the partly transparent person (and 4 px beyond it, where the matte may
 have missed hair); ``tests/test_warp.py`` holds facecam_000 at a PSNR of at least 35 dB.
-Speed (an 81-frame 704x480 clip in 2.0-2.8 s of wall time on a 2-core machine after
-decoding, landmarks and condition included, i.e. 28.6-40.1 frames/s;
-``benchmarks/warp_speed.py``, 2026-12-04, load average 1.2): plane maps on a 2x
+Speed (an 81-frame 704x480 clip in 2.7-3.2 s of wall time on a 2-core machine after
+decoding, landmarks and condition included, i.e. 25.2-30.5 frames/s;
+``benchmarks/warp_speed.py``, 2026-12-04, load average 1.4; the same machine gave
+28.6-40.1 on a quieter afternoon): plane maps on a 2x
 coarser grid (the face map at full resolution, where it may jump between the
 frame and the face atlas), segmentation on every other frame, and two frames
 rendered at once.
@@ -93,6 +98,7 @@ STILL_BACKGROUND = 6.0  # grey levels; see background_is_still
 MISSED_LIKE = 25.0   # grey levels: ... when at most this far from the colour of the person beside it
 MISSED_CLOSE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # half-size px: closes a blurred finger's gaps
 MISSED_DIFF = 40     # grey levels (any channel) from a still, well-seen plate: not the wall
+BEYOND_FADE = 0.06  # of the diagonal: beside and above the frame the person fades out over this many source px
 BELOW_BAND = 0.03  # of the diagonal: the rows above the frame's lower edge whose texture continues below it
 BELOW_OPAQUE = 24  # alpha levels: a band pixel this much more transparent than the last row's keeps its colour
 BELOW_SMOOTH = 2.0  # pixels: the smoothing that splits the band into colour and detail
@@ -675,14 +681,18 @@ class FrameRenderer:
         self.full_xs = np.arange(W, dtype=np.float32)
         self.full_ys = np.arange(H, dtype=np.float32)
         self.band = max(2.0, round(BELOW_BAND * float(np.hypot(H, W))))
-        # One source image for the person warp: the frame, a transparent gap, then the atlas.
+        self.reach = max(2.0, BEYOND_FADE * float(np.hypot(H, W)))
+        # One source image for the person warp: the frame with the person continued beside and above
+        # it (a margin of `reach` pixels on the left, right and top: extend_beyond), a transparent gap,
+        # then the atlas. Frame pixel (x, y) is source pixel (x + margin, y + margin).
+        self.margin = M = int(np.ceil(self.reach))
         self.atlas = atlas
-        self.atlas_x = W + ATLAS_GAP
-        self.source = None
+        self.atlas_x = W + 2 * M + ATLAS_GAP
+        ha, wa = atlas.image.shape[:2] if atlas is not None else (0, 0)
+        self.source = np.zeros((max(H + M, ha), self.atlas_x + wa, 4), np.uint8)
         if atlas is not None:
-            ha, wa = atlas.image.shape[:2]
-            self.source = np.zeros((max(H, ha), self.atlas_x + wa, 4), np.uint8)
             self.source[:ha, self.atlas_x:] = atlas.image
+        self.extended = self.source[:H + M, :W + 2 * M]
 
     def plane_map(self, homography: np.ndarray, shift: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
         """Coarse backward maps (float32) of a homography (source -> target), read at ``+shift`` in the source."""
@@ -774,9 +784,14 @@ class FrameRenderer:
         background = cv2.remap(self.canvas, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
         # Person plane, with the face surface's own map where it covers the target.
-        px, py = self.plane_map(person_h)
+        M = self.margin
+        px, py = self.plane_map(person_h, (M, M))
+        # Which margins the reads reach (a coarse map's upsampling extrapolates by up to half a cell; a
+        # cubic read touches 2 pixels beyond its position): only those are filled this frame.
+        slack = self.scale + 2
+        reach_lo_x, reach_hi_x, reach_lo_y = px.min() - slack, px.max() + slack, py.min() - slack
         px, py = self.upsample(px), self.upsample(py)
-        np.minimum(px, W + 1, out=px)  # beyond the frame's right edge: the transparent gap, never the atlas
+        np.minimum(px, W + 2 * M + 1, out=px)  # beyond the margin's right edge: the transparent gap, never the atlas
         target = project(world, camera)
         atlas_ok = None if self.atlas is None else self.atlas.matches(self.atlas.shape_of(world))
         # The face map marks its atlas reads by ATLAS_TAG (far beyond any frame read) and they are
@@ -787,33 +802,39 @@ class FrameRenderer:
         blend = None
         if face is not None:
             box, covered, fx, fy, blend = face
-            # A head cut by the frame edge continues it (hair above, cheek beside) instead of
-            # showing the wall through it: the face surface reads clamped to the frame at its
-            # sides and mirrored at its top, so hair cut by the top edge goes on as hair rather
-            # than as streaks of its last row. Below the frame it continues as the body does.
+            # Frame reads move by the margin; beside and above the frame the face surface reads the
+            # margin (the person continued there, fading out) like the plane does, and beyond it
+            # nothing. Below the frame it continues as the body does.
             on_atlas = fx >= 0.5 * ATLAS_TAG
-            fx -= np.float32(ATLAS_TAG - self.atlas_x) * on_atlas
             in_frame = ~on_atlas
-            np.copyto(fx, np.clip(fx, 0, W - 1), where=in_frame)
-            np.copyto(fy, np.abs(fy), where=in_frame)
+            fx -= np.float32(ATLAS_TAG - self.atlas_x) * on_atlas
+            fx += np.float32(M) * in_frame
+            np.minimum(fx, W + 2 * M + 1, out=fx, where=in_frame)
+            fy += np.float32(M) * in_frame
+            reads = covered & in_frame
+            if reads.any():
+                reach_lo_x, reach_hi_x = min(reach_lo_x, fx[reads].min() - 2), max(reach_hi_x, fx[reads].max() + 2)
+                reach_lo_y = min(reach_lo_y, fy[reads].min() - 2)
             if blend is not None:
                 np.subtract(blend[2], np.float32(ATLAS_TAG - self.atlas_x), out=blend[2])  # all atlas reads
             np.copyto(px[box], fx, where=covered)
             np.copyto(py[box], fy, where=covered)
-        # Below the frame the body continues; beside and above it, nothing does. Its outline goes
-        # straight down (the last row's alpha) and its colours come from the band of rows above the
-        # edge, reflected back and forth (continue_below).
-        rows = np.flatnonzero(py.max(axis=1) > H - 1)
+        # Below the frame the body continues without fading (margins beside included): its outline
+        # goes straight down (the last row's alpha) and its colours come from the band of rows above
+        # the edge, reflected back and forth (continue_below).
+        He, We = H + M, W + 2 * M  # the frame with its margins, in the source image
+        rows = np.flatnonzero(py.max(axis=1) > He - 1)
         below_rows = below = texture_y = None
         if rows.size:
             below_rows = slice(rows[0], H)
             bx_, by_ = px[below_rows], py[below_rows]
-            below = (by_ > H - 1) & (bx_ >= 0) & (bx_ <= W - 1)
-            texture_y = np.where(below, below_band_rows(by_, H, self.band), by_)
-            by_[below] = H - 1
-        if self.source is not None:
-            self.source[:H, :W] = layer
-            layer = self.source
+            below = (by_ > He - 1) & (bx_ >= 0) & (bx_ <= We - 1)
+            texture_y = np.where(below, below_band_rows(by_, He, self.band), by_)
+            by_[below] = He - 1
+        depth = (M - reach_lo_x, reach_hi_x - (W - 1 + M), M - reach_lo_y)
+        extend_beyond(layer, self.extended, self.band, self.reach,
+                      tuple(int(np.clip(np.ceil(d), 0, M)) for d in depth))
+        layer = self.source
         person = cv2.remap(layer, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         if face is not None:
             # The face is read again bicubically: bilinear reads at fractional positions average
@@ -839,11 +860,77 @@ class FrameRenderer:
             mixed += w * (read.astype(np.float32) - mixed)
             person[sub] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
         if below is not None and below.any():
-            continue_below(person[below_rows], layer[:H, :W], px[below_rows], texture_y, below, self.band)
+            continue_below(person[below_rows], self.extended, px[below_rows], texture_y, below, self.band)
         alpha = cv2.extractChannel(person, 3).astype(np.float32)
         alpha *= 1.0 / 255.0
         blended = cv2.blendLinear(person, background, alpha, 1.0 - alpha)
         return cv2.cvtColor(blended, cv2.COLOR_RGBA2RGB)
+
+
+def extend_beyond(layer: np.ndarray, out: np.ndarray, band: float, reach: float,
+                  depths: Optional[tuple[int, int, int]] = None) -> None:
+    """Write the RGBA ``layer`` ``(H, W, 4)`` into ``out`` ``(H + M, W + 2M, 4)`` at ``(M, M)`` and fill the
+    margins beside and above it (M = ``out``'s top margin) with the person continued beyond the frame.
+
+    A close-up's person is cut by the frame's sides: a zoom-out or a pan showed that cut as a
+    straight line down the hair or the shoulder (and the face surface's outer ring, clamped to the
+    edge, drew its last column as horizontal streaks). In the margin the outline goes straight on
+    (the edge column's alpha, or row's above) and fades to nothing at ``reach`` pixels from the
+    edge; the colour is the edge's own, smoothed, plus the fine detail of the ``band`` columns (rows)
+    inside the edge, mirrored back and forth, as :func:`continue_below` does below the frame. A plain
+    mirror drew a ghost of whatever lay near the edge without touching it (the top of a head just
+    inside the frame floated above it upside down; an earring came twice).
+
+    ``depths`` (left, right, top; default the whole margin) says how many columns (rows) of each
+    margin next to the frame to fill, those the reads reach; the rest keep what they held.
+    """
+    H, W = layer.shape[:2]
+    M = out.shape[0] - H
+    out[M:, M:M + W] = layer
+    if M == 0:
+        return
+    u = np.clip(np.arange(1, M + 1, dtype=np.float32) / np.float32(reach), 0.0, 1.0)
+    fade = 1.0 - u * u * (3.0 - 2.0 * u)  # a smoothstep: no crease where the frame ends or the fade does
+    left, right, top = (M, M, M) if depths is None else depths
+    rows = out[M:]
+    if left:
+        rows[:, M - left:M] = _continued(layer[:, :min(W, M)], band, fade[:left])[:, ::-1]
+    if right:
+        rows[:, M + W:M + W + right] = _continued(layer[:, ::-1][:, :min(W, M)], band, fade[:right])
+    if top:  # from the rows below the margin, margins beside included, so the corners fade both ways
+        out[M - top:M] = _continued(rows[:min(H, M)].transpose(1, 0, 2), band, fade[:top]).transpose(1, 0, 2)[::-1]
+
+
+def _continued(strip: np.ndarray, band: float, fade: np.ndarray) -> np.ndarray:
+    """``(n, len(fade), 4)`` uint8: what lies beyond an edge, column ``k`` at ``k + 1`` pixels from it, for
+    a strip ``(n, w, 4)`` whose column 0 is the edge and whose columns go inwards (extend_beyond)."""
+    n, w = strip.shape[:2]
+    m = len(fade)
+    span = int(min(round(band), w - 1))
+    strip = strip[:, :min(w, span + 1 + int(np.ceil(3 * BELOW_SMOOTH)))]  # what the colour and detail need
+    a = strip[..., 3:].astype(np.float32) * np.float32(1 / 255)
+    rgb = strip[..., :3].astype(np.float32)
+    weight = cv2.GaussianBlur(a, (0, 0), BELOW_SMOOTH).reshape(a.shape)
+    smooth = cv2.GaussianBlur(rgb * a, (0, 0), BELOW_SMOOTH).reshape(rgb.shape) / np.maximum(weight, 1e-3)
+    detail = rgb - smooth
+    strong = np.abs(detail)
+    strong = np.maximum(np.maximum(strong[..., 0], strong[..., 1]), strong[..., 2]) > BELOW_DETAIL
+    edge = cv2.dilate(strong.astype(np.uint8), np.ones((5, 5), np.uint8))
+    detail[(edge > 0) | (a[..., 0] < 0.5)] = 0.0
+    k = np.arange(1, m + 1)
+    cols = span - np.abs(span - np.mod(k, 2 * span)) if span > 0 else np.zeros(m, int)
+    out = np.empty((n, m, 4), np.uint8)
+    out[..., :3] = np.clip(smooth[:, :1] + detail[:, cols] + 0.5, 0, 255)
+    # The outline goes straight on, rounded: at k pixels from the edge the edge's alpha is averaged along
+    # it over k + 1 pixels, so a strand of hair touching the edge continues as a fading glow rather than
+    # as a box with square corners.
+    r = k // 2
+    edge_alpha = np.pad(strip[:, 0, 3].astype(np.float32), (m + 1, m + 1), mode="edge")
+    total = np.concatenate([[0.0], np.cumsum(edge_alpha, dtype=np.float64)])
+    i = np.arange(n)[:, None] + (m + 1)
+    mean = (total[i + r + 1] - total[i - r]) / (2 * r + 1)
+    out[..., 3] = np.clip(mean * fade + 0.5, 0, 255)
+    return out
 
 
 def below_band_rows(y: np.ndarray, H: int, band: float) -> np.ndarray:
