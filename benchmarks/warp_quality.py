@@ -17,6 +17,9 @@ flicker   temporal high frequency at the layer boundaries, output / input, over 
           difference in a band around the person's outline (selfie segmentation of
           each video), the face oval and the face surface's outer ring (from each
           video's own landmarks); 1 = as steady as the source.
+psnr dB   only for ``--cameras static``: PSNR of the output against the cropped input over
+          every frame (the static camera should reproduce it; the matte's soft rim, where
+          the background shows through, is what differs).
 
 With ``--out DIR`` every run is also written as a `facecam generate` folder
 (DIR/<clip>_<camera>/) so `facecam debug sheet` can show it.
@@ -129,6 +132,7 @@ def main() -> None:
     from facecam.run import ConditionOptions, EngineOptions, Run
     from facecam.engines import get_engine
     from facecam.eval.identity import load_embedder
+    from facecam.eval.metrics import video_psnr
     from facecam.video.io import read_video
     from facecam.video.outputs import write_outputs
 
@@ -146,7 +150,7 @@ def main() -> None:
     print(f"warp engine, {args.frames} frames, strength {args.strength:g}; head = output/input 3D forehead-chin, "
           f"sface/artifact over {CHECKED} frames")
     print(f"{'clip':16} {'camera':10} {'head min':>8} {'head max':>8} {'no face':>7} {'sface min':>9} "
-          f"{'artifact':>8} {'flicker':>7} {'warp fps':>8}")
+          f"{'artifact':>8} {'flicker':>7} {'warp fps':>8} {'psnr dB':>7}")
     for path in paths:
         video = read_video(path, num_frames=args.frames)
         for camera in cameras:
@@ -161,12 +165,14 @@ def main() -> None:
                 files.pop(f"{clip.name}_preview.mp4")
                 write_outputs(Path(args.out) / clip.name, files, clip.fps)
             scores = measure(clip.source, output, embedder, clip.source_track.points)
-            row = {"clip": path.name, "camera": camera, "strength": args.strength, **scores, "warp_fps": fps}
+            row = {"clip": path.name, "camera": camera, "strength": args.strength, **scores, "warp_fps": fps,
+                   # the static camera reproduces the input: how closely, over every frame
+                   "static_psnr": video_psnr(output, clip.source) if camera == "static" else None}
             rows.append(row)
             f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
             print(f"{path.stem:16} {camera:10} {f(row['head_min']):>8} {f(row['head_max']):>8} "
                   f"{row['no_face']:>7} {f(row['sface_min']):>9} {f(row['artifact_max']):>8} {f(row['flicker']):>7} "
-                  f"{fps:8.1f}",
+                  f"{fps:8.1f} {f(row['static_psnr']):>7}",
                   flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))

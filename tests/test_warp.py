@@ -940,3 +940,45 @@ def test_the_person_goes_on_beside_and_above_the_frame_fading_out_without_ghosts
     corner = out[:M, :M, 3].astype(int)                        # above-left: fades both ways
     assert corner.max() <= out[M, M - 1, 3]
 
+
+
+def test_under_the_persons_rim_an_unsure_plate_gives_way_to_the_frames_own_wall():
+    """Where the plate is unsure (a wall the person always hid, a hand-held background) it is a smooth
+    fill; shown through the matte's soft rim it drew a pale band around lp_s18's head even under a
+    still camera. The frame's own wall, mirrored from beside the person, takes its place there."""
+    from facecam.condition.project import PinholeCamera
+    from facecam.engines.warp import FrameRenderer, plane_homography, surface_vertices
+    from facecam.engines.warp_mesh import face_surface
+    from facecam.face.pose import focal_length, intrinsics, template_points
+
+    H, W = 400, 480
+    f = focal_length((H, W))
+    K0 = intrinsics((H, W), f)
+    surface = face_surface()
+    points = (template_points() * 120.0 + (240.0, 180.0, 0.0))[None]
+    plane_depth = f + 80.0
+    src2d, world = surface_vertices(points, K0, plane_depth, surface)
+    rows, cols = np.mgrid[0:H, 0:W]
+    wall = np.stack([60 + 0.3 * cols, 200 - 0.25 * rows, np.full((H, W), 90.0)], -1)  # a coloured gradient
+    radius = np.hypot(rows - 200, cols - 240)
+    alpha = np.clip((140.0 - radius) / 5.0, 0.0, 1.0)        # soft over 5 px, as the engine's feather
+    person = np.array([230.0, 180.0, 150.0])
+    frame = alpha[..., None] * person + (1 - alpha[..., None]) * wall                   # what the camera saw
+    layer = np.dstack([frame, 255 * alpha]).round().astype(np.uint8)
+    canvas = np.zeros((H + 2, W + 2, 4), np.uint8)
+    canvas[..., :3] = 128                      # the unsure plate: a grey fill, channel 3 (sure) all 0
+    camera = PinholeCamera(K0, np.eye(3), np.zeros(3))  # the source view
+    person_h, bg_h = plane_homography(K0, camera, plane_depth), plane_homography(K0, camera, 2 * plane_depth)
+    out = FrameRenderer((H, W), canvas, (1, 1), surface).render(layer, src2d[0], world[0], camera,
+                                                              person_h, bg_h).astype(float)
+    rim = (alpha > 0) & (alpha < 0.5)
+    a = alpha[..., None]
+
+    def off(background):  # mean error in the rim of the frame re-composed over a background
+        return np.abs(a * frame + (1 - a) * background - frame)[rim].mean()
+
+    error = np.abs(out - frame)[rim].mean()
+    # The rim's colours hold wall already, so even the true wall behind leaves an error (10.7); the
+    # grey fill, which the renderer showed there before wall_behind, 21.4.
+    assert off(128.0) > off(wall) + 10.0
+    assert error < off(wall) + 1.0

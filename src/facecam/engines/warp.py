@@ -32,15 +32,18 @@ background
     clip, smoothly from the wall around it (a pull-push pyramid, not from the
     band beside the person) with the wall's grain, and beyond the source frame
     the plate continues as its mirror image (texture rather than streaks).
+    Under the person's soft rim, where that plate is unsure, each frame's own
+    wall beside the person is mirrored in instead (:meth:`FrameRenderer.wall_behind`).
 
 The face is drawn over the person layer with the person's alpha, so a still
 camera reproduces the input everywhere but in the matte's soft rim, where the plate
 shows through the partly transparent person (and 4 px beyond it, where the matte may
 have missed hair); ``tests/test_warp.py`` holds facecam_000 at a PSNR of at least 35 dB.
-Speed (an 81-frame 704x480 clip in 2.7-3.2 s of wall time on a 2-core machine after
-decoding, landmarks and condition included, i.e. 25.2-30.5 frames/s;
-``benchmarks/warp_speed.py``, 2026-12-04, load average 1.4; the same machine gave
-28.6-40.1 on a quieter afternoon): plane maps on a 2x
+Speed (an 81-frame 704x480 clip in 3.0-3.8 s of wall time on a 2-core machine after
+decoding, landmarks and condition included, i.e. 21.2-26.9 frames/s;
+``benchmarks/warp_speed.py``, 2026-12-04; the machine's load moves this by about as much:
+the same engine without :meth:`FrameRenderer.wall_behind` gave 22.1-29.2 in the next run,
+and an earlier engine 28.6-40.1 on a quieter afternoon): plane maps on a 2x
 coarser grid (the face map at full resolution, where it may jump between the
 frame and the face atlas), segmentation on every other frame, and two frames
 rendered at once.
@@ -93,6 +96,7 @@ PLATE_CLEARANCE = np.ones((9, 9), np.uint8)  # the background takes the plate wi
 # diagonal: 16 px at 704x480, and never under PLATE_CLEARANCE's 4 px; background_canvas): a moving
 # subject's hair reaches further beyond the matte than a still one's.
 PLATE_SOURCE_CLEARANCE = 0.019
+BEHIND_DEPTH = 0.03  # of the diagonal: how far under the person the frame's mirrored wall reaches (wall_behind)
 MISSED_REACH = 0.04  # of the diagonal: how far beside the matte a pixel unlike the plate may join the person
 STILL_BACKGROUND = 6.0  # grey levels; see background_is_still
 MISSED_LIKE = 25.0   # grey levels: ... when at most this far from the colour of the person beside it
@@ -675,7 +679,11 @@ class FrameRenderer:
         self.near_kernel = np.ones((near, near), np.uint8)
         self.plate_small = cv2.resize(self.plate, self.half, interpolation=cv2.INTER_AREA)
         self.plate_ok = self.plate_small[..., 3] == 255
+        # Where the plate is not a still wall seen in enough frames, the background under the person's
+        # rim comes from the frame itself (wall_behind), on the same half-size grid.
+        self.plate_unsure = ~self.plate_ok
         self.plate_ok = self.plate_ok if self.plate_ok.any() else None
+        self.behind_depth = BEHIND_DEPTH * float(np.hypot(*self.half))  # on the half-size grid
         # The face map is evaluated at full resolution: it may jump between the frame and the
         # atlas from one pixel to the next, which an upsampled coarse map would smear.
         self.full_xs = np.arange(W, dtype=np.float32)
@@ -766,6 +774,61 @@ class FrameRenderer:
         cv2.insertChannel(np.maximum(cv2.extractChannel(layer, 3), soft), out, 3)
         return out
 
+    def wall_behind(self, layer: np.ndarray) -> None:
+        """Under the person's rim, where the plate is unsure (a wall the person always hid, a moving
+        background), put the frame's own wall mirrored across the nearest pixel of it that the person
+        leaves clear, fading into the plate over :data:`BEHIND_DEPTH` of the diagonal, in place in
+        ``self.region``.
+
+        The plate there is a smooth fill (or, behind a hand-held subject, the mean of frames that do
+        not line up): around lp_s18's head it drew a pale band as wide as the matte's soft rim, under
+        a still camera too. The mirrored wall has the colours and texture right beside the person.
+        The cost is temporal: the mirror follows the matte's outline from frame to frame, where the
+        plate stood still, so the boundary flicker rises (``benchmarks/warp_quality.py``, 81 frames:
+        under a still camera lp_s18 1.068 -> 1.204 while its PSNR against the input rose 37.1 -> 41.1
+        dB; on the 24 arcs by up to 0.11). Reaching 0.10 of the diagonal instead of 0.03, lp_d9
+        arc-down's flicker rose to 2.020 instead of 1.800; a narrower reach (0.009 plus a 0.007 fade),
+        on this grid or at full resolution, did not lower it (lp_s18 arc-up 1.374 and 1.367, against
+        1.374).
+        Found on the half-size grid and upsampled: a band of wall needs no finer detail.
+        """
+        w, h = self.half
+        core = cv2.resize(self.core, (w, h), interpolation=cv2.INTER_NEAREST)
+        if not core.any() or core.all():
+            return
+        distance, labels = cv2.distanceTransformWithLabels(core, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+        near = (core > 0) & self.plate_unsure & (distance < self.behind_depth)
+        if not near.any():
+            return
+        # OpenCV numbers the clear pixels 1, 2, ... in scan order (each is its own label).
+        clear = np.flatnonzero(core.ravel() == 0)
+        p = np.flatnonzero(near.ravel())
+        q = clear[labels.ravel()[p] - 1]
+        py, px = np.divmod(p, w)
+        qy, qx = np.divmod(q, w)
+        ry, rx = 2 * qy - py, 2 * qx - px
+        usable = (ry >= 0) & (ry < h) & (rx >= 0) & (rx < w)
+        r = np.clip(ry, 0, h - 1) * w + np.clip(rx, 0, w - 1)
+        usable &= core.ravel()[r] == 0
+        small = cv2.resize(layer, (w, h), interpolation=cv2.INTER_AREA)
+        u = np.clip(distance.ravel()[p] / self.behind_depth, 0.0, 1.0)
+        weight = np.zeros((h, w), np.float32)
+        weight.ravel()[p] = (1.0 - u * u * (3.0 - 2.0 * u)) * usable
+        # Clear pixels keep their own colour, so the upsampling blends the mirrored wall into the real
+        # one across the matte's edge rather than into black. (Channel 3 of the region is not read.)
+        mirrored = small.copy()
+        packed = mirrored.view(np.uint32).reshape(h, w)  # one RGBA pixel per element: one gather
+        packed.ravel()[p] = small.view(np.uint32).ravel()[r]
+        # Upsampled over the box of the pixels that take it (2 full-size pixels per half-size one).
+        by0, by1, bx0, bx1 = py.min(), py.max() + 1, px.min(), px.max() + 1
+        y0, x0 = 2 * by0, 2 * bx0
+        y1, x1 = min(self.size[0], 2 * by1), min(self.size[1], 2 * bx1)
+        size = (2 * (bx1 - bx0), 2 * (by1 - by0))
+        full_w = cv2.resize(weight[by0:by1, bx0:bx1], size, interpolation=cv2.INTER_LINEAR)[:y1 - y0, :x1 - x0]
+        full_m = cv2.resize(mirrored[by0:by1, bx0:bx1], size, interpolation=cv2.INTER_LINEAR)[:y1 - y0, :x1 - x0]
+        region = self.region[y0:y1, x0:x1]
+        cv2.blendLinear(full_m, region, full_w, 1.0 - full_w, dst=region)
+
     def render(self, layer: np.ndarray, src2d: np.ndarray, world: np.ndarray, camera: PinholeCamera,
                person_h: np.ndarray, bg_h: np.ndarray) -> np.ndarray:
         """One output frame ``(H, W, 3)`` uint8 from the frame's RGBA person layer ``(H, W, 4)``."""
@@ -780,6 +843,7 @@ class FrameRenderer:
         cv2.dilate(self.core, PLATE_CLEARANCE, dst=self.core)
         np.copyto(self.region, layer)
         cv2.copyTo(self.plate, self.core, self.region)
+        self.wall_behind(layer)
         bx, by = (self.upsample(m) for m in self.plane_map(bg_h, self.offset))
         background = cv2.remap(self.canvas, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
