@@ -982,3 +982,34 @@ def test_under_the_persons_rim_an_unsure_plate_gives_way_to_the_frames_own_wall(
     # grey fill, which the renderer showed there before wall_behind, 21.4.
     assert off(128.0) > off(wall) + 10.0
     assert error < off(wall) + 1.0
+
+
+@pytest.mark.parametrize("still", [False, True])
+def test_on_a_moving_background_the_margin_next_to_the_frame_mirrors_each_frame(still):
+    """Beyond the frame the background mirrors the plate, a mean of frames a hand-held camera did
+    not line up: a seam ran along the frame's edge (lp_s18 under pan-up). On a moving background the
+    band next to the edge is now this frame's own mirror image, fading into the plate's; on a still
+    one the plate lines up with every frame and stays."""
+    from facecam.engines.warp import MARGIN_BAND, FrameRenderer
+    from facecam.engines.warp_mesh import face_surface
+
+    H, W, pad = 150, 200, 30
+    canvas = np.full((H + 2 * pad, W + 2 * pad, 4), 100, np.uint8)   # the mirrored plate, beyond the frame
+    canvas[..., 3] = 255 if still else 0
+    renderer = FrameRenderer((H, W), canvas, (pad, pad), face_surface())
+    rows = np.arange(H)[:, None] + np.zeros((1, W))
+    renderer.region[..., :3] = (150 + 0.5 * rows)[..., None]        # this frame: brighter, and graded
+    renderer.refresh_margins()
+    above = renderer.canvas[:pad, pad:pad + W, 0].astype(float)       # row pad - 1 is 1 px above the frame
+    right = renderer.canvas[pad:pad + H, pad + W:, 0].astype(float)
+    if still:
+        assert (above == 100).all() and (right == 100).all()
+        return
+    band = int(round(MARGIN_BAND * np.hypot(H, W)))                  # 10 px
+    assert np.abs(above[-1] - 150).max() <= 2                        # the frame's first row, mirrored
+    assert np.abs(above[-3] - (100 + 0.784 * (151 - 100))).max() <= 1  # 3 px: its third row, 1 - smoothstep(0.3)
+    assert (np.diff(above[:, 0]) >= 0).all()                          # fading with distance ...
+    assert (above[:pad - band] == 100).all()                          # ... into the plate's mirror
+    last = renderer.region[:, -1, 0].astype(float)                    # beside: the last column, row by row
+    assert np.abs(right[:, 0] - (100 + 0.972 * (last - 100))).max() <= 1  # 1 - smoothstep(0.1)
+    assert (right[:, band:] == 100).all()

@@ -33,7 +33,9 @@ background
     band beside the person) with the wall's grain, and beyond the source frame
     the plate continues as its mirror image (texture rather than streaks).
     Under the person's soft rim, where that plate is unsure, each frame's own
-    wall beside the person is mirrored in instead (:meth:`FrameRenderer.wall_behind`).
+    wall beside the person is mirrored in instead (:meth:`FrameRenderer.wall_behind`);
+    on a moving background, the margin next to the frame mirrors each frame
+    (:meth:`FrameRenderer.refresh_margins`).
 
 The face is drawn over the person layer with the person's alpha, so a still
 camera reproduces the input everywhere but in the matte's soft rim, where the plate
@@ -96,6 +98,7 @@ PLATE_CLEARANCE = np.ones((9, 9), np.uint8)  # the background takes the plate wi
 # diagonal: 16 px at 704x480, and never under PLATE_CLEARANCE's 4 px; background_canvas): a moving
 # subject's hair reaches further beyond the matte than a still one's.
 PLATE_SOURCE_CLEARANCE = 0.019
+MARGIN_BAND = 0.04  # of the diagonal: the canvas margin that mirrors each frame on a moving background
 BEHIND_DEPTH = 0.03  # of the diagonal: how far under the person the frame's mirrored wall reaches (wall_behind)
 MISSED_REACH = 0.04  # of the diagonal: how far beside the matte a pixel unlike the plate may join the person
 STILL_BACKGROUND = 6.0  # grey levels; see background_is_still
@@ -683,6 +686,9 @@ class FrameRenderer:
         # rim comes from the frame itself (wall_behind), on the same half-size grid.
         self.plate_unsure = ~self.plate_ok
         self.plate_ok = self.plate_ok if self.plate_ok.any() else None
+        # On a moving background the margin next to the frame mirrors each frame (refresh_margins).
+        self.margin_band = int(round(MARGIN_BAND * float(np.hypot(H, W)))) if self.plate_ok is None else 0
+        self.static_canvas = canvas if self.margin_band else None
         self.behind_depth = BEHIND_DEPTH * float(np.hypot(*self.half))  # on the half-size grid
         # The face map is evaluated at full resolution: it may jump between the frame and the
         # atlas from one pixel to the next, which an upsampled coarse map would smear.
@@ -829,6 +835,40 @@ class FrameRenderer:
         region = self.region[y0:y1, x0:x1]
         cv2.blendLinear(full_m, region, full_w, 1.0 - full_w, dst=region)
 
+    def refresh_margins(self) -> None:
+        """On a moving background, make the canvas's margin next to the frame this frame's mirror image,
+        fading over :data:`MARGIN_BAND` of the diagonal into the clip's mirrored plate, in place.
+
+        The margin mirrors the plate, a mean of frames that a hand-held camera did not line up: where
+        a view shows beyond the frame, a seam ran along the frame's edge (lp_s18 under pan-up: the
+        plant above her head broken at the top edge). Next to the edge, the frame's own mirror image
+        continues it without one.
+        """
+        B = self.margin_band
+        if not B:
+            return
+        H, W = self.size
+        ox, oy = self.offset
+        canvas, static, region = self.canvas, self.static_canvas, self.region
+        Hc, Wc = canvas.shape[:2]
+        u = np.arange(1, B + 1, dtype=np.float32) / np.float32(B)
+        weight = 1.0 - u * u * (3.0 - 2.0 * u)  # k + 1 pixels beyond the edge
+        sides = (  # (canvas band, this frame's rows or columns mirrored into it, along axis)
+            (np.s_[max(0, oy - B):oy, ox:ox + W], lambda n: region[:n][::-1], 0),
+            (np.s_[oy + H:min(Hc, oy + H + B), ox:ox + W], lambda n: region[H - n:][::-1], 0),
+            (np.s_[oy:oy + H, max(0, ox - B):ox], lambda n: region[:, :n][:, ::-1], 1),
+            (np.s_[oy:oy + H, ox + W:min(Wc, ox + W + B)], lambda n: region[:, W - n:][:, ::-1], 1),
+        )
+        for k, (band, mirrored, axis) in enumerate(sides):
+            n = canvas[band].shape[axis]
+            if n == 0 or n > (H, W)[axis]:
+                continue
+            w = weight[:n] if k % 2 else weight[:n][::-1]  # nearest the frame first
+            w = w[:, None, None] if axis == 0 else w[None, :, None]
+            mixed = static[band].astype(np.float32)
+            mixed += w * (mirrored(n).astype(np.float32) - mixed)
+            canvas[band] = (mixed + 0.5).astype(np.uint8)
+
     def render(self, layer: np.ndarray, src2d: np.ndarray, world: np.ndarray, camera: PinholeCamera,
                person_h: np.ndarray, bg_h: np.ndarray) -> np.ndarray:
         """One output frame ``(H, W, 3)`` uint8 from the frame's RGBA person layer ``(H, W, 4)``."""
@@ -844,6 +884,7 @@ class FrameRenderer:
         np.copyto(self.region, layer)
         cv2.copyTo(self.plate, self.core, self.region)
         self.wall_behind(layer)
+        self.refresh_margins()
         bx, by = (self.upsample(m) for m in self.plane_map(bg_h, self.offset))
         background = cv2.remap(self.canvas, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
