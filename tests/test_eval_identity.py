@@ -47,6 +47,12 @@ def test_yunets_garbage_rows_are_not_faces(embedder):
     assert len(plausible_faces(garbage, 32, 32)) == 0
     assert plausible_faces(np.concatenate([garbage, face]), 64, 64).tolist() == face.tolist()
     assert len(plausible_faces(face, 8, 8)) == 0            # a box entirely outside the image
+    eyes_above = np.array([[-11.9, 9.6, 39.5, 29.2, -8.4, -3.1, -3.4, -6.6, -17.1, 2.8, -5.2, 28.1,
+                            5.7, 17.6, 0.95]], np.float32)  # YuNet on the grey frame, 2 in 400 tries
+    assert len(plausible_faces(eyes_above, 32, 32)) == 0
+    left_of_image = np.array([[-8.1, 4.9, 35.4, 35.6, -3.9, 10.9, 4.3, 10.2, -6.3, 17.1, -2.5, 24.3,
+                               5.8, 24.9, 0.89]], np.float32)  # 1 in 1500 tries
+    assert len(plausible_faces(left_of_image, 32, 32)) == 0
     assert len(plausible_faces(None, 32, 32)) == 0
     grey = np.full((32, 32, 3), 128, np.uint8)
     assert all(load_embedder().detect(grey) is None for _ in range(40))
