@@ -79,11 +79,17 @@ from .warp_texture import FaceAtlas
 if TYPE_CHECKING:  # pragma: no cover
     from ..condition.builder import ConditionedClip
 
+
+def smoothstep(u):
+    """``3u^2 - 2u^3`` of ``u`` in [0, 1] (a scalar or an array): 0 to 1 with no slope at either end."""
+    return u * u * (3.0 - 2.0 * u)
+
+
 BACKGROUND_DEPTH = 2.0  # background plane depth, in multiples of the head pivot's depth
 # Depth of each ring around the face oval, between the oval's own depth (0) and
 # the person plane (1): a smoothstep of the ring's radius, so the depth leaves the oval
 # without a bend and the last ring lies on the plane, where the warps meet.
-RING_DEPTH_BLEND = tuple(float(u * u * (3.0 - 2.0 * u)) for u in
+RING_DEPTH_BLEND = tuple(float(smoothstep(u)) for u in
                          ((s - 1.0) / (RING_SCALES[-1] - 1.0) for s in RING_SCALES))
 SMOOTH_XY_FRAMES = 5   # Savitzky-Golay window for landmark x, y (odd)
 SMOOTH_Z_FRAMES = 11   # z (MediaPipe depth) jitters more than x, y: smooth it over longer
@@ -795,8 +801,7 @@ class FrameRenderer:
         dB; on the 24 arcs by up to 0.11). Reaching 0.10 of the diagonal instead of 0.03, lp_d9
         arc-down's flicker rose to 2.020 instead of 1.800; a narrower reach (0.009 plus a 0.007 fade),
         on this grid or at full resolution, did not lower it (lp_s18 arc-up 1.374 and 1.367, against
-        1.374).
-        Found on the half-size grid and upsampled: a band of wall needs no finer detail.
+        1.374). Found on the half-size grid and upsampled: a band of wall needs no finer detail.
         """
         w, h = self.half
         core = cv2.resize(self.core, (w, h), interpolation=cv2.INTER_NEAREST)
@@ -819,7 +824,7 @@ class FrameRenderer:
         small = cv2.resize(layer, (w, h), interpolation=cv2.INTER_AREA)
         u = np.clip(distance.ravel()[p] / self.behind_depth, 0.0, 1.0)
         weight = np.zeros((h, w), np.float32)
-        weight.ravel()[p] = (1.0 - u * u * (3.0 - 2.0 * u)) * usable
+        weight.ravel()[p] = (1.0 - smoothstep(u)) * usable
         # Clear pixels keep their own colour, so the upsampling blends the mirrored wall into the real
         # one across the matte's edge rather than into black. (Channel 3 of the region is not read.)
         mirrored = small.copy()
@@ -852,7 +857,7 @@ class FrameRenderer:
         canvas, static, region = self.canvas, self.static_canvas, self.region
         Hc, Wc = canvas.shape[:2]
         u = np.arange(1, B + 1, dtype=np.float32) / np.float32(B)
-        weight = 1.0 - u * u * (3.0 - 2.0 * u)  # k + 1 pixels beyond the edge
+        weight = 1.0 - smoothstep(u)  # k + 1 pixels beyond the edge
         sides = (  # (canvas band, this frame's rows or columns mirrored into it, along axis)
             (np.s_[max(0, oy - B):oy, ox:ox + W], lambda n: region[:n][::-1], 0),
             (np.s_[oy + H:min(Hc, oy + H + B), ox:ox + W], lambda n: region[H - n:][::-1], 0),
@@ -995,7 +1000,7 @@ def extend_beyond(layer: np.ndarray, out: np.ndarray, band: float, reach: float,
     if M == 0:
         return
     u = np.clip(np.arange(1, M + 1, dtype=np.float32) / np.float32(reach), 0.0, 1.0)
-    fade = 1.0 - u * u * (3.0 - 2.0 * u)  # a smoothstep: no crease where the frame ends or the fade does
+    fade = 1.0 - smoothstep(u)  # no crease where the frame ends or the fade does
     left, right, top = (M, M, M) if depths is None else depths
     rows = out[M:]
     if left:
@@ -1013,15 +1018,7 @@ def _continued(strip: np.ndarray, band: float, fade: np.ndarray) -> np.ndarray:
     m = len(fade)
     span = int(min(round(band), w - 1))
     strip = strip[:, :min(w, span + 1 + int(np.ceil(3 * BELOW_SMOOTH)))]  # what the colour and detail need
-    a = strip[..., 3:].astype(np.float32) * np.float32(1 / 255)
-    rgb = strip[..., :3].astype(np.float32)
-    weight = cv2.GaussianBlur(a, (0, 0), BELOW_SMOOTH).reshape(a.shape)
-    smooth = cv2.GaussianBlur(rgb * a, (0, 0), BELOW_SMOOTH).reshape(rgb.shape) / np.maximum(weight, 1e-3)
-    detail = rgb - smooth
-    strong = np.abs(detail)
-    strong = np.maximum(np.maximum(strong[..., 0], strong[..., 1]), strong[..., 2]) > BELOW_DETAIL
-    edge = cv2.dilate(strong.astype(np.uint8), np.ones((5, 5), np.uint8))
-    detail[(edge > 0) | (a[..., 0] < 0.5)] = 0.0
+    smooth, detail = colour_and_detail(strip)
     k = np.arange(1, m + 1)
     cols = span - np.abs(span - np.mod(k, 2 * span)) if span > 0 else np.zeros(m, int)
     out = np.empty((n, m, 4), np.uint8)
@@ -1036,6 +1033,23 @@ def _continued(strip: np.ndarray, band: float, fade: np.ndarray) -> np.ndarray:
     mean = (total[i + r + 1] - total[i - r]) / (2 * r + 1)
     out[..., 3] = np.clip(mean * fade + 0.5, 0, 255)
     return out
+
+
+def colour_and_detail(strip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split an RGBA uint8 ``strip`` ``(n, w, 4)`` into its colour, smoothed over :data:`BELOW_SMOOTH`
+    pixels and weighted by alpha (so the wall beside an outline does not tint it), and its fine detail
+    ``(n, w, 3)`` float32 each; the detail is 0 at a strong edge (more than :data:`BELOW_DETAIL` grey
+    levels, and 2 pixels around it: a collar) and where the strip is mostly transparent, so that
+    continuing it beyond the frame (continue_below, extend_beyond) repeats texture, not edges."""
+    n, w = strip.shape[:2]
+    alpha = strip[..., 3:].astype(np.float32) * np.float32(1 / 255)
+    rgb = strip[..., :3].astype(np.float32)
+    weight = cv2.GaussianBlur(alpha, (0, 0), BELOW_SMOOTH).reshape(n, w, 1)
+    smooth = cv2.GaussianBlur(rgb * alpha, (0, 0), BELOW_SMOOTH).reshape(n, w, 3) / np.maximum(weight, 1e-3)
+    detail = rgb - smooth
+    edge = cv2.dilate((np.abs(detail).max(axis=-1) > BELOW_DETAIL).astype(np.uint8), np.ones((5, 5), np.uint8))
+    detail[(edge > 0) | (alpha[..., 0] < 0.5)] = 0.0
+    return smooth, detail
 
 
 def below_band_rows(y: np.ndarray, H: int, band: float) -> np.ndarray:
@@ -1062,13 +1076,7 @@ def continue_below(person: np.ndarray, layer: np.ndarray, px: np.ndarray, textur
     pixel is as opaque as the last row's: beside the outline the band may hold the wall."""
     H = layer.shape[0]
     top = max(0, int(H - 1 - band - 3 * BELOW_SMOOTH))
-    strip = layer[top:H].astype(np.float32)
-    alpha = strip[..., 3:] * np.float32(1 / 255)
-    weight = cv2.GaussianBlur(alpha, (0, 0), BELOW_SMOOTH)[..., None]
-    smooth = cv2.GaussianBlur(strip[..., :3] * alpha, (0, 0), BELOW_SMOOTH) / np.maximum(weight, 1e-3)
-    detail = strip[..., :3] - smooth
-    edge = cv2.dilate((np.abs(detail).max(axis=-1) > BELOW_DETAIL).astype(np.uint8), np.ones((5, 5), np.uint8))
-    detail[(edge > 0) | (alpha[..., 0] < 0.5)] = 0.0
+    smooth, detail = colour_and_detail(layer[top:H])
     px = np.ascontiguousarray(px)
     rows = texture_y - np.float32(top)
     base = cv2.remap(smooth, px, np.full(px.shape, np.float32(H - 1 - top)), cv2.INTER_LINEAR,
