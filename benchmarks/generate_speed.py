@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -71,7 +73,19 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--cfg", type=float, default=5.0, help="guidance scale (two passes per step when > 1)")
     p.add_argument("--repeats", type=int, default=None,
                    help="timed runs per configuration, the fastest kept (default: 1 with --full, else 3)")
-    p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--warmup-steps", type=int, default=2,
+                   help="steps of the untimed first call of the baseline and of compiled configurations (default 2)")
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="start no further configuration once this many seconds have passed (the rest are listed "
+                        "as skipped); for a lent GPU's fixed time")
+    p.add_argument("--layers", type=int, default=40,
+                   help="with --full: blocks per expert (default 40, the A14B's); fewer is a REDUCED check of the "
+                        "--full code path, which may then run on the CPU")
+    p.add_argument("--frames", type=int, default=None, help="with --full: frames (default 81; fewer is REDUCED)")
+    p.add_argument("--size", default=None, metavar="WxH",
+                   help="with --full: width x height (default 704x480; another size is REDUCED)")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="also write the results as JSON (rewritten after each configuration)")
     return p.parse_args()
 
 
@@ -79,11 +93,12 @@ def parse_args() -> argparse.Namespace:
 class Builder:
     """Builds the same pipeline (weights, inputs) for each configuration."""
 
-    def __init__(self, full: bool, device: torch.device):
-        self.full, self.device = full, device
-        self.dtype = torch.bfloat16 if full else torch.float32
+    def __init__(self, full: bool, device: torch.device, layers: int = 40, frames: int = 81,
+                 size: tuple[int, int] = (704, 480)):
+        self.full, self.device, self.layers = full, device, layers
+        self.dtype = torch.bfloat16 if full and device.type == "cuda" else torch.float32
         if full:
-            self.frames, self.size = 81, (704, 480)
+            self.frames, self.size = frames, size
         else:
             from facecam.model.tiny import write_tiny_model
 
@@ -103,7 +118,8 @@ class Builder:
             from facecam.model.transformer import A14B_WAN_CONFIG
 
             torch.manual_seed(0)  # the same random experts for every configuration
-            experts = [build_model(dict(A14B_WAN_CONFIG), self.device, self.dtype) for _ in range(2)]
+            cfg = dict(A14B_WAN_CONFIG, num_layers=self.layers)
+            experts = [build_model(cfg, self.device, self.dtype) for _ in range(2)]
             pipe = FaceCamPipeline(transformer=experts[0], transformer_2=experts[1], vae=tiny_vae(),
                                    scheduler=make_scheduler())
             text = torch.Generator().manual_seed(1)
@@ -170,7 +186,7 @@ def run_config(builder: Builder, name: str, options: dict, args, mag_ratios) -> 
     if options.get("compile") or name == "baseline":
         # The first call pays compilation (compile) or kernel selection (the first run of the process).
         start = time.perf_counter()
-        generate(pipe, builder.videos, 2, args.cfg, device, bool(options.get("batch_guidance")))
+        generate(pipe, builder.videos, args.warmup_steps, args.cfg, device, bool(options.get("batch_guidance")))
         warmup = time.perf_counter() - start
     setup = time.perf_counter() - setup
     runs = [generate(pipe, builder.videos, args.steps, args.cfg, device, bool(options.get("batch_guidance")))
@@ -178,6 +194,7 @@ def run_config(builder: Builder, name: str, options: dict, args, mag_ratios) -> 
     result = min(runs, key=lambda r: r["s_per_video"])
     result["s_per_step"] = min(r["s_per_step"] for r in runs)
     del pipe
+    gc.collect()  # a pipeline's modules and hooks hold reference cycles: without this the next one may not fit
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return {"name": name, "options": options, "setup_s": setup, "warmup_s": warmup, **result}
@@ -207,24 +224,65 @@ def best_options(results: list[dict]) -> dict:
     return options
 
 
+COLUMNS = (f"{'configuration':<22}{'s/step':>9}{'x/step':>8}{'s/video':>10}{'x/video':>9}"
+           f"{'peak GiB':>10}{'rel L2':>10}{'warm-up s':>11}  options")
+
+
+def row(r: dict, base: Optional[dict]) -> str:
+    """One configuration's line; a failed or skipped one says why, a missing baseline leaves the ratios out."""
+    if "error" in r:
+        return f"{r['name']:<22}{r['error']}"
+    peak = f"{r['peak_gib']:.2f}" if r["peak_gib"] is not None else "-"
+    warm = f"{r['warmup_s']:.1f}" if r["warmup_s"] is not None else "-"
+    fast = (f"{base['s_per_step'] / r['s_per_step']:>8.2f}", f"{base['s_per_video'] / r['s_per_video']:>9.2f}",
+            f"{r['deviation']:>10.4f}") if base else (f"{'-':>8}", f"{'-':>9}", f"{'-':>10}")
+    return (f"{r['name']:<22}{r['s_per_step']:>9.4f}{fast[0]}{r['s_per_video']:>10.3f}{fast[1]}{peak:>10}"
+            f"{fast[2]}{warm:>11}  {json.dumps(r['options'])}")
+
+
 def report(results: list[dict], header: list[str]) -> str:
-    base = results[0]
-    lines = header + ["", f"{'configuration':<22}{'s/step':>9}{'x/step':>8}{'s/video':>10}{'x/video':>9}"
-                      f"{'peak GiB':>10}{'rel L2':>10}{'warm-up s':>11}  options"]
-    for r in results:
-        peak = f"{r['peak_gib']:.2f}" if r["peak_gib"] is not None else "-"
-        warm = f"{r['warmup_s']:.1f}" if r["warmup_s"] is not None else "-"
-        lines.append(f"{r['name']:<22}{r['s_per_step']:>9.4f}{base['s_per_step'] / r['s_per_step']:>8.2f}"
-                     f"{r['s_per_video']:>10.3f}{base['s_per_video'] / r['s_per_video']:>9.2f}{peak:>10}"
-                     f"{r['deviation']:>10.4f}{warm:>11}  {json.dumps(r['options'])}")
-    return "\n".join(lines)
+    base = baseline_of(results)
+    return "\n".join(header + ["", COLUMNS] + [row(r, base) for r in results])
+
+
+def baseline_of(results: list[dict]) -> Optional[dict]:
+    return results[0] if results and results[0]["name"] == "baseline" and "error" not in results[0] else None
+
+
+def write_json(path: Optional[str], header: list[str], results: list[dict]) -> None:
+    if path:
+        rows = [{k: v for k, v in r.items() if k != "latents"} for r in results]
+        Path(path).write_text(json.dumps({"header": header, "results": rows}, indent=1) + "\n")
+
+
+def measure(builder: Builder, name: str, options: dict, args, mag_ratios, results: list[dict]) -> dict:
+    """Run one configuration; a failure (out of memory, a compile error) is recorded and the others go on."""
+    print(f"generate_speed: {name} ...", file=sys.stderr, flush=True)
+    try:
+        r = run_config(builder, name, options, args, mag_ratios)
+    except Exception as exc:  # noqa: BLE001 - reported in the table; the remaining configurations still run
+        message = " ".join(str(exc).split())[:160]
+        r = {"name": name, "options": options, "error": f"failed: {type(exc).__name__}: {message}"}
+    if "error" in r:  # the failed pipeline was held by the traceback until here
+        gc.collect()
+        if builder.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return r
+    base = baseline_of(results) or (r if name == "baseline" else None)
+    if base is not None:
+        r["deviation"] = float((r["latents"] - base["latents"]).norm() / base["latents"].norm())
+    return r
 
 
 def main() -> None:
+    began = time.perf_counter()
     args = parse_args()
     cuda = torch.cuda.is_available()
-    if args.full and not cuda:
-        sys.exit("generate_speed: --full builds two 14B-parameter experts and needs a CUDA GPU")
+    full_size = args.layers == 40 and args.frames in (None, 81) and args.size in (None, "704x480")
+    if args.full and not cuda and full_size:
+        sys.exit("generate_speed: --full builds two 14B-parameter experts and needs a CUDA GPU "
+                 "(--layers/--frames/--size give a reduced check of that path)")
+    size = tuple(int(v) for v in (args.size or "704x480").lower().split("x"))
     device = torch.device("cuda" if cuda else "cpu")
     args.steps = args.steps or (50 if args.full else 20)
     args.repeats = args.repeats or (1 if args.full else 3)
@@ -243,35 +301,40 @@ def main() -> None:
             print(f"generate_speed: skipping quantized configurations: {exc}")
             configs = {n: o for n, o in configs.items() if not o.get("quantize")}
 
-    builder = Builder(args.full, device)
+    builder = Builder(args.full, device, args.layers, args.frames or 81, size)
     card = torch.cuda.get_device_name(device) if cuda else f"cpu ({torch.get_num_threads()} threads)"
-    header = [f"generate_speed  {datetime.datetime.now().isoformat(timespec='seconds')}  {card}",
-              ("full-size A14B expert pair, random bf16 weights, 704x480x81 (55,440 tokens per expert call)"
-               if args.full else
-               "REDUCED configuration: the tiny test model (2 blocks, width 24), fp32 on the CPU, "
-               f"{builder.frames} frames at {builder.size[0]}x{builder.size[1]}; NOT a GPU figure"),
+    shape = f"{builder.frames} frames at {builder.size[0]}x{builder.size[1]}"
+    if args.full and full_size:
+        what = "full-size A14B expert pair, random bf16 weights, 704x480x81 (55,440 tokens per expert call)"
+    elif args.full:
+        what = (f"REDUCED configuration: the A14B's block width with {args.layers} block(s) per expert, "
+                f"{builder.dtype}, {shape}; NOT the full-size figure")
+    else:
+        what = (f"REDUCED configuration: the tiny test model (2 blocks, width 24), fp32 on the CPU, {shape}; "
+                "NOT a GPU figure")
+    header = [f"generate_speed  {datetime.datetime.now().isoformat(timespec='seconds')}  {card}", what,
               f"steps {args.steps}, guidance {args.cfg} (two passes per step), fastest of {args.repeats} run(s), "
               f"torch {torch.__version__}; "
               "x = speed-up over the baseline, rel L2 = |latents - baseline| / |baseline| (random weights)"]
+    print("\n".join(header + ["", COLUMNS]), flush=True)
     mag_ratios = calibrate(builder, args) if any(o.get("cache") == "mag" for o in configs.values()) else None
 
-    results = []
-    for name, options in configs.items():
-        print(f"generate_speed: {name} ...", file=sys.stderr, flush=True)
-        results.append(run_config(builder, name, options, args, mag_ratios))
-        results[-1]["deviation"] = float((results[-1]["latents"] - results[0]["latents"]).norm()
-                                         / results[0]["latents"].norm())
-    if "best" in names:
-        options = best_options(results)
-        if options:
-            print("generate_speed: best ...", file=sys.stderr, flush=True)
-            results.append(run_config(builder, "best", options, args, mag_ratios))
-            results[-1]["deviation"] = float((results[-1]["latents"] - results[0]["latents"]).norm()
-                                             / results[0]["latents"].norm())
-    print(report(results, header))
-    if args.json:
-        rows = [{k: v for k, v in r.items() if k != "latents"} for r in results]
-        Path(args.json).write_text(json.dumps({"header": header, "results": rows}, indent=1) + "\n")
+    results: list[dict] = []
+    todo = list(configs.items()) + ([("best", None)] if "best" in names else [])
+    for name, options in todo:
+        if args.budget is not None and time.perf_counter() - began > args.budget:
+            results.append({"name": name, "options": options or {},
+                            "error": f"skipped: the {args.budget:.0f} s budget was spent"})
+        elif options is None:  # best: composed from what was measured
+            options = best_options([r for r in results if "error" not in r]) if baseline_of(results) else {}
+            if not options:
+                continue
+            results.append(measure(builder, name, options, args, mag_ratios, results))
+        else:
+            results.append(measure(builder, name, options, args, mag_ratios, results))
+        print(row(results[-1], baseline_of(results)), flush=True)
+        write_json(args.json, header, results)
+    print("\n" + report(results, header))
 
 
 if __name__ == "__main__":

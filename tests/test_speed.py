@@ -183,6 +183,7 @@ def test_offload_on_the_cpu_is_one_clear_line(pipe):
 def test_group_offload_streams_each_block_of_both_experts(tiny_weights, monkeypatch):
     pipe = tiny_pipeline(tiny_weights)
     calls = []
+    monkeypatch.setattr(speed, "_pinned", lambda t: t.clone())  # this CPU build of torch cannot pin
     for name in ("transformer", "transformer_2"):
         monkeypatch.setattr(getattr(pipe, name), "enable_group_offload",
                             lambda _n=name, **kw: calls.append((_n, kw)))
@@ -193,6 +194,55 @@ def test_group_offload_streams_each_block_of_both_experts(tiny_weights, monkeypa
                  use_stream=True)
     assert calls == [("transformer", group), ("transformer_2", group), ("vae", cuda)]
     assert pipe.vae.use_tiling
+
+
+def fake_pin(monkeypatch):
+    """Pinning needs a GPU driver: stand in with a copy that remembers it was made, so each swap is seen."""
+    made = []
+
+    def pinned(t):
+        made.append(t.clone())
+        return made[-1]
+
+    monkeypatch.setattr(speed, "_pinned", pinned)
+    return made
+
+
+def test_group_offload_pins_each_tensor_in_place_so_host_ram_holds_the_experts_once(tiny_weights, monkeypatch):
+    pipe = tiny_pipeline(tiny_weights)
+    made = fake_pin(monkeypatch)
+    seen, before = {}, {}
+    for name in ("transformer", "transformer_2"):
+        model = getattr(pipe, name)
+        before[name] = {k: (p, p.detach().clone()) for k, p in model.named_parameters()}
+        # what diffusers will pin: by then every tensor the expert holds must be the pinned one
+        monkeypatch.setattr(model, "enable_group_offload", lambda _m=model, _n=name, **kw: seen.__setitem__(
+            _n, [*_m.parameters(), *_m.buffers()]))
+    monkeypatch.setattr(pipe.vae, "to", lambda device: None)
+    speed.apply_offload(pipe, "group", "cuda")
+    for name in ("transformer", "transformer_2"):
+        after = dict(getattr(pipe, name).named_parameters())
+        assert all(after[k] is p for k, (p, _) in before[name].items())  # the same Parameter objects
+        assert all(torch.equal(after[k], v) for k, (_, v) in before[name].items())
+    held = seen["transformer"] + seen["transformer_2"]
+    assert len(held) > 20 and all(t.data_ptr() in {m.data_ptr() for m in made} for t in held)
+
+
+def test_pinning_swaps_quantized_weights_as_new_parameters(tiny_weights, monkeypatch):
+    pytest.importorskip("torchao")
+    pipe = tiny_pipeline(tiny_weights)
+    speed.quantize_experts(pipe, "int8", "cpu")
+    model = pipe.transformer
+    weight = model.blocks[0].attn1.to_q.weight
+    kind, values = type(weight.data), weight.dequantize().clone()
+    assert kind is not torch.Tensor  # a torchao tensor subclass
+    made = fake_pin(monkeypatch)
+    count = speed.pin_in_place(model)
+    assert count == len(made) == len(list(model.parameters())) + len(list(model.buffers()))
+    swapped = model.blocks[0].attn1.to_q.weight
+    assert swapped is not weight and type(swapped.data) is kind and not swapped.requires_grad
+    assert torch.equal(swapped.dequantize(), values)
+    assert sum(type(m) is kind and torch.equal(m.dequantize(), values) for m in made) == 1
 
 
 @pytest.mark.parametrize("mode, method", [("model", "enable_model_cpu_offload"),

@@ -230,12 +230,46 @@ def check_offload(mode: str, device: Union[str, "torch.device"]) -> None:
         raise FacecamError(f"--offload {mode} moves weights between CPU memory and a GPU; the device is {device}")
 
 
+def _pinned(tensor: "torch.Tensor") -> "torch.Tensor":
+    return tensor.pin_memory()
+
+
+def pin_in_place(model: "torch.nn.Module") -> int:
+    """Move every CPU parameter and buffer of ``model`` into page-locked memory, one tensor at a time.
+
+    diffusers' streamed group offload keeps a pinned copy of each tensor beside the one the module holds
+    (``pin_memory`` copies unless the tensor is pinned already), so host RAM peaks at twice the experts:
+    the bf16 pair (57 GB) outgrew a 128 GiB machine that way (``benchmarks/gpu_check.sh``, 2026-12-04).
+    Pinned here first, each tensor's unpinned original is freed before the next is copied, and diffusers
+    finds them pinned. Quantized tensor subclasses are swapped as new parameters, as torchao installs
+    them. Returns the number of tensors pinned.
+    """
+    import torch
+
+    count = 0
+    for module in model.modules():
+        for store in (module._parameters, module._buffers):
+            for name, tensor in list(store.items()):
+                if tensor is None or tensor.device.type != "cpu" or tensor.is_pinned():
+                    continue
+                pinned = _pinned(tensor.detach())
+                if store is module._buffers:
+                    store[name] = pinned
+                elif type(tensor.data) is torch.Tensor:
+                    tensor.data = pinned
+                else:
+                    store[name] = torch.nn.Parameter(pinned, requires_grad=tensor.requires_grad)
+                count += 1
+    return count
+
+
 def apply_offload(pipe: "FaceCamPipeline", mode: str, device: Union[str, "torch.device"]) -> None:
     """Place the pipeline on ``device``: whole (``none``) or offloaded to CPU memory between uses.
 
     * ``model``: one whole expert on the GPU at a time (``enable_model_cpu_offload``);
     * ``group``: each transformer block is copied to the GPU just before it runs, the next one on a
-      side CUDA stream while the current one computes (``enable_group_offload``); the VAE stays on the GPU;
+      side CUDA stream while the current one computes (``enable_group_offload``); the VAE stays on the GPU.
+      The experts' tensors are pinned in place first (:func:`pin_in_place`): host RAM holds them once;
     * ``sequential``: every layer is copied in when it runs (``enable_sequential_cpu_offload``; slowest).
 
     Any offload also decodes the VAE in tiles.
@@ -253,6 +287,8 @@ def apply_offload(pipe: "FaceCamPipeline", mode: str, device: Union[str, "torch.
         pipe.enable_sequential_cpu_offload(device=device)
     else:
         for _, model in _experts(pipe):
+            model.to("cpu")  # offload starts from host memory; pinned there once, not copied twice
+            pin_in_place(model)
             model.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"),
                                        offload_type="block_level", num_blocks_per_group=1, use_stream=True)
         pipe.vae.to(device)
