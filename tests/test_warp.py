@@ -1013,3 +1013,56 @@ def test_on_a_moving_background_the_margin_next_to_the_frame_mirrors_each_frame(
     last = renderer.region[:, -1, 0].astype(float)                    # beside: the last column, row by row
     assert np.abs(right[:, 0] - (100 + 0.972 * (last - 100))).max() <= 1  # 1 - smoothstep(0.1)
     assert (right[:, band:] == 100).all()
+
+
+def stretched_face(arm: bool = False):
+    """A source frame of skin with isotropic grain (and, in a strip 8 px wide, a shade per row), and the
+    output's 120x160 person image read from it by a face map that stretches that strip 8x across the
+    output's left 60 columns (as an arc turns the side of a head towards the camera: streaks) and reads
+    the skin beside it at 1:1 on the right; returns (person, fx, fy, source)."""
+    rng = np.random.default_rng(3)
+    h, w = 120, 320
+    rgb = np.full((h, w, 3), (190.0, 150.0, 130.0), np.float32)
+    rgb += cv2.GaussianBlur(rng.normal(0, 4, (h, w)).astype(np.float32), (0, 0), 0.7)[..., None]
+    rgb[:, 196:212] += rng.normal(0, 8, (h, 1))[..., None]
+    if arm:  # a glasses' arm seen along its length: a bright bar across the strip
+        rgb[50:55, 196:212] = 250.0
+    source = np.zeros((h, w, 4), np.uint8)
+    source[..., :3] = np.clip(rgb, 0, 255).round()
+    source[..., 3] = 255
+    xs, ys = np.meshgrid(np.arange(160, dtype=np.float32), np.arange(h, dtype=np.float32))
+    fx = np.where(xs < 60, 200 + xs / 8.0, 200 + 7.5 + (xs - 60)).astype(np.float32)
+    fy = ys.copy()
+    person = cv2.remap(source, fx, fy, cv2.INTER_LINEAR)
+    return person, fx, fy, source
+
+
+def test_a_stretched_read_becomes_smooth_skin_with_the_faces_grain_not_streaks():
+    from facecam.engines.warp import soften_stretch
+    from facecam.eval.artifacts import artifact_mask
+
+    person, fx, fy, source = stretched_face()
+    before = person.copy()
+    box, covered = (slice(0, 120), slice(0, 160)), np.ones((120, 160), bool)
+    soften_stretch(person, box, covered, fx, fy, source)
+    inner = np.s_[10:110, 5:40]  # the stretched part, away from the image border and the fade
+    rows = lambda im: im[inner][..., 1].astype(np.float32).mean(axis=1)  # noqa: E731
+    assert rows(before).std() > 6.0                      # streaks: row means vary by the shades
+    assert rows(person).std() < 0.3 * rows(before).std()  # smoothed across them
+    assert artifact_mask(before[..., :3])[inner].mean() > 0.5   # flagged smeared before
+    assert artifact_mask(person[..., :3])[inner].mean() < 0.1   # the skin's grain, not flat, not smeared after
+    # the grain is the source's, at its own scale: as strong as the unstretched skin's
+    grain = lambda im: (im[..., 1].astype(np.float32) - cv2.GaussianBlur(im[..., 1].astype(np.float32), (0, 0), 2)).std()  # noqa: E731
+    assert 0.6 < grain(person[inner]) / grain(before[10:110, 100:150]) < 1.4
+    assert np.array_equal(person[:, 80:], before[:, 80:])        # the unstretched face as it was
+    assert np.array_equal(person[..., 3], before[..., 3])        # the outline untouched
+
+
+def test_a_strong_edge_in_a_stretched_read_is_kept():
+    from facecam.engines.warp import soften_stretch
+
+    person, fx, fy, source = stretched_face(arm=True)
+    before = person.copy()
+    soften_stretch(person, (slice(0, 120), slice(0, 160)), np.ones((120, 160), bool), fx, fy, source)
+    assert np.abs(person[51:54, 5:40].astype(int) - before[51:54, 5:40]).max() <= 3
+    assert np.abs(person[20:40, 5:40].astype(int) - before[20:40, 5:40]).max() > 10  # the streaks around it did change

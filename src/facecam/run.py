@@ -158,8 +158,8 @@ class EngineOptions:
     cfg: float = option(5.0, "classifier-free guidance scale", engines=("facecam",))
     offload: str = option("none", "keep weights in CPU memory between uses, with VAE tiling (less GPU memory, "
                           "slower): model = one expert on the GPU at a time, group = one block at a time, "
-                          "copied ahead on a side stream, sequential = one layer at a time; a bare --offload "
-                          "means model", choices=OFFLOAD_MODES, const="model",
+                          "copied ahead on a side stream (with --quantize int8: 7.2 GiB peak on an H200 at 0.85x "
+                          "per step, README), sequential = one layer at a time; a bare --offload means model", choices=OFFLOAD_MODES, const="model",
                           engines=("facecam",))
     device: Optional[str] = option(None, "torch device (default: cuda if available, else cpu)",
                                    engines=("facecam",))
@@ -179,12 +179,14 @@ class EngineOptions:
                             "(flash-attn), sage (sageattention), flash_hub / sage_hub (kernels), xformers, ...",
                             metavar="BACKEND", engines=("facecam",))
     compile: bool = option(False, "torch.compile the experts' transformer block (the first run also spends time "
-                           "compiling)", engines=("facecam",))
+                           "compiling; 1.12x per step on an H200, README)", engines=("facecam",))
     quantize: str = option("none", "weight-only quantization of the experts (torchao; half the weight memory, "
-                           "small deviations): int8, or fp8 on Ada/Hopper GPUs",
+                           "small deviations; int8 on an H200: 33 GiB peak instead of 59.5, 0.94x per step): int8, "
+                           "or fp8 on Ada/Hopper GPUs",
                            choices=QUANTIZE_KINDS, engines=("facecam",))
     batch_guidance: bool = option(False, "run both guidance passes as one batch-2 forward (fewer kernel launches, "
-                                  "more activation memory; equal to two passes within rounding)",
+                                  "twice the activation memory; equal to two passes within rounding; on an H200 "
+                                  "at full size it was slower: 0.96x per step, README)",
                                   engines=("facecam",))
     context_parallel: int = option(1, "processes sharing each video's denoising (generate-many sets it)",
                                    engines=("facecam",), cli=False)

@@ -8,11 +8,15 @@ The scene is three layers, all in the world of :mod:`facecam.condition.project`
 (the source camera's frame, head at depth ``f``):
 
 face
-    each frame's own 478 landmarks (temporally smoothed) lifted to 3D, plus two
+    each frame's own 478 landmarks (temporally smoothed) lifted to 3D, plus four
     rings of vertices around the face oval (:mod:`.warp_mesh`), triangulated
     with MediaPipe's tessellation and warped piecewise-affinely. Triangles are
     drawn far to near and back-facing ones are culled, so the nose hides the
-    far cheek when the head turns.
+    far cheek when the head turns. Where the view magnifies the source more than
+    about 3x in some direction (the side of the head a frontal source saw
+    edge-on, turned towards the camera), the read's streaks give way to its
+    smoothed colour and the mirrored grain of the face beside it
+    (:func:`soften_stretch`).
 person
     hair, ears, neck and body (MediaPipe selfie segmentation, feathered across
     its edge, plus what it missed beside the person on a still background:
@@ -969,6 +973,8 @@ class FrameRenderer:
             mixed = person[sub].astype(np.float32)
             mixed += w * (read.astype(np.float32) - mixed)
             person[sub] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+        if face is not None and STRETCH_FILL:
+            soften_stretch(person, face[0], face[1], face[2], face[3], layer)
         if below is not None and below.any():
             continue_below(person[below_rows], self.extended, px[below_rows], texture_y, below, self.band)
         alpha = cv2.extractChannel(person, 3).astype(np.float32)
@@ -1050,6 +1056,104 @@ def colour_and_detail(strip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     edge = cv2.dilate((np.abs(detail).max(axis=-1) > BELOW_DETAIL).astype(np.uint8), np.ones((5, 5), np.uint8))
     detail[(edge > 0) | (alpha[..., 0] < 0.5)] = 0.0
     return smooth, detail
+
+
+STRETCH_FILL = True
+STRETCH_GRID = 4     # pixels: the face map's stretch is measured on this coarser grid
+STRETCH_LOW, STRETCH_HIGH = 0.15, 0.35  # source px per output px in the most magnified direction: all fill .. none
+STRETCH_BLUR = 5.0   # pixels: the colour of a stretched read, smoothed across its streaks
+STRETCH_FADE = 4.0   # pixels: the fill's weight is smoothed over this, so triangle edges leave no step
+STRETCH_GRAIN = 8.0  # grey levels: the mirrored detail is limited to this (skin's texture, not a mole or a strand)
+
+
+def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.ndarray, fy: np.ndarray,
+                   source: np.ndarray) -> None:
+    """Where the face surface magnifies its source strongly in some direction, replace the streaks with
+    a smooth colour and the texture of the nearest unstretched face, mirrored, in place.
+
+    ``person`` is the output's RGBA person image; ``box``, ``covered``, ``fx``, ``fy`` the face map
+    (:func:`face_map` on the full grid) into the RGBA ``source`` image. The map's least singular value (source pixels per target pixel
+    in its most magnified direction) below :data:`STRETCH_HIGH` marks a read stretched out of a few
+    source pixels: the side of the head that a frontal source saw edge-on, turned towards the camera
+    by an arc, which the read draws as parallel streaks. There the colour is the read's, smoothed over
+    :data:`STRETCH_BLUR`, plus what that smoothing takes out of the source (at most :data:`STRETCH_GRAIN`),
+    read at full scale beyond the source pixel of the nearest unstretched one, mirrored across it (the
+    face's own texture and grain, which a magnified read has lost); strong edges at least 3 pixels across (a glasses'
+    arm seen along its length) stay as read. The map is sampled every :data:`STRETCH_GRID` pixels and
+    the work is confined to the stretched part and what its mirror reads.
+    """
+    q = STRETCH_GRID
+    h, w = covered.shape
+    cq = covered[::q, ::q]
+    dx_dy, dx_dx = np.gradient(fx[::q, ::q], float(q))
+    dy_dy, dy_dx = np.gradient(fy[::q, ::q], float(q))
+    squares = dx_dx * dx_dx + dx_dy * dx_dy + dy_dx * dy_dx + dy_dy * dy_dy
+    det = np.abs(dx_dx * dy_dy - dx_dy * dy_dx)
+    largest = np.sqrt(0.5 * (squares + np.sqrt(np.maximum(squares * squares - 4.0 * det * det, 0.0))))
+    least = det / np.maximum(largest, 1e-6)
+    weight = 1.0 - smoothstep(np.clip((least - STRETCH_LOW) / (STRETCH_HIGH - STRETCH_LOW), 0.0, 1.0))
+    weight = cv2.GaussianBlur(np.where(cq, weight, 0.0).astype(np.float32), (0, 0), STRETCH_FADE / q) * cq
+    # Anchors: unstretched face surface over the person (its outer rings also lie over the wall).
+    clear = ((weight < 0.05) & cq & (person[box][::q, ::q, 3] > 127)).astype(np.uint8)
+    if weight.max() < 0.05 or not clear.any():
+        return
+    # Each stretched pixel reads the source's detail at its mirror image across the nearest clear cell's
+    # source pixel, at full scale: offsets in the output are offsets in the source.
+    _, labels = cv2.distanceTransformWithLabels(1 - clear, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    anchors = np.flatnonzero(clear.ravel())  # label k (1-based) is the k-th clear cell in raster order
+    ay, ax = np.divmod(anchors[np.clip(labels - 1, 0, len(anchors) - 1)], clear.shape[1])
+    gy, gx = np.mgrid[0:clear.shape[0], 0:clear.shape[1]]
+    mirror_x = (fx[::q, ::q][ay, ax] - (gx - ax) * q).astype(np.float32)
+    mirror_y = (fy[::q, ::q][ay, ax] - (gy - ay) * q).astype(np.float32)
+
+    rows, cols = np.nonzero(weight > 0.01)
+    y0, y1 = max(0, rows.min() * q - q), min(h, rows.max() * q + 2 * q)
+    x0, x1 = max(0, cols.min() * q - q), min(w, cols.max() * q + 2 * q)
+    # Grid values over the stretched part's pixels, bilinearly (cell (i, j) sits at pixel (i q, j q)).
+    xs = np.broadcast_to(np.arange(x0, x1, dtype=np.float32) / q, (y1 - y0, x1 - x0))
+    ys = np.broadcast_to((np.arange(y0, y1, dtype=np.float32) / q)[:, None], (y1 - y0, x1 - x0))
+    wgt, mx, my = (cv2.remap(g, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                   for g in (weight, mirror_x, mirror_y))
+    Hs, Ws = source.shape[:2]
+    np.clip(mx, 0, Ws - 1, out=mx)
+    np.clip(my, 0, Hs - 1, out=my)
+    region = person[box]
+
+    # The stretched part, with a blur's margin: its smoothed colour, and its strong edges (a glasses'
+    # arm seen along its length), kept as read (3 pixels across at least: a single stretched row of
+    # another shade is a streak, not an object).
+    pad = int(3 * STRETCH_BLUR) + 2
+    py0, py1, px0, px1 = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
+    here = np.s_[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
+    rgb8 = np.ascontiguousarray(region[py0:py1, px0:px1, :3])
+    half = cv2.resize(rgb8, ((px1 - px0 + 1) // 2, (py1 - py0 + 1) // 2), interpolation=cv2.INTER_AREA)
+    colour = cv2.resize(cv2.GaussianBlur(half, (0, 0), 0.5 * STRETCH_BLUR), (px1 - px0, py1 - py0),
+                        interpolation=cv2.INTER_LINEAR)[here]  # smooth: a half-size blur is as good, 4x cheaper
+    strong = channel_max(cv2.absdiff(rgb8, cv2.GaussianBlur(rgb8, (0, 0), BELOW_SMOOTH))) > BELOW_DETAIL
+    strong = cv2.morphologyEx(strong.astype(np.uint8) * 255, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    strong = cv2.GaussianBlur(cv2.dilate(strong[here], np.ones((5, 5), np.uint8)), (0, 0), 2.0)
+    wgt *= 1.0 - strong.astype(np.float32) * np.float32(1 / 255)
+
+    # The source's detail where the mirror reads (the person's, without strong edges), with a blur's margin.
+    pad = int(3 * STRETCH_BLUR) + 2
+    dy0, dy1 = int(max(0, my.min() - pad)), int(min(Hs, my.max() + 1 + pad))
+    dx0, dx1 = int(max(0, mx.min() - pad)), int(min(Ws, mx.max() + 1 + pad))
+    area = source[dy0:dy1, dx0:dx1]
+    texture = area[..., :3].astype(np.float32)
+    detail = texture - cv2.GaussianBlur(texture, (0, 0), STRETCH_BLUR)  # what the colour's smoothing took out
+    edge = cv2.dilate((channel_max(np.abs(detail)) > 2 * STRETCH_GRAIN).astype(np.uint8), np.ones((3, 3), np.uint8))
+    detail *= ((edge == 0) & (area[..., 3] > 127))[..., None]
+    mirrored = cv2.remap(detail, mx - np.float32(dx0), my - np.float32(dy0), cv2.INTER_LINEAR)
+    np.clip(mirrored, -STRETCH_GRAIN, STRETCH_GRAIN, out=mirrored)
+    fill = cv2.add(colour.astype(np.float32), mirrored)
+    read = rgb8[here].astype(np.float32)
+    region[y0:y1, x0:x1, :3] = cv2.convertScaleAbs(cv2.blendLinear(fill, read, wgt, 1.0 - wgt))
+
+
+def channel_max(image: np.ndarray) -> np.ndarray:
+    """``(H, W)`` the largest of an ``(H, W, 3)`` image's channels (faster than ``max(axis=-1)``)."""
+    a, b, c = cv2.split(image)
+    return cv2.max(cv2.max(a, b), c)
 
 
 def below_band_rows(y: np.ndarray, H: int, band: float) -> np.ndarray:
