@@ -1061,9 +1061,9 @@ def colour_and_detail(strip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 STRETCH_FILL = True
 STRETCH_GRID = 4     # pixels: the face map's stretch is measured on this coarser grid
 STRETCH_LOW, STRETCH_HIGH = 0.15, 0.35  # source px per output px in the most magnified direction: all fill .. none
-STRETCH_BLUR = 5.0   # pixels: the colour of a stretched read, smoothed across its streaks
+STRETCH_BLUR = 17    # pixels: the stack blur (about a Gaussian of sigma 5) that smooths a stretched read's streaks
 STRETCH_FADE = 4.0   # pixels: the fill's weight is smoothed over this, so triangle edges leave no step
-STRETCH_GRAIN = 8.0  # grey levels: the mirrored detail is limited to this (skin's texture, not a mole or a strand)
+STRETCH_GRAIN = 8    # grey levels: the mirrored detail is limited to this (skin's texture, not a mole or a strand)
 
 
 def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.ndarray, fy: np.ndarray,
@@ -1109,10 +1109,9 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     rows, cols = np.nonzero(weight > 0.01)
     y0, y1 = max(0, rows.min() * q - q), min(h, rows.max() * q + 2 * q)
     x0, x1 = max(0, cols.min() * q - q), min(w, cols.max() * q + 2 * q)
-    # Grid values over the stretched part's pixels, bilinearly (cell (i, j) sits at pixel (i q, j q)).
-    xs = np.broadcast_to(np.arange(x0, x1, dtype=np.float32) / q, (y1 - y0, x1 - x0))
-    ys = np.broadcast_to((np.arange(y0, y1, dtype=np.float32) / q)[:, None], (y1 - y0, x1 - x0))
-    wgt, mx, my = (cv2.remap(g, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # Grid values over the stretched part's pixels (bilinear; cell (i, j) lands within 1.5 px of (i q, j q)).
+    size = (clear.shape[1] * q, clear.shape[0] * q)
+    wgt, mx, my = (cv2.resize(g, size, interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
                    for g in (weight, mirror_x, mirror_y))
     Hs, Ws = source.shape[:2]
     np.clip(mx, 0, Ws - 1, out=mx)
@@ -1122,32 +1121,54 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     # The stretched part, with a blur's margin: its smoothed colour, and its strong edges (a glasses'
     # arm seen along its length), kept as read (3 pixels across at least: a single stretched row of
     # another shade is a streak, not an object).
-    pad = int(3 * STRETCH_BLUR) + 2
+    pad = STRETCH_BLUR // 2 + 1
     py0, py1, px0, px1 = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
     here = np.s_[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
-    rgb8 = np.ascontiguousarray(region[py0:py1, px0:px1, :3])
-    half = cv2.resize(rgb8, ((px1 - px0 + 1) // 2, (py1 - py0 + 1) // 2), interpolation=cv2.INTER_AREA)
-    colour = cv2.resize(cv2.GaussianBlur(half, (0, 0), 0.5 * STRETCH_BLUR), (px1 - px0, py1 - py0),
-                        interpolation=cv2.INTER_LINEAR)[here]  # smooth: a half-size blur is as good, 4x cheaper
+    rgb8 = cv2.cvtColor(region[py0:py1, px0:px1], cv2.COLOR_RGBA2RGB)
+    colour = smoothed(rgb8)[here].astype(np.int16)
     strong = channel_max(cv2.absdiff(rgb8, cv2.GaussianBlur(rgb8, (0, 0), BELOW_SMOOTH))) > BELOW_DETAIL
     strong = cv2.morphologyEx(strong.astype(np.uint8) * 255, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     strong = cv2.GaussianBlur(cv2.dilate(strong[here], np.ones((5, 5), np.uint8)), (0, 0), 2.0)
     wgt *= 1.0 - strong.astype(np.float32) * np.float32(1 / 255)
 
-    # The source's detail where the mirror reads (the person's, without strong edges), with a blur's margin.
-    pad = int(3 * STRETCH_BLUR) + 2
+    # Only the pixels the fill reaches are worked on: the source's detail at their mirror reads (the
+    # person's, without strong edges), sampled there.
+    iy, ix = np.nonzero(wgt > 0.01)
     dy0, dy1 = int(max(0, my.min() - pad)), int(min(Hs, my.max() + 1 + pad))
     dx0, dx1 = int(max(0, mx.min() - pad)), int(min(Ws, mx.max() + 1 + pad))
     area = source[dy0:dy1, dx0:dx1]
-    texture = area[..., :3].astype(np.float32)
-    detail = texture - cv2.GaussianBlur(texture, (0, 0), STRETCH_BLUR)  # what the colour's smoothing took out
-    edge = cv2.dilate((channel_max(np.abs(detail)) > 2 * STRETCH_GRAIN).astype(np.uint8), np.ones((3, 3), np.uint8))
-    detail *= ((edge == 0) & (area[..., 3] > 127))[..., None]
-    mirrored = cv2.remap(detail, mx - np.float32(dx0), my - np.float32(dy0), cv2.INTER_LINEAR)
-    np.clip(mirrored, -STRETCH_GRAIN, STRETCH_GRAIN, out=mirrored)
-    fill = cv2.add(colour.astype(np.float32), mirrored)
-    read = rgb8[here].astype(np.float32)
-    region[y0:y1, x0:x1, :3] = cv2.convertScaleAbs(cv2.blendLinear(fill, read, wgt, 1.0 - wgt))
+    texture = cv2.cvtColor(area, cv2.COLOR_RGBA2RGB)
+    smooth = smoothed(texture)  # the colour's smoothing, on the source
+    at = (mx[iy, ix] - np.float32(dx0), my[iy, ix] - np.float32(dy0))
+    detail = sample(texture, *at).astype(np.int16) - sample(smooth, *at)  # what that smoothing takes out
+    person_there = sample(np.ascontiguousarray(area[..., 3]), *at, cv2.INTER_NEAREST) > 127
+    detail[(np.abs(detail).max(axis=-1) > 2 * STRETCH_GRAIN) | ~person_there] = 0
+    np.clip(detail, -STRETCH_GRAIN, STRETCH_GRAIN, out=detail)
+    fill = colour[iy, ix] + detail
+    read = rgb8[here][iy, ix].astype(np.int16)
+    mixed = read + wgt[iy, ix, None] * (fill - read)
+    target = region[y0:y1, x0:x1]
+    target[iy, ix, :3] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
+def smoothed(rgb: np.ndarray) -> np.ndarray:
+    """A uint8 image smoothed as a Gaussian of sigma 5 would (a stack blur of :data:`STRETCH_BLUR` px, done at
+    half size: the result is smooth, so the half-size grid loses nothing and costs a quarter)."""
+    h, w = rgb.shape[:2]
+    half = cv2.resize(rgb, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+    k = STRETCH_BLUR // 2 | 1
+    return cv2.resize(cv2.stackBlur(half, (k, k)), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """``image`` read at the ``(n,)`` float32 positions ``xs``, ``ys``: ``(n,)`` or ``(n, C)`` (cv2.remap on a
+    map of rows of 1024, as remap takes no side of 32767 or more)."""
+    n = len(xs)
+    rows = -(-n // 1024) or 1
+    grid = [np.zeros(rows * 1024, np.float32) for _ in range(2)]
+    grid[0][:n], grid[1][:n] = xs, ys
+    read = cv2.remap(image, grid[0].reshape(rows, 1024), grid[1].reshape(rows, 1024), interpolation)
+    return read.reshape(rows * 1024, *image.shape[2:])[:n]
 
 
 def channel_max(image: np.ndarray) -> np.ndarray:
