@@ -1066,3 +1066,19 @@ def test_a_strong_edge_in_a_stretched_read_is_kept():
     soften_stretch(person, (slice(0, 120), slice(0, 160)), np.ones((120, 160), bool), fx, fy, source)
     assert np.abs(person[51:54, 5:40].astype(int) - before[51:54, 5:40]).max() <= 3
     assert np.abs(person[20:40, 5:40].astype(int) - before[20:40, 5:40]).max() > 10  # the streaks around it did change
+
+
+def test_sample_reads_more_positions_than_remap_takes_in_one_row():
+    from facecam.engines.warp import sample
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    n = 40_000  # cv2.remap refuses a map side of 32767 or more
+    xs, ys = rng.integers(0, 200, n), rng.integers(0, 300, n)
+    read = sample(image, xs.astype(np.float32), ys.astype(np.float32))
+    assert read.shape == (n, 3) and np.array_equal(read, image[ys, xs])
+    grey = sample(np.ascontiguousarray(image[..., 0]), xs.astype(np.float32) + 0.5, ys.astype(np.float32),
+                  cv2.INTER_LINEAR)
+    right = image[ys, np.minimum(xs + 1, 199), 0].astype(int)
+    inside = xs < 199
+    assert np.abs(grey[inside].astype(int) - (image[ys, xs, 0].astype(int) + right)[inside] / 2).max() <= 1
