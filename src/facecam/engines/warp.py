@@ -1072,15 +1072,16 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     a smooth colour and the texture of the nearest unstretched face, mirrored, in place.
 
     ``person`` is the output's RGBA person image; ``box``, ``covered``, ``fx``, ``fy`` the face map
-    (:func:`face_map` on the full grid) into the RGBA ``source`` image. The map's least singular value (source pixels per target pixel
-    in its most magnified direction) below :data:`STRETCH_HIGH` marks a read stretched out of a few
-    source pixels: the side of the head that a frontal source saw edge-on, turned towards the camera
-    by an arc, which the read draws as parallel streaks. There the colour is the read's, smoothed over
-    :data:`STRETCH_BLUR`, plus what that smoothing takes out of the source (at most :data:`STRETCH_GRAIN`),
-    read at full scale beyond the source pixel of the nearest unstretched one, mirrored across it (the
-    face's own texture and grain, which a magnified read has lost); strong edges at least 3 pixels across (a glasses'
-    arm seen along its length) stay as read. The map is sampled every :data:`STRETCH_GRID` pixels and
-    the work is confined to the stretched part and what its mirror reads.
+    (:func:`face_map` on the full grid) into the RGBA ``source`` image. The map's least singular
+    value (source pixels per target pixel in its most magnified direction) below
+    :data:`STRETCH_HIGH` marks a read stretched out of a few source pixels: the side of the head
+    that a frontal source saw edge-on, turned towards the camera by an arc, which the read draws as
+    parallel streaks. There the colour is the read's, smoothed (:func:`smoothed`), plus what that
+    smoothing takes out of the source (at most :data:`STRETCH_GRAIN`), read at full scale beyond
+    the source pixel of the nearest unstretched one and mirrored across it: the face's own texture
+    and grain, which a magnified read has lost. Strong edges at least 3 pixels across (a glasses'
+    arm seen along its length) stay as read. The map is sampled every :data:`STRETCH_GRID` pixels
+    and only the pixels the fill reaches are worked on.
     """
     q = STRETCH_GRID
     h, w = covered.shape
@@ -1152,17 +1153,18 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
 
 
 def smoothed(rgb: np.ndarray) -> np.ndarray:
-    """A uint8 image smoothed as a Gaussian of sigma 5 would (a stack blur of :data:`STRETCH_BLUR` px, done at
-    half size: the result is smooth, so the half-size grid loses nothing and costs a quarter)."""
+    """A uint8 image smoothed about as a Gaussian of sigma 5 would: a stack blur of :data:`STRETCH_BLUR` px,
+    done at half size (the result is smooth, so the half-size grid loses nothing and costs a quarter)."""
     h, w = rgb.shape[:2]
     half = cv2.resize(rgb, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
     k = STRETCH_BLUR // 2 | 1
     return cv2.resize(cv2.stackBlur(half, (k, k)), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-    """``image`` read at the ``(n,)`` float32 positions ``xs``, ``ys``: ``(n,)`` or ``(n, C)`` (cv2.remap on a
-    map of rows of 1024, as remap takes no side of 32767 or more)."""
+def sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray,
+           interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """``image`` read at the ``(n,)`` float32 positions ``xs``, ``ys``: ``(n,)`` or ``(n, C)`` (cv2.remap
+    on a map of rows of 1024, as remap takes no side of 32767 or more)."""
     n = len(xs)
     rows = -(-n // 1024) or 1
     grid = [np.zeros(rows * 1024, np.float32) for _ in range(2)]
