@@ -327,3 +327,49 @@ def test_a_facecam_run_prints_no_import_chatter_from_torchao_or_torch(tiny_weigh
                            "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "torchao" not in proc.stderr and "_pytree" not in proc.stderr, proc.stderr[:2000]
+
+
+# --------------------------------------------------------------------------- benchmarks/generate_speed.py
+def _generate_speed():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "generate_speed.py"
+    spec = importlib.util.spec_from_file_location("generate_speed_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generate_speed_records_a_failing_configuration_and_goes_on():
+    gs = _generate_speed()
+
+    class Broken:
+        device = torch.device("cpu")
+
+        def pipeline(self):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 50.00 MiB")
+
+    args = types.SimpleNamespace(steps=2, cfg=5.0, repeats=1, warmup_steps=1)
+    failed = gs.measure(Broken(), "compile", {"compile": True}, args, None, [])
+    assert failed["error"] == "failed: OutOfMemoryError: CUDA out of memory. Tried to allocate 50.00 MiB"
+    assert gs.row(failed, None) == f"{'compile':<22}{failed['error']}"
+    # without a measured baseline the ratios are left out, not divided by a missing row
+    done = {"name": "int8", "options": {"quantize": "int8"}, "s_per_step": 2.0, "s_per_video": 5.0,
+            "peak_gib": None, "warmup_s": None}
+    line = gs.row(done, gs.baseline_of([failed, done]))
+    assert line.split()[:3] == ["int8", "2.0000", "-"]
+
+
+def test_generate_speed_starts_nothing_once_its_budget_is_spent(tmp_path, monkeypatch, capsys):
+    import json
+
+    gs = _generate_speed()
+    out = tmp_path / "speed.json"
+    monkeypatch.setattr(sys, "argv", ["generate_speed.py", "--configs", "baseline", "batch-guidance", "--budget", "0",
+                                      "--json", str(out)])
+    gs.main()
+    rows = json.loads(out.read_text())["results"]
+    assert [r["name"] for r in rows] == ["baseline", "batch-guidance"]
+    assert all(r["error"] == "skipped: the 0 s budget was spent" for r in rows)
+    assert "REDUCED configuration" in capsys.readouterr().out
