@@ -26,8 +26,8 @@ from pathlib import Path
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
-CLIPS = ("facecam_000.mp4", "facecam_007.mp4", "lp_d0.mp4", "lp_d3.mp4", "lp_d9.mp4", "lp_s18.mp4")
+from shared_clips import MEDIA, clip_paths  # noqa: E402 - beside this script
+
 MOTIONS = ("pan-left", "pan-right", "pan-up", "pan-down", "zoom-in", "zoom-out",
            "arc-left", "arc-right", "arc-up", "arc-down", "random")
 
@@ -59,9 +59,7 @@ def main() -> None:
 
     options = ConditionOptions(frames=args.frames, size=parse_size(args.size), seed=args.seed)
     render = engine_renderer(options, EngineOptions(engine="warp"))
-    # A path, or a shared clip's name with or without ".mp4".
-    paths = [Path(p) if Path(p).exists() else MEDIA / (p if Path(p).suffix else f"{p}.mp4") for p in args.clips]
-    paths = paths or [MEDIA / name for name in CLIPS]
+    paths = clip_paths(args.clips)
     with tempfile.TemporaryDirectory() as tmp:
         judge_all(paths, Path(args.keep or tmp), args, render)
 

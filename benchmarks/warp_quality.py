@@ -44,8 +44,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
-CLIPS = ("facecam_000.mp4", "facecam_007.mp4", "lp_d0.mp4", "lp_d3.mp4", "lp_d9.mp4", "lp_s18.mp4")
+from shared_clips import MEDIA, clip_paths  # noqa: E402 - beside this script
+
 ARCS = ("arc-left", "arc-right", "arc-up", "arc-down")
 CHECKED = 9  # frames checked for head size, identity and artifacts, spread over the clip
 
@@ -142,9 +142,7 @@ def main() -> None:
         options[key] = json.loads(value)
     engine = get_engine("warp", **options)
     embedder = load_embedder()
-    # A path, or a shared clip's name with or without ".mp4".
-    paths = [Path(p) if Path(p).exists() else MEDIA / (p if Path(p).suffix else f"{p}.mp4") for p in args.clips]
-    paths = paths or [MEDIA / name for name in CLIPS]
+    paths = clip_paths(args.clips)
     cameras = [c for c in args.cameras.split(",") if c]
     rows = []
     print(f"warp engine, {args.frames} frames, strength {args.strength:g}; head = output/input 3D forehead-chin, "

@@ -1,0 +1,15 @@
+"""The shared test clips the benchmarks run on (``../shared/media`` beside the repository)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+CLIPS = ("facecam_000.mp4", "facecam_007.mp4", "lp_d0.mp4", "lp_d3.mp4", "lp_d9.mp4", "lp_s18.mp4")
+
+
+def clip_paths(names: list[str]) -> list[Path]:
+    """Each of ``names`` as a path: an existing file as it is, else a shared clip's name with or without
+    ".mp4"; no names: all the shared clips."""
+    paths = [Path(p) if Path(p).exists() else MEDIA / (p if Path(p).suffix else f"{p}.mp4") for p in names]
+    return paths or [MEDIA / name for name in CLIPS]
