@@ -1085,3 +1085,25 @@ def test_sample_reads_more_positions_than_remap_takes_in_one_row():
     right = image[ys, np.minimum(xs + 1, 199), 0].astype(int)
     inside = xs < 199
     assert np.abs(grey[inside].astype(int) - (image[ys, xs, 0].astype(int) + right)[inside] / 2).max() <= 1
+
+
+def test_the_stretch_fill_gives_the_same_frame_when_two_threads_render_at_once():
+    """The engine renders two frames at once; a filter that is not thread-safe (OpenCV 4.11's stackBlur
+    was not) made the same clip come out differently from run to run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from facecam.engines.warp import soften_stretch
+
+    person, fx, fy, source = stretched_face()
+    box, covered = (slice(0, 120), slice(0, 160)), np.ones((120, 160), bool)
+    alone = person.copy()
+    soften_stretch(alone, box, covered, fx, fy, source)
+
+    def work(_):
+        frames = [person.copy() for _ in range(150)]
+        for frame in frames:
+            soften_stretch(frame, box, covered, fx, fy, source)
+        return sum(not np.array_equal(frame, alone) for frame in frames)
+
+    with ThreadPoolExecutor(2) as pool:
+        assert sum(pool.map(work, range(2))) == 0

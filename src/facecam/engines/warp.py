@@ -811,14 +811,12 @@ class FrameRenderer:
         core = cv2.resize(self.core, (w, h), interpolation=cv2.INTER_NEAREST)
         if not core.any() or core.all():
             return
-        distance, labels = cv2.distanceTransformWithLabels(core, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+        distance, nearest = nearest_clear(core)
         near = (core > 0) & self.plate_unsure & (distance < self.behind_depth)
         if not near.any():
             return
-        # OpenCV numbers the clear pixels 1, 2, ... in scan order (each is its own label).
-        clear = np.flatnonzero(core.ravel() == 0)
         p = np.flatnonzero(near.ravel())
-        q = clear[labels.ravel()[p] - 1]
+        q = nearest.ravel()[p]
         py, px = np.divmod(p, w)
         qy, qx = np.divmod(q, w)
         ry, rx = 2 * qy - py, 2 * qx - px
@@ -973,8 +971,8 @@ class FrameRenderer:
             mixed = person[sub].astype(np.float32)
             mixed += w * (read.astype(np.float32) - mixed)
             person[sub] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
-        if face is not None and STRETCH_FILL:
-            soften_stretch(person, face[0], face[1], face[2], face[3], layer)
+        if face is not None:
+            soften_stretch(person, *face[:4], layer)
         if below is not None and below.any():
             continue_below(person[below_rows], self.extended, px[below_rows], texture_y, below, self.band)
         alpha = cv2.extractChannel(person, 3).astype(np.float32)
@@ -1058,10 +1056,9 @@ def colour_and_detail(strip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return smooth, detail
 
 
-STRETCH_FILL = True
 STRETCH_GRID = 4     # pixels: the face map's stretch is measured on this coarser grid
 STRETCH_LOW, STRETCH_HIGH = 0.15, 0.35  # source px per output px in the most magnified direction: all fill .. none
-STRETCH_BLUR = 17    # pixels: the stack blur (about a Gaussian of sigma 5) that smooths a stretched read's streaks
+STRETCH_BLUR = 5.0   # pixels: the Gaussian's sigma that smooths a stretched read's streaks
 STRETCH_FADE = 4.0   # pixels: the fill's weight is smoothed over this, so triangle edges leave no step
 STRETCH_GRAIN = 8    # grey levels: the mirrored detail is limited to this (skin's texture, not a mole or a strand)
 
@@ -1100,9 +1097,7 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
         return
     # Each stretched pixel reads the source's detail at its mirror image across the nearest clear cell's
     # source pixel, at full scale: offsets in the output are offsets in the source.
-    _, labels = cv2.distanceTransformWithLabels(1 - clear, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
-    anchors = np.flatnonzero(clear.ravel())  # label k (1-based) is the k-th clear cell in raster order
-    ay, ax = np.divmod(anchors[np.clip(labels - 1, 0, len(anchors) - 1)], clear.shape[1])
+    ay, ax = np.divmod(nearest_clear(1 - clear)[1], clear.shape[1])
     gy, gx = np.mgrid[0:clear.shape[0], 0:clear.shape[1]]
     mirror_x = (fx[::q, ::q][ay, ax] - (gx - ax) * q).astype(np.float32)
     mirror_y = (fy[::q, ::q][ay, ax] - (gy - ay) * q).astype(np.float32)
@@ -1122,7 +1117,7 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     # The stretched part, with a blur's margin: its smoothed colour, and its strong edges (a glasses'
     # arm seen along its length), kept as read (3 pixels across at least: a single stretched row of
     # another shade is a streak, not an object).
-    pad = STRETCH_BLUR // 2 + 1
+    pad = int(3 * STRETCH_BLUR) + 1
     py0, py1, px0, px1 = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
     here = np.s_[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
     rgb8 = cv2.cvtColor(region[py0:py1, px0:px1], cv2.COLOR_RGBA2RGB)
@@ -1152,13 +1147,22 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     target[iy, ix, :3] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
 
 
+def nearest_clear(blocked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each pixel of a uint8 mask, the distance to the nearest pixel where ``blocked`` is 0 and that
+    pixel's flat index (``(H, W)`` float32 and int64; at least one pixel must be 0)."""
+    distance, labels = cv2.distanceTransformWithLabels(blocked, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    clear = np.flatnonzero(blocked.ravel() == 0)  # OpenCV numbers them 1, 2, ... in scan order
+    return distance, clear[labels - 1]
+
+
 def smoothed(rgb: np.ndarray) -> np.ndarray:
-    """A uint8 image smoothed about as a Gaussian of sigma 5 would: a stack blur of :data:`STRETCH_BLUR` px,
-    done at half size (the result is smooth, so the half-size grid loses nothing and costs a quarter)."""
+    """A uint8 image smoothed by a Gaussian of sigma :data:`STRETCH_BLUR`, done at half size (the result is
+    smooth, so the half-size grid loses nothing and costs a quarter). Not cv2.stackBlur: in OpenCV 4.11
+    two threads calling it at once corrupt each other's results (748 of 800 calls differed in a throwaway
+    test), and the engine renders two frames at once."""
     h, w = rgb.shape[:2]
     half = cv2.resize(rgb, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
-    k = STRETCH_BLUR // 2 | 1
-    return cv2.resize(cv2.stackBlur(half, (k, k)), (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(cv2.GaussianBlur(half, (0, 0), 0.5 * STRETCH_BLUR), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray,
