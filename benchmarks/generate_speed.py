@@ -325,12 +325,11 @@ def main() -> None:
         if args.budget is not None and time.perf_counter() - began > args.budget:
             results.append({"name": name, "options": options or {},
                             "error": f"skipped: the {args.budget:.0f} s budget was spent"})
-        elif options is None:  # best: composed from what was measured
-            options = best_options([r for r in results if "error" not in r]) if baseline_of(results) else {}
-            if not options:
-                continue
-            results.append(measure(builder, name, options, args, mag_ratios, results))
         else:
+            if options is None:  # best: composed from what was measured
+                options = best_options([r for r in results if "error" not in r]) if baseline_of(results) else {}
+                if not options:
+                    continue
             results.append(measure(builder, name, options, args, mag_ratios, results))
         print(row(results[-1], baseline_of(results)), flush=True)
         write_json(args.json, header, results)

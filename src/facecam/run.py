@@ -159,8 +159,8 @@ class EngineOptions:
     offload: str = option("none", "keep weights in CPU memory between uses, with VAE tiling (less GPU memory, "
                           "slower): model = one expert on the GPU at a time, group = one block at a time, "
                           "copied ahead on a side stream (with --quantize int8: 7.2 GiB peak on an H200 at 0.85x "
-                          "per step, README), sequential = one layer at a time; a bare --offload means model", choices=OFFLOAD_MODES, const="model",
-                          engines=("facecam",))
+                          "per step, README), sequential = one layer at a time; a bare --offload means model",
+                          choices=OFFLOAD_MODES, const="model", engines=("facecam",))
     device: Optional[str] = option(None, "torch device (default: cuda if available, else cpu)",
                                    engines=("facecam",))
     dtype: str = option("bfloat16", "compute dtype", choices=("bfloat16", "float16", "float32"),

@@ -238,8 +238,9 @@ def pin_in_place(model: "torch.nn.Module") -> int:
     """Move every CPU parameter and buffer of ``model`` into page-locked memory, one tensor at a time.
 
     diffusers' streamed group offload keeps a pinned copy of each tensor beside the one the module holds
-    (``pin_memory`` copies unless the tensor is pinned already), so host RAM peaks at twice the experts:
-    the bf16 pair (57 GB) outgrew a 128 GiB machine that way (``benchmarks/gpu_check.sh``, 2026-12-04).
+    (``pin_memory`` copies unless the tensor is pinned already), so host RAM peaks at twice the experts,
+    115 GB for the bf16 pair (read from diffusers' code; the bf16 run of ``benchmarks/gpu_check.sh`` was
+    killed on a 128 GiB machine, 2026-12-04, with an earlier pipeline possibly still held).
     Pinned here first, each tensor's unpinned original is freed before the next is copied, and diffusers
     finds them pinned. Quantized tensor subclasses are swapped as new parameters, as torchao installs
     them. Returns the number of tensors pinned.

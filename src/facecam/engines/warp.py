@@ -45,11 +45,9 @@ The face is drawn over the person layer with the person's alpha, so a still
 camera reproduces the input everywhere but in the matte's soft rim, where the plate
 shows through the partly transparent person (and 4 px beyond it, where the matte may
 have missed hair); ``tests/test_warp.py`` holds facecam_000 at a PSNR of at least 35 dB.
-Speed (an 81-frame 704x480 clip in 3.0-3.8 s of wall time on a 2-core machine after
-decoding, landmarks and condition included, i.e. 21.2-26.9 frames/s;
-``benchmarks/warp_speed.py``, 2026-12-04; the machine's load moves this by about as much:
-the same engine without :meth:`FrameRenderer.wall_behind` gave 22.1-29.2 in the next run,
-and an earlier engine 28.6-40.1 on a quieter afternoon): plane maps on a 2x
+Speed (an 81-frame 704x480 clip at 16.0-20.5 frames/s on a 2-core machine after decoding,
+landmarks and condition included; ``benchmarks/warp_speed.py``, 2026-12-04 at c99e895, load
+average 1.7; the machine's load moves this by about as much as a change does): plane maps on a 2x
 coarser grid (the face map at full resolution, where it may jump between the
 frame and the face atlas), segmentation on every other frame, and two frames
 rendered at once.
