@@ -30,6 +30,7 @@ import gc
 import json
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -96,6 +97,7 @@ class Builder:
     def __init__(self, full: bool, device: torch.device, layers: int = 40, frames: int = 81,
                  size: tuple[int, int] = (704, 480)):
         self.full, self.device, self.layers = full, device, layers
+        self.host = HostMemory()  # before any pipeline: the host memory the configurations add to this
         self.dtype = torch.bfloat16 if full and device.type == "cuda" else torch.float32
         if full:
             self.frames, self.size = frames, size
@@ -177,7 +179,56 @@ def generate(pipe: FaceCamPipeline, videos, steps: int, cfg: float, device: torc
             "peak_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None}
 
 
+class HostMemory:
+    """The most host memory in use while a configuration runs, above what was in use before the first one.
+
+    Read from /proc/meminfo's MemAvailable (the whole machine, so page-locked memory counts, which a
+    process's RSS may not show), sampled every ``every`` seconds on a thread; None where there is no
+    /proc/meminfo.
+    """
+
+    def __init__(self, every: float = 0.1):
+        self.every, self.base = every, self.available()
+
+    @staticmethod
+    def available() -> Optional[int]:
+        try:
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return None
+
+    def __enter__(self):
+        self.least, self.done = self.base, threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while self.base is not None:
+            self.least = min(self.least, self.available())
+            if self.done.wait(self.every):
+                return
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join()
+
+    @property
+    def peak_gib(self) -> Optional[float]:
+        return None if self.base is None else (self.base - self.least) / 2**30
+
+
 def run_config(builder: Builder, name: str, options: dict, args, mag_ratios) -> dict:
+    with getattr(builder, "host", None) or HostMemory() as host:
+        result = _run_config(builder, name, options, args, mag_ratios)
+    return {**result, "host_gib": host.peak_gib}
+
+
+def _run_config(builder: Builder, name: str, options: dict, args, mag_ratios) -> dict:
     device = builder.device
     pipe = builder.pipeline()
     setup = time.perf_counter()
@@ -225,7 +276,7 @@ def best_options(results: list[dict]) -> dict:
 
 
 COLUMNS = (f"{'configuration':<22}{'s/step':>9}{'x/step':>8}{'s/video':>10}{'x/video':>9}"
-           f"{'peak GiB':>10}{'rel L2':>10}{'warm-up s':>11}  options")
+           f"{'peak GiB':>10}{'host GiB':>10}{'rel L2':>10}{'warm-up s':>11}  options")
 
 
 def row(r: dict, base: Optional[dict]) -> str:
@@ -233,10 +284,11 @@ def row(r: dict, base: Optional[dict]) -> str:
     if "error" in r:
         return f"{r['name']:<22}{r['error']}"
     peak = f"{r['peak_gib']:.2f}" if r["peak_gib"] is not None else "-"
+    host = f"{r['host_gib']:.1f}" if r.get("host_gib") is not None else "-"
     warm = f"{r['warmup_s']:.1f}" if r["warmup_s"] is not None else "-"
     fast = (f"{base['s_per_step'] / r['s_per_step']:>8.2f}", f"{base['s_per_video'] / r['s_per_video']:>9.2f}",
             f"{r['deviation']:>10.4f}") if base else (f"{'-':>8}", f"{'-':>9}", f"{'-':>10}")
-    return (f"{r['name']:<22}{r['s_per_step']:>9.4f}{fast[0]}{r['s_per_video']:>10.3f}{fast[1]}{peak:>10}"
+    return (f"{r['name']:<22}{r['s_per_step']:>9.4f}{fast[0]}{r['s_per_video']:>10.3f}{fast[1]}{peak:>10}{host:>10}"
             f"{fast[2]}{warm:>11}  {json.dumps(r['options'])}")
 
 

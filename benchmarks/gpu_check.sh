@@ -13,7 +13,8 @@
 # steps); a 50-step full-size baseline alone outlasts this budget, so the cache figures at full size need a
 # run of their own (generate_speed.py --full --configs baseline first-block taylorseer mag).
 #
-# Environment: PYTHON (default python3) with torch; diffusers and torchao are installed from ./.whl when
+# Environment: CONFIGS (generate_speed.py's configuration names) replaces the list above; PYTHON (default
+# python3) with torch; diffusers and torchao are installed from ./.whl when
 # present (the lent machine has no registry: wheels are carried), else taken from the environment;
 # without torchao the int8 rows are skipped and the output says so. OUT (default /tmp) receives the JSON.
 set -uo pipefail
@@ -21,6 +22,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 STEPS=${STEPS:-2}
 BUDGET=${BUDGET:-380}
+CONFIGS=${CONFIGS:-baseline batch-guidance compile offload-group+int8 int8 offload-group best}
 OUT=${OUT:-/tmp}
 if compgen -G ".whl/*.whl" > /dev/null; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
@@ -31,11 +33,12 @@ export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 
 echo "gpu_check $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+free -g | sed -n 2p
 "$PY" -c "import torch, diffusers; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'diffusers', diffusers.__version__)" \
     || { echo "gpu_check: torch or diffusers does not import"; exit 1; }
 "$PY" -c "import torchao; print('torchao', torchao.__version__)" 2>/dev/null || echo "torchao: not installed (int8 rows skipped)"
 
 "$PY" benchmarks/generate_speed.py --full --steps "$STEPS" --warmup-steps 1 --budget "$BUDGET" \
-    --configs baseline batch-guidance compile offload-group+int8 int8 offload-group best \
+    --configs $CONFIGS \
     --json "$OUT/gpu_check_speed.json" 2> >(grep -v -E "_pytree|Failed to load|Unable to import .torchao" >&2)
 echo "gpu_check done (exit $?) $(date -u +%Y-%m-%dT%H:%M:%SZ)"

@@ -8,6 +8,7 @@ its wiring is checked with the device calls recorded; ``--quantize`` runs when t
 from __future__ import annotations
 
 import sys
+import time
 import types
 
 import numpy as np
@@ -183,7 +184,7 @@ def test_offload_on_the_cpu_is_one_clear_line(pipe):
 def test_group_offload_streams_each_block_of_both_experts(tiny_weights, monkeypatch):
     pipe = tiny_pipeline(tiny_weights)
     calls = []
-    monkeypatch.setattr(speed, "_pinned", lambda t: t.clone())  # this CPU build of torch cannot pin
+    fake_pin(monkeypatch)  # this CPU build of torch cannot pin
     for name in ("transformer", "transformer_2"):
         monkeypatch.setattr(getattr(pipe, name), "enable_group_offload",
                             lambda _n=name, **kw: calls.append((_n, kw)))
@@ -197,20 +198,31 @@ def test_group_offload_streams_each_block_of_both_experts(tiny_weights, monkeypa
 
 
 def fake_pin(monkeypatch):
-    """Pinning needs a GPU driver: stand in with a copy that remembers it was made, so each swap is seen."""
-    made = []
+    """Pinning needs a GPU driver: stand in with copies that remember they were made, so each swap is seen.
+    Returns the whole tensors pinned and the blocks plain tensors were packed into."""
+    made, blocks = [], []
 
     def pinned(t):
         made.append(t.clone())
         return made[-1]
 
+    def block(nbytes):
+        blocks.append(torch.empty(nbytes, dtype=torch.uint8))
+        return blocks[-1]
+
     monkeypatch.setattr(speed, "_pinned", pinned)
-    return made
+    monkeypatch.setattr(speed, "_pinned_block", block)
+    return made, blocks
+
+
+def inside(tensor, blocks) -> bool:
+    start, end = tensor.data_ptr(), tensor.data_ptr() + tensor.numel() * tensor.element_size()
+    return any(b.data_ptr() <= start and end <= b.data_ptr() + b.numel() for b in blocks)
 
 
 def test_group_offload_pins_each_tensor_in_place_so_host_ram_holds_the_experts_once(tiny_weights, monkeypatch):
     pipe = tiny_pipeline(tiny_weights)
-    made = fake_pin(monkeypatch)
+    made, blocks = fake_pin(monkeypatch)
     seen, before = {}, {}
     for name in ("transformer", "transformer_2"):
         model = getattr(pipe, name)
@@ -225,7 +237,35 @@ def test_group_offload_pins_each_tensor_in_place_so_host_ram_holds_the_experts_o
         assert all(after[k] is p for k, (p, _) in before[name].items())  # the same Parameter objects
         assert all(torch.equal(after[k], v) for k, (_, v) in before[name].items())
     held = seen["transformer"] + seen["transformer_2"]
-    assert len(held) > 20 and all(t.data_ptr() in {m.data_ptr() for m in made} for t in held)
+    # plain tensors are packed into one 1 GiB block per expert (the tiny experts are far smaller)
+    assert made == [] and [b.numel() for b in blocks] == [speed.PIN_BLOCK] * 2
+    assert len(held) > 20 and all(inside(t, blocks) for t in held)
+
+
+def test_packed_pinning_fills_power_of_two_blocks_first_fit_without_overlap(monkeypatch):
+    made, blocks = fake_pin(monkeypatch)
+    model = torch.nn.Sequential(torch.nn.Linear(30, 20), torch.nn.Linear(20, 7), torch.nn.Linear(60, 50),
+                                torch.nn.LayerNorm(7))
+    model.register_buffer("scale", torch.tensor(3.0))
+    values = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    count = speed.pin_in_place(model, block=4096)
+    assert count == len(values) == 9
+    # first fit, in module order: the Sequential's scale (4 B) opens a 4096 B block at 0; 20x30 fp32 (2400 B)
+    # at 512 (512-aligned), its bias (80 B) at 3072; 7x20 (560 B) does not fit (3584 + 560 > 4096): a second
+    # 4096 B block, at 0, but its bias (28 B) fits the first, at 3584; 50x60 (12000 B) opens a block of its own,
+    # rounded up to 16384; its bias (200 B) and the LayerNorm's weight go into the second, at 1024 and 1536
+    assert [b.numel() for b in blocks] == [4096, 4096, 16384] and made == []
+    state = model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in values.items())
+    assert all(inside(t, blocks) for t in state.values())
+    spans = sorted((t.data_ptr(), t.data_ptr() + t.numel() * t.element_size()) for t in state.values())
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # no two tensors share a byte
+    offset = {k: next((i, t.data_ptr() - b.data_ptr()) for i, b in enumerate(blocks) if inside(t, [b]))
+              for k, t in state.items()}
+    assert all(at % speed.PIN_ALIGN == 0 for _, at in offset.values())
+    assert offset["scale"] == (0, 0) and offset["0.weight"] == (0, 512) and offset["0.bias"] == (0, 3072)
+    assert offset["1.weight"] == (1, 0) and offset["1.bias"] == (0, 3584) and offset["2.weight"] == (2, 0)
+    assert offset["2.bias"] == (1, 1024) and offset["3.weight"] == (1, 1536)
 
 
 def test_pinning_swaps_quantized_weights_as_new_parameters(tiny_weights, monkeypatch):
@@ -236,9 +276,11 @@ def test_pinning_swaps_quantized_weights_as_new_parameters(tiny_weights, monkeyp
     weight = model.blocks[0].attn1.to_q.weight
     kind, values = type(weight.data), weight.dequantize().clone()
     assert kind is not torch.Tensor  # a torchao tensor subclass
-    made = fake_pin(monkeypatch)
+    made, blocks = fake_pin(monkeypatch)
     count = speed.pin_in_place(model)
-    assert count == len(made) == len(list(model.parameters())) + len(list(model.buffers()))
+    tensors = [*model.parameters(), *model.buffers()]
+    assert count == len(tensors) and len(made) == sum(type(t.data) is not torch.Tensor for t in tensors) > 0
+    assert all(inside(t, blocks) for t in tensors if type(t.data) is torch.Tensor)  # plain ones packed
     swapped = model.blocks[0].attn1.to_q.weight
     assert swapped is not weight and type(swapped.data) is kind and not swapped.requires_grad
     assert torch.equal(swapped.dequantize(), values)
@@ -373,3 +415,15 @@ def test_generate_speed_starts_nothing_once_its_budget_is_spent(tmp_path, monkey
     assert [r["name"] for r in rows] == ["baseline", "batch-guidance"]
     assert all(r["error"] == "skipped: the 0 s budget was spent" for r in rows)
     assert "REDUCED configuration" in capsys.readouterr().out
+
+
+def test_generate_speed_sees_the_host_memory_a_configuration_takes():
+    gs = _generate_speed()
+    if gs.HostMemory.available() is None:
+        pytest.skip("no /proc/meminfo here")
+    host = gs.HostMemory(every=0.01)
+    with host:
+        held = np.ones(512 * 2**20, np.uint8)  # 0.5 GiB, written, so the pages are taken
+        time.sleep(0.2)
+    assert held.sum() == 512 * 2**20
+    assert 0.35 < host.peak_gib < 1.5

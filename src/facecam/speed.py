@@ -230,33 +230,73 @@ def check_offload(mode: str, device: Union[str, "torch.device"]) -> None:
         raise FacecamError(f"--offload {mode} moves weights between CPU memory and a GPU; the device is {device}")
 
 
+PIN_BLOCK = 1 << 30  # bytes: page-locked blocks the experts' plain tensors are packed into (see pin_in_place)
+PIN_ALIGN = 512      # bytes: each packed tensor starts on this boundary
+
+
 def _pinned(tensor: "torch.Tensor") -> "torch.Tensor":
     return tensor.pin_memory()
 
 
-def pin_in_place(model: "torch.nn.Module") -> int:
+def _pinned_block(nbytes: int) -> "torch.Tensor":
+    import torch
+
+    return torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
+
+
+class _PinnedPacker:
+    """Copies tensors into shared page-locked blocks of a power-of-two size, first fit.
+
+    torch's host allocator rounds every page-locked allocation up to a power of two; pinned one by one,
+    the A14B's 5120x13824 feed-forward weights (141.6 MB) would take 256 MB each, the experts about 1.46x
+    their size (arithmetic on the block shapes, not measured). A block of exactly 2^k bytes is not rounded.
+    """
+
+    def __init__(self, block: int):
+        self.block, self.blocks = block, []  # blocks: [storage, bytes used]
+
+    def copy(self, tensor: "torch.Tensor") -> "torch.Tensor":
+        nbytes = tensor.numel() * tensor.element_size()
+        for entry in self.blocks:
+            start = -(-entry[1] // PIN_ALIGN) * PIN_ALIGN
+            if start + nbytes <= entry[0].numel():
+                break
+        else:
+            size = max(self.block, 1 << max(nbytes - 1, 0).bit_length())
+            entry, start = [_pinned_block(size), 0], 0
+            self.blocks.append(entry)
+        entry[1] = start + nbytes
+        view = entry[0][start:start + nbytes].view(tensor.dtype).view(tensor.shape)
+        view.copy_(tensor)
+        return view
+
+
+def pin_in_place(model: "torch.nn.Module", block: int = PIN_BLOCK) -> int:
     """Move every CPU parameter and buffer of ``model`` into page-locked memory, one tensor at a time.
 
     diffusers' streamed group offload keeps a pinned copy of each tensor beside the one the module holds
-    (``pin_memory`` copies unless the tensor is pinned already), so host RAM peaks at twice the experts,
-    115 GB for the bf16 pair (read from diffusers' code; the bf16 run of ``benchmarks/gpu_check.sh`` was
-    killed on a 128 GiB machine, 2026-12-04, with an earlier pipeline possibly still held).
-    Pinned here first, each tensor's unpinned original is freed before the next is copied, and diffusers
-    finds them pinned. Quantized tensor subclasses are swapped as new parameters, as torchao installs
-    them. Returns the number of tensors pinned.
+    (``pin_memory`` copies unless the tensor is pinned already), so host RAM would hold the experts twice
+    (read from diffusers' code; the bf16 run of ``benchmarks/gpu_check.sh`` was killed on a 128 GiB
+    machine, 2026-12-04, with an earlier pipeline possibly still held). Pinned here first, each
+    tensor's unpinned original is freed before the next is copied, and diffusers finds them pinned.
+    Plain tensors are packed into shared blocks of ``block`` bytes (:class:`_PinnedPacker`), so the
+    host allocator's power-of-two rounding costs at most the tail of each block. Quantized tensor
+    subclasses are pinned whole and swapped as new parameters, as torchao installs them.
+    Returns the number of tensors pinned.
     """
     import torch
 
-    count = 0
+    packer, count = _PinnedPacker(block), 0
     for module in model.modules():
         for store in (module._parameters, module._buffers):
             for name, tensor in list(store.items()):
                 if tensor is None or tensor.device.type != "cpu" or tensor.is_pinned():
                     continue
-                pinned = _pinned(tensor.detach())
+                plain = type(tensor.data) is torch.Tensor
+                pinned = packer.copy(tensor.detach()) if plain else _pinned(tensor.detach())
                 if store is module._buffers:
                     store[name] = pinned
-                elif type(tensor.data) is torch.Tensor:
+                elif plain:
                     tensor.data = pinned
                 else:
                     store[name] = torch.nn.Parameter(pinned, requires_grad=tensor.requires_grad)
