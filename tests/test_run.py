@@ -60,10 +60,10 @@ def test_every_option_field_has_a_flag_that_sets_it():
                                    context_parallel=1)
 
 
-def test_a_bare_offload_flag_means_model_offload():
+def test_a_bare_offload_flag_means_group_offload():
     from facecam.cli._options import engine_options
 
-    assert engine_options(_parse(["generate", "v.mp4", "-o", "out", "--offload"])).offload == "model"
+    assert engine_options(_parse(["generate", "v.mp4", "-o", "out", "--offload"])).offload == "group"
     assert engine_options(_parse(["generate", "v.mp4", "-o", "out"])).offload == "none"
 
 

@@ -53,7 +53,7 @@ def option(default: Any, help: str, *, flag: Optional[str] = None, short: Option
         flag: the flag (default ``--field-name``). short: an extra short flag (``-c``).
         metavar, choices: as in argparse. parse: text -> value for the flag (default: the
             default's type). show: value -> text for the default in ``--help``.
-        const: the value of the bare flag (``--offload`` alone = ``--offload model``); the flag's value is
+        const: the value of the bare flag (``--offload`` alone = ``--offload group``); the flag's value is
             then optional.
         label: the option's name on the web page (errors speak the page's words there).
         engines: the engines that read it (EngineOptions only); others never see it.
@@ -157,10 +157,11 @@ class EngineOptions:
     steps: int = option(50, "denoising steps", engines=("facecam",))
     cfg: float = option(5.0, "classifier-free guidance scale", engines=("facecam",))
     offload: str = option("none", "keep weights in CPU memory between uses, with VAE tiling (less GPU memory, "
-                          "slower): model = one expert on the GPU at a time, group = one block at a time, "
-                          "copied ahead on a side stream (with --quantize int8: 7.2 GiB peak on an H200 at 0.85x "
-                          "per step, README), sequential = one layer at a time; a bare --offload means model",
-                          choices=OFFLOAD_MODES, const="model", engines=("facecam",))
+                          "slower): group = one block on the GPU at a time, copied ahead on a side stream (7.8 GiB "
+                          "peak at 0.90x per step on an H200, 60 GiB of host RAM; 7.2 GiB with --quantize int8; "
+                          "README), model = one expert at a time (32.7 GiB, 0.32x), sequential = one layer at a "
+                          "time; a bare --offload means group",
+                          choices=OFFLOAD_MODES, const="group", engines=("facecam",))
     device: Optional[str] = option(None, "torch device (default: cuda if available, else cpu)",
                                    engines=("facecam",))
     dtype: str = option("bfloat16", "compute dtype", choices=("bfloat16", "float16", "float32"),

@@ -277,7 +277,8 @@ def pin_in_place(model: "torch.nn.Module", block: int = PIN_BLOCK) -> int:
     diffusers' streamed group offload keeps a pinned copy of each tensor beside the one the module holds
     (``pin_memory`` copies unless the tensor is pinned already), so host RAM would hold the experts twice
     (read from diffusers' code; the bf16 run of ``benchmarks/gpu_check.sh`` was killed on a 128 GiB
-    machine, 2026-12-04, with an earlier pipeline possibly still held). Pinned here first, each
+    machine, 2026-12-04; with this function, in a second run that day, the bf16 pair (53.3 GiB) ran
+    with 60.2 GiB of host memory in use, ``benchmarks/results/h200-2026-12-04.txt``). Pinned here first, each
     tensor's unpinned original is freed before the next is copied, and diffusers finds them pinned.
     Plain tensors are packed into shared blocks of ``block`` bytes (:class:`_PinnedPacker`), so the
     host allocator's power-of-two rounding costs at most the tail of each block. Quantized tensor
