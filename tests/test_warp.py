@@ -1061,6 +1061,27 @@ def test_a_stretched_read_becomes_smooth_skin_with_the_faces_grain_not_streaks()
     assert np.array_equal(person[..., 3], before[..., 3])        # the outline untouched
 
 
+def test_a_stretched_read_of_the_soft_rim_takes_the_persons_colour_not_the_walls():
+    from facecam.engines.warp import soften_stretch
+
+    person, fx, fy, source = stretched_face()
+    # the matte's soft rim along the top: over 12 rows the colour goes from the skin's to the wall's as
+    # the alpha falls, as where a segmentation's edge lies beyond the face
+    wall = np.array([235.0, 235.0, 235.0])
+    u = (12 - np.arange(12, dtype=np.float32))[:, None, None] / 12  # 1 at the top row
+    source[:12, :, :3] = np.round(source[:12, :, :3] + u * (wall - source[:12, :, :3]))
+    source[:12, :, 3] = np.round(255 * (1 - u[..., 0]))
+    person = cv2.remap(source, fx, fy, cv2.INTER_LINEAR)
+    before = person.copy()
+    soften_stretch(person, (slice(0, 120), slice(0, 160)), np.ones((120, 160), bool), fx, fy, source)
+    rim = np.s_[2:8, 10:40]
+    skin = lambda im: im[30:90, 10:40, :3].reshape(-1, 3).astype(np.float32).mean(axis=0)  # noqa: E731
+    pale = lambda im: np.abs(im[rim][..., :3].reshape(-1, 3).mean(axis=0) - skin(im)).max()  # noqa: E731
+    assert pale(before) > 25  # read half the wall's before
+    assert pale(person) < 4   # the filled skin's colour now (the first rows too, which were the wall's)
+    assert np.abs(person[0, 10:40, :3].astype(np.float32).mean(axis=0) - skin(person)).max() < 4
+    assert np.array_equal(person[..., 3], before[..., 3])  # the rim stays as transparent as it was
+
 def test_a_strong_edge_in_a_stretched_read_is_kept():
     from facecam.engines.warp import soften_stretch
 

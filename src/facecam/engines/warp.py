@@ -1059,6 +1059,7 @@ STRETCH_GRID = 4     # pixels: the face map's stretch is measured on this coarse
 STRETCH_LOW, STRETCH_HIGH = 0.15, 0.35  # source px per output px in the most magnified direction: all fill .. none
 STRETCH_BLUR = 5.0   # pixels: the Gaussian's sigma that smooths a stretched read's streaks
 STRETCH_FADE = 4.0   # pixels: the fill's weight is smoothed over this, so triangle edges leave no step
+OPAQUE_REACH = 0.002  # share of the opaque core under the Gaussian below which smoothed() mixes in the plain mean
 STRETCH_GRAIN = 8    # grey levels: the mirrored detail is limited to this (skin's texture, not a mole or a strand)
 
 
@@ -1119,8 +1120,11 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     pad = int(3 * STRETCH_BLUR) + 1
     py0, py1, px0, px1 = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
     here = np.s_[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
-    rgb8 = cv2.cvtColor(region[py0:py1, px0:px1], cv2.COLOR_RGBA2RGB)
-    colour = smoothed(rgb8)[here].astype(np.int16)
+    rgba = region[py0:py1, px0:px1]
+    rgb8 = cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
+    # The colour is the opaque person's: the matte's soft rim holds the wall beside the face, which a
+    # magnified read spreads into a pale crescent along the outline (lp_d9's near jaw under arc-left).
+    colour = smoothed(rgb8, cv2.compare(cv2.extractChannel(rgba, 3), 255, cv2.CMP_EQ))[here].astype(np.int16)
     strong = channel_max(cv2.absdiff(rgb8, cv2.GaussianBlur(rgb8, (0, 0), BELOW_SMOOTH))) > BELOW_DETAIL
     strong = cv2.morphologyEx(strong.astype(np.uint8) * 255, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     strong = cv2.GaussianBlur(cv2.dilate(strong[here], np.ones((5, 5), np.uint8)), (0, 0), 2.0)
@@ -1133,10 +1137,12 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     dx0, dx1 = int(max(0, mx.min() - pad)), int(min(Ws, mx.max() + 1 + pad))
     area = source[dy0:dy1, dx0:dx1]
     texture = cv2.cvtColor(area, cv2.COLOR_RGBA2RGB)
-    smooth = smoothed(texture)  # the colour's smoothing, on the source
+    opaque = cv2.compare(cv2.extractChannel(area, 3), 255, cv2.CMP_EQ)
+    smooth = smoothed(texture, opaque)  # the colour's smoothing, on the source
     at = (mx[iy, ix] - np.float32(dx0), my[iy, ix] - np.float32(dy0))
     detail = sample(texture, *at).astype(np.int16) - sample(smooth, *at)  # what that smoothing takes out
-    person_there = sample(np.ascontiguousarray(area[..., 3]), *at, cv2.INTER_NEAREST) > 127
+    # (none from the matte's soft rim: its colour is part wall)
+    person_there = sample(opaque, *at, cv2.INTER_NEAREST) > 0
     detail[(np.abs(detail).max(axis=-1) > 2 * STRETCH_GRAIN) | ~person_there] = 0
     np.clip(detail, -STRETCH_GRAIN, STRETCH_GRAIN, out=detail)
     fill = colour[iy, ix] + detail
@@ -1154,14 +1160,29 @@ def nearest_clear(blocked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return distance, clear[labels - 1]
 
 
-def smoothed(rgb: np.ndarray) -> np.ndarray:
+def smoothed(rgb: np.ndarray, opaque: Optional[np.ndarray] = None) -> np.ndarray:
     """A uint8 image smoothed by a Gaussian of sigma :data:`STRETCH_BLUR`, done at half size (the result is
     smooth, so the half-size grid loses nothing and costs a quarter). Not cv2.stackBlur: in OpenCV 4.11
     two threads calling it at once corrupt each other's results (748 of 800 calls differed in a throwaway
-    test), and the engine renders two frames at once."""
+    test), and the engine renders two frames at once.
+
+    With ``opaque`` (a uint8 mask, 255 on the person's opaque core), each pixel takes the mean of the core's
+    colours around it (a Gaussian weighted by the mask), so the soft rim takes the person's colour, not the
+    wall's it holds; where no core lies within the Gaussian's reach, the plain mean."""
     h, w = rgb.shape[:2]
-    half = cv2.resize(rgb, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
-    return cv2.resize(cv2.GaussianBlur(half, (0, 0), 0.5 * STRETCH_BLUR), (w, h), interpolation=cv2.INTER_LINEAR)
+    half = ((w + 1) // 2, (h + 1) // 2)
+    sigma = 0.5 * STRETCH_BLUR
+    plain = cv2.GaussianBlur(cv2.resize(rgb, half, interpolation=cv2.INTER_AREA), (0, 0), sigma)
+    if opaque is not None and cv2.countNonZero(opaque) < opaque.size:
+        sums = cv2.merge([*cv2.split(cv2.bitwise_and(rgb, rgb, mask=opaque)), opaque])
+        sums = cv2.GaussianBlur(cv2.resize(sums, half, interpolation=cv2.INTER_AREA).astype(np.float32),
+                                (0, 0), sigma)
+        share = sums[..., 3:] * np.float32(1 / 255)
+        core = sums[..., :3] / np.maximum(share, np.float32(1e-4))
+        use = np.clip(share * np.float32(1 / OPAQUE_REACH), 0.0, 1.0)
+        mixed = plain + use * (core - plain)
+        plain = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+    return cv2.resize(plain, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray,
