@@ -1117,8 +1117,12 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     # The stretched part, with a blur's margin: its smoothed colour, and its strong edges (a glasses'
     # arm seen along its length), kept as read (3 pixels across at least: a single stretched row of
     # another shade is a streak, not an object).
+    # (its corner on the frame's multiples of 4 where the box allows: smoothed()'s quarter-size grid then
+    # stays put from frame to frame)
     pad = int(3 * STRETCH_BLUR) + 1
-    py0, py1, px0, px1 = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
+    oy, ox = box[0].start, box[1].start
+    py0, px0 = max(0, ((oy + y0 - pad) & ~3) - oy), max(0, ((ox + x0 - pad) & ~3) - ox)
+    py1, px1 = min(h, y1 + pad), min(w, x1 + pad)
     here = np.s_[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
     rgba = region[py0:py1, px0:px1]
     rgb8 = cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
@@ -1133,8 +1137,8 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     # Only the pixels the fill reaches are worked on: the source's detail at their mirror reads (the
     # person's, without strong edges), sampled there.
     iy, ix = np.nonzero(wgt > 0.01)
-    dy0, dy1 = int(max(0, my.min() - pad)), int(min(Hs, my.max() + 1 + pad))
-    dx0, dx1 = int(max(0, mx.min() - pad)), int(min(Ws, mx.max() + 1 + pad))
+    dy0, dy1 = int(max(0, my.min() - pad)) & ~3, int(min(Hs, my.max() + 1 + pad))
+    dx0, dx1 = int(max(0, mx.min() - pad)) & ~3, int(min(Ws, mx.max() + 1 + pad))
     area = source[dy0:dy1, dx0:dx1]
     texture = cv2.cvtColor(area, cv2.COLOR_RGBA2RGB)
     opaque = cv2.compare(cv2.extractChannel(area, 3), 255, cv2.CMP_EQ)
