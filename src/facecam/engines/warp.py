@@ -1179,11 +1179,11 @@ def smoothed(rgb: np.ndarray, opaque: Optional[np.ndarray] = None) -> np.ndarray
     small = cv2.resize(rgb, quarter, interpolation=cv2.INTER_AREA)
     plain = cv2.GaussianBlur(small, (0, 0), sigma)
     if opaque is not None and cv2.countNonZero(opaque) < opaque.size:
-        # quarter-size pixels whose every full-size pixel is opaque; their colours and the mask, smoothed
+        # the opaque pixels' colours and the mask at full size, averaged to quarter size and smoothed
         # together: colour sums and weights
-        core = cv2.compare(cv2.resize(opaque, quarter, interpolation=cv2.INTER_AREA), 255, cv2.CMP_EQ)
-        sums = cv2.cvtColor(cv2.bitwise_and(small, small, mask=core), cv2.COLOR_RGB2RGBA)
-        cv2.insertChannel(core, sums, 3)
+        sums = cv2.cvtColor(cv2.bitwise_and(rgb, rgb, mask=opaque), cv2.COLOR_RGB2RGBA)
+        cv2.insertChannel(opaque, sums, 3)
+        sums = cv2.resize(sums, quarter, interpolation=cv2.INTER_AREA)
         sums = cv2.GaussianBlur(sums.astype(np.float32), (0, 0), sigma)
         share = cv2.extractChannel(sums, 3)
         colour = cv2.divide(cv2.cvtColor(sums, cv2.COLOR_RGBA2RGB), cv2.merge([np.maximum(share, 0.03)] * 3),
