@@ -4,7 +4,10 @@ Each configuration builds the same random-weight expert pair afresh (same seed),
 with :mod:`facecam.speed` in the engine's order and runs one generation to latents
 (``output_type="latent"``). Printed per configuration: seconds per denoising step (mean over steps
 2..N), seconds per video (the whole call, VAE encoding included, no decoding), peak GPU memory of
-the call (CUDA), and the relative L2 distance of the final latents to the baseline's.
+the call (CUDA), the most host memory in use while it was set up and run (the drop of
+/proc/meminfo's MemAvailable from before the first configuration, sampled every 0.1 s: the whole
+machine's, so page-locked memory counts), and the relative L2 distance of the final latents to the
+baseline's.
 
 * the baseline is the release's way: two guidance passes per step, native (PyTorch SDPA) attention,
   bf16 on a GPU, everything on the device;
