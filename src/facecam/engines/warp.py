@@ -1114,11 +1114,10 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     np.clip(my, 0, Hs - 1, out=my)
     region = person[box]
 
-    # The stretched part, with a blur's margin: its smoothed colour, and its strong edges (a glasses'
-    # arm seen along its length), kept as read (3 pixels across at least: a single stretched row of
-    # another shade is a streak, not an object).
-    # (its corner on the frame's multiples of 4 where the box allows: smoothed()'s quarter-size grid then
-    # stays put from frame to frame)
+    # The stretched part, with a blur's margin and its corner on the frame's multiples of 4 where the box
+    # allows (smoothed()'s quarter-size grid then stays put from frame to frame): its smoothed colour, and
+    # its strong edges (a glasses' arm seen along its length), kept as read (3 pixels across at least: a
+    # single stretched row of another shade is a streak, not an object).
     pad = int(3 * STRETCH_BLUR) + 1
     oy, ox = box[0].start, box[1].start
     py0, px0 = max(0, ((oy + y0 - pad) & ~3) - oy), max(0, ((ox + x0 - pad) & ~3) - ox)
@@ -1166,9 +1165,9 @@ def nearest_clear(blocked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def smoothed(rgb: np.ndarray, opaque: Optional[np.ndarray] = None) -> np.ndarray:
     """A uint8 image smoothed by a Gaussian of sigma :data:`STRETCH_BLUR`, done at quarter size (the result
-    is smooth: sampled every 4 pixels, a Gaussian of sigma 5 loses nothing, and costs a sixteenth). Not cv2.stackBlur: in OpenCV 4.11
-    two threads calling it at once corrupt each other's results (748 of 800 calls differed in a throwaway
-    test), and the engine renders two frames at once.
+    is smooth: sampled every 4 pixels, a Gaussian of sigma 5 loses nothing, and costs a sixteenth).
+    Not cv2.stackBlur: in OpenCV 4.11 two threads calling it at once corrupt each other's results (748
+    of 800 calls differed in a throwaway test), and the engine renders two frames at once.
 
     With ``opaque`` (a uint8 mask, 255 on the person's opaque core), each pixel takes the mean of the core's
     colours around it (a Gaussian weighted by the mask), so the soft rim takes the person's colour, not the
