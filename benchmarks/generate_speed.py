@@ -242,7 +242,7 @@ class HostMemory:
 
 
 def run_config(builder: Builder, name: str, options: dict, args, mag_ratios) -> dict:
-    with getattr(builder, "host", None) or HostMemory() as host:
+    with builder.host as host:
         result = _run_config(builder, name, options, args, mag_ratios)
     return {**result, "host_gib": host.peak_gib}
 

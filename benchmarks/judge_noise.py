@@ -26,8 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
-CLIPS = ("facecam_000.mp4", "facecam_007.mp4", "lp_d0.mp4", "lp_d3.mp4", "lp_d9.mp4", "lp_s18.mp4")
+from shared_clips import CLIPS, MEDIA  # noqa: E402 - beside this script
 MOVES = ("static", "pan-left", "pan-right", "pan-up", "pan-down", "zoom-in", "zoom-out")
 COMPONENTS = ("yaw", "pitch", "roll", "scale", "shift_x", "shift_y")
 

@@ -32,8 +32,7 @@ import numpy as np
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
-CLIPS = ("facecam_000.mp4", "facecam_007.mp4", "lp_d0.mp4", "lp_d3.mp4", "lp_d9.mp4", "lp_s18.mp4")
+from shared_clips import CLIPS, MEDIA  # noqa: E402 - beside this script
 ARCS = {"arc-left": (-30.0, 0.0), "arc-right": (30.0, 0.0), "arc-up": (0.0, 20.0), "arc-down": (0.0, -20.0)}
 
 

@@ -21,8 +21,7 @@ from pathlib import Path
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
-CLIPS = ("facecam_000.mp4", "facecam_007.mp4", "lp_d0.mp4", "lp_d3.mp4", "lp_d9.mp4", "lp_s18.mp4")
+from shared_clips import CLIPS, MEDIA  # noqa: E402 - beside this script
 
 
 def run_clip(path: Path, camera: str, frames: int, engine) -> dict:

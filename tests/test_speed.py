@@ -388,6 +388,7 @@ def test_generate_speed_records_a_failing_configuration_and_goes_on():
 
     class Broken:
         device = torch.device("cpu")
+        host = gs.HostMemory()
 
         def pipeline(self):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 50.00 MiB")
