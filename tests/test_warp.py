@@ -288,6 +288,34 @@ def test_warp_output_lands_on_the_camera_condition(astronaut):
     assert error < 0.08 and error < 0.15 * moved
 
 
+def test_mesh_positions_are_where_the_face_is_read_and_drawn_and_the_judge_can_judge_them(astronaut):
+    """``mesh_positions``: the source landmarks the warp reads (a still portrait's own) and where it draws
+    them (MediaPipe finds the output's face there); the judge passes the drawn arc and fails the unmoved."""
+    from facecam.condition.builder import build_condition
+    from facecam.engines import get_engine
+    from facecam.eval.camera import evaluate_clips
+    from facecam.face.landmarks import detect_image_landmarks
+    from facecam.face.pose import face_scale
+    from facecam.video.io import VideoClip
+
+    still = VideoClip(np.repeat(astronaut[None], SHORT, axis=0), 24.0, None, 1)
+    clip = build_condition(still, "arc-left", num_frames=SHORT)
+    engine = get_engine("warp")
+    source, drawn = engine.mesh_positions(clip)
+    assert source.shape == drawn.shape == (SHORT, 478, 2)
+    assert np.abs(source - clip.source_track.points[..., :2]).max() < 2  # the track, smoothed over time (1.1 px)
+    assert np.abs(drawn[0] - source[0]).max() < 0.5  # the move starts at the source's view
+    seen = detect_image_landmarks(engine.generate(clip, progress=False)[-1])
+    scale = face_scale(drawn[-1][None])[0]
+    off = np.linalg.norm(seen[:, :2] - drawn[-1], axis=1).mean() / scale  # 0.056 when written
+    moved = np.linalg.norm(drawn[-1] - source[-1], axis=1).mean() / scale  # 0.75
+    assert off < 0.07 and off < 0.1 * moved
+    frames = np.asarray(clip.source)
+    assert evaluate_clips(frames, frames, clip.trajectory, output_landmarks=drawn).correct
+    unmoved = evaluate_clips(frames, frames, clip.trajectory, output_landmarks=source)
+    assert not unmoved.correct and "yaw" in unmoved.reason
+
+
 def test_a_turn_beyond_the_warps_range_warns_once_and_the_presets_do_not(astronaut, caplog):
     import logging
 
@@ -1081,6 +1109,45 @@ def test_a_stretched_read_of_the_soft_rim_takes_the_persons_colour_not_the_walls
     assert pale(person) < 4   # the filled skin's colour now (the first rows too, which were the wall's)
     assert np.abs(person[0, 10:40, :3].astype(np.float32).mean(axis=0) - skin(person)).max() < 4
     assert np.array_equal(person[..., 3], before[..., 3])  # the rim stays as transparent as it was
+
+def test_a_gap_of_wall_in_a_stretched_read_is_closed_with_the_skin_but_not_where_the_read_is_not_stretched():
+    from facecam.engines.warp import soften_stretch
+
+    person, fx, fy, source = stretched_face()
+    # a notch of wall 4 rows high in the matte, as beside the outline under an ear: across the strip
+    # that the map stretches 8x (a hole 4 x 56 px in the output) and where it reads 1:1 (4 x 6 px)
+    source[50:54, 200:207] = (235, 235, 235, 0)
+    source[50:54, 240:246] = (235, 235, 235, 0)
+    person = cv2.remap(source, fx, fy, cv2.INTER_LINEAR)
+    before = person.copy()
+    soften_stretch(person, (slice(0, 120), slice(0, 160)), np.ones((120, 160), bool), fx, fy, source)
+    stretched, plain = np.s_[50:54, 10:40], np.s_[50:54, 93:98]
+    assert before[stretched][..., 3].max() < 30 and before[plain][..., 3].max() == 0
+    assert person[stretched][..., 3].min() > 240  # closed
+    skin = person[30:45, 10:40, :3].reshape(-1, 3).astype(np.float32).mean(axis=0)
+    assert np.abs(person[stretched][..., :3].reshape(-1, 3).mean(axis=0) - skin).max() < 6  # with the skin's colour
+    assert np.array_equal(person[plain], before[plain])  # read 1:1: a real gap, left open
+
+
+def test_an_unmoved_face_map_is_not_taken_for_a_stretch_at_the_edge_of_what_it_covers():
+    # Under a still camera the face map is the identity where the surface covers the frame and 0 beyond it;
+    # at that edge the map's gradient spans the jump (the top of a head): nothing there is stretched.
+    from facecam.engines.warp import soften_stretch
+
+    rng = np.random.default_rng(5)
+    h, w = 120, 160
+    source = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w]
+    covered = (yy - 70) ** 2 + (xx - 80) ** 2 < 45 ** 2
+    source[..., 3] = np.where((yy - 70) ** 2 + (xx - 80) ** 2 < 40 ** 2, 255, 0).astype(np.uint8)
+    source[20:40, 70:90, 3] = 0  # a notch in the outline that a closing would fill
+    fx = np.where(covered, xx, 0).astype(np.float32)
+    fy = np.where(covered, yy, 0).astype(np.float32)
+    person = cv2.remap(source, fx, fy, cv2.INTER_LINEAR)
+    before = person.copy()
+    soften_stretch(person, (slice(0, h), slice(0, w)), covered, fx, fy, source)
+    assert np.array_equal(person, before)
+
 
 def test_a_strong_edge_in_a_stretched_read_is_kept():
     from facecam.engines.warp import soften_stretch

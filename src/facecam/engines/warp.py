@@ -174,33 +174,76 @@ class WarpEngine(Engine):
                 f"facecam: warning: the camera turns {turn:.0f} deg from the source view; the warp engine only "
                 f"moves what the source saw and tears beyond about {WARP_RANGE:.0f} deg (lower --strength, or "
                 f"use the facecam engine)")
-        T, H, W = frames.shape[:3]
-        size = (H, W)
-        f = focal_length(size)
-        K0 = intrinsics(size, f)
-        surface = face_surface()
+        size = frames.shape[1:3]
+        g = self._geometry(clip)
+        surface, src2d, world, cameras = g.surface, g.src2d, g.world, g.cameras
+        bg_depth = g.plane_depth * self.options.background_depth
+        person_h = [plane_homography(g.K0, cam, d, n) for cam, (n, d) in zip(cameras, g.planes)]
+        bg_h = [plane_homography(g.K0, cam, bg_depth) for cam in cameras]
 
-        pivot = condition_pivot(clip, f)
-        cameras = trajectory_cameras(trajectory, size, pivot, f)
-        plane_depth = float(pivot[2])
-        bg_depth = plane_depth * self.options.background_depth
-        planes = [person_plane(cam, pivot) for cam in cameras]
-        person_h = [plane_homography(K0, cam, d, n) for cam, (n, d) in zip(cameras, planes)]
-        bg_h = [plane_homography(K0, cam, bg_depth) for cam in cameras]
-
-        points = track.points.astype(np.float64)
-        if self.options.depth == "template":  # a rigid head's depth: see face.pose.template_depth
-            points = template_depth(points, size, f)
-        points = smooth_landmarks(points, self.options.smooth_xy, self.options.smooth_z)
-        src2d, world = surface_vertices(points, K0, plane_depth, surface, planes)
-
-        layers = person_layers(frames, points, surface, self.options, progress)
+        layers = person_layers(frames, g.points, surface, self.options, progress)
         atlas = FaceAtlas(layers, src2d, surface, world) if self.options.atlas else None
         canvas, offset = background_canvas(layers, bg_h, size)
         out = frame_buffer(frames.shape)  # on disk for a long clip
         render_frames(out, layers, src2d, world, cameras, person_h, bg_h,
                       lambda: FrameRenderer(size, canvas, offset, surface, atlas), progress)
         return out
+
+
+    def _geometry(self, clip: "ConditionedClip") -> "_Geometry":
+        frames, track, trajectory = clip.source, clip.source_track, clip.trajectory
+        size = frames.shape[1:3]
+        f = focal_length(size)
+        K0 = intrinsics(size, f)
+        surface = face_surface()
+        pivot = condition_pivot(clip, f)
+        cameras = trajectory_cameras(trajectory, size, pivot, f)
+        plane_depth = float(pivot[2])
+        planes = [person_plane(cam, pivot) for cam in cameras]
+        points = track.points.astype(np.float64)
+        if self.options.depth == "template":  # a rigid head's depth: see face.pose.template_depth
+            points = template_depth(points, size, f)
+        points = smooth_landmarks(points, self.options.smooth_xy, self.options.smooth_z)
+        src2d, world = surface_vertices(points, K0, plane_depth, surface, planes)
+        return _Geometry(K0, surface, cameras, plane_depth, planes, points, src2d, world)
+
+    def mesh_positions(self, clip: "ConditionedClip") -> tuple[np.ndarray, np.ndarray]:
+        """Where :meth:`generate` reads the 478 landmarks in the source frames and where it draws them in
+        the output: two ``(T, 478, 2)`` float64 pixel arrays (nothing is rendered).
+
+        The 468 mesh points are the face surface's vertices, warped piecewise-affinely, so the drawn
+        ones are the landmarks of the output's face as the engine drew it; each iris (5 points, inside
+        the eye's covering triangles) moves by the affine map that best fits its 12 nearest mesh
+        points. ``benchmarks/judge_geometry.py`` judges them beside MediaPipe's reading of the frames.
+        """
+        _check_clip(clip.source, clip.source_track, clip.trajectory)
+        g = self._geometry(clip)
+        source = g.points[..., :2].copy()
+        drawn = np.empty_like(source)
+        for t, (w, cam) in enumerate(zip(g.world, g.cameras)):
+            target = project(w, cam)[:MESH_VERTICES, :2]
+            mesh = g.src2d[t, :MESH_VERTICES].astype(np.float64)
+            drawn[t, :MESH_VERTICES] = target
+            for iris in (slice(468, 473), slice(473, 478)):
+                near = np.argsort(((mesh - source[t, iris][0]) ** 2).sum(-1))[:12]
+                A = np.c_[mesh[near], np.ones(12)]
+                fit = np.linalg.lstsq(A, target[near], rcond=None)[0]
+                drawn[t, iris] = np.c_[source[t, iris], np.ones(5)] @ fit
+        return source, drawn
+
+
+@dataclass
+class _Geometry:
+    """The scene of one clip as the warp engine sets it up (see :meth:`WarpEngine._geometry`)."""
+
+    K0: np.ndarray
+    surface: FaceSurface
+    cameras: list
+    plane_depth: float
+    planes: list
+    points: np.ndarray  # (T, 478, 3) smoothed landmarks with the template's depth
+    src2d: np.ndarray   # (T, V, 2) surface vertices in the source frames
+    world: np.ndarray   # (T, V, 3) surface vertices in the world
 
 
 def render_frames(out: np.ndarray, layers: "np.ndarray | PersonLayers", src2d: np.ndarray, world: np.ndarray,
@@ -1090,7 +1133,10 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     largest = np.sqrt(0.5 * (squares + np.sqrt(np.maximum(squares * squares - 4.0 * det * det, 0.0))))
     least = det / np.maximum(largest, 1e-6)
     weight = 1.0 - smoothstep(np.clip((least - STRETCH_LOW) / (STRETCH_HIGH - STRETCH_LOW), 0.0, 1.0))
-    weight = cv2.GaussianBlur(np.where(cq, weight, 0.0).astype(np.float32), (0, 0), STRETCH_FADE / q) * cq
+    # Only where the gradients saw the surface on both sides: at its edge they span the jump to the
+    # uncovered pixels' zeros, which reads as a stretch (the top of a head under a still camera).
+    inside = cv2.erode(cq.astype(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    weight = cv2.GaussianBlur(np.where(inside > 0, weight, 0.0).astype(np.float32), (0, 0), STRETCH_FADE / q) * cq
     # Anchors: unstretched face surface over the person (its outer rings also lie over the wall).
     clear = ((weight < 0.05) & cq & (person[box][::q, ::q, 3] > 127)).astype(np.uint8)
     if weight.max() < 0.05 or not clear.any():
@@ -1131,11 +1177,18 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     strong = channel_max(cv2.absdiff(rgb8, cv2.GaussianBlur(rgb8, (0, 0), BELOW_SMOOTH))) > BELOW_DETAIL
     strong = cv2.morphologyEx(strong.astype(np.uint8) * 255, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     strong = cv2.GaussianBlur(cv2.dilate(strong[here], np.ones((5, 5), np.uint8)), (0, 0), 2.0)
+    # The outline too is the person's: a stretched read of the matte's edge draws it as streaks, and a
+    # notch of wall beside the source's outline (under the ear) as a hole inside the magnified cheek.
+    alpha = cv2.extractChannel(rgba, 3)
+    closed = close_gaps(alpha)[here]
+    alpha = alpha[here]
+    # The outline's weight, twice the fill's: strong edges (the outline's own) do not hold it back.
+    reach = np.minimum(2.0 * wgt, 1.0)
     wgt *= 1.0 - strong.astype(np.float32) * np.float32(1 / 255)
 
     # Only the pixels the fill reaches are worked on: the source's detail at their mirror reads (the
     # person's, without strong edges), sampled there.
-    iy, ix = np.nonzero(wgt > 0.01)
+    iy, ix = np.nonzero(reach > 0.01)
     dy0, dy1 = int(max(0, my.min() - pad)) & ~3, int(min(Hs, my.max() + 1 + pad))
     dx0, dx1 = int(max(0, mx.min() - pad)) & ~3, int(min(Ws, mx.max() + 1 + pad))
     area = source[dy0:dy1, dx0:dx1]
@@ -1149,10 +1202,33 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     detail[(np.abs(detail).max(axis=-1) > 2 * STRETCH_GRAIN) | ~person_there] = 0
     np.clip(detail, -STRETCH_GRAIN, STRETCH_GRAIN, out=detail)
     fill = colour[iy, ix] + detail
-    read = rgb8[here][iy, ix].astype(np.int16)
-    mixed = read + wgt[iy, ix, None] * (fill - read)
+    read = rgb8[here][iy, ix].astype(np.float32)
+    # The soft rim's read is part wall: it takes the fill's colour with the outline's weight.
+    was = alpha[iy, ix].astype(np.float32)
+    r = reach[iy, ix]
+    rim = np.minimum((255.0 - was) * np.float32(1 / 16), 1.0)
+    w = wgt[iy, ix]
+    w += (1.0 - w) * r * rim
+    mixed = read + w[:, None] * (fill - read)
+    # Where the closed outline adds opacity, the added part has the fill's colour (premultiplied).
+    now = was + r * (closed[iy, ix].astype(np.float32) - was)
+    mixed += (fill - mixed) * ((now - was) / np.maximum(now, 1.0))[:, None]
     target = region[y0:y1, x0:x1]
     target[iy, ix, :3] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+    target[iy, ix, 3] = np.clip(now + 0.5, 0, 255).astype(np.uint8)
+
+
+STRETCH_CLOSE = 5    # quarter-size pixels: the closing of a stretched read's outline (20 px at full size)
+
+
+def close_gaps(alpha: np.ndarray) -> np.ndarray:
+    """A uint8 matte with its gaps narrower than about ``4 * STRETCH_CLOSE`` pixels closed (a morphological
+    closing done at quarter size, then brought back smoothly), never below ``alpha`` itself."""
+    h, w = alpha.shape
+    small = cv2.resize(alpha, ((w + 3) // 4, (h + 3) // 4), interpolation=cv2.INTER_AREA)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (STRETCH_CLOSE, STRETCH_CLOSE))
+    small = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.max(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), alpha)
 
 
 def nearest_clear(blocked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

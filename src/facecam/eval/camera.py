@@ -508,7 +508,8 @@ def detect_frames(frames: np.ndarray, indices: Sequence[int]) -> dict[int, Optio
 
 def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: CameraTrajectory,
                    tolerances: Tolerances = Tolerances(), frame: Optional[int] = None,
-                   stride: int = DEFAULT_STRIDE, input_landmarks=None) -> ClipVerdict:
+                   stride: int = DEFAULT_STRIDE, input_landmarks=None,
+                   output_landmarks: Optional[np.ndarray] = None) -> ClipVerdict:
     """Judge clips ``(T, H, W, 3)`` and ``(T', H', W', 3)`` frame by frame against ``camera``.
 
     Args:
@@ -521,6 +522,9 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
         stride: frame step, 1-4.
         input_landmarks: a :class:`~facecam.face.landmarks.LandmarkTrack` of
             ``input_frames`` already computed (its ``found`` frames are reused).
+        output_landmarks: ``(T', 478, 3)`` (or ``(T', 468, 2)``) pixel landmarks to judge instead of
+            MediaPipe's reading of ``output_frames``, e.g. where an engine drew the face mesh
+            (``benchmarks/judge_geometry.py``); only the 468 mesh points are used.
 
     Raises:
         NoFaceError: no sampled input frame has a face (nothing can be judged).
@@ -553,7 +557,12 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
                      for i in wanted}
     else:
         points_in = detect_frames(input_frames, wanted)
-    points_out = detect_frames(output_frames, measured_frames)
+    if output_landmarks is None:
+        points_out = detect_frames(output_frames, measured_frames)
+    else:
+        if len(output_landmarks) < n:
+            raise FacecamError(f"output_landmarks has {len(output_landmarks)} frames, the clips {n}")
+        points_out = {j: np.asarray(output_landmarks[j], np.float64) for j in measured_frames}
     first = next((i for i in wanted if points_in[i] is not None), None)
     if first is None:
         raise NoFaceError("no face found in the sampled input frames; camera correctness needs one")
