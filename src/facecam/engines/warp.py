@@ -33,9 +33,8 @@ background
     (a mean over up to :data:`PLATE_FRAMES` frames spread over the clip, each
     where that pixel was well clear of the person, without the samples far from
     the rest: hair the matte missed); what no frame ever saw is filled once per
-    clip from the wall around it, not from the band beside the person: near its
-    sides the wall mirrored into it along each row (its texture and lines go on),
-    deeper in a smooth pull-push pyramid with the wall's grain; beyond the source frame
+    clip, smoothly from the wall around it (a pull-push pyramid, not from the
+    band beside the person) with the wall's grain, and beyond the source frame
     the plate continues as its mirror image (texture rather than streaks).
     Under the person's soft rim, where that plate is unsure, each frame's own
     wall beside the person is mirrored in instead (:meth:`FrameRenderer.wall_behind`);
@@ -124,9 +123,6 @@ ATLAS_GAP = 4         # transparent columns between the frame and the face atlas
 ATLAS_TAG = 65536.0   # face-map x offset of atlas reads (float32 keeps 1/128 px there); see FrameRenderer.render
 PLATE_OUTLIER = 12.0   # grey levels: plate samples closer than this to the pixel's mean always stay in it
 FILL_MARGIN = 6.0      # pixels: the known wall this close to the never-seen region does not seed its fill
-MIRROR_REACH = 0.08    # of the frame diagonal: the never-seen wall is the seen one mirrored this far in, then fades
-MIRROR_SOFT = 3.0      # pixels: a mirror read's known/unknown count is smoothed over this
-MIRROR_TEXTURE = (1.0, 3.0)  # wall_structure from which the fill starts to mirror the wall .. fully does
 ENLARGED_MARGIN = 1e-3  # a face triangle counts as enlarged by the view (atlas.reads) beyond this relative margin
 PLATE_MIN_SEEN = 3     # a plate pixel seen in fewer of the PLATE_FRAMES is partly filled (at most a quarter of them)
 # Beyond this turn from the source view a run warns. At the presets' 30 deg the identity (SFace) of
@@ -520,8 +516,8 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     source frame's origin in it. Inside the frame each pixel is the mean of the
     frames where no person covered it, without the samples far from that mean (a
     strand of hair the matte missed in a few frames); pixels never seen are filled
-    from the wall around them (:func:`fill_unseen`; not from the band next to the person,
-    which holds what the matte let through), those seen in fewer than
+    smoothly from the wall around them (not from the band next to the person, which
+    holds what the matte let through) with the wall's grain, those seen in fewer than
     :data:`PLATE_MIN_SEEN` frames partly so, and the margin around the frame (up to
     what the trajectory's views reach) mirrors the frame's plate.
     """
@@ -568,8 +564,8 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     if unseen.all():  # nothing known at all: a neutral grey
         plate[:] = 128.0
     elif unsure.any():  # behind the person in (nearly) every frame: filled from the wall around, with its grain
-        filled, mirrored = fill_unseen(plate, unsure.astype(np.uint8))
-        add_grain(filled, unsure, 1.0 - mirrored)  # the mirrored wall has its own
+        filled = fill_unseen(plate, unsure.astype(np.uint8))
+        add_grain(filled, unsure)
         plate += (1.0 - trust[..., None]) * (filled - plate)
     # Beyond the frame the wall goes on as its own mirror image: texture, where an inpainting
     # from the frame's edge would draw streaks across the whole margin.
@@ -640,13 +636,12 @@ def drop_outliers(layers: "np.ndarray | PersonLayers", picks: np.ndarray, seen_b
     return np.where(ok[..., None], again, plate)
 
 
-def add_grain(plate: np.ndarray, unseen: np.ndarray, amount: Optional[np.ndarray] = None) -> None:
+def add_grain(plate: np.ndarray, unseen: np.ndarray) -> None:
     """Give the filled pixels of a float ``(H, W, 3)`` plate the seen wall's fine texture, in place.
 
     A fill is smooth; next to a real wall (sensor noise, fabric, paint) it reads
     as a flat smear. The seen pixels' high-pass residual sets the strength of a fixed
-    (seeded, so it does not flicker) noise added where nothing was seen, times ``amount``
-    ``(H, W)`` where given.
+    (seeded, so it does not flicker) noise added where nothing was seen.
     """
     seen = ~unseen
     if seen.sum() < 64:
@@ -656,99 +651,31 @@ def add_grain(plate: np.ndarray, unseen: np.ndarray, amount: Optional[np.ndarray
     grain = np.random.default_rng(0).normal(0.0, 1.0, plate.shape).astype(np.float32)
     # Channels of real grain move together (luminance) more than apart.
     grain = 0.7 * grain.mean(axis=-1, keepdims=True) / np.sqrt(1 / 3) + 0.3 * grain
-    scale = unseen[..., None] if amount is None else (unseen * amount)[..., None]
-    plate += (grain * strength * scale).astype(np.float32)
+    plate += np.where(unseen[..., None], grain * strength, 0.0).astype(np.float32)
 
 
-def fill_unseen(canvas: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fill the ``missing`` pixels of a float ``(H, W, 3)`` canvas from the known ones; returns the
-    filled canvas and ``(H, W)`` float32, the share of each pixel's fill that is the mirrored wall.
+def fill_unseen(canvas: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Fill the ``missing`` pixels of a float ``(H, W, 3)`` canvas smoothly from the known ones.
 
     The known pixels within :data:`FILL_MARGIN` of the missing region are left out of the
     fill's sources (they are next to where the person always was: what the matte let
-    through of hair and skin would otherwise be spread over the whole region). Near the
-    region's sides the fill is the wall beside it mirrored into it along the row, from both
-    sides at once (:func:`mirror_rows`): the wall's own texture and lines (a railing goes on behind
-    the neck), where a smooth fill showed a blank blob the shape of the person wherever an arc
-    uncovered it. Deeper in, beyond :data:`MIRROR_REACH`, it gives way to a pull-push over an image
-    pyramid: each coarser level averages the known pixels under it, and each missing pixel takes
-    the bilinear upsampling of the first level that knows it. Unlike an inpainting that
-    propagates the boundary inwards (Telea), neither has streaks converging on the region's middle.
+    through of hair and skin would otherwise be spread over the whole region). The fill
+    is a pull-push over an image pyramid: each coarser level averages the known pixels
+    under it, and each missing pixel takes the bilinear upsampling of the first level that
+    knows it. Unlike an inpainting that propagates the boundary inwards (Telea), it has no
+    streaks converging on the region's middle.
     """
-    share = np.zeros(missing.shape, np.float32)
     if not missing.any():
-        return canvas, share
+        return canvas
     far = cv2.distanceTransform(missing.astype(np.uint8) ^ 1, cv2.DIST_L2, 3) > FILL_MARGIN
     known = (missing == 0) & far
     if not known.any():
         known = missing == 0
     if not known.any():  # nothing known at all: a neutral grey
-        return np.full_like(canvas, 128.0), share
+        return np.full_like(canvas, 128.0)
     filled = pull_push(canvas, known.astype(np.float32))
     filled = cv2.GaussianBlur(filled, (0, 0), 2.0)  # the pyramid's levels join smoothly
-    # A plain wall (a studio's backdrop) has nothing to mirror but its shading, whose mirror image
-    # draws the person's contour into the fill: there the smooth fill stays.
-    base = np.where(known[..., None], canvas, filled)  # (what a mirror read of an unknown pixel finds)
-    texture = wall_structure(base, known)
-    gate = float(smoothstep(np.clip((texture - MIRROR_TEXTURE[0]) / (MIRROR_TEXTURE[1] - MIRROR_TEXTURE[0]), 0, 1)))
-    if gate > 0:
-        H, W = missing.shape
-        mirrored, share = mirror_rows(base, known, MIRROR_REACH * float(np.hypot(H, W)))
-        share *= np.float32(gate)
-        filled += share[..., None] * (mirrored - filled)
-    inside = missing.astype(bool)
-    share[~inside] = 0.0
-    return np.where(inside[..., None], filled, canvas), share
-
-
-def wall_structure(canvas: np.ndarray, known: np.ndarray) -> float:
-    """How much structure a float ``(H, W, 3)`` wall has where ``known``: the standard deviation of its grey
-    level's band between Gaussians of sigma 3 and 12 (not grain, not shading), over the known pixels 15 px
-    and more from the rest (which must hold a smooth fill, not zeros) and 36 px and more inside the frame;
-    0 where there are fewer than 64 of them. On the shared clips' plates: 0.07-0.52 for the studio
-    backdrops and plain walls, 4.5 and 5.7 for the two rooms (lp_s18, lp_d9)."""
-    grey = cv2.cvtColor(canvas.astype(np.float32), cv2.COLOR_RGB2GRAY)
-    band = cv2.GaussianBlur(grey, (0, 0), 3.0) - cv2.GaussianBlur(grey, (0, 0), 12.0)
-    away = cv2.erode(known.astype(np.uint8), np.ones((31, 31), np.uint8)) > 0
-    away[:36], away[-36:], away[:, :36], away[:, -36:] = False, False, False, False  # the blurs reflect the edge
-    return float(band[away].std()) if away.sum() >= 64 else 0.0
-
-
-def mirror_rows(canvas: np.ndarray, known: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each unknown pixel of a float ``(H, W, C)`` canvas as the known row beside it, mirrored.
-
-    Along its row a pixel ``d`` px past the last known pixel on its left reads the pixel ``d`` px
-    before it (reflected back at the frame's edge), and likewise from the right; the two reads are
-    weighted by the distance to the other side (so the nearer side dominates, and a wall's linear
-    gradient comes out exactly). A read counts where it lands on a known pixel, that count smoothed
-    over a few pixels so that a side does not cut in or out along a line; the canvas's unknown
-    pixels must already hold a smooth fill. Returns the mirrored canvas and the ``(H, W)`` float32
-    weight to give it: 1 up to ``reach`` px from the nearest side, easing to 0 at twice that
-    (deeper, two mirrors far from their sides would only blur into each other), less where the
-    reads are not known.
-    """
-    H, W = known.shape
-    cols = np.arange(W)
-    rows = np.arange(H)[:, None]
-    left = np.maximum.accumulate(np.where(known, cols, -1), axis=1)
-    right = np.minimum.accumulate(np.where(known, cols, W)[:, ::-1], axis=1)[:, ::-1]
-    period = 2 * (W - 1) if W > 1 else 1
-    reflect = lambda x: (W - 1) - np.abs((W - 1) - np.mod(x, period))  # noqa: E731 - back and forth in the row
-    xl, xr = reflect(2 * left + 1 - cols), reflect(2 * right - 1 - cols)
-    smooth = lambda m: cv2.GaussianBlur(m.astype(np.float32), (0, 0), MIRROR_SOFT)  # noqa: E731
-    ok_l = smooth((left >= 0) & known[rows, xl])
-    ok_r = smooth((right < W) & known[rows, xr])
-    dl, dr = (cols - left).astype(np.float32), (right - cols).astype(np.float32)
-    wl, wr = ok_l * np.where(right < W, dr, 1.0), ok_r * np.where(left >= 0, dl, 1.0)
-    total = wl + wr
-    mirrored = (wl[..., None] * canvas[rows, xl] + wr[..., None] * canvas[rows, xr]) / np.maximum(total, 1e-6)[..., None]
-    depth = np.minimum(np.where(left >= 0, dl, np.inf), np.where(right < W, dr, np.inf))
-    u = np.clip(np.nan_to_num((depth - reach) / max(reach, 1e-6), posinf=1.0), 0.0, 1.0)
-    share = (1.0 - smoothstep(u)) * np.clip(np.maximum(ok_l, ok_r), 0.0, 1.0)
-    # Where a side starts or stops between rows (the person reaching the frame's edge below some row),
-    # the mirror gives way over a span, not along a line.
-    share = cv2.GaussianBlur(share.astype(np.float32), (0, 0), 0.25 * reach)
-    return mirrored.astype(np.float32), share
+    return np.where(missing[..., None].astype(bool), filled, canvas)
 
 
 def pull_push(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
