@@ -1110,6 +1110,7 @@ def test_a_stretched_read_of_the_soft_rim_takes_the_persons_colour_not_the_walls
     assert np.abs(person[0, 10:40, :3].astype(np.float32).mean(axis=0) - skin(person)).max() < 4
     assert np.array_equal(person[..., 3], before[..., 3])  # the rim stays as transparent as it was
 
+
 def test_a_gap_of_wall_in_a_stretched_read_is_closed_with_the_skin_but_not_where_the_read_is_not_stretched():
     from facecam.engines.warp import soften_stretch
 
@@ -1127,6 +1128,18 @@ def test_a_gap_of_wall_in_a_stretched_read_is_closed_with_the_skin_but_not_where
     skin = person[30:45, 10:40, :3].reshape(-1, 3).astype(np.float32).mean(axis=0)
     assert np.abs(person[stretched][..., :3].reshape(-1, 3).mean(axis=0) - skin).max() < 6  # with the skin's colour
     assert np.array_equal(person[plain], before[plain])  # read 1:1: a real gap, left open
+
+
+def test_close_gaps_fills_a_hole_and_leaves_a_straight_soft_outline_as_it_was():
+    from facecam.engines.warp import close_gaps
+
+    matte = np.zeros((60, 60), np.uint8)
+    matte[:, 30:] = 255
+    matte[:, 26:30] = (51, 102, 153, 204)  # a soft edge 4 px wide
+    assert np.array_equal(close_gaps(matte), matte)  # no halo beyond the outline
+    holed = matte.copy()
+    holed[20:25, 40:50] = 0  # a hole 5 x 10 px inside
+    assert close_gaps(holed)[20:25, 40:50].min() == 255
 
 
 def test_an_unmoved_face_map_is_not_taken_for_a_stretch_at_the_edge_of_what_it_covers():

@@ -189,7 +189,6 @@ class WarpEngine(Engine):
                       lambda: FrameRenderer(size, canvas, offset, surface, atlas), progress)
         return out
 
-
     def _geometry(self, clip: "ConditionedClip") -> "_Geometry":
         frames, track, trajectory = clip.source, clip.source_track, clip.trajectory
         size = frames.shape[1:3]
@@ -212,9 +211,9 @@ class WarpEngine(Engine):
         the output: two ``(T, 478, 2)`` float64 pixel arrays (nothing is rendered).
 
         The 468 mesh points are the face surface's vertices, warped piecewise-affinely, so the drawn
-        ones are the landmarks of the output's face as the engine drew it; each iris (5 points, inside
-        the eye's covering triangles) moves by the affine map that best fits its 12 nearest mesh
-        points. ``benchmarks/judge_geometry.py`` judges them beside MediaPipe's reading of the frames.
+        ones are the landmarks of the output's face as the engine drew it (points the view hides, a far
+        cheek, are projected all the same); each iris (5 points, inside the eye's covering triangles)
+        moves by the affine map that best fits its 12 nearest mesh points. ``benchmarks/judge_geometry.py`` judges them beside MediaPipe's reading of the frames.
         """
         _check_clip(clip.source, clip.source_track, clip.trajectory)
         g = self._geometry(clip)
@@ -241,7 +240,7 @@ class _Geometry:
     cameras: list
     plane_depth: float
     planes: list
-    points: np.ndarray  # (T, 478, 3) smoothed landmarks with the template's depth
+    points: np.ndarray  # (T, 478, 3) smoothed landmarks, their depth as WarpOptions.depth says
     src2d: np.ndarray   # (T, V, 2) surface vertices in the source frames
     world: np.ndarray   # (T, V, 3) surface vertices in the world
 
@@ -1135,7 +1134,7 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     weight = 1.0 - smoothstep(np.clip((least - STRETCH_LOW) / (STRETCH_HIGH - STRETCH_LOW), 0.0, 1.0))
     # Only where the gradients saw the surface on both sides: at its edge they span the jump to the
     # uncovered pixels' zeros, which reads as a stretch (the top of a head under a still camera).
-    inside = cv2.erode(cq.astype(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    inside = cv2.erode(cq.astype(np.uint8), np.ones((3, 3), np.uint8))  # (the box's edge: one-sided, fine)
     weight = cv2.GaussianBlur(np.where(inside > 0, weight, 0.0).astype(np.float32), (0, 0), STRETCH_FADE / q) * cq
     # Anchors: unstretched face surface over the person (its outer rings also lie over the wall).
     clear = ((weight < 0.05) & cq & (person[box][::q, ::q, 3] > 127)).astype(np.uint8)
@@ -1222,13 +1221,19 @@ STRETCH_CLOSE = 5    # quarter-size pixels: the closing of a stretched read's ou
 
 
 def close_gaps(alpha: np.ndarray) -> np.ndarray:
-    """A uint8 matte with its gaps narrower than about ``4 * STRETCH_CLOSE`` pixels closed (a morphological
-    closing done at quarter size, then brought back smoothly), never below ``alpha`` itself."""
+    """A uint8 matte with its gaps narrower than about ``4 * STRETCH_CLOSE`` pixels closed, never below
+    ``alpha`` itself: a morphological closing at quarter size, brought back to full size (smoothly) only
+    where it added something there, so a straight outline gains nothing. Beyond the matte's edge
+    counts as transparent: a gap open to it is not closed."""
     h, w = alpha.shape
     small = cv2.resize(alpha, ((w + 3) // 4, (h + 3) // 4), interpolation=cv2.INTER_AREA)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (STRETCH_CLOSE, STRETCH_CLOSE))
-    small = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    return cv2.max(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), alpha)
+    closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    # where the closing added a quarter of full opacity or more: 1 (a 4 px gap is 1/4 to 1/2 of a cell)
+    where = cv2.resize(cv2.subtract(closed, small), (w, h), interpolation=cv2.INTER_LINEAR)
+    where = np.minimum(where.astype(np.float32) * np.float32(4 / 255), 1.0)
+    up = cv2.max(cv2.resize(closed, (w, h), interpolation=cv2.INTER_LINEAR), alpha)
+    return np.clip(alpha + where * (up.astype(np.float32) - alpha) + 0.5, 0, 255).astype(np.uint8)
 
 
 def nearest_clear(blocked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

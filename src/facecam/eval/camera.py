@@ -522,9 +522,9 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
         stride: frame step, 1-4.
         input_landmarks: a :class:`~facecam.face.landmarks.LandmarkTrack` of
             ``input_frames`` already computed (its ``found`` frames are reused).
-        output_landmarks: ``(T', 478, 3)`` (or ``(T', 468, 2)``) pixel landmarks to judge instead of
+        output_landmarks: ``(T', 478, 2)`` or ``(T', 478, 3)`` pixel landmarks to judge instead of
             MediaPipe's reading of ``output_frames``, e.g. where an engine drew the face mesh
-            (``benchmarks/judge_geometry.py``); only the 468 mesh points are used.
+            (``benchmarks/judge_geometry.py``); only x and y are used.
 
     Raises:
         NoFaceError: no sampled input frame has a face (nothing can be judged).
@@ -560,8 +560,9 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
     if output_landmarks is None:
         points_out = detect_frames(output_frames, measured_frames)
     else:
-        if len(output_landmarks) < n:
-            raise FacecamError(f"output_landmarks has {len(output_landmarks)} frames, the clips {n}")
+        if len(output_landmarks) < n or np.shape(output_landmarks)[1:2] != (478,):
+            raise FacecamError(f"output_landmarks must be (T, 478, 2 or 3) with T >= {n}, "
+                               f"got {np.shape(output_landmarks)}")
         points_out = {j: np.asarray(output_landmarks[j], np.float64) for j in measured_frames}
     first = next((i for i in wanted if points_in[i] is not None), None)
     if first is None:
