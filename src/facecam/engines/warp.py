@@ -1229,9 +1229,10 @@ def close_gaps(alpha: np.ndarray) -> np.ndarray:
     small = cv2.resize(alpha, ((w + 3) // 4, (h + 3) // 4), interpolation=cv2.INTER_AREA)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (STRETCH_CLOSE, STRETCH_CLOSE))
     closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    # where the closing added a quarter of full opacity or more: 1 (a 4 px gap is 1/4 to 1/2 of a cell)
+    # 1 where the closing added 16 levels or more (a partly transparent hole, or a 4 px gap: a quarter
+    # to half of a cell)
     where = cv2.resize(cv2.subtract(closed, small), (w, h), interpolation=cv2.INTER_LINEAR)
-    where = np.minimum(where.astype(np.float32) * np.float32(4 / 255), 1.0)
+    where = np.minimum(where.astype(np.float32) * np.float32(1 / 16), 1.0)
     up = cv2.max(cv2.resize(closed, (w, h), interpolation=cv2.INTER_LINEAR), alpha)
     return np.clip(alpha + where * (up.astype(np.float32) - alpha) + 0.5, 0, 255).astype(np.uint8)
 
