@@ -213,7 +213,8 @@ class WarpEngine(Engine):
         The 468 mesh points are the face surface's vertices, warped piecewise-affinely, so the drawn
         ones are the landmarks of the output's face as the engine drew it (points the view hides, a far
         cheek, are projected all the same); each iris (5 points, inside the eye's covering triangles)
-        moves by the affine map that best fits its 12 nearest mesh points. ``benchmarks/judge_geometry.py`` judges them beside MediaPipe's reading of the frames.
+        moves by the affine map that best fits its 12 nearest mesh points.
+        ``benchmarks/judge_geometry.py`` judges them beside MediaPipe's reading of the frames.
         """
         _check_clip(clip.source, clip.source_track, clip.trajectory)
         g = self._geometry(clip)
@@ -1119,8 +1120,11 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     smoothing takes out of the source (at most :data:`STRETCH_GRAIN`), read at full scale beyond
     the source pixel of the nearest unstretched one and mirrored across it: the face's own texture
     and grain, which a magnified read has lost. Strong edges at least 3 pixels across (a glasses'
-    arm seen along its length) stay as read. The map is sampled every :data:`STRETCH_GRID` pixels
-    and only the pixels the fill reaches are worked on.
+    arm seen along its length) stay as read. The outline is mended with twice the fill's weight:
+    the matte's gaps are closed (:func:`close_gaps`; a notch of wall under the ear, magnified, was a
+    hole in the cheek), the added opacity and the soft rim's read (part wall) take the fill's colour.
+    The map is sampled every :data:`STRETCH_GRID` pixels, counted only where its gradient saw covered
+    pixels on both sides, and only the pixels the fill reaches are worked on.
     """
     q = STRETCH_GRID
     h, w = covered.shape
