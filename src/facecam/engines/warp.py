@@ -45,9 +45,9 @@ The face is drawn over the person layer with the person's alpha, so a still
 camera reproduces the input everywhere but in the matte's soft rim, where the plate
 shows through the partly transparent person (and 4 px beyond it, where the matte may
 have missed hair); ``tests/test_warp.py`` holds facecam_000 at a PSNR of at least 35 dB.
-Speed (an 81-frame 704x480 clip at 18.2-22.9 frames/s on a 2-core machine after decoding,
-landmarks and condition included; ``benchmarks/warp_speed.py``, 2026-12-04 at c280b24, the
-slowest the two clips whose arcs fill the most; the machine's load moves this by about as much as
+Speed (an 81-frame 704x480 clip at 19.8-26.8 frames/s on a 2-core machine after decoding,
+landmarks and condition included; ``benchmarks/warp_speed.py``, 2026-12-04 at bbdfff4, the
+slowest the close-up whose arcs fill the most; the machine's load moves this by about as much as
 a change does): plane maps on a 2x
 coarser grid (the face map at full resolution, where it may jump between the
 frame and the face atlas), segmentation on every other frame, and two frames
