@@ -1162,6 +1162,22 @@ def test_an_unmoved_face_map_is_not_taken_for_a_stretch_at_the_edge_of_what_it_c
     assert np.array_equal(person, before)
 
 
+def test_where_the_nearest_unstretched_face_changes_sides_the_mirrored_grain_draws_no_line():
+    # A strip stretched 8x between two parts read 1:1: the left half of the strip takes its grain from
+    # the left part, the right half from the right. Between them the mirror reads sweep across the
+    # source within a few pixels; that squeezed texture drew a thin line (7.8 grey levels of second
+    # difference against about 1 elsewhere, before the detail faded there).
+    from facecam.engines.warp import soften_stretch
+
+    _, _, _, source = stretched_face()
+    xs, ys = np.meshgrid(np.arange(160, dtype=np.float32), np.arange(120, dtype=np.float32))
+    fx = np.where(xs < 40, 150 + xs, np.where(xs < 120, 190 + (xs - 40) / 8.0, 200 + (xs - 120))).astype(np.float32)
+    person = cv2.remap(source, fx, ys, cv2.INTER_LINEAR)
+    soften_stretch(person, (slice(0, 120), slice(0, 160)), np.ones((120, 160), bool), fx, ys, source)
+    roughness = np.abs(np.diff(person[10:110, :, 1].astype(np.float32), 2, axis=1)).mean(axis=0)
+    assert roughness[70:95].max() < 2 * np.median(roughness[50:110])
+
+
 def test_a_strong_edge_in_a_stretched_read_is_kept():
     from facecam.engines.warp import soften_stretch
 

@@ -1204,6 +1204,10 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     person_there = sample(opaque, *at, cv2.INTER_NEAREST) > 0
     detail[(np.abs(detail).max(axis=-1) > 2 * STRETCH_GRAIN) | ~person_there] = 0
     np.clip(detail, -STRETCH_GRAIN, STRETCH_GRAIN, out=detail)
+    # Where the nearest clear cell changes, the mirror reads sweep across the source within a cell:
+    # a streak of squeezed texture, drawn as a thin line over the cheek. The detail fades out there.
+    sweep = np.maximum(*(np.hypot(*np.gradient(m)) for m in (mx, my)))[iy, ix]
+    detail = detail * np.clip(2.0 - 0.5 * sweep, 0.0, 1.0)[:, None]
     fill = colour[iy, ix] + detail
     read = rgb8[here][iy, ix].astype(np.float32)
     # The soft rim's read is part wall: it takes the fill's colour with the outline's weight.
