@@ -64,6 +64,18 @@ def test_keyframe_file_round_trip_and_interpolation(tmp_path):
     assert np.allclose(load_trajectory(saved).as_array(), traj.as_array(), atol=1e-5)
 
 
+def test_a_runs_own_camera_file_is_read_as_its_move(tmp_path):
+    # `facecam generate` writes <name>_camera.json with the move under "trajectory"; passing it back as
+    # --camera renders the same move (a newcomer's first try; it was refused: "must have a 'keys' list").
+    move = preset("arc-right", 9)
+    inner = tmp_path / "move.json"
+    move.save(inner)
+    run = tmp_path / "clip_camera.json"
+    run.write_text(json.dumps({"name": "clip", "fps": 24.0, "frames": 9, "trajectory": json.loads(inner.read_text()),
+                               "engine": "warp"}))
+    assert np.allclose(load_trajectory(run).as_array(), move.as_array(), atol=1e-5)
+
+
 @pytest.mark.parametrize("content,match", [
     ("{not json", "not valid JSON"),
     ('{"frames": 9}', "'keys' list"),

@@ -97,3 +97,17 @@ def test_debug_sheet_refuses_a_name_that_is_not_png(tmp_path, capsys):
     assert "*.png" in err and err.count("\n") == 1
     assert not (tmp_path / "sheet.jpg").exists()
     assert main(["debug", "sheet", str(tmp_path), "-o", str(tmp_path / "sheet.PNG"), "--height", "32"]) == 0
+
+
+def test_debug_sheet_into_a_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    """`-o /proc/x/sheet.png` printed a traceback (the folder was made outside the error handling)."""
+    from facecam.cli import main
+
+    _still_video(tmp_path / "talk_input.mp4", (250, 0, 0))
+    _still_video(tmp_path / "talk_camera.mp4", (0, 250, 0))
+    _still_video(tmp_path / "talk.mp4", (0, 0, 250))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert main(["debug", "sheet", str(tmp_path), "-o", str(blocker / "sub" / "sheet.png"), "--height", "32"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and err.count("\n") == 1

@@ -109,7 +109,7 @@ class ConditionOptions:
                                         "after them (default: the move spans every frame)", metavar="M",
                                         label="Move frames")
     fps: Optional[float] = option(24.0, "output frame rate; the source is resampled", label="Frame rate")
-    size: tuple[int, int] = option((704, 480), "output height x width (704x480 is the model's size)",
+    size: tuple[int, int] = option((704, 480), "output height x width, multiples of 16 (704x480 is the model's size)",
                                    metavar="HxW", parse=_parse_size, show=_show_size, label="Size")
     proxy: str = option("subject", "head seen by the target camera: the subject's own first-frame mesh, the "
                         "generic template head, or a 3D Gaussian head .ply (the authors' gaussians.ply)",

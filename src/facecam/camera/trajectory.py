@@ -285,6 +285,8 @@ def load_trajectory(path: str | os.PathLike, num_frames: Optional[int] = None) -
 
     The file's ``t`` values count frames of its own ``frames``-frame clip, or run 0..1 with
     ``"time": "normalized"``; either way the move spans the whole output, whatever its length.
+    A run's own ``<name>_camera.json`` (what ``facecam generate`` writes) is read too: its
+    ``trajectory`` is such a file.
     """
     p = Path(path)
     if not p.exists():
@@ -293,6 +295,8 @@ def load_trajectory(path: str | os.PathLike, num_frames: Optional[int] = None) -
         data = json.loads(p.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TrajectoryError(f"camera file {p} is not valid JSON: {exc}") from None
+    if isinstance(data, dict) and "keys" not in data and isinstance(data.get("trajectory"), dict):
+        data = data["trajectory"]  # a run's <name>_camera.json: the move it rendered
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
         raise TrajectoryError(f"camera file {p} must be an object with a 'keys' list")
     unknown = set(data) - set(FILE_FIELDS)

@@ -153,8 +153,8 @@ def write_png(path: Path, image: np.ndarray) -> None:
     from .._atomic import atomic_path
     from ..errors import FacecamError
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             Image.fromarray(image).save(tmp, format="PNG")
     except OSError as exc:

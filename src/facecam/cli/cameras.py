@@ -13,7 +13,8 @@ def register(sub) -> None:
                        description="List the camera presets. Directions are the camera's: pan-left moves the camera "
                                    "left, so the face moves right. Write your own move as a JSON keyframe file: "
                                    '{"frames": 81, "keys": [{"t": 0, "yaw": 0}, {"t": 80, "yaw": -30, "zoom": 1.2}]} '
-                                   "(fields yaw, pitch, roll in degrees; zoom factor; pan_x, pan_y in frame fractions).")
+                                   "(fields yaw, pitch, roll in degrees; zoom factor; pan_x, pan_y in frame fractions). "
+                                   "A run's own <name>_camera.json (written by `facecam generate`) is a camera file too.")
     p.add_argument("--json", action="store_true", help="print the presets' end points as JSON")
     p.add_argument("--export", metavar="PRESET", help="print a preset as a keyframe file to start editing from")
     p.add_argument("--seed", type=int, default=0, help="seed of an exported `random` move (default 0); the file holds "

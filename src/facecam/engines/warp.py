@@ -170,10 +170,13 @@ class WarpEngine(Engine):
         if turn > WARP_RANGE:
             import logging
 
+            from ..condition.builder import TRAINED_RANGE
+
+            # Beyond the model's own range the builder has already said so: no pointing to it here.
+            hint = "lower --strength, or use the facecam engine" if turn < TRAINED_RANGE + 0.5 else "lower --strength"
             logging.getLogger("facecam").warning(
                 f"facecam: warning: the camera turns {turn:.0f} deg from the source view; the warp engine only "
-                f"moves what the source saw and tears beyond about {WARP_RANGE:.0f} deg (lower --strength, or "
-                f"use the facecam engine)")
+                f"moves what the source saw and tears beyond about {WARP_RANGE:.0f} deg ({hint})")
         size = frames.shape[1:3]
         g = self._geometry(clip)
         surface, src2d, world, cameras = g.surface, g.src2d, g.world, g.cameras
