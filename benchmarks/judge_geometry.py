@@ -53,14 +53,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of `random` (default 0)")
     args = parser.parse_args()
 
-    from facecam.eval.camera import evaluate_clips, pose_change, sample_frames
-    from facecam.face.landmarks import detect_image_landmarks, face_mesh
+    from facecam.eval.camera import detect_frames, evaluate_clips, pose_change, sample_frames
     from facecam.run import ConditionOptions, EngineOptions, load_engine, render
 
     engine_options = EngineOptions(engine="warp")
     engine = load_engine(engine_options)
     options = ConditionOptions(frames=args.frames, seed=args.seed)
-    mesh = face_mesh(static=True)
     start = time.perf_counter()
     for path in clip_paths(args.clips):
         for motion in [m for m in args.motions.split(",") if m]:
@@ -74,8 +72,7 @@ def main() -> None:
             on_drawn = evaluate_clips(source, output, clip.trajectory, input_landmarks=read, output_landmarks=drawn)
             worst = {"size": 0.0, "yaw": 0.0, "pitch": 0.0, "roll": 0.0}
             shape = source.shape[1:3]
-            for i in sample_frames(len(source)):
-                seen = detect_image_landmarks(source[i], mesh)
+            for i, seen in detect_frames(source, sample_frames(len(source))).items():
                 if seen is None:
                     continue
                 c = pose_change(seen, shape, read.points[i], shape)
@@ -84,7 +81,6 @@ def main() -> None:
             print(f"{path.stem} {motion}\n  output: {verdict(on_output)}\n  drawn:  {verdict(on_drawn)}\n"
                   f"  track:  size {worst['size']:+.1f}% (log), yaw {worst['yaw']:+.2f}, pitch {worst['pitch']:+.2f}, "
                   f"roll {worst['roll']:+.2f} deg at most from the judge's reading", flush=True)
-    mesh.close()
     print(f"({time.perf_counter() - start:.0f} s)")
 
 

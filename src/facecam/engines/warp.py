@@ -1177,15 +1177,15 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     here = np.s_[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
     rgba = region[py0:py1, px0:px1]
     rgb8 = cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
+    alpha = cv2.extractChannel(rgba, 3)
     # The colour is the opaque person's: the matte's soft rim holds the wall beside the face, which a
     # magnified read spreads into a pale crescent along the outline (lp_d9's near jaw under arc-left).
-    colour = smoothed(rgb8, cv2.compare(cv2.extractChannel(rgba, 3), 255, cv2.CMP_EQ))[here].astype(np.int16)
+    colour = smoothed(rgb8, cv2.compare(alpha, 255, cv2.CMP_EQ))[here].astype(np.int16)
     strong = channel_max(cv2.absdiff(rgb8, cv2.GaussianBlur(rgb8, (0, 0), BELOW_SMOOTH))) > BELOW_DETAIL
     strong = cv2.morphologyEx(strong.astype(np.uint8) * 255, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     strong = cv2.GaussianBlur(cv2.dilate(strong[here], np.ones((5, 5), np.uint8)), (0, 0), 2.0)
     # The outline too is the person's: a stretched read of the matte's edge draws it as streaks, and a
     # notch of wall beside the source's outline (under the ear) as a hole inside the magnified cheek.
-    alpha = cv2.extractChannel(rgba, 3)
     closed = close_gaps(alpha)[here]
     alpha = alpha[here]
     # The outline's weight, twice the fill's: strong edges (the outline's own) do not hold it back.
