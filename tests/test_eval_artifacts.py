@@ -72,6 +72,22 @@ def test_eval_artifacts_command_reports_a_flat_patch_on_the_face(astronaut, tmp_
     result = json.loads(capsys.readouterr().out)
     assert result["missing"] == 0 and len(result["excess"]) == 2
     assert result["max_excess"] > 0.05  # the patch covers about a tenth of the face box
+    # Without --json the last line is the verdict, naming the worst frame.
+    assert main(["eval", "artifacts", "--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "out.mp4"),
+                 "--samples", "2"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    worst = result["frames"][result["excess"].index(result["max_excess"])]
+    assert last.startswith(f"ABOVE target: worst frame {worst} has +{result['max_excess']:.3f}"), last
+
+
+def test_artifact_verdict_is_within_target_for_an_untouched_face(astronaut):
+    from facecam.eval.artifacts import artifact_score
+
+    score = artifact_score(astronaut[None], astronaut[None], [BOX], [BOX], samples=0)
+    assert score.max_excess == 0.0
+    assert score.verdict().startswith("within target: worst frame 0 has +0.000")
+    score.max_excess, score.missing = None, 1
+    assert score.verdict().startswith("no verdict")
 
 
 def test_a_magnified_face_is_not_counted_as_smeared(astronaut):

@@ -94,7 +94,8 @@ def register(sub) -> None:
         "artifacts", help="flat or smeared area inside the face box, output vs input (weight-free)",
         description="Per checked frame, the fraction of the face box (MediaPipe mesh bounds) that is flat (no "
                     "texture) or smeared (texture stretched along one direction) in the output, minus the same "
-                    "fraction in the input at that frame. See facecam.eval.artifacts.",
+                    "fraction in the input at that frame, and (without --json) a last line saying whether the "
+                    "worst frame is within the warp engine's target of 0.05. See facecam.eval.artifacts.",
         epilog="example:\n  facecam eval artifacts --input out/talk_input.mp4 --output out/talk.mp4 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("--input", required=True, metavar="SRC.mp4", help="the video the engine was given")
@@ -224,6 +225,8 @@ def run_artifacts(args: argparse.Namespace) -> int:
     check_count("--samples", args.samples, 0)
     score = artifact_score(_read(args.input), _read(args.output), samples=args.samples)
     _print(score.to_dict(), args.json)
+    if not args.json:
+        print(score.verdict())
     if score.max_excess is None:
         _note(f"MediaPipe found no face in the output's checked frames ({score.missing} of them): nothing to score")
     return 0

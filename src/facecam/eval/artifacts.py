@@ -39,6 +39,7 @@ SMEAR_COHERENCE = 0.92  # (l1 - l2) / (l1 + l2) of the structure tensor's eigenv
 SMEAR_WEAK = 1.0       # grey levels of gradient in the weaker direction (sqrt of l2)
 BOX_MARGIN = 0.0       # the box is the mesh's bounding box, no margin
 FACE_HEIGHT = 200      # pixels: each face box is measured at this height, so the scores do not depend on size
+TARGET_EXCESS = 0.05   # the warp engine's target (issue 13): worst checked frame at most this far above the input
 
 
 @dataclass
@@ -59,6 +60,16 @@ class ArtifactScore:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def verdict(self) -> str:
+        """One line for a person: the worst frame against :data:`TARGET_EXCESS`."""
+        if self.max_excess is None:
+            return f"no verdict: no checked output frame had a face ({self.missing} missing)"
+        worst = self.frames[self.excess.index(self.max_excess)]
+        state = "within" if self.max_excess <= TARGET_EXCESS else "ABOVE"
+        missing = f"; {self.missing} checked frame(s) without a face in the output" if self.missing else ""
+        return (f"{state} target: worst frame {worst} has {self.max_excess:+.3f} of the face box flat or smeared "
+                f"beyond the input's (target at most {TARGET_EXCESS:+.2f}){missing}")
 
 
 def artifact_mask(image: np.ndarray) -> np.ndarray:
