@@ -16,7 +16,12 @@ flicker   temporal high frequency at the layer boundaries, output / input, over 
           frame (:mod:`facecam.eval.flicker`): the mean absolute second temporal
           difference in a band around the person's outline (selfie segmentation of
           each video), the face oval and the face surface's outer ring (from each
-          video's own landmarks); 1 = as steady as the source.
+          video's own landmarks); 1 = as steady as the source. ``flk out`` is the output's
+          own figure (grey levels).
+still     ``--still N`` renders frame N of each clip repeated (a still subject) under the
+          same cameras: whatever its ``flk out`` holds comes from the camera moving over a
+          still image (the resampling of a sharp image along a moving view), not from the
+          person's layers changing; the ratio is meaningless there (the input has none).
 psnr dB   only for ``--cameras static``: PSNR of the output against the cropped input over
           every frame (the static camera should reproduce it; the matte's soft rim, where
           the background shows through, is what differs).
@@ -28,12 +33,13 @@ Frames default to 81, the length `facecam bench dynamic` and `generate` use (and
 run ends each arc sooner in the clip, on other frames (lp_d0's last frames at 49 are a sideways glance).
 
     python benchmarks/warp_quality.py [--cameras arc-left,arc-right] [--frames 81] [--out DIR]
-        [--option NAME=VALUE ...] [CLIP ...]
+        [--option NAME=VALUE ...] [--still N] [CLIP ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -126,6 +132,9 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE", help="also write every row to FILE")
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                         help="a warp engine option (WarpOptions), e.g. feather=0.01; repeatable")
+    parser.add_argument("--still", type=int, default=None, metavar="N",
+                        help="render frame N of each clip repeated (a still subject): the flicker the camera's "
+                             "move alone gives")
     args = parser.parse_args()
 
     from facecam.condition.builder import build_condition
@@ -147,10 +156,16 @@ def main() -> None:
     rows = []
     print(f"warp engine, {args.frames} frames, strength {args.strength:g}; head = output/input 3D forehead-chin, "
           f"sface/artifact over {CHECKED} frames")
+    if args.still is not None:
+        print(f"still subject: frame {args.still} of each clip repeated")
     print(f"{'clip':16} {'camera':10} {'head min':>8} {'head max':>8} {'no face':>7} {'sface min':>9} "
-          f"{'artifact':>8} {'flicker':>7} {'warp fps':>8} {'psnr dB':>7}")
+          f"{'artifact':>8} {'flicker':>7} {'flk out':>7} {'warp fps':>8} {'psnr dB':>7}")
     for path in paths:
         video = read_video(path, num_frames=args.frames)
+        if args.still is not None:
+            if not 0 <= args.still < len(video.frames):
+                parser.error(f"--still {args.still}: {path.name} has {len(video.frames)} frames")
+            video = dataclasses.replace(video, frames=np.repeat(video.frames[args.still][None], len(video.frames), 0))
         for camera in cameras:
             clip = build_condition(video, camera, num_frames=args.frames, strength=args.strength,
                                    name=f"{path.stem}_{camera}")
@@ -170,7 +185,7 @@ def main() -> None:
             f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
             print(f"{path.stem:16} {camera:10} {f(row['head_min']):>8} {f(row['head_max']):>8} "
                   f"{row['no_face']:>7} {f(row['sface_min']):>9} {f(row['artifact_max']):>8} {f(row['flicker']):>7} "
-                  f"{fps:8.1f} {f(row['static_psnr']):>7}",
+                  f"{f(row['flicker_out']):>7} {fps:8.1f} {f(row['static_psnr']):>7}",
                   flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))

@@ -196,6 +196,35 @@ def test_a_bad_flag_is_one_line_naming_the_help_not_the_usage_block(capsys):
     assert len(err.splitlines()) == 1 and "invalid choice: 'genrate'" in err and "usage:" not in err
 
 
+@pytest.mark.parametrize("argv", [
+    ["condition", "clip.mp4", "-o", "out", "--camera", "random", "--seed", "-1"],
+    ["generate", "clip.mp4", "-o", "out", "--engine", "warp", "--seed", "-1"],
+    ["cameras", "--export", "random", "--seed", "-1"],
+    ["data", "build", "--wild", "clips", "-o", "shards", "--samples", "1", "--seed", "-1"],
+    ["bench", "dynamic", "--videos", "clips", "-o", "bench", "--seed", "-1"],
+    ["debug", "make-tiny-model", "tiny", "--seed", "-1"],
+])
+def test_a_negative_seed_is_one_usage_line_before_anything_is_read_or_written(argv, tmp_path, capsys, monkeypatch):
+    """numpy's generators take no negative seed: it was a ValueError traceback, after bench and data build
+    had written their folders."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "--seed must be 0 or more, got -1" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_random_refuses_a_negative_seed_in_the_library_too():
+    from facecam.camera.trajectory import random_trajectory
+    from facecam.errors import TrajectoryError
+
+    with pytest.raises(TrajectoryError, match="0 or more"):
+        random_trajectory(17, seed=-1)
+    assert random_trajectory(17, seed=0).yaw.shape == (17,)
+
+
 def test_a_short_remainder_is_held_with_one_warning_and_a_whole_clip_is_not(tmp_path, caplog):
     import logging
 

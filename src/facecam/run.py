@@ -84,6 +84,19 @@ def _parse_frames(text) -> Union[int, str]:
         raise FacecamError(f"--frames must be a whole number 4k+1 (e.g. 81) or `all`, got {text!r}") from None
 
 
+def parse_seed(text) -> int:
+    """``--seed``: a whole number, 0 or more (numpy's generators take no negative seed)."""
+    from .errors import FacecamError
+
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise FacecamError(f"--seed must be a whole number, 0 or more, got {text!r}") from None
+    if value < 0:
+        raise FacecamError(f"--seed must be 0 or more, got {value}")
+    return value
+
+
 def _show_size(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 
@@ -124,7 +137,7 @@ class ConditionOptions:
                        "source view; absolute: the authors' proxy views on a sphere, top square of the canvas",
                        choices=("relative", "absolute"), label="Mode")
     seed: Optional[int] = option(0, "seed of the random preset and of the engine's noise; the same seed "
-                                 "gives the same video", label="Seed")
+                                 "gives the same video", label="Seed", parse=parse_seed)
     profile: str = option("default", "default: this project's choices; release: the authors' released inference "
                           "(absolute sphere camera, random move, the weights' gaussians.ply head, consecutive "
                           "source frames, bilinear crop, bf16 latents and VAE; see docs/diffusion.md)",

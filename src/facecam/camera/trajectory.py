@@ -244,6 +244,8 @@ def random_trajectory(num_frames: int = 81, seed: Optional[int] = None,
     every view stays inside the range the model was trained on (when the source does).
     ``strength`` scales the move from the source view.
     """
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise TrajectoryError(f"the seed of `random` must be a whole number, 0 or more, got {seed!r}")
     rng = np.random.default_rng(seed)
     direction = 1.0 if rng.random() < 0.5 else -1.0
     # Magnitudes in [30, 45] deg: start on one side, end on the other.

@@ -115,6 +115,13 @@ def engine_options(args: argparse.Namespace, **overrides):
     return from_namespace(EngineOptions, args, **overrides)
 
 
+def seed_type(text: str) -> int:
+    """argparse ``type`` of a ``--seed`` flag: 0 or more, else argparse's one-line usage error."""
+    from ..run import parse_seed
+
+    return _argparse_type(parse_seed)(text)
+
+
 def check_count(flag: str, value, least: int) -> None:
     """A count option the user typed must be a whole number of at least ``least``: one error line
     (checked before any reading or writing); None (the option left out) passes."""

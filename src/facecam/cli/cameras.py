@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._options import seed_type
+
 ORDER = 10
 
 
@@ -17,7 +19,7 @@ def register(sub) -> None:
                                    "A run's own <name>_camera.json (written by `facecam generate`) is a camera file too.")
     p.add_argument("--json", action="store_true", help="print the presets' end points as JSON")
     p.add_argument("--export", metavar="PRESET", help="print a preset as a keyframe file to start editing from")
-    p.add_argument("--seed", type=int, default=0, help="seed of an exported `random` move (default 0); the file holds "
+    p.add_argument("--seed", type=seed_type, default=0, help="seed of an exported `random` move (default 0); the file holds "
                    "the sampled move from the source view (without a video the subject's frontal direction is "
                    "unknown, so the frontal anchoring of `random` applies only when it is given by name)")
     p.add_argument("--frames", type=int, default=81, help="frames of the exported move (default 81)")

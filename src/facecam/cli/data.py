@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from ._options import seed_type
+
 ORDER = 70
 
 
@@ -25,7 +27,7 @@ def register(sub) -> None:
     b.add_argument("--wild", metavar="DIR", help="folder of monocular portrait clips (any video container)")
     b.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder for the shards")
     b.add_argument("--samples", type=int, required=True, metavar="N", help="samples in the whole build (all machines)")
-    b.add_argument("--seed", type=int, default=0, help="build seed (default 0)")
+    b.add_argument("--seed", type=seed_type, default=0, help="build seed (default 0)")
     b.add_argument("--workers", type=int, default=1, metavar="W", help="processes on this machine (default 1)")
     b.add_argument("--num-shards", type=int, default=1, metavar="N", help="machines the build is split over (default 1)")
     b.add_argument("--shard-index", type=int, default=0, metavar="I", help="this machine's part, 0..N-1 (default 0)")

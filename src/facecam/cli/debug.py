@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
+from ._options import seed_type
+
 ORDER = 90
 
 
@@ -25,7 +27,7 @@ def _register_make_tiny_model(sub) -> None:
                "--frames 9 --size 64x48 --steps 4 -o out/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", help="folder to create (must be empty or missing)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the tiny weights (default 0)")
+    p.add_argument("--seed", type=seed_type, default=0, help="random seed of the tiny weights (default 0)")
     p.set_defaults(func=_run_make_tiny_model)
 
 
