@@ -339,6 +339,33 @@ def test_cli_build_without_a_source_is_one_clear_error(tmp_path, capsys):
     assert err.startswith("facecam: error:") and "--nersemble" in err and "Traceback" not in err
 
 
+def test_cli_build_into_an_unwritable_place_or_without_a_face_leaves_nothing(tmp_path, capsys):
+    """`-o /proc/x` was a FileNotFoundError traceback; a build where every clip had no face left an empty
+    shard, a build.json and its caches behind, which read as a build."""
+    import cv2
+
+    from facecam.cli import main
+    from facecam.video.io import write_video
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    faceless = tmp_path / "faceless"
+    faceless.mkdir()
+    write_video(faceless / "plain.mp4", np.full((25, 64, 64, 3), 120, np.uint8), 24.0)
+    argv = ["data", "build", "--wild", str(faceless), "--samples", "1", "--frames", "17", "--size", "352x240",
+            "--quiet"]
+    assert main([*argv, "-o", str(blocker / "shards")]) == 2
+    one_error_line(capsys, "cannot write to output folder")
+    assert main([*argv, "-o", str(tmp_path / "shards")]) == 2
+    assert "no sample could be made" in capsys.readouterr().err
+    assert not (tmp_path / "shards").exists()
+    # A folder that was there before (another build's, say) is left as it was.
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    assert main([*argv, "-o", str(tmp_path / "mine")]) == 2
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
 def test_cli_build_refuses_to_resume_with_other_options(built, wild_dir, capsys):
     from facecam.cli import main
 

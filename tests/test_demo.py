@@ -111,3 +111,20 @@ def test_debug_sheet_into_a_folder_that_cannot_be_made_is_one_line(tmp_path, cap
     assert main(["debug", "sheet", str(tmp_path), "-o", str(blocker / "sub" / "sheet.png"), "--height", "32"]) == 2
     err = capsys.readouterr().err
     assert "cannot write" in err and err.count("\n") == 1
+
+
+def test_debug_writers_check_their_places_before_any_work(tmp_path, capsys):
+    """make-tiny-model into an unmakeable folder was a traceback after 6 s of work; make-proxy-ply with an
+    unwritable --preview wrote the .ply, then failed with a traceback."""
+    from facecam.cli import main
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert main(["debug", "make-tiny-model", str(blocker / "tiny")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("facecam: error: cannot write to the model's parent folder") and err.count("\n") == 1
+    ply = tmp_path / "head.ply"
+    assert main(["debug", "make-proxy-ply", str(ply), "--preview", str(blocker / "views.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("facecam: error: cannot write to --preview's folder") and err.count("\n") == 1
+    assert not ply.exists()

@@ -23,6 +23,22 @@ from pathlib import Path
 from typing import Iterator, Union
 
 
+def check_writable(folder: Union[str, os.PathLike], what: str = "folder") -> Path:
+    """Create ``folder`` if needed and check a file can be made in it, before any expensive work: one
+    FacecamError line naming ``what`` and the system's reason (a read-only or unmakeable place)."""
+    import tempfile
+
+    from .errors import FacecamError
+
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".facecam-probe-", dir=path))
+    except OSError as exc:
+        raise FacecamError(f"cannot write to {what} {path}: {exc.strerror or exc}") from None
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: Union[str, os.PathLike]) -> Iterator[Path]:
     """Yield a hidden temporary path in ``path``'s folder (same suffix, so writers that look at it still work);

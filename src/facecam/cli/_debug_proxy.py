@@ -46,6 +46,12 @@ def _run_make_proxy_ply(args: argparse.Namespace) -> int:
         raise FacecamError(f"--preview must be a .png file, got {args.preview}")
     if not args.spacing > 0:
         raise FacecamError(f"--spacing must be positive, got {args.spacing}")
+    from .._atomic import check_writable
+
+    # Both places before any work: a preview that cannot be written must not leave the .ply half a result.
+    check_writable(out.parent, "the output's folder")
+    if args.preview:
+        check_writable(Path(args.preview).parent, "--preview's folder")
 
     from ..condition.proxy_view import render_proxy_views
     from ..face.gaussians import gaussians_from_portrait, save_gaussian_ply

@@ -94,9 +94,17 @@ def run_build(args: argparse.Namespace) -> int:
         if not Path(args.vae).is_dir():
             raise FacecamError(f"--vae folder not found: {args.vae}")
         encoder = WanVideoEncoder.from_pretrained(args.vae, args.device, args.vae_dtype)
-    summary = build_dataset(args.out, sources, args.samples, args.seed, config, workers=args.workers,
-                            num_shards=args.num_shards, shard_index=args.shard_index, encoder=encoder,
-                            cache=args.cache, progress=not args.quiet)
+    from .._atomic import check_writable
+
+    fresh = not Path(args.out).exists()
+    check_writable(args.out, "output folder")
+    try:
+        summary = build_dataset(args.out, sources, args.samples, args.seed, config, workers=args.workers,
+                                num_shards=args.num_shards, shard_index=args.shard_index, encoder=encoder,
+                                cache=args.cache, progress=not args.quiet)
+    except BaseException:
+        _drop_fresh(args, fresh)
+        raise
     record = {**summary.to_dict(), "seed": args.seed, "num_shards": args.num_shards, "shard_index": args.shard_index,
               "workers": args.workers, "sources": {"nersemble_sequences": len(sources.nersemble),
                                                    "wild_clips": len(sources.wild)}}
@@ -113,8 +121,19 @@ def run_build(args: argparse.Namespace) -> int:
     for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:5]:
         print(f"  {count}x {reason}", file=sys.stderr)
     if summary.failed and summary.samples_made == 0 and summary.samples_resumed == 0:
+        _drop_fresh(args, fresh)
         raise FacecamError(f"no sample could be made: all {len(summary.failed)} failed (reasons above)")
     return 0
+
+
+def _drop_fresh(args: argparse.Namespace, fresh: bool) -> None:
+    """A build that made the output folder and then nothing: the folder goes again (an empty shard, the
+    caches and the staging area would read as a build). Not when the build is split over machines, which
+    write into the same folder."""
+    import shutil
+
+    if fresh and args.num_shards == 1:
+        shutil.rmtree(args.out, ignore_errors=True)
 
 
 # What cv2.imwrite can write the contact sheet as.
