@@ -12,7 +12,7 @@ from facecam.camera.trajectory import resolve_camera
 from facecam.eval.camera import (PoseChange, Thresholds, evaluate_frames, expected_signs, judge,
                                  pose_change)
 
-from conftest import media_path
+from conftest import media_path, one_error_line
 
 OPPOSITE = {"pan-left": "pan-right", "pan-right": "pan-left", "pan-up": "pan-down", "pan-down": "pan-up",
             "zoom-in": "zoom-out", "zoom-out": "zoom-in", "arc-left": "arc-right", "arc-right": "arc-left",
@@ -210,6 +210,43 @@ def test_the_camera_json_written_by_generate_is_judged_by_its_recorded_trajector
     loaded = load_camera(str(tmp_path / "clip_camera.json"), 17)
     assert loaded.frame(16) == pytest.approx(recorded.frame(16), abs=1e-5)
     assert expected_signs(loaded.frame(16))["yaw"] == -int(np.sign(recorded.yaw[-1]))
+
+
+def test_a_runs_camera_file_is_not_scaled_again_by_the_strength_it_was_made_with(tmp_path):
+    """`eval camera --camera run_camera.json --strength 0.5` applied the half a second time: a correct
+    output of `generate --strength 0.5` was judged WRONG at 179% of its move."""
+    from facecam.errors import TrajectoryError
+    from facecam.eval.camera import load_camera
+
+    half = resolve_camera("arc-left", 17, strength=0.5)
+    path = tmp_path / "clip_camera.json"
+    path.write_text(json.dumps({"name": "clip", "options": {"strength": 0.5}, "trajectory": half.to_dict()}))
+    for strength in (1.0, 0.5):  # left out, or the one it was made with
+        assert load_camera(str(path), 17, strength).yaw[-1] == pytest.approx(-15.0, abs=1e-4)
+    with pytest.raises(TrajectoryError, match=r"already has the --strength it was made with \(0.5\)"):
+        load_camera(str(path), 17, 0.25)
+    # A keyframe file of one's own is still scaled.
+    own = tmp_path / "mine.json"
+    own.write_text(json.dumps({"frames": 17, "keys": [{"t": 0, "yaw": 0}, {"t": 16, "yaw": -30}]}))
+    assert load_camera(str(own), 17, 0.5).yaw[-1] == pytest.approx(-15.0, abs=1e-4)
+
+
+def test_clips_of_different_lengths_or_a_single_frame_are_refused(tmp_path, capsys):
+    """Frame i of both must be the same instant: a 10-frame output of another clip was judged against a
+    25-frame input's course without a word, and a still image passed any move."""
+    from facecam.cli import main
+    from facecam.video.io import write_video
+
+    frames = np.full((9, 32, 32, 3), 90, np.uint8)
+    write_video(tmp_path / "in.mp4", frames, 24.0)
+    write_video(tmp_path / "short.mp4", frames[:5], 24.0)
+    write_video(tmp_path / "one.mp4", frames[:1], 24.0)
+    assert main(["eval", "camera", "--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "short.mp4"),
+                 "--camera", "arc-left"]) == 2
+    one_error_line(capsys, "--input has 9 frames and --output 5")
+    assert main(["eval", "camera", "--input", str(tmp_path / "one.mp4"), "--output", str(tmp_path / "one.mp4"),
+                 "--camera", "arc-left"]) == 2
+    one_error_line(capsys, "at least 2 frames")
 
 
 def test_an_unseeded_random_camera_is_refused():

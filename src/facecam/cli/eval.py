@@ -42,7 +42,8 @@ def register(sub) -> None:
     c.add_argument("--camera", required=True, metavar="PRESET|FILE.json",
                    help="the camera the output should follow: a preset, a keyframe file, or the "
                         "<name>_camera.json written by `facecam generate` (the only way to judge `random`)")
-    c.add_argument("--strength", type=float, default=1.0, help="the --strength the output was made with (default 1)")
+    c.add_argument("--strength", type=float, default=1.0, help="the --strength the output was made with (default 1); not needed with a run's _camera.json, which "
+                   "holds its move at that strength")
     c.add_argument("--stride", type=int, default=4, help="judge every N-th frame and the last, N in 1-4 (default 4)")
     c.add_argument("--frame", type=int, default=None,
                    help="judge this one frame index only, 0 or more, same rules (e.g. 48 for a 49-frame baseline)")

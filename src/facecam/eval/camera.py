@@ -670,7 +670,7 @@ def load_camera(spec: str, num_frames: int, strength: float = 1.0) -> CameraTraj
     import json
     from pathlib import Path
 
-    from ..camera.trajectory import from_keys, scale_trajectory
+    from ..camera.trajectory import from_keys
     from ..errors import TrajectoryError
 
     if spec == "random":
@@ -684,10 +684,16 @@ def load_camera(spec: str, num_frames: int, strength: float = 1.0) -> CameraTraj
             raise TrajectoryError(f"camera file {path} is not valid JSON: {exc}") from None
         recorded = data.get("trajectory") if isinstance(data, dict) else None
         if isinstance(recorded, dict) and isinstance(recorded.get("keys"), list):
-            # A run record: its trajectory is already per frame and already scaled by its strength.
-            traj = from_keys(recorded["keys"], int(recorded.get("frames") or num_frames),
+            # A run record: its trajectory is already per frame and already scaled by its strength, so a
+            # --strength is not applied again (a correct output was judged WRONG at 179% of its move). The
+            # strength it was made with is accepted, as the help asks for it; another one is an error.
+            options = data.get("options") if isinstance(data.get("options"), dict) else {}
+            made_with = float(options.get("strength", 1.0))
+            if strength != 1.0 and abs(strength - made_with) > 1e-9:
+                raise TrajectoryError(f"{path.name} is a run's camera file: its move already has the --strength "
+                                      f"it was made with ({made_with:g}); leave --strength out")
+            return from_keys(recorded["keys"], int(recorded.get("frames") or num_frames),
                              name=str(recorded.get("name", path.stem)))
-            return scale_trajectory(traj, strength) if strength != 1.0 else traj
     return resolve_camera(spec, num_frames, strength=strength)
 
 
@@ -701,7 +707,16 @@ def evaluate_camera(input_path: str, output_path: str, camera: str | CameraTraje
     """
     from ..video.io import read_video
 
+    from ..errors import FacecamError
+
     src = read_video(input_path, fps=None, num_frames=None).frames
     gen = read_video(output_path, fps=None, num_frames=None).frames
+    # Frame i of both must show the same instant: clips of different lengths are not a run's pair.
+    if len(src) != len(gen):
+        raise FacecamError(f"--input has {len(src)} frames and --output {len(gen)}: the judge compares frame i "
+                           f"of both, so give the clip the engine saw (<name>_input.mp4 from facecam generate) "
+                           f"and the output made from it")
+    if len(gen) < 2:
+        raise FacecamError("a camera move needs at least 2 frames: the clips have 1")
     traj = camera if isinstance(camera, CameraTrajectory) else load_camera(camera, len(gen), strength)
     return evaluate_clips(src, gen, traj, tolerances, frame, stride)
