@@ -55,6 +55,18 @@ def test_a_frame_without_a_face_is_missing_not_scored(astronaut):
     assert score.missing == 1 and score.max_excess is None and score.excess == [None]
 
 
+def test_a_frame_whose_input_has_no_face_is_not_scored(astronaut):
+    """A plain input against a face scored the input's pixels in the output's box: -0.87 and "within target"."""
+    from facecam.eval.artifacts import artifact_score
+
+    plain = np.full_like(astronaut, 128)
+    score = artifact_score(plain[None], astronaut[None], [None], [BOX], samples=0)
+    assert score.max_excess is None and score.excess == [None]
+    assert score.input_missing == 1 and score.missing == 0
+    assert score.verdict().startswith("no verdict: no checked frame had a face in both videos (0 without one in "
+                                      "the output, 1 in the input)")
+
+
 def test_eval_artifacts_command_reports_a_flat_patch_on_the_face(astronaut, tmp_path, capsys):
     import json
 
@@ -127,4 +139,5 @@ def test_eval_artifacts_cli_says_why_there_is_no_score(tmp_path, capsys):
     assert main(["eval", "artifacts", "--input", str(clip), "--output", str(clip)]) == 0
     out, err = capsys.readouterr()
     assert "max_excess: None" in out
-    assert err.strip().startswith("facecam: note: MediaPipe found no face in the output's checked frames (5 of them)")
+    assert err.strip().startswith("facecam: note: no checked frame had a face in both videos (5 without one in the "
+                                  "output, 0 in the input)")

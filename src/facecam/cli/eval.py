@@ -229,5 +229,6 @@ def run_artifacts(args: argparse.Namespace) -> int:
     if not args.json:
         print(score.verdict())
     if score.max_excess is None:
-        _note(f"MediaPipe found no face in the output's checked frames ({score.missing} of them): nothing to score")
+        _note(f"no checked frame had a face in both videos ({score.missing} without one in the output, "
+              f"{score.input_missing} in the input): nothing to score")
     return 0

@@ -21,7 +21,7 @@ so the number that matters is the *excess* over the input at the same time:
 ``output fraction - input fraction`` of the face box, per frame. The face box is
 the bounding box of the 468 MediaPipe mesh points found in each frame (the
 output's own box for the output); a frame whose output has no face is reported
-as missing, not scored. Each face is measured resized to :data:`FACE_HEIGHT`
+as missing, one whose input has none as ``input_missing``; neither is scored. Each face is measured resized to :data:`FACE_HEIGHT`
 rows, so a zoom does not count as a smear.
 """
 
@@ -57,6 +57,7 @@ class ArtifactScore:
     input_fraction: list = field(default_factory=list)
     output_fraction: list = field(default_factory=list)
     missing: int = 0
+    input_missing: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,10 +65,13 @@ class ArtifactScore:
     def verdict(self) -> str:
         """One line for a person: the worst frame against :data:`TARGET_EXCESS`."""
         if self.max_excess is None:
-            return f"no verdict: no checked output frame had a face ({self.missing} missing)"
+            return (f"no verdict: no checked frame had a face in both videos ({self.missing} without one in the "
+                    f"output, {self.input_missing} in the input)")
         worst = self.frames[self.excess.index(self.max_excess)]
         state = "within" if self.max_excess <= TARGET_EXCESS else "ABOVE"
         missing = f"; {self.missing} checked frame(s) without a face in the output" if self.missing else ""
+        if self.input_missing:
+            missing += f"; {self.input_missing} checked frame(s) without a face in the input, not scored"
         return (f"{state} target: worst frame {worst} has {self.max_excess:+.3f} of the face box flat or smeared "
                 f"beyond the input's (target at most {TARGET_EXCESS:+.2f}){missing}")
 
@@ -158,10 +162,9 @@ def artifact_score(input_frames: np.ndarray, output_frames: np.ndarray,
             box_in = input_boxes[i] if input_boxes is not None else _detect_box(input_frames[i], mesh)
             box_out = output_boxes[i] if output_boxes is not None else _detect_box(output_frames[i], mesh)
             result.frames.append(int(i))
-            if box_in is None:  # no face in the input: nothing to compare against
-                box_in = box_out
-            if box_out is None:
-                result.missing += 1
+            if box_in is None or box_out is None:  # nothing to compare against, or nothing to score
+                result.missing += int(box_out is None)
+                result.input_missing += int(box_in is None and box_out is not None)
                 result.excess.append(None)
                 result.input_fraction.append(None)
                 result.output_fraction.append(None)
