@@ -197,6 +197,10 @@ def _bench_cli(videos, out, motions="pan-left,zoom-in"):
     (["--duration", "0"], "--duration must be a positive number of seconds"),
     (["--fps", "0"], "--fps must be positive"),
     (["--proxy", "nope.ply"], "proxy head not found: nope.ply"),
+    # A motion named twice weighed double in every mean of the summary; an empty list ran all ten.
+    (["--motions", "arc-left,zoom-in,arc-left"], "--motions names arc-left more than once"),
+    (["--motions", ""], "--motions is empty"),
+    (["--motions", " , "], "--motions is empty"),
 ])
 def test_bench_dynamic_cli_refuses_a_bad_option_before_any_run(tmp_path, capsys, flags, phrase):
     from facecam.cli import main

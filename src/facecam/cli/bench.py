@@ -124,12 +124,18 @@ def run_dynamic(args: argparse.Namespace) -> int:
     from ._options import check_count, condition_options, engine_options
 
     motions = CANONICAL_MOTIONS
-    if args.motions:
+    if args.motions is not None:
         motions = tuple(m.strip() for m in args.motions.split(",") if m.strip())
+        if not motions:
+            raise FacecamError("--motions is empty: name one or more motions, or leave it out for the 10 "
+                               "canonical ones")
         unknown = [m for m in motions if m not in (*CANONICAL_MOTIONS, "random")]
         if unknown:
             raise FacecamError(f"--motions: {', '.join(unknown)} unknown; choose from "
                                f"{', '.join(CANONICAL_MOTIONS)} or random (seeded by --seed)")
+        twice = sorted({m for m in motions if motions.count(m) > 1})
+        if twice:  # the same run twice would weigh its motion double in every mean of the summary
+            raise FacecamError(f"--motions names {', '.join(twice)} more than once")
     check_count("--per-motion", args.per_motion, 1)
     condition, engine = condition_options(args), engine_options(args)
     # Every run shares these options: refuse a bad one now, not once per run after the work is done.
