@@ -216,6 +216,20 @@ def test_a_negative_seed_is_one_usage_line_before_anything_is_read_or_written(ar
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("verb", [["condition"], ["generate", "--engine", "warp"]])
+def test_a_failed_run_removes_the_folders_it_made_for_its_output(verb, tmp_path, capsys):
+    """`-o new/sub` on a video without a face removed sub/ but left new/ behind."""
+    from conftest import grey_clip
+
+    clip = grey_clip(tmp_path / "grey.mp4")
+    assert main([verb[0], str(clip), "-o", str(tmp_path / "new" / "sub"), *verb[1:], "--frames", "5"]) == 2
+    assert "no face" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grey.mp4"]
+    (tmp_path / "mine").mkdir()  # a folder that was there before stays
+    assert main([verb[0], str(clip), "-o", str(tmp_path / "mine" / "sub"), *verb[1:], "--frames", "5"]) == 2
+    assert (tmp_path / "mine").is_dir() and not (tmp_path / "mine" / "sub").exists()
+
+
 def test_random_refuses_a_negative_seed_in_the_library_too():
     from facecam.camera.trajectory import random_trajectory
     from facecam.errors import TrajectoryError

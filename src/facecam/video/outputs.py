@@ -57,14 +57,21 @@ def prepare_output_dir(path: str | os.PathLike) -> Path:
 @contextlib.contextmanager
 def output_dir(path: str | os.PathLike):
     """Prepare ``path`` (see :func:`prepare_output_dir`); if the block fails, remove it again when it
-    was created here and is still empty, so a failed command leaves nothing behind."""
-    existed = Path(path).exists()
+    was created here and is still empty, so a failed command leaves nothing behind (the folders made
+    above it for it too: ``-o new/sub`` left ``new/`` behind)."""
+    made = []  # the folders this call creates, deepest first
+    folder = Path(path).absolute()
+    while not folder.exists() and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
     out = prepare_output_dir(path)
     try:
         yield out
     except BaseException:
-        if not existed and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
+        for folder in made:
+            if not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
         raise
 
 
