@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from facecam.errors import FacecamError
+from facecam.errors import FacecamError, WeightsError
 from facecam.eval.metrics import (PSNR_CAP, LpipsUnavailable, load_lpips, psnr, ssim, video_psnr,
                                   video_ssim)
 
@@ -157,8 +157,25 @@ def test_lpips_rejects_a_backbone_that_is_not_alexnet(tmp_path):
 
     _, linear = _fake_lpips_weights(tmp_path)
     torch.save({"features.0.weight": torch.zeros(3)}, tmp_path / "bad.pth")
-    with pytest.raises(LpipsUnavailable, match="not torchvision's AlexNet"):
+    # A file that is there but is not the weights is the user's mistake: an error, not LPIPS left out.
+    with pytest.raises(WeightsError, match=r"not torchvision's AlexNet: its features.\* tensors do not match "
+                                           r"\(1 of the 10 expected names\)"):
         load_lpips(tmp_path / "bad.pth", linear)
+
+
+def test_eval_metrics_cli_names_a_weight_file_that_is_not_one(tmp_path, capsys):
+    """A video given as --lpips-backbone was torch.load's KeyError traceback; a folder said `not found`."""
+    from facecam.cli import main
+
+    clip = _tiny_clip(tmp_path / "a.mp4")
+    backbone, linear = _fake_lpips_weights(tmp_path)
+    base = ["eval", "metrics", "--reference", str(clip), "--output", str(clip)]
+    assert main([*base, "--lpips-backbone", str(clip), "--lpips-linear", str(linear)]) == 2
+    one_error_line(capsys, f"{clip} is not a PyTorch weight file for the AlexNet backbone")
+    assert main([*base, "--lpips-backbone", str(backbone), "--lpips-linear", str(tmp_path)]) == 2
+    one_error_line(capsys, "LPIPS linear heads (--lpips-linear) is a folder: give the .pth file")
+    assert main([*base, "--lpips-backbone", str(backbone), "--lpips-linear", str(backbone)]) == 2
+    one_error_line(capsys, "has no LPIPS linear heads")
 
 
 # --- `facecam eval metrics`: bad input is one error line, before any scoring ------------------------------

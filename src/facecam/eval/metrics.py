@@ -154,17 +154,20 @@ class LPIPS:
             nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=False),
             nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=False),
         )
-        state = torch.load(backbone_path, map_location="cpu", weights_only=True)
+        # A weight file that is there but is not these weights is an error to report (WeightsError), not
+        # a reason to leave LPIPS out quietly (it came back as `lpips: None` with a note cut mid-sentence).
+        state = _state_dict(backbone_path, "the AlexNet backbone")
         feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
-        try:
-            self.features.load_state_dict(feats, strict=True)
-        except RuntimeError as exc:
-            raise LpipsUnavailable(f"{backbone_path} is not torchvision's AlexNet: {str(exc).splitlines()[0]}") from None
-        lin = torch.load(linear_path, map_location="cpu", weights_only=True)
+        expected = self.features.state_dict()
+        if set(feats) != set(expected) or any(tuple(feats[k].shape) != tuple(v.shape) for k, v in expected.items()):
+            raise WeightsError(f"{backbone_path} is not torchvision's AlexNet: its features.* tensors do not "
+                               f"match ({len(set(expected) & set(feats))} of the {len(expected)} expected names)")
+        self.features.load_state_dict(feats, strict=True)
+        lin = _state_dict(linear_path, "the LPIPS linear heads")
         try:
             self.lins = [lin[f"lin{i}.model.1.weight"].float() for i in range(5)]
-        except KeyError:
-            raise LpipsUnavailable(f"{linear_path} has no LPIPS linear heads (lin0..lin4.model.1.weight)") from None
+        except (KeyError, AttributeError):
+            raise WeightsError(f"{linear_path} has no LPIPS linear heads (lin0..lin4.model.1.weight)") from None
         self.features.eval().to(self.device)
         self.lins = [w.to(self.device) for w in self.lins]
         self.shift = torch.tensor(self._SHIFT, device=self.device).view(1, 3, 1, 1)
@@ -198,12 +201,28 @@ class LPIPS:
         return float(np.mean(np.concatenate(total)))
 
 
+def _state_dict(path, what: str) -> dict:
+    """The tensors of a PyTorch weight file, or one :class:`WeightsError` line saying it is not one."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # an unpickling error, a truncated file, a video: any of them
+        raise WeightsError(f"{path} is not a PyTorch weight file for {what} "
+                           f"({type(exc).__name__}{': ' + str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path} holds a {type(state).__name__}, not the state dict of {what}")
+    return state
+
+
 def check_lpips_paths(backbone: Optional[str | os.PathLike] = None,
                       linear: Optional[str | os.PathLike] = None) -> None:
     """:class:`WeightsError` when a weight file the user named (``--lpips-backbone``, ``--lpips-linear``) is
     not there: a mistyped path is a mistake to report, not a reason to leave LPIPS out quietly."""
     for flag, what, path in (("--lpips-backbone", "AlexNet backbone", backbone),
                              ("--lpips-linear", "LPIPS linear heads", linear)):
+        if path is not None and Path(path).is_dir():
+            raise WeightsError(f"{what} ({flag}) is a folder: give the .pth file, got {path}")
         if path is not None and not Path(path).is_file():
             raise WeightsError(f"{what} ({flag}) not found: {path}")
 
