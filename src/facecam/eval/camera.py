@@ -499,9 +499,12 @@ def detect_frames(frames: np.ndarray, indices: Sequence[int]) -> dict[int, Optio
     """``{index: (478, 3) landmarks or None}`` of the given frames, each detected on its own."""
     from ..face.landmarks import face_mesh
 
+    from tqdm.auto import tqdm
+
     mesh = face_mesh(static=True)
     try:
-        return {int(i): frame_landmarks(frames[i], f"frame {i}", mesh) for i in indices}
+        steps = tqdm(indices, desc="judge: landmarks", unit="frame", leave=False, disable=len(indices) < 60)
+        return {int(i): frame_landmarks(frames[i], f"frame {i}", mesh) for i in steps}
     finally:
         mesh.close()
 

@@ -89,6 +89,9 @@ def _frames_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a[:n], b[:n]
 
 
+BAR_FRAMES = 50  # a per-frame score over at least this many frames shows a progress bar (seconds: HD SSIM)
+
+
 def video_psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Mean per-frame PSNR of two clips ``(T, H, W, 3)``; the shorter length is used."""
     a, b = _frames_pair(a, b)
@@ -97,8 +100,11 @@ def video_psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def video_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Mean per-frame SSIM of two clips ``(T, H, W, 3)``; the shorter length is used."""
+    from tqdm.auto import tqdm
+
     a, b = _frames_pair(a, b)
-    return float(np.mean([ssim(x, y) for x, y in zip(a, b)]))
+    pairs = tqdm(zip(a, b), total=len(a), desc="ssim", unit="frame", leave=False, disable=len(a) < BAR_FRAMES)
+    return float(np.mean([ssim(x, y) for x, y in pairs]))
 
 
 # --------------------------------------------------------------------------- LPIPS
