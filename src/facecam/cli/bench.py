@@ -82,7 +82,7 @@ def register(sub) -> None:
                           title="generated views")
     s.set_defaults(func=run_static)
 
-    p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])  # a usage error, as argparse's (1 is a WRONG verdict)
 
 
 def _identity_options(p: argparse.ArgumentParser) -> None:

@@ -60,7 +60,7 @@ def register(sub) -> None:
     s.add_argument("-o", "--out", metavar="PNG", help="output image (default: SHARD with .png)")
     s.add_argument("--samples", type=int, default=4, help="samples to show, 1 or more (default 4)")
     s.set_defaults(func=run_show)
-    p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])  # a usage error, as argparse's (1 is a WRONG verdict)
 
 
 def run_build(args: argparse.Namespace) -> int:

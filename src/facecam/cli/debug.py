@@ -66,4 +66,4 @@ def register(sub) -> None:
     debug_sub = p.add_subparsers(dest="debug_command", metavar="SUBCOMMAND")
     for add in SUBVERBS:
         add(debug_sub)
-    p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])  # a usage error, as argparse's (1 is a WRONG verdict)

@@ -105,7 +105,7 @@ def register(sub) -> None:
     a.add_argument("--json", action="store_true", help="print one JSON object")
     a.set_defaults(func=run_artifacts)
 
-    p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])  # a usage error, as argparse's (1 is a WRONG verdict)
 
 
 def _lpips_options(p: argparse.ArgumentParser) -> None:

@@ -286,7 +286,7 @@ def _render_wild(plan: dict, config: BuildConfig, ctx: SampleContext) -> Rendere
     hw = frames.shape[1:3]
     first = ctx.landmarks.get(f"wild/{path}/{start}/{config.fps}/raw", lambda: frames[0])
     if first is None:
-        raise NoFaceError(f"no face in the first frame of {path} (at frame {start})")
+        raise NoFaceError(f"no face at frame {start} of {path} (where this sample's frames begin)")
     box = reference_crop(hw, (float(first[NOSE_TIP, 0]), float(first[NOSE_TIP, 1])), size)
     cropped = apply_crop(frames, box)
     points = ctx.landmarks.get(f"wild/{path}/{start}/{config.fps}/crop/{box.to_dict()}", lambda: cropped[0])

@@ -67,12 +67,13 @@ def is_image_path(path: str | os.PathLike) -> bool:
 
 def _open_checked(path: str | os.PathLike) -> Path:
     p = Path(path)
+    # The same words for any video read (an --output judged by `eval camera` is not an "input").
     if not p.exists():
-        raise VideoError(f"input not found: {p}")
+        raise VideoError(f"video not found: {p}")
     if p.is_dir():
-        raise VideoError(f"input is a folder, not a video: {p}")
+        raise VideoError(f"{p} is a folder, not a video")
     if p.stat().st_size == 0:
-        raise VideoError(f"input is an empty file: {p}")
+        raise VideoError(f"{p} is an empty file, not a video")
     return p
 
 
