@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import media_path, one_error_line
+from conftest import grey_clip, media_path, one_error_line
 from facecam.data.build import build_dataset, shard_plan
 from facecam.data.dataset import FaceCamShards, collate_samples
 from facecam.data.nersemble import scan_nersemble
@@ -364,6 +364,16 @@ def test_cli_build_into_an_unwritable_place_or_without_a_face_leaves_nothing(tmp
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     assert main([*argv, "-o", str(tmp_path / "mine")]) == 2
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_cli_data_names_a_file_given_for_a_folder_and_a_folder_for_a_file(tmp_path, capsys):
+    from facecam.cli import main
+
+    clip = grey_clip(tmp_path / "clip.mp4")
+    assert main(["data", "build", "--wild", str(clip), "-o", str(tmp_path / "out"), "--samples", "1"]) == 2
+    one_error_line(capsys, "--wild takes a folder of clips, got a file")
+    assert main(["data", "show", str(tmp_path)]) == 2
+    one_error_line(capsys, "is a folder: give one of its shard-XXXXXX.tar files")
 
 
 def test_cli_build_refuses_to_resume_with_other_options(built, wild_dir, capsys):

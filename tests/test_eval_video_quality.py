@@ -7,6 +7,8 @@ import pytest
 
 from facecam.eval.video_quality import dynamic_degree, motion_smoothness, temporal_stability
 
+from conftest import one_error_line
+
 
 def test_a_still_clip_is_perfectly_stable_smooth_and_not_dynamic(astronaut):
     clip = np.repeat(astronaut[None, ::2, ::2], 9, axis=0)
@@ -34,3 +36,14 @@ def test_a_clip_panning_across_a_photo_is_dynamic(astronaut):
     dyn = dynamic_degree(frames, fps=8.0)  # every frame kept at 8 fps
     assert dyn.dynamic and dyn.moving_fraction == 1.0
     assert dyn.flow > 6.0
+
+
+def test_eval_quality_refuses_a_single_image(astronaut, tmp_path, capsys):
+    """A still image scored motion smoothness and temporal stability 1.0: perfect, and meaningless."""
+    import cv2
+
+    from facecam.cli import main
+
+    cv2.imwrite(str(tmp_path / "still.png"), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    assert main(["eval", "quality", str(tmp_path / "still.png")]) == 2
+    one_error_line(capsys, "needs a clip of at least 3 frames")

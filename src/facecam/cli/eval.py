@@ -208,11 +208,14 @@ def _note(text: str) -> None:
 
 
 def run_quality(args: argparse.Namespace) -> int:
+    from ..errors import FacecamError
     from ..eval.identity import load_embedder
     from ..eval.video_quality import video_quality
     from ..video.io import read_video
 
     clip = read_video(args.video, fps=None, num_frames=None)
+    if len(clip.frames) < 3:  # smoothness and stability of one or two frames would read as perfect
+        raise FacecamError(f"video quality needs a clip of at least 3 frames, {args.video} has {len(clip.frames)}")
     embedder = load_embedder(args.arcface)
     result = video_quality(clip.frames, clip.fps, embedder)
     result["identity_model"] = embedder.model

@@ -156,6 +156,8 @@ def pack_shard(out: Path, shard: int, indices: list[int]) -> tuple[Path, list[in
 def check_shard(path: str | os.PathLike) -> Path:
     """``path`` if it is a file that reads as a tar archive; otherwise a one-line :class:`FacecamError`."""
     p = Path(path)
+    if p.is_dir():
+        raise FacecamError(f"{p} is a folder: give one of its shard-XXXXXX.tar files")
     if not p.is_file():
         raise FacecamError(f"shard not found: {p}")
     try:

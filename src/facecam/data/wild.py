@@ -23,6 +23,8 @@ def scan_wild(root: str | Path) -> list[str]:
         FacecamError: when the folder is missing or holds no video.
     """
     root = Path(root)
+    if root.is_file():
+        raise FacecamError(f"--wild takes a folder of clips, got a file: {root} (put it in a folder)")
     if not root.is_dir():
         raise FacecamError(f"in-the-wild folder not found: {root}")
     clips = sorted(str(p) for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
