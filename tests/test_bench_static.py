@@ -111,6 +111,8 @@ def test_bench_static_with_nothing_to_score_is_one_clear_error(ava, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("facecam: error: no Ava-256 pair could be scored")
+    # ...and writes nothing: it wrote a "missing" record for every default pair (112 files).
+    assert not (root / "out").exists()
 
 
 # --------------------------------------------------------------------------- generating the missing views

@@ -164,7 +164,7 @@ def run_static(args: argparse.Namespace) -> int:
     from ..eval.records import write_json
     from ..eval.static import AVA256_IDENTITIES, AVA256_PAIRS, run_static as run, summarize_static
     from ..eval.report import write_static_report
-    from ..video.outputs import prepare_output_dir
+    from ..video.outputs import output_dir
 
     identities = tuple(s.strip() for s in args.identities.split(",")) if args.identities else AVA256_IDENTITIES
     pairs = AVA256_PAIRS
@@ -184,17 +184,17 @@ def run_static(args: argparse.Namespace) -> int:
         raise FacecamError(f"--ava256 folder not found: {args.ava256}")
     if not args.engine and not Path(args.generated).is_dir():
         raise FacecamError(f"--generated folder not found: {args.generated} (or give --engine facecam to make it)")
-    out = prepare_output_dir(args.output)
-    if args.engine:
-        _generate_static(args, identities, pairs)
-    try:
-        lpips, note = load_lpips(args.lpips_backbone, args.lpips_linear), ""
-    except LpipsUnavailable as exc:
-        lpips, note = None, str(exc)
-        _log(f"facecam: note: {note}")
-    method = args.method or args.engine or "method"
-    records = run(args.ava256, args.generated, out, method=method, identities=identities, pairs=pairs,
-                  max_frames=args.frames, lpips=lpips, lpips_note=note, embedder=_embedder(args), log=_log)
+    with output_dir(args.output) as out:  # a run that scores nothing leaves no folder it made
+        if args.engine:
+            _generate_static(args, identities, pairs)
+        try:
+            lpips, note = load_lpips(args.lpips_backbone, args.lpips_linear), ""
+        except LpipsUnavailable as exc:
+            lpips, note = None, str(exc)
+            _log(f"facecam: note: {note}")
+        method = args.method or args.engine or "method"
+        records = run(args.ava256, args.generated, out, method=method, identities=identities, pairs=pairs,
+                      max_frames=args.frames, lpips=lpips, lpips_note=note, embedder=_embedder(args), log=_log)
     summary = summarize_static(records, method)
     summary["lpips_note"] = note
     write_json(out / "summary.json", summary)
