@@ -374,6 +374,10 @@ def test_cli_data_names_a_file_given_for_a_folder_and_a_folder_for_a_file(tmp_pa
     one_error_line(capsys, "--wild takes a folder of clips, got a file")
     assert main(["data", "show", str(tmp_path)]) == 2
     one_error_line(capsys, "is a folder: give one of its shard-XXXXXX.tar files")
+    # --output as every other verb spells it; a stride below 1 is refused before any work
+    assert main(["data", "build", "--wild", str(tmp_path), "--output", str(tmp_path / "out"), "--samples", "1",
+                 "--stride", "0"]) == 2
+    one_error_line(capsys, "--stride must be at least 1, got 0")
 
 
 def test_cli_build_refuses_to_resume_with_other_options(built, wild_dir, capsys):

@@ -25,7 +25,7 @@ def register(sub) -> None:
                                      "Split across machines with --num-shards N --shard-index I (one job each, same OUT).")
     b.add_argument("--nersemble", metavar="DIR", help="NeRSemble root (<participant>/sequences/<sequence>/...)")
     b.add_argument("--wild", metavar="DIR", help="folder of monocular portrait clips (any video container)")
-    b.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder for the shards")
+    b.add_argument("-o", "--out", "--output", required=True, metavar="OUT", help="output folder for the shards")
     b.add_argument("--samples", type=int, required=True, metavar="N", help="samples in the whole build (all machines)")
     b.add_argument("--seed", type=seed_type, default=0, help="build seed (default 0)")
     b.add_argument("--workers", type=int, default=1, metavar="W", help="processes on this machine (default 1)")
@@ -57,7 +57,7 @@ def register(sub) -> None:
                          description="Write a PNG with one row per sample: source | target | condition, "
                                      "at the first, middle and last frame.")
     s.add_argument("shard", metavar="SHARD", help="a shard-XXXXXX.tar")
-    s.add_argument("-o", "--out", metavar="PNG", help="output image (default: SHARD with .png)")
+    s.add_argument("-o", "--out", "--output", metavar="PNG", help="output image (default: SHARD with .png)")
     s.add_argument("--samples", type=int, default=4, help="samples to show, 1 or more (default 4)")
     s.set_defaults(func=run_show)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])  # a usage error, as argparse's (1 is a WRONG verdict)
@@ -78,6 +78,7 @@ def run_build(args: argparse.Namespace) -> int:
     check_count("--samples", args.samples, 1)
     check_count("--samples-per-shard", args.samples_per_shard, 1)
     check_count("--workers", args.workers, 1)
+    check_count("--stride", args.stride, 1)
     check_count("--max-targets", args.max_targets, 1)
     if args.wild_fraction is None:
         args.wild_fraction = BuildConfig.wild_fraction
