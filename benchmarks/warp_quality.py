@@ -178,7 +178,8 @@ def main() -> None:
                 files.pop(f"{clip.name}_preview.mp4")
                 write_outputs(Path(args.out) / clip.name, files, clip.fps)
             scores = measure(clip.source, output, embedder, clip.source_track.points)
-            row = {"clip": path.name, "camera": camera, "strength": args.strength, **scores, "warp_fps": fps,
+            row = {"clip": path.name, "camera": camera, "strength": args.strength, "still": args.still,
+                   **scores, "warp_fps": fps,
                    # the static camera reproduces the input: how closely, over every frame
                    "static_psnr": video_psnr(output, clip.source) if camera == "static" else None}
             rows.append(row)

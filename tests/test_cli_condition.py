@@ -230,6 +230,25 @@ def test_a_failed_run_removes_the_folders_it_made_for_its_output(verb, tmp_path,
     assert (tmp_path / "mine").is_dir() and not (tmp_path / "mine" / "sub").exists()
 
 
+def test_a_seed_beyond_32_bits_is_one_usage_line(capsys):
+    """torch.manual_seed overflowed (a traceback after the check) on a 65-bit seed."""
+    with pytest.raises(SystemExit) as info:
+        main(["debug", "make-tiny-model", "tiny", "--seed", str(2 ** 64)])
+    assert info.value.code == 2
+    assert "--seed must be at most 4294967295" in capsys.readouterr().err
+
+
+def test_output_dir_never_removes_a_folder_that_was_there_when_the_path_goes_up(tmp_path, monkeypatch):
+    from facecam.video.outputs import output_dir
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(RuntimeError):
+        with output_dir("x/../mine/sub"):
+            raise RuntimeError("the run failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # mine kept, no x made
+
+
 def test_random_refuses_a_negative_seed_in_the_library_too():
     from facecam.camera.trajectory import random_trajectory
     from facecam.errors import TrajectoryError

@@ -126,5 +126,9 @@ def test_debug_writers_check_their_places_before_any_work(tmp_path, capsys):
     ply = tmp_path / "head.ply"
     assert main(["debug", "make-proxy-ply", str(ply), "--preview", str(blocker / "views.png")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("facecam: error: cannot write to --preview's folder") and err.count("\n") == 1
+    assert err.startswith("facecam: error: --preview's folder does not exist") and err.count("\n") == 1
     assert not ply.exists()
+    # The check leaves nothing behind: no probe, no folder made for a model that was never written.
+    assert main(["debug", "make-tiny-model", str(blocker / "deeper" / "tiny")]) == 2
+    capsys.readouterr()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from conftest import grey_clip, one_error_line
@@ -138,6 +140,11 @@ def test_eval_artifacts_cli_says_why_there_is_no_score(tmp_path, capsys):
     clip = grey_clip(tmp_path / "b.mp4")
     assert main(["eval", "artifacts", "--input", str(clip), "--output", str(clip)]) == 0
     out, err = capsys.readouterr()
-    assert "max_excess: None" in out
-    assert err.strip().startswith("facecam: note: no checked frame had a face in both videos (5 without one in the "
-                                  "output, 0 in the input)")
+    assert "max_excess: None" in out and err == ""
+    assert out.strip().splitlines()[-1] == ("no verdict: no checked frame had a face in both videos (5 without one "
+                                            "in the output, 5 in the input)")
+    assert main(["eval", "artifacts", "--input", str(clip), "--output", str(clip), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["max_excess"] is None
+    assert err.strip() == ("facecam: note: no checked frame had a face in both videos (5 without one in the "
+                           "output, 5 in the input): nothing to score")

@@ -24,16 +24,22 @@ from typing import Iterator, Union
 
 
 def check_writable(folder: Union[str, os.PathLike], what: str = "folder") -> Path:
-    """Create ``folder`` if needed and check a file can be made in it, before any expensive work: one
-    FacecamError line naming ``what`` and the system's reason (a read-only or unmakeable place)."""
+    """Check that ``folder`` can be written (or made), before any expensive work, leaving nothing behind:
+    a probe folder is made and removed in ``folder``, or where it is missing in its nearest existing
+    parent. One FacecamError line naming ``what`` and the system's reason (a read-only place, a file in
+    the way)."""
     import tempfile
 
     from .errors import FacecamError
 
     path = Path(folder)
+    place = Path(os.path.abspath(path))
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    if not place.is_dir():
+        raise FacecamError(f"cannot write to {what} {path}: {place} is a file, not a folder")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        os.rmdir(tempfile.mkdtemp(prefix=".facecam-probe-", dir=path))
+        os.rmdir(tempfile.mkdtemp(prefix=".facecam-probe-", dir=place))
     except OSError as exc:
         raise FacecamError(f"cannot write to {what} {path}: {exc.strerror or exc}") from None
     return path

@@ -84,6 +84,9 @@ def _parse_frames(text) -> Union[int, str]:
         raise FacecamError(f"--frames must be a whole number 4k+1 (e.g. 81) or `all`, got {text!r}") from None
 
 
+MAX_SEED = 2 ** 32 - 1
+
+
 def parse_seed(text) -> int:
     """``--seed``: a whole number, 0 or more (numpy's generators take no negative seed)."""
     from .errors import FacecamError
@@ -94,6 +97,8 @@ def parse_seed(text) -> int:
         raise FacecamError(f"--seed must be a whole number, 0 or more, got {text!r}") from None
     if value < 0:
         raise FacecamError(f"--seed must be 0 or more, got {value}")
+    if value > MAX_SEED:  # torch.manual_seed overflows beyond 64 bits; 32 bits suit every generator
+        raise FacecamError(f"--seed must be at most {MAX_SEED}, got {value}")
     return value
 
 

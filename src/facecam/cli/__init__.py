@@ -71,7 +71,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.given_flags = {token.split("=", 1)[0] for token in argv if token.startswith("--")}
     if not getattr(args, "func", None):
         parser.print_help()
-        return 1
+        return 2  # a usage error, as argparse's and the bare verbs'
     with _log_lines(args.verbose):
         try:
             result = args.func(args)

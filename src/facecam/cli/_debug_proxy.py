@@ -51,6 +51,8 @@ def _run_make_proxy_ply(args: argparse.Namespace) -> int:
     # Both places before any work: a preview that cannot be written must not leave the .ply half a result.
     check_writable(out.parent, "the output's folder")
     if args.preview:
+        if not Path(args.preview).parent.is_dir():
+            raise FacecamError(f"--preview's folder does not exist: {Path(args.preview).parent}")
         check_writable(Path(args.preview).parent, "--preview's folder")
 
     from ..condition.proxy_view import render_proxy_views

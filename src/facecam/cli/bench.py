@@ -184,14 +184,15 @@ def run_static(args: argparse.Namespace) -> int:
         raise FacecamError(f"--ava256 folder not found: {args.ava256}")
     if not args.engine and not Path(args.generated).is_dir():
         raise FacecamError(f"--generated folder not found: {args.generated} (or give --engine facecam to make it)")
+    # LPIPS first: a weight file that is not one must stop the run before any view is generated.
+    try:
+        lpips, note = load_lpips(args.lpips_backbone, args.lpips_linear), ""
+    except LpipsUnavailable as exc:
+        lpips, note = None, str(exc)
+        _log(f"facecam: note: {note}")
     with output_dir(args.output) as out:  # a run that scores nothing leaves no folder it made
         if args.engine:
             _generate_static(args, identities, pairs)
-        try:
-            lpips, note = load_lpips(args.lpips_backbone, args.lpips_linear), ""
-        except LpipsUnavailable as exc:
-            lpips, note = None, str(exc)
-            _log(f"facecam: note: {note}")
         method = args.method or args.engine or "method"
         records = run(args.ava256, args.generated, out, method=method, identities=identities, pairs=pairs,
                       max_frames=args.frames, lpips=lpips, lpips_note=note, embedder=_embedder(args), log=_log)

@@ -74,7 +74,11 @@ def run_build(args: argparse.Namespace) -> int:
 
     if not args.nersemble and not args.wild:
         raise FacecamError("give --nersemble DIR and/or --wild DIR")
+    from .._atomic import check_writable
+
     check_output_dir(args.out)
+    check_writable(args.out, "output folder")  # before the sources' scan and the VAE's load
+    fresh = not Path(args.out).exists()
     check_count("--samples", args.samples, 1)
     check_count("--samples-per-shard", args.samples_per_shard, 1)
     check_count("--workers", args.workers, 1)
@@ -95,17 +99,9 @@ def run_build(args: argparse.Namespace) -> int:
         if not Path(args.vae).is_dir():
             raise FacecamError(f"--vae folder not found: {args.vae}")
         encoder = WanVideoEncoder.from_pretrained(args.vae, args.device, args.vae_dtype)
-    from .._atomic import check_writable
-
-    fresh = not Path(args.out).exists()
-    check_writable(args.out, "output folder")
-    try:
-        summary = build_dataset(args.out, sources, args.samples, args.seed, config, workers=args.workers,
-                                num_shards=args.num_shards, shard_index=args.shard_index, encoder=encoder,
-                                cache=args.cache, progress=not args.quiet)
-    except BaseException:
-        _drop_fresh(args, fresh)
-        raise
+    summary = build_dataset(args.out, sources, args.samples, args.seed, config, workers=args.workers,
+                            num_shards=args.num_shards, shard_index=args.shard_index, encoder=encoder,
+                            cache=args.cache, progress=not args.quiet)
     record = {**summary.to_dict(), "seed": args.seed, "num_shards": args.num_shards, "shard_index": args.shard_index,
               "workers": args.workers, "sources": {"nersemble_sequences": len(sources.nersemble),
                                                    "wild_clips": len(sources.wild)}}
@@ -128,9 +124,9 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def _drop_fresh(args: argparse.Namespace, fresh: bool) -> None:
-    """A build that made the output folder and then nothing: the folder goes again (an empty shard, the
-    caches and the staging area would read as a build). Not when the build is split over machines, which
-    write into the same folder."""
+    """A build that made the output folder and then not one sample: the folder goes again (an empty shard,
+    the caches and the staging area would read as a build). Only then: an interrupted build keeps what it
+    made, to resume. Not when the build is split over machines, which write into the same folder."""
     import shutil
 
     if fresh and args.num_shards == 1:

@@ -46,6 +46,7 @@ def _run_make_tiny_model(args: argparse.Namespace) -> int:
 
     check_writable(target.parent, "the model's parent folder")
     from ..model.tiny import write_tiny_model  # torch: seconds to import, so after the checks
+    target.parent.mkdir(parents=True, exist_ok=True)
     # Build beside the target and rename when complete (an empty target folder is replaced):
     # an interrupted run leaves no half model.
     with atomic_folder(target) as stage:

@@ -42,7 +42,7 @@ def register(sub) -> None:
     c.add_argument("--camera", required=True, metavar="PRESET|FILE.json",
                    help="the camera the output should follow: a preset, a keyframe file, or the "
                         "<name>_camera.json written by `facecam generate` (the only way to judge `random`)")
-    c.add_argument("--strength", type=float, default=1.0, help="the --strength the output was made with (default 1); not needed with a run's _camera.json, which "
+    c.add_argument("--strength", type=float, default=None, help="the --strength the output was made with (default 1); not needed with a run's _camera.json, which "
                    "holds its move at that strength")
     c.add_argument("--stride", type=int, default=4, help="judge every N-th frame and the last, N in 1-4 (default 4)")
     c.add_argument("--frame", type=int, default=None,
@@ -231,7 +231,7 @@ def run_artifacts(args: argparse.Namespace) -> int:
     _print(score.to_dict(), args.json)
     if not args.json:
         print(score.verdict())
-    if score.max_excess is None:
+    elif score.max_excess is None:
         _note(f"no checked frame had a face in both videos ({score.missing} without one in the output, "
               f"{score.input_missing} in the input): nothing to score")
     return 0

@@ -164,7 +164,7 @@ def artifact_score(input_frames: np.ndarray, output_frames: np.ndarray,
             result.frames.append(int(i))
             if box_in is None or box_out is None:  # nothing to compare against, or nothing to score
                 result.missing += int(box_out is None)
-                result.input_missing += int(box_in is None and box_out is not None)
+                result.input_missing += int(box_in is None)
                 result.excess.append(None)
                 result.input_fraction.append(None)
                 result.output_fraction.append(None)

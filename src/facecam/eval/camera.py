@@ -664,8 +664,11 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
         tolerances=tolerances)
 
 
-def load_camera(spec: str, num_frames: int, strength: float = 1.0) -> CameraTrajectory:
+def load_camera(spec: str, num_frames: int, strength: Optional[float] = None) -> CameraTrajectory:
     """A preset, a JSON keyframe file, or the ``<name>_camera.json`` that ``facecam generate`` wrote.
+
+    ``strength`` scales a preset or keyframe file (None: 1); a run's file already holds its move at the
+    strength it was made with, so there ``strength`` must be left out or be that one.
 
     ``random`` is refused: without its seed it would be a different move; pass the
     run's ``_camera.json`` instead, which records the sampled trajectory.
@@ -692,16 +695,16 @@ def load_camera(spec: str, num_frames: int, strength: float = 1.0) -> CameraTraj
             # strength it was made with is accepted, as the help asks for it; another one is an error.
             options = data.get("options") if isinstance(data.get("options"), dict) else {}
             made_with = float(options.get("strength", 1.0))
-            if strength != 1.0 and abs(strength - made_with) > 1e-9:
+            if strength is not None and abs(strength - made_with) > 1e-9:
                 raise TrajectoryError(f"{path.name} is a run's camera file: its move already has the --strength "
                                       f"it was made with ({made_with:g}); leave --strength out")
             return from_keys(recorded["keys"], int(recorded.get("frames") or num_frames),
                              name=str(recorded.get("name", path.stem)))
-    return resolve_camera(spec, num_frames, strength=strength)
+    return resolve_camera(spec, num_frames, strength=1.0 if strength is None else strength)
 
 
 def evaluate_camera(input_path: str, output_path: str, camera: str | CameraTrajectory,
-                    strength: float = 1.0, tolerances: Tolerances = Tolerances(),
+                    strength: Optional[float] = None, tolerances: Tolerances = Tolerances(),
                     frame: Optional[int] = None, stride: int = DEFAULT_STRIDE) -> ClipVerdict:
     """Read two videos (every frame, at their own rates) and judge ``camera`` (see :func:`load_camera`).
 
@@ -714,12 +717,13 @@ def evaluate_camera(input_path: str, output_path: str, camera: str | CameraTraje
 
     src = read_video(input_path, fps=None, num_frames=None).frames
     gen = read_video(output_path, fps=None, num_frames=None).frames
-    # Frame i of both must show the same instant: clips of different lengths are not a run's pair.
-    if len(src) != len(gen):
+    # Frame i of both must show the same instant: clips of different lengths are not a run's pair, unless
+    # one frame is named (a baseline that made 49 frames of an 81-frame input, judged at --frame 48).
+    if frame is None and len(src) != len(gen):
         raise FacecamError(f"--input has {len(src)} frames and --output {len(gen)}: the judge compares frame i "
                            f"of both, so give the clip the engine saw (<name>_input.mp4 from facecam generate) "
-                           f"and the output made from it")
-    if len(gen) < 2:
-        raise FacecamError("a camera move needs at least 2 frames: the clips have 1")
+                           f"and the output made from it, or judge one frame with --frame")
+    if len(gen) < 2 or len(src) < 2:
+        raise FacecamError(f"a camera move needs at least 2 frames: --input has {len(src)}, --output {len(gen)}")
     traj = camera if isinstance(camera, CameraTrajectory) else load_camera(camera, len(gen), strength)
     return evaluate_clips(src, gen, traj, tolerances, frame, stride)

@@ -215,7 +215,8 @@ def _state_dict(path, what: str) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # an unpickling error, a truncated file, a video: any of them
         raise WeightsError(f"{path} is not a PyTorch weight file for {what} "
-                           f"({type(exc).__name__}{': ' + str(exc).splitlines()[0] if str(exc) else ''})") from None
+                           f"({type(exc).__name__}{': ' + str(exc).splitlines()[0] if str(exc) else ''}); "
+                           f"give the right one with --lpips-backbone/--lpips-linear") from None
     if not isinstance(state, dict):
         raise WeightsError(f"{path} holds a {type(state).__name__}, not the state dict of {what}")
     return state
