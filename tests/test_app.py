@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import media_path
 
-from facecam.errors import TrajectoryError
+from facecam.errors import FacecamError, TrajectoryError
 
 KEY_COLUMNS = ["t", "yaw", "pitch", "roll", "zoom", "pan_x", "pan_y"]
 
@@ -73,8 +73,26 @@ def test_the_page_never_imports_the_cli():
 def test_errors_name_the_pages_fields_not_command_line_flags():
     from facecam.app import _error
 
-    line = _error(TrajectoryError("--frames must be 4k+1 and --size must be HxW, --port stays"))
-    assert line == "**Error:** Frames must be 4k+1 and Size must be HxW, --port stays"
+    line = _error(TrajectoryError("--frames must be 4k+1 and --strength at most 2"))
+    assert line == "**Error:** Frames must be 4k+1 and Strength at most 2"
+    # A flag the page has no field for stays a flag, with where it is set: "start there with Start SEC"
+    # sent page users to a field that is not there.
+    line = _error(TrajectoryError("if the face appears later, start there with --start SEC"))
+    assert line == ("**Error:** if the face appears later, start there with `--start SEC` (`--start SEC`: an "
+                    "option of `facecam generate`, not on this page)")
+    line = _error(TrajectoryError("give --weights DIR (or $FACECAM_WEIGHTS), or --proxy PATH.ply"))
+    assert line == ("**Error:** give the weights folder (`facecam app --weights DIR`) (or $FACECAM_WEIGHTS), "
+                    "or Proxy head .ply")
+
+
+def test_the_page_refuses_absurd_frames_at_once():
+    from facecam.app import PAGE_MAX_FRAMES, _frames
+
+    assert _frames(81) == 81 and _frames(81.0) == 81
+    with pytest.raises(FacecamError, match=f"at most {PAGE_MAX_FRAMES} on this page"):
+        _frames(100001)  # ran 80 s, then ran out of temporary disk
+    with pytest.raises(FacecamError, match="whole number"):
+        _frames(2.5)  # was read as 2
 
 
 def test_a_failed_preview_keeps_the_previous_results_on_the_page(page_handlers):
@@ -365,6 +383,39 @@ def test_keyframe_table_drives_the_camera_scaled_by_strength(page_handlers):
     assert keys[0]["yaw"] == 0 and keys[0]["zoom"] == 1
     assert keys[-1]["yaw"] == pytest.approx(-15) and keys[-1]["pitch"] == pytest.approx(5)
     assert keys[-1]["zoom"] == pytest.approx(1.2 ** 0.5)
+
+
+def test_a_drawn_seed_is_shown_and_recorded_so_the_move_can_be_kept(page_handlers):
+    """With Seed -1 Preview and Generate drew different random moves, and neither said which."""
+    import json
+    import re
+
+    handlers, photo, _ = page_handlers
+    status, files = _preview(handlers, photo, preset="random", seed=-1)
+    drawn = re.search(r"Seed (\d+) was drawn for this run", status)
+    assert drawn and "Generate renders it" not in status, status
+    record = json.loads(files["portrait_camera.json"].read_text())
+    assert record["options"]["seed"] == int(drawn.group(1))
+    again, files_again = _preview(handlers, photo, preset="random", seed=int(drawn.group(1)))
+    assert "was drawn" not in again and "Generate renders it" in again
+    keys = [json.loads(f["portrait_camera.json"].read_text())["trajectory"]["keys"] for f in (files, files_again)]
+    assert keys[0] == keys[1]  # the same move from the seed shown
+
+
+def test_the_runs_warnings_reach_the_page(page_handlers):
+    """A 90 deg turn (the warp engine tears beyond 35) and a clip shorter than Frames were said in the
+    server's log only; the page said "Done"."""
+    from types import SimpleNamespace
+
+    handlers, photo, _ = page_handlers
+    table = [[0, 0, 0, 0, 1, 0, 0], [1, -90, 0, 0, 1, 0, 0]]
+    form = dict(camera_source="keyframes", preset="arc-left", strength=1.0, table=table, json_file=None, frames=5,
+                proxy="subject", ply=None, mode="relative", seed=0, framing="auto", track=False, profile="default")
+    status, *_ = handlers["generate"](photo, *form.values(), "warp", SimpleNamespace(session_hash="tab"),
+                                      progress=lambda *a, **k: None)
+    assert status.startswith("Done:"), status
+    assert "**Note:** the camera turns 90 deg from the source view" in status
+    assert "lower Strength" in status  # in the page's words
 
 
 def test_the_framing_and_follow_the_face_controls_reach_the_run(page_handlers):

@@ -92,32 +92,94 @@ def _camera(source: str, preset: str, strength: float, table: Any, json_file: Op
     return preset
 
 
+PAGE_MAX_FRAMES = 1001  # a longer run belongs to `facecam generate` (its frames go to temporary disk)
+
+
 def _frames(value: Any) -> int:
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise FacecamError(f"frames must be a whole number (4k+1, e.g. 17 or 81), got {value!r}") from None
+        frames = float(value)
+        if frames != int(frames):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise FacecamError(f"Frames must be a whole number (4k+1, e.g. 17 or 81), got {value!r}") from None
+    if frames > PAGE_MAX_FRAMES:
+        raise FacecamError(f"Frames is at most {PAGE_MAX_FRAMES} on this page, got {int(frames)}; for longer "
+                           f"runs use `facecam generate --frames N` (or `--frames all`)")
+    return int(frames)
 
 
-def _seed(value: Any) -> Optional[int]:
-    """The seed box's value; blank or negative means a fresh random seed each run."""
-    if value in (None, ""):
-        return None
-    seed = int(value)
-    return None if seed < 0 else seed
+def _seed(value: Any) -> tuple[int, bool]:
+    """The seed box's value, and whether it was drawn: blank or negative draws a fresh seed for this run,
+    which the page then shows (and the run's camera file records), so a move one liked can be kept."""
+    import secrets
+
+    if value in (None, "") or int(value) < 0:
+        return secrets.randbelow(2 ** 31), True
+    return int(value), False
+
+
+# The options the page shows (their labels name its fields); any other flag in a message is the command line's.
+ON_PAGE = ("camera", "strength", "frames", "proxy", "mode", "seed", "framing", "track", "profile", "engine")
 
 
 def _page_words(message: str) -> str:
-    """``--frames`` -> ``Frames``: library errors name command-line flags; the page names its fields."""
+    """``--frames`` -> ``Frames``: library errors name command-line flags; the page names its fields. A flag
+    the page has no field for keeps its name, with a word on where it is set."""
     import dataclasses
     import re
 
     labels = {}
     for cls in (ConditionOptions, EngineOptions):
         for f in dataclasses.fields(cls):
-            if f.metadata.get("label"):
+            if f.metadata.get("label") and f.name in ON_PAGE:
                 labels["--" + f.name.replace("_", "-")] = f.metadata["label"]
-    return re.sub(r"--[a-z][a-z-]*", lambda m: labels.get(m.group(0), m.group(0)), message)
+    labels["--weights"] = "the weights folder (`facecam app --weights DIR`)"
+    elsewhere = []
+
+    def word(match) -> str:
+        flag, placeholder = match.group(1), match.group(2)
+        if flag in labels:  # the field's name; its placeholder (SEC, PATH.ply) is the field itself
+            return labels[flag] + (" .ply" if placeholder and placeholder.endswith(".ply") else "")
+        elsewhere.append(match.group(0))
+        return f"`{match.group(0)}`"
+
+    # A flag and its placeholder (`--start SEC`, `--proxy PATH.ply`, `--size HxW`) are renamed together.
+    message = re.sub(r"(--[a-z][a-z-]*)(?: ([A-Z][A-Za-z]*(?:\.[a-z]+)?)\b)?", word, message)
+    if elsewhere:
+        shown = ", ".join(dict.fromkeys(f"`{flag}`" for flag in elsewhere))
+        message += f" ({shown}: an option of `facecam generate`, not on this page)"
+    return message
+
+
+class _Warnings:
+    """The facecam logger's warnings of this thread while a run lasts (the page shows them; they went to the
+    server's log only: a 90 deg turn the warp engine tears at, a clip shorter than Frames)."""
+
+    def __init__(self) -> None:
+        import logging
+
+        self.lines: list[str] = []
+        self.thread = threading.get_ident()
+        self.handler = logging.Handler(logging.WARNING)
+        self.handler.emit = self._keep
+        self.logger = logging.getLogger("facecam")
+
+    def _keep(self, record) -> None:
+        if record.thread == self.thread:
+            text = record.getMessage()
+            for prefix in ("facecam: warning: ", "facecam: note: "):
+                text = text[len(prefix):] if text.startswith(prefix) else text
+            self.lines.append(_page_words(text))
+
+    def __enter__(self) -> "_Warnings":
+        self.logger.addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.logger.removeHandler(self.handler)
+
+    def markdown(self) -> str:
+        return "".join(f"\n\n**Note:** {line}" for line in dict.fromkeys(self.lines))
 
 
 def _error(exc: Exception, *uploads: Any) -> str:
@@ -187,17 +249,24 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
         if not source:
             raise FacecamError("upload a video or a portrait photo first")
         frames = _frames(frames)
+        seed, drawn = _seed(seed)
         options = ConditionOptions(camera=_camera(camera_source, preset, float(strength), table, json_file, frames),
                                    strength=float(strength), frames=frames, proxy=str(ply) if ply else proxy,
-                                   mode=mode, seed=_seed(seed), framing=framing, track=bool(track),
+                                   mode=mode, seed=seed, framing=framing, track=bool(track),
                                    profile=profile)
         engine_options, loaded = engine_for(engine) if engine else (None, None)
         # A preview in the release profile also draws the head from the server's weights folder.
         options = resolve_profile(options, facecam.engine_kwargs()["weights"])
         progress(0.0, desc="tracking the face and drawing the condition"
                  + (f", then rendering with the {engine} engine" if engine else ""))
-        result = render(str(source), options, engine_options, loaded=loaded, progress=True)
-        return result, write_run(result, job_dir(request))
+        with _Warnings() as warnings:
+            result = render(str(source), options, engine_options, loaded=loaded, progress=True)
+            written = write_run(result, job_dir(request))
+        # Only where the seed matters: the random move, the diffusion engine's noise.
+        matters = options.camera == "random" or engine == "facecam"
+        notes = (f" Seed {seed} was drawn for this run: put it in Seed to keep this move." if drawn and matters
+                 else "")
+        return result, written, notes + warnings.markdown()
 
     def preview(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
                 framing, track, profile,
@@ -206,11 +275,12 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
         form = (source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
                 framing, track, profile)
         try:
-            result, written = run(form, None, request, progress)
+            result, written, notes = run(form, None, request, progress)
         except FacecamError as exc:
             return _error(exc, source, json_file, ply), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         clip = result.clip
-        status = f"Preview of **{clip.trajectory.name}** on {clip.name}: {len(clip.source)} frames. Generate renders it."
+        status = (f"Preview of **{clip.trajectory.name}** on {clip.name}: {len(clip.source)} frames."
+                  + (" Generate renders it." if "was drawn" not in notes else "") + notes)
         return (status, str(written[f"{clip.name}_preview.mp4"]), str(written[f"{clip.name}_camera.mp4"]), None,
                 [str(p) for p in written.values()])
 
@@ -221,11 +291,12 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
         form = (source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
                 framing, track, profile)
         try:
-            result, written = run(form, engine, request, progress)
+            result, written, notes = run(form, engine, request, progress)
         except FacecamError as exc:
             return _error(exc, source, json_file, ply), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         clip = result.clip
-        status = f"Done: **{clip.trajectory.name}** on {clip.name} with the {engine} engine, {len(result.video)} frames."
+        status = (f"Done: **{clip.trajectory.name}** on {clip.name} with the {engine} engine, "
+                  f"{len(result.video)} frames.{notes}")
         return (status, str(written[f"{clip.name}_preview.mp4"]), str(written[f"{clip.name}_camera.mp4"]),
                 str(written[f"{clip.name}.mp4"]), [str(p) for p in written.values()])
 
@@ -244,7 +315,7 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
                 with gr.Group(visible=True) as preset_group:
                     preset = gr.Radio(list(PRESETS), value="arc-left", label="Preset", elem_id="preset")
                     preset_help = gr.Markdown(PRESET_HELP["arc-left"])
-                strength = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Strength",
+                strength = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="Strength",
                                      info="multiplies the move (0.5 = half the angle, zoom and pan)")
                 with gr.Group(visible=False) as keys_group:
                     table = gr.Dataframe(value=DEFAULT_KEYS, headers=KEY_COLUMNS, datatype="number",
@@ -264,7 +335,8 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
                     mode = gr.Radio(["relative", "absolute"], value="relative", label="Mode")
                     # A fixed default so Generate renders exactly the move Preview showed, random preset included.
                     seed = gr.Number(value=ConditionOptions().seed, precision=0, label="Seed (random preset, engines)",
-                                     info="change it for another random move; -1: a new seed every run")
+                                     info="change it for another random move; -1: a new seed every run (shown "
+                                          "after the run)")
                     framing = gr.Radio(["auto", "reference"], value=ConditionOptions().framing, label="Framing",
                                        elem_id="framing",
                                        info="auto: a small, distant face gets a tighter crop; reference: the "

@@ -137,7 +137,7 @@ class ConditionOptions:
                           "reference: the fixed-scale reference crop",
                           choices=("auto", "reference"), label="Framing")
     track: bool = option(False, "the crop follows the face over the clip (smoothed), and zoom centres on the face",
-                         label="Track the face")
+                         label="Follow the face")
     mode: str = option("relative", "relative: the proxy sits on the source head and the move starts at the "
                        "source view; absolute: the authors' proxy views on a sphere, top square of the canvas",
                        choices=("relative", "absolute"), label="Mode")
