@@ -53,6 +53,17 @@ def test_invalid_keyframe_table_is_explained(rows, message):
         keys_from_table(rows)
 
 
+def test_a_keyframe_error_names_the_table_row_as_the_page_shows_it():
+    """The library counts keys from 0 and skips blank rows; the page said "key 1" for table row 3."""
+    from facecam.app import _camera
+
+    table = [[0, 0, 0, 0, 1, 0, 0], [None] * 7, [0.5, -10, 0, 0, -2, 0, 0]]
+    with pytest.raises(TrajectoryError, match=r"^keyframe row 3: zoom must be positive, got -2"):
+        _camera("keyframes", "arc-left", 1.0, table, None, 17)
+    with pytest.raises(TrajectoryError, match=r"^keyframe row 2: 't' = 5.0 is outside 0..1$"):
+        _camera("keyframes", "arc-left", 1.0, [[0, 0, 0, 0, 1, 0, 0], [5, 0, 0, 0, 1, 0, 0]], None, 17)
+
+
 def test_facecam_engine_is_shown_disabled_with_the_reason_without_weights(tmp_path, monkeypatch):
     from facecam.app import build_app
 
@@ -443,6 +454,8 @@ def test_the_release_profile_previews_the_authors_head_from_the_servers_weights(
     handlers = {f.name: f.fn for f in demo.fns.values()}
     status, files = _preview(handlers, photo, profile="release")
     assert status.startswith("Preview of **random**"), status
+    # The preset on the form (arc-left, the default) was replaced: the page says so, it did not.
+    assert "Profile release renders the authors' random move: the chosen camera (arc-left) was not used" in status
     options = json.loads(files["portrait_camera.json"].read_text())["options"]
     assert options["profile"] == "release" and options["mode"] == "absolute"
     assert options["proxy"] == str(tiny_weights / "FaceCam" / "gaussians.ply")

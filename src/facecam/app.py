@@ -55,9 +55,14 @@ def keys_from_table(rows: Any) -> list[dict]:
     clip. A blank cell is left out (the previous key's value carries on); a blank row
     is skipped; anything that is not a number raises :class:`TrajectoryError`.
     """
+    return _table_keys(rows)[0]
+
+
+def _table_keys(rows: Any) -> tuple[list[dict], list[int]]:
+    """:func:`keys_from_table`'s keys and the table row (1-based) each came from (blank rows are skipped)."""
     if hasattr(rows, "values") and hasattr(rows, "columns"):  # a DataFrame, whatever Gradio hands over
         rows = rows.values.tolist()
-    keys = []
+    keys, numbers = [], []
     for r, row in enumerate(rows or []):
         key = {}
         for column, cell in zip(KEY_COLUMNS, row):
@@ -75,15 +80,23 @@ def keys_from_table(rows: Any) -> list[dict]:
         if "t" not in key:
             raise TrajectoryError(f"keyframe row {r + 1} has no t (0 = first frame, 1 = last)")
         keys.append(key)
+        numbers.append(r + 1)
     if not keys:
         raise TrajectoryError("the keyframe table is empty: add at least one row with a t")
-    return keys
+    return keys, numbers
 
 
 def _camera(source: str, preset: str, strength: float, table: Any, json_file: Optional[str], frames: int):
     """The ``camera`` argument of ``build_condition`` for the chosen camera source."""
     if source == "keyframes":
-        trajectory = from_keys(keys_from_table(table), frames, name="keyframes", normalized=True)
+        import re
+
+        keys, numbers = _table_keys(table)
+        try:
+            trajectory = from_keys(keys, frames, name="keyframes", normalized=True)
+        except TrajectoryError as exc:  # the library counts keys from 0; the page shows table rows from 1
+            message = re.sub(r"\bkey (\d+)", lambda m: f"keyframe row {numbers[int(m.group(1))]}", str(exc))
+            raise TrajectoryError(message.replace(" (time: normalized)", "")) from None
         return scale_trajectory(trajectory, strength) if strength != 1.0 else trajectory
     if source == "JSON file":
         if not json_file:
@@ -256,7 +269,10 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
                                    profile=profile)
         engine_options, loaded = engine_for(engine) if engine else (None, None)
         # A preview in the release profile also draws the head from the server's weights folder.
+        chosen = options.camera
         options = resolve_profile(options, facecam.engine_kwargs()["weights"])
+        replaced = (f" Profile release renders the authors' random move: the chosen camera "
+                    f"({getattr(chosen, 'name', chosen)}) was not used." if options.camera is not chosen else "")
         progress(0.0, desc="tracking the face and drawing the condition"
                  + (f", then rendering with the {engine} engine" if engine else ""))
         with _Warnings() as warnings:
@@ -264,8 +280,8 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
             written = write_run(result, job_dir(request))
         # Only where the seed matters: the random move, the diffusion engine's noise.
         matters = options.camera == "random" or engine == "facecam"
-        notes = (f" Seed {seed} was drawn for this run: put it in Seed to keep this move." if drawn and matters
-                 else "")
+        notes = replaced + (f" Seed {seed} was drawn for this run: put it in Seed to keep this move."
+                            if drawn and matters else "")
         return result, written, notes + warnings.markdown()
 
     def preview(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
@@ -324,7 +340,8 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
                     gr.Markdown("t: 0 = first frame, 1 = last. Degrees for yaw (negative orbits left), pitch "
                                 "(positive orbits up) and roll; zoom is a factor; pan is a fraction of the frame. "
                                 "A blank cell keeps the previous key's value.")
-                json_file = gr.File(label="Trajectory JSON (keys, as `facecam cameras` describes)",
+                json_file = gr.File(label='Trajectory JSON ({"frames": N, "keys": [{"t": 0, "yaw": 0}, ...]}: t counts frames, '
+                                          'or 0..1 with "time": "normalized")',
                                     file_types=[".json"], visible=False, elem_id="trajectory")
                 frames = gr.Number(value=ConditionOptions().frames, precision=0, label="Frames", elem_id="frames",
                                    info="4k+1 at 24 fps: 81 = 3.4 s; 17 previews fastest")
@@ -332,7 +349,9 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
                     proxy = gr.Radio(["subject", "template"], value="subject", label="Proxy head",
                                      info="the subject's own first-frame mesh, or the generic template")
                     ply = gr.File(label="Proxy head .ply (optional, replaces the above)", file_types=[".ply"])
-                    mode = gr.Radio(["relative", "absolute"], value="relative", label="Mode")
+                    mode = gr.Radio(["relative", "absolute"], value="relative", label="Mode",
+                                    info="relative: the move starts at the source's own view; absolute: the "
+                                         "authors' views on a sphere around a frontal head")
                     # A fixed default so Generate renders exactly the move Preview showed, random preset included.
                     seed = gr.Number(value=ConditionOptions().seed, precision=0, label="Seed (random preset, engines)",
                                      info="change it for another random move; -1: a new seed every run (shown "
