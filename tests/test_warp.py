@@ -1230,3 +1230,42 @@ def test_the_stretch_fill_gives_the_same_frame_when_two_threads_render_at_once()
 
     with ThreadPoolExecutor(2) as pool:
         assert sum(pool.map(work, range(2))) == 0
+
+
+def test_render_frames_moves_its_progress_bar_in_the_calling_thread_and_reraises(monkeypatch):
+    """A web page follows the progress of its own thread only: the bar, moved by the workers, sat at 0."""
+    import threading
+
+    import tqdm.auto
+
+    from facecam.engines import warp
+
+    calls = []
+
+    class Bar:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def update(self, n):
+            calls.append(threading.get_ident())
+
+        def close(self):
+            pass
+
+    class Renderer:
+        def render(self, layer, *rest):
+            if layer is None:
+                raise RuntimeError("a worker failed")
+            return np.full((4, 4, 3), 7, np.uint8)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    monkeypatch.setattr(warp, "RENDER_THREADS", 2)
+    monkeypatch.setattr(warp.os, "cpu_count", lambda: 2)
+    T = 9
+    out = np.zeros((T, 4, 4, 3), np.uint8)
+    args = ([0] * T, [None] * T, [None] * T, [None] * T, [None] * T, [None] * T)
+    warp.render_frames(out, *args, make_renderer=Renderer, progress=True)
+    assert (out == 7).all()
+    assert calls == [threading.get_ident()] * T
+    with pytest.raises(RuntimeError, match="a worker failed"):
+        warp.render_frames(out, [0] * 4 + [None] + [0] * 4, *args[1:], make_renderer=Renderer, progress=True)

@@ -265,19 +265,38 @@ def render_frames(out: np.ndarray, layers: "np.ndarray | PersonLayers", src2d: n
 
         bar = tqdm(total=T, desc="warp", unit="frame", leave=False)
 
+    import queue
+
+    rendered: "queue.SimpleQueue[int]" = queue.SimpleQueue()
+
     def work(k: int) -> None:
         renderer = make_renderer()
         for t in range(k, T, workers):
             out[t] = renderer.render(layers[t], src2d[t], world[t], cameras[t], person_h[t], bg_h[t])
-            if bar is not None:
+            if workers == 1 and bar is not None:
                 bar.update(1)
+            elif workers > 1:
+                rendered.put(t)
 
     try:
         if workers == 1:
             work(0)
         else:
+            # The bar moves in the calling thread: a web page's progress (Gradio's tqdm tracking) follows
+            # that thread only, and sat at 0 until the end while the workers counted.
             with ThreadPoolExecutor(workers) as pool:
-                list(pool.map(work, range(workers)))  # list(): re-raise a worker's exception here
+                jobs = [pool.submit(work, k) for k in range(workers)]
+                done = 0
+                while done < T and not any(job.done() and job.exception() for job in jobs):
+                    try:
+                        rendered.get(timeout=0.05)
+                    except queue.Empty:
+                        continue
+                    done += 1
+                    if bar is not None:
+                        bar.update(1)
+                for job in jobs:
+                    job.result()  # re-raise a worker's exception here
     finally:
         if bar is not None:
             bar.close()
