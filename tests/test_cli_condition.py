@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import media_path
+from conftest import media_path, one_error_line
 from facecam.camera.trajectory import PRESETS, load_trajectory, preset
 from facecam.cli import main
 from facecam.errors import TrajectoryError
@@ -247,6 +247,18 @@ def test_output_dir_never_removes_a_folder_that_was_there_when_the_path_goes_up(
         with output_dir("x/../mine/sub"):
             raise RuntimeError("the run failed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # mine kept, no x made
+
+
+def test_cameras_refuses_flags_it_would_ignore(capsys):
+    from facecam.cli import main
+
+    assert main(["cameras", "--seed", "5"]) == 2
+    one_error_line(capsys, "--seed seeds `--export random` only")
+    assert main(["cameras", "--export", "arc-left", "--seed", "5"]) == 2
+    one_error_line(capsys, "--seed seeds `--export random` only")
+    assert main(["cameras", "--frames", "33"]) == 2
+    one_error_line(capsys, "give --export PRESET")
+    assert main(["cameras", "--export", "random", "--seed", "5", "--frames", "33"]) == 0
 
 
 def test_random_refuses_a_negative_seed_in_the_library_too():

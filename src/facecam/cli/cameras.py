@@ -28,7 +28,13 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..camera.trajectory import PRESET_HELP, PRESETS, preset
+    from ..errors import FacecamError
 
+    given = getattr(args, "given_flags", set())
+    if args.export != "random" and "--seed" in given:  # it was ignored without a word
+        raise FacecamError("--seed seeds `--export random` only")
+    if not args.export and "--frames" in given:
+        raise FacecamError("--frames is the length of an --export'ed move: give --export PRESET")
     if args.export:
         from ._options import check_count
 

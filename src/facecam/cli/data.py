@@ -109,7 +109,8 @@ def run_build(args: argparse.Namespace) -> int:
     summary_path = out / f"summary-{args.shard_index:04d}-of-{args.num_shards:04d}.json"
     summary_path.write_text(json.dumps(record, indent=1))
     kinds = ", ".join(f"{v} {k}" for k, v in sorted(summary.kinds.items())) or "none"
-    print(f"{len(summary.shards)} shards complete in {out} ({summary.samples_made} samples made: {kinds}; "
+    shards = f"{len(summary.shards)} shard{'' if len(summary.shards) == 1 else 's'}"
+    print(f"{shards} complete in {out} ({summary.samples_made} samples made: {kinds}; "
           f"{summary.samples_resumed} already there; {len(summary.failed)} failed; "
           f"{summary.retried} attempts re-planned: no face or unreadable clip)")
     print(f"{summary.seconds:.1f} s, {summary.samples_per_minute:.2f} samples/min; summary: {summary_path}")

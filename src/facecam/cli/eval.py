@@ -145,7 +145,8 @@ def camera_table(verdict) -> str:
     """The verdict as a few lines: the decision, the reason, then one row per component."""
     judged = verdict.frames["judged"]
     lines = [f"camera {verdict.camera}: {'CORRECT' if verdict.correct else 'WRONG'}"
-             f" ({len(judged)} frames judged, {verdict.face_missing['count']} without a face in the output; "
+             f" ({len(judged)} frame{'' if len(judged) == 1 else 's'} judged, {verdict.face_missing['count']} "
+             f"without a face in the output; "
              f"paper's direction rule: {'correct' if verdict.paper_correct else 'wrong'})"]
     if verdict.reason:
         lines += [f"  why: {r}" for r in verdict.reason.split("; ")]
