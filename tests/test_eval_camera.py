@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from facecam.camera.trajectory import resolve_camera
+from facecam.errors import FacecamError
 from facecam.eval.camera import (PoseChange, Thresholds, evaluate_frames, expected_signs, judge,
                                  pose_change)
 
@@ -253,6 +254,20 @@ def test_clips_of_different_lengths_or_a_single_frame_are_refused(tmp_path, caps
     assert main(["eval", "camera", "--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "short.mp4"),
                  "--camera", "arc-left", "--frame", "4"]) == 2
     assert "frames and --output" not in capsys.readouterr().err
+
+
+def test_an_input_of_another_size_than_the_output_gets_a_note(tmp_path, caplog):
+    """The raw source given instead of `_input.mp4` was judged WRONG with no hint of why."""
+    import logging
+
+    from facecam.eval.camera import evaluate_camera
+    from facecam.video.io import write_video
+
+    write_video(tmp_path / "raw.mp4", np.full((5, 64, 96, 3), 90, np.uint8), 24.0)
+    write_video(tmp_path / "out.mp4", np.full((5, 48, 32, 3), 90, np.uint8), 24.0)
+    with caplog.at_level(logging.WARNING, logger="facecam"), pytest.raises(FacecamError):  # grey: no face
+        evaluate_camera(str(tmp_path / "raw.mp4"), str(tmp_path / "out.mp4"), "arc-left")
+    assert "--input is 96x64 and --output 32x48; the judge expects the clip the engine saw" in caplog.text
 
 
 def test_an_unseeded_random_camera_is_refused():

@@ -725,5 +725,14 @@ def evaluate_camera(input_path: str, output_path: str, camera: str | CameraTraje
                            f"and the output made from it, or judge one frame with --frame")
     if len(gen) < 2 or len(src) < 2:
         raise FacecamError(f"a camera move needs at least 2 frames: --input has {len(src)}, --output {len(gen)}")
+    if src.shape[1:3] != gen.shape[1:3]:
+        # Not an error (another method's output may have its own size), but the usual mistake: the raw
+        # source given instead of the crop the engine saw, which reads as a zoom and a shift.
+        import logging
+
+        logging.getLogger("facecam").warning(
+            f"facecam: note: --input is {src.shape[2]}x{src.shape[1]} and --output {gen.shape[2]}x{gen.shape[1]}; "
+            f"the judge expects the clip the engine saw (<name>_input.mp4 from facecam generate), not the raw "
+            f"source, or its crop shows as a camera move")
     traj = camera if isinstance(camera, CameraTrajectory) else load_camera(camera, len(gen), strength)
     return evaluate_clips(src, gen, traj, tolerances, frame, stride)
