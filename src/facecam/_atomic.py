@@ -23,6 +23,17 @@ from pathlib import Path
 from typing import Iterator, Union
 
 
+def folders_to_make(path: Union[str, os.PathLike]) -> list[Path]:
+    """The folders missing on the way to ``path`` (``..`` resolved, absolute), deepest first: what a
+    ``mkdir(parents=True)`` would make; empty when ``path`` exists."""
+    missing = []
+    folder = Path(os.path.abspath(path))
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
 def check_writable(folder: Union[str, os.PathLike], what: str = "folder") -> Path:
     """Check that ``folder`` can be written (or made), before any expensive work, leaving nothing behind:
     a probe folder is made and removed in ``folder``, or where it is missing in its nearest existing
@@ -33,9 +44,8 @@ def check_writable(folder: Union[str, os.PathLike], what: str = "folder") -> Pat
     from .errors import FacecamError
 
     path = Path(folder)
-    place = Path(os.path.abspath(path))
-    while not place.exists() and place != place.parent:
-        place = place.parent
+    missing = folders_to_make(path)
+    place = missing[-1].parent if missing else Path(os.path.abspath(path))
     if not place.is_dir():
         raise FacecamError(f"cannot write to {what} {path}: {place} is a file, not a folder")
     try:

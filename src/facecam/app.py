@@ -20,6 +20,7 @@ serving.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -164,20 +165,16 @@ def _page_words(message: str) -> str:
     return message
 
 
-class _Warnings:
+class _Warnings(logging.Handler):
     """The facecam logger's warnings of this thread while a run lasts (the page shows them; they went to the
     server's log only: a 90 deg turn the warp engine tears at, a clip shorter than Frames)."""
 
     def __init__(self) -> None:
-        import logging
-
+        super().__init__(logging.WARNING)
         self.lines: list[str] = []
         self.thread = threading.get_ident()
-        self.handler = logging.Handler(logging.WARNING)
-        self.handler.emit = self._keep
-        self.logger = logging.getLogger("facecam")
 
-    def _keep(self, record) -> None:
+    def emit(self, record: logging.LogRecord) -> None:
         if record.thread == self.thread:
             text = record.getMessage()
             for prefix in ("facecam: warning: ", "facecam: note: "):
@@ -185,11 +182,11 @@ class _Warnings:
             self.lines.append(_page_words(text))
 
     def __enter__(self) -> "_Warnings":
-        self.logger.addHandler(self.handler)
+        logging.getLogger("facecam").addHandler(self)
         return self
 
     def __exit__(self, *exc) -> None:
-        self.logger.removeHandler(self.handler)
+        logging.getLogger("facecam").removeHandler(self)
 
     def markdown(self) -> str:
         return "".join(f"\n\n**Note:** {line}" for line in dict.fromkeys(self.lines))
@@ -253,7 +250,8 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
         return Path(tempfile.mkdtemp(prefix="run-", dir=folder))
 
     def run(form: tuple, engine: Optional[str], request, progress):
-        """Render the form with the run API and write the files; returns (run, {file name: path})."""
+        """Render the form with the run API and write the files; returns (run, {file name: path}, the
+        status's notes, whether the same form renders this move again)."""
         from .profiles import resolve_profile
         from .run import render, write_run
 
@@ -278,11 +276,11 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
         with _Warnings() as warnings:
             result = render(str(source), options, engine_options, loaded=loaded, progress=True)
             written = write_run(result, job_dir(request))
-        # Only where the seed matters: the random move, the diffusion engine's noise.
-        matters = options.camera == "random" or engine == "facecam"
-        notes = replaced + (f" Seed {seed} was drawn for this run: put it in Seed to keep this move."
-                            if drawn and matters else "")
-        return result, written, notes + warnings.markdown()
+        # Only where the seed matters (the random move, the diffusion engine's noise) does a drawn one make
+        # this run's move or video one that the same form will not give again.
+        fresh = drawn and (options.camera == "random" or engine == "facecam")
+        notes = replaced + (f" Seed {seed} was drawn for this run: put it in Seed to keep this move." if fresh else "")
+        return result, written, notes + warnings.markdown(), not fresh
 
     def preview(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
                 framing, track, profile,
@@ -291,12 +289,12 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
         form = (source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
                 framing, track, profile)
         try:
-            result, written, notes = run(form, None, request, progress)
+            result, written, notes, repeatable = run(form, None, request, progress)
         except FacecamError as exc:
             return _error(exc, source, json_file, ply), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         clip = result.clip
         status = (f"Preview of **{clip.trajectory.name}** on {clip.name}: {len(clip.source)} frames."
-                  + (" Generate renders it." if "was drawn" not in notes else "") + notes)
+                  + (" Generate renders it." if repeatable else "") + notes)
         return (status, str(written[f"{clip.name}_preview.mp4"]), str(written[f"{clip.name}_camera.mp4"]), None,
                 [str(p) for p in written.values()])
 
@@ -307,7 +305,7 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
         form = (source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
                 framing, track, profile)
         try:
-            result, written, notes = run(form, engine, request, progress)
+            result, written, notes, _ = run(form, engine, request, progress)
         except FacecamError as exc:
             return _error(exc, source, json_file, ply), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         clip = result.clip

@@ -268,15 +268,14 @@ def render_frames(out: np.ndarray, layers: "np.ndarray | PersonLayers", src2d: n
     import queue
 
     rendered: "queue.SimpleQueue[int]" = queue.SimpleQueue()
+    # A frame done: counted on the bar in place when this thread renders, else handed to this thread.
+    done_one = rendered.put if workers > 1 else (lambda t: bar.update(1)) if bar is not None else (lambda t: None)
 
     def work(k: int) -> None:
         renderer = make_renderer()
         for t in range(k, T, workers):
             out[t] = renderer.render(layers[t], src2d[t], world[t], cameras[t], person_h[t], bg_h[t])
-            if workers == 1 and bar is not None:
-                bar.update(1)
-            elif workers > 1:
-                rendered.put(t)
+            done_one(t)
 
     try:
         if workers == 1:

@@ -497,9 +497,9 @@ def _resample(camera: CameraTrajectory, n: int) -> CameraTrajectory:
 
 def detect_frames(frames: np.ndarray, indices: Sequence[int]) -> dict[int, Optional[np.ndarray]]:
     """``{index: (478, 3) landmarks or None}`` of the given frames, each detected on its own."""
-    from ..face.landmarks import face_mesh
-
     from tqdm.auto import tqdm
+
+    from ..face.landmarks import face_mesh
 
     mesh = face_mesh(static=True)
     try:
@@ -711,9 +711,8 @@ def evaluate_camera(input_path: str, output_path: str, camera: str | CameraTraje
     The input should be the clip the engine saw (``DIR/<name>_input.mp4`` from
     ``facecam generate``), so that frame ``i`` of both shows the same instant in the same framing.
     """
-    from ..video.io import read_video
-
     from ..errors import FacecamError
+    from ..video.io import read_video
 
     src = read_video(input_path, fps=None, num_frames=None).frames
     gen = read_video(output_path, fps=None, num_frames=None).frames

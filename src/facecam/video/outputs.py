@@ -59,11 +59,9 @@ def output_dir(path: str | os.PathLike):
     """Prepare ``path`` (see :func:`prepare_output_dir`); if the block fails, remove it again when it
     was created here and is still empty, so a failed command leaves nothing behind (the folders made
     above it for it too: ``-o new/sub`` left ``new/`` behind)."""
-    made = []  # the folders this call creates, deepest first
-    folder = Path(os.path.abspath(path))  # `..` resolved: x/../mine is mine, not a folder to make
-    while not folder.exists() and folder != folder.parent:
-        made.append(folder)
-        folder = folder.parent
+    from .._atomic import folders_to_make
+
+    made = folders_to_make(path)  # `..` resolved: x/../mine is mine, not a folder to make
     out = prepare_output_dir(os.path.normpath(path))  # (pathlib would make x for x/../mine/sub)
     try:
         yield out
