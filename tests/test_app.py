@@ -422,9 +422,17 @@ def test_the_runs_warnings_reach_the_page(page_handlers):
     table = [[0, 0, 0, 0, 1, 0, 0], [1, -90, 0, 0, 1, 0, 0]]
     form = dict(camera_source="keyframes", preset="arc-left", strength=1.0, table=table, json_file=None, frames=5,
                 proxy="subject", ply=None, mode="relative", seed=0, framing="auto", track=False, profile="default")
+    said = []
     status, *_ = handlers["generate"](photo, *form.values(), "warp", SimpleNamespace(session_hash="tab"),
-                                      progress=lambda *a, **k: None)
+                                      progress=lambda *a, **k: said.append(k.get("desc")))
     assert status.startswith("Done:"), status
+    # The engine's first load is said before it starts (the facecam engine's took 16-20 s without a word);
+    # the next run has it loaded already.
+    assert said[0] == "loading the warp engine (the first run of this page only)"
+    said.clear()
+    handlers["generate"](photo, *form.values(), "warp", SimpleNamespace(session_hash="tab"),
+                         progress=lambda *a, **k: said.append(k.get("desc")))
+    assert not any("loading" in (d or "") for d in said)
     assert "**Note:** the camera turns 90 deg from the source view" in status
     assert "lower Strength" in status  # in the page's words
 

@@ -305,3 +305,24 @@ def test_a_folder_of_runs_made_with_other_options_is_refused_before_any_run(two_
     records = run_dynamic(videos, tmp_path, lambda *a: calls.append(a), method="warp", motions=("pan-left",),
                           options={"frames": 17}, log=lambda line: None)
     assert calls == [] and records[0]["status"] == "ok"   # the same options: the finished run is kept
+
+
+def test_the_dynamic_chart_keeps_the_artifact_excess_off_the_x100_panel():
+    from facecam.eval.dynamic import summarize_dynamic
+    from facecam.eval.report import dynamic_panels
+
+    def record(motion, correct, excess):
+        return {"run": f"a__{motion}", "motion": motion, "status": "ok",
+                "camera": {"correct": correct, "paper_correct": correct, "errors": {}, "face_missing": {"count": 0}},
+                "identity": {"similarity": 0.8, "model": "sface"},
+                "quality": {k: 0.9 for k in ("ours_subject_consistency", "ours_motion_smoothness",
+                                             "ours_dynamic_degree", "ours_temporal_stability")},
+                "artifacts": {"max_excess": excess}}
+
+    summary = summarize_dynamic([record("arc-left", True, 0.03), record("zoom-in", False, -0.01)], "warp")
+    panels = {title: (labels, values, top) for title, labels, values, top in dynamic_panels(summary)}
+    labels, values, top = panels["Overall (x100)"]
+    assert not any("Excess" in label for label in labels)  # a fraction among percentages drew a bar of 0.01
+    assert dict(zip(labels, values))["Camera Correctness"] == 50.0
+    labels, values, top = panels["Flat/smear excess\n(face box fraction)"]
+    assert labels == ["zoom-in", "arc-left"] and values == [-0.01, 0.03] and top is None

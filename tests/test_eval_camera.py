@@ -578,8 +578,10 @@ def test_eval_camera_cli_prints_one_json_object_with_the_judges_fields(tmp_path,
                  "--camera", "pan-left"]) == 1
     text = capsys.readouterr().out
     assert text.startswith("camera pan-left: WRONG") and "why: uncommanded roll" in text
-    assert any(line.split()[:3] == ["roll", "uncommanded", line.split()[2]] and line.endswith("FAIL")
+    assert any(line.split()[:3] == ["roll", "other", line.split()[2]] and line.endswith("FAIL")
                for line in text.splitlines())
+    # The table says what its errors are measured against: the change the move implies, not zero.
+    assert "measured minus the change a faithful output shows" in text
 
 
 def test_eval_camera_exits_1_on_a_wrong_verdict_with_the_json_still_printed(tmp_path, clip, capsys):

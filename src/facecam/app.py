@@ -265,6 +265,9 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
                                    strength=float(strength), frames=frames, proxy=str(ply) if ply else proxy,
                                    mode=mode, seed=seed, framing=framing, track=bool(track),
                                    profile=profile)
+        if engine and engine not in engines:
+            # The diffusion engine's first load reads its weights (tens of seconds at full size) before any bar.
+            progress(0.0, desc=f"loading the {engine} engine (the first run of this page only)")
         engine_options, loaded = engine_for(engine) if engine else (None, None)
         # A preview in the release profile also draws the head from the server's weights folder.
         chosen = options.camera

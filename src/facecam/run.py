@@ -141,8 +141,9 @@ class ConditionOptions:
     mode: str = option("relative", "relative: the proxy sits on the source head and the move starts at the "
                        "source view; absolute: the authors' proxy views on a sphere, top square of the canvas",
                        choices=("relative", "absolute"), label="Mode")
-    seed: Optional[int] = option(0, "seed of the random preset and of the engine's noise; the same seed "
-                                 "gives the same video", label="Seed", parse=parse_seed)
+    seed: Optional[int] = option(0, "seed of the `random` camera preset and, with the facecam engine, of its "
+                                 "diffusion noise; the same seed gives the same video", label="Seed",
+                                 parse=parse_seed)
     profile: str = option("default", "default: this project's choices; release: the authors' released inference "
                           "(absolute sphere camera, random move, the weights' gaussians.ply head, consecutive "
                           "source frames, bilinear crop, bf16 latents and VAE; see docs/diffusion.md)",

@@ -154,11 +154,13 @@ def camera_table(verdict) -> str:
                  f"{'at':>4s} {'tolerance':>9s}  ok")
     change = verdict.change.as_dict() if verdict.change else {}
     for name, e in verdict.errors.items():
-        role = "commanded" if name in verdict.commanded else "uncommanded"
+        role = "commanded" if name in verdict.commanded else "other"
         last = change.get(name)
         shown = "-" if last is None else f"x{last:.3f}" if name == "scale" else f"{last:+.3f}"
         lines.append(f"  {name:10s} {role:11s} {shown:>12s} {e['mean']:9.3f} "
                      f"{e['worst']:+10.3f} {e['frame']:4d} {e['tolerance']:9.3f}  {'ok' if e['ok'] else 'FAIL'}")
+    lines.append("  err: measured minus the change a faithful output shows at that frame (what the move "
+                 "implies for the other components too: an orbit also slides and resizes the face)")
     lines.append("  units: yaw/pitch/roll degrees; scale: last change as a ratio, errors as log ratio; "
                  "shift: fraction of the frame")
     return "\n".join(lines)

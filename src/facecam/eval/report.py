@@ -146,19 +146,30 @@ def write_dynamic_report(summary: dict, out_dir: str | os.PathLike) -> dict[str,
     paths = {"md": out / "summary.md", "csv": out / "summary.csv", "png": out / "summary.png"}
     write_text_atomic(paths["md"], md)
     write_text_atomic(paths["csv"], csv_text(header, rows))
-    motions = list(summary["per_motion"])
-    panels = [
-        ("Camera correctness (%)", motions, [summary["per_motion"][m]["camera_correctness"] for m in motions], 105.0),
-        (f"Identity similarity x100 ({summary.get('identity_model') or 'none'})", motions,
-         [summary["per_motion"][m]["identity_similarity"] for m in motions], 105.0),
-    ]
     overall = summary["overall"]
-    shown = [(k, h) for k, h in DYNAMIC_COLUMNS if k not in _COUNTS and not k.endswith("_error")]
-    keys = [k for k, _ in shown]
-    labels = [h.format(model=summary.get("identity_model") or "none") for _, h in shown]
-    panels.append(("Overall (x100)", labels, [overall.get(k) for k in keys], 105.0))
-    bar_chart_png(f"{summary['method']}: dynamic camera benchmark ({overall['runs']} runs)", panels, paths["png"])
+    bar_chart_png(f"{summary['method']}: dynamic camera benchmark ({overall['runs']} runs)", dynamic_panels(summary),
+                  paths["png"])
     return paths
+
+
+def dynamic_panels(summary: dict) -> list[tuple[str, list[str], list[Optional[float]], Optional[float]]]:
+    """The dynamic chart's panels: correctness and identity per motion, the percentages overall, and the
+    artifact excess per motion on its own axis (a fraction of the face box, not a percentage)."""
+    motions = list(summary["per_motion"])
+    per_motion = summary["per_motion"]
+    panels = [
+        ("Camera correctness (%)", motions, [per_motion[m]["camera_correctness"] for m in motions], 105.0),
+        (f"Identity similarity x100 ({summary.get('identity_model') or 'none'})", motions,
+         [per_motion[m]["identity_similarity"] for m in motions], 105.0),
+    ]
+    shown = [(k, h) for k, h in DYNAMIC_COLUMNS
+             if k not in _COUNTS and k not in _FRACTIONS and not k.endswith("_error")]
+    labels = [h.format(model=summary.get("identity_model") or "none") for _, h in shown]
+    panels.append(("Overall (x100)", labels, [summary["overall"].get(k) for k, _ in shown], 105.0))
+    excess = [per_motion[m].get("artifact_excess") for m in motions]
+    if any(v is not None for v in excess):
+        panels.append(("Flat/smear excess\n(face box fraction)", motions, excess, None))
+    return panels
 
 
 def write_static_report(summary: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
