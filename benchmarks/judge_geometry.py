@@ -16,7 +16,7 @@ A run wrong on ``output`` but right on ``drawn`` drew the move the judge expects
 the engine had; where ``track`` is as large as the judge's tolerances (about 4% of size, 3 deg),
 the judge's own reading of the input disagrees with them by that much.
 
-    python benchmarks/judge_geometry.py [--motions arc-right,...] [--frames 81] [CLIP ...]
+    python benchmarks/judge_geometry.py [--motions arc-right,...] [--frames 81] [--detect-each-frame] [CLIP ...]
 
 Outputs are judged from memory, not from encoded files as ``camera_correctness.py`` does, so a run
 within a hair of a tolerance can get another verdict there.
@@ -51,7 +51,17 @@ def main() -> None:
     parser.add_argument("--motions", default=",".join(MOTIONS), help="comma-separated (default: the arcs, random)")
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--seed", type=int, default=0, help="seed of `random` (default 0)")
+    parser.add_argument("--detect-each-frame", action="store_true",
+                        help="an experiment: the condition's landmarks from MediaPipe on each frame alone (as the "
+                             "judge reads), not its video-mode track")
     args = parser.parse_args()
+    if args.detect_each_frame:
+        import functools
+
+        import facecam.condition.builder as builder
+        from facecam.face.landmarks import detect_landmarks
+
+        builder.detect_landmarks = functools.partial(detect_landmarks, static=True)
 
     from facecam.eval.camera import detect_frames, evaluate_clips, pose_change, sample_frames
     from facecam.run import ConditionOptions, EngineOptions, load_engine, render

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .camera.trajectory import CameraTrajectory
     from .condition.builder import ConditionedClip
     from .engines.base import Engine
+    from .video.audio import AudioSpan
     from .video.io import VideoClip
 
 ENGINE_NAMES = ("warp", "facecam")
@@ -278,6 +279,8 @@ class Run:
     video: Optional[np.ndarray]
     condition: ConditionOptions
     engine: Optional[EngineOptions] = None
+    # The source's sound under the run's frames (None: a silent source, an image, a clip given decoded).
+    audio: Optional["AudioSpan"] = None
 
     @property
     def name(self) -> str:
@@ -290,6 +293,8 @@ class Run:
         if not isinstance(self.condition.camera, str):
             used["camera"] = self.clip.trajectory.name
         record["options"] = {**used, **record.get("options", {})}
+        # Which videos carry the source's sound (the condition never does: it is the model's input).
+        record["audio"] = sorted(self.audio_files()) if self.audio is not None else []
         if self.engine is not None:
             engine = self.engine.record()
             record["engine"] = engine["engine"]
@@ -311,6 +316,11 @@ class Run:
             len(clip.source), lambda t: np.concatenate([clip.source[t], clip.condition[t]], axis=1))
         files[f"{clip.name}_camera.json"] = self.record()
         return files
+
+    def audio_files(self) -> set[str]:
+        """The videos that play the source's sound: the result, the cropped input and the preview."""
+        names = {f"{self.clip.name}_input.mp4", f"{self.clip.name}_preview.mp4"}
+        return names | ({f"{self.clip.name}.mp4"} if self.video is not None else set())
 
 
 def _json_ready(value):
@@ -345,7 +355,16 @@ def render(video: Union[str, os.PathLike, "VideoClip"], options: Optional[Condit
     if engine is not None and loaded is None:
         loaded = load_engine(engine)
     clip = build_condition(video, progress=progress, name=name, **options.build_kwargs())
-    return render_clip(clip, options, engine, loaded=loaded, progress=progress)
+    run = render_clip(clip, options, engine, loaded=loaded, progress=progress)
+    if isinstance(video, (str, os.PathLike)):
+        # Output time t shows source time --start + t; held frames past --duration or the end add no sound.
+        from .video.audio import audio_span
+
+        seconds = len(clip.source) / clip.fps
+        if options.duration is not None:
+            seconds = min(seconds, options.duration)
+        run.audio = audio_span(video, options.start, seconds)
+    return run
 
 
 def render_clip(clip: "ConditionedClip", options: ConditionOptions, engine: Optional[EngineOptions] = None, *,
@@ -363,4 +382,5 @@ def write_run(run: Run, out_dir: Union[str, os.PathLike], progress: bool = False
     (with ``progress``: a note when earlier files are replaced, a bar while a long set is encoded)."""
     from .video.outputs import write_outputs
 
-    return write_outputs(out_dir, run.files(), run.clip.fps, progress=progress)
+    return write_outputs(out_dir, run.files(), run.clip.fps, progress=progress, audio=run.audio,
+                         with_audio=run.audio_files())

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import os
 import re
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
 from .._atomic import atomic_path
 from ..errors import VideoError
 from .frames import DiskFrames, FrameCollector
+
+if TYPE_CHECKING:
+    from .audio import AudioSpan
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -329,13 +333,15 @@ def write_video(
     fps: float = DEFAULT_FPS,
     crf: int = 17,
     on_frame=None,
+    audio: Optional[AudioSpan] = None,
 ) -> Path:
     """Write ``(T, H, W, 3)`` uint8 RGB frames (an array, a :class:`FrameStream` or a
     :class:`~facecam.video.frames.DiskFrames`, the last two one frame at a time) as H.264 yuv420p
     mp4, atomically.
 
     Odd sizes are padded by one pixel (yuv420p needs even sizes). ``on_frame``, if given, is
-    called after each frame is encoded (a progress bar's update).
+    called after each frame is encoded (a progress bar's update). ``audio``: a span of a source's
+    sound (:func:`facecam.video.audio.audio_span`) to play with the frames, as AAC.
     """
     import av
 
@@ -368,6 +374,12 @@ def write_video(
             stream.width, stream.height = w + w % 2, h + h % 2
             stream.pix_fmt = "yuv420p"
             stream.options = {"crf": str(crf), "preset": "veryfast", **x264_cpu_params()}
+            if audio is not None:
+                from .audio import add_audio_stream
+
+                # Never longer than the frames (a generated video may be shorter than its input).
+                span = dataclasses.replace(audio, seconds=min(audio.seconds, len(frames) / fps))
+                add_audio_stream(container, span)()  # small next to the frames; the muxer interleaves
             for frame in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(ready(frame), format="rgb24")):
                     container.mux(packet)

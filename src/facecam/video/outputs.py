@@ -15,13 +15,16 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Iterable, Optional, Union
 
 import numpy as np
 
 from ..errors import VideoError
 from .frames import DiskFrames
 from .io import FrameStream, write_video
+
+if TYPE_CHECKING:
+    from .audio import AudioSpan
 
 # Names that read as a file, not a folder: `-o out.mp4` is a mistake, not a folder to create.
 FILE_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif", ".png", ".jpg", ".jpeg",
@@ -77,13 +80,16 @@ PROGRESS_FRAMES = 200  # a set with more video frames than this shows a bar whil
 
 
 def write_outputs(out_dir: str | os.PathLike, files: dict[str, Payload], fps: float,
-                  progress: bool = False) -> dict[str, Path]:
+                  progress: bool = False, audio: Optional[AudioSpan] = None,
+                  with_audio: Iterable[str] = ()) -> dict[str, Path]:
     """Write ``{file name: frames | JSON dict | text | bytes}`` into ``out_dir`` atomically as a set.
 
     Earlier files of the same names are replaced only when the whole set is written; if anything
     fails they are left (or put back) as they were. With ``progress``, one line says which earlier
     files are replaced, and a set of more than :data:`PROGRESS_FRAMES` video frames shows a bar.
+    The videos named in ``with_audio`` get the sound ``audio`` (:mod:`facecam.video.audio`).
     """
+    with_audio = set(with_audio) if audio is not None else set()
     out = prepare_output_dir(out_dir)
     if progress:
         earlier = sorted(name for name in files if (out / name).exists())
@@ -104,7 +110,8 @@ def write_outputs(out_dir: str | os.PathLike, files: dict[str, Payload], fps: fl
     placed: list[str] = []
     try:
         for name, payload in files.items():
-            _write_payload(stage / name, payload, fps, None if bar is None else bar.update)
+            _write_payload(stage / name, payload, fps, None if bar is None else bar.update,
+                           audio if name in with_audio else None)
         aside.mkdir()
         for name in files:
             if (out / name).exists():
@@ -123,9 +130,9 @@ def write_outputs(out_dir: str | os.PathLike, files: dict[str, Payload], fps: fl
     return {name: out / name for name in files}
 
 
-def _write_payload(target: Path, payload: Payload, fps: float, on_frame=None) -> None:
+def _write_payload(target: Path, payload: Payload, fps: float, on_frame=None, audio=None) -> None:
     if isinstance(payload, (np.ndarray, FrameStream, DiskFrames)):
-        write_video(target, payload, fps, on_frame=on_frame)
+        write_video(target, payload, fps, on_frame=on_frame, audio=audio)
     elif isinstance(payload, dict):
         target.write_text(json.dumps(payload, indent=1, default=_json_default))
     elif isinstance(payload, bytes):

@@ -1,0 +1,133 @@
+"""The source's sound in the videos a run writes: present, in sync, silent where there is none."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from facecam.video.audio import AudioSpan, audio_span
+from facecam.video.io import read_video, write_video
+
+FPS, RATE = 24, 44100
+FLASH = 30  # the frame that is white; the click sounds at its time
+
+
+def _clip_with_a_click(path, frames=48, audio_delay=0.0, size=64):
+    """A black clip with one white frame and a click at that frame's time (``audio_delay``: the sound
+    stream starts that many seconds after the picture, as in some phone files)."""
+    import av
+
+    with av.open(str(path), "w", format="mp4") as container:
+        video = container.add_stream("libx264", rate=Fraction(FPS))
+        video.width = video.height = size
+        video.pix_fmt = "yuv420p"
+        audio = container.add_stream("aac", rate=RATE)
+        audio.codec_context.layout = "mono"
+        seconds = frames / FPS
+        sound = np.zeros((1, int(seconds * RATE)), np.float32)
+        at = int((FLASH / FPS - audio_delay) * RATE)
+        sound[0, at:at + 441] = 0.8  # 10 ms
+        for start in range(0, sound.shape[1], 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(sound[:, start:start + 1024]), format="fltp",
+                                               layout="mono")
+            frame.sample_rate = RATE
+            frame.pts = start + int(audio_delay * RATE)
+            for packet in audio.encode(frame):
+                container.mux(packet)
+        for packet in audio.encode(None):
+            container.mux(packet)
+        for k in range(frames):
+            image = np.full((size, size, 3), 255 if k == FLASH else 0, np.uint8)
+            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)
+    return path
+
+
+def _sound(path):
+    """``(seconds of the first sample, mono samples)`` of a file's audio, None when it has none."""
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None
+        chunks, first = [], None
+        for frame in container.decode(audio=0):
+            if first is None:
+                first = float(frame.pts * frame.time_base)
+            chunks.append(frame.to_ndarray().reshape(len(frame.layout.channels), -1).mean(axis=0))
+        return first, np.concatenate(chunks), container.streams.audio[0].codec_context.sample_rate
+
+
+def _click_time(path) -> float:
+    first, samples, rate = _sound(path)
+    return first + int(np.argmax(np.abs(samples) > 0.3)) / rate
+
+
+def _flash_time(path) -> float:
+    frames = read_video(path, fps=None, num_frames=None).frames
+    return int(np.argmax(frames.reshape(len(frames), -1).mean(axis=1))) / FPS
+
+
+@pytest.mark.parametrize("start, delay", [(0.0, 0.0), (0.5, 0.0), (0.5, 0.25)])
+def test_the_sound_of_the_span_plays_in_sync_with_its_frames(tmp_path, start, delay):
+    src = _clip_with_a_click(tmp_path / "src.mp4", audio_delay=delay)
+    assert abs(_click_time(src) - _flash_time(src)) < 0.005  # the fixture itself is in sync
+    clip = read_video(src, fps=FPS, num_frames=33, start=start)
+    span = audio_span(src, start, clip.num_frames / FPS)
+    out = write_video(tmp_path / "out.mp4", clip.frames, FPS, audio=span)
+    # The flash is at FLASH/FPS - start in the output, and so is the click (within a millisecond or two of
+    # AAC's frame boundaries), whether or not the source's sound stream started late.
+    assert _flash_time(out) == pytest.approx(FLASH / FPS - start, abs=1e-6)
+    assert _click_time(out) == pytest.approx(FLASH / FPS - start, abs=0.003)
+    first, samples, rate = _sound(out)
+    assert rate == RATE and len(samples) / rate == pytest.approx(33 / FPS, abs=0.05)
+    # A video shorter than the span (a generated one) gets no sound past its last frame.
+    short = write_video(tmp_path / "short.mp4", clip.frames[:9], FPS, audio=span)
+    first, samples, rate = _sound(short)
+    assert len(samples) / rate == pytest.approx(9 / FPS, abs=0.05)
+
+
+def test_silent_sources_and_images_give_no_span(tmp_path, astronaut):
+    from PIL import Image
+
+    silent = write_video(tmp_path / "silent.mp4", np.zeros((5, 32, 32, 3), np.uint8), FPS)
+    Image.fromarray(astronaut).save(tmp_path / "photo.png")
+    assert audio_span(silent, 0.0, 1.0) is None
+    assert audio_span(tmp_path / "photo.png", 0.0, 1.0) is None
+    assert audio_span(tmp_path / "missing.mp4", 0.0, 1.0) is None
+    assert _sound(silent) is None
+
+
+def test_a_run_carries_the_sound_into_the_result_input_and_preview_not_the_condition(tmp_path, astronaut):
+    """A talking clip re-angled came out silent; the condition video is the model's input and stays silent."""
+    from PIL import Image
+
+    from facecam.run import ConditionOptions, EngineOptions, render, write_run
+
+    # The astronaut's face on every frame, with the click clip's sound.
+    src = _clip_with_a_click(tmp_path / "talk.mp4", frames=40)
+    face = np.asarray(Image.fromarray(astronaut).resize((256, 256)))
+    talk = write_video(tmp_path / "face.mp4", np.repeat(face[None], 40, axis=0), FPS,
+                       audio=AudioSpan(str(src), 0.0, 40 / FPS))
+
+    run = render(talk, ConditionOptions(camera="arc-left", frames=9, size=(128, 96)), EngineOptions(engine="warp"))
+    written = write_run(run, tmp_path / "out")
+    with_sound = {name for name, path in written.items() if path.suffix == ".mp4" and _sound(path) is not None}
+    assert with_sound == {"face.mp4", "face_input.mp4", "face_preview.mp4"}
+    record = json.loads(written["face_camera.json"].read_text())
+    assert record["audio"] == ["face.mp4", "face_input.mp4", "face_preview.mp4"]
+    # 9 frames at 24 fps: the sound lasts as long as the frames.
+    first, samples, rate = _sound(written["face.mp4"])
+    assert len(samples) / rate == pytest.approx(9 / FPS, abs=0.05)
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(astronaut).save(photo)
+    still = render(photo, ConditionOptions(camera="arc-left", frames=5, size=(128, 96)))
+    written = write_run(still, tmp_path / "still")
+    assert all(_sound(p) is None for p in written.values() if p.suffix == ".mp4")
+    assert json.loads(written["photo_camera.json"].read_text())["audio"] == []
