@@ -422,9 +422,15 @@ def test_generate_speed_sees_the_host_memory_a_configuration_takes():
     gs = _generate_speed()
     if gs.HostMemory.available() is None:
         pytest.skip("no /proc/meminfo here")
-    host = gs.HostMemory(every=0.01)
-    with host:
-        held = np.ones(512 * 2**20, np.uint8)  # 0.5 GiB, written, so the pages are taken
-        time.sleep(0.2)
-    assert held.sum() == 512 * 2**20
+    # The measure is the whole machine's: another process freeing memory meanwhile hides part of ours
+    # (0.31 GiB was seen with a benchmark ending beside the suite), so it gets three tries.
+    for _ in range(3):
+        host = gs.HostMemory(every=0.01)
+        with host:
+            held = np.ones(512 * 2**20, np.uint8)  # 0.5 GiB, written, so the pages are taken
+            time.sleep(0.2)
+        assert held.sum() == 512 * 2**20
+        del held
+        if 0.35 < host.peak_gib < 1.5:
+            break
     assert 0.35 < host.peak_gib < 1.5
