@@ -131,3 +131,117 @@ def test_a_run_carries_the_sound_into_the_result_input_and_preview_not_the_condi
     written = write_run(still, tmp_path / "still")
     assert all(_sound(p) is None for p in written.values() if p.suffix == ".mp4")
     assert json.loads(written["photo_camera.json"].read_text())["audio"] == []
+
+
+def _sine_clip(path, fmt, codec, rate, seconds=1.5, freq=440.0):
+    """A sine (0.5 amplitude, mono) under black frames, in container ``fmt`` with audio ``codec``."""
+    import av
+
+    with av.open(str(path), "w", format=fmt) as container:
+        video = container.add_stream("libx264", rate=Fraction(FPS))
+        video.width = video.height = 32
+        video.pix_fmt = "yuv420p"
+        audio = container.add_stream(codec, rate=rate)
+        audio.codec_context.layout = "mono"
+        fmt_name = audio.codec_context.format.name
+        n = int(seconds * rate)
+        wave = 0.5 * np.sin(2 * np.pi * freq * np.arange(n) / rate)
+        for start in range(0, n, 1000):
+            chunk = wave[start:start + 1000][None]
+            chunk = np.round(chunk * 32767).astype(np.int16) if fmt_name.startswith("s16") else chunk.astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format=fmt_name,
+                                               layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            for packet in audio.encode(frame):
+                container.mux(packet)
+        for packet in audio.encode(None):
+            container.mux(packet)
+        for _ in range(int(seconds * FPS)):
+            for packet in video.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)
+    return path
+
+
+class _Collect:
+    """Stands in for the output stream and container: keeps the samples sent to the encoder."""
+
+    def __init__(self):
+        self.chunks = []
+
+    def encode(self, frame):
+        if frame is not None:
+            self.chunks.append(frame.to_ndarray()[0].copy())
+        return []
+
+    def mux(self, packet):
+        pass
+
+
+@pytest.mark.parametrize("fmt, suffix, codec, rate", [("matroska", "mkv", "pcm_s16le", 44100),
+                                                       ("matroska", "mkv", "aac", 48000),
+                                                       ("mov", "mov", "pcm_s16le", 37800)])
+def test_the_sound_reaches_the_encoder_unbroken(tmp_path, fmt, suffix, codec, rate):
+    """Matroska stamps frames in whole milliseconds (an AAC frame at 48 kHz lasts 21.33 ms), and a rate AAC
+    does not take is resampled: placing every frame by its stamp chopped the sound (a 32-sample run of zeros
+    every 3 frames, 16 samples dropped in the others). Samples now follow one another."""
+    import av
+
+    from facecam.video.audio import _encode_span
+
+    src = _sine_clip(tmp_path / f"sine.{suffix}", fmt, codec, rate)
+    out_rate = rate if rate != 37800 else 48000
+    sink = _Collect()
+    with av.open(str(src)) as source:
+        _encode_span(source, source.streams.audio[0], sink, sink, 0.5, 0.75, "mono", out_rate)
+    got = np.concatenate(sink.chunks)
+    assert len(got) == int(round(0.75 * out_rate))
+    if out_rate == rate:
+        # Exactly the samples the file decodes to from 0.5 s on, none missing, none added.
+        with av.open(str(src)) as source:
+            decoded = np.concatenate([f.to_ndarray().reshape(-1).astype(np.float32) for f in source.decode(audio=0)])
+        if decoded.dtype != np.float32 or np.abs(decoded).max() > 1.5:
+            decoded = decoded / 32768.0
+        reference = decoded[int(0.5 * rate):int(0.5 * rate) + len(got)]
+        assert np.abs(got - reference).max() < 1e-4
+    else:
+        # Resampled: the sine from 0.5 s, best aligned within 3 ms (the resampler's delay), and no step.
+        t = np.arange(len(got)) / out_rate
+        margin = int(0.01 * out_rate)
+        errors = {lag: np.abs(got[margin:-margin] - 0.5 * np.sin(2 * np.pi * 440 * (0.5 + t[margin:-margin]
+                                                                                     + lag / out_rate))).max()
+                  for lag in range(-int(0.003 * out_rate), int(0.003 * out_rate) + 1)}
+        lag = min(errors, key=errors.get)
+        assert errors[lag] < 0.002, (lag, errors[lag])
+
+
+def test_an_unreadable_or_damaged_sound_never_stops_a_run(tmp_path):
+    import av
+
+    src = _clip_with_a_click(tmp_path / "src.mp4")
+    clip = read_video(src, fps=FPS, num_frames=33)
+    # A sound no decoder reads (Matroska's codec id renamed): no span, silent videos.
+    pcm = _sine_clip(tmp_path / "pcm.mkv", "matroska", "pcm_s16le", 44100)
+    data = pcm.read_bytes()
+    assert data.count(b"A_PCM/INT/LIT") == 1
+    unknown = tmp_path / "unknown.mkv"
+    unknown.write_bytes(data.replace(b"A_PCM/INT/LIT", b"A_ZZZ/INT/LIT"))
+    assert audio_span(unknown, 0.0, 1.0) is None
+    # One damaged packet in the middle: a short gap, and the click after it is still there (the first
+    # damaged packet used to end the sound).
+    with av.open(str(src)) as container:
+        stream = container.streams.audio[0]
+        packets = [(float(p.pts * stream.time_base), p.pos, p.size) for p in container.demux(stream)
+                   if p.size and p.pos is not None and p.pos >= 0]
+    t, pos, size = min((p for p in packets if p[0] >= 0.6), key=lambda p: p[0])
+    data = bytearray(src.read_bytes())
+    data[pos:pos + size] = np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    out = write_video(tmp_path / "out.mp4", clip.frames, FPS, audio=audio_span(damaged, 0.0, 33 / FPS))
+    first, samples, rate = _sound(out)
+    assert len(samples) / rate == pytest.approx(33 / FPS, abs=0.05)
+    assert _click_time(out) == pytest.approx(FLASH / FPS, abs=0.003)
+    # A span that begins after the sound ended: no span, so the run record lists no file with sound.
+    assert audio_span(src, 2.5, 1.0) is None

@@ -36,7 +36,8 @@ def audio_span(path: str | os.PathLike, start: float, seconds: float) -> Optiona
     """The span of ``path``'s sound under a run's frames, or None when it has none to give.
 
     ``start`` is the run's ``--start`` and ``seconds`` how long its frames last (held frames past the
-    source's end included: the sound simply ends there).
+    source's end included: the sound simply ends there). None also for a sound stream no decoder reads,
+    and for a span that begins after the sound has ended.
     """
     import av
 
@@ -46,7 +47,18 @@ def audio_span(path: str | os.PathLike, start: float, seconds: float) -> Optiona
         return None
     try:
         with av.open(str(path)) as container:
-            if not container.streams.audio:
+            if not container.streams.audio or container.streams.audio[0].codec_context is None:
+                return None
+            audio = container.streams.audio[0]
+            video = container.streams.video[0] if container.streams.video else None
+            origin = (_seconds(video.start_time, video.time_base) if video is not None else 0.0) + start
+            if audio.duration is not None and audio.time_base is not None:
+                end = _seconds((audio.start_time or 0) + audio.duration, audio.time_base)
+            elif container.duration is not None:
+                end = container.duration / 1e6 + (container.start_time or 0) / 1e6
+            else:
+                end = None
+            if end is not None and origin >= end:
                 return None
     except (av.error.FFmpegError, OSError, ValueError):
         return None
@@ -85,14 +97,26 @@ def add_audio_stream(container, span: AudioSpan):
     return write
 
 
+PRE_ROLL = 0.5   # seconds decoded before the span: decoders that carry state (MP3, AAC) settle there
+REANCHOR = 0.008  # seconds: a frame this far from where the previous one ended starts a new run (a gap)
+
+
 def _encode_span(source, audio, stream, container, origin: float, seconds: float, layout: str,
                  out_rate: int) -> None:
+    """Decode the source's sound from ``origin`` for ``seconds`` (its clock), encode and mux it.
+
+    Samples follow one another as decoded: a frame's timestamp places it only when it is more than
+    :data:`REANCHOR` from where the previous frame ended (a real gap, filled with silence, or an
+    overlap, dropped). Timestamps rounded by the container (Matroska's milliseconds) or by resampling
+    would otherwise chop the sound every frame. A packet that does not decode is skipped.
+    """
     import av
 
-    end = origin + seconds
     resampler = av.AudioResampler(format="fltp", layout=layout, rate=out_rate)
-    written = 0  # samples at out_rate
+    channels = 1 if layout == "mono" else 2
     total = int(round(seconds * out_rate))
+    written = 0   # samples of the span sent to the encoder
+    state = {"next": None}  # where the next decoded sample falls in the span (samples), once known
 
     def encode(planar: np.ndarray) -> None:
         nonlocal written
@@ -107,30 +131,45 @@ def _encode_span(source, audio, stream, container, origin: float, seconds: float
         for packet in stream.encode(frame):
             container.mux(packet)
 
+    def place(samples: np.ndarray, stamped: Optional[float]) -> None:
+        at = state["next"]
+        if stamped is not None:
+            by_stamp = int(round((stamped - origin) * out_rate))
+            if at is None or abs(by_stamp - at) > REANCHOR * out_rate:
+                at = by_stamp
+        if at is None:
+            return
+        state["next"] = at + samples.shape[1]
+        if at + samples.shape[1] <= written:
+            return  # before the span, or already written
+        if at > written:  # a gap (sound that starts late, a hole in the stream): silence keeps the sync
+            encode(np.zeros((channels, at - written), np.float32))
+        encode(samples[:, written - at:])
+
     if origin > 0 and audio.time_base:
         try:
-            source.seek(int(origin / audio.time_base) + int(audio.start_time or 0), stream=audio, backward=True)
+            target = max(0.0, origin - PRE_ROLL)
+            source.seek(int(target / audio.time_base) + int(audio.start_time or 0), stream=audio, backward=True)
         except av.error.FFmpegError:
             pass
-    channels = 1 if layout == "mono" else 2
-    try:
-        for decoded in source.decode(audio):
-            if decoded.pts is None:
-                continue
-            t0 = _seconds(decoded.pts, decoded.time_base)
-            if t0 >= end or written >= total:
+    end = origin + seconds
+    for packet in source.demux(audio):
+        try:
+            decoded = packet.decode()
+        except av.error.FFmpegError:
+            continue  # a damaged packet: a short gap (the next frame's timestamp re-anchors), not the end
+        for frame in decoded:
+            stamped = _seconds(frame.pts, frame.time_base) if frame.pts is not None else None
+            if stamped is not None and stamped >= end:
                 break
-            for frame in resampler.resample(decoded):
-                samples = frame.to_ndarray().reshape(channels, -1)
-                # Where this frame's first sample falls in the span, in samples.
-                at = int(round((t0 - origin) * out_rate))
-                t0 += samples.shape[1] / out_rate
-                if at + samples.shape[1] <= written:
-                    continue  # before the span, or already written
-                if at > written:  # a gap (sound that starts late): silence keeps the sync
-                    encode(np.zeros((channels, at - written), np.float32))
-                encode(samples[:, written - at:])
-    except av.error.FFmpegError:
-        pass  # a damaged tail of the sound: what was decoded is kept
+            try:
+                converted = resampler.resample(frame)
+            except (av.error.FFmpegError, ValueError):
+                continue
+            for k, out in enumerate(converted):
+                # The resampler's output runs on continuously; only its first frame carries the stamp.
+                place(out.to_ndarray().reshape(channels, -1), stamped if k == 0 else None)
+        if written >= total or (packet.pts is not None and _seconds(packet.pts, packet.time_base) >= end):
+            break
     for packet in stream.encode(None):
         container.mux(packet)

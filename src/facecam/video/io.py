@@ -379,7 +379,15 @@ def write_video(
 
                 # Never longer than the frames (a generated video may be shorter than its input).
                 span = dataclasses.replace(audio, seconds=min(audio.seconds, len(frames) / fps))
-                add_audio_stream(container, span)()  # small next to the frames; the muxer interleaves
+                try:
+                    write_sound = add_audio_stream(container, span)
+                except (av.error.FFmpegError, OSError, ValueError, AttributeError) as exc:
+                    import logging
+
+                    logging.getLogger("facecam").warning(
+                        f"facecam: note: the sound of {span.path} cannot be read ({_short(exc)}); {dest.name} is silent")
+                else:
+                    write_sound()  # small next to the frames; the muxer interleaves
             for frame in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(ready(frame), format="rgb24")):
                     container.mux(packet)
