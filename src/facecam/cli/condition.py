@@ -13,7 +13,8 @@ def register(sub) -> None:
         description="Crop the video around the face, track its landmarks and render the camera condition: the "
                     "face mesh of the head as the target camera would see it. Writes DIR/<name>_input.mp4 (the "
                     "cropped source), <name>_camera.mp4 (the condition), <name>_preview.mp4 (both side by side) "
-                    "and <name>_camera.json (the per-frame camera and the options used).",
+                    "and <name>_camera.json (the per-frame camera and the options used). The input and preview "
+                    "play the source's sound, if it has any.",
         epilog="example: facecam condition talk.mp4 --camera arc-left -o out/")
     p.add_argument("video", help="source video (mp4/mov/mkv/webm/avi) or portrait image (jpg/png/webp)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created if missing)")

@@ -11,7 +11,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "generate", help="re-angle a video (engine: facecam diffusion model, or weight-free warp)",
         description="Build the camera condition (as `facecam condition`) and render the video under the new camera. "
-                    "Writes the condition files plus DIR/<name>.mp4. Engines: `warp` (geometric re-render, any "
+                    "Writes the condition files plus DIR/<name>.mp4 (with the source's sound, as the input and preview). Engines: `warp` (geometric re-render, any "
                     "CPU, a preview/baseline) and `facecam` (the FaceCam diffusion model; needs a GPU and weights, "
                     "see `facecam download`).",
         epilog="examples:\n  facecam generate talk.mp4 --camera zoom-in --engine warp -o out/\n"
