@@ -212,3 +212,39 @@ def test_writing_a_run_over_an_earlier_one_says_so_and_long_sets_show_progress(t
     capsys.readouterr()
     write_outputs(tmp_path / "long", {"talk.mp4": long}, 24.0, progress=True)
     assert "writing" in capsys.readouterr().err
+
+
+def _with_display_matrix(path, a, b, c, d):
+    """Rewrite an mp4's track matrix (tkhd) as (a b; c d) in 16.16 fixed point: a phone's rotation flag."""
+    import struct
+
+    identity = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    data = path.read_bytes()
+    at = data.find(identity, data.find(b"tkhd"))
+    assert at > 0
+    matrix = struct.pack(">9i", a * 0x10000, b * 0x10000, 0, c * 0x10000, d * 0x10000, 0, 0, 0, 0x40000000)
+    path.write_bytes(data[:at] + matrix + data[at + 36:])
+    return path
+
+
+@pytest.mark.parametrize("matrix, stored_turns", [((0, 1, -1, 0), 1), ((0, -1, 1, 0), -1), ((-1, 0, 0, -1), 2)])
+def test_a_phones_rotated_video_is_read_upright(tmp_path, astronaut, matrix, stored_turns):
+    """A phone stores a portrait video as landscape frames and a display rotation; read as stored, the
+    face lay on its side (the crop, the condition and the result with it)."""
+    portrait = np.ascontiguousarray(astronaut[:, 56:456])  # 512 x 400, upright
+    stored = np.ascontiguousarray(np.rot90(portrait, stored_turns))
+    path = _with_display_matrix(write_video(tmp_path / "phone.mp4", np.repeat(stored[None], 5, axis=0), 24.0),
+                                *matrix)
+    clip = read_video(path, fps=None, num_frames=None)
+    assert clip.frames.shape[1:] == portrait.shape
+    assert psnr(clip.frames[0], portrait) > 30
+    # Shrunk while decoding (a long clip's `cover`): the same upright picture, smaller.
+    small = read_video(path, fps=None, num_frames=None, cover=(256, 200)).frames
+    assert small.shape[1:] == (256, 200, 3)
+    assert psnr(small[0], cv2_resize(portrait, (200, 256))) > 25
+
+
+def cv2_resize(image, size):
+    import cv2
+
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)

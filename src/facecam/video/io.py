@@ -208,14 +208,18 @@ def _decode(path: Path, fps: Optional[float], limit: Optional[int], stats: dict,
         size: dict = {}
 
         def rgb(frame) -> np.ndarray:
-            if cover is None:
-                return frame.to_ndarray(format="rgb24")
-            if not size:
-                size["hw"] = covering_size(frame.height, frame.width, cover)
-            h, w = size["hw"]
-            if (h, w) == (frame.height, frame.width):
-                return frame.to_ndarray(format="rgb24")
-            return frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
+            # A phone stores a portrait video as landscape frames with a display rotation; players turn
+            # them upright, and so does this: the frames come out as they are shown.
+            turns = quarter_turns(frame)
+            shown = (frame.width, frame.height) if turns % 2 else (frame.height, frame.width)
+            if cover is not None and not size:
+                size["hw"] = covering_size(*shown, cover)
+            if cover is None or size["hw"] == shown:
+                array = frame.to_ndarray(format="rgb24")
+            else:
+                h, w = size["hw"] if turns % 2 == 0 else size["hw"][::-1]
+                array = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
+            return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
 
         stats.update(declared=int(stream.frames or 0), decoded=0, eof=False, error=False)
         taken = 0
@@ -270,6 +274,13 @@ def _decode(path: Path, fps: Optional[float], limit: Optional[int], stats: dict,
             if fps is not None and taken == 0 and start > 0 and end <= start + 1e-6:
                 return  # every frame ends before --start: nothing to show (read_video says so)
             yield prev
+
+
+def quarter_turns(frame) -> int:
+    """Counterclockwise quarter turns (0-3) that show a decoded frame upright: its display matrix's
+    rotation (a phone's portrait video: -90, a quarter turn clockwise), to the nearest quarter."""
+    rotation = getattr(frame, "rotation", 0) or 0  # read from the frame's side data (0 where PyAV lacks it)
+    return int(round(float(rotation) / 90.0)) % 4
 
 
 def _frame_time(frame, stream, previous: Optional[float]) -> float:
