@@ -248,3 +248,18 @@ def cv2_resize(image, size):
     import cv2
 
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def test_a_phone_photo_with_an_exif_orientation_is_read_upright(tmp_path, astronaut):
+    from PIL import Image
+
+    from facecam.video.io import read_image
+
+    portrait = np.ascontiguousarray(astronaut[:, 56:456])
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(portrait, 1)))  # on its side, as the sensor saw it
+    exif = stored.getexif()
+    exif[0x0112] = 6  # Orientation: turn 90 deg clockwise to show
+    stored.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    image = read_image(tmp_path / "phone.jpg")
+    assert image.shape == portrait.shape and psnr(image, portrait) > 30
+    assert read_video(tmp_path / "phone.jpg", num_frames=5).frames.shape[1:] == portrait.shape

@@ -82,13 +82,13 @@ def _open_checked(path: str | os.PathLike) -> Path:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read a still image as ``(H, W, 3)`` uint8 RGB."""
-    from PIL import Image, UnidentifiedImageError
+    """Read a still image as ``(H, W, 3)`` uint8 RGB, upright (a phone photo's EXIF orientation applied)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     p = _open_checked(path)
     try:
         with Image.open(p) as im:
-            return np.asarray(im.convert("RGB")).copy()
+            return np.asarray(ImageOps.exif_transpose(im).convert("RGB")).copy()
     except (UnidentifiedImageError, OSError) as exc:
         raise VideoError(f"cannot read image {p}: {exc}") from None
 
