@@ -185,3 +185,19 @@ def test_the_record_keeps_every_engine_option_the_run_used(portrait_clip, monkey
                                             dtype="float16", window=81, overlap=16, cache="none",
                                             cache_threshold=None, attention="native", compile=False,
                                             quantize="none", batch_guidance=False, context_parallel=1)
+
+
+def test_generate_into_the_sources_own_folder_never_replaces_the_source(tmp_path, astronaut, capsys):
+    """`generate same/clip.mp4 -o same` wrote the result as same/clip.mp4 over the source, exit 0."""
+    from facecam.cli import main
+    from facecam.video.io import write_video
+
+    folder = tmp_path / "same"
+    folder.mkdir()
+    source = write_video(folder / "clip.mp4", np.repeat(astronaut[None], 5, axis=0), 24.0)
+    before = source.read_bytes()
+    code = main(["generate", str(source), "--frames", "5", "--size", "128x96", "-o", str(folder)])
+    err = capsys.readouterr().err
+    assert code != 0 and "would replace the source video" in err and "Traceback" not in err
+    assert source.read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir()) == ["clip.mp4"]  # nothing else written either

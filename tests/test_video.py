@@ -263,3 +263,19 @@ def test_a_phone_photo_with_an_exif_orientation_is_read_upright(tmp_path, astron
     image = read_image(tmp_path / "phone.jpg")
     assert image.shape == portrait.shape and psnr(image, portrait) > 30
     assert read_video(tmp_path / "phone.jpg", num_frames=5).frames.shape[1:] == portrait.shape
+
+
+def test_a_sliver_of_a_video_and_a_16_bit_grey_photo_are_read_or_refused_in_one_line(tmp_path, astronaut):
+    from PIL import Image
+
+    from facecam.video.io import read_image
+
+    # A 2-pixel-wide video crashed the face detector with a traceback (ROI width and height must be > 0).
+    sliver = write_video(tmp_path / "sliver.mp4", np.zeros((3, 512, 2, 3), np.uint8), 24.0)
+    with pytest.raises(VideoError, match=r"2x512 pixels: too small to show a face"):
+        read_video(sliver, fps=None, num_frames=None)
+    # 16-bit grey (PIL mode I;16) came out nearly white through convert("RGB"): no face found.
+    grey = (astronaut.mean(axis=-1) * 257).astype(np.uint16)
+    Image.fromarray(grey).save(tmp_path / "grey16.png")
+    image = read_image(tmp_path / "grey16.png")
+    assert image.shape == astronaut.shape and abs(float(image.mean()) - float(astronaut.mean())) < 2

@@ -380,7 +380,16 @@ def render_clip(clip: "ConditionedClip", options: ConditionOptions, engine: Opti
 def write_run(run: Run, out_dir: Union[str, os.PathLike], progress: bool = False) -> dict[str, Path]:
     """Write the run's files into ``out_dir`` as one set: all of them or none, earlier results kept on failure
     (with ``progress``: a note when earlier files are replaced, a bar while a long set is encoded)."""
+    from .errors import VideoError
     from .video.outputs import write_outputs
 
-    return write_outputs(out_dir, run.files(), run.clip.fps, progress=progress, audio=run.audio,
+    files = run.files()
+    source = (getattr(run.clip, "options", None) or {}).get("source")
+    if source and Path(source).exists():
+        for name in files:
+            target = Path(out_dir) / name
+            if target.exists() and target.resolve() == Path(source).resolve():
+                raise VideoError(f"writing {name} into {out_dir} would replace the source video {source}; "
+                                 f"give another -o")
+    return write_outputs(out_dir, files, run.clip.fps, progress=progress, audio=run.audio,
                          with_audio=run.audio_files())

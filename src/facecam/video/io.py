@@ -88,9 +88,28 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     p = _open_checked(path)
     try:
         with Image.open(p) as im:
-            return np.asarray(ImageOps.exif_transpose(im).convert("RGB")).copy()
+            im = ImageOps.exif_transpose(im)
+            if im.mode.startswith("I"):  # 16/32-bit grey: convert("RGB") clips it to white
+                grey = np.asarray(im).astype(np.float64)
+                grey *= 255.0 / (65535.0 if grey.max() > 255 else 255.0)
+                image = np.repeat(np.clip(grey + 0.5, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+            else:
+                image = np.asarray(im.convert("RGB")).copy()
     except (UnidentifiedImageError, OSError) as exc:
         raise VideoError(f"cannot read image {p}: {exc}") from None
+    check_picture_size(image.shape[:2], p)
+    return image
+
+
+MIN_SIDE = 32  # pixels: a picture narrower than this cannot show a face to find
+
+
+def check_picture_size(shape, path) -> None:
+    """Refuse a picture too small to hold a face (a 1-pixel-wide video crashed the face detector)."""
+    h, w = shape
+    if min(h, w) < MIN_SIDE:
+        raise VideoError(f"{path} is {w}x{h} pixels: too small to show a face (at least {MIN_SIDE} on each side)")
+
 
 
 def check_read_options(num_frames: Optional[int] = None, fps: Optional[float] = None, start: float = 0.0,
@@ -157,6 +176,8 @@ def read_video(
     declared = stats.get("declared", 0)
     if stats.get("eof") and (stats.get("error") or (declared and stats["decoded"] < declared - 1)):
         raise VideoError(f"video is truncated or corrupt: decoded {stats['decoded']} of {declared or '?'} frames of {p}")
+    if cover is None:  # (a shrunk clip was checked by its caller's size)
+        check_picture_size(frames.last().shape[:2], p)
     source_count = len(frames)
     if num_frames is not None and pad and len(frames) < num_frames:
         last = frames.last()
