@@ -109,7 +109,14 @@ def test_no_face_counts_only_real_frames_and_an_image_is_named_as_one(tmp_path):
     Image.fromarray(data.coffee()).save(image)
     with pytest.raises(NoFaceError) as info:
         build_condition(image, num_frames=81, size=SIZE)
-    assert str(info.value) == f"no face found in the image {image} (facecam re-angles a visible face)"
+    assert str(info.value) == (f"no face found in the image {image} (facecam re-angles a visible face: the "
+                               "detector finds a face upright, not on its side or upside down, not tiny and not "
+                               "cut off by the frame)")
+    # A video's message says the same before suggesting --start (an upside-down face was told only to try it).
+    path = tmp_path / "upside_down.mp4"
+    write_video(path, np.repeat(np.ascontiguousarray(data.astronaut()[::-1, ::-1])[None], 5, axis=0), 24.0)
+    with pytest.raises(NoFaceError, match=r"not on its side or upside down.*--start SEC"):
+        build_condition(path, num_frames=5, size=SIZE)
 
 
 def _sliding(frames: int = 17, travel: int = 400) -> VideoClip:

@@ -106,12 +106,17 @@ def find_face(clip: VideoClip, detector=None) -> tuple[int, FaceBox, np.ndarray]
         if own:
             detector.close()
     if image:
-        raise NoFaceError(f"no face found in the image {clip.path} (facecam re-angles a visible face)")
+        raise NoFaceError(f"no face found in the image {clip.path} (facecam re-angles a visible face: {LOOKS})")
     real = min(real, len(clip.frames))
     span = f"{real / clip.fps:.1f} s" if clip.fps else f"{real} frames"
     raise NoFaceError(f"no face found in any of the {real} frames ({span}) searched"
                       + (f" of {clip.path}" if clip.path else "")
-                      + "; if the face appears later in the video, start there with --start SEC")
+                      + f" ({LOOKS}); if the face appears later in the video, start there with --start SEC")
+
+
+# What the face detector needs, said with "no face found": a newcomer's sideways, tiny and overfilling faces
+# were all told only to try --start.
+LOOKS = "the detector finds a face upright, not on its side or upside down, not tiny and not cut off by the frame"
 
 
 def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", track: bool = False) -> Framing:
