@@ -299,6 +299,17 @@ def test_a_held_still_gets_no_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="facecam"):
         build_condition(demo_clip(9), "arc-left", num_frames=9, size=(240, 176))
     assert not [r for r in caplog.records if "is held" in r.getMessage()]
+    # One frame left by --start near the video's end is no still the user chose: it was silent.
+    from facecam.video.io import read_video
+
+    clip = read_video(media_path("lp_d0.mp4"), num_frames=None)
+    last = (clip.source_frames - 0.5) / clip.fps
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="facecam"):
+        build_condition(media_path("lp_d0.mp4"), "arc-left", num_frames=9, start=last, size=(240, 176))
+    held = [r.getMessage() for r in caplog.records if "is held" in r.getMessage()]
+    assert held == [f"facecam: warning: the video gives only 1 frame from --start {last:g} s; it is held for all 9 "
+                    "(the person is frozen); an earlier --start uses the video's motion"]
 
 
 @pytest.mark.parametrize("command", ["condition", "generate"])

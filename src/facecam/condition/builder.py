@@ -161,6 +161,11 @@ def warn_held_frames(clip: VideoClip, num_frames: int, start: float) -> None:
     real = clip.source_frames
     fits = (real - 1) // 4 * 4 + 1
     where = f" from --start {start:g} s" if start > 0 else ""
+    if real == 1:  # --start near the end: a still picture, which the warp only moves the camera over
+        logging.getLogger("facecam").warning(
+            f"facecam: warning: the video gives only 1 frame{where}; it is held for all {num_frames} "
+            f"(the person is frozen); an earlier --start uses the video's motion")
+        return
     logging.getLogger("facecam").warning(
         f"facecam: warning: the video gives only {real} frames{where} at {clip.fps:g} fps; its last frame is held "
         f"for the other {num_frames - real} of --frames {num_frames} (the person freezes there); "
@@ -347,7 +352,9 @@ def build_condition(
 
         points, condition = absolute_condition(trajectory, proxy, size, landmarks.points[0], progress)
     # A still (an image, or one frame, as the demo's portrait) is held on purpose: no warning.
-    if 1 < clip.source_frames < num_frames and not is_image_path(clip.path or ""):
+    # A single frame left by --start is no still the user chose: it is said.
+    single = clip.source_frames == 1 and start > 0
+    if (1 < clip.source_frames or single) and clip.source_frames < num_frames and not is_image_path(clip.path or ""):
         warn_held_frames(clip, num_frames, start)  # last, so a run that fails later says only why
     stem = name or (Path(clip.path).stem if clip.path else "clip")
     options = {"camera": camera if isinstance(camera, str) else trajectory.name, "strength": strength,
