@@ -377,19 +377,27 @@ def render_clip(clip: "ConditionedClip", options: ConditionOptions, engine: Opti
     return Run(clip, video, options, engine)
 
 
+def check_not_source(source, out_dir: Union[str, os.PathLike], names) -> None:
+    """Refuse to write a file named in ``names`` into ``out_dir`` where it would replace the ``source``
+    video (`generate same/clip.mp4 -o same` wrote the result over it). Without ``names``, the result's
+    own name (the source's stem), which is the one a source can share: `generate` asks this before it renders."""
+    if not source or not isinstance(source, (str, os.PathLike)) or not Path(source).exists():
+        return
+    from .errors import VideoError
+
+    for name in names if names is not None else [f"{Path(source).stem}.mp4"]:
+        target = Path(out_dir) / name
+        if target.exists() and target.resolve() == Path(source).resolve():
+            raise VideoError(f"writing {name} into {out_dir} would replace the source video {source}; "
+                             f"give another -o")
+
+
 def write_run(run: Run, out_dir: Union[str, os.PathLike], progress: bool = False) -> dict[str, Path]:
     """Write the run's files into ``out_dir`` as one set: all of them or none, earlier results kept on failure
     (with ``progress``: a note when earlier files are replaced, a bar while a long set is encoded)."""
-    from .errors import VideoError
     from .video.outputs import write_outputs
 
     files = run.files()
-    source = (getattr(run.clip, "options", None) or {}).get("source")
-    if source and Path(source).exists():
-        for name in files:
-            target = Path(out_dir) / name
-            if target.exists() and target.resolve() == Path(source).resolve():
-                raise VideoError(f"writing {name} into {out_dir} would replace the source video {source}; "
-                                 f"give another -o")
+    check_not_source((getattr(run.clip, "options", None) or {}).get("source"), out_dir, files)
     return write_outputs(out_dir, files, run.clip.fps, progress=progress, audio=run.audio,
                          with_audio=run.audio_files())

@@ -50,8 +50,7 @@ def audio_span(path: str | os.PathLike, start: float, seconds: float) -> Optiona
             if not container.streams.audio or container.streams.audio[0].codec_context is None:
                 return None
             audio = container.streams.audio[0]
-            video = container.streams.video[0] if container.streams.video else None
-            origin = (_seconds(video.start_time, video.time_base) if video is not None else 0.0) + start
+            origin = _origin(container, start)
             if audio.duration is not None and audio.time_base is not None:
                 end = _seconds((audio.start_time or 0) + audio.duration, audio.time_base)
             elif container.duration is not None:
@@ -69,6 +68,12 @@ def _seconds(value, time_base) -> float:
     return float(value * time_base) if value is not None and time_base is not None else 0.0
 
 
+def _origin(container, start: float) -> float:
+    """The run's time 0 on the file's clock: the video's first frame plus ``--start``."""
+    video = container.streams.video[0] if container.streams.video else None
+    return (_seconds(video.start_time, video.time_base) if video is not None else 0.0) + start
+
+
 def add_audio_stream(container, span: AudioSpan):
     """Add the AAC stream for ``span`` to an output ``container`` (before anything is muxed); returns
     a function that encodes and muxes the whole span into it."""
@@ -83,9 +88,7 @@ def add_audio_stream(container, span: AudioSpan):
         layout = "mono" if channels == 1 else "stereo"
         stream = container.add_stream("aac", rate=out_rate)
         stream.codec_context.layout = layout
-        video = source.streams.video[0] if source.streams.video else None
-        # The run's time 0 on the file's clock: the video's first frame plus --start.
-        origin = (_seconds(video.start_time, video.time_base) if video is not None else 0.0) + span.start
+        origin = _origin(source, span.start)
     except BaseException:
         source.close()
         raise
@@ -116,7 +119,7 @@ def _encode_span(source, audio, stream, container, origin: float, seconds: float
     channels = 1 if layout == "mono" else 2
     total = int(round(seconds * out_rate))
     written = 0   # samples of the span sent to the encoder
-    state = {"next": None}  # where the next decoded sample falls in the span (samples), once known
+    following: Optional[int] = None  # where the next decoded sample falls in the span (samples), once known
 
     def encode(planar: np.ndarray) -> None:
         nonlocal written
@@ -132,14 +135,15 @@ def _encode_span(source, audio, stream, container, origin: float, seconds: float
             container.mux(packet)
 
     def place(samples: np.ndarray, stamped: Optional[float]) -> None:
-        at = state["next"]
+        nonlocal following
+        at = following
         if stamped is not None:
             by_stamp = int(round((stamped - origin) * out_rate))
             if at is None or abs(by_stamp - at) > REANCHOR * out_rate:
                 at = by_stamp
         if at is None:
             return
-        state["next"] = at + samples.shape[1]
+        following = at + samples.shape[1]
         if at + samples.shape[1] <= written:
             return  # before the span, or already written
         if at > written:  # a gap (sound that starts late, a hole in the stream): silence keeps the sync

@@ -10,9 +10,9 @@ complete, so a crash never leaves a half-written video behind.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional, Sequence
@@ -109,7 +109,6 @@ def check_picture_size(shape, path) -> None:
     h, w = shape
     if min(h, w) < MIN_SIDE:
         raise VideoError(f"{path} is {w}x{h} pixels: too small to show a face (at least {MIN_SIDE} on each side)")
-
 
 
 def check_read_options(num_frames: Optional[int] = None, fps: Optional[float] = None, start: float = 0.0,
