@@ -33,7 +33,8 @@ def main() -> None:
     print(f"{'clip':<20} {'frame':>11} {'face box h':>10} {'crop h (orig px)':>16} {'share':>6}")
     for path in sorted(args.media.glob("*.mp4")):
         clip = read_video(path, num_frames=None)
-        index, face, points = find_face(clip)
+        found = find_face(clip)
+    index, face, points = found.frame, found.box, found.points
         frame_hw = clip.frames.shape[1:3]
         box = reference_crop(frame_hw, tuple(points[NOSE_TIP, :2]), size)
         crop_h = box.window(frame_hw)[3]

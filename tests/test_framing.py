@@ -60,14 +60,15 @@ def test_a_small_face_is_cropped_to_fill_the_trained_share(tmp_path):
 
 def test_a_face_too_small_for_the_whole_frame_is_found_in_tiles():
     clip = _shrunk_into_canvas("facecam_000.mp4", 1)  # a ~35 px face: the whole-frame pass misses it
-    index, face, points = find_face(clip)
+    found = find_face(clip)
+    index, face, points = found.frame, found.box, found.points
     assert index == 0 and 30 < face.height < 45
     assert PASTE[1] <= points[NOSE_TIP, 0] <= PASTE[1] + 120 and PASTE[0] <= points[NOSE_TIP, 1] <= PASTE[0] + 176
 
 
 def test_reference_framing_keeps_the_reference_crop():
     clip = _shrunk_into_canvas("lp_d3.mp4", 1)
-    _, _, points = find_face(clip)
+    points = find_face(clip).points
     framed = frame_face(clip, SIZE, "reference")
     assert framed.mode == "reference"
     assert framed.boxes[0] == reference_crop((1080, 720), tuple(points[NOSE_TIP, :2]), SIZE)
@@ -76,7 +77,7 @@ def test_reference_framing_keeps_the_reference_crop():
     # A face already at the trained share (the authors' own sample) keeps the reference crop under auto.
     sample = read_video(media_path("facecam_000.mp4"), num_frames=1)
     framed = frame_face(sample, SIZE)
-    _, _, points = find_face(sample)
+    points = find_face(sample).points
     assert framed.mode == "reference"
     assert framed.boxes[0] == reference_crop((704, 480), tuple(points[NOSE_TIP, :2]), SIZE)
 
@@ -202,3 +203,58 @@ def test_auto_framing_crops_a_letterboxed_clip_without_bars_and_reference_keeps_
     assert reference.content is None
     kept = np.asarray(apply_crop(clip.frames[:1], reference.boxes[:1]))[0]
     assert (kept.max(axis=2).max(axis=1) <= 12).sum() >= 40  # the reference crop shows the bar
+
+
+def _two_people(frames: int) -> VideoClip:
+    """lp_d9 at full size on the left of a 480x704 canvas and lp_d0 at 0.45 of its size on the right (a face of
+    about 120 px beside one of about 280): two talking people in one frame, both inside a landscape crop."""
+    big = read_video(media_path("lp_d9.mp4"), num_frames=frames)
+    small = read_video(media_path("lp_d0.mp4"), num_frames=frames)
+    canvas = np.full((frames, 480, 704, 3), 60, np.uint8)
+    canvas[:, :, :512] = big.frames
+    for i, frame in enumerate(small.frames):
+        canvas[i, 40:270, 474:704] = cv2.resize(frame, (230, 230), interpolation=cv2.INTER_AREA)
+    return VideoClip(canvas, 24.0, None, frames)
+
+
+def test_of_two_people_the_largest_face_is_reangled_or_the_one_face_picks(caplog):
+    clip = _two_people(17)
+    wide = (240, 352)  # the whole canvas at half size: both faces are in the crop Face Mesh tracks
+    with caplog.at_level("WARNING", logger="facecam"):
+        default = build_condition(clip, "static", num_frames=17, size=wide)
+    assert default.framing["faces"] == 2 and default.options["face"] is None
+    x, _, w, _ = default.framing["face_box"]
+    assert x + w < 512 and w > 200  # lp_d9's face, the larger
+    note = [r.getMessage() for r in caplog.records if "faces in frame" in r.getMessage()]
+    assert len(note) == 1 and "the largest" in note[0] and "--face X,Y" in note[0] and "others: 0.84,0.36" in note[0]
+    # Followed over the clip: every frame's nose tip is on the left person (x < 256 in the half-size crop).
+    assert default.source_track.found.all()
+    assert (default.source_track.points[:, NOSE_TIP, 0] < 200).all()
+
+    picked = build_condition(clip, "static", num_frames=17, size=wide, face=(0.9, 0.3))
+    assert picked.framing["faces"] == 2 and picked.options["face"] == [0.9, 0.3]
+    x, _, w, _ = picked.framing["face_box"]
+    assert x > 474 and w < 150
+    # Face Mesh alone keeps the larger face; the track must stay on the chosen one in every frame.
+    nose_x = picked.source_track.points[picked.source_track.found, NOSE_TIP, 0]
+    assert picked.source_track.found.sum() >= 15 and (nose_x > 237).all()
+    # The condition is drawn from the chosen face: the small head's mesh, not the large one's.
+    assert np.ptp(picked.condition_points[0, :, 0]) < 0.6 * np.ptp(default.condition_points[0, :, 0])
+
+
+def test_face_option_checks_and_cli(tmp_path, capsys):
+    from facecam.condition.builder import check_face
+    from facecam.errors import FacecamError
+    from facecam.run import ConditionOptions, _parse_face
+
+    assert check_face(None) is None and check_face((0, 1)) == (0.0, 1.0)
+    assert _parse_face("largest") is None and _parse_face("0.25, 0.4") == (0.25, 0.4)
+    for bad, words in (("0.3", "X,Y"), ("a,b", "two numbers"), ("1.5,0.2", "between 0 and 1"),
+                       ("-0.1,0.5", "between 0 and 1")):
+        with pytest.raises(FacecamError, match=words):
+            _parse_face(bad)
+    assert ConditionOptions(face=[0.2, 0.5]).face == (0.2, 0.5)  # as read back from a run's JSON
+    with pytest.raises(SystemExit) as exit_:
+        main(["condition", str(media_path("lp_d9.mp4")), "-o", str(tmp_path), "--frames", "5", "--face", "2,2"])
+    assert exit_.value.code != 0 and not list(tmp_path.iterdir())
+    assert "--face X,Y are fractions of the frame's width and height" in capsys.readouterr().err

@@ -103,6 +103,25 @@ def parse_seed(text) -> int:
     return value
 
 
+def _parse_face(text) -> Optional[tuple[float, float]]:
+    """``--face X,Y`` (or ``largest``, the default)."""
+    from .condition.builder import check_face
+    from .errors import FacecamError
+
+    if text is None or str(text).strip().lower() == "largest":
+        return None
+    if isinstance(text, str):
+        parts = text.replace(" ", "").split(",")
+        if len(parts) != 2:
+            raise FacecamError(f"--face must be X,Y (fractions of the frame, e.g. 0.25,0.4), got {text!r}")
+        text = parts
+    return check_face(text)
+
+
+def _show_face(face) -> str:
+    return "largest" if face is None else f"{face[0]:g},{face[1]:g}"
+
+
 def _show_size(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 
@@ -145,6 +164,11 @@ class ConditionOptions:
     seed: Optional[int] = option(0, "seed of the `random` camera preset and, with the facecam engine, of its "
                                  "diffusion noise; the same seed gives the same video", label="Seed",
                                  parse=parse_seed)
+    face: Optional[tuple[float, float]] = option(
+        None, "with several people in frame, which face is re-angled: the largest (default), or X,Y: the one "
+        "nearest that point, as fractions of the frame's width and height (0.25,0.4: left quarter, upper middle); "
+        "a run with several faces notes where they are", parse=_parse_face, show=_show_face, metavar="X,Y",
+        label="Face")
     profile: str = option("default", "default: this project's choices; release: the authors' released inference "
                           "(absolute sphere camera, random move, the weights' gaussians.ply head, consecutive "
                           "source frames, bilinear crop, bf16 latents and VAE; see docs/diffusion.md)",
@@ -152,6 +176,8 @@ class ConditionOptions:
 
     def __post_init__(self):
         self.size = tuple(int(v) for v in self.size)  # a list when read back from a run's JSON record
+        if self.face is not None:
+            self.face = tuple(float(v) for v in self.face)
 
     @classmethod
     def from_record(cls, record: dict) -> "ConditionOptions":

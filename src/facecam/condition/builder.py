@@ -153,6 +153,20 @@ def whole_clip(clip: VideoClip) -> VideoClip:
     return dataclasses.replace(clip, frames=clip.frames[:n], source_frames=min(clip.source_frames, n))
 
 
+def check_face(face) -> Optional[tuple[float, float]]:
+    """``--face``: None (the largest face) or ``(x, y)``, fractions of the frame between 0 and 1."""
+    if face is None:
+        return None
+    try:
+        x, y = (float(v) for v in face)
+    except (TypeError, ValueError):
+        raise FacecamError(f"--face must be two numbers X,Y (fractions of the frame), got {face!r}") from None
+    if not (0 <= x <= 1 and 0 <= y <= 1):
+        raise FacecamError(f"--face X,Y are fractions of the frame's width and height, between 0 and 1; "
+                           f"got {x:g},{y:g}")
+    return x, y
+
+
 def warn_held_frames(clip: VideoClip, num_frames: int, start: float) -> None:
     """One warning line when a video gives fewer than ``num_frames`` frames: its last frame is held for the rest,
     so the person freezes there (a still image, one frame, is held on purpose and gets no warning)."""
@@ -284,6 +298,7 @@ def build_condition(
     framing: str = "auto",
     track: bool = False,
     profile: str = "default",
+    face: Optional[tuple[float, float]] = None,
 ) -> ConditionedClip:
     """Read, crop and track a source video, then render its camera condition.
 
@@ -308,6 +323,8 @@ def build_condition(
         track: the crop window follows the face, and zoom centres on the face.
         profile: ``default`` or ``release`` (:mod:`facecam.profiles`; here it picks the crop's bilinear
             resize; the run API has already set the other options the profile fixes).
+        face: with several people in frame, ``(x, y)`` fractions of the frame's width and height: the face
+            nearest that point is re-angled (default: the largest; see :func:`~facecam.condition.framing.find_face`).
 
     Returns:
         ConditionedClip.
@@ -328,14 +345,17 @@ def build_condition(
     trajectory = camera_for(camera, num_frames, strength, seed, move_frames)
     if mode == "absolute":
         check_absolute(trajectory)
-    framed = frame_face(clip, size, framing, track)
+    face = check_face(face)
+    framed = frame_face(clip, size, framing, track, face)
     check_profile(profile)
     source = apply_crop(clip.frames, framed.boxes, "linear" if profile == "release" else "auto")
     # Only the crop is used from here: drop the decoded frames (a long clip's can take gigabytes,
     # in memory or in a temporary file) before tracking and drawing.
     clip = dataclasses.replace(clip, frames=np.empty((0, *clip.frames.shape[1:]), np.uint8))
     try:
-        landmarks = detect_landmarks(source, progress=progress)
+        # Several people: Face Mesh follows the chosen one (alone, it keeps whichever face it finds first).
+        near = framed.nose_in_crop() if framed.faces > 1 else None
+        landmarks = detect_landmarks(source, progress=progress, near=near)
     except NoFaceError:
         raise NoFaceError(f"Face Mesh found no face in the crop, where the face fills {framed.face_share:.2f} of the "
                           f"height" + ("; --framing auto frames a small face tighter" if framing == "reference"
@@ -360,7 +380,8 @@ def build_condition(
     options = {"camera": camera if isinstance(camera, str) else trajectory.name, "strength": strength,
                "proxy": proxy, "mode": mode, "frames": num_frames, "fps": clip.fps, "size": list(size),
                "seed": seed, "move_frames": move_frames, "start": start, "duration": duration,
-               "framing": framing, "track": track, "profile": profile, "source": clip.path,
+               "framing": framing, "track": track, "profile": profile, "face": None if face is None else list(face),
+               "source": clip.path,
                "source_frames": clip.source_frames}
     return ConditionedClip(source, condition, clip.fps, trajectory, landmarks, points, stem, framed.boxes[0],
                            options, framed.describe(clip.fps))

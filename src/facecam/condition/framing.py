@@ -24,8 +24,8 @@ from typing import Optional
 import numpy as np
 
 from ..errors import FacecamError, NoFaceError
-from ..face.detect import FaceBox, detect_face_box, face_detector, landmarks_in_box
-from ..face.landmarks import NOSE_TIP, face_mesh
+from ..face.detect import FaceBox, detect_face_box, detect_face_boxes, face_detector, landmarks_in_box, nearest_box
+from ..face.landmarks import MANY_FACES, NOSE_TIP, face_mesh
 from ..video.crop import CropBox, content_area, reference_crop
 from ..video.io import VideoClip
 
@@ -51,6 +51,9 @@ class Framing:
         reference_share: the same in the reference crop.
         track: whether the windows follow the face.
         frame_hw: ``(height, width)`` of the original frames.
+        content: ``(x0, y0, x1, y1)`` of the frame without its letterbox bars, or None.
+        faces: faces found in the face's first frame (one was chosen, :func:`find_face`).
+        nose: the chosen face's nose tip in that frame (pixels of the original frame).
     """
 
     boxes: list[CropBox]
@@ -62,6 +65,14 @@ class Framing:
     track: bool
     frame_hw: tuple[int, int]
     content: Optional[tuple[int, int, int, int]] = None
+    faces: int = 1
+    nose: Optional[tuple[float, float]] = None
+
+    def nose_in_crop(self) -> tuple[float, float]:
+        """The chosen face's nose tip in pixels of the cropped frames (its first frame's crop)."""
+        box = self.boxes[self.face_frame]
+        sx, sy = box.resized_w / self.frame_hw[1], box.resized_h / self.frame_hw[0]
+        return self.nose[0] * sx - box.left, self.nose[1] * sy - box.top
 
     def centers(self) -> np.ndarray:
         """``(T, 2)`` centre of each frame's window, pixels of the original frame."""
@@ -74,7 +85,8 @@ class Framing:
                   "face_second": round(self.face_frame / fps, 3) if fps else None,
                   "face_box": self.face_box.to_list(), "face_share": round(self.face_share, 3),
                   "reference_share": round(self.reference_share, 3), "target_share": FACE_SHARE,
-                  "window": [round(v, 1) for v in self.boxes[0].window(self.frame_hw)], "track": self.track}
+                  "window": [round(v, 1) for v in self.boxes[0].window(self.frame_hw)], "track": self.track,
+                  "faces": self.faces}
         if self.content is not None:
             record["content"] = list(self.content)  # x0, y0, x1, y1: the frame without its letterbox bars
         if self.track:
@@ -82,8 +94,31 @@ class Framing:
         return record
 
 
-def find_face(clip: VideoClip, detector=None) -> tuple[int, FaceBox, np.ndarray]:
-    """The first frame with a face: its index, face box and ``(478, 3)`` landmarks (original pixels).
+# What the face detector needs, said with "no face found": a newcomer's sideways, tiny and overfilling faces
+# were all told only to try --start.
+LOOKS = "the detector finds a face upright, not on its side or upside down, not tiny and not cut off by the frame"
+
+
+@dataclass(frozen=True)
+class FaceFound:
+    """The face a clip is re-angled around: the first frame with one, and which of the faces there.
+
+    Attributes:
+        frame: index of the first frame with a face.
+        box: its face box (pixels of the original frame).
+        points: ``(478, 3)`` Face Mesh landmarks of that face (original pixels).
+        boxes: every face box found in that frame, largest first (``box`` is one of them).
+    """
+
+    frame: int
+    box: FaceBox
+    points: np.ndarray
+    boxes: tuple[FaceBox, ...]
+
+
+def find_face(clip: VideoClip, detector=None, face: Optional[tuple[float, float]] = None) -> FaceFound:
+    """The first frame with a face, and of several faces there the largest, or with ``face`` (fractions of the
+    frame's width and height) the one whose centre is nearest that point.
 
     Raises:
         NoFaceError: naming the span searched and suggesting ``--start``.
@@ -94,13 +129,17 @@ def find_face(clip: VideoClip, detector=None) -> tuple[int, FaceBox, np.ndarray]
     real = 1 if image else (clip.source_frames or len(clip.frames))  # held copies of the last frame add nothing
     own = detector is None
     detector = detector or face_detector()
-    mesh = face_mesh(static=True)
+    mesh = face_mesh(static=True, faces=MANY_FACES)
     try:
         for i, frame in enumerate(clip.frames[:real]):
-            box = detect_face_box(frame, detector)
-            points = landmarks_in_box(frame, box, mesh) if box is not None else None
+            boxes = detect_face_boxes(frame, detector)
+            if not boxes:
+                continue
+            h, w = frame.shape[:2]
+            box = boxes[0] if face is None else nearest_box(boxes, (face[0] * w, face[1] * h))
+            points = landmarks_in_box(frame, box, mesh)
             if points is not None:
-                return i, box, points
+                return FaceFound(i, box, points, tuple(boxes))
     finally:
         mesh.close()
         if own:
@@ -114,13 +153,27 @@ def find_face(clip: VideoClip, detector=None) -> tuple[int, FaceBox, np.ndarray]
                       + f" ({LOOKS}); if the face appears later in the video, start there with --start SEC")
 
 
-# What the face detector needs, said with "no face found": a newcomer's sideways, tiny and overfilling faces
-# were all told only to try --start.
-LOOKS = "the detector finds a face upright, not on its side or upside down, not tiny and not cut off by the frame"
+def note_faces(found: FaceFound, frame_hw: tuple[int, int], face: Optional[tuple[float, float]]) -> None:
+    """One note line when the first face's frame shows several people: which face is re-angled, and how to
+    choose another (a newcomer's two-person clip re-angled one of them without a word)."""
+    if len(found.boxes) < 2:
+        return
+    import logging
+
+    h, w = frame_hw
+    cx, cy = found.box.center
+    chosen = "the largest" if face is None else f"the one nearest --face {face[0]:g},{face[1]:g}"
+    others = ", ".join(f"{b.center[0] / w:.2f},{b.center[1] / h:.2f}" for b in found.boxes if b != found.box)
+    logging.getLogger("facecam").warning(
+        f"facecam: note: {len(found.boxes)} faces in frame {found.frame}; re-angling {chosen}, centred at "
+        f"{cx / w:.2f},{cy / h:.2f} of the frame ({found.box.height:.0f} px tall); --face X,Y picks the face "
+        f"nearest a point given as fractions of the frame's width and height (the others: {others})")
 
 
-def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", track: bool = False) -> Framing:
-    """Choose the crop windows of ``clip`` for an output of ``size`` ``(H, W)`` (see the module docstring)."""
+def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", track: bool = False,
+               face: Optional[tuple[float, float]] = None) -> Framing:
+    """Choose the crop windows of ``clip`` for an output of ``size`` ``(H, W)`` (see the module docstring);
+    ``face`` picks one of several people (:func:`find_face`)."""
     if framing not in FRAMINGS:
         raise FacecamError(f"--framing must be auto or reference, got {framing!r}")
     frame_hw = clip.frames.shape[1:3]
@@ -130,24 +183,26 @@ def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", tr
         content = None
     detector = face_detector()
     try:
-        index, face, points = find_face(clip, detector)
-        nose = np.array(points[NOSE_TIP, :2], np.float64)
+        found = find_face(clip, detector, face)
+        note_faces(found, frame_hw, face)
+        index, chosen = found.frame, found.box
+        nose = np.array(found.points[NOSE_TIP, :2], np.float64)
         reference = reference_crop(frame_hw, tuple(nose), size)
-        reference_share = face.height * reference.resized_h / frame_hw[0] / size[0]
+        reference_share = chosen.height * reference.resized_h / frame_hw[0] / size[0]
         zoom = 1.0
         if framing == "auto" and reference_share < FIT_BELOW * FACE_SHARE:
             zoom = FACE_SHARE / reference_share
         if track:
-            centers = _face_path(clip, index, face, detector)
+            centers = _face_path(clip, index, chosen, detector)
             path = nose + centers - centers[index]  # the nose-centred window at the face's first frame, then its moves
         else:
             path = np.repeat(nose[None], clip.num_frames, axis=0)
     finally:
         detector.close()
     boxes = [reference_crop(frame_hw, (float(x), float(y)), size, zoom, content) for x, y in path]
-    share = face.height * boxes[index].resized_h / frame_hw[0] / size[0]
-    return Framing(boxes, "fitted" if zoom > 1 else "reference", index, face, share, reference_share, track,
-                   tuple(frame_hw), content)
+    share = chosen.height * boxes[index].resized_h / frame_hw[0] / size[0]
+    return Framing(boxes, "fitted" if zoom > 1 else "reference", index, chosen, share, reference_share, track,
+                   tuple(frame_hw), content, len(found.boxes), (float(nose[0]), float(nose[1])))
 
 
 def _face_path(clip: VideoClip, start: int, face: FaceBox, detector) -> np.ndarray:

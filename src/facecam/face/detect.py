@@ -70,13 +70,13 @@ def _tiles(hw: tuple[int, int]) -> list[tuple[int, int, int, int]]:
     return [(int(top), int(left), th, tw) for top in tops for left in lefts]
 
 
-def detect_face_box(image: np.ndarray, detector=None, near: Optional[tuple[float, float]] = None) -> Optional[FaceBox]:
-    """The face box in an RGB ``(H, W, 3)`` image, or None.
+def detect_face_boxes(image: np.ndarray, detector=None) -> list[FaceBox]:
+    """Every face box in an RGB ``(H, W, 3)`` image, largest first.
 
     The whole frame is searched first; a face too small for the detector's 192 px
     input there (below about 60 px in a 720x1080 frame) is searched again in
-    overlapping tiles, where it is about twice as large (faces down to about 35 px). Of several faces the most
-    confident one is returned, or with ``near`` the one whose centre is nearest to it.
+    overlapping tiles, where it is about twice as large (faces down to about 35 px).
+    A face found in two overlapping tiles is kept once.
     """
     own = detector is None
     detector = detector or face_detector()
@@ -88,11 +88,35 @@ def detect_face_box(image: np.ndarray, detector=None, near: Optional[tuple[float
     finally:
         if own:
             detector.close()
+    kept: list[FaceBox] = []
+    for box in sorted(boxes, key=lambda b: -b.score):
+        if all(_overlap(box, other) < SAME_FACE for other in kept):
+            kept.append(box)
+    return sorted(kept, key=lambda b: -b.width * b.height)
+
+
+SAME_FACE = 0.3  # intersection over union above which two boxes are one face
+
+
+def _overlap(a: FaceBox, b: FaceBox) -> float:
+    w = min(a.x + a.width, b.x + b.width) - max(a.x, b.x)
+    h = min(a.y + a.height, b.y + b.height) - max(a.y, b.y)
+    inter = max(w, 0.0) * max(h, 0.0)
+    return inter / (a.width * a.height + b.width * b.height - inter)
+
+
+def nearest_box(boxes: list[FaceBox], point: tuple[float, float]) -> FaceBox:
+    """The box whose centre is nearest ``point`` (pixels)."""
+    return min(boxes, key=lambda b: np.hypot(b.center[0] - point[0], b.center[1] - point[1]))
+
+
+def detect_face_box(image: np.ndarray, detector=None, near: Optional[tuple[float, float]] = None) -> Optional[FaceBox]:
+    """The face box in an RGB ``(H, W, 3)`` image, or None: of several faces (:func:`detect_face_boxes`) the
+    largest, or with ``near`` the one whose centre is nearest that point."""
+    boxes = detect_face_boxes(image, detector)
     if not boxes:
         return None
-    if near is None:
-        return max(boxes, key=lambda b: b.score)
-    return min(boxes, key=lambda b: np.hypot(b.center[0] - near[0], b.center[1] - near[1]))
+    return boxes[0] if near is None else nearest_box(boxes, near)
 
 
 def landmarks_in_box(image: np.ndarray, box: FaceBox, mesh) -> Optional[np.ndarray]:
@@ -107,7 +131,8 @@ def landmarks_in_box(image: np.ndarray, box: FaceBox, mesh) -> Optional[np.ndarr
     left, right = int(max(0, cx - side / 2)), int(min(w, cx + side / 2))
     top, bottom = int(max(0, cy - side / 2)), int(min(h, cy + side / 2))
     window = np.ascontiguousarray(image[top:bottom, left:right])
-    points = landmarks_to_pixels(mesh.process(window), right - left, bottom - top)
+    # Another person inside the window: the mesh (built with several faces) keeps the one on the box.
+    points = landmarks_to_pixels(mesh.process(window), right - left, bottom - top, near=(cx - left, cy - top))
     if points is None:
         return None
     points[:, 0] += left

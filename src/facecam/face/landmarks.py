@@ -21,7 +21,9 @@ import numpy as np
 from ..errors import NoFaceError
 
 NUM_LANDMARKS = 478
+NUM_MESH = 468  # the face mesh proper; the last 10 are the irises
 NOSE_TIP = 4
+MANY_FACES = 4  # faces Face Mesh looks for when the frame has several people (one is kept, see detect_landmarks)
 
 
 @dataclass
@@ -65,22 +67,30 @@ def quiet_mediapipe():
         yield
 
 
-def face_mesh(static: bool, min_confidence: float = 0.5):
-    """A MediaPipe FaceMesh with irises (478 points), one face."""
+def face_mesh(static: bool, min_confidence: float = 0.5, faces: int = 1):
+    """A MediaPipe FaceMesh with irises (478 points), finding up to ``faces`` faces."""
     with quiet_mediapipe():
         from mediapipe.python.solutions import face_mesh as mp_face_mesh
 
-        return mp_face_mesh.FaceMesh(static_image_mode=static, max_num_faces=1, refine_landmarks=True,
+        return mp_face_mesh.FaceMesh(static_image_mode=static, max_num_faces=faces, refine_landmarks=True,
                                      min_detection_confidence=min_confidence,
                                      min_tracking_confidence=min_confidence)
 
 
-def landmarks_to_pixels(result, width: int, height: int) -> Optional[np.ndarray]:
-    if not result.multi_face_landmarks:
+def landmarks_to_pixels(result, width: int, height: int,
+                        near: Optional[tuple[float, float]] = None) -> Optional[np.ndarray]:
+    """``(478, 3)`` pixel landmarks of a Face Mesh result: its first face, or with ``near`` the face whose nose
+    tip is nearest that point (pixels), or None."""
+    faces = []
+    for face in result.multi_face_landmarks or ():
+        pts = np.array([(p.x * width, p.y * height, p.z * width) for p in face.landmark], dtype=np.float32)
+        if pts.shape[0] == NUM_LANDMARKS:
+            faces.append(pts)
+    if not faces:
         return None
-    lm = result.multi_face_landmarks[0].landmark
-    pts = np.array([(p.x * width, p.y * height, p.z * width) for p in lm], dtype=np.float32)
-    return pts if pts.shape[0] == NUM_LANDMARKS else None
+    if near is None:
+        return faces[0]
+    return min(faces, key=lambda pts: float(np.hypot(*(pts[NOSE_TIP, :2] - np.asarray(near, np.float32)))))
 
 
 def detect_image_landmarks(image: np.ndarray, mesh=None) -> Optional[np.ndarray]:
@@ -96,13 +106,17 @@ def detect_image_landmarks(image: np.ndarray, mesh=None) -> Optional[np.ndarray]
 
 
 def detect_landmarks(frames: Iterable[np.ndarray] | np.ndarray, *, static: bool = False,
-                     progress: bool = False, min_confidence: float = 0.5) -> LandmarkTrack:
+                     progress: bool = False, min_confidence: float = 0.5,
+                     near: Optional[tuple[float, float]] = None) -> LandmarkTrack:
     """Track the face over a clip in MediaPipe's tracking mode.
 
     Args:
         frames: ``(T, H, W, 3)`` uint8 RGB frames (or an iterable of frames).
         static: detect every frame independently (slower, no temporal tracking).
         progress: show a progress bar.
+        near: for a frame with several people, ``(x, y)`` pixels of the chosen face's nose tip in the first
+            frame: up to :data:`MANY_FACES` faces are found in each frame and the one whose nose is nearest the
+            last frame's is kept. Without it, MediaPipe's one face.
 
     Returns:
         LandmarkTrack; frames where the face was lost are linearly interpolated
@@ -123,10 +137,18 @@ def detect_landmarks(frames: Iterable[np.ndarray] | np.ndarray, *, static: bool 
         from tqdm.auto import tqdm
 
         iterator = tqdm(frames, desc="landmarks", unit="frame", leave=False)
-    mesh = face_mesh(static=static, min_confidence=min_confidence)
+    mesh = face_mesh(static=static, min_confidence=min_confidence, faces=1 if near is None else MANY_FACES)
     try:
         for i, frame in enumerate(iterator):
-            pts = landmarks_to_pixels(mesh.process(np.ascontiguousarray(frame)), w, h)
+            pts = landmarks_to_pixels(mesh.process(np.ascontiguousarray(frame)), w, h, near)
+            if pts is not None and near is not None:
+                # Only the chosen person: a nose further than a face's width from the last one is someone else's
+                # (the chosen face was lost in this frame).
+                width = float(np.ptp(pts[:NUM_MESH, 0]))
+                if np.hypot(*(pts[NOSE_TIP, :2] - np.asarray(near, np.float32))) > width:
+                    pts = None
+                else:
+                    near = tuple(pts[NOSE_TIP, :2])
             if pts is not None:
                 points[i], found[i] = pts, True
     finally:
