@@ -114,10 +114,41 @@ def test_no_face_counts_only_real_frames_and_an_image_is_named_as_one(tmp_path):
                                "detector finds a face upright, not on its side or upside down, not tiny and not "
                                "cut off by the frame)")
     # A video's message says the same before suggesting --start (an upside-down face was told only to try it).
-    path = tmp_path / "upside_down.mp4"
-    write_video(path, np.repeat(np.ascontiguousarray(data.astronaut()[::-1, ::-1])[None], 5, axis=0), 24.0)
     with pytest.raises(NoFaceError, match=r"not on its side or upside down.*--start SEC"):
+        build_condition(tmp_path / "black.mp4", num_frames=5, size=SIZE)
+
+
+def test_a_face_on_its_side_is_warned_and_rotate_turns_it_upright(tmp_path, caplog, astronaut):
+    upright = read_video(media_path("lp_d9.mp4"), num_frames=9).frames
+    path = tmp_path / "sideways.mp4"  # filmed on its side, no rotation flag: the head's top points right
+    write_video(path, np.ascontiguousarray(np.rot90(upright, -1, axes=(1, 2))), 24.0)
+    with caplog.at_level("WARNING", logger="facecam"):
+        lying = build_condition(path, "static", num_frames=9, size=SIZE)
+    assert lying.framing["roll"] == pytest.approx(90, abs=20)
+    said = [r.getMessage() for r in caplog.records if "lies on its side" in r.getMessage()]
+    assert len(said) == 1 and "--rotate 270 turns the video upright" in said[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="facecam"):
+        turned = build_condition(path, "static", num_frames=9, size=SIZE, rotate=270)
+    assert abs(turned.framing["roll"]) < 20 and turned.options["rotate"] == 270
+    assert not [r for r in caplog.records if "lies on" in r.getMessage()]
+    # The turn happens as the file is read: frame 0 is the upright clip's frame 0 again (within the codec's loss).
+    again = read_video(path, num_frames=1, rotate=270).frames[0].astype(float)
+    assert again.shape == upright[0].shape and np.abs(again - upright[0]).mean() < 6
+
+    # Upside down the detector finds nothing; the message names the turn that shows the face.
+    path = tmp_path / "upside_down.mp4"
+    write_video(path, np.repeat(np.ascontiguousarray(astronaut[::-1, ::-1])[None], 5, axis=0), 24.0)
+    with pytest.raises(NoFaceError, match=r"turned 180 deg clockwise: add --rotate 180$"):
         build_condition(path, num_frames=5, size=SIZE)
+    assert build_condition(path, "static", num_frames=5, size=SIZE, rotate=180).source_track.found.all()
+    image = tmp_path / "sideways.png"
+    cv2.imwrite(str(image), np.ascontiguousarray(np.rot90(astronaut, 1))[..., ::-1])  # top points left
+    assert np.array_equal(read_video(image, num_frames=1, rotate=90).frames[0], astronaut)
+    from facecam.errors import FacecamError
+
+    with pytest.raises(FacecamError, match="--rotate must be 0, 90, 180 or 270"):
+        read_video(image, num_frames=1, rotate=45)
 
 
 def _sliding(frames: int = 17, travel: int = 400) -> VideoClip:

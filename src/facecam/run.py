@@ -164,6 +164,9 @@ class ConditionOptions:
     seed: Optional[int] = option(0, "seed of the `random` camera preset and, with the facecam engine, of its "
                                  "diffusion noise; the same seed gives the same video", label="Seed",
                                  parse=parse_seed)
+    rotate: int = option(0, "turn the source clockwise by this many degrees as it is read: a video filmed on its "
+                         "side without a rotation flag (a face lying on its side is warned about)",
+                         choices=(0, 90, 180, 270), label="Rotate")
     face: Optional[tuple[float, float]] = option(
         None, "with several people in frame, which face is re-angled: the largest (default), or X,Y: the one "
         "nearest that point, as fractions of the frame's width and height (0.25,0.4: left quarter, upper middle); "
@@ -265,11 +268,12 @@ def check_condition_options(options: ConditionOptions, weights: Optional[str] = 
     from .condition.builder import check_proxy
     from .errors import FacecamError
     from .profiles import resolve_profile
-    from .video.io import check_read_options
+    from .video.io import check_read_options, check_rotate
 
     check_strength(options.strength)
     check_read_options(None if options.frames == "all" else options.frames, options.fps, options.start,
                        options.duration)
+    check_rotate(options.rotate)
     if options.move_frames is not None and not (
             options.move_frames >= 2 and (options.frames == "all" or options.move_frames <= options.frames)):
         most = "the clip's" if options.frames == "all" else f"--frames {options.frames}"

@@ -59,10 +59,9 @@ def add_options(parser: argparse.ArgumentParser, cls, title: str, *, exclude: It
         shown = meta["show"](default) if meta.get("show") and default is not None else default
         help_text = meta["help"] + (f" (default: {shown})" if default is not None else "")
         kwargs = dict(dest=f.name, default=default, help=help_text.replace("%", "%%"))
+        kwargs["type"] = _parser_for(f, default)  # with choices too: `--rotate 90` is compared as a number
         if meta.get("choices"):
             kwargs["choices"] = meta["choices"]
-        else:
-            kwargs["type"] = _parser_for(f, default)
         if meta.get("metavar"):
             kwargs["metavar"] = meta["metavar"]
         if meta.get("const") is not None:

@@ -167,6 +167,22 @@ def check_face(face) -> Optional[tuple[float, float]]:
     return x, y
 
 
+def warn_sideways(roll: float, rotate: int = 0) -> None:
+    """One warning line when the face lies on its side or upside down in the picture: the result will too (a
+    newcomer's sideways phone video, stored without a rotation flag, ran without a word)."""
+    from .framing import SIDEWAYS, sideways_rotate
+
+    if abs(roll) <= SIDEWAYS:
+        return
+    import logging
+
+    turn = (rotate + sideways_rotate(roll)) % 360
+    way = "upside down" if abs(roll) > 135 else "on its side"
+    logging.getLogger("facecam").warning(
+        f"facecam: warning: the face lies {way} in the picture ({abs(roll):.0f} deg from upright), and so will the "
+        f"result; --rotate {turn} turns the video upright as it is read")
+
+
 def warn_held_frames(clip: VideoClip, num_frames: int, start: float) -> None:
     """One warning line when a video gives fewer than ``num_frames`` frames: its last frame is held for the rest,
     so the person freezes there (a still image, one frame, is held on purpose and gets no warning)."""
@@ -299,6 +315,7 @@ def build_condition(
     track: bool = False,
     profile: str = "default",
     face: Optional[tuple[float, float]] = None,
+    rotate: int = 0,
 ) -> ConditionedClip:
     """Read, crop and track a source video, then render its camera condition.
 
@@ -325,6 +342,8 @@ def build_condition(
             resize; the run API has already set the other options the profile fixes).
         face: with several people in frame, ``(x, y)`` fractions of the frame's width and height: the face
             nearest that point is re-angled (default: the largest; see :func:`~facecam.condition.framing.find_face`).
+        rotate: turn the source clockwise by 0, 90, 180 or 270 degrees as it is read (a video filmed on its
+            side); a face lying on its side is warned about (:func:`warn_sideways`).
 
     Returns:
         ConditionedClip.
@@ -338,7 +357,8 @@ def build_condition(
     if mode not in MODES:
         raise FacecamError(f"--mode must be relative or absolute, got {mode!r}")
     clip = video if isinstance(video, VideoClip) else read_video(
-        video, fps=fps, num_frames=None if whole else num_frames, start=start, duration=duration, spill=True)
+        video, fps=fps, num_frames=None if whole else num_frames, start=start, duration=duration, spill=True,
+        rotate=rotate)
     if whole:
         clip = whole_clip(clip)
         num_frames = clip.num_frames
@@ -347,6 +367,7 @@ def build_condition(
         check_absolute(trajectory)
     face = check_face(face)
     framed = frame_face(clip, size, framing, track, face)
+    warn_sideways(framed.roll, rotate)
     check_profile(profile)
     source = apply_crop(clip.frames, framed.boxes, "linear" if profile == "release" else "auto")
     # Only the crop is used from here: drop the decoded frames (a long clip's can take gigabytes,
@@ -381,6 +402,7 @@ def build_condition(
                "proxy": proxy, "mode": mode, "frames": num_frames, "fps": clip.fps, "size": list(size),
                "seed": seed, "move_frames": move_frames, "start": start, "duration": duration,
                "framing": framing, "track": track, "profile": profile, "face": None if face is None else list(face),
+               "rotate": rotate,
                "source": clip.path,
                "source_frames": clip.source_frames}
     return ConditionedClip(source, condition, clip.fps, trajectory, landmarks, points, stem, framed.boxes[0],

@@ -54,6 +54,7 @@ class Framing:
         content: ``(x0, y0, x1, y1)`` of the frame without its letterbox bars, or None.
         faces: faces found in the face's first frame (one was chosen, :func:`find_face`).
         nose: the chosen face's nose tip in that frame (pixels of the original frame).
+        roll: degrees the top of that face is turned clockwise from upright (:func:`face_roll`).
     """
 
     boxes: list[CropBox]
@@ -67,6 +68,7 @@ class Framing:
     content: Optional[tuple[int, int, int, int]] = None
     faces: int = 1
     nose: Optional[tuple[float, float]] = None
+    roll: float = 0.0
 
     def nose_in_crop(self) -> tuple[float, float]:
         """The chosen face's nose tip in pixels of the cropped frames (its first frame's crop)."""
@@ -86,7 +88,7 @@ class Framing:
                   "face_box": self.face_box.to_list(), "face_share": round(self.face_share, 3),
                   "reference_share": round(self.reference_share, 3), "target_share": FACE_SHARE,
                   "window": [round(v, 1) for v in self.boxes[0].window(self.frame_hw)], "track": self.track,
-                  "faces": self.faces}
+                  "faces": self.faces, "roll": round(self.roll, 1)}
         if self.content is not None:
             record["content"] = list(self.content)  # x0, y0, x1, y1: the frame without its letterbox bars
         if self.track:
@@ -145,12 +147,64 @@ def find_face(clip: VideoClip, detector=None, face: Optional[tuple[float, float]
         if own:
             detector.close()
     if image:
+        turned = _turned_face(clip.frames[:1])
+        if turned:
+            raise NoFaceError(f"no upright face found in the image {clip.path}, but one shows when it is turned "
+                              f"{turned} deg clockwise: add --rotate {turned}")
         raise NoFaceError(f"no face found in the image {clip.path} (facecam re-angles a visible face: {LOOKS})")
     real = min(real, len(clip.frames))
+    turned = _turned_face(clip.frames[:real])
+    if turned:
+        raise NoFaceError(f"no upright face found" + (f" in {clip.path}" if clip.path else "")
+                          + f", but one shows when the picture is turned {turned} deg clockwise: add --rotate {turned}")
     span = f"{real / clip.fps:.1f} s" if clip.fps else f"{real} frames"
     raise NoFaceError(f"no face found in any of the {real} frames ({span}) searched"
                       + (f" of {clip.path}" if clip.path else "")
                       + f" ({LOOKS}); if the face appears later in the video, start there with --start SEC")
+
+
+TURN_SAMPLES = 5  # frames of a clip with no upright face searched again turned (spread over what was searched)
+
+
+def _turned_face(frames) -> Optional[int]:
+    """Clockwise degrees (90, 180 or 270) that turn a face in ``frames`` upright, or None: searched, after no
+    upright face was found, on a few frames turned each way (a video filmed on its side without a flag). As in
+    :func:`find_face`, Face Mesh must confirm the detector's box (a coffee cup turned on its side is no face);
+    of the turns that show a face, the one that shows it most nearly upright (the detector also finds a face
+    lying on its side)."""
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(TURN_SAMPLES, len(frames))).round().astype(int))
+    detector = face_detector()
+    mesh = face_mesh(static=True)
+    try:
+        for index in picks:
+            upright = {}
+            for clockwise in (90, 180, 270):
+                turned = np.ascontiguousarray(np.rot90(frames[int(index)], -clockwise // 90))
+                boxes = detect_face_boxes(turned, detector)
+                points = landmarks_in_box(turned, boxes[0], mesh) if boxes else None
+                if points is not None:
+                    upright[clockwise] = abs(face_roll(points))
+            if upright:
+                return min(upright, key=upright.get)
+    finally:
+        mesh.close()
+        detector.close()
+    return None
+
+
+SIDEWAYS = 50.0  # deg: a face turned further than this from upright is said to lie on its side
+
+
+def face_roll(points: np.ndarray) -> float:
+    """Degrees the top of a face is turned clockwise from upright in the picture (-180 to 180): the direction
+    from the chin (landmark 152) to the top of the forehead (10)."""
+    up = points[10, :2] - points[152, :2]
+    return float(np.degrees(np.arctan2(up[0], -up[1])))
+
+
+def sideways_rotate(roll: float) -> int:
+    """The ``--rotate`` (clockwise degrees) that turns a face of ``roll`` nearest to upright."""
+    return int(round(-roll / 90.0)) % 4 * 90
 
 
 def note_faces(found: FaceFound, frame_hw: tuple[int, int], face: Optional[tuple[float, float]]) -> None:
@@ -202,7 +256,7 @@ def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", tr
     boxes = [reference_crop(frame_hw, (float(x), float(y)), size, zoom, content) for x, y in path]
     share = chosen.height * boxes[index].resized_h / frame_hw[0] / size[0]
     return Framing(boxes, "fitted" if zoom > 1 else "reference", index, chosen, share, reference_share, track,
-                   tuple(frame_hw), content, len(found.boxes), (float(nose[0]), float(nose[1])))
+                   tuple(frame_hw), content, len(found.boxes), (float(nose[0]), float(nose[1])), face_roll(found.points))
 
 
 def _face_path(clip: VideoClip, start: int, face: FaceBox, detector) -> np.ndarray:

@@ -111,6 +111,16 @@ def check_picture_size(shape, path) -> None:
         raise VideoError(f"{path} is {w}x{h} pixels: too small to show a face (at least {MIN_SIDE} on each side)")
 
 
+ROTATIONS = (0, 90, 180, 270)
+
+
+def check_rotate(rotate) -> int:
+    """``--rotate``: clockwise degrees, one of :data:`ROTATIONS`."""
+    if rotate not in ROTATIONS:
+        raise VideoError(f"--rotate must be 0, 90, 180 or 270 (degrees clockwise), got {rotate}")
+    return int(rotate)
+
+
 def check_read_options(num_frames: Optional[int] = None, fps: Optional[float] = None, start: float = 0.0,
                        duration: Optional[float] = None) -> None:
     """One-line :class:`VideoError` for a frame count, rate, start or duration no clip could be read with."""
@@ -133,6 +143,7 @@ def read_video(
     duration: Optional[float] = None,
     cover: Optional[tuple[int, int]] = None,
     spill: bool = False,
+    rotate: int = 0,
 ) -> VideoClip:
     """Decode a video (or a still image) into a clip.
 
@@ -152,20 +163,25 @@ def read_video(
             decoded (``frames`` is then a :class:`~facecam.video.frames.DiskFrames`, indexed like an
             array), so reading a long clip never holds it in memory. Off by default: callers that do
             array arithmetic on ``frames`` get an array.
+        rotate: turn every frame clockwise by this many degrees (0, 90, 180 or 270; ``--rotate``), after any
+            rotation flag of the file: for a video filmed on its side without one.
 
     Returns:
         VideoClip with ``frames`` shaped ``(T, H, W, 3)``.
     """
     check_read_options(num_frames, fps, start, duration)
+    turns = check_rotate(rotate) // 90 * 3 % 4  # clockwise degrees -> counterclockwise quarter turns
     p = _open_checked(path)
     if is_image_path(p):
         image = read_image(p)
+        if turns:
+            image = np.ascontiguousarray(np.rot90(image, turns))
         count = num_frames or 1
         return VideoClip(np.repeat(image[None], count, axis=0), fps or DEFAULT_FPS, str(p), 1)
 
     stats: dict = {}
     frames = FrameCollector(spill=spill)
-    for frame in _decode(p, fps, num_frames, stats, start, duration, cover):
+    for frame in _decode(p, fps, num_frames, stats, start, duration, cover, turns):
         frames.append(frame)
     if not len(frames):
         if start > 0:
@@ -204,11 +220,14 @@ def covering_size(height: int, width: int, cover: tuple[int, int]) -> tuple[int,
 
 
 def _decode(path: Path, fps: Optional[float], limit: Optional[int], stats: dict, start: float = 0.0,
-            duration: Optional[float] = None, cover: Optional[tuple[int, int]] = None) -> Iterable[np.ndarray]:
+            duration: Optional[float] = None, cover: Optional[tuple[int, int]] = None,
+            turns: int = 0) -> Iterable[np.ndarray]:
     """Yield RGB frames resampled to ``fps``; stops after ``limit`` frames.
 
     Times count from ``start`` seconds into the file (the container seeks to the keyframe
     before it); frames at or after ``start + duration`` are not used.
+
+    ``turns``: counterclockwise quarter turns after the file's own (``--rotate``).
 
     ``stats`` receives ``declared`` (frames the container announces), ``decoded``
     (frames decoded), ``eof`` (the end of the file was reached) and ``error``
@@ -230,16 +249,16 @@ def _decode(path: Path, fps: Optional[float], limit: Optional[int], stats: dict,
         def rgb(frame) -> np.ndarray:
             # A phone stores a portrait video as landscape frames with a display rotation; players turn
             # them upright, and so does this: the frames come out as they are shown.
-            turns = quarter_turns(frame)
-            shown = (frame.width, frame.height) if turns % 2 else (frame.height, frame.width)
+            turned = (quarter_turns(frame) + turns) % 4
+            shown = (frame.width, frame.height) if turned % 2 else (frame.height, frame.width)
             if cover is not None and not size:
                 size["hw"] = covering_size(*shown, cover)
             if cover is None or size["hw"] == shown:
                 array = frame.to_ndarray(format="rgb24")
             else:
-                h, w = size["hw"] if turns % 2 == 0 else size["hw"][::-1]
+                h, w = size["hw"] if turned % 2 == 0 else size["hw"][::-1]
                 array = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
-            return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
+            return np.ascontiguousarray(np.rot90(array, turned)) if turned else array
 
         stats.update(declared=int(stream.frames or 0), decoded=0, eof=False, error=False)
         taken = 0
