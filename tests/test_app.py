@@ -113,7 +113,8 @@ def test_a_failed_preview_keeps_the_previous_results_on_the_page(page_handlers):
     status, files = _preview(handlers, photo)
     assert status.startswith("Preview of") and files
     failed = handlers["preview"](photo, "preset", "arc-left", 1.0, [], None, 6, "subject", None, "relative", 0,
-                                 "auto", False, "default", SimpleNamespace(session_hash="tab"), progress=lambda *a, **k: None)
+                                 "auto", False, "default", 0, "", SimpleNamespace(session_hash="tab"),
+                                 progress=lambda *a, **k: None)
     assert failed[0].startswith("**Error:** Frames") or "frames" in failed[0].lower(), failed[0]
     # Every other output is left as it was (Gradio's "skip" update), not emptied.
     assert all(out == {"__type__": "update"} for out in failed[1:])
@@ -361,7 +362,7 @@ def _preview(handlers, photo, session="tab", **choices):
 
     form = dict(camera_source="preset", preset="arc-left", strength=1.0, table=DEFAULT_KEYS, json_file=None,
                 frames=5, proxy="subject", ply=None, mode="relative", seed=-1, framing="auto", track=False,
-                profile="default")
+                profile="default", rotate=0, face="")
     form.update(choices)
     status, *_, files = handlers["preview"](photo, *form.values(), SimpleNamespace(session_hash=session),
                                             progress=lambda *a, **k: None)
@@ -421,7 +422,8 @@ def test_the_runs_warnings_reach_the_page(page_handlers):
     handlers, photo, _ = page_handlers
     table = [[0, 0, 0, 0, 1, 0, 0], [1, -90, 0, 0, 1, 0, 0]]
     form = dict(camera_source="keyframes", preset="arc-left", strength=1.0, table=table, json_file=None, frames=5,
-                proxy="subject", ply=None, mode="relative", seed=0, framing="auto", track=False, profile="default")
+                proxy="subject", ply=None, mode="relative", seed=0, framing="auto", track=False, profile="default",
+                rotate=0, face="")
     said = []
     status, *_ = handlers["generate"](photo, *form.values(), "warp", SimpleNamespace(session_hash="tab"),
                                       progress=lambda *a, **k: said.append(k.get("desc")))
@@ -502,7 +504,7 @@ def test_with_weights_the_page_offers_and_runs_the_facecam_engine(tmp_path, astr
     assert engine.interactive is not False and "unavailable" not in engine.info
     generate = next(f.fn for f in demo.fns.values() if f.name == "generate")
     status, _, _, result, files = generate(photo, "preset", "zoom-in", 1.0, DEFAULT_KEYS, None, 5, "subject", None,
-                                           "relative", 0, "auto", False, "default", "facecam",
+                                           "relative", 0, "auto", False, "default", 0, "", "facecam",
                                            SimpleNamespace(session_hash="tab"),
                                            progress=lambda *a, **k: None)
     assert status.startswith("Done:") and "facecam engine" in status, status
@@ -530,3 +532,22 @@ def test_app_host_check_accepts_this_machine():
     check_host("127.0.0.1")
     check_host("0.0.0.0")
     check_host("localhost")
+
+
+def test_rotate_and_face_are_on_the_page(page_handlers, tmp_path, astronaut):
+    """A sideways video could be told `--rotate` on the page but not turned there; nor could a face be picked."""
+    import numpy as np
+    from PIL import Image
+
+    handlers, _, _ = page_handlers
+    sideways = tmp_path / "sideways.png"
+    Image.fromarray(np.ascontiguousarray(np.rot90(astronaut, 1))).save(sideways)  # the head's top points left
+    status, files = _preview(handlers, sideways)
+    assert status.startswith("Preview of") and files
+    assert "lies on its side" in status and "Rotate 90 turns the video upright" in status, status
+    status, files = _preview(handlers, sideways, rotate=90)
+    assert status.startswith("Preview of") and "lies on" not in status, status
+    status, _ = _preview(handlers, sideways, rotate=90, face="2,2")
+    assert status.startswith("**Error:** Face takes a point as fractions of the frame"), status
+    status, files = _preview(handlers, sideways, rotate=90, face="0.5,0.3")
+    assert status.startswith("Preview of") and files

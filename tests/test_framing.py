@@ -82,13 +82,29 @@ def test_reference_framing_keeps_the_reference_crop():
     assert framed.boxes[0] == reference_crop((704, 480), tuple(points[NOSE_TIP, :2]), SIZE)
 
 
-def test_a_face_after_a_black_intro_is_found_at_its_frame(tmp_path):
+def test_a_face_after_a_black_intro_is_found_at_its_frame(tmp_path, caplog):
     clip = read_video(media_path("facecam_000.mp4"), num_frames=17)
     path = tmp_path / "intro.mp4"
     write_video(path, np.concatenate([np.zeros((24,) + clip.frames.shape[1:], np.uint8), clip.frames]), 24.0)
-    built = build_condition(path, "static", num_frames=41, size=SIZE)
+    with caplog.at_level("WARNING", logger="facecam"):
+        built = build_condition(path, "static", num_frames=41, size=SIZE)
     assert built.framing["face_frame"] == 24 and built.framing["face_second"] == pytest.approx(1.0)
-    assert built.source_track.found[24:].all()
+    assert built.source_track.found[24:].all() and not built.source_track.found[:24].any()
+    # Said, with the --start that begins at the face (the mesh drawn over the black intro only got a note).
+    assert [r.getMessage() for r in caplog.records] == [
+        "facecam: warning: no face in the first 24 frames (1.0 s); the head's mesh is drawn there where the video "
+        "shows none, so they will not look right; --start 1.00 starts where the face appears"]
+    # A face that leaves before the end, and one lost in between.
+    caplog.clear()
+    gone = np.concatenate([clip.frames[:13], np.zeros((4,) + clip.frames.shape[1:], np.uint8)])
+    gone[6] = 0
+    with caplog.at_level("WARNING", logger="facecam"):
+        build_condition(VideoClip(gone, 24.0, None, 17), "static", num_frames=17, size=SIZE)
+    assert [r.getMessage() for r in caplog.records] == [
+        "facecam: warning: no face in the last 4 frames (from 0.5 s); the head's mesh is held there where the "
+        "video shows none; --duration 0.54 ends where the face leaves",
+        "facecam: note: face not found in 1 frame(s) (6); their landmarks are interpolated from the frames beside "
+        "them"]
 
 
 def test_no_face_names_the_span_searched_and_suggests_start(tmp_path):
@@ -257,7 +273,7 @@ def test_of_two_people_the_largest_face_is_reangled_or_the_one_face_picks(caplog
     x, _, w, _ = default.framing["face_box"]
     assert x + w < 512 and w > 200  # lp_d9's face, the larger
     note = [r.getMessage() for r in caplog.records if "faces in frame" in r.getMessage()]
-    assert len(note) == 1 and "the largest" in note[0] and "--face X,Y" in note[0] and "others: 0.84,0.36" in note[0]
+    assert len(note) == 1 and "the largest" in note[0] and "give --face a point near it" in note[0] and "others: 0.84,0.36" in note[0]
     # Followed over the clip: every frame's nose tip is on the left person (x < 256 in the half-size crop).
     assert default.source_track.found.all()
     assert (default.source_track.points[:, NOSE_TIP, 0] < 200).all()
@@ -288,4 +304,31 @@ def test_face_option_checks_and_cli(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["condition", str(media_path("lp_d9.mp4")), "-o", str(tmp_path), "--frames", "5", "--face", "2,2"])
     assert exit_.value.code != 0 and not list(tmp_path.iterdir())
-    assert "--face X,Y are fractions of the frame's width and height" in capsys.readouterr().err
+    assert "--face takes a point as fractions of the frame's width and height" in capsys.readouterr().err
+
+
+def test_a_source_enlarged_many_times_is_warned_about(caplog, astronaut):
+    tiny = cv2.resize(astronaut, (64, 64), interpolation=cv2.INTER_AREA)  # a 14 px face
+    with caplog.at_level("WARNING", logger="facecam"):
+        build_condition(VideoClip(np.repeat(tiny[None], 5, axis=0), 24.0, None, 5), "static", num_frames=5,
+                        size=SIZE)
+    said = [r.getMessage() for r in caplog.records if "enlarged" in r.getMessage()]
+    assert said == [f"facecam: warning: the source is enlarged {352 / 64:.1f}x (a 64x64 frame, a face 14 px tall), "
+                    "so the result will be soft; a larger or closer-up source keeps more detail"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="facecam"):  # the astronaut itself: 0.69x, nothing said
+        build_condition(VideoClip(np.repeat(astronaut[None], 5, axis=0), 24.0, None, 5), "static", num_frames=5,
+                        size=SIZE)
+    assert not caplog.records
+
+
+def test_one_output_frame_is_refused_by_the_command_and_the_run_api(tmp_path, capsys):
+    from facecam.errors import FacecamError
+    from facecam.run import ConditionOptions, render
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", str(media_path("lp_d9.mp4")), "-o", str(tmp_path / "out"), "--frames", "1"])
+    assert exit_.value.code != 0 and not (tmp_path / "out").exists()
+    assert "--frames 1 is the source view alone" in capsys.readouterr().err
+    with pytest.raises(FacecamError, match="a move needs 5 frames or more"):
+        render(media_path("lp_d9.mp4"), ConditionOptions(frames=1))

@@ -45,7 +45,7 @@ def test_every_option_field_has_a_flag_that_sets_it():
     args = _parse(["generate", "v.mp4", "-o", "out", "--camera", "zoom-in", "--strength", "0.5", "--frames", "17",
                    "--fps", "12", "--size", "512x320", "--proxy", "template", "--mode", "absolute", "--seed", "7",
                    "--move-frames", "9", "--start", "1.5", "--duration", "4", "--framing", "reference", "--track",
-                   "--profile", "release", "--engine", "facecam", "--weights", "w", "--steps", "4", "--cfg", "2.5",
+                   "--profile", "release", "--rotate", "90", "--face", "0.7,0.25", "--engine", "facecam", "--weights", "w", "--steps", "4", "--cfg", "2.5",
                    "--offload", "group", "--device", "cpu", "--dtype", "float32", "--window", "41", "--overlap", "8",
                    "--cache", "mag", "--cache-threshold", "0.1", "--attention", "sage", "--compile", "--quantize", "int8",
                    "--batch-guidance"])
@@ -53,7 +53,7 @@ def test_every_option_field_has_a_flag_that_sets_it():
     assert dataclasses.asdict(condition) == dict(camera="zoom-in", strength=0.5, frames=17, fps=12.0,
                                                  size=(512, 320), proxy="template", mode="absolute", seed=7,
                                                  start=1.5, duration=4.0, move_frames=9, framing="reference",
-                                                 track=True, profile="release")
+                                                 track=True, profile="release", rotate=90, face=(0.7, 0.25))
     assert engine.record() == dict(engine="facecam", weights="w", steps=4, cfg=2.5, offload="group", device="cpu",
                                    dtype="float32", window=41, overlap=8, cache="mag", cache_threshold=0.1,
                                    attention="sage", compile=True, quantize="int8", batch_guidance=True,

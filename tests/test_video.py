@@ -279,3 +279,43 @@ def test_a_sliver_of_a_video_and_a_16_bit_grey_photo_are_read_or_refused_in_one_
     Image.fromarray(grey).save(tmp_path / "grey16.png")
     image = read_image(tmp_path / "grey16.png")
     assert image.shape == astronaut.shape and abs(float(image.mean()) - float(astronaut.mean())) < 2
+
+
+def test_a_transparent_cutout_is_drawn_on_white_and_said(tmp_path, astronaut, caplog):
+    from PIL import Image
+
+    rgba = np.zeros((512, 512, 4), np.uint8)
+    rgba[..., :3] = astronaut
+    rgba[:, 256:, 3] = 255  # the right half opaque, the left half see-through (its stored colour is the photo)
+    rgba[:, 200:256, 3] = 128  # a half-transparent band between them
+    path = tmp_path / "cutout.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    with caplog.at_level("WARNING", logger="facecam"):
+        frame = read_video(path, num_frames=1).frames[0]
+    assert (frame[:, :200] == 255).all()  # see-through: white, not the stored (here the photo's) colour
+    assert np.array_equal(frame[:, 256:], astronaut[:, 256:])
+    band = np.round(astronaut[:, 200:256].astype(float) * 128 / 255 + 255 * 127 / 255)
+    assert np.abs(frame[:, 200:256] - band).max() <= 1
+    assert ["facecam: note: cutout.png is partly transparent; its see-through pixels are drawn on white"] == [
+        r.getMessage() for r in caplog.records]
+    caplog.clear()
+    rgba[..., 3] = 255  # an alpha channel that hides nothing: the picture as it is, no note
+    Image.fromarray(rgba, "RGBA").save(path)
+    with caplog.at_level("WARNING", logger="facecam"):
+        assert np.array_equal(read_video(path, num_frames=1).frames[0], astronaut)
+    assert not caplog.records
+
+
+@pytest.mark.parametrize("fps, words", [(1000, "between 1 and 120 frames per second"),
+                                        (0.5, "between 1 and 120"), (0, "must be positive")])
+def test_output_frame_rates_a_video_cannot_be_resampled_to_are_refused(fps, words):
+    with pytest.raises(VideoError, match=words):
+        read_video(media_path("lp_d9.mp4"), fps=fps, num_frames=5)
+
+
+def test_a_web_address_is_told_to_be_downloaded_first():
+    for url in ("https://example.com/talk.mp4", "http://host/a b.mov", "rtsp://camera/stream"):
+        with pytest.raises(VideoError) as info:
+            read_video(url, num_frames=5)
+        assert str(info.value) == (f"facecam reads files on this computer; download {url} first (a browser, curl "
+                                   "or yt-dlp) and give its path")

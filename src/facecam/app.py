@@ -37,7 +37,7 @@ import gradio as gr  # noqa: E402
 
 from .camera.trajectory import FIELDS, PRESET_HELP, PRESETS, from_keys, scale_trajectory  # noqa: E402
 from .errors import FacecamError, TrajectoryError  # noqa: E402
-from .run import ENGINE_NAMES, ConditionOptions, EngineOptions  # noqa: E402
+from .run import ENGINE_NAMES, ConditionOptions, EngineOptions, _parse_face  # noqa: E402
 CAMERA_SOURCES = ("preset", "keyframes", "JSON file")
 KEY_COLUMNS = ["t", *FIELDS]
 # Arc-left authored as keys: t runs 0..1 over the clip, so the table does not depend on --frames.
@@ -133,7 +133,8 @@ def _seed(value: Any) -> tuple[int, bool]:
 
 
 # The options the page shows (their labels name its fields); any other flag in a message is the command line's.
-ON_PAGE = ("camera", "strength", "frames", "proxy", "mode", "seed", "framing", "track", "profile", "engine")
+ON_PAGE = ("camera", "strength", "frames", "proxy", "mode", "seed", "framing", "track", "profile", "rotate", "face",
+           "engine")
 
 
 def _page_words(message: str) -> str:
@@ -256,7 +257,7 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
         from .run import render, write_run
 
         (source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed, framing, track,
-         profile) = form
+         profile, rotate, face) = form
         if not source:
             raise FacecamError("upload a video or a portrait photo first")
         frames = _frames(frames)
@@ -264,7 +265,7 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
         options = ConditionOptions(camera=_camera(camera_source, preset, float(strength), table, json_file, frames),
                                    strength=float(strength), frames=frames, proxy=str(ply) if ply else proxy,
                                    mode=mode, seed=seed, framing=framing, track=bool(track),
-                                   profile=profile)
+                                   profile=profile, rotate=int(rotate or 0), face=_parse_face(face or None))
         if engine and engine not in engines:
             # The diffusion engine's first load reads its weights (tens of seconds at full size) before any bar.
             progress(0.0, desc=f"loading the {engine} engine (the first run of this page only)")
@@ -286,11 +287,11 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
         return result, written, notes + warnings.markdown(), not fresh
 
     def preview(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
-                framing, track, profile,
+                framing, track, profile, rotate, face,
                 request: gr.Request, progress=gr.Progress(track_tqdm=True)):
         """Condition files only (as `facecam condition`); on a mistake the results on the page stay."""
         form = (source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
-                framing, track, profile)
+                framing, track, profile, rotate, face)
         try:
             result, written, notes, repeatable = run(form, None, request, progress)
         except FacecamError as exc:
@@ -302,11 +303,11 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
                 [str(p) for p in written.values()])
 
     def generate(source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
-                 framing, track, profile, engine,
+                 framing, track, profile, rotate, face, engine,
                  request: gr.Request, progress=gr.Progress(track_tqdm=True)):
         """The condition files plus the generated video (as `facecam generate`)."""
         form = (source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
-                framing, track, profile)
+                framing, track, profile, rotate, face)
         try:
             result, written, notes, _ = run(form, engine, request, progress)
         except FacecamError as exc:
@@ -367,6 +368,14 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
                                        elem_id="profile",
                                        info="release: the authors' own inference (random move on their Gaussian "
                                             "head, from the weights folder)")
+                    rotate = gr.Radio([0, 90, 180, 270], value=ConditionOptions().rotate, label="Rotate",
+                                      elem_id="rotate",
+                                      info="degrees clockwise, for a video filmed on its side (a face lying on "
+                                           "its side is said, with the turn that fixes it)")
+                    face = gr.Textbox(value="", label="Face", elem_id="face", placeholder="largest",
+                                      info="with several people: X,Y picks the face nearest that point, as "
+                                           "fractions of the frame (0.8,0.3 = right, upper third); empty: the "
+                                           "largest")
                 engine = gr.Radio(list(ENGINE_NAMES), value="warp", label="Engine", elem_id="engine",
                                   interactive=facecam_ok,
                                   info=("warp: weight-free geometric re-render; facecam: the diffusion model"
@@ -391,7 +400,7 @@ def build_app(facecam: Optional[EngineOptions] = None, workdir: Optional[str | o
         camera_source.change(show_source, camera_source, [preset_group, keys_group, json_file], queue=False)
         preset.change(lambda name: PRESET_HELP.get(name, ""), preset, preset_help, queue=False)
         inputs = [source, camera_source, preset, strength, table, json_file, frames, proxy, ply, mode, seed,
-                  framing, track, profile]
+                  framing, track, profile, rotate, face]
         outputs = [status, preview_video, condition_video, result_video, files]
         # The old message (an error, a finished run) clears the moment a new run starts.
         preview_btn.click(lambda: WORKING, None, status, queue=False).then(

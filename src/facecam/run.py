@@ -80,9 +80,21 @@ def _parse_frames(text) -> Union[int, str]:
     if str(text).strip().lower() == "all":
         return "all"
     try:
-        return int(text)
+        frames = int(text)
     except (TypeError, ValueError):
         raise FacecamError(f"--frames must be a whole number 4k+1 (e.g. 81) or `all`, got {text!r}") from None
+    return check_moving_frames(frames)
+
+
+def check_moving_frames(frames) -> Union[int, str]:
+    """Refuse ``--frames 1``: one frame is the source view itself, where every camera move starts (it ran
+    without a word and wrote the input back). The library's :func:`build_condition` still takes one frame."""
+    from .errors import FacecamError
+
+    if frames == 1:
+        raise FacecamError("--frames 1 is the source view alone (every camera move starts there); a move needs "
+                           "5 frames or more (4k+1), e.g. --frames 5 and take its last frame for a still")
+    return frames
 
 
 MAX_SEED = 2 ** 32 - 1
@@ -271,6 +283,7 @@ def check_condition_options(options: ConditionOptions, weights: Optional[str] = 
     from .video.io import check_read_options, check_rotate
 
     check_strength(options.strength)
+    check_moving_frames(options.frames)
     check_read_options(None if options.frames == "all" else options.frames, options.fps, options.start,
                        options.duration)
     check_rotate(options.rotate)
@@ -382,6 +395,7 @@ def render(video: Union[str, os.PathLike, "VideoClip"], options: Optional[Condit
     from .profiles import resolve_profile
 
     options = resolve_profile(options or ConditionOptions(), engine.weights if engine else None)
+    check_moving_frames(options.frames)
     if engine is not None and loaded is None:
         loaded = load_engine(engine)
     clip = build_condition(video, progress=progress, name=name, **options.build_kwargs())

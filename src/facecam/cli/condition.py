@@ -32,19 +32,8 @@ def run(args: argparse.Namespace) -> int:
     options = condition_options(args)
     with output_dir(args.output):
         result = render(args.video, options, progress=True)
-        report_filled(result.clip)
         written = write_run(result, args.output, progress=True)
     for path in written.values():
         print(path)
     return 0
 
-
-def report_filled(clip) -> None:
-    """Tell the user when the face was lost in some frames (their landmarks were interpolated)."""
-    import sys
-
-    filled = clip.source_track.filled_frames
-    if filled:
-        shown = ", ".join(map(str, filled[:10])) + (" ..." if len(filled) > 10 else "")
-        print(f"facecam: note: face not found in {len(filled)} frame(s) ({shown}); landmarks interpolated",
-              file=sys.stderr)

@@ -34,7 +34,6 @@ def run(args: argparse.Namespace) -> int:
     from ..run import check_engine, check_not_source, load_engine, render, write_run
     from ..video.outputs import output_dir
     from ._options import condition_options, engine_options
-    from .condition import report_filled
 
     options, engine = condition_options(args), engine_options(args)
     check_engine(engine)  # before touching the output folder
@@ -42,7 +41,6 @@ def run(args: argparse.Namespace) -> int:
     with output_dir(args.output):
         loaded = load_engine(engine)
         result = render(args.video, options, engine, loaded=loaded, progress=True)
-        report_filled(result.clip)
         written = write_run(result, args.output, progress=True)
     for path in written.values():
         print(path)

@@ -162,9 +162,27 @@ def check_face(face) -> Optional[tuple[float, float]]:
     except (TypeError, ValueError):
         raise FacecamError(f"--face must be two numbers X,Y (fractions of the frame), got {face!r}") from None
     if not (0 <= x <= 1 and 0 <= y <= 1):
-        raise FacecamError(f"--face X,Y are fractions of the frame's width and height, between 0 and 1; "
-                           f"got {x:g},{y:g}")
+        raise FacecamError(f"--face takes a point as fractions of the frame's width and height, each between 0 "
+                           f"and 1; got {x:g},{y:g}")
     return x, y
+
+
+ENLARGED = 4.0  # source pixels enlarged more than this many times are warned about (the result will be soft)
+
+
+def warn_enlarged(framed) -> None:
+    """One warning line when the crop enlarges the source more than :data:`ENLARGED` times: a tiny video, or
+    a tiny face fitted to the trained share, gives a soft result (a 32 px source was enlarged 22x unsaid)."""
+    box = framed.boxes[framed.face_frame]
+    factor = box.resized_h / framed.frame_hw[0]
+    if factor <= ENLARGED:
+        return
+    import logging
+
+    h, w = framed.frame_hw
+    logging.getLogger("facecam").warning(
+        f"facecam: warning: the source is enlarged {factor:.1f}x (a {w}x{h} frame, a face {framed.face_box.height:.0f} "
+        f"px tall), so the result will be soft; a larger or closer-up source keeps more detail")
 
 
 def warn_sideways(roll: float, rotate: int = 0) -> None:
@@ -181,6 +199,35 @@ def warn_sideways(roll: float, rotate: int = 0) -> None:
     logging.getLogger("facecam").warning(
         f"facecam: warning: the face lies {way} in the picture ({abs(roll):.0f} deg from upright), and so will the "
         f"result; --rotate {turn} turns the video upright as it is read")
+
+
+def warn_lost_face(track: LandmarkTrack, fps: float, start: float, real: int) -> None:
+    """Say where Face Mesh found no face in the first ``real`` (not held) frames: before the face appears
+    (the head's mesh is drawn there over a picture with no face: a warning with the ``--start`` that begins at
+    the face), after it leaves (with the ``--duration`` that ends there), and gaps between (a note: their
+    landmarks are interpolated from the frames beside them)."""
+    import logging
+
+    log = logging.getLogger("facecam")
+    lost = ~track.found[:max(1, real)]
+    if not lost.any():
+        return
+    seen = np.flatnonzero(~lost)
+    first, last = int(seen[0]), int(seen[-1])
+    if first:
+        log.warning(f"facecam: warning: no face in the first {first} frames ({first / fps:.1f} s); the head's mesh "
+                    f"is drawn there where the video shows none, so they will not look right; --start "
+                    f"{start + first / fps:.2f} starts where the face appears")
+    if last < len(lost) - 1:
+        gone = len(lost) - 1 - last
+        log.warning(f"facecam: warning: no face in the last {gone} frames (from {(last + 1) / fps:.1f} s); the "
+                    f"head's mesh is held there where the video shows none; --duration {(last + 1) / fps:.2f} "
+                    f"ends where the face leaves")
+    gaps = [int(i) for i in np.flatnonzero(lost[first:last + 1]) + first]
+    if gaps:
+        shown = ", ".join(map(str, gaps[:10])) + (" ..." if len(gaps) > 10 else "")
+        log.warning(f"facecam: note: face not found in {len(gaps)} frame(s) ({shown}); their landmarks are "
+                    f"interpolated from the frames beside them")
 
 
 def warn_held_frames(clip: VideoClip, num_frames: int, start: float) -> None:
@@ -368,6 +415,7 @@ def build_condition(
     face = check_face(face)
     framed = frame_face(clip, size, framing, track, face)
     warn_sideways(framed.roll, rotate)
+    warn_enlarged(framed)
     check_profile(profile)
     source = apply_crop(clip.frames, framed.boxes, "linear" if profile == "release" else "auto")
     # Only the crop is used from here: drop the decoded frames (a long clip's can take gigabytes,
@@ -392,6 +440,7 @@ def build_condition(
         from .absolute import absolute_condition  # loads the Gaussian renderer only when asked for
 
         points, condition = absolute_condition(trajectory, proxy, size, landmarks.points[0], progress)
+    warn_lost_face(landmarks, clip.fps, start, clip.source_frames or num_frames)
     # A still (an image, or one frame, as the demo's portrait) is held on purpose: no warning.
     # A single frame left by --start is no still the user chose: it is said.
     single = clip.source_frames == 1 and start > 0

@@ -220,8 +220,8 @@ def note_faces(found: FaceFound, frame_hw: tuple[int, int], face: Optional[tuple
     others = ", ".join(f"{b.center[0] / w:.2f},{b.center[1] / h:.2f}" for b in found.boxes if b != found.box)
     logging.getLogger("facecam").warning(
         f"facecam: note: {len(found.boxes)} faces in frame {found.frame}; re-angling {chosen}, centred at "
-        f"{cx / w:.2f},{cy / h:.2f} of the frame ({found.box.height:.0f} px tall); --face X,Y picks the face "
-        f"nearest a point given as fractions of the frame's width and height (the others: {others})")
+        f"{cx / w:.2f},{cy / h:.2f} of the frame ({found.box.height:.0f} px tall); to pick another, give --face "
+        f"a point near it as fractions of the frame's width and height (the others: {others})")
 
 
 def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", track: bool = False,

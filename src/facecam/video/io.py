@@ -70,6 +70,9 @@ def is_image_path(path: str | os.PathLike) -> bool:
 
 
 def _open_checked(path: str | os.PathLike) -> Path:
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", str(path)):  # Path() would fold "http://" into "http:/"
+        raise VideoError(f"facecam reads files on this computer; download {path} first (a browser, curl or "
+                         f"yt-dlp) and give its path")
     p = Path(path)
     # The same words for any video read (an --output judged by `eval camera` is not an "input").
     if not p.exists():
@@ -93,12 +96,31 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
                 grey = np.asarray(im).astype(np.float64)
                 grey *= 255.0 / (65535.0 if grey.max() > 255 else 255.0)
                 image = np.repeat(np.clip(grey + 0.5, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+            elif im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                image = _on_backdrop(np.asarray(im.convert("RGBA")), p)
             else:
                 image = np.asarray(im.convert("RGB")).copy()
     except (UnidentifiedImageError, OSError) as exc:
         raise VideoError(f"cannot read image {p}: {exc}") from None
     check_picture_size(image.shape[:2], p)
     return image
+
+
+BACKDROP = 255  # grey level a transparent picture's see-through pixels are drawn on (white)
+
+
+def _on_backdrop(rgba: np.ndarray, path) -> np.ndarray:
+    """A picture with transparency drawn over white, with a note when any pixel was see-through (a cut-out
+    portrait's background came out black: the transparent pixels' stored colour, usually black)."""
+    alpha = rgba[..., 3:].astype(np.float32) / 255.0
+    if alpha.min() >= 1.0:
+        return np.ascontiguousarray(rgba[..., :3])
+    import logging
+
+    logging.getLogger("facecam").warning(f"facecam: note: {Path(path).name} is partly transparent; its see-through "
+                                         f"pixels are drawn on white")
+    mixed = rgba[..., :3].astype(np.float32) * alpha + BACKDROP * (1.0 - alpha)
+    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
 
 
 MIN_SIDE = 32  # pixels: a picture narrower than this cannot show a face to find
@@ -111,6 +133,7 @@ def check_picture_size(shape, path) -> None:
         raise VideoError(f"{path} is {w}x{h} pixels: too small to show a face (at least {MIN_SIDE} on each side)")
 
 
+MIN_FPS, MAX_FPS = 1.0, 120.0  # output frame rates a video can be resampled to
 ROTATIONS = (0, 90, 180, 270)
 
 
@@ -128,6 +151,9 @@ def check_read_options(num_frames: Optional[int] = None, fps: Optional[float] = 
         check_frame_count(num_frames)
     if fps is not None and not (fps > 0 and np.isfinite(fps)):
         raise VideoError(f"--fps must be positive, got {fps}")
+    if fps is not None and not MIN_FPS <= fps <= MAX_FPS:  # 1000 was accepted: 81 frames of 0.08 s
+        raise VideoError(f"--fps must be between {MIN_FPS:g} and {MAX_FPS:g} frames per second (the model's "
+                         f"is {DEFAULT_FPS:g}), got {fps:g}")
     if not (start >= 0 and np.isfinite(start)):
         raise VideoError(f"--start must be a non-negative number of seconds, got {start}")
     if duration is not None and not (duration > 0 and np.isfinite(duration)):
