@@ -332,3 +332,21 @@ def test_one_output_frame_is_refused_by_the_command_and_the_run_api(tmp_path, ca
     assert "--frames 1 is the source view alone" in capsys.readouterr().err
     with pytest.raises(FacecamError, match="a move needs 5 frames or more"):
         render(media_path("lp_d9.mp4"), ConditionOptions(frames=1))
+
+
+def test_the_judge_reads_the_reangled_one_of_two_people(tmp_path):
+    from facecam.eval.camera import evaluate_camera, load_camera
+
+    path = tmp_path / "pair.mp4"
+    write_video(path, _two_people(33).frames, 24.0)
+    out = tmp_path / "out"
+    assert main(["generate", str(path), "-o", str(out), "--frames", "33", "-c", "arc-left", "--face", "0.9,0.3",
+                 "--size", "240x352"]) == 0
+    record = out / "pair_camera.json"
+    framing = json.loads(record.read_text())["framing"]
+    assert framing["faces"] == 2 and framing["nose_in_crop"][0] > 237  # the small face, right of the crop
+    verdict = evaluate_camera(str(out / "pair_input.mp4"), str(out / "pair.mp4"), str(record))
+    assert verdict.correct, verdict.reason
+    # The same pair judged without the record's choice: Face Mesh reads the other, unmoved person.
+    plain = evaluate_camera(str(out / "pair_input.mp4"), str(out / "pair.mp4"), load_camera(str(record), 33))
+    assert not plain.correct

@@ -89,6 +89,8 @@ class Framing:
                   "reference_share": round(self.reference_share, 3), "target_share": FACE_SHARE,
                   "window": [round(v, 1) for v in self.boxes[0].window(self.frame_hw)], "track": self.track,
                   "faces": self.faces, "roll": round(self.roll, 1)}
+        if self.nose is not None:
+            record["nose_in_crop"] = [round(v, 1) for v in self.nose_in_crop()]  # the judge reads this face
         if self.content is not None:
             record["content"] = list(self.content)  # x0, y0, x1, y1: the frame without its letterbox bars
         if self.track:

@@ -217,13 +217,18 @@ def judge(change: Optional[PoseChange], end: dict, camera: str = "custom",
     return CameraVerdict(correct, change, expected, checks, camera, end, "; ".join(reasons), thresholds)
 
 
-def frame_landmarks(frame: np.ndarray, what: str, mesh=None) -> Optional[np.ndarray]:
-    """``(478, 3)`` landmarks of one RGB frame, or None; ``what`` names it in errors."""
-    from ..face.landmarks import detect_image_landmarks
+def frame_landmarks(frame: np.ndarray, what: str, mesh=None,
+                    near: Optional[tuple[float, float]] = None) -> Optional[np.ndarray]:
+    """``(478, 3)`` landmarks of one RGB frame, or None; ``what`` names it in errors. With ``near`` (and a
+    mesh that finds several faces) the face whose nose tip is nearest that point."""
+    from ..face.landmarks import detect_image_landmarks, landmarks_to_pixels
 
     if frame.ndim != 3 or frame.shape[2] != 3:
         raise FacecamError(f"{what}: expected an RGB frame, got shape {frame.shape}")
-    return detect_image_landmarks(frame, mesh=mesh)
+    if near is None or mesh is None:
+        return detect_image_landmarks(frame, mesh=mesh)
+    h, w = frame.shape[:2]
+    return landmarks_to_pixels(mesh.process(np.ascontiguousarray(frame)), w, h, near)
 
 
 def evaluate_frames(input_frame: np.ndarray, output_frame: np.ndarray, camera: CameraTrajectory,
@@ -495,16 +500,27 @@ def _resample(camera: CameraTrajectory, n: int) -> CameraTrajectory:
     return CameraTrajectory(*values, name=camera.name, meta=dict(camera.meta))
 
 
-def detect_frames(frames: np.ndarray, indices: Sequence[int]) -> dict[int, Optional[np.ndarray]]:
-    """``{index: (478, 3) landmarks or None}`` of the given frames, each detected on its own."""
+def detect_frames(frames: np.ndarray, indices: Sequence[int],
+                  near: Optional[tuple[float, float]] = None) -> dict[int, Optional[np.ndarray]]:
+    """``{index: (478, 3) landmarks or None}`` of the given frames, each detected on its own.
+
+    ``near``: with several people in frame, ``(x, y)`` pixels of the judged face's nose tip in the first
+    frame; in each frame (in order) the face nearest the last one found is read.
+    """
     from tqdm.auto import tqdm
 
-    from ..face.landmarks import face_mesh
+    from ..face.landmarks import MANY_FACES, NOSE_TIP, face_mesh
 
-    mesh = face_mesh(static=True)
+    mesh = face_mesh(static=True, faces=1 if near is None else MANY_FACES)
+    found = {}
     try:
-        steps = tqdm(indices, desc="judge: landmarks", unit="frame", leave=False, disable=len(indices) < 60)
-        return {int(i): frame_landmarks(frames[i], f"frame {i}", mesh) for i in steps}
+        steps = tqdm(sorted(indices), desc="judge: landmarks", unit="frame", leave=False,
+                     disable=len(indices) < 60)
+        for i in steps:
+            found[int(i)] = points = frame_landmarks(frames[i], f"frame {i}", mesh, near)
+            if near is not None and points is not None:
+                near = tuple(points[NOSE_TIP, :2])
+        return found
     finally:
         mesh.close()
 
@@ -512,7 +528,8 @@ def detect_frames(frames: np.ndarray, indices: Sequence[int]) -> dict[int, Optio
 def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: CameraTrajectory,
                    tolerances: Tolerances = Tolerances(), frame: Optional[int] = None,
                    stride: int = DEFAULT_STRIDE, input_landmarks=None,
-                   output_landmarks: Optional[np.ndarray] = None) -> ClipVerdict:
+                   output_landmarks: Optional[np.ndarray] = None,
+                   near: Optional[tuple[float, float]] = None) -> ClipVerdict:
     """Judge clips ``(T, H, W, 3)`` and ``(T', H', W', 3)`` frame by frame against ``camera``.
 
     Args:
@@ -528,6 +545,9 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
         output_landmarks: ``(T', 478, 2)`` or ``(T', 478, 3)`` pixel landmarks to judge instead of
             MediaPipe's reading of ``output_frames``, e.g. where an engine drew the face mesh
             (``benchmarks/judge_geometry.py``); only x and y are used.
+        near: with several people in frame, ``(x, y)`` pixels of the re-angled face's nose tip in the input's
+            first frame (a run's ``framing.nose_in_crop``): that person is read in both clips, followed from
+            frame to frame (alone, Face Mesh reads whichever face it finds first).
 
     Raises:
         NoFaceError: no sampled input frame has a face (nothing can be judged).
@@ -559,9 +579,9 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
         points_in = {i: (input_landmarks.points[i].astype(np.float64) if input_landmarks.found[i] else None)
                      for i in wanted}
     else:
-        points_in = detect_frames(input_frames, wanted)
+        points_in = detect_frames(input_frames, wanted, near)
     if output_landmarks is None:
-        points_out = detect_frames(output_frames, measured_frames)
+        points_out = detect_frames(output_frames, measured_frames, near)
     else:
         if len(output_landmarks) < n or np.shape(output_landmarks)[1:2] != (478,):
             raise FacecamError(f"output_landmarks must be (T, 478, 2 or 3) with T >= {n}, "
@@ -734,4 +754,22 @@ def evaluate_camera(input_path: str, output_path: str, camera: str | CameraTraje
             f"the judge expects the clip the engine saw (<name>_input.mp4 from facecam generate), not the raw "
             f"source, or its crop shows as a camera move")
     traj = camera if isinstance(camera, CameraTrajectory) else load_camera(camera, len(gen), strength)
-    return evaluate_clips(src, gen, traj, tolerances, frame, stride)
+    return evaluate_clips(src, gen, traj, tolerances, frame, stride, near=chosen_face(camera))
+
+
+def chosen_face(camera) -> Optional[tuple[float, float]]:
+    """The re-angled face's nose tip in the input crop, from a run's ``_camera.json`` whose first face frame
+    showed several people (``framing.faces``); None otherwise (one face: Face Mesh's own choice is it)."""
+    import json
+    from pathlib import Path
+
+    if isinstance(camera, CameraTrajectory) or Path(str(camera)).suffix.lower() != ".json":
+        return None
+    try:
+        framing = json.loads(Path(camera).read_text()).get("framing") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    point = framing.get("nose_in_crop")
+    if int(framing.get("faces", 1)) < 2 or not isinstance(point, list) or len(point) != 2:
+        return None
+    return float(point[0]), float(point[1])
