@@ -15,37 +15,44 @@ FPS, RATE = 24, 44100
 FLASH = 30  # the frame that is white; the click sounds at its time
 
 
-def _clip_with_a_click(path, frames=48, audio_delay=0.0, size=64):
-    """A black clip with one white frame and a click at that frame's time (``audio_delay``: the sound
-    stream starts that many seconds after the picture, as in some phone files)."""
+def _write_clip(path, images, sound, rate, fmt="mp4", codec="aac", delay=0.0, chunk=1024):
+    """Mux ``images`` (RGB frames at :data:`FPS`) and mono ``sound`` (``(n,)`` floats in -1..1 at ``rate``, its
+    stream starting ``delay`` seconds after the picture) into ``path`` with PyAV."""
     import av
 
-    with av.open(str(path), "w", format="mp4") as container:
+    with av.open(str(path), "w", format=fmt) as container:
         video = container.add_stream("libx264", rate=Fraction(FPS))
-        video.width = video.height = size
+        video.height, video.width = images[0].shape[:2]
         video.pix_fmt = "yuv420p"
-        audio = container.add_stream("aac", rate=RATE)
+        audio = container.add_stream(codec, rate=rate)
         audio.codec_context.layout = "mono"
-        seconds = frames / FPS
-        sound = np.zeros((1, int(seconds * RATE)), np.float32)
-        at = int((FLASH / FPS - audio_delay) * RATE)
-        sound[0, at:at + 441] = 0.8  # 10 ms
-        for start in range(0, sound.shape[1], 1024):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(sound[:, start:start + 1024]), format="fltp",
-                                               layout="mono")
-            frame.sample_rate = RATE
-            frame.pts = start + int(audio_delay * RATE)
+        sample_format = audio.codec_context.format.name
+        for start in range(0, len(sound), chunk):
+            part = sound[start:start + chunk][None]
+            part = (np.round(part * 32767).astype(np.int16) if sample_format.startswith("s16")
+                    else part.astype(np.float32))
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(part), format=sample_format, layout="mono")
+            frame.sample_rate, frame.pts = rate, start + int(delay * rate)
             for packet in audio.encode(frame):
                 container.mux(packet)
         for packet in audio.encode(None):
             container.mux(packet)
-        for k in range(frames):
-            image = np.full((size, size, 3), 255 if k == FLASH else 0, np.uint8)
+        for image in images:
             for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
         for packet in video.encode(None):
             container.mux(packet)
     return path
+
+
+def _clip_with_a_click(path, frames=48, audio_delay=0.0, size=64):
+    """A black clip with one white frame and a click at that frame's time (``audio_delay``: the sound
+    stream starts that many seconds after the picture, as in some phone files)."""
+    sound = np.zeros(int(frames / FPS * RATE), np.float32)
+    at = int((FLASH / FPS - audio_delay) * RATE)
+    sound[at:at + 441] = 0.8  # 10 ms
+    images = [np.full((size, size, 3), 255 if k == FLASH else 0, np.uint8) for k in range(frames)]
+    return _write_clip(path, images, sound, RATE, delay=audio_delay)
 
 
 def _sound(path):
@@ -135,33 +142,9 @@ def test_a_run_carries_the_sound_into_the_result_input_and_preview_not_the_condi
 
 def _sine_clip(path, fmt, codec, rate, seconds=1.5, freq=440.0):
     """A sine (0.5 amplitude, mono) under black frames, in container ``fmt`` with audio ``codec``."""
-    import av
-
-    with av.open(str(path), "w", format=fmt) as container:
-        video = container.add_stream("libx264", rate=Fraction(FPS))
-        video.width = video.height = 32
-        video.pix_fmt = "yuv420p"
-        audio = container.add_stream(codec, rate=rate)
-        audio.codec_context.layout = "mono"
-        fmt_name = audio.codec_context.format.name
-        n = int(seconds * rate)
-        wave = 0.5 * np.sin(2 * np.pi * freq * np.arange(n) / rate)
-        for start in range(0, n, 1000):
-            chunk = wave[start:start + 1000][None]
-            chunk = np.round(chunk * 32767).astype(np.int16) if fmt_name.startswith("s16") else chunk.astype(np.float32)
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format=fmt_name,
-                                               layout="mono")
-            frame.sample_rate, frame.pts = rate, start
-            for packet in audio.encode(frame):
-                container.mux(packet)
-        for packet in audio.encode(None):
-            container.mux(packet)
-        for _ in range(int(seconds * FPS)):
-            for packet in video.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
-    return path
+    wave = 0.5 * np.sin(2 * np.pi * freq * np.arange(int(seconds * rate)) / rate)
+    images = [np.zeros((32, 32, 3), np.uint8)] * int(seconds * FPS)
+    return _write_clip(path, images, wave, rate, fmt, codec, chunk=1000)
 
 
 class _Collect:
