@@ -3,6 +3,10 @@
 1. **Finding.** Frames are searched in order with MediaPipe's full-range face
    detector (:mod:`facecam.face.detect`); the first frame where it finds a box and
    Face Mesh confirms it on a window around that box gives the face and its nose tip.
+   Of several people the largest face is taken, or with ``--face X,Y`` the one nearest
+   that point; a note says where each face is, and the builder has Face Mesh follow
+   the chosen one. With no upright face, a few frames are searched again turned, so
+   the error can name the ``--rotate`` that shows one.
 2. **Fitting** (``--framing auto``). The reference crop (:func:`~facecam.video.crop.reference_crop`)
    keeps the whole frame's scale, so a face far from the camera stays small in it.
    The model saw faces filling about :data:`FACE_SHARE` of the crop's height; when the
