@@ -350,3 +350,43 @@ def test_the_judge_reads_the_reangled_one_of_two_people(tmp_path):
     # The same pair judged without the record's choice: Face Mesh reads the other, unmoved person.
     plain = evaluate_camera(str(out / "pair_input.mp4"), str(out / "pair.mp4"), load_camera(str(record), 33))
     assert not plain.correct
+
+
+def _crossing(frames: int, leave: bool = False) -> VideoClip:
+    """lp_d9 walks right to left while lp_d0 walks left to right in front of it (a 1000x400 canvas); with
+    ``leave``, lp_d0 stands still on the left and lp_d9 steps out of the frame halfway."""
+    def sized(name, h, w):
+        return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)
+                         for f in read_video(media_path(name), num_frames=frames).frames])
+
+    front, back = sized("lp_d0.mp4", 360, 360), sized("lp_d9.mp4", 360, 384)[:, :, 12:372]
+    canvas = np.full((frames, 400, 1000, 3), 90, np.uint8)
+    for t in range(frames):
+        xf, xb = (20, 620) if leave else (int(20 + 600 * t / (frames - 1)), int(620 - 600 * t / (frames - 1)))
+        if not (leave and t >= frames // 2):
+            canvas[t, 20:380, xb:xb + 360] = back[t]
+        canvas[t, 20:380, xf:xf + 360] = front[t]
+    return VideoClip(canvas, 24.0, None, frames)
+
+
+def test_track_stays_on_the_chosen_person_when_another_crosses_in_front(caplog):
+    # A newcomer's clip: --track jumped to the person passing in front and rode away on them.
+    clip = _crossing(49)
+    with caplog.at_level("WARNING", logger="facecam"):
+        framed = frame_face(clip, (480, 480), track=True, face=(0.8, 0.5))
+    x = framed.centers()[:, 0]
+    # lp_d9's face centre goes from about 795 to about 200 (the benchmark's clip); the window follows it
+    # right to left all the way, through the frames where lp_d0 hides it.
+    assert x[0] > 700 and x[-1] < 300 and (np.diff(x) < 5).all()
+    lost = [r.getMessage() for r in caplog.records if "--track lost" in r.getMessage()]
+    assert len(lost) == 1 and "to the end" not in lost[0] and "glides" in lost[0]
+
+
+def test_track_holds_the_window_when_the_chosen_person_leaves(caplog):
+    clip = _crossing(25, leave=True)
+    with caplog.at_level("WARNING", logger="facecam"):
+        framed = frame_face(clip, (480, 480), track=True, face=(0.8, 0.5))
+    x = framed.centers()[:, 0]
+    assert np.ptp(x) < 20 and x.min() > 700  # not carried over to lp_d0 on the left
+    lost = [r.getMessage() for r in caplog.records if "--track lost" in r.getMessage()]
+    assert len(lost) == 1 and "0.5 s to the end" in lost[0] and "stays where" in lost[0]

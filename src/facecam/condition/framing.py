@@ -17,7 +17,10 @@
    keeps the reference crop, bars included.
 3. **Following** (``--track``). The face box is found in every frame, its path
    smoothed over :data:`TRACK_SMOOTH_S` seconds, and the window moves with it (each
-   frame's window clamped to the frame). Without it one window serves every frame.
+   frame's window clamped to the frame). Only a face that looks like the chosen one
+   (its colours, :data:`SAME_LOOKS`) is followed: someone crossing in front or standing
+   where the chosen person stood is passed over, and a loss longer than
+   :data:`TRACK_LOST_S` is warned about. Without it one window serves every frame.
 """
 
 from __future__ import annotations
@@ -253,7 +256,8 @@ def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", tr
         if framing == "auto" and reference_share < FIT_BELOW * FACE_SHARE:
             zoom = FACE_SHARE / reference_share
         if track:
-            centers = _face_path(clip, index, chosen, detector)
+            centers, lost = _face_path(clip, index, chosen, detector)
+            _warn_track_lost(lost, clip)
             path = nose + centers - centers[index]  # the nose-centred window at the face's first frame, then its moves
         else:
             path = np.repeat(nose[None], clip.num_frames, axis=0)
@@ -265,36 +269,110 @@ def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", tr
                    tuple(frame_hw), content, len(found.boxes), (float(nose[0]), float(nose[1])), face_roll(found.points))
 
 
-def _face_path(clip: VideoClip, start: int, face: FaceBox, detector) -> np.ndarray:
-    """``(T, 2)`` smoothed face-box centre per frame; frames before ``start`` hold its centre.
+def _face_path(clip: VideoClip, start: int, face: FaceBox, detector) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """``(T, 2)`` smoothed face-box centre per frame (frames before ``start`` hold its centre), and the spans
+    ``(first, last)`` of frames where the chosen face was not found.
 
-    Each frame is searched on a window around the last face (where a small face is large
-    enough for the detector), then on the whole frame; frames where the face is lost
-    are interpolated from their neighbours.
+    Each frame is searched on a window around the last face (where a small face is large enough for the
+    detector), then on the whole frame. Only a face that looks like the chosen one is taken
+    (:func:`_same_face`): another person crossing in front, or standing where the chosen one stood after a cut
+    or an exit, is passed over. Frames where the face is lost are interpolated from their neighbours (held at
+    the ends).
     """
     centers = np.full((clip.num_frames, 2), np.nan)
     centers[:start + 1] = face.center
-    last = face
+    first = _looks(clip.frames[start], face)
+    last, last_looks = face, first
     for i in range(start + 1, clip.num_frames):
-        found = _box_near(clip.frames[i], last, detector)
+        found = _box_near(clip.frames[i], last, detector, (first, last_looks))
         if found is not None:
-            centers[i], last = found.center, found
+            centers[i], last = found[0].center, found[0]
+            last_looks = found[1]
+    lost = _spans(np.isnan(centers[:, 0]))
     known = np.flatnonzero(~np.isnan(centers[:, 0]))
     t = np.arange(clip.num_frames)
     centers = np.stack([np.interp(t, known, centers[known, k]) for k in range(2)], axis=1)
-    return _smooth(centers, clip.fps)
+    return _smooth(centers, clip.fps), lost
 
 
-def _box_near(frame: np.ndarray, last: FaceBox, detector) -> Optional[FaceBox]:
+# Bhattacharyya distance between hue-saturation histograms of the middle of two face boxes above which they are
+# taken for different people. Measured on a newcomer's crossing clip (benchmarks/track_faces.py), against the
+# chosen face's first frame: the same face 0.00-0.16 while clear, 0.23-0.53 while partly hidden behind the
+# other person; the other person 0.73-0.76.
+SAME_LOOKS = 0.5
+SAME_SIZE = 2.0  # a face box more than this many times larger or smaller than the last one is another face
+
+
+def _looks(frame: np.ndarray, box: FaceBox) -> np.ndarray:
+    """Hue-saturation histogram (30 x 32 bins, sums to 1) of the middle 60% of a face box: skin, eyes and hair
+    colour, which tell two people apart at any head pose."""
+    import cv2
+
+    h, w = frame.shape[:2]
+    x0, x1 = int(max(0, box.x + 0.2 * box.width)), int(min(w, box.x + 0.8 * box.width))
+    y0, y1 = int(max(0, box.y + 0.2 * box.height)), int(min(h, box.y + 0.8 * box.height))
+    patch = frame[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
+    hist = cv2.calcHist([cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2HSV)], [0, 1], None, [30, 32],
+                        [0, 180, 0, 256])
+    return hist / max(float(hist.sum()), 1.0)
+
+
+def _same_face(looks: np.ndarray, known: tuple[np.ndarray, ...]) -> bool:
+    """Whether a face of ``looks`` is the chosen one: near enough to how it looked first or last."""
+    import cv2
+
+    return min(cv2.compareHist(looks, k, cv2.HISTCMP_BHATTACHARYYA) for k in known) < SAME_LOOKS
+
+
+def _box_near(frame: np.ndarray, last: FaceBox, detector, known: tuple[np.ndarray, ...]):
+    """``(box, looks)`` of the chosen face in ``frame``, or None: the face nearest the last one that looks like
+    it, searched on a window around the last face, then on the whole frame."""
     h, w = frame.shape[:2]
     half = TRACK_WINDOW * max(last.width, last.height) / 2
     cx, cy = last.center
     left, top = int(max(0, cx - half)), int(max(0, cy - half))
     right, bottom = int(min(w, cx + half)), int(min(h, cy + half))
-    box = detect_face_box(frame[top:bottom, left:right], detector, near=(cx - left, cy - top))
-    if box is not None:
-        return FaceBox(box.x + left, box.y + top, box.width, box.height, box.score)
-    return detect_face_box(frame, detector, near=last.center)
+    near = [FaceBox(b.x + left, b.y + top, b.width, b.height, b.score)
+            for b in detect_face_boxes(frame[top:bottom, left:right], detector)]
+    for boxes in (near, None):
+        if boxes is None:
+            boxes = detect_face_boxes(frame, detector)
+        size = max(last.width, last.height)
+        for box in sorted(boxes, key=lambda b: np.hypot(b.center[0] - cx, b.center[1] - cy)):
+            if not 1 / SAME_SIZE < max(box.width, box.height) / size < SAME_SIZE:
+                continue
+            looks = _looks(frame, box)
+            if _same_face(looks, known):
+                return box, looks
+    return None
+
+
+def _spans(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(first, last)`` index of each run of True in ``mask``."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return [(int(a), int(b) - 1) for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
+
+
+TRACK_LOST_S = 0.5  # --track warns when the chosen face is not found for longer than this
+
+
+def _warn_track_lost(lost: list[tuple[int, int]], clip: VideoClip) -> None:
+    """One warning naming where ``--track`` lost the chosen face for longer than :data:`TRACK_LOST_S` (it
+    followed the other person through a crossing, an exit or a cut before it checked faces)."""
+    fps = clip.fps or 24.0
+    long = [(a, b) for a, b in lost if (b - a + 1) / fps > TRACK_LOST_S]
+    if not long:
+        return
+    import logging
+
+    end = clip.num_frames - 1
+    spans = ", ".join(f"{a / fps:.1f} s to the end" if b == end else f"{a / fps:.1f}-{(b + 1) / fps:.1f} s"
+                      for a, b in long)
+    then = ("the window stays where the face was last seen" if long[-1][1] == end
+            else "the window glides from where it was last seen to where it is seen again")
+    logging.getLogger("facecam").warning(
+        f"facecam: warning: --track lost the chosen face at {spans} (hidden, turned away, out of the frame, or "
+        f"another shot; another person there is not followed); {then}")
 
 
 def _smooth(path: np.ndarray, fps: float) -> np.ndarray:
