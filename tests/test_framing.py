@@ -167,6 +167,50 @@ def test_a_face_on_its_side_is_warned_and_rotate_turns_it_upright(tmp_path, capl
         read_video(image, num_frames=1, rotate=45)
 
 
+def test_an_upside_down_video_face_mesh_fits_upright_is_warned_with_the_turn(tmp_path, caplog):
+    # A newcomer's upside-down clip ran without a word: the detector finds facecam_007 turned over, and Face
+    # Mesh fits an upright mesh to it (roll near 0), so the check is the detector's scores turned and not.
+    upright = read_video(media_path("facecam_007.mp4"), num_frames=9).frames
+    path = tmp_path / "over.mp4"
+    write_video(path, np.ascontiguousarray(upright[:, ::-1, ::-1]), 24.0)
+    with caplog.at_level("WARNING", logger="facecam"):
+        over = build_condition(path, "static", num_frames=9, size=SIZE)
+    assert over.framing["roll"] == 180
+    said = [r.getMessage() for r in caplog.records if "upside down" in r.getMessage()]
+    assert len(said) == 1 and "--rotate 180 turns the video upright" in said[0] and "scores it" in said[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="facecam"):
+        fixed = build_condition(path, "static", num_frames=9, size=SIZE, rotate=180)
+    assert abs(fixed.framing["roll"]) < 20 and not [r for r in caplog.records if "upside" in r.getMessage()]
+    # The right way up it is not taken for upside down (benchmarks/upside_down.py: none of the six shared clips).
+    assert abs(frame_face(VideoClip(upright, 24.0, None, 9), SIZE).roll) < 20
+
+
+def test_the_turn_suggested_counts_from_the_file_not_from_the_rotate_given(tmp_path, caplog, astronaut):
+    # The picture is the right way up once turned 90 more than the --rotate given: name the total.
+    from facecam.condition.builder import warn_sideways
+    from facecam.condition.framing import _rotate_hint
+
+    assert _rotate_hint(90, 0) == "add --rotate 90"
+    assert _rotate_hint(90, 90) == "--rotate 180 instead of 90"
+    assert _rotate_hint(90, 270) == "leave out --rotate 270"
+    path = tmp_path / "over.png"
+    cv2.imwrite(str(path), np.ascontiguousarray(astronaut[::-1, ::-1])[..., ::-1])
+    with caplog.at_level("WARNING", logger="facecam"):
+        build_condition(path, "static", num_frames=1, size=SIZE, rotate=90)  # now on its side
+    assert "--rotate 180 turns the video upright" in caplog.records[-1].getMessage()
+    caplog.clear()
+    upright = tmp_path / "upright.png"
+    cv2.imwrite(str(upright), astronaut[..., ::-1])
+    with pytest.raises(NoFaceError, match=r"turned 180 deg clockwise more: leave out --rotate 180$"):
+        build_condition(upright, num_frames=1, size=SIZE, rotate=180)
+    with caplog.at_level("WARNING", logger="facecam"):
+        warn_sideways(-90.0, rotate=270)  # the face's top points left after --rotate 270: the file was upright
+        warn_sideways(180.0, rotate=90, upside_down=(0.7, 0.8))
+    said = [r.getMessage() for r in caplog.records]
+    assert "leave out --rotate 270" in said[0] and "--rotate 270 turns" in said[1]
+
+
 def _sliding(frames: int = 17, travel: int = 400) -> VideoClip:
     """lp_d3 at half size sliding ``travel`` px to the right across a black 540x960 canvas."""
     clip = read_video(media_path("lp_d3.mp4"), num_frames=frames)

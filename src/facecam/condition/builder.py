@@ -185,9 +185,11 @@ def warn_enlarged(framed) -> None:
         f"px tall), so the result will be soft; a larger or closer-up source keeps more detail")
 
 
-def warn_sideways(roll: float, rotate: int = 0) -> None:
+def warn_sideways(roll: float, rotate: int = 0, upside_down: Optional[tuple[float, float]] = None) -> None:
     """One warning line when the face lies on its side or upside down in the picture: the result will too (a
-    newcomer's sideways phone video, stored without a rotation flag, ran without a word)."""
+    newcomer's sideways phone video, stored without a rotation flag, ran without a word). ``upside_down``: the
+    face detector's scores when it, not Face Mesh, found the picture upside down
+    (:func:`~facecam.condition.framing.looks_upside_down`)."""
     from .framing import SIDEWAYS, sideways_rotate
 
     if abs(roll) <= SIDEWAYS:
@@ -195,10 +197,16 @@ def warn_sideways(roll: float, rotate: int = 0) -> None:
     import logging
 
     turn = (rotate + sideways_rotate(roll)) % 360
+    hint = f"--rotate {turn} turns the video upright as it is read" if turn else f"leave out --rotate {rotate}"
+    if upside_down:
+        logging.getLogger("facecam").warning(
+            f"facecam: warning: the picture looks upside down (the face detector scores it {upside_down[1]:.2f} "
+            f"turned over against {upside_down[0]:.2f} as it is), and so will the result be; {hint}")
+        return
     way = "upside down" if abs(roll) > 135 else "on its side"
     logging.getLogger("facecam").warning(
         f"facecam: warning: the face lies {way} in the picture ({abs(roll):.0f} deg from upright), and so will the "
-        f"result; --rotate {turn} turns the video upright as it is read")
+        f"result; {hint}")
 
 
 def warn_lost_face(track: LandmarkTrack, fps: float, start: float, real: int) -> None:
@@ -413,8 +421,8 @@ def build_condition(
     if mode == "absolute":
         check_absolute(trajectory)
     face = check_face(face)
-    framed = frame_face(clip, size, framing, track, face)
-    warn_sideways(framed.roll, rotate)
+    framed = frame_face(clip, size, framing, track, face, rotate)
+    warn_sideways(framed.roll, rotate, framed.upside_down)
     warn_enlarged(framed)
     check_profile(profile)
     source = apply_crop(clip.frames, framed.boxes, "linear" if profile == "release" else "auto")

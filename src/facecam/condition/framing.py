@@ -31,7 +31,8 @@ from typing import Optional
 import numpy as np
 
 from ..errors import FacecamError, NoFaceError
-from ..face.detect import FaceBox, detect_face_box, detect_face_boxes, face_detector, landmarks_in_box, nearest_box
+from ..face.detect import (FaceBox, _boxes, detect_face_box, detect_face_boxes, face_detector, landmarks_in_box,
+                           nearest_box)
 from ..face.landmarks import MANY_FACES, NOSE_TIP, face_mesh
 from ..video.crop import CropBox, content_area, reference_crop
 from ..video.io import VideoClip
@@ -61,7 +62,9 @@ class Framing:
         content: ``(x0, y0, x1, y1)`` of the frame without its letterbox bars, or None.
         faces: faces found in the face's first frame (one was chosen, :func:`find_face`).
         nose: the chosen face's nose tip in that frame (pixels of the original frame).
-        roll: degrees the top of that face is turned clockwise from upright (:func:`face_roll`).
+        roll: degrees the top of that face is turned clockwise from upright (:func:`face_roll`), or 180 when the
+            picture looks upside down (:func:`looks_upside_down`; Face Mesh fits such a face upright).
+        upside_down: the detector's mean scores ``(as is, turned 180)`` when the picture looks upside down.
     """
 
     boxes: list[CropBox]
@@ -76,6 +79,7 @@ class Framing:
     faces: int = 1
     nose: Optional[tuple[float, float]] = None
     roll: float = 0.0
+    upside_down: Optional[tuple[float, float]] = None
 
     def nose_in_crop(self) -> tuple[float, float]:
         """The chosen face's nose tip in pixels of the cropped frames (its first frame's crop)."""
@@ -127,9 +131,10 @@ class FaceFound:
     boxes: tuple[FaceBox, ...]
 
 
-def find_face(clip: VideoClip, detector=None, face: Optional[tuple[float, float]] = None) -> FaceFound:
+def find_face(clip: VideoClip, detector=None, face: Optional[tuple[float, float]] = None, rotate: int = 0) -> FaceFound:
     """The first frame with a face, and of several faces there the largest, or with ``face`` (fractions of the
-    frame's width and height) the one whose centre is nearest that point.
+    frame's width and height) the one whose centre is nearest that point. ``rotate`` is the ``--rotate`` the
+    frames were read with: a turn the error suggests is counted from the file, not from these frames.
 
     Raises:
         NoFaceError: naming the span searched and suggesting ``--start``.
@@ -159,17 +164,26 @@ def find_face(clip: VideoClip, detector=None, face: Optional[tuple[float, float]
         turned = _turned_face(clip.frames[:1])
         if turned:
             raise NoFaceError(f"no upright face found in the image {clip.path}, but one shows when it is turned "
-                              f"{turned} deg clockwise: add --rotate {turned}")
+                              f"{turned} deg clockwise{'' if not rotate else ' more'}: {_rotate_hint(turned, rotate)}")
         raise NoFaceError(f"no face found in the image {clip.path} (facecam re-angles a visible face: {LOOKS})")
     real = min(real, len(clip.frames))
     turned = _turned_face(clip.frames[:real])
     if turned:
         raise NoFaceError(f"no upright face found" + (f" in {clip.path}" if clip.path else "")
-                          + f", but one shows when the picture is turned {turned} deg clockwise: add --rotate {turned}")
+                          + f", but one shows when the picture is turned {turned} deg clockwise"
+                          + f"{'' if not rotate else ' more'}: {_rotate_hint(turned, rotate)}")
     span = f"{real / clip.fps:.1f} s" if clip.fps else f"{real} frames"
     raise NoFaceError(f"no face found in any of the {real} frames ({span}) searched"
                       + (f" of {clip.path}" if clip.path else "")
                       + f" ({LOOKS}); if the face appears later in the video, start there with --start SEC")
+
+
+def _rotate_hint(turned: int, rotate: int) -> str:
+    """What to pass when the frames read with ``--rotate rotate`` need ``turned`` more clockwise degrees."""
+    total = (rotate + turned) % 360
+    if not rotate:
+        return f"add --rotate {total}"
+    return f"--rotate {total} instead of {rotate}" if total else f"leave out --rotate {rotate}"
 
 
 TURN_SAMPLES = 5  # frames of a clip with no upright face searched again turned (spread over what was searched)
@@ -198,6 +212,34 @@ def _turned_face(frames) -> Optional[int]:
     finally:
         mesh.close()
         detector.close()
+    return None
+
+
+# The detector finds faces turned up to 180 deg (scores 0.7-0.9 on two of the shared clips turned upside down),
+# and Face Mesh then fits an upright mesh to an upside-down face (a newcomer's upside-down clip ran with a roll
+# of 8 deg and came out upside down). So the picture is taken for upside down when the detector scores the frames
+# turned 180 deg higher than as they are in at least :data:`UPSIDE_DOWN_VOTES` of the frames sampled and by this
+# much on average. On the six shared clips (benchmarks/upside_down.py, 9 frames) the difference is -0.89 to -0.09
+# upright and +0.09 to +0.89 turned, in 0-3 and 6-9 of the 9 frames: a thin margin on two of them, so a warning, with the scores, not an error.
+UPSIDE_DOWN_MARGIN = 0.05
+UPSIDE_DOWN_VOTES = 2 / 3
+UPSIDE_DOWN_SAMPLES = 9
+
+
+def detector_scores(frames, detector) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame of ``frames``, the detector's best score as it is and turned 180 deg (0 where none)."""
+    def best(image):
+        return max((b.score for b in _boxes(np.ascontiguousarray(image), detector)), default=0.0)
+
+    return (np.array([best(frame) for frame in frames]), np.array([best(frame[::-1, ::-1]) for frame in frames]))
+
+
+def looks_upside_down(frames, detector) -> Optional[tuple[float, float]]:
+    """``(upright, turned)`` mean detector scores when the picture in ``frames`` (a few, spread over the clip)
+    looks upside down (:data:`UPSIDE_DOWN_MARGIN`), else None."""
+    upright, turned = detector_scores(frames, detector)
+    if (turned > upright).mean() >= UPSIDE_DOWN_VOTES and turned.mean() > upright.mean() + UPSIDE_DOWN_MARGIN:
+        return float(upright.mean()), float(turned.mean())
     return None
 
 
@@ -234,9 +276,11 @@ def note_faces(found: FaceFound, frame_hw: tuple[int, int], face: Optional[tuple
 
 
 def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", track: bool = False,
-               face: Optional[tuple[float, float]] = None) -> Framing:
+               face: Optional[tuple[float, float]] = None, rotate: int = 0) -> Framing:
     """Choose the crop windows of ``clip`` for an output of ``size`` ``(H, W)`` (see the module docstring);
-    ``face`` picks one of several people (:func:`find_face`)."""
+    ``face`` picks one of several people and ``rotate`` is the ``--rotate`` it was read with (:func:`find_face`).
+    ``roll`` is 180 when the whole picture looks upside down (:func:`looks_upside_down`), whatever Face Mesh
+    fitted."""
     if framing not in FRAMINGS:
         raise FacecamError(f"--framing must be auto or reference, got {framing!r}")
     frame_hw = clip.frames.shape[1:3]
@@ -246,8 +290,15 @@ def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", tr
         content = None
     detector = face_detector()
     try:
-        found = find_face(clip, detector, face)
+        found = find_face(clip, detector, face, rotate)
         note_faces(found, frame_hw, face)
+        roll, upside_down = face_roll(found.points), None
+        if abs(roll) <= SIDEWAYS:
+            real = max(1, min(clip.source_frames or clip.num_frames, clip.num_frames))
+            picks = np.linspace(found.frame, real - 1, min(UPSIDE_DOWN_SAMPLES, real - found.frame)).round()
+            upside_down = looks_upside_down(clip.frames[np.unique(picks).astype(int)], detector)
+            if upside_down:
+                roll = 180.0
         index, chosen = found.frame, found.box
         nose = np.array(found.points[NOSE_TIP, :2], np.float64)
         reference = reference_crop(frame_hw, tuple(nose), size)
@@ -266,7 +317,7 @@ def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", tr
     boxes = [reference_crop(frame_hw, (float(x), float(y)), size, zoom, content) for x, y in path]
     share = chosen.height * boxes[index].resized_h / frame_hw[0] / size[0]
     return Framing(boxes, "fitted" if zoom > 1 else "reference", index, chosen, share, reference_share, track,
-                   tuple(frame_hw), content, len(found.boxes), (float(nose[0]), float(nose[1])), face_roll(found.points))
+                   tuple(frame_hw), content, len(found.boxes), (float(nose[0]), float(nose[1])), roll, upside_down)
 
 
 def _face_path(clip: VideoClip, start: int, face: FaceBox, detector) -> tuple[np.ndarray, list[tuple[int, int]]]:
