@@ -434,3 +434,31 @@ def test_track_holds_the_window_when_the_chosen_person_leaves(caplog):
     assert np.ptp(x) < 20 and x.min() > 700  # not carried over to lp_d0 on the left
     lost = [r.getMessage() for r in caplog.records if "--track lost" in r.getMessage()]
     assert len(lost) == 1 and "0.5 s to the end" in lost[0] and "stays where" in lost[0]
+
+
+def test_face_finds_a_small_face_beside_large_ones_and_warns_when_no_face_is_near(caplog, astronaut):
+    # A newcomer's 1440x480 shot of three people: the middle one's ~100 px face is missed on the whole frame
+    # (the two large ones are found), so --face on it re-angled someone else.
+    def sized(name, w):
+        frame = read_video(media_path(name), num_frames=1).frames[0]
+        return cv2.resize(frame, (w, 480), interpolation=cv2.INTER_AREA)
+
+    canvas = np.full((1, 480, 1440, 3), 100, np.uint8)
+    canvas[0, :, :480], canvas[0, :, 960:] = sized("lp_d0.mp4", 480), sized("lp_d9.mp4", 480)
+    middle = sized("facecam_000.mp4", 327)  # a wider shot: its face about 90 px tall
+    canvas[0, :, 557:884] = middle
+    clip = VideoClip(canvas, 24.0, None, 1)
+    assert len(find_face(clip).boxes) == 2
+    found = find_face(clip, face=(0.5, 0.5))  # on the middle person, below the face
+    assert len(found.boxes) == 3 and 557 < found.box.center[0] < 884 and found.box.height < 120
+
+    still = VideoClip(np.repeat(astronaut[None], 5, axis=0), 24.0, None, 5)
+    with caplog.at_level("WARNING", logger="facecam"):
+        framed = frame_face(still, SIZE, face=(0.95, 0.95))
+    said = [r.getMessage() for r in caplog.records if "no face found near --face 0.95,0.95" in r.getMessage()]
+    assert len(said) == 1 and "the only one" in said[0]
+    assert framed.face_box.center[0] < 0.6 * astronaut.shape[1]  # the astronaut's face, upper middle
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="facecam"):
+        frame_face(still, SIZE, face=(0.45, 0.3))  # on the face: nothing to say
+    assert not [r for r in caplog.records if "--face" in r.getMessage()]

@@ -152,7 +152,14 @@ def find_face(clip: VideoClip, detector=None, face: Optional[tuple[float, float]
             if not boxes:
                 continue
             h, w = frame.shape[:2]
-            box = boxes[0] if face is None else nearest_box(boxes, (face[0] * w, face[1] * h))
+            if face is None:
+                box = boxes[0]
+            else:
+                point = (face[0] * w, face[1] * h)
+                box = nearest_box(boxes, point)
+                if not _near_point(box, point, (h, w)):  # a face too small for the whole frame may be there
+                    boxes = detect_face_boxes(frame, detector, tiles=True)
+                    box = nearest_box(boxes, point)
             points = landmarks_in_box(frame, box, mesh)
             if points is not None:
                 return FaceFound(i, box, points, tuple(boxes))
@@ -258,15 +265,34 @@ def sideways_rotate(roll: float) -> int:
     return int(round(-roll / 90.0)) % 4 * 90
 
 
+# --face X,Y names a face whose centre is within this many face-box sides of the point, or within this share of
+# the frame's diagonal (a point on a small face's body rather than on the face itself)
+FACE_POINT_NEAR = (1.5, 0.1)
+
+
+def _near_point(box: FaceBox, point: tuple[float, float], frame_hw: tuple[int, int]) -> bool:
+    reach = max(FACE_POINT_NEAR[0] * max(box.width, box.height), FACE_POINT_NEAR[1] * np.hypot(*frame_hw))
+    return np.hypot(box.center[0] - point[0], box.center[1] - point[1]) <= reach
+
+
 def note_faces(found: FaceFound, frame_hw: tuple[int, int], face: Optional[tuple[float, float]]) -> None:
     """One note line when the first face's frame shows several people: which face is re-angled, and how to
-    choose another (a newcomer's two-person clip re-angled one of them without a word)."""
-    if len(found.boxes) < 2:
-        return
+    choose another (a newcomer's two-person clip re-angled one of them without a word); a warning when
+    ``--face`` points where no face was found (it was passed over without a word)."""
     import logging
 
     h, w = frame_hw
     cx, cy = found.box.center
+    if face is not None and not _near_point(found.box, (face[0] * w, face[1] * h), frame_hw):
+        others = len(found.boxes) - 1
+        logging.getLogger("facecam").warning(
+            f"facecam: warning: no face found near --face {face[0]:g},{face[1]:g} in frame {found.frame}; "
+            f"re-angling the nearest face found, centred at {cx / w:.2f},{cy / h:.2f} of the frame "
+            f"({found.box.height:.0f} px tall)" + (f", of {others + 1} faces" if others else ", the only one")
+            + "; a face the detector misses (too small, turned away, hidden) cannot be chosen")
+        return
+    if len(found.boxes) < 2:
+        return
     chosen = "the largest" if face is None else f"the one nearest --face {face[0]:g},{face[1]:g}"
     others = ", ".join(f"{b.center[0] / w:.2f},{b.center[1] / h:.2f}" for b in found.boxes if b != found.box)
     logging.getLogger("facecam").warning(

@@ -70,19 +70,20 @@ def _tiles(hw: tuple[int, int]) -> list[tuple[int, int, int, int]]:
     return [(int(top), int(left), th, tw) for top in tops for left in lefts]
 
 
-def detect_face_boxes(image: np.ndarray, detector=None) -> list[FaceBox]:
+def detect_face_boxes(image: np.ndarray, detector=None, tiles: bool = False) -> list[FaceBox]:
     """Every face box in an RGB ``(H, W, 3)`` image, largest first.
 
     The whole frame is searched first; a face too small for the detector's 192 px
     input there (below about 60 px in a 720x1080 frame) is searched again in
-    overlapping tiles, where it is about twice as large (faces down to about 35 px).
-    A face found in two overlapping tiles is kept once.
+    overlapping tiles, where it is about twice as large (faces down to about 35 px):
+    when the whole frame shows none, or always with ``tiles`` (small faces beside a
+    large one). A face found twice (whole frame, overlapping tiles) is kept once.
     """
     own = detector is None
     detector = detector or face_detector()
     try:
         boxes = _boxes(image, detector)
-        if not boxes:
+        if not boxes or tiles:
             for top, left, th, tw in _tiles(image.shape[:2]):
                 boxes += _boxes(image[top:top + th, left:left + tw], detector, (left, top))
     finally:
