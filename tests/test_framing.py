@@ -110,8 +110,25 @@ def test_a_face_after_a_black_intro_is_found_at_its_frame(tmp_path, caplog):
 def test_no_face_names_the_span_searched_and_suggests_start(tmp_path):
     path = tmp_path / "black.mp4"
     write_video(path, np.zeros((17, 240, 352, 3), np.uint8), 24.0)
-    with pytest.raises(NoFaceError, match=r"17 frames \(0\.7 s\) searched.*--start SEC"):
+    with pytest.raises(NoFaceError, match=r"17 frames \(0\.7 s\) searched.*; that is all of the video$"):
         build_condition(path, num_frames=17, size=SIZE)
+    # A face further into the file than the frames read: the error names the --start that reaches it (a
+    # newcomer's face 6 s in was told only to try --start SEC).
+    clip = read_video(media_path("lp_d9.mp4"), num_frames=25)
+    late = tmp_path / "late.mp4"
+    write_video(late, np.concatenate([np.zeros((120,) + clip.frames.shape[1:], np.uint8), clip.frames]), 24.0)
+    with pytest.raises(NoFaceError, match=r"9 frames \(0\.4 s\) searched.*; a face shows 5\.1 s into the video: "
+                                          r"--start 5\.1$"):
+        build_condition(late, num_frames=9, size=SIZE)
+    assert build_condition(late, "static", num_frames=9, size=SIZE, start=5.1).source_track.found.all()
+    # With --duration the span is the user's: nothing is searched beyond it.
+    with pytest.raises(NoFaceError, match=r"--start SEC$"):
+        build_condition(late, num_frames=9, size=SIZE, duration=2.0)
+    # Beyond the end of a file of no face, nothing more to search.
+    long_black = tmp_path / "long_black.mp4"
+    write_video(long_black, np.zeros((72, 240, 352, 3), np.uint8), 24.0)
+    with pytest.raises(NoFaceError, match=r"none either up to 3 s into the video \(searched 3 s in all\)"):
+        build_condition(long_black, num_frames=9, size=SIZE)
 
 
 def test_no_face_counts_only_real_frames_and_an_image_is_named_as_one(tmp_path):

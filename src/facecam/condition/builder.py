@@ -94,6 +94,27 @@ class ConditionedClip:
         }
 
 
+def _face_later_hint(message: str, path, after: float, rotate: int, duration: Optional[float], start: float) -> str:
+    """``message`` ("no face found ... --start SEC") with the ``--start`` where a face shows further into the
+    file (:func:`~facecam.condition.framing.face_later`), or how far it was searched in vain."""
+    from .framing import LOOK_AHEAD_S, face_later
+
+    if duration is not None:  # the user bounded the span: the face is not in it
+        return message
+    import logging
+
+    logging.getLogger("facecam").warning(f"facecam: note: no face in the frames read; looking for one further "
+                                         f"into the video (up to {LOOK_AHEAD_S:.0f} s more)")
+    found, reached = face_later(path, after, rotate, LOOK_AHEAD_S)
+    head = message.split("; if the face appears later")[0]
+    if found is not None:
+        return f"{head}; a face shows {found:.1f} s into the video: --start {found:.1f}"
+    if reached > after:
+        return (f"{head}; none either up to {reached:.0f} s into the video (searched {reached - start:.0f} s in "
+                f"all); --start SEC searches from there")
+    return f"{head}; that is all of the video" + (" from --start" if start else "")
+
+
 def crop_to_face(clip: VideoClip, size: tuple[int, int] = REFERENCE_SIZE, framing: str = "auto",
                  track: bool = False) -> tuple[np.ndarray, CropBox]:
     """The cropped frames and the first frame's crop box, framed on the first face found in the clip
@@ -421,7 +442,14 @@ def build_condition(
     if mode == "absolute":
         check_absolute(trajectory)
     face = check_face(face)
-    framed = frame_face(clip, size, framing, track, face, rotate)
+    try:
+        framed = frame_face(clip, size, framing, track, face, rotate)
+    except NoFaceError as error:
+        searched = getattr(error, "searched_s", None)
+        if searched is None or not clip.path or is_image_path(clip.path):
+            raise
+        raise NoFaceError(_face_later_hint(str(error), clip.path, start + searched, rotate, duration,
+                                           start)) from None
     warn_sideways(framed.roll, rotate, framed.upside_down)
     warn_enlarged(framed)
     check_profile(profile)

@@ -180,9 +180,42 @@ def find_face(clip: VideoClip, detector=None, face: Optional[tuple[float, float]
                           + f", but one shows when the picture is turned {turned} deg clockwise"
                           + f"{'' if not rotate else ' more'}: {_rotate_hint(turned, rotate)}")
     span = f"{real / clip.fps:.1f} s" if clip.fps else f"{real} frames"
-    raise NoFaceError(f"no face found in any of the {real} frames ({span}) searched"
-                      + (f" of {clip.path}" if clip.path else "")
-                      + f" ({LOOKS}); if the face appears later in the video, start there with --start SEC")
+    error = NoFaceError(f"no face found in any of the {real} frames ({span}) searched"
+                        + (f" of {clip.path}" if clip.path else "")
+                        + f" ({LOOKS}); if the face appears later in the video, start there with --start SEC")
+    error.searched_s = real / clip.fps if clip.fps else None  # the builder then looks further into the file
+    raise error
+
+
+LOOK_AHEAD_S = 60.0  # after a clip with no face, this many more seconds of the file are searched for one ...
+LOOK_AHEAD_FPS = 4.0  # ... at this many frames a second
+
+
+def face_later(path, after: float, rotate: int = 0, seconds: float = LOOK_AHEAD_S) -> tuple[Optional[float], float]:
+    """``(time, searched)``: the first time in seconds from the file's start, at or after ``after``, where a face
+    shows in the video at ``path`` (or None), and how far the search went (:data:`LOOK_AHEAD_S` at most). For
+    "no face found" to name the ``--start`` that reaches the face (a newcomer's face 6 s in was told only to try
+    ``--start SEC``). Decoding stops at the first face."""
+    from pathlib import Path
+
+    from ..video.io import _decode
+
+    stats: dict = {}
+    detector = face_detector()
+    mesh = face_mesh(static=True)
+    reached = after
+    try:
+        frames = _decode(Path(path), LOOK_AHEAD_FPS, None, stats, after, seconds, (480, 480),
+                         rotate // 90 * 3 % 4)
+        for i, frame in enumerate(frames):
+            reached = after + (i + 1) / LOOK_AHEAD_FPS
+            boxes = detect_face_boxes(frame, detector)
+            if boxes and landmarks_in_box(frame, boxes[0], mesh) is not None:
+                return after + i / LOOK_AHEAD_FPS, reached
+    finally:
+        mesh.close()
+        detector.close()
+    return None, reached
 
 
 def _rotate_hint(turned: int, rotate: int) -> str:
