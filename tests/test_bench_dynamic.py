@@ -195,7 +195,7 @@ def _bench_cli(videos, out, motions="pan-left,zoom-in"):
     (["--frames", "17", "--move-frames", "1"], "--move-frames must be between 2 and --frames 17 frames, got 1"),
     (["--start", "-1"], "--start must be a non-negative number of seconds"),
     (["--duration", "0"], "--duration must be a positive number of seconds"),
-    (["--fps", "0"], "--fps must be positive"),
+    (["--fps", "0"], "--fps must be between 1 and 120 frames per second"),
     (["--proxy", "nope.ply"], "proxy head not found: nope.ply"),
     # A motion named twice weighed double in every mean of the summary; an empty list ran all ten.
     (["--motions", "arc-left,zoom-in,arc-left"], "--motions names arc-left more than once"),

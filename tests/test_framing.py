@@ -366,6 +366,10 @@ def test_face_option_checks_and_cli(tmp_path, capsys):
         main(["condition", str(media_path("lp_d9.mp4")), "-o", str(tmp_path), "--frames", "5", "--face", "2,2"])
     assert exit_.value.code != 0 and not list(tmp_path.iterdir())
     assert "--face takes a point as fractions of the frame's width and height" in capsys.readouterr().err
+    # A negative point reaches the same range error (argparse took "-0.1,0.5" for a flag: "expected one argument").
+    with pytest.raises(SystemExit):
+        main(["condition", str(media_path("lp_d9.mp4")), "-o", str(tmp_path), "--frames", "5", "--face", "-0.1,0.5"])
+    assert "each between 0 and 1; got -0.1,0.5" in capsys.readouterr().err
 
 
 def test_a_source_enlarged_many_times_is_warned_about(caplog, astronaut):

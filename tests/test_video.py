@@ -304,10 +304,14 @@ def test_a_transparent_cutout_is_drawn_on_white_and_said(tmp_path, astronaut, ca
     with caplog.at_level("WARNING", logger="facecam"):
         assert np.array_equal(read_video(path, num_frames=1).frames[0], astronaut)
     assert not caplog.records
+    rgba[..., 3] = 0  # nothing shows: said so, not "no face found"
+    Image.fromarray(rgba, "RGBA").save(path)
+    with pytest.raises(VideoError, match=r"cutout.png is fully transparent: it shows nothing"):
+        read_video(path, num_frames=1)
 
 
-@pytest.mark.parametrize("fps, words", [(1000, "between 1 and 120 frames per second"),
-                                        (0.5, "between 1 and 120"), (0, "must be positive")])
+@pytest.mark.parametrize("fps, words", [(1000, "between 1 and 120 frames per second"), (0.5, "between 1 and 120"),
+                                        (0, "between 1 and 120"), (float("inf"), "between 1 and 120.*got inf")])
 def test_output_frame_rates_a_video_cannot_be_resampled_to_are_refused(fps, words):
     with pytest.raises(VideoError, match=words):
         read_video(media_path("lp_d9.mp4"), fps=fps, num_frames=5)
@@ -319,3 +323,9 @@ def test_a_web_address_is_told_to_be_downloaded_first():
             read_video(url, num_frames=5)
         assert str(info.value) == (f"facecam reads files on this computer; download {url} first (a browser, curl "
                                    "or yt-dlp) and give its path")
+    # Without its scheme a web address is a missing file, said to look like one.
+    for address in ("youtube.com/watch?v=abc", "www.example.org/clip.mp4", "youtu.be/abc"):
+        with pytest.raises(VideoError, match=r"video not found: .*\(a web address\? .*download it first"):
+            read_video(address, num_frames=5)
+    with pytest.raises(VideoError, match=r"video not found: clips/talk.mp4$"):
+        read_video("clips/talk.mp4", num_frames=5)

@@ -22,6 +22,7 @@ import importlib
 import logging
 import os
 import pkgutil
+import re
 import sys
 from typing import Optional, Sequence
 
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _negative_values(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     # The flags typed (not their defaults): an option a profile fixes may only be refused when given.
     args.given_flags = {token.split("=", 1)[0] for token in argv if token.startswith("--")}
@@ -88,6 +89,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
             return 141
     return int(result or 0)
+
+
+def _negative_values(argv: list[str]) -> list[str]:
+    """``--flag -0.1,0.5`` as ``--flag=-0.1,0.5``: argparse takes a value starting with ``-`` that is not one
+    plain number for a flag and said "expected one argument" (``--face -0.1,0.5`` deserved its range error)."""
+    out: list[str] = []
+    for token in argv:
+        if (out and out[-1].startswith("--") and "=" not in out[-1] and "," in token
+                and re.match(r"^-[0-9.]", token)):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
 
 
 # Loggers that warn at import time about things a facecam user cannot act on (torchao's optional CUDA

@@ -76,6 +76,9 @@ def _open_checked(path: str | os.PathLike) -> Path:
     p = Path(path)
     # The same words for any video read (an --output judged by `eval camera` is not an "input").
     if not p.exists():
+        if re.match(r"^(www\.)?[a-z0-9-]+(\.[a-z0-9-]+)*\.(com|be|net|org|tv|io|co)/", str(path), re.I):
+            raise VideoError(f"video not found: {p} (a web address? facecam reads files on this computer; "
+                             f"download it first and give its path)")
         raise VideoError(f"video not found: {p}")
     if p.is_dir():
         raise VideoError(f"{p} is a folder, not a video")
@@ -117,6 +120,8 @@ def _on_backdrop(rgba: np.ndarray, path) -> np.ndarray:
         return np.ascontiguousarray(rgba[..., :3])
     import logging
 
+    if alpha.max() <= 0.0:
+        raise VideoError(f"{path} is fully transparent: it shows nothing (every pixel's alpha is 0)")
     logging.getLogger("facecam").warning(f"facecam: note: {Path(path).name} is partly transparent; its see-through "
                                          f"pixels are drawn on white")
     mixed = rgba[..., :3].astype(np.float32) * alpha + BACKDROP * (1.0 - alpha)
@@ -149,9 +154,7 @@ def check_read_options(num_frames: Optional[int] = None, fps: Optional[float] = 
     """One-line :class:`VideoError` for a frame count, rate, start or duration no clip could be read with."""
     if num_frames is not None:
         check_frame_count(num_frames)
-    if fps is not None and not (fps > 0 and np.isfinite(fps)):
-        raise VideoError(f"--fps must be positive, got {fps}")
-    if fps is not None and not MIN_FPS <= fps <= MAX_FPS:  # 1000 was accepted: 81 frames of 0.08 s
+    if fps is not None and not (np.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):  # 1000 was accepted: 81 frames of 0.08 s
         raise VideoError(f"--fps must be between {MIN_FPS:g} and {MAX_FPS:g} frames per second (the model's "
                          f"is {DEFAULT_FPS:g}), got {fps:g}")
     if not (start >= 0 and np.isfinite(start)):
