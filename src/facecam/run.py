@@ -177,7 +177,8 @@ class ConditionOptions:
                                  "diffusion noise; the same seed gives the same video", label="Seed",
                                  parse=parse_seed)
     rotate: int = option(0, "turn the source clockwise by this many degrees as it is read: a video filmed on its "
-                         "side without a rotation flag (a face lying on its side or upside down is warned about, and "no face found" names the turn that shows one)",
+                         "side without a rotation flag (a face lying on its side or upside down is warned about, "
+                         "and 'no face found' names the turn that shows one)",
                          choices=(0, 90, 180, 270), label="Rotate")
     face: Optional[tuple[float, float]] = option(
         None, "with several people in frame, which face is re-angled: largest (the default), or X,Y: the one "

@@ -94,6 +94,9 @@ class ConditionedClip:
         }
 
 
+LOOK_AHEAD_NOTE_S = 5.0  # seconds left in the file past which the search for a later face is announced
+
+
 def _face_later_hint(message: str, path, after: float, rotate: int, duration: Optional[float], start: float) -> str:
     """``message`` ("no face found ... --start SEC") with the ``--start`` where a face shows further into the
     file (:func:`~facecam.condition.framing.face_later`), or how far it was searched in vain."""
@@ -103,8 +106,16 @@ def _face_later_hint(message: str, path, after: float, rotate: int, duration: Op
         return message
     import logging
 
-    logging.getLogger("facecam").warning(f"facecam: note: no face in the frames read; looking for one further "
-                                         f"into the video (up to {LOOK_AHEAD_S:.0f} s more)")
+    from ..video.io import probe_video
+
+    try:
+        info = probe_video(path)
+        left = info["frames"] / info["fps"] - after if info["fps"] and info["frames"] else LOOK_AHEAD_S
+    except FacecamError:
+        left = LOOK_AHEAD_S
+    if left > LOOK_AHEAD_NOTE_S:  # a search that may take a while is said; a short clip's error stays one line
+        logging.getLogger("facecam").warning(f"facecam: note: no face in the frames read; looking for one further "
+                                             f"into the video (up to {min(left, LOOK_AHEAD_S):.0f} s more)")
     found, reached = face_later(path, after, rotate, LOOK_AHEAD_S)
     head = message.split("; if the face appears later")[0]
     if found is not None:
