@@ -156,8 +156,11 @@ def test_a_face_after_a_black_intro_is_found_and_start_skips_the_intro(tmp_path)
     assert skipped.clip.source_track.found.all() and skipped.clip.options["start"] == 1.0
     black = tmp_path / "black.mp4"
     write_video(black, np.zeros((17, 240, 352, 3), np.uint8), 24.0)
-    with pytest.raises(FacecamError, match="--start SEC"):
+    with pytest.raises(FacecamError, match="searched .*; that is all of the video$"):
         render(black, ConditionOptions(frames=17, size=(352, 240)))
+    # The clip read stops before the face: the error names the --start that reaches it.
+    with pytest.raises(FacecamError, match=r"; a face shows 1\.\d s into the video: --start 1\.\d$"):
+        render(path, ConditionOptions(frames=9, size=(352, 240)))
 
 
 @pytest.mark.slow
