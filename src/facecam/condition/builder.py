@@ -449,6 +449,10 @@ def build_condition(
     if whole:
         clip = whole_clip(clip)
         num_frames = clip.num_frames
+    if clip.path and not is_image_path(clip.path):
+        from ..video.cuts import warn_cuts
+
+        warn_cuts(clip.frames[:max(1, min(clip.source_frames, clip.num_frames))], clip.fps, start)
     trajectory = camera_for(camera, num_frames, strength, seed, move_frames)
     if mode == "absolute":
         check_absolute(trajectory)

@@ -1,0 +1,74 @@
+"""Cuts to another shot inside a source clip.
+
+facecam re-angles one continuous shot: the camera condition is drawn from one head's path, the warp
+engine fills what it cannot see from neighbouring frames, and the model was trained on unbroken
+clips. A clip that cuts to another shot (an edited video, a compilation) comes out with a jump at the
+cut, and after it the head's mesh belongs to the last shot. So a run finds cuts and says where they
+are, with the ``--start`` / ``--duration`` that keep one shot.
+
+A cut is a frame pair whose 16x16 grey thumbnails differ by more than :data:`CUT_MIN` grey levels on
+average and by :data:`CUT_RATIO` times more than each of the pairs beside it: a pan or a person
+walking changes every pair alike, a flash changes two pairs in a row, a cut one. Measured by
+``benchmarks/cuts.py``: on the six shared clips (all their frames) the largest difference of a pair
+is 3.7 grey levels; at the cuts it builds (each two shared clips joined, two people swapping sides)
+40.6-99.9, all found. A cut right after a pan of 16 px a frame (a 384 px view crossing itself in a
+second) is missed: the pan's pairs differ by 24-27, the cut by 56. Only a warning hangs on it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CUT_MIN = 15.0  # grey levels: mean absolute difference of two 16x16 thumbnails at least this ...
+CUT_RATIO = 3.0  # ... and this many times that of the pairs before and after
+
+
+def thumbnails(frames) -> np.ndarray:
+    """``(T, 16, 16)`` float grey thumbnails (area-averaged) of RGB ``frames`` (an array or spilled frames)."""
+    import cv2
+
+    return np.stack([cv2.resize(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY), (16, 16),
+                                interpolation=cv2.INTER_AREA).astype(np.float32) for frame in frames])
+
+
+def pair_differences(frames) -> np.ndarray:
+    """``(T - 1,)`` mean absolute difference, in grey levels, between the thumbnails of consecutive frames."""
+    thumbs = thumbnails(frames)
+    return np.abs(np.diff(thumbs, axis=0)).mean(axis=(1, 2))
+
+
+def find_cuts(frames) -> list[int]:
+    """Indices ``i`` of the frames that begin a new shot (frame ``i - 1`` is the last of the one before)."""
+    if len(frames) < 3:  # one pair alone: a cut and a fast pan look alike
+        return []
+    diff = pair_differences(frames)
+    padded = np.concatenate([[0.0], diff, [0.0]])  # the first and last pairs have one neighbour
+    cuts = []
+    for k, d in enumerate(diff):
+        beside = max(padded[k], padded[k + 2])  # the pairs before and after this one
+        if d >= CUT_MIN and d >= CUT_RATIO * beside:
+            cuts.append(k + 1)
+    return cuts
+
+
+def warn_cuts(frames, fps: float, start: float = 0.0) -> list[int]:
+    """Find cuts in ``frames`` (read from ``start`` seconds at ``fps``) and warn once, naming their times and the
+    ``--start`` / ``--duration`` that keep the longest shot. Returns the cut indices."""
+    cuts = find_cuts(frames)
+    if not cuts:
+        return cuts
+    import logging
+
+    bounds = [0, *cuts, len(frames)]
+    shots = [(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    a, b = max(shots, key=lambda s: s[1] - s[0])
+    times = ", ".join(f"{start + i / fps:.2f} s" for i in cuts)
+    keep = []
+    if a:
+        keep.append(f"--start {start + a / fps:.2f}")
+    if b < len(frames):
+        keep.append(f"--duration {(b - a) / fps:.2f}")
+    logging.getLogger("facecam").warning(
+        f"facecam: warning: the video cuts to another shot at {times}; facecam re-angles one continuous shot, so "
+        f"the result will jump there; {' '.join(keep)} keeps the longest shot ({(b - a) / fps:.1f} s)")
+    return cuts
