@@ -595,3 +595,25 @@ def test_cli_build_refuses_a_count_below_one_before_any_work(tmp_path, capsys, f
                  "--quiet", *[x for kv in args.items() for x in kv]]) == 2
     one_error_line(capsys, f"{flag} must be at least 1, got {value}")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_wild_clip_window_with_a_cut_is_not_made_into_a_sample(tmp_path):
+    # The wild pair's condition is the first frame's mesh: across a cut to another shot it lies about the
+    # target's face. Such a window is another failed attempt, named in the sample's record.
+    from facecam.video.io import read_video, write_video
+
+    shots = [np.stack([cv2.resize(f, (256, 352), interpolation=cv2.INTER_AREA)
+                       for f in read_video(media_path(name), num_frames=9).frames])
+             for name in ("lp_d9.mp4", "facecam_000.mp4")]
+    folder = tmp_path / "edited"
+    folder.mkdir()
+    write_video(folder / "cuts.mp4", np.concatenate([shots[0], shots[1]] * 3)[:48], 24.0)  # a cut every 9 frames
+    sources = Sources([], scan_wild(folder))
+    config = BuildConfig(frames=17, size=SIZE, max_attempts=3)
+    sample, failures = make_sample(0, 1, sources, config, SampleContext())
+    assert sample is None and len(failures) == 3
+    assert all("cuts to another shot at frame" in f and "must be one shot" in f for f in failures)
+    # One shot, the same reader: a sample.
+    write_video(folder / "cuts.mp4", np.concatenate([shots[0], shots[0][::-1], shots[0]]), 24.0)
+    sample, failures = make_sample(0, 1, sources, config, SampleContext())
+    assert sample is not None and not failures

@@ -27,10 +27,11 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import FacecamError, NoFaceError
+from ..errors import FacecamError, NoFaceError, VideoError
 from ..face.landmarks import NOSE_TIP
 from ..face.segmentation import SelfieSegmenter
 from ..video.crop import apply_crop, reference_crop
+from ..video.cuts import find_cuts
 from .augment import (MotionParams, StillParams, corner_colour, replace_background,
                       sample_colour, sample_motion, sample_still, still_augment, zoom_pan)
 from .nersemble import NersembleReader, NersembleSequence, read_camera_params
@@ -283,6 +284,10 @@ def _render_wild(plan: dict, config: BuildConfig, ctx: SampleContext) -> Rendere
     length = probe_length(path, config.fps)
     start = _start_frame(plan["start_fraction"], length, count)
     frames, real = read_wild_frames(path, start, count, config.fps, cover=size)
+    cuts = find_cuts(frames[:real])
+    if cuts:  # the condition is drawn from the first frame's face: after a cut it would lie (another attempt)
+        raise VideoError(f"{path} cuts to another shot at frame {start + cuts[0]} (frames {start}-{start + count - 1} "
+                         f"were read for one sample, which must be one shot)")
     hw = frames.shape[1:3]
     first = ctx.landmarks.get(f"wild/{path}/{start}/{config.fps}/raw", lambda: frames[0])
     if first is None:
