@@ -483,3 +483,17 @@ def test_face_finds_a_small_face_beside_large_ones_and_warns_when_no_face_is_nea
     with caplog.at_level("WARNING", logger="facecam"):
         frame_face(still, SIZE, face=(0.45, 0.3))  # on the face: nothing to say
     assert not [r for r in caplog.records if "--face" in r.getMessage()]
+
+
+def test_track_jumps_with_the_person_at_a_cut(caplog):
+    # Two people swap sides at a cut: the window follows the chosen one across in one frame (smoothed across
+    # the cut it glided over the frame for a second).
+    def sized(name):
+        return np.stack([cv2.resize(f, (400, 400), interpolation=cv2.INTER_AREA)
+                         for f in read_video(media_path(name), num_frames=25).frames])
+
+    a, b = sized("lp_d0.mp4"), sized("lp_d9.mp4")
+    canvas = np.concatenate([np.concatenate([a, b], axis=2)[:12], np.concatenate([b, a], axis=2)[12:]])
+    framed = frame_face(VideoClip(canvas, 24.0, None, 25), (480, 480), track=True, face=(0.75, 0.5))
+    x = framed.centers()[:, 0]
+    assert (x[:12] > 560).all() and (x[12:] < 240).all()

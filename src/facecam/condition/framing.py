@@ -387,7 +387,7 @@ def _face_path(clip: VideoClip, start: int, face: FaceBox, detector) -> tuple[np
     detector), then on the whole frame. Only a face that looks like the chosen one is taken
     (:func:`_same_face`): another person crossing in front, or standing where the chosen one stood after a cut
     or an exit, is passed over. Frames where the face is lost are interpolated from their neighbours (held at
-    the ends).
+    the ends). Each shot (:func:`~facecam.video.cuts.find_cuts`) is interpolated and smoothed alone.
     """
     centers = np.full((clip.num_frames, 2), np.nan)
     centers[:start + 1] = face.center
@@ -399,10 +399,21 @@ def _face_path(clip: VideoClip, start: int, face: FaceBox, detector) -> tuple[np
             centers[i], last = found[0].center, found[0]
             last_looks = found[1]
     lost = _spans(np.isnan(centers[:, 0]))
-    known = np.flatnonzero(~np.isnan(centers[:, 0]))
-    t = np.arange(clip.num_frames)
-    centers = np.stack([np.interp(t, known, centers[known, k]) for k in range(2)], axis=1)
-    return _smooth(centers, clip.fps), lost
+    # Shot by shot: at a cut the window jumps with the face instead of gliding across the frame for a second.
+    from ..video.cuts import find_cuts
+
+    real = max(1, min(clip.source_frames or clip.num_frames, clip.num_frames))
+    bounds = [0, *find_cuts(clip.frames[:real]), clip.num_frames]
+    path = np.empty_like(centers)
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        known = np.flatnonzero(~np.isnan(centers[a:b, 0]))
+        if not len(known):  # a shot where the face was never found holds where it was last
+            path[a:b] = path[a - 1]
+            continue
+        t = np.arange(b - a)
+        shot = np.stack([np.interp(t, known, centers[a:b][known, k]) for k in range(2)], axis=1)
+        path[a:b] = _smooth(shot, clip.fps)
+    return path, lost
 
 
 # Bhattacharyya distance between hue-saturation histograms of the middle of two face boxes above which they are
