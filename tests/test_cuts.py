@@ -64,6 +64,11 @@ def test_a_run_on_a_clip_with_a_cut_warns_with_the_span_of_one_shot(tmp_path, ca
         caplog.records[0].getMessage()
     caplog.clear()
     with caplog.at_level("WARNING", logger="facecam"):
+        warn_cuts(np.concatenate([a[:3], b[:3]] * 4 + [a]), 24.0)  # an edited montage: 8 cuts
+    said = caplog.records[0].getMessage()
+    assert "at 0.12 s, 0.25 s, 0.38 s, 0.50 s, 0.62 s and 3 more;" in said and "--start 1.00" in said
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="facecam"):
         build_condition(path, "static", num_frames=17, size=(352, 240))  # ends before the cut
     assert not [r for r in caplog.records if "cuts" in r.getMessage()]
 

@@ -21,6 +21,7 @@ import numpy as np
 
 CUT_MIN = 15.0  # grey levels: mean absolute difference of two 16x16 thumbnails at least this ...
 CUT_RATIO = 3.0  # ... and this many times that of the pairs before and after
+SAY_CUTS = 5  # the warning names at most this many cuts
 
 
 def thumbnails(frames) -> np.ndarray:
@@ -62,7 +63,9 @@ def warn_cuts(frames, fps: float, start: float = 0.0) -> list[int]:
     bounds = [0, *cuts, len(frames)]
     shots = [(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
     a, b = max(shots, key=lambda s: s[1] - s[0])
-    times = ", ".join(f"{start + i / fps:.2f} s" for i in cuts)
+    times = ", ".join(f"{start + i / fps:.2f} s" for i in cuts[:SAY_CUTS])
+    if len(cuts) > SAY_CUTS:
+        times += f" and {len(cuts) - SAY_CUTS} more"
     keep = []
     if a:
         keep.append(f"--start {start + a / fps:.2f}")
