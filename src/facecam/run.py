@@ -168,7 +168,9 @@ class ConditionOptions:
                           "share of the frame the model was trained on, and black letterbox bars are kept out of the crop; "
                           "reference: the fixed-scale reference crop",
                           choices=("auto", "reference"), label="Framing")
-    track: bool = option(False, "the crop follows the face over the clip (smoothed), and zoom centres on the face",
+    track: bool = option(False, "the crop follows the face over the clip (smoothed; it jumps at a cut), and zoom "
+                         "centres on the face; only the chosen person is followed (by the colours of the face), and "
+                         "where they are lost is said",
                          label="Follow the face")
     mode: str = option("relative", "relative: the proxy sits on the source head and the move starts at the "
                        "source view; absolute: the authors' proxy views on a sphere, top square of the canvas",
