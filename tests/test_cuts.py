@@ -76,3 +76,11 @@ def test_a_run_on_a_clip_with_a_cut_warns_with_the_span_of_one_shot(tmp_path, ca
 @pytest.mark.parametrize("frames", [1, 2, 3])
 def test_too_few_frames_have_no_cut(astronaut, frames):
     assert find_cuts(_pan(astronaut, frames)) == []
+
+
+def test_a_black_intro_or_a_plain_card_is_not_a_cut(astronaut):
+    pan = _pan(astronaut, 8, step=2)
+    black = np.zeros_like(pan[:4])
+    card = np.full_like(pan[:4], 200)
+    assert find_cuts(np.concatenate([black, pan])) == []
+    assert find_cuts(np.concatenate([pan, card, pan])) == []

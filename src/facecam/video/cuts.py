@@ -22,6 +22,7 @@ import numpy as np
 CUT_MIN = 15.0  # grey levels: mean absolute difference of two 16x16 thumbnails at least this ...
 CUT_RATIO = 3.0  # ... and this many times that of the pairs before and after
 SAY_CUTS = 5  # the warning names at most this many cuts
+BLANK = 4.0  # grey levels: a thumbnail this flat (standard deviation) is a blank frame, not a shot
 
 
 def thumbnails(frames) -> np.ndarray:
@@ -32,17 +33,22 @@ def thumbnails(frames) -> np.ndarray:
                                 interpolation=cv2.INTER_AREA).astype(np.float32) for frame in frames])
 
 
-def pair_differences(frames) -> np.ndarray:
+def pair_differences(frames, thumbs: "np.ndarray | None" = None) -> np.ndarray:
     """``(T - 1,)`` mean absolute difference, in grey levels, between the thumbnails of consecutive frames."""
-    thumbs = thumbnails(frames)
+    thumbs = thumbnails(frames) if thumbs is None else thumbs
     return np.abs(np.diff(thumbs, axis=0)).mean(axis=(1, 2))
 
 
 def find_cuts(frames) -> list[int]:
-    """Indices ``i`` of the frames that begin a new shot (frame ``i - 1`` is the last of the one before)."""
+    """Indices ``i`` of the frames that begin a new shot (frame ``i - 1`` is the last of the one before). A
+    change from or to a blank frame (black, a plain card: :data:`BLANK` grey levels of spread at most) is not
+    one: a black intro before the face is said otherwise, with the ``--start`` that skips it."""
     if len(frames) < 3:  # one pair alone: a cut and a fast pan look alike
         return []
-    diff = pair_differences(frames)
+    thumbs = thumbnails(frames)
+    blank = thumbs.std(axis=(1, 2)) <= BLANK
+    diff = pair_differences(frames, thumbs)
+    diff[blank[:-1] | blank[1:]] = 0.0
     padded = np.concatenate([[0.0], diff, [0.0]])  # the first and last pairs have one neighbour
     cuts = []
     for k, d in enumerate(diff):
