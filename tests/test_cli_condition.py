@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
@@ -13,6 +14,7 @@ from conftest import media_path, one_error_line
 from facecam.camera.trajectory import PRESETS, load_trajectory, preset
 from facecam.cli import main
 from facecam.errors import TrajectoryError
+from facecam.video.io import DEFAULT_FRAMES
 from facecam.video import read_video, write_video
 
 
@@ -286,6 +288,33 @@ def test_a_short_remainder_is_held_with_one_warning_and_a_whole_clip_is_not(tmp_
     with caplog.at_level(logging.WARNING, logger="facecam"):
         build_condition(media_path("lp_d3.mp4"), "zoom-in", num_frames="all", start=10.0, size=(240, 352))
     assert not [r for r in caplog.records if "is held" in r.getMessage()]
+
+
+def test_frames_all_of_a_very_short_video_or_a_picture_still_moves(tmp_path, caplog, astronaut):
+    # `--frames all` of a 3-frame video kept its 1-frame prefix, and of a picture its one frame: the source
+    # view written back, which --frames 1 is refused for.
+    import logging
+
+    from facecam.condition.builder import build_condition
+    from facecam.video.io import read_video, write_video
+
+    short = tmp_path / "three.mp4"
+    write_video(short, read_video(media_path("lp_d3.mp4"), num_frames=5).frames[:3], 24.0)
+    with caplog.at_level(logging.WARNING, logger="facecam"):
+        clip = build_condition(short, "arc-right", num_frames="all", size=(240, 352))
+    assert clip.options["frames"] == 5 and clip.options["source_frames"] == 3 and len(clip.condition) == 5
+    held = [r.getMessage() for r in caplog.records if "is held" in r.getMessage()]
+    assert held == ["facecam: warning: the video gives only 3 frames at 24 fps; its last frame is held for the "
+                    "other 2 of --frames 5 (the person freezes there); a longer video (or an earlier --start) "
+                    "gives the move real frames"]
+    caplog.clear()
+    picture = tmp_path / "astronaut.png"
+    cv2.imwrite(str(picture), astronaut[..., ::-1])
+    with caplog.at_level(logging.WARNING, logger="facecam"):
+        still = build_condition(picture, "arc-right", num_frames="all", size=(240, 352))
+    assert still.options["frames"] == DEFAULT_FRAMES and len(still.condition) == DEFAULT_FRAMES
+    assert [r.getMessage() for r in caplog.records] == [
+        f"facecam: note: a picture has no frames of its own; --frames all makes the default {DEFAULT_FRAMES}"]
 
 
 def test_a_held_still_gets_no_warning(caplog):

@@ -179,9 +179,25 @@ def check_proxy(proxy: str) -> str:
     raise FacecamError(f"--proxy must be subject, template or a .ply file, got {proxy!r}")
 
 
+LEAST_MOVE = 5  # frames: the shortest output that moves (one frame is the source view itself)
+
+
 def whole_clip(clip: VideoClip) -> VideoClip:
-    """``clip`` cut to its longest ``4k + 1`` prefix (``--frames all``)."""
+    """``clip`` cut to its longest ``4k + 1`` prefix (``--frames all``). A video of fewer than
+    :data:`LEAST_MOVE` frames has its last frame held up to that (its one-frame prefix was the source view
+    written back; the held frames are warned about), and a picture, which has no frames of its own, becomes
+    the default :data:`~facecam.video.io.DEFAULT_FRAMES`, with a note."""
+    if clip.path and is_image_path(clip.path):
+        import logging
+
+        logging.getLogger("facecam").warning(f"facecam: note: a picture has no frames of its own; --frames all "
+                                             f"makes the default {DEFAULT_FRAMES}")
+        return dataclasses.replace(clip, frames=np.repeat(clip.frames[:1], DEFAULT_FRAMES, axis=0))
     n = (clip.num_frames - 1) // 4 * 4 + 1
+    if n < LEAST_MOVE:
+        held = np.repeat(clip.frames[-1:], LEAST_MOVE - clip.num_frames, axis=0)
+        return dataclasses.replace(clip, frames=np.concatenate([np.asarray(clip.frames), held]),
+                                   source_frames=min(clip.source_frames, clip.num_frames))
     return dataclasses.replace(clip, frames=clip.frames[:n], source_frames=min(clip.source_frames, n))
 
 
@@ -278,6 +294,8 @@ def warn_held_frames(clip: VideoClip, num_frames: int, start: float) -> None:
     real = clip.source_frames
     fits = (real - 1) // 4 * 4 + 1
     where = f" from --start {start:g} s" if start > 0 else ""
+    instead = (f"--frames {fits} or --frames all uses only real frames" if fits >= LEAST_MOVE else
+               "a longer video (or an earlier --start) gives the move real frames")
     if real == 1:  # --start near the end: a still picture, which the warp only moves the camera over
         logging.getLogger("facecam").warning(
             f"facecam: warning: the video gives only 1 frame{where}; it is held for all {num_frames} "
@@ -285,8 +303,7 @@ def warn_held_frames(clip: VideoClip, num_frames: int, start: float) -> None:
         return
     logging.getLogger("facecam").warning(
         f"facecam: warning: the video gives only {real} frames{where} at {clip.fps:g} fps; its last frame is held "
-        f"for the other {num_frames - real} of --frames {num_frames} (the person freezes there); "
-        f"--frames {fits} or --frames all uses only real frames")
+        f"for the other {num_frames - real} of --frames {num_frames} (the person freezes there); {instead}")
 
 
 TRAINED_RANGE = 45.0  # deg from frontal: the authors' random views (+-45 azimuth, +-30 elevation)
