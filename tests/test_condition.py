@@ -201,3 +201,41 @@ def test_relative_mode_with_a_gaussian_head_lands_on_the_source(woman_track, por
     width = np.linalg.norm(woman_track.points[0, 454, :2] - woman_track.points[0, 234, :2])
     assert np.linalg.norm(points[0, :468, :2] - src, axis=-1).mean() < 0.1 * width
     assert _change(points, woman_track.size)["yaw"] >= 20
+
+
+def _turning_track(points: np.ndarray, frames: int, degrees: float) -> LandmarkTrack:
+    """The astronaut's landmarks turning about a vertical axis through the face, 0 to ``degrees`` over the
+    clip (z is in pixels like x, so this is a rigid turn of the head)."""
+    centre = points[:468].mean(axis=0)
+    out = []
+    for angle in np.radians(np.linspace(0.0, degrees, frames)):
+        turned = points.copy()
+        x, z = points[:, 0] - centre[0], points[:, 2] - centre[2]
+        turned[:, 0] = centre[0] + x * np.cos(angle) + z * np.sin(angle)
+        turned[:, 2] = centre[2] - x * np.sin(angle) + z * np.cos(angle)
+        out.append(turned)
+    return LandmarkTrack(np.stack(out).astype(np.float32), np.ones(frames, bool), (512, 512))
+
+
+def test_the_trained_range_counts_the_heads_own_turn(astronaut_landmarks, caplog):
+    # A subject who turns 30 deg while the camera arcs 30 deg the same way is seen about 55 deg from frontal;
+    # the first frame's pose alone (the source view) said 33 and gave no warning.
+    import logging
+
+    from facecam.condition.builder import camera_for, frontal_views
+
+    track = _turning_track(astronaut_landmarks, 9, 30.0)
+    said = {}
+    for name in ("arc-left", "arc-right"):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="facecam"):
+            traj = frontal_views(camera_for(name, 9), track, (512, 512), name, 1.0, 0, None)
+        said[name] = (traj.meta["frontal"], [r.getMessage() for r in caplog.records])
+    (with_turn, warned), (against, quiet) = sorted(said.values(), key=lambda v: -v[0]["max_from_frontal_with_head"])
+    assert with_turn["max_from_frontal"] < 45 and with_turn["max_from_frontal_with_head"] > 50
+    assert len(warned) == 1 and "with the head's own turns in the clip" in warned[0]
+    assert against["max_from_frontal_with_head"] < 45 and not quiet
+    # A still head: the same as the first frame's.
+    still = _turning_track(astronaut_landmarks, 9, 0.0)
+    front = frontal_views(camera_for("arc-left", 9), still, (512, 512), "arc-left", 1.0, 0, None).meta["frontal"]
+    assert front["max_from_frontal_with_head"] == pytest.approx(front["max_from_frontal"], abs=0.5)

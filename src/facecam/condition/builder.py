@@ -332,14 +332,21 @@ def frontal_views(trajectory: CameraTrajectory, track: LandmarkTrack, size: tupl
     azimuth = view[0] + trajectory.yaw
     elevation = view[1] + trajectory.pitch
     worst = float(max(np.abs(azimuth).max(), np.abs(elevation).max()))
+    # The head's own turns add to the camera's: each frame's view is its head pose plus the move there.
+    found = np.flatnonzero(track.found)
+    poses = [estimate_head_pose(track.points[t], size) for t in found]
+    moving = max([worst] + [max(abs(-float(p.yaw) + float(trajectory.yaw[t])),
+                                abs(-float(p.pitch) + float(trajectory.pitch[t])))
+                            for p, t in zip(poses, found) if t < trajectory.num_frames])
     frontal = {"source_azimuth": round(view[0], 2), "source_elevation": round(view[1], 2),
-               "max_from_frontal": round(worst, 2)}
+               "max_from_frontal": round(worst, 2), "max_from_frontal_with_head": round(moving, 2)}
     trajectory = dataclasses.replace(trajectory, meta={**trajectory.meta, "frontal": frontal})
-    if worst > TRAINED_RANGE:
+    if max(worst, moving) > TRAINED_RANGE:
+        turning = "" if worst > TRAINED_RANGE else " with the head's own turns in the clip"
         logging.getLogger("facecam").warning(
-            f"facecam: warning: camera {trajectory.name!r} reaches {worst:.0f} deg from the subject's frontal "
-            f"view; the FaceCam model (--engine facecam) was trained within {TRAINED_RANGE:.0f} deg, expect "
-            f"artifacts from it there (lower --strength)")
+            f"facecam: warning: camera {trajectory.name!r} reaches {max(worst, moving):.0f} deg from the subject's "
+            f"frontal view{turning}; the FaceCam model (--engine facecam) was trained within "
+            f"{TRAINED_RANGE:.0f} deg, expect artifacts from it there (lower --strength)")
     return trajectory
 
 
