@@ -194,6 +194,26 @@ def test_background_plate_uses_other_frames_first_then_inpaints():
     assert (plate[:8, :8] != (255, 0, 255)).any(axis=-1).all()  # never the person's colour
 
 
+def test_background_plate_is_made_of_the_frames_with_a_face_only():
+    # A black intro before the face: its frames show no person, so every pixel looked "seen" there, and the
+    # plate put a black wall behind the head in every frame (a newcomer's clip with 1 s of black first).
+    from facecam.engines.warp import background_canvas
+
+    T, H, W = 12, 40, 60
+    layers = np.zeros((T, H, W, 4), np.uint8)
+    layers[8:, ..., :3] = 180                    # the wall, once the clip begins after 8 black frames
+    layers[8:, 10:30, 20:40] = (200, 120, 90, 255)  # the person in front of it
+    found = np.arange(T) >= 8
+    canvas, (ox, oy) = background_canvas(layers, [np.eye(3)], (H, W), found)
+    plate = canvas[oy:oy + H, ox:ox + W, :3].astype(int)
+    assert np.abs(plate[:, :15] - 180).max() <= 1  # the wall, not the intro's black mixed in
+    before, _ = background_canvas(layers, [np.eye(3)], (H, W))
+    assert before[oy:oy + H, ox:ox + 15, :3].max() < 170  # what it was: black samples taken in
+    # No frame with a face (or no record): every frame, as before.
+    none, _ = background_canvas(layers, [np.eye(3)], (H, W), np.zeros(T, bool))
+    assert np.array_equal(none, before)
+
+
 def test_background_plate_leaves_out_a_strand_the_matte_missed_in_a_few_frames():
     from facecam.engines.warp import background_canvas
 

@@ -186,7 +186,7 @@ class WarpEngine(Engine):
 
         layers = person_layers(frames, g.points, surface, self.options, progress)
         atlas = FaceAtlas(layers, src2d, surface, world) if self.options.atlas else None
-        canvas, offset = background_canvas(layers, bg_h, size)
+        canvas, offset = background_canvas(layers, bg_h, size, track.found)
         out = frame_buffer(frames.shape)  # on disk for a long clip
         render_frames(out, layers, src2d, world, cameras, person_h, bg_h,
                       lambda: FrameRenderer(size, canvas, offset, surface, atlas), progress)
@@ -530,7 +530,7 @@ def keep_subject(not_person: np.ndarray, oval: np.ndarray) -> np.ndarray:
 
 
 def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray],
-                      size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+                      size: tuple[int, int], usable: Optional[np.ndarray] = None) -> tuple[np.ndarray, tuple[int, int]]:
     """The clean background plate on a canvas big enough for every target view.
 
     Returns the canvas ``(Hc, Wc, 4)`` uint8 and the offset ``(ox, oy)`` of the
@@ -541,10 +541,14 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     holds what the matte let through) with the wall's grain, those seen in fewer than
     :data:`PLATE_MIN_SEEN` frames partly so, and the margin around the frame (up to
     what the trajectory's views reach) mirrors the frame's plate.
+
+    ``usable``: ``(T,)`` bool, the frames the plate may be made of (the frames where the face was found: a
+    black intro before the face drew a black wall behind the head in every frame); all when None or none.
     """
     H, W = size
     T = layers.shape[0]
-    picks = np.unique(np.linspace(0, T - 1, min(T, PLATE_FRAMES)).round().astype(int))
+    frames = np.flatnonzero(usable) if usable is not None and np.any(usable) else np.arange(T)
+    picks = np.unique(frames[np.linspace(0, len(frames) - 1, min(len(frames), PLATE_FRAMES)).round().astype(int)])
     total = np.zeros((H, W), np.float32)
     plate = np.zeros((H, W, 3), np.float32)
     squares = np.zeros((H, W), np.float32)  # of the grey level, for the samples' spread
