@@ -85,12 +85,25 @@ def test_a_runs_own_camera_file_is_read_as_its_move(tmp_path):
     ('{"frames": 9, "keys": [{"t": 0, "spin": 3}]}', "unknown field"),
     ('{"frames": 9, "keys": [{"t": 0, "zoom": -1}]}', "zoom must be positive"),
     ('{"keys": [{"t": 0}]}', "needs 'frames'"),
+    # A turn to the back of the head ran and gave a radial smear of skin (a newcomer's yaw 170).
+    ('{"frames": 9, "keys": [{"t": 0}, {"t": 8, "yaw": 170}]}', r"key 1: yaw 170 deg turns past 90 deg"),
+    ('{"frames": 9, "keys": [{"t": 0, "pitch": -95}]}', r"key 0: pitch -95 deg turns past 90"),
 ])
 def test_bad_keyframe_files_are_explained(tmp_path, content, match):
     path = tmp_path / "bad.json"
     path.write_text(content)
     with pytest.raises(TrajectoryError, match=match):
         load_trajectory(path)
+
+
+def test_strength_may_not_push_a_keyframe_file_past_the_side_of_the_head(tmp_path):
+    from facecam.camera.trajectory import resolve_camera
+
+    path = tmp_path / "wide.json"
+    path.write_text('{"frames": 9, "keys": [{"t": 0}, {"t": 8, "yaw": 60}]}')
+    assert resolve_camera(str(path), 9, strength=1.5).yaw[-1] == pytest.approx(90.0)
+    with pytest.raises(TrajectoryError, match=r"--strength 2 turns wide.json's move to 120 deg"):
+        resolve_camera(str(path), 9, strength=2.0)
 
 
 @pytest.mark.slow

@@ -239,3 +239,22 @@ def test_the_trained_range_counts_the_heads_own_turn(astronaut_landmarks, caplog
     still = _turning_track(astronaut_landmarks, 9, 0.0)
     front = frontal_views(camera_for("arc-left", 9), still, (512, 512), "arc-left", 1.0, 0, None).meta["frontal"]
     assert front["max_from_frontal_with_head"] == pytest.approx(front["max_from_frontal"], abs=0.5)
+
+
+def test_a_move_that_takes_the_face_out_of_the_frame_is_warned_about(caplog):
+    # A zoom about the frame's centre on a close-up cut the head off without a word (random is pulled back to
+    # fit instead); an arc that keeps the face in says nothing.
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="facecam"):
+        zoomed = build_condition(media_path("lp_d3.mp4"), "zoom-in", num_frames=17)  # 704x480 (H x W)
+    said = [r.getMessage() for r in caplog.records if "leaves the frame" in r.getMessage()]
+    xy = zoomed.condition_points[:, :468, :2]
+    outside = ((xy < 0) | (xy >= np.array([480, 704]))).any(axis=-1).any(axis=1)
+    assert outside.any() and len(said) == 1
+    assert f"from frame {np.flatnonzero(outside)[0]} ({outside.sum()} frames" in said[0]
+    assert "--track centres the zoom on the face" in said[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="facecam"):
+        build_condition(media_path("lp_d9.mp4"), "arc-left", num_frames=17)
+    assert not [r for r in caplog.records if "leaves the frame" in r.getMessage()]

@@ -43,6 +43,7 @@ from ..errors import TrajectoryError
 
 FIELDS = ("yaw", "pitch", "roll", "zoom", "pan_x", "pan_y")
 NEUTRAL = {"yaw": 0.0, "pitch": 0.0, "roll": 0.0, "zoom": 1.0, "pan_x": 0.0, "pan_y": 0.0}
+MAX_TURN = 90.0  # deg: a keyframe's yaw or pitch beyond this looks at the back of the head (refused)
 
 # Full-strength end points of the presets (strength scales the change from the
 # source view; zoom scales in log space so zoom-in and zoom-out stay symmetric).
@@ -181,6 +182,11 @@ def from_keys(keys: list[dict], num_frames: int, name: str = "custom", normalize
             raise TrajectoryError(f"key {k}: 't' = {key['t']} is outside {unit}")
         if current["zoom"] <= 0:
             raise TrajectoryError(f"key {k}: zoom must be positive, got {current['zoom']}")
+        for f in ("yaw", "pitch"):
+            if abs(current[f]) > MAX_TURN:
+                raise TrajectoryError(f"key {k}: {f} {current[f]:g} deg turns past {MAX_TURN:g} deg from the source "
+                                      f"view, to the side or back of the head, which no source shows (the FaceCam "
+                                      f"model was trained within 45 deg)")
         t = raw_t * to_frames
         if times and raw_t <= prev_t:
             raise TrajectoryError(f"key {k}: 't' = {key['t']} must be larger than the previous key's {prev_t:g}")
@@ -331,6 +337,10 @@ def resolve_camera(spec: str, num_frames: int = 81, strength: float = 1.0,
         check_strength(strength)
         if strength != 1.0:
             traj = scale_trajectory(traj, strength)
+            turn = float(max(np.abs(traj.yaw).max(), np.abs(traj.pitch).max()))
+            if turn > MAX_TURN:
+                raise TrajectoryError(f"--strength {strength:g} turns {Path(spec).name}'s move to {turn:.0f} deg from "
+                                      f"the source view, past {MAX_TURN:g} deg (the side or back of the head)")
         return traj
     raise TrajectoryError(f"unknown camera {spec!r}: use a preset (`facecam cameras`) or a .json keyframe file")
 

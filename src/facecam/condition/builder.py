@@ -375,6 +375,26 @@ def keep_mesh_in_frame(track: LandmarkTrack, trajectory: CameraTrajectory, proxy
     return trajectory, points, condition
 
 
+def warn_mesh_leaves(track: LandmarkTrack, points: np.ndarray, size: tuple[int, int], tracked: bool,
+                     name: str) -> None:
+    """One warning line when the drawn face mesh leaves the frame under a move (``random`` is pulled back to fit
+    instead): a zoom about the frame's centre, or a keyframe file's move, cut a close-up's head off without a
+    word. A source whose own first-frame mesh is not inside the frame is left alone."""
+    if not mesh_inside(track.points[:1], size) or mesh_inside(points, size):
+        return
+    import logging
+
+    h, w = size
+    xy = points[:, :468, :2]
+    outside = (xy[..., 0] < 0) | (xy[..., 0] >= w) | (xy[..., 1] < 0) | (xy[..., 1] >= h)
+    frames = np.flatnonzero(outside.any(axis=1))
+    worst = float(outside.mean(axis=1).max())
+    hint = "lower --strength" if tracked else "--track centres the zoom on the face; or lower --strength"
+    logging.getLogger("facecam").warning(
+        f"facecam: warning: under {name!r} the face leaves the frame from frame {frames[0]} ({len(frames)} frames, "
+        f"up to {worst:.0%} of its mesh outside); {hint}")
+
+
 def centre_zoom_on_face(trajectory: CameraTrajectory, track: LandmarkTrack) -> CameraTrajectory:
     """``--track``: zoom about the face (the centroid of the first frame's mesh) rather than the frame's
     centre, so a zoom-in keeps the face where it is. Recorded as ``meta["zoom_center"]`` (output
@@ -511,6 +531,8 @@ def build_condition(
         points, condition = relative_condition(landmarks, trajectory, proxy)
         if camera == "random":
             trajectory, points, condition = keep_mesh_in_frame(landmarks, trajectory, proxy, points, condition, size)
+        else:
+            warn_mesh_leaves(landmarks, points, size, track, trajectory.name)
     else:
         from .absolute import absolute_condition  # loads the Gaussian renderer only when asked for
 
