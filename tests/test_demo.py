@@ -75,6 +75,24 @@ def test_debug_sheet_shows_first_middle_last_of_input_condition_output(tmp_path)
             assert pixel.sum() - pixel[channel] < 30
 
 
+def test_debug_sheet_of_a_condition_folder_shows_input_and_condition(tmp_path, capsys):
+    # `facecam condition` shows the move before paying for it; its folder was refused ("no result").
+    import numpy as np
+    from PIL import Image
+
+    from facecam.cli import main
+
+    _still_video(tmp_path / "talk_input.mp4", (250, 0, 0))
+    _still_video(tmp_path / "talk_camera.mp4", (0, 250, 0))
+    assert main(["debug", "sheet", str(tmp_path), "--height", "64"]) == 0
+    sheet = np.asarray(Image.open(tmp_path / "contact_sheet.png").convert("RGB")).astype(int)
+    assert sheet.shape == (3 * 64, 2 * 48, 3)  # columns: input, condition
+    assert sheet[-4, 44, 0] > 200 and sheet[-4, 48 + 44, 1] > 200
+    for height in ("15", "100000"):  # 100000 ran out of memory without a word
+        assert main(["debug", "sheet", str(tmp_path), "--height", height]) == 2
+        assert f"--height must be between 16 and 2160 pixels, got {height}" in capsys.readouterr().err
+
+
 def test_debug_sheet_of_a_folder_without_results_is_a_clear_error(tmp_path, capsys):
     from facecam.cli import main
 

@@ -17,6 +17,7 @@ import numpy as np
 
 SHEET_NAME = "contact_sheet.png"
 PANEL_HEIGHT = 352  # pixels per frame on the sheet (half of the 704-pixel working height)
+MAX_PANEL_HEIGHT = 2160  # pixels: a 4K frame's height
 
 
 def register_sheet(sub) -> None:
@@ -28,11 +29,13 @@ def register_sheet(sub) -> None:
         epilog="examples:\n  facecam generate talk.mp4 --camera arc-left -o out/ && facecam debug sheet out/\n"
                "  facecam debug sheet facecam-demo/ -o /tmp/demo_sheet.png",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dir", help="folder written by `facecam generate` or `facecam demo`")
+    p.add_argument("dir", help="folder written by `facecam generate`, `facecam condition` (input and condition "
+                              "only) or `facecam demo`")
     p.add_argument("-o", "--output", metavar="PNG", default=None,
                    help=f"sheet to write (default: DIR/{SHEET_NAME})")
     p.add_argument("--height", type=int, default=PANEL_HEIGHT,
-                   help=f"height of each frame on the sheet in pixels (default {PANEL_HEIGHT})")
+                   help=f"height of each frame on the sheet in pixels, 16 to {MAX_PANEL_HEIGHT} (default "
+                        f"{PANEL_HEIGHT})")
     p.set_defaults(func=_run_sheet)
 
 
@@ -42,8 +45,8 @@ def _run_sheet(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if not folder.is_dir():
         raise FacecamError(f"not a folder: {folder}")
-    if args.height < 16:
-        raise FacecamError(f"--height must be at least 16 pixels, got {args.height}")
+    if not 16 <= args.height <= MAX_PANEL_HEIGHT:  # 100000 ran out of memory (24 GB) without a word
+        raise FacecamError(f"--height must be between 16 and {MAX_PANEL_HEIGHT} pixels, got {args.height}")
     out = Path(args.output) if args.output else folder / SHEET_NAME
     if out.suffix.lower() != ".png":
         raise FacecamError(f"the sheet is written as a PNG: name it *.png, got {out.name}")
@@ -62,17 +65,16 @@ def find_results(folder: Path) -> list[tuple[str, Path, Path, Path]]:
     for condition in sorted(folder.glob("*_camera.mp4")):
         name = condition.name[:-len("_camera.mp4")]
         output = folder / f"{name}.mp4"
-        if not output.exists():
-            continue  # a `facecam condition` folder: no output to show
         source = folder / f"{name}_input.mp4"
         if not source.exists():
             if len(inputs) != 1:
-                raise FacecamError(f"cannot tell which input belongs to {output.name} in {folder}")
+                raise FacecamError(f"cannot tell which input belongs to {condition.name} in {folder}")
             source = inputs[0]
-        results.append((name, source, condition, output))
+        # A `facecam condition` folder has no output: its sheet shows the input and the move.
+        results.append((name, source, condition, output if output.exists() else None))
     if not results:
-        raise FacecamError(f"no result in {folder}: expected X.mp4 beside X_camera.mp4 "
-                           "(a folder written by `facecam generate` or `facecam demo`)")
+        raise FacecamError(f"no result in {folder}: expected X_camera.mp4 (a folder written by `facecam generate`, "
+                           "`facecam condition` or `facecam demo`)")
     return results
 
 
@@ -86,13 +88,17 @@ def pick_frames(path: Path) -> tuple[list[int], list[np.ndarray]]:
 
 
 def contact_sheet(folder: Path, height: int = PANEL_HEIGHT) -> np.ndarray:
-    """The sheet ``(H, W, 3)`` uint8: one block of (first, middle, last) x (input, condition, output) per result."""
+    """The sheet ``(H, W, 3)`` uint8: one block of (first, middle, last) x (input, condition, output) per result
+    (input and condition alone for a `facecam condition` folder)."""
     blocks = []
     results = find_results(folder)
     prefix = _common_prefix([name for name, *_ in results])
     for name, source, condition, output in results:
         columns = []
-        for title, path in (("input", source), ("condition", condition), (name[len(prefix):] or name, output)):
+        shown = [("input", source), ("condition", condition)]
+        if output is not None:
+            shown.append((name[len(prefix):] or name, output))
+        for title, path in shown:
             idx, frames = pick_frames(path)
             panels = [stamp(fit(frame, height), f"{title} {i}") for i, frame in zip(idx, frames)]
             while len(panels) < 3:  # a clip shorter than 3 frames: repeat its last
