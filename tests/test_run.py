@@ -73,6 +73,26 @@ def test_warp_is_given_none_of_the_diffusion_options():
     assert EngineOptions(engine="warp", steps=3).engine_kwargs() == {}
 
 
+def test_diffusion_flags_typed_for_the_warp_engine_are_said_to_be_unused(caplog):
+    # --steps 10 --cfg 3 --offload group with the warp engine ran without a word; engine_options was {}.
+    from facecam.cli._options import engine_options
+
+    def typed(argv):
+        args = _parse(argv)
+        args.given_flags = {t.split("=", 1)[0] for t in argv if t.startswith("--")}
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="facecam"):
+            engine_options(args)
+        return [r.getMessage() for r in caplog.records]
+
+    base = ["generate", "v.mp4", "-o", "out"]
+    assert typed([*base, "--steps", "10", "--cfg=3", "--offload", "group", "--seed", "2"]) == [
+        "facecam: note: --steps, --cfg, --offload only apply to --engine facecam; the warp engine ignores them"]
+    assert typed([*base, "--weights", "w/"]) == [
+        "facecam: note: --weights only applies to --engine facecam; the warp engine ignores it"]
+    assert typed(base) == [] and typed([*base, "--engine", "facecam", "--steps", "10"]) == []
+
+
 def test_weights_default_to_the_environment(monkeypatch):
     from facecam.run import EngineOptions
 

@@ -108,10 +108,22 @@ def condition_options(args: argparse.Namespace, **overrides):
 
 
 def engine_options(args: argparse.Namespace, **overrides):
-    """:class:`~facecam.run.EngineOptions` from parsed flags."""
+    """:class:`~facecam.run.EngineOptions` from parsed flags. With the warp engine, the facecam engine's flags
+    that were typed get one note saying they are not used (they were dropped without a word)."""
     from ..run import EngineOptions, from_namespace
 
-    return from_namespace(EngineOptions, args, **overrides)
+    options = from_namespace(EngineOptions, args, **overrides)
+    given = getattr(args, "given_flags", set())
+    if options.engine == "warp" and given:
+        unused = [flag for f in dataclasses.fields(EngineOptions) if "warp" not in f.metadata.get("engines", ("warp",))
+                  for flag in [f.metadata.get("flag") or "--" + f.name.replace("_", "-")] if flag in given]
+        if unused:
+            import logging
+
+            logging.getLogger("facecam").warning(
+                f"facecam: note: {', '.join(unused)} only appl{'ies' if len(unused) == 1 else 'y'} to --engine "
+                f"facecam; the warp engine ignores {'it' if len(unused) == 1 else 'them'}")
+    return options
 
 
 def seed_type(text: str) -> int:
