@@ -159,7 +159,7 @@ def test_a_face_after_a_black_intro_is_found_and_start_skips_the_intro(tmp_path)
     with pytest.raises(FacecamError, match="searched .*; that is all of the video$"):
         render(black, ConditionOptions(frames=17, size=(352, 240)))
     # The clip read stops before the face: the error names the --start that reaches it.
-    with pytest.raises(FacecamError, match=r"; a face shows 1\.\d s into the video: --start 1\.\d$"):
+    with pytest.raises(FacecamError, match=r"; a face shows 1\.\d\d s into the video: --start 1\.\d\d$"):
         render(path, ConditionOptions(frames=9, size=(352, 240)))
 
 

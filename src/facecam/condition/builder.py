@@ -119,7 +119,7 @@ def _face_later_hint(message: str, path, after: float, rotate: int, duration: Op
     found, reached = face_later(path, after, rotate, LOOK_AHEAD_S)
     head = message.split("; if the face appears later")[0]
     if found is not None:
-        return f"{head}; a face shows {found:.1f} s into the video: --start {found:.1f}"
+        return f"{head}; a face shows {found:.2f} s into the video: --start {found:.2f}"
     if reached > after:
         return (f"{head}; none either up to {reached:.0f} s into the video (searched {reached - start:.0f} s in "
                 f"all); --start SEC searches from there")

@@ -627,6 +627,8 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
         for k in COMPONENTS:
             e = float(np.median([row[k] for row in errors_around]))
             meas[k] = exp.change[k] + e
+            if k in ("yaw", "pitch", "roll"):  # an angle, within +-180 (expected -170 and off by -167: +23, not -337)
+                meas[k] = _wrap(meas[k])
             err[k].append((e, tol[k], i, meas[k], exp.change[k]))
         per_frame.append({"frame": i, "measured": _round(meas), "expected": _round(exp.change),
                           "tolerance": _round(tol),
