@@ -512,6 +512,24 @@ def test_a_sliver_triangles_edge_pixels_read_inside_its_source_triangles_box():
     assert map_y[covered].min() >= 10.0 - 1e-3 and map_y[covered].max() <= 60.0 + 1e-3
 
 
+def test_the_face_atlas_takes_texture_only_from_frames_where_the_face_was_found():
+    # After the person leaves, the landmarks are held over an empty wall; a frame there that showed the face
+    # "larger" took the wall into the atlas.
+    from facecam.engines.warp_mesh import face_surface
+    from facecam.engines.warp_texture import FaceAtlas
+
+    surface = face_surface()
+    _, small = _posed_face(0, scale=30.0)
+    _, large = _posed_face(0, scale=120.0)
+    layers = np.zeros((2, 300, 300, 4), np.uint8)
+    layers[..., 3] = 255
+    src2d = np.stack([small, large])
+    every = FaceAtlas(layers, src2d, surface).source
+    assert (every >= 0).any() and (every[every >= 0] == 1).all()  # the larger view, where no face was found
+    kept = FaceAtlas(layers, src2d, surface, found=np.array([True, False])).source
+    assert (kept >= 0).any() and (kept[kept >= 0] == 0).all()
+
+
 def test_a_still_camera_never_reads_the_face_atlas(monkeypatch):
     """Whether the view shows a triangle larger than its frame did was decided by float rounding for a
     still camera (target == source): small triangles then read another frame's texture (the helper

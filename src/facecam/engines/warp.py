@@ -185,7 +185,7 @@ class WarpEngine(Engine):
         bg_h = [plane_homography(g.K0, cam, bg_depth) for cam in cameras]
 
         layers = person_layers(frames, g.points, surface, self.options, progress)
-        atlas = FaceAtlas(layers, src2d, surface, world) if self.options.atlas else None
+        atlas = FaceAtlas(layers, src2d, surface, world, track.found) if self.options.atlas else None
         canvas, offset = background_canvas(layers, bg_h, size, track.found)
         out = frame_buffer(frames.shape)  # on disk for a long clip
         render_frames(out, layers, src2d, world, cameras, person_h, bg_h,

@@ -149,7 +149,7 @@ class FaceAtlas:
     """
 
     def __init__(self, layers: np.ndarray, src2d: np.ndarray, surface: FaceSurface,
-                 world: Optional[np.ndarray] = None) -> None:
+                 world: Optional[np.ndarray] = None, found: Optional[np.ndarray] = None) -> None:
         from ..face.pose import template_points
         from .warp import face_map
 
@@ -157,7 +157,10 @@ class FaceAtlas:
         H, W = layers.shape[1:3]
         tris = surface.triangles
         F = len(tris)
-        frames = np.unique(np.linspace(0, T - 1, min(T, ATLAS_FRAMES)).round().astype(int))
+        # Only frames where the face was found: where it was lost the landmarks are held or interpolated over
+        # a picture without that face (after the person left, the atlas drew the wall into the face's rims).
+        seen = np.flatnonzero(found) if found is not None and np.any(found) else np.arange(T)
+        frames = np.unique(seen[np.linspace(0, len(seen) - 1, min(len(seen), ATLAS_FRAMES)).round().astype(int)])
         areas = triangle_areas(src2d[frames], tris)  # (n, F)
         # A triangle partly outside the source frame has no texture there.
         inside = ((src2d[frames] >= 0) & (src2d[frames] <= (W - 1, H - 1))).all(axis=-1)  # (n, V)
