@@ -80,6 +80,11 @@ def test_a_garbage_file_error_names_ffmpegs_reason_without_its_internal_code(tmp
     message = str(info.value)
     assert message.startswith(f"cannot open video {garbage}: Invalid data found when processing input")
     assert "Errno" not in message and "1094995529" not in message
+    # A clip cut short (the first 100 kB of a download) says so too.
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(media_path("lp_d3.mp4").read_bytes()[:100_000])
+    with pytest.raises(VideoError, match=r"is incomplete: a download or copy cut short\)$"):
+        read_video(cut)
 
 
 def test_start_past_the_end_is_an_error_that_says_how_long_the_clip_is():

@@ -267,7 +267,10 @@ def _decode(path: Path, fps: Optional[float], limit: Optional[int], stats: dict,
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise VideoError(f"cannot open video {path}: {_short(exc)}") from None
+        reason = _short(exc)
+        if "Invalid data" in reason:  # FFmpeg says this of a cut-off download as of a file that is no video
+            reason += " (the file is not a video, or is incomplete: a download or copy cut short)"
+        raise VideoError(f"cannot open video {path}: {reason}") from None
     with container:
         if not container.streams.video:
             raise VideoError(f"video has no frames (no video stream): {path}")
