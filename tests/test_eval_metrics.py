@@ -230,3 +230,20 @@ def test_eval_metrics_cli_refuses_an_lpips_weight_file_that_is_not_there(tmp_pat
     missing = tmp_path / "nope.pth"
     assert main(["eval", "metrics", "--reference", str(clip), "--output", str(clip), flag, str(missing)]) == 2
     assert f"({flag}) not found: {missing}" in one_error_line(capsys, "not found")
+
+
+def test_eval_metrics_says_when_it_resized_or_cut_the_output(tmp_path, capsys):
+    # Two videos of other sizes (even other people) were compared with only "resized: true" in the result.
+    from facecam.cli import main
+    from facecam.video.io import write_video
+
+    reference = _tiny_clip(tmp_path / "ref.mp4")
+    other = write_video(tmp_path / "other.mp4", np.zeros((9, 48, 64, 3), np.uint8), fps=24.0)
+    assert main(["eval", "metrics", "--reference", str(reference), "--output", str(other), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert '"resized": true' in captured.out
+    assert ("facecam: note: the output (64x48) was resized to the reference's 32x32 before comparing" in
+            captured.err)
+    assert "the videos differ in length (5 and 9 frames read); the first 5 are compared" in captured.err
+    assert main(["eval", "metrics", "--reference", str(reference), "--output", str(reference)]) == 0
+    assert capsys.readouterr().err == ""

@@ -188,6 +188,13 @@ def run_metrics(args: argparse.Namespace) -> int:
     if note:
         result["lpips_note"] = note
     _print(result, args.json)
+    if result["resized"]:  # a pixel metric of two different pictures is rarely what was meant: said, not hidden
+        (rh, rw), (oh, ow) = reference.shape[1:3], output.shape[1:3]
+        _note(f"the output ({ow}x{oh}) was resized to the reference's {rw}x{rh} before comparing; pixel metrics "
+              f"assume the same view of the same scene")
+    if len(reference) != len(output):
+        _note(f"the videos differ in length ({len(reference)} and {len(output)} frames read); the first "
+              f"{result['frames']} are compared")
     return 0
 
 
