@@ -575,7 +575,8 @@ def test_pull_push_fills_from_what_is_known_even_when_a_coarse_half_is_unknown()
     assert np.abs(filled - 200.0).max() < 1e-3
 
 
-def _given_person_layers(frames: np.ndarray, key_prob: np.ndarray, points: np.ndarray, feather: float):
+def _given_person_layers(frames: np.ndarray, key_prob: np.ndarray, points: np.ndarray, feather: float,
+                         found: "np.ndarray | None" = None):
     """A :class:`PersonLayers` over ``frames`` ``(T, H, W, 3)`` whose segmentation (MediaPipe's, normally) is
     given: ``key_prob`` ``(T, H/2, W/2)`` for every frame, with landmarks ``points`` ``(T, 478, 3)``."""
     from facecam.engines.warp import PersonLayers
@@ -586,7 +587,21 @@ def _given_person_layers(frames: np.ndarray, key_prob: np.ndarray, points: np.nd
     layers.frames, layers.points, layers.surface, layers.shape = frames, points, face_surface(), (T, H, W, 4)
     layers.dilate, layers.feather, layers.small = 0.0, feather, (W // 2, H // 2)
     layers.keys, layers.key_index, layers.key_prob = list(range(T)), {t: t for t in range(T)}, key_prob
+    layers.found = found
     return layers
+
+
+def test_a_frame_where_the_face_was_lost_has_no_face_oval_in_its_matte(astronaut_landmarks):
+    # After the person left, the held landmarks' oval kept a face-shaped piece of the empty wall as the
+    # person, drawn over the wall to the end of the clip.
+    T, H, W = 2, 512, 512
+    frames = np.full((T, H, W, 3), 200, np.uint8)
+    prob = np.zeros((T, H // 2, W // 2), np.float32)  # the segmentation sees nobody
+    points = np.repeat(astronaut_landmarks[None], T, axis=0)
+    layers = _given_person_layers(frames, prob, points, feather=2.0, found=np.array([True, False]))
+    oval = layers[0][..., 3] == 255
+    assert oval.sum() > 5000  # the face found: its oval is the person even where segmentation missed it
+    assert layers[1][..., 3].max() == 0
 
 
 def test_person_layers_index_like_an_array():

@@ -184,7 +184,7 @@ class WarpEngine(Engine):
         person_h = [plane_homography(g.K0, cam, d, n) for cam, (n, d) in zip(cameras, g.planes)]
         bg_h = [plane_homography(g.K0, cam, bg_depth) for cam in cameras]
 
-        layers = person_layers(frames, g.points, surface, self.options, progress)
+        layers = person_layers(frames, g.points, surface, self.options, progress, track.found)
         atlas = FaceAtlas(layers, src2d, surface, world, track.found) if self.options.atlas else None
         canvas, offset = background_canvas(layers, bg_h, size, track.found)
         out = frame_buffer(frames.shape)  # on disk for a long clip
@@ -431,11 +431,12 @@ class PersonLayers:
     """
 
     def __init__(self, frames: np.ndarray, points: np.ndarray, surface: FaceSurface, options: WarpOptions,
-                 progress: bool) -> None:
+                 progress: bool, found: Optional[np.ndarray] = None) -> None:
         from ..face.segmentation import selfie_segmentation
 
         T, H, W = frames.shape[:3]
         self.frames, self.points, self.surface = frames, points, surface
+        self.found = found  # (T,) bool or None: where the face was lost its held oval is not the person's
         self.shape = (T, H, W, 4)
         diag = float(np.hypot(H, W))
         self.dilate = options.dilate * diag
@@ -495,9 +496,12 @@ class PersonLayers:
         # which a view that stretches the edge (the near jaw under an arc) drew as bands.
         prob = cv2.resize(window.mean(axis=0), (W, H), interpolation=cv2.INTER_LINEAR)
         hard = (prob <= MASK_THRESHOLD).astype(np.uint8)  # 1 = not person
-        oval = np.round(self.points[t, self.surface.oval, :2] * 16).astype(np.int32)
-        cv2.fillPoly(hard, [oval], 0, lineType=cv2.LINE_8, shift=4)
-        hard = keep_subject(hard, oval)
+        if self.found is None or self.found[t]:
+            # (Where the face was lost, e.g. after the person left, the held oval lay over the empty wall and
+            # kept a face-shaped piece of it as the person.)
+            oval = np.round(self.points[t, self.surface.oval, :2] * 16).astype(np.int32)
+            cv2.fillPoly(hard, [oval], 0, lineType=cv2.LINE_8, shift=4)
+            hard = keep_subject(hard, oval)
         # Signed distance from the mask's edge (pixels, > 0 outside the person): the alpha ramps
         # from 255 to 0 over `feather` pixels centred on the edge moved out by `dilate`, so the rim
         # carries little of the source's background (no halo when it moves).
@@ -511,9 +515,9 @@ class PersonLayers:
 
 
 def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, options: WarpOptions,
-                  progress: bool) -> PersonLayers:
+                  progress: bool, found: Optional[np.ndarray] = None) -> PersonLayers:
     """:class:`PersonLayers` of a clip (each frame's RGBA computed when it is used)."""
-    return PersonLayers(frames, points, surface, options, progress)
+    return PersonLayers(frames, points, surface, options, progress, found)
 
 
 def keep_subject(not_person: np.ndarray, oval: np.ndarray) -> np.ndarray:
