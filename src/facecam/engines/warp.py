@@ -505,10 +505,13 @@ class PersonLayers:
         # Signed distance from the mask's edge (pixels, > 0 outside the person): the alpha ramps
         # from 255 to 0 over `feather` pixels centred on the edge moved out by `dilate`, so the rim
         # carries little of the source's background (no halo when it moves).
-        outside = cv2.distanceTransform(hard, cv2.DIST_L2, 3)
-        inside = cv2.distanceTransform(1 - hard, cv2.DIST_L2, 3)
-        signed = outside - inside - self.dilate
-        alpha = np.clip(127.5 - signed * (255.0 / self.feather), 0.0, 255.0).astype(np.uint8)
+        if hard.all():  # nobody in the frame (the face lost too): distances to a mask that is not there
+            alpha = np.zeros((H, W), np.uint8)
+        else:
+            outside = cv2.distanceTransform(hard, cv2.DIST_L2, 3)
+            inside = cv2.distanceTransform(1 - hard, cv2.DIST_L2, 3)
+            signed = outside - inside - self.dilate
+            alpha = np.clip(127.5 - signed * (255.0 / self.feather), 0.0, 255.0).astype(np.uint8)
         out = cv2.cvtColor(self.frames[t], cv2.COLOR_RGB2RGBA)
         cv2.insertChannel(alpha, out, 3)
         return out
