@@ -185,7 +185,8 @@ class ConditionOptions:
     face: Optional[tuple[float, float]] = option(
         None, "with several people in frame, which face is re-angled: largest (the default), or X,Y: the one "
         "nearest that point, as fractions of the frame's width and height (0.25,0.4: left quarter, upper middle); "
-        "a run with several faces notes where they are, and one with no face near the point says so", parse=_parse_face, show=_show_face, metavar="X,Y",
+        "a run with several faces notes where they are, and one with no face near the point says so",
+        parse=_parse_face, show=_show_face, metavar="X,Y",
         label="Face")
     profile: str = option("default", "default: this project's choices; release: the authors' released inference "
                           "(absolute sphere camera, random move, the weights' gaussians.ply head, consecutive "

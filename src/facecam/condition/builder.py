@@ -97,13 +97,15 @@ class ConditionedClip:
 LOOK_AHEAD_NOTE_S = 5.0  # seconds left in the file past which the search for a later face is announced
 
 
-def _face_later_hint(message: str, path, after: float, rotate: int, duration: Optional[float], start: float) -> str:
-    """``message`` ("no face found ... --start SEC") with the ``--start`` where a face shows further into the
-    file (:func:`~facecam.condition.framing.face_later`), or how far it was searched in vain."""
+def _face_later_hint(error: NoFaceError, path, after: float, rotate: int, duration: Optional[float],
+                     start: float) -> str:
+    """The message of ``error`` (:func:`~facecam.condition.framing.find_face`'s "no face found ... --start SEC")
+    with the ``--start`` where a face shows further into the file
+    (:func:`~facecam.condition.framing.face_later`) in place of its advice, or how far it was searched in vain."""
     from .framing import LOOK_AHEAD_S, face_later
 
     if duration is not None:  # the user bounded the span: the face is not in it
-        return message
+        return str(error)
     import logging
 
     from ..video.io import probe_video
@@ -117,7 +119,7 @@ def _face_later_hint(message: str, path, after: float, rotate: int, duration: Op
         logging.getLogger("facecam").warning(f"facecam: note: no face in the frames read; looking for one further "
                                              f"into the video (up to {min(left, LOOK_AHEAD_S):.0f} s more)")
     found, reached = face_later(path, after, rotate, LOOK_AHEAD_S)
-    head = message.split("; if the face appears later")[0]
+    head = error.head
     if found is not None:
         return f"{head}; a face shows {found:.2f} s into the video: --start {found:.2f}"
     if reached > after:
@@ -493,22 +495,22 @@ def build_condition(
     if whole:
         clip = whole_clip(clip)
         num_frames = clip.num_frames
+    cuts = None  # found once, for the warning and for --track
     if clip.path and not is_image_path(clip.path):
         from ..video.cuts import warn_cuts
 
-        warn_cuts(clip.frames[:max(1, min(clip.source_frames, clip.num_frames))], clip.fps, start)
+        cuts = warn_cuts(clip.frames[:clip.real_frames], clip.fps, start)
     trajectory = camera_for(camera, num_frames, strength, seed, move_frames)
     if mode == "absolute":
         check_absolute(trajectory)
     face = check_face(face)
     try:
-        framed = frame_face(clip, size, framing, track, face, rotate)
+        framed = frame_face(clip, size, framing, track, face, rotate, cuts)
     except NoFaceError as error:
         searched = getattr(error, "searched_s", None)
         if searched is None or not clip.path or is_image_path(clip.path):
             raise
-        raise NoFaceError(_face_later_hint(str(error), clip.path, start + searched, rotate, duration,
-                                           start)) from None
+        raise NoFaceError(_face_later_hint(error, clip.path, start + searched, rotate, duration, start)) from None
     warn_sideways(framed.roll, rotate, framed.upside_down)
     warn_enlarged(framed)
     check_profile(profile)

@@ -31,8 +31,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import FacecamError, NoFaceError
-from ..face.detect import (FaceBox, _boxes, detect_face_box, detect_face_boxes, face_detector, landmarks_in_box,
-                           nearest_box)
+from ..face.detect import FaceBox, _boxes, detect_face_boxes, face_detector, landmarks_in_box, nearest_box
 from ..face.landmarks import MANY_FACES, NOSE_TIP, face_mesh
 from ..video.crop import CropBox, content_area, reference_crop
 from ..video.io import VideoClip
@@ -180,10 +179,11 @@ def find_face(clip: VideoClip, detector=None, face: Optional[tuple[float, float]
                           + f", but one shows when the picture is turned {turned} deg clockwise"
                           + f"{'' if not rotate else ' more'}: {_rotate_hint(turned, rotate)}")
     span = f"{real / clip.fps:.1f} s" if clip.fps else f"{real} frames"
-    error = NoFaceError(f"no face found in any of the {real} frames ({span}) searched"
-                        + (f" of {clip.path}" if clip.path else "")
-                        + f" ({LOOKS}); if the face appears later in the video, start there with --start SEC")
-    error.searched_s = real / clip.fps if clip.fps else None  # the builder then looks further into the file
+    head = f"no face found in any of the {real} frames ({span}) searched" + (f" of {clip.path}" if clip.path else "") \
+        + f" ({LOOKS})"
+    error = NoFaceError(f"{head}; if the face appears later in the video, start there with --start SEC")
+    # For the builder, which then looks further into the file and says what it found after ``head``.
+    error.head, error.searched_s = head, (real / clip.fps if clip.fps else None)
     raise error
 
 
@@ -198,15 +198,14 @@ def face_later(path, after: float, rotate: int = 0, seconds: float = LOOK_AHEAD_
     ``--start SEC``). Decoding stops at the first face."""
     from pathlib import Path
 
-    from ..video.io import _decode
+    from ..video.io import _decode, rotate_turns
 
     stats: dict = {}
     detector = face_detector()
     mesh = face_mesh(static=True)
     reached = after
     try:
-        frames = _decode(Path(path), LOOK_AHEAD_FPS, None, stats, after, seconds, (480, 480),
-                         rotate // 90 * 3 % 4)
+        frames = _decode(Path(path), LOOK_AHEAD_FPS, None, stats, after, seconds, (480, 480), rotate_turns(rotate))
         for i, frame in enumerate(frames):
             reached = after + (i + 1) / LOOK_AHEAD_FPS
             boxes = detect_face_boxes(frame, detector)
@@ -260,7 +259,8 @@ def _turned_face(frames) -> Optional[int]:
 # of 8 deg and came out upside down). So the picture is taken for upside down when the detector scores the frames
 # turned 180 deg higher than as they are in at least :data:`UPSIDE_DOWN_VOTES` of the frames sampled and by this
 # much on average. On the six shared clips (benchmarks/upside_down.py, 9 frames) the difference is -0.89 to -0.09
-# upright and +0.09 to +0.89 turned, in 0-3 and 6-9 of the 9 frames: a thin margin on two of them, so a warning, with the scores, not an error.
+# upright and +0.09 to +0.89 turned, in 0-3 and 6-9 of the 9 frames: a thin margin on two of them, so a warning,
+# with the scores, not an error.
 UPSIDE_DOWN_MARGIN = 0.05
 UPSIDE_DOWN_VOTES = 2 / 3
 UPSIDE_DOWN_SAMPLES = 9
@@ -335,9 +335,12 @@ def note_faces(found: FaceFound, frame_hw: tuple[int, int], face: Optional[tuple
 
 
 def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", track: bool = False,
-               face: Optional[tuple[float, float]] = None, rotate: int = 0) -> Framing:
+               face: Optional[tuple[float, float]] = None, rotate: int = 0,
+               cuts: Optional[list[int]] = None) -> Framing:
     """Choose the crop windows of ``clip`` for an output of ``size`` ``(H, W)`` (see the module docstring);
-    ``face`` picks one of several people and ``rotate`` is the ``--rotate`` it was read with (:func:`find_face`).
+    ``face`` picks one of several people and ``rotate`` is the ``--rotate`` it was read with (:func:`find_face`);
+    ``cuts``: the clip's cuts when the caller has found them (:func:`~facecam.video.cuts.find_cuts`; found here
+    for ``track`` otherwise).
     ``roll`` is 180 when the whole picture looks upside down (:func:`looks_upside_down`), whatever Face Mesh
     fitted."""
     if framing not in FRAMINGS:
@@ -353,7 +356,7 @@ def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", tr
         note_faces(found, frame_hw, face)
         roll, upside_down = face_roll(found.points), None
         if abs(roll) <= SIDEWAYS:
-            real = max(1, min(clip.source_frames or clip.num_frames, clip.num_frames))
+            real = clip.real_frames
             picks = np.linspace(found.frame, real - 1, min(UPSIDE_DOWN_SAMPLES, real - found.frame)).round()
             upside_down = looks_upside_down(clip.frames[np.unique(picks).astype(int)], detector)
             if upside_down:
@@ -366,7 +369,11 @@ def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", tr
         if framing == "auto" and reference_share < FIT_BELOW * FACE_SHARE:
             zoom = FACE_SHARE / reference_share
         if track:
-            centers, lost = _face_path(clip, index, chosen, detector)
+            if cuts is None:
+                from ..video.cuts import find_cuts
+
+                cuts = find_cuts(clip.frames[:clip.real_frames])
+            centers, lost = _face_path(clip, index, chosen, detector, cuts)
             _warn_track_lost(lost, clip)
             path = nose + centers - centers[index]  # the nose-centred window at the face's first frame, then its moves
         else:
@@ -379,7 +386,8 @@ def frame_face(clip: VideoClip, size: tuple[int, int], framing: str = "auto", tr
                    tuple(frame_hw), content, len(found.boxes), (float(nose[0]), float(nose[1])), roll, upside_down)
 
 
-def _face_path(clip: VideoClip, start: int, face: FaceBox, detector) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def _face_path(clip: VideoClip, start: int, face: FaceBox, detector,
+               cuts: list[int]) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """``(T, 2)`` smoothed face-box centre per frame (frames before ``start`` hold its centre), and the spans
     ``(first, last)`` of frames where the chosen face was not found.
 
@@ -387,7 +395,8 @@ def _face_path(clip: VideoClip, start: int, face: FaceBox, detector) -> tuple[np
     detector), then on the whole frame. Only a face that looks like the chosen one is taken
     (:func:`_same_face`): another person crossing in front, or standing where the chosen one stood after a cut
     or an exit, is passed over. Frames where the face is lost are interpolated from their neighbours (held at
-    the ends). Each shot (:func:`~facecam.video.cuts.find_cuts`) is interpolated and smoothed alone.
+    the ends). Each shot (between ``cuts``, :func:`~facecam.video.cuts.find_cuts`) is interpolated and smoothed
+    alone.
     """
     centers = np.full((clip.num_frames, 2), np.nan)
     centers[:start + 1] = face.center
@@ -400,10 +409,7 @@ def _face_path(clip: VideoClip, start: int, face: FaceBox, detector) -> tuple[np
             last_looks = found[1]
     lost = _spans(np.isnan(centers[:, 0]))
     # Shot by shot: at a cut the window jumps with the face instead of gliding across the frame for a second.
-    from ..video.cuts import find_cuts
-
-    real = max(1, min(clip.source_frames or clip.num_frames, clip.num_frames))
-    bounds = [0, *find_cuts(clip.frames[:real]), clip.num_frames]
+    bounds = [0, *cuts, clip.num_frames]
     path = np.empty_like(centers)
     for a, b in zip(bounds[:-1], bounds[1:]):
         known = np.flatnonzero(~np.isnan(centers[a:b, 0]))
@@ -453,19 +459,19 @@ def _box_near(frame: np.ndarray, last: FaceBox, detector, known: tuple[np.ndarra
     cx, cy = last.center
     left, top = int(max(0, cx - half)), int(max(0, cy - half))
     right, bottom = int(min(w, cx + half)), int(min(h, cy + half))
+    size = max(last.width, last.height)
+
+    def pick(boxes):
+        for box in sorted(boxes, key=lambda b: np.hypot(b.center[0] - cx, b.center[1] - cy)):
+            if 1 / SAME_SIZE < max(box.width, box.height) / size < SAME_SIZE:
+                looks = _looks(frame, box)
+                if _same_face(looks, known):
+                    return box, looks
+        return None
+
     near = [FaceBox(b.x + left, b.y + top, b.width, b.height, b.score)
             for b in detect_face_boxes(frame[top:bottom, left:right], detector)]
-    for boxes in (near, None):
-        if boxes is None:
-            boxes = detect_face_boxes(frame, detector)
-        size = max(last.width, last.height)
-        for box in sorted(boxes, key=lambda b: np.hypot(b.center[0] - cx, b.center[1] - cy)):
-            if not 1 / SAME_SIZE < max(box.width, box.height) / size < SAME_SIZE:
-                continue
-            looks = _looks(frame, box)
-            if _same_face(looks, known):
-                return box, looks
-    return None
+    return pick(near) or pick(detect_face_boxes(frame, detector))
 
 
 def _spans(mask: np.ndarray) -> list[tuple[int, int]]:

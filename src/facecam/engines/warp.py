@@ -77,7 +77,7 @@ from ..face.pose import focal_length, intrinsics, template_depth
 from ..video.frames import frame_buffer
 from .base import Engine
 from .warp_mesh import MESH_VERTICES, RING_SCALES, FaceSurface, face_surface, ring_positions
-from .warp_texture import FaceAtlas
+from .warp_texture import FaceAtlas, spread_frames
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..condition.builder import ConditionedClip
@@ -554,8 +554,7 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     """
     H, W = size
     T = layers.shape[0]
-    frames = np.flatnonzero(usable) if usable is not None and np.any(usable) else np.arange(T)
-    picks = np.unique(frames[np.linspace(0, len(frames) - 1, min(len(frames), PLATE_FRAMES)).round().astype(int)])
+    picks = spread_frames(T, PLATE_FRAMES, usable)
     total = np.zeros((H, W), np.float32)
     plate = np.zeros((H, W, 3), np.float32)
     squares = np.zeros((H, W), np.float32)  # of the grey level, for the samples' spread

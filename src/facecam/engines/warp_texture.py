@@ -70,6 +70,13 @@ ATLAS_SMOOTHING = 2     # rounds of averaging the atlas's margin over neighbouri
 ATLAS_NEAR_BEST = 0.8    # frames that saw a triangle this large relative to the best all qualify
 
 
+def spread_frames(T: int, count: int, usable: Optional[np.ndarray] = None) -> np.ndarray:
+    """Up to ``count`` frame indices spread evenly over a ``T``-frame clip, sorted, taken only among the
+    ``usable`` ones (``(T,)`` bool) when given and any is."""
+    among = np.flatnonzero(usable) if usable is not None and np.any(usable) else np.arange(T)
+    return np.unique(among[np.linspace(0, len(among) - 1, min(len(among), count)).round().astype(int)])
+
+
 def triangle_areas(points2d: np.ndarray, tris: np.ndarray) -> np.ndarray:
     """Signed areas ``(..., F)`` of triangles ``(F, 3)`` over vertices ``(..., V, 2)`` (> 0: front-facing)."""
     a, b, c = (points2d[..., tris[:, k], :] for k in range(3))
@@ -159,8 +166,7 @@ class FaceAtlas:
         F = len(tris)
         # Only frames where the face was found: where it was lost the landmarks are held or interpolated over
         # a picture without that face (after the person left, the atlas drew the wall into the face's rims).
-        seen = np.flatnonzero(found) if found is not None and np.any(found) else np.arange(T)
-        frames = np.unique(seen[np.linspace(0, len(seen) - 1, min(len(seen), ATLAS_FRAMES)).round().astype(int)])
+        frames = spread_frames(T, ATLAS_FRAMES, found)
         areas = triangle_areas(src2d[frames], tris)  # (n, F)
         # A triangle partly outside the source frame has no texture there.
         inside = ((src2d[frames] >= 0) & (src2d[frames] <= (W - 1, H - 1))).all(axis=-1)  # (n, V)

@@ -33,9 +33,12 @@ def thumbnails(frames) -> np.ndarray:
                                 interpolation=cv2.INTER_AREA).astype(np.float32) for frame in frames])
 
 
-def pair_differences(frames, thumbs: "np.ndarray | None" = None) -> np.ndarray:
+def pair_differences(frames) -> np.ndarray:
     """``(T - 1,)`` mean absolute difference, in grey levels, between the thumbnails of consecutive frames."""
-    thumbs = thumbnails(frames) if thumbs is None else thumbs
+    return _differences(thumbnails(frames))
+
+
+def _differences(thumbs: np.ndarray) -> np.ndarray:
     return np.abs(np.diff(thumbs, axis=0)).mean(axis=(1, 2))
 
 
@@ -47,7 +50,7 @@ def find_cuts(frames) -> list[int]:
         return []
     thumbs = thumbnails(frames)
     blank = thumbs.std(axis=(1, 2)) <= BLANK
-    diff = pair_differences(frames, thumbs)
+    diff = _differences(thumbs)
     diff[blank[:-1] | blank[1:]] = 0.0
     padded = np.concatenate([[0.0], diff, [0.0]])  # the first and last pairs have one neighbour
     cuts = []
@@ -67,8 +70,7 @@ def warn_cuts(frames, fps: float, start: float = 0.0) -> list[int]:
     import logging
 
     bounds = [0, *cuts, len(frames)]
-    shots = [(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-    a, b = max(shots, key=lambda s: s[1] - s[0])
+    a, b = max(zip(bounds[:-1], bounds[1:]), key=lambda shot: shot[1] - shot[0])
     times = ", ".join(f"{start + i / fps:.2f} s" for i in cuts[:SAY_CUTS])
     if len(cuts) > SAY_CUTS:
         times += f" and {len(cuts) - SAY_CUTS} more"

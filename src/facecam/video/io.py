@@ -50,6 +50,12 @@ class VideoClip:
         return int(self.frames.shape[0])
 
     @property
+    def real_frames(self) -> int:
+        """Frames taken from the file, not held copies of its last (all of them when ``source_frames`` is 0),
+        at least 1."""
+        return max(1, min(self.source_frames or self.num_frames, self.num_frames))
+
+    @property
     def height(self) -> int:
         return int(self.frames.shape[1])
 
@@ -142,6 +148,11 @@ MIN_FPS, MAX_FPS = 1.0, 120.0  # output frame rates a video can be resampled to
 ROTATIONS = (0, 90, 180, 270)
 
 
+def rotate_turns(rotate) -> int:
+    """Counterclockwise quarter turns (``np.rot90``'s ``k``) of a ``--rotate`` of clockwise degrees."""
+    return check_rotate(rotate) // 90 * 3 % 4
+
+
 def check_rotate(rotate) -> int:
     """``--rotate``: clockwise degrees, one of :data:`ROTATIONS`."""
     if rotate not in ROTATIONS:
@@ -154,7 +165,8 @@ def check_read_options(num_frames: Optional[int] = None, fps: Optional[float] = 
     """One-line :class:`VideoError` for a frame count, rate, start or duration no clip could be read with."""
     if num_frames is not None:
         check_frame_count(num_frames)
-    if fps is not None and not (np.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):  # 1000 was accepted: 81 frames of 0.08 s
+    # (1000 was accepted: 81 frames of 0.08 s; 0 and inf get the same range message)
+    if fps is not None and not (np.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):
         raise VideoError(f"--fps must be between {MIN_FPS:g} and {MAX_FPS:g} frames per second (the model's "
                          f"is {DEFAULT_FPS:g}), got {fps:g}")
     if not (start >= 0 and np.isfinite(start)):
@@ -199,7 +211,7 @@ def read_video(
         VideoClip with ``frames`` shaped ``(T, H, W, 3)``.
     """
     check_read_options(num_frames, fps, start, duration)
-    turns = check_rotate(rotate) // 90 * 3 % 4  # clockwise degrees -> counterclockwise quarter turns
+    turns = rotate_turns(rotate)
     p = _open_checked(path)
     if is_image_path(p):
         image = read_image(p)
