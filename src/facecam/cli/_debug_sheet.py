@@ -25,8 +25,10 @@ def register_sheet(sub) -> None:
         "sheet", help="one PNG: first/middle/last frames of input, condition and output side by side",
         description="Write a contact sheet of a folder written by `facecam generate` or `facecam demo`: for "
                     "every result X.mp4 with its condition X_camera.mp4, the first, middle and last frames of "
-                    "the input, the condition and the output side by side, one row per frame.",
+                    "the input, the condition and the output side by side, one row per frame. A folder written "
+                    "by `facecam condition` has no output: its sheet shows the input and the condition.",
         epilog="examples:\n  facecam generate talk.mp4 --camera arc-left -o out/ && facecam debug sheet out/\n"
+               "  facecam condition talk.mp4 --camera zoom-in -o move/ && facecam debug sheet move/\n"
                "  facecam debug sheet facecam-demo/ -o /tmp/demo_sheet.png",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", help="folder written by `facecam generate`, `facecam condition` (input and condition "
