@@ -587,7 +587,7 @@ def _given_person_layers(frames: np.ndarray, key_prob: np.ndarray, points: np.nd
     layers.frames, layers.points, layers.surface, layers.shape = frames, points, face_surface(), (T, H, W, 4)
     layers.dilate, layers.feather, layers.small = 0.0, feather, (W // 2, H // 2)
     layers.keys, layers.key_index, layers.key_prob = list(range(T)), {t: t for t in range(T)}, key_prob
-    layers.found = found
+    layers.found, layers.stretch = found, np.zeros(T, int)
     return layers
 
 
@@ -602,6 +602,67 @@ def test_a_frame_where_the_face_was_lost_has_no_face_oval_in_its_matte(astronaut
     oval = layers[0][..., 3] == 255
     assert oval.sum() > 5000  # the face found: its oval is the person even where segmentation missed it
     assert layers[1][..., 3].max() == 0
+
+
+def test_the_last_frame_before_a_person_vanishes_keeps_the_whole_person(astronaut_landmarks, monkeypatch):
+    # A clip that cuts to the empty wall (a newcomer's "she leaves"): the last frame with her was not segmented
+    # (every other frame is) and was interpolated with the empty frame after it, then averaged with it; half a
+    # person's probability fell below the threshold and only the face oval was left of her, cut out.
+    from types import SimpleNamespace
+
+    import facecam.face.segmentation as segmentation
+    from facecam.engines.warp import WarpOptions, clip_shots, person_layers
+    from facecam.engines.warp_mesh import face_surface
+
+    T, H, W = 6, 512, 512
+    frames = np.repeat(np.linspace(120, 240, W).astype(np.uint8)[None, None, :, None], H, axis=1)
+    frames = np.repeat(np.repeat(frames, T, axis=0), 3, axis=3)  # a grey wall, lit from the right
+    frames[:4, 40:500, 60:460] = (150, 100, 80)  # the person, in frames 0-3; the wall alone from frame 4
+
+    class Segmentation:  # the selfie model: the person is whatever is not the wall's grey
+        def process(self, image):
+            return SimpleNamespace(segmentation_mask=(image[..., 0] != image[..., 1]).astype(np.float32))
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(segmentation, "selfie_segmentation", lambda model: Segmentation())
+    found = np.arange(T) < 4
+    breaks, plate_frames = clip_shots(frames, found)
+    assert breaks == [4]
+    assert plate_frames.tolist() == found.tolist()  # gone at once, like a cut to another shot: not its wall
+    points = np.repeat(astronaut_landmarks[None], T, axis=0)
+    layers = person_layers(frames, points, face_surface(), WarpOptions(), False, found, breaks)
+    person = (layers[3][..., 3] == 255).sum()
+    assert person == (layers[2][..., 3] == 255).sum() > 150_000
+    assert layers[4][..., 3].max() == 0
+    # Without the break: what it was
+    before = person_layers(frames, points, face_surface(), WarpOptions(), False, found)
+    assert (before[3][..., 3] == 255).sum() < 0.5 * person
+
+
+def test_clip_shots_keeps_the_plate_to_shots_with_the_face_and_leaves_out_blank_frames():
+    from facecam.engines.warp import clip_shots
+
+    ramp = np.linspace(0, 255, 80).astype(np.uint8)
+    wall = np.repeat(np.repeat(ramp[None, :, None], 60, axis=0), 3, axis=2)
+    other = wall[:, ::-1]  # the wall's shading the other way
+    frames = np.concatenate([np.zeros((3, 60, 80, 3), np.uint8),   # a black intro
+                             np.repeat(wall[None], 6, axis=0),       # the shot: the face in frames 3-6
+                             np.repeat(other[None], 4, axis=0)])     # a cut to another shot, no face
+    found = np.zeros(len(frames), bool)
+    found[3:7] = True
+    breaks, plate_frames = clip_shots(frames, found)
+    assert breaks == [3, 7, 9]  # found from 3, lost from 7, the cut at 9
+    assert plate_frames.tolist() == [False] * 3 + [True] * 6 + [False] * 4
+    assert clip_shots(frames, None) == ([9], None)
+    # A person who walks out of the shot: the wall she leaves behind is the plate's, though no face is in it.
+    walk = np.repeat(wall[None], 12, axis=0)
+    for t in range(8):
+        walk[t, 10:50, 10 + 10 * t:40 + 10 * t] = (200, 120, 90)
+    found = np.arange(12) < 6
+    breaks, plate_frames = clip_shots(walk, found)
+    assert breaks == [6] and plate_frames.all()
 
 
 def test_person_layers_index_like_an_array():

@@ -184,9 +184,10 @@ class WarpEngine(Engine):
         person_h = [plane_homography(g.K0, cam, d, n) for cam, (n, d) in zip(cameras, g.planes)]
         bg_h = [plane_homography(g.K0, cam, bg_depth) for cam in cameras]
 
-        layers = person_layers(frames, g.points, surface, self.options, progress, track.found)
+        breaks, plate_frames = clip_shots(frames, track.found)
+        layers = person_layers(frames, g.points, surface, self.options, progress, track.found, breaks)
         atlas = FaceAtlas(layers, src2d, surface, world, track.found) if self.options.atlas else None
-        canvas, offset = background_canvas(layers, bg_h, size, track.found)
+        canvas, offset = background_canvas(layers, bg_h, size, plate_frames)
         out = frame_buffer(frames.shape)  # on disk for a long clip
         render_frames(out, layers, src2d, world, cameras, person_h, bg_h,
                       lambda: FrameRenderer(size, canvas, offset, surface, atlas), progress)
@@ -416,11 +417,12 @@ class PersonLayers:
     computed per frame when asked for (``layers[t]``, ``layers[t, ..., 3]``), so a long clip never
     holds all of them: rendering, the background plate and the face atlas each take the frames they
     need. Only the segmentation is kept for the whole clip: float32 at half size, for every
-    ``SEGMENT_STRIDE``-th frame (and the last); the frames between are interpolated when used.
+    ``SEGMENT_STRIDE``-th frame (and the last, and both frames at each of ``breaks``); the frames between
+    are interpolated when used.
 
     The segmentation is unioned with the face oval (a cartoon or a heavily made-up
     face may be missed by the selfie model), averaged over three frames against
-    flicker, and feathered across its edge (antialiased; no band of the source's
+    flicker (never across one of ``breaks``: a cut, or the face found or lost; :func:`clip_shots`), and feathered across its edge (antialiased; no band of the source's
     background rides along with the person). ``alpha == 255`` on the mask's
     interior (the *core*): there the person hides the background; the background
     layer shows this frame's own pixels except under the feathered rim and 4 px
@@ -431,7 +433,7 @@ class PersonLayers:
     """
 
     def __init__(self, frames: np.ndarray, points: np.ndarray, surface: FaceSurface, options: WarpOptions,
-                 progress: bool, found: Optional[np.ndarray] = None) -> None:
+                 progress: bool, found: Optional[np.ndarray] = None, breaks: tuple = ()) -> None:
         from ..face.segmentation import selfie_segmentation
 
         T, H, W = frames.shape[:3]
@@ -446,7 +448,12 @@ class PersonLayers:
         # mask is dilated and smoothed over three frames anyway, and the model costs
         # as much as the face mesh. The selfie model sees 256x256 inside, so a
         # half-size input only saves its own upscaling.
-        keys = sorted(set(range(0, T, SEGMENT_STRIDE)) | {T - 1})
+        # Both sides of a break are segmented: interpolated across it, the last frame of a person who vanished
+        # in the next frame (a cut to the empty wall) had half a person's probability, and only the face oval
+        # was left of her.
+        self.stretch = stretches(T, breaks)
+        keys = sorted(set(range(0, T, SEGMENT_STRIDE)) | {T - 1} | {b for b in breaks if 0 < b < T}
+                      | {b - 1 for b in breaks if 0 < b < T})
         steps = keys
         if progress:
             from tqdm.auto import tqdm
@@ -490,7 +497,8 @@ class PersonLayers:
         if not -T <= t < T:
             raise IndexError(f"frame {t} of a {T}-frame clip")
         t %= T
-        window = np.stack([self.prob(u) for u in range(max(0, t - 1), min(T, t + 2))])
+        window = np.stack([self.prob(u) for u in range(max(0, t - 1), min(T, t + 2))
+                           if self.stretch[u] == self.stretch[t]])
         # The probability is smooth: upsampled before the threshold, the mask's edge lies within a
         # pixel of the model's own; thresholded at half size, it was a staircase of 2-pixel steps,
         # which a view that stretches the edge (the near jaw under an arc) drew as bands.
@@ -518,9 +526,37 @@ class PersonLayers:
 
 
 def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, options: WarpOptions,
-                  progress: bool, found: Optional[np.ndarray] = None) -> PersonLayers:
+                  progress: bool, found: Optional[np.ndarray] = None, breaks: tuple = ()) -> PersonLayers:
     """:class:`PersonLayers` of a clip (each frame's RGBA computed when it is used)."""
-    return PersonLayers(frames, points, surface, options, progress, found)
+    return PersonLayers(frames, points, surface, options, progress, found, breaks)
+
+
+def clip_shots(frames: np.ndarray, found: Optional[np.ndarray]) -> tuple[list[int], Optional[np.ndarray]]:
+    """Where the person's matte must not be smoothed across, and which frames the background plate may use.
+
+    Returns the frames that begin a new stretch (a cut to another shot, :func:`~facecam.video.cuts.find_cuts`,
+    or the face found or lost from that frame on), and ``(T,)`` bool: the frames where the face was found, and
+    the frames that are not blank (:data:`~facecam.video.cuts.BLANK`) in a shot where it was found (the empty
+    wall after the person left, not a black intro or another shot), or None without a record of ``found``.
+    """
+    from ..video.cuts import shots
+
+    cuts, blank = shots(frames)
+    if found is None:
+        return cuts, None
+    found = np.asarray(found, bool)
+    changes = np.flatnonzero(found[1:] != found[:-1]) + 1
+    shot = stretches(len(found), cuts)
+    with_face = np.isin(shot, shot[found])
+    return sorted(set(cuts) | set(changes.tolist())), found | (with_face & ~blank)
+
+
+def stretches(T: int, breaks) -> np.ndarray:
+    """``(T,)`` int: the number of the stretch each frame is in, a new one beginning at each of ``breaks``."""
+    stretch = np.zeros(T, int)
+    for b in breaks:
+        stretch[b:] += 1
+    return stretch
 
 
 def keep_subject(not_person: np.ndarray, oval: np.ndarray) -> np.ndarray:
@@ -549,8 +585,8 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     :data:`PLATE_MIN_SEEN` frames partly so, and the margin around the frame (up to
     what the trajectory's views reach) mirrors the frame's plate.
 
-    ``usable``: ``(T,)`` bool, the frames the plate may be made of (the frames where the face was found: a
-    black intro before the face drew a black wall behind the head in every frame); all when None or none.
+    ``usable``: ``(T,)`` bool, the frames the plate may be made of (:func:`clip_shots`: a black intro before
+    the face drew a black wall behind the head in every frame); all when None or none.
     """
     H, W = size
     T = layers.shape[0]

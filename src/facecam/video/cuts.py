@@ -46,8 +46,13 @@ def find_cuts(frames) -> list[int]:
     """Indices ``i`` of the frames that begin a new shot (frame ``i - 1`` is the last of the one before). A
     change from or to a blank frame (black, a plain card: :data:`BLANK` grey levels of spread at most) is not
     one: a black intro before the face is said otherwise, with the ``--start`` that skips it."""
+    return shots(frames)[0]
+
+
+def shots(frames) -> tuple[list[int], np.ndarray]:
+    """:func:`find_cuts`'s cuts, and ``(T,)`` bool: which frames are blank."""
     if len(frames) < 3:  # one pair alone: a cut and a fast pan look alike
-        return []
+        return [], np.array([np.std(frame) <= BLANK for frame in frames], bool)
     thumbs = thumbnails(frames)
     blank = thumbs.std(axis=(1, 2)) <= BLANK
     diff = _differences(thumbs)
@@ -58,7 +63,7 @@ def find_cuts(frames) -> list[int]:
         beside = max(padded[k], padded[k + 2])  # the pairs before and after this one
         if d >= CUT_MIN and d >= CUT_RATIO * beside:
             cuts.append(k + 1)
-    return cuts
+    return cuts, blank
 
 
 def warn_cuts(frames, fps: float, start: float = 0.0) -> list[int]:
