@@ -23,14 +23,16 @@ ARCS = ("arc-left", "arc-right", "arc-up", "arc-down")
 
 
 def exact_camera(frames: np.ndarray, trajectory: CameraTrajectory) -> np.ndarray:
-    """Apply each frame's zoom (about the frame centre) and pan exactly; yaw/pitch cannot be done in 2D."""
+    """Apply each frame's zoom (about the trajectory's zoom centre, the frame's by default) and pan exactly;
+    yaw/pitch cannot be done in 2D."""
     h, w = frames.shape[1:3]
+    cx, cy = trajectory.meta.get("zoom_center", (w / 2, h / 2))
     out = []
     for t, frame in enumerate(frames):
         s = float(trajectory.zoom[t])
         dx = -float(trajectory.pan_x[t]) * w   # camera right -> picture left
         dy = float(trajectory.pan_y[t]) * h    # camera up -> picture down
-        m = np.float32([[s, 0, (1 - s) * w / 2 + dx], [0, s, (1 - s) * h / 2 + dy]])
+        m = np.float32([[s, 0, (1 - s) * cx + dx], [0, s, (1 - s) * cy + dy]])
         out.append(cv2.warpAffine(frame, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
     return np.stack(out)
 

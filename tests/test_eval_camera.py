@@ -446,6 +446,24 @@ def test_expected_change_follows_each_trajectory_field_exactly(astronaut_landmar
     assert exp(pan_x=-0.15)["shift_x"] == pytest.approx(0.15, abs=0.01)    # pan-left: moves right
     assert exp(pan_y=0.12)["shift_y"] == pytest.approx(0.12, abs=0.01)     # pan-up: moves down
     assert exp(yaw=-30.0)["shift_x"] > 0.02                                # an orbit slides the face too
+    # A zoom about the face's centre (meta["zoom_center"]: --track, or a head kept in frame) moves it nowhere.
+    centre = astronaut_landmarks[:468, :2].astype(float).mean(axis=0)
+    about_face = expected_change(astronaut_landmarks, size, {**neutral, "zoom": 1.4}, pivot, zoom_center=centre)
+    assert about_face.change["scale"] == pytest.approx(np.log(1.4), abs=0.02)
+    assert abs(about_face.change["shift_x"]) < 2e-3 and abs(about_face.change["shift_y"]) < 2e-3
+    assert abs(exp(zoom=1.4)["shift_y"]) > 0.02  # about the frame's centre it does
+
+
+def test_a_runs_zoom_centre_is_read_with_its_camera_file(tmp_path):
+    # Dropped when the run's file was read: a zoom about the face was judged as one about the frame's centre,
+    # and its correct output WRONG for the shift that move would have made.
+    from facecam.eval.camera import load_camera
+
+    zoom = resolve_camera("zoom-in", 17)
+    zoom.meta["zoom_center"] = [120.0, 90.0]
+    path = tmp_path / "clip_camera.json"
+    path.write_text(json.dumps({"name": "clip", "trajectory": zoom.to_dict()}))
+    assert load_camera(str(path), 17).meta["zoom_center"] == [120.0, 90.0]
 
 
 @pytest.fixture(scope="module")

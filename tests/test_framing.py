@@ -7,6 +7,7 @@ and a clip sliding across a canvas.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -264,6 +265,45 @@ def test_zoom_about_a_point_keeps_that_point_still():
                        [(70 - 120) / 400 * 500, (60 - 176) / 400 * 500, 500.0]])
     seen = (points @ camera.R.T + camera.t) @ camera.K.T
     assert seen[:, :2] / seen[:, 2:] == pytest.approx(np.array([[50.0, 60.0], [90.0, 60.0]]))
+
+
+def _track_at(box: tuple[float, float, float, float], frames: int = 3):
+    """A LandmarkTrack whose 468 mesh points fill ``box`` (x0, y0, x1, y1) in every frame."""
+    from facecam.face.landmarks import LandmarkTrack
+
+    x0, y0, x1, y1 = box
+    grid = np.stack(np.meshgrid(np.linspace(x0, x1, 18), np.linspace(y0, y1, 26)), axis=-1).reshape(-1, 2)
+    points = np.zeros((frames, 478, 3), np.float32)
+    points[:, :468, :2] = grid[:468]
+    points[:, 468:, :2] = grid[:10]
+    return LandmarkTrack(points, np.ones(frames, bool), (704, 480))
+
+
+def test_a_zoom_in_keeps_a_head_above_the_centre_in_the_frame():
+    # facecam_000 under zoom-in: zoomed about the frame's centre, a head in the upper part lost its hair.
+    from facecam.camera.trajectory import preset
+    from facecam.condition.builder import HEAD_ABOVE, keep_head_in_zoom
+
+    size = (704, 480)
+    zoom = preset("zoom-in", 9)
+    moved = keep_head_in_zoom(zoom, _track_at((180, 120, 300, 260)), size)
+    cx, cy = moved.meta["zoom_center"]
+    top = 120 - HEAD_ABOVE * 140  # the head's top: hair above the mesh
+    assert cx == pytest.approx(240.0)  # left and right the head fits about the centre: kept
+    assert cy + 1.4 * (top - cy) == pytest.approx(0.0, abs=0.01)  # the hair just reaches the top at x1.4
+    assert cy < 352.0
+    # A head in the middle zooms about the centre as before (no centre recorded); a move without a zoom-in,
+    # or one that names its centre, is left as it is.
+    assert keep_head_in_zoom(zoom, _track_at((190, 330, 290, 420)), size) is zoom
+    assert keep_head_in_zoom(preset("zoom-out", 9), _track_at((180, 120, 300, 260)), size).meta == \
+        preset("zoom-out", 9).meta
+    named = dataclasses.replace(zoom, meta={**zoom.meta, "zoom_center": [10.0, 10.0]})
+    assert keep_head_in_zoom(named, _track_at((180, 120, 300, 260)), size) is named
+    # A close-up whose head cannot stay in at x1.4: its mesh does; a mesh too tall for it too: its middle.
+    cy = keep_head_in_zoom(zoom, _track_at((100, 150, 380, 620)), size).meta["zoom_center"][1]
+    assert cy + 1.4 * (620 - cy) <= 704.01 and cy + 1.4 * (150 - cy) >= -0.01
+    cy = keep_head_in_zoom(zoom, _track_at((100, 40, 380, 690)), size).meta["zoom_center"][1]
+    assert cy == pytest.approx(365.0)
 
 
 def test_condition_cli_records_framing_and_track(tmp_path):

@@ -406,6 +406,49 @@ def centre_zoom_on_face(trajectory: CameraTrajectory, track: LandmarkTrack) -> C
                                                  "zoom_center": [round(float(v), 2) for v in center]})
 
 
+# The head around the face mesh, in mesh heights (y) and widths (x): hair above the forehead's mesh, ears
+# and hair beside it, the chin's own edge below. An estimate of where a head ends, not a measurement.
+HEAD_ABOVE, HEAD_SIDE, HEAD_BELOW = 0.35, 0.12, 0.05
+
+
+def keep_head_in_zoom(trajectory: CameraTrajectory, track: LandmarkTrack, size: tuple[int, int]) -> CameraTrajectory:
+    """A zoom-in about the point nearest the frame's centre that keeps the head in the frame at the
+    trajectory's largest zoom: a zoom about the centre itself cut the hair of a head above it off
+    (facecam_000 under zoom-in). The head is the face mesh's box over every frame where the face was
+    found, widened by :data:`HEAD_ABOVE`, :data:`HEAD_SIDE` and :data:`HEAD_BELOW` and clipped to the
+    frame. On each axis a box ``[a, b]`` stays inside ``[0, L]`` under a zoom ``z`` about ``p`` when
+    ``(z b - L) / (z - 1) <= p <= z a / (z - 1)``; where no such ``p`` exists (the zoomed head is
+    larger than the frame: a close-up) the mesh's own box is kept in instead, and where even that is too
+    large the zoom centres on the mesh. Recorded as ``meta["zoom_center"]`` (output
+    pixels, read by :func:`~facecam.condition.project.trajectory_cameras` and the camera judge) only
+    when it is not the frame's centre, so a centred head zooms as before. A trajectory that never
+    zooms in, or names its own centre, is returned as it is."""
+    z = float(np.max(trajectory.zoom))
+    if z <= 1.0 + 1e-6 or "zoom_center" in trajectory.meta:
+        return trajectory
+    found = track.found if track.found.any() else np.ones(len(track.found), bool)
+    xy = track.points[found][:, :468, :2].reshape(-1, 2)
+    (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
+    w_mesh, h_mesh = x1 - x0, y1 - y0
+    h, w = size
+    head = [(max(0.0, x0 - HEAD_SIDE * w_mesh), min(float(w), x1 + HEAD_SIDE * w_mesh)),
+            (max(0.0, y0 - HEAD_ABOVE * h_mesh), min(float(h), y1 + HEAD_BELOW * h_mesh))]
+    face = [(max(0.0, x0), min(float(w), x1)), (max(0.0, y0), min(float(h), y1))]
+    centre = []
+    for length, *boxes in zip((w, h), head, face):
+        for a, b in boxes:  # the head if it fits, else the face's mesh, else the mesh's middle
+            lo, hi = (z * b - length) / (z - 1.0), z * a / (z - 1.0)
+            if lo <= hi:
+                centre.append(float(np.clip(length / 2.0, lo, hi)))
+                break
+        else:
+            centre.append(0.5 * (a + b))
+    if abs(centre[0] - w / 2.0) < 0.5 and abs(centre[1] - h / 2.0) < 0.5:
+        return trajectory
+    return dataclasses.replace(trajectory, meta={**trajectory.meta,
+                                                 "zoom_center": [round(v, 2) for v in centre]})
+
+
 def check_absolute(trajectory: CameraTrajectory) -> None:
     """Absolute mode places the camera on the authors' sphere (azimuth, elevation, FOV): a move with pan
     or roll cannot be drawn there, so it is refused by name rather than silently dropped."""
@@ -530,6 +573,8 @@ def build_condition(
         trajectory = frontal_views(trajectory, landmarks, size, camera, strength, seed, move_frames)
         if track:
             trajectory = centre_zoom_on_face(trajectory, landmarks)
+        else:
+            trajectory = keep_head_in_zoom(trajectory, landmarks, size)
         points, condition = relative_condition(landmarks, trajectory, proxy)
         if camera == "random":
             trajectory, points, condition = keep_mesh_in_frame(landmarks, trajectory, proxy, points, condition, size)

@@ -367,14 +367,15 @@ def _head_angles(rotation: np.ndarray) -> np.ndarray:
 
 
 def expected_change(points_in: np.ndarray, size: tuple[int, int], view: dict, pivot: np.ndarray,
-                    pose_in=None) -> FrameExpectation:
+                    pose_in=None, zoom_center=None) -> FrameExpectation:
     """The change a perfect output would show for input landmarks ``(478, 3)`` under one trajectory frame.
 
     Rotation: the input head's rotation seen by the rotated target camera
     (exact for any pivot). Scale and shift: the input landmarks lifted to 3D
     (:func:`facecam.condition.project.lift`) at the depth of the posed face
     template (:func:`facecam.face.pose.template_depth`) and projected by the target camera
-    of the relative condition (:func:`facecam.condition.project.target_camera`).
+    of the relative condition (:func:`facecam.condition.project.target_camera`), zooming about
+    ``zoom_center`` (pixels; the trajectory's ``meta["zoom_center"]``, default the frame's centre).
     """
     from ..condition.project import lift, project, target_camera
     from ..face.pose import MESH, estimate_head_pose, face_scale, focal_length, intrinsics, template_depth
@@ -383,7 +384,7 @@ def expected_change(points_in: np.ndarray, size: tuple[int, int], view: dict, pi
     f = focal_length(size)
     K = intrinsics(size, f)
     pose_in = pose_in or estimate_head_pose(points_in, size)
-    camera = target_camera(view, size, pivot, f)
+    camera = target_camera(view, size, pivot, f, zoom_center)
     # The head seen by the target camera is the template's rigid head (the one PnP reads the rotation
     # with), at the input's pixels: MediaPipe's own z is not a rigid head's depth, and predicted the size
     # change of a rigid head's 20 deg pitch orbits up to 2.9 points of log size off, the template's depth 1.4
@@ -398,9 +399,9 @@ def expected_change(points_in: np.ndarray, size: tuple[int, int], view: dict, pi
     change = {"yaw": turn[0], "pitch": turn[1], "roll": turn[2], "scale": math.log(max(s_ratio, 1e-9)),
               "shift_x": float(c_out[0] - c_in[0]) / w, "shift_y": float(c_out[1] - c_in[1]) / h}
     commanded = _commands(view, size)
-    # What zoom and pan alone would do to the face in the image (a 2D move about the image centre).
+    # What zoom and pan alone would do to the face in the image (a 2D move about the zoom's centre).
     zoom = float(view["zoom"])
-    centre = np.array([w / 2.0, h / 2.0])
+    centre = np.array([w / 2.0, h / 2.0]) if zoom_center is None else np.asarray(zoom_center, np.float64)
     flat = centre + zoom * (c_in - centre) + zoom * np.array([-view["pan_x"] * w, view["pan_y"] * h])
     coupling = {"scale": abs(change["scale"] - math.log(zoom)),
                 "shift_x": abs(change["shift_x"] - float(flat[0] - c_in[0]) / w),
@@ -600,7 +601,7 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
     for j in measured_frames:
         if points_in[j] is None or points_out[j] is None:
             continue
-        x = expected_change(points_in[j], size_in, traj.frame(j), pivot)
+        x = expected_change(points_in[j], size_in, traj.frame(j), pivot, zoom_center=traj.meta.get("zoom_center"))
         c = pose_change(points_in[j], size_in, points_out[j], size_out)
         m = _measured(c)
         at[j] = (x, c, {k: _wrap(m[k] - x.change[k]) if k in ("yaw", "pitch", "roll") else m[k] - x.change[k]
@@ -720,8 +721,10 @@ def load_camera(spec: str, num_frames: int, strength: Optional[float] = None) ->
             if strength is not None and abs(strength - made_with) > 1e-9:
                 raise TrajectoryError(f"{path.name} is a run's camera file: its move already has the --strength "
                                       f"it was made with ({made_with:g}); leave --strength out")
+            # Its meta too: a zoom about the head (meta["zoom_center"]) was judged as one about the frame's centre.
+            meta = recorded.get("meta") if isinstance(recorded.get("meta"), dict) else {}
             return from_keys(recorded["keys"], int(recorded.get("frames") or num_frames),
-                             name=str(recorded.get("name", path.stem)))
+                             name=str(recorded.get("name", path.stem)), meta=meta)
     return resolve_camera(spec, num_frames, strength=1.0 if strength is None else strength)
 
 
