@@ -292,13 +292,14 @@ def test_a_zoom_in_keeps_a_head_above_the_centre_in_the_frame():
     assert cx == pytest.approx(240.0)  # left and right the head fits about the centre: kept
     assert cy + 1.4 * (top - cy) == pytest.approx(0.0, abs=0.01)  # the hair just reaches the top at x1.4
     assert cy < 352.0
-    # A head in the middle zooms about the centre as before (no centre recorded); a move without a zoom-in,
-    # or one that names its centre, is left as it is.
+    # A head in the middle zooms about the centre as before (no centre recorded); a move without a zoom-in
+    # is left as it is; another clip's centre (a run's camera file reused) is replaced or dropped.
     assert keep_head_in_zoom(zoom, _track_at((190, 330, 290, 420)), size) is zoom
     assert keep_head_in_zoom(preset("zoom-out", 9), _track_at((180, 120, 300, 260)), size).meta == \
         preset("zoom-out", 9).meta
     named = dataclasses.replace(zoom, meta={**zoom.meta, "zoom_center": [10.0, 10.0]})
-    assert keep_head_in_zoom(named, _track_at((180, 120, 300, 260)), size) is named
+    assert keep_head_in_zoom(named, _track_at((180, 120, 300, 260)), size).meta["zoom_center"] == [cx, cy]
+    assert "zoom_center" not in keep_head_in_zoom(named, _track_at((190, 330, 290, 420)), size).meta
     # A close-up whose head cannot stay in at x1.4: its mesh does; a mesh too tall for it too: its middle.
     cy = keep_head_in_zoom(zoom, _track_at((100, 150, 380, 620)), size).meta["zoom_center"][1]
     assert cy + 1.4 * (620 - cy) <= 704.01 and cy + 1.4 * (150 - cy) >= -0.01
@@ -314,6 +315,21 @@ def test_condition_cli_records_framing_and_track(tmp_path):
     assert record["options"]["framing"] == "reference" and record["options"]["track"] is True
     assert record["framing"]["mode"] == "reference" and record["framing"]["track"] is True
     assert len(record["framing"]["window_centers"]) == 9 and "zoom_center" in record["trajectory"]["meta"]
+
+
+def test_a_runs_camera_file_reused_for_another_clip_zooms_about_that_clips_head(tmp_path):
+    # The file keeps meta.zoom_center in the first clip's pixels; lp_d9 zoomed about it lost 14% of its mesh.
+    first, second, named = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    common = ["--frames", "9", "--size", "352x240"]
+    assert main(["condition", str(media_path("facecam_000.mp4")), "-c", "zoom-in", *common, "-o", str(first)]) == 0
+    camera = first / "facecam_000_camera.json"
+    carried = json.loads(camera.read_text())["trajectory"]["meta"]["zoom_center"]
+    assert main(["condition", str(media_path("lp_d9.mp4")), "-c", str(camera), *common, "-o", str(second)]) == 0
+    assert main(["condition", str(media_path("lp_d9.mp4")), "-c", "zoom-in", *common, "-o", str(named)]) == 0
+    reused = json.loads((second / "lp_d9_camera.json").read_text())["trajectory"]["meta"].get("zoom_center")
+    own = json.loads((named / "lp_d9_camera.json").read_text())["trajectory"]["meta"].get("zoom_center")
+    assert reused == own and reused != carried
+    assert (second / "lp_d9_camera.mp4").read_bytes() == (named / "lp_d9_camera.mp4").read_bytes()
 
 
 def test_letterbox_bars_are_found_and_kept_out_of_the_crop(astronaut):

@@ -421,10 +421,11 @@ def keep_head_in_zoom(trajectory: CameraTrajectory, track: LandmarkTrack, size: 
     larger than the frame: a close-up) the mesh's own box is kept in instead, and where even that is too
     large the zoom centres on the mesh. Recorded as ``meta["zoom_center"]`` (output
     pixels, read by :func:`~facecam.condition.project.trajectory_cameras` and the camera judge) only
-    when it is not the frame's centre, so a centred head zooms as before. A trajectory that never
-    zooms in, or names its own centre, is returned as it is."""
+    when it is not the frame's centre, so a centred head zooms as before; a centre the trajectory
+    carried (another clip's, from a run's camera file) is replaced. A trajectory that never zooms in is
+    returned as it is."""
     z = float(np.max(trajectory.zoom))
-    if z <= 1.0 + 1e-6 or "zoom_center" in trajectory.meta:
+    if z <= 1.0 + 1e-6:
         return trajectory
     found = track.found if track.found.any() else np.ones(len(track.found), bool)
     xy = track.points[found][:, :468, :2].reshape(-1, 2)
@@ -443,10 +444,10 @@ def keep_head_in_zoom(trajectory: CameraTrajectory, track: LandmarkTrack, size: 
                 break
         else:
             centre.append(0.5 * (a + b))
-    if abs(centre[0] - w / 2.0) < 0.5 and abs(centre[1] - h / 2.0) < 0.5:
-        return trajectory
-    return dataclasses.replace(trajectory, meta={**trajectory.meta,
-                                                 "zoom_center": [round(v, 2) for v in centre]})
+    meta = {k: v for k, v in trajectory.meta.items() if k != "zoom_center"}
+    if abs(centre[0] - w / 2.0) >= 0.5 or abs(centre[1] - h / 2.0) >= 0.5:
+        meta["zoom_center"] = [round(v, 2) for v in centre]
+    return trajectory if meta == trajectory.meta else dataclasses.replace(trajectory, meta=meta)
 
 
 def check_absolute(trajectory: CameraTrajectory) -> None:
@@ -544,6 +545,11 @@ def build_condition(
 
         cuts = warn_cuts(clip.frames[:clip.real_frames], clip.fps, start)
     trajectory = camera_for(camera, num_frames, strength, seed, move_frames)
+    if "zoom_center" in trajectory.meta:
+        # A run's camera file reused for another clip: its zoom centre is in that clip's pixels. This
+        # clip's is found anew below (relative mode); absolute mode zooms about the frame's centre.
+        trajectory = dataclasses.replace(trajectory, meta={k: v for k, v in trajectory.meta.items()
+                                                           if k != "zoom_center"})
     if mode == "absolute":
         check_absolute(trajectory)
     face = check_face(face)
