@@ -656,6 +656,10 @@ def test_clip_shots_keeps_the_plate_to_shots_with_the_face_and_leaves_out_blank_
     assert breaks == [3, 7, 9]  # found from 3, lost from 7, the cut at 9
     assert plate_frames.tolist() == [False] * 3 + [True] * 6 + [False] * 4
     assert clip_shots(frames, None) == ([9], None)
+    found[1:3] = True  # a face "found" in the black (the last of a fade from black): no wall to see there either
+    breaks, plate_frames = clip_shots(frames, found)
+    assert breaks == [7, 9]  # (the one frame without the face before it is no break)
+    assert plate_frames.tolist() == [False] * 3 + [True] * 6 + [False] * 4
     # A person who walks out of the shot: the wall she leaves behind is the plate's, though no face is in it.
     walk = np.repeat(wall[None], 12, axis=0)
     for t in range(8):
@@ -663,6 +667,21 @@ def test_clip_shots_keeps_the_plate_to_shots_with_the_face_and_leaves_out_blank_
     found = np.arange(12) < 6
     breaks, plate_frames = clip_shots(walk, found)
     assert breaks == [6] and plate_frames.all()
+    # A face missed in one frame is the detector's slip: no break (the matte is smoothed there); two are one.
+    found = np.ones(12, bool)
+    found[5] = False
+    assert clip_shots(walk, found)[0] == []
+    found[6] = False
+    assert clip_shots(walk, found)[0] == [5, 7]
+    # A fade from black into the shot (facecam_000 faded in over 20 frames: the plate came out 15 grey levels
+    # darker at full light): its frames are not the wall's colour, with the face found in them or not.
+    gain = np.array([0.2, 0.4, 0.6, 0.8, 1, 1, 1, 1, 1, 1])[:, None, None, None]
+    fade = (np.repeat(wall[None], 10, axis=0) * gain).astype(np.uint8)
+    for first in (2, 5):
+        breaks, plate_frames = clip_shots(fade, np.arange(10) >= first)
+        assert breaks == [first] and plate_frames.tolist() == [False] * 4 + [True] * 6
+    fade[7] = np.minimum(255, fade[7] * 1.5)  # a flash
+    assert clip_shots(fade, np.arange(10) >= 2)[1].tolist() == [False] * 4 + [True] * 3 + [False] + [True] * 2
 
 
 def test_person_layers_index_like_an_array():

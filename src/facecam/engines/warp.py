@@ -100,6 +100,7 @@ MASK_THRESHOLD = 0.5
 RENDER_THREADS = 2     # frames rendered concurrently
 MAP_SCALE = 2          # backward maps are computed on a 2x coarser grid and upsampled
 SEGMENT_STRIDE = 2     # segment every other frame, interpolate the rest
+FOUND_RUN = 2          # frames: a face found (or lost) for fewer is no break in the person's matte (clip_shots)
 PLATE_FRAMES = 24      # frames averaged into the background plate (spread over the clip)
 MAX_MARGIN = 1.5       # background canvas reaches at most this many frame sizes beyond the frame
 PLATE_CLEARANCE = np.ones((9, 9), np.uint8)  # the background takes the plate within 4 pixels of the person's matte
@@ -535,20 +536,25 @@ def clip_shots(frames: np.ndarray, found: Optional[np.ndarray]) -> tuple[list[in
     """Where the person's matte must not be smoothed across, and which frames the background plate may use.
 
     Returns the frames that begin a new stretch (a cut to another shot, :func:`~facecam.video.cuts.find_cuts`,
-    or the face found or lost from that frame on), and ``(T,)`` bool: the frames where the face was found, and
-    the frames that are not blank (:data:`~facecam.video.cuts.BLANK`) in a shot where it was found (the empty
-    wall after the person left, not a black intro or another shot), or None without a record of ``found``.
+    or the face found or lost from that frame on for at least :data:`FOUND_RUN` frames: a face missed in
+    one frame is the detector's slip, the person is still there), and ``(T,)`` bool: the frames of a shot
+    where the face was found (with it, or the empty wall after the person left), less the blank ones (:data:`~facecam.video.cuts.BLANK`: a black intro) and those of a fade or flash
+    (:func:`~facecam.video.cuts.dimmed`: a fade from black made the whole plate darker); None without a
+    record of ``found``.
     """
-    from ..video.cuts import shots
+    from ..video.cuts import dimmed, shots
 
-    cuts, blank = shots(frames)
+    cuts, blank, thumbs = shots(frames)
     if found is None:
         return cuts, None
     found = np.asarray(found, bool)
-    changes = np.flatnonzero(found[1:] != found[:-1]) + 1
-    shot = stretches(len(found), cuts)
+    T = len(found)
+    bounds = [0, *(np.flatnonzero(found[1:] != found[:-1]) + 1).tolist(), T]
+    changes = [b for a, b, c in zip(bounds, bounds[1:], bounds[2:]) if min(b - a, c - b) >= FOUND_RUN]
+    shot = stretches(T, cuts)
     with_face = np.isin(shot, shot[found])
-    return sorted(set(cuts) | set(changes.tolist())), found | (with_face & ~blank)
+    usable = with_face & ~blank & ~dimmed(thumbs, shot, blank)
+    return sorted(set(cuts) | set(changes)), usable
 
 
 def stretches(T: int, breaks) -> np.ndarray:

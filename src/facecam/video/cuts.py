@@ -23,6 +23,7 @@ CUT_MIN = 15.0  # grey levels: mean absolute difference of two 16x16 thumbnails 
 CUT_RATIO = 3.0  # ... and this many times that of the pairs before and after
 SAY_CUTS = 5  # the warning names at most this many cuts
 BLANK = 4.0  # grey levels: a thumbnail this flat (standard deviation) is a blank frame, not a shot
+FADE = 0.15  # a frame darker than its shot by this fraction (or brighter by 1 / (1 - FADE)) is a fade
 
 
 def thumbnails(frames) -> np.ndarray:
@@ -49,12 +50,12 @@ def find_cuts(frames) -> list[int]:
     return shots(frames)[0]
 
 
-def shots(frames) -> tuple[list[int], np.ndarray]:
-    """:func:`find_cuts`'s cuts, and ``(T,)`` bool: which frames are blank."""
-    if len(frames) < 3:  # one pair alone: a cut and a fast pan look alike
-        return [], np.array([np.std(frame) <= BLANK for frame in frames], bool)
+def shots(frames) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """:func:`find_cuts`'s cuts, ``(T,)`` bool: which frames are blank, and the frames' :func:`thumbnails`."""
     thumbs = thumbnails(frames)
     blank = thumbs.std(axis=(1, 2)) <= BLANK
+    if len(frames) < 3:  # one pair alone: a cut and a fast pan look alike
+        return [], blank, thumbs
     diff = _differences(thumbs)
     diff[blank[:-1] | blank[1:]] = 0.0
     padded = np.concatenate([[0.0], diff, [0.0]])  # the first and last pairs have one neighbour
@@ -63,7 +64,28 @@ def shots(frames) -> tuple[list[int], np.ndarray]:
         beside = max(padded[k], padded[k + 2])  # the pairs before and after this one
         if d >= CUT_MIN and d >= CUT_RATIO * beside:
             cuts.append(k + 1)
-    return cuts, blank
+    return cuts, blank, thumbs
+
+
+def dimmed(thumbs: np.ndarray, shot: np.ndarray, blank: np.ndarray) -> np.ndarray:
+    """``(T,)`` bool: the frames of a fade or a flash, darker or brighter as a whole than their shot by more
+    than :data:`FADE`. Each non-blank frame's :func:`thumbnails` are compared with the shot's (the
+    per-pixel median of its brighter half of frames, so a fade over up to half the shot does not set it)
+    by the median ratio of their grey levels over the pixels brighter than 16: a person walking out
+    changes part of the frame and keeps that median near 1; a fade scales every pixel. ``shot``: ``(T,)``
+    the shot each frame is in."""
+    out = np.zeros(len(thumbs), bool)
+    for number in np.unique(shot):
+        frame = np.flatnonzero((shot == number) & ~blank)
+        if not len(frame):
+            continue
+        level = thumbs[frame].mean(axis=(1, 2))
+        reference = np.median(thumbs[frame[level >= np.median(level)]], axis=0)
+        lit = reference > 16.0
+        if lit.any():
+            gain = np.median(thumbs[frame][:, lit] / reference[lit], axis=1)
+            out[frame] = np.abs(np.log(np.maximum(gain, 1e-6))) > -np.log(1.0 - FADE)
+    return out
 
 
 def warn_cuts(frames, fps: float, start: float = 0.0) -> list[int]:
