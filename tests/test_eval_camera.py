@@ -600,9 +600,13 @@ def test_eval_camera_cli_prints_one_json_object_with_the_judges_fields(tmp_path,
                for line in text.splitlines())
     # The table says what its errors are measured against: the change the move implies, not zero.
     assert "measured minus the change a faithful output shows" in text
+    assert "worst err: at the frame where the error is largest against its tolerance" in text
+    assert "the head's pose in the video, not the camera's" in text
 
 
-def test_eval_camera_exits_1_on_a_wrong_verdict_with_the_json_still_printed(tmp_path, clip, capsys):
+def test_eval_camera_exits_1_on_a_wrong_verdict_with_the_json_still_printed(tmp_path, clip, capsys, caplog):
+    import logging
+
     from facecam.cli import main
     from facecam.video.io import write_video
 
@@ -613,6 +617,13 @@ def test_eval_camera_exits_1_on_a_wrong_verdict_with_the_json_still_printed(tmp_
     assert main(args + ["--camera", "pan-right"]) == 1  # the face moved the other way
     result = json.loads(capsys.readouterr().out)
     assert result["correct"] is False and "shift_x" in result["reason"]
+    # The run's record beside the output names the move it was made with: judged by another, a line says so.
+    (tmp_path / "out_camera.json").write_text(json.dumps({"options": {"camera": "pan-left"}}))
+    with caplog.at_level(logging.WARNING, logger="facecam"):
+        assert main(args + ["--camera", "pan-right"]) == 1
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "out_camera.json records this output's camera as 'pan-left', not 'pan-right'" in said[0]
+    assert json.loads(capsys.readouterr().out)["correct"] is False
     assert main(args + ["--camera", "pan-left"]) == 0
     assert json.loads(capsys.readouterr().out)["correct"] is True
     assert main(["eval", "camera", "--input", str(tmp_path / "missing.mp4"), "--output", str(tmp_path / "out.mp4"),

@@ -131,6 +131,7 @@ def run_camera(args: argparse.Namespace) -> int:
     from ..eval.camera import evaluate_camera
 
     check_count("--frame", args.frame, 0)
+    _warn_other_camera(args.output, args.camera)
     verdict = evaluate_camera(args.input, args.output, args.camera, strength=args.strength, frame=args.frame,
                               stride=args.stride)
     if args.json:
@@ -139,6 +140,28 @@ def run_camera(args: argparse.Namespace) -> int:
         print(camera_table(verdict))
     # A wrong camera is a failed check, as for a test runner: scripts and CI can use the status alone.
     return 0 if verdict.correct else 1
+
+
+def _warn_other_camera(output: str, camera: str) -> None:
+    """A preset named for an output whose run record (``<name>_camera.json`` beside it, as ``facecam
+    generate`` writes it) says another camera made it: one warning line. Two runs into one folder (the
+    README's zoom-in after its arc-left) left a judge of the first move reading the second's video, and a
+    bare WRONG."""
+    from ..camera.trajectory import PRESETS
+
+    record = Path(output).with_name(Path(output).stem + "_camera.json")
+    if camera not in PRESETS or not record.is_file():
+        return
+    try:
+        made = json.loads(record.read_text()).get("options", {}).get("camera")
+    except (ValueError, AttributeError, OSError):
+        return
+    if isinstance(made, str) and made != camera:
+        import logging
+
+        logging.getLogger("facecam").warning(
+            f"facecam: warning: {record} records this output's camera as {made!r}, not {camera!r}; "
+            f"--camera {record} judges it by the move it was made with")
 
 
 def camera_table(verdict) -> str:
@@ -161,7 +184,10 @@ def camera_table(verdict) -> str:
                      f"{e['worst']:+10.3f} {e['frame']:4d} {e['tolerance']:9.3f}  {'ok' if e['ok'] else 'FAIL'}")
     lines.append("  err: measured minus the change a faithful output shows at that frame (what the move "
                  "implies for the other components too: an orbit also slides and resizes the face)")
-    lines.append("  units: yaw/pitch/roll degrees; scale: last change as a ratio, errors as log ratio; "
+    lines.append("  worst err: at the frame where the error is largest against its tolerance there (tolerances "
+                 "grow along a move), so it can be smaller than the mean")
+    lines.append("  units: yaw/pitch/roll degrees, the head's pose in the video, not the camera's (arc-left, camera "
+                 "yaw -30 in a keyframe file, turns the head +30); scale: last change as a ratio, errors as log ratio; "
                  "shift: fraction of the frame")
     return "\n".join(lines)
 
