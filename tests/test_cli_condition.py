@@ -202,8 +202,17 @@ def test_a_bad_flag_is_one_line_naming_the_help_not_the_usage_block(capsys):
         main(["generate", "clip.mp4", "-o", "out", "--size", "100x7"])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err == ("facecam generate: error: argument --size: --size sides must be positive multiples of 16, "
-                   "got 100x7 (see `facecam generate --help`)\n")
+    assert err == ("facecam generate: error: --size sides must be positive multiples of 16, "
+                   "got 100x7 (see `facecam generate --help`)\n")  # the flag named once
+    with pytest.raises(SystemExit):
+        main(["generate", "clip.mp4", "-o", "out", "--camera"])
+    assert "error: argument --camera/-c: expected one argument" in capsys.readouterr().err  # named by argparse only
+    # An unknown flag is the verb's: its line points at the verb's --help, not `facecam --help`.
+    with pytest.raises(SystemExit) as info:
+        main(["condition", "clip.mp4", "-o", "out", "--steps", "4"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == ("facecam condition: error: unrecognized arguments: --steps 4 "
+                                       "(see `facecam condition --help`)\n")
     with pytest.raises(SystemExit) as info:
         main(["genrate"])
     assert info.value.code == 2
@@ -359,3 +368,24 @@ def test_an_output_named_like_a_file_is_refused_before_any_work(tmp_path, comman
     result = run_cli(command, str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "out.mp4"))
     _assert_one_line_error(result, "looks like a file name", "give a folder")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does_leaving_no_output_folder(tmp_path, monkeypatch, capsys):
+    # A scheduler's stop (SIGTERM) killed the process where it stood and left an empty output folder behind.
+    import os
+    import signal
+    import time
+
+    import facecam.run
+
+    def stopped(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        raise AssertionError("SIGTERM did not stop the run")
+
+    monkeypatch.setattr(facecam.run, "render", stopped)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "out"
+    assert main(["generate", str(tmp_path / "clip.mp4"), "-o", str(out)]) == 143
+    assert capsys.readouterr().err.splitlines()[-1] == "facecam: terminated"
+    assert not out.exists() and signal.getsignal(signal.SIGTERM) is before

@@ -35,7 +35,20 @@ class _Parser(argparse.ArgumentParser):
     ``--help``, instead of the verb's whole usage block; the exit status stays argparse's 2."""
 
     def error(self, message: str):
+        # "argument --size: --size sides must be ..." names the flag twice: once is enough.
+        named = re.match(r"argument (\S+): (.*)$", message, re.S)
+        if named and any(flag in named.group(2) for flag in named.group(1).split("/")):
+            message = named.group(2)
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a job scheduler's stop, ``kill``), raised where SIGINT raises KeyboardInterrupt so that a run
+    cleans up the same way: without it the process died where it stood and left an empty output folder."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,33 +74,45 @@ def build_parser() -> argparse.ArgumentParser:
             modules.append(module)
     for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 50), m.__name__)):
         module.register(sub)
+    parser.verbs = sub.choices  # for an unknown flag, the verb's own error line and --help
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     argv = _negative_values(list(sys.argv[1:] if argv is None else argv))
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the verb, which points at its own --help (argparse left it to `facecam --help`)
+        parser.verbs.get(getattr(args, "command", None), parser).error(f"unrecognized arguments: {' '.join(extra)}")
     # The flags typed (not their defaults): an option a profile fixes may only be refused when given.
     args.given_flags = {token.split("=", 1)[0] for token in argv if token.startswith("--")}
     if not getattr(args, "func", None):
         parser.print_help()
         return 2  # a usage error, as argparse's and the bare verbs'
+    import signal
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     with _log_lines(args.verbose):
         try:
             result = args.func(args)
         except FacecamError as exc:
             print(f"facecam: error: {exc}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
-            print("facecam: interrupted", file=sys.stderr)
-            return 130
+        except KeyboardInterrupt as exc:
+            terminated = isinstance(exc, _Terminated)
+            print(f"facecam: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+            return 143 if terminated else 130
         except BrokenPipeError:
             # The reader left (`facecam cameras --json | head`): stop quietly, as Unix tools do, and keep
             # Python from complaining again when it flushes stdout at exit.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             return 141
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, before)
     return int(result or 0)
 
 
