@@ -291,16 +291,18 @@ def _face_centre(frame):
 
 
 def camera_move(frames, traj, roll=None, shrink=None, pan_x=None):
-    """Each frame moved exactly as ``traj`` says (zoom about the image centre, pan by its fraction),
-    then, optionally, turned by ``roll[t]`` degrees clockwise and scaled by ``shrink[t]`` about the
-    face centre (so neither moves the face), with ``pan_x[t]`` replacing the trajectory's pan."""
+    """Each frame moved exactly as ``traj`` says (zoom about the image centre, or its
+    ``meta["zoom_center"]``, pan by its fraction), then, optionally, turned by ``roll[t]`` degrees
+    clockwise and scaled by ``shrink[t]`` about the face centre (so neither moves the face), with
+    ``pan_x[t]`` replacing the trajectory's pan."""
     h, w = frames.shape[1:3]
+    cx, cy = traj.meta.get("zoom_center", (w / 2, h / 2))
     centre = _face_centre(frames[0])
     out = []
     for t, frame in enumerate(frames):
         s = float(traj.zoom[t])
         px = float(traj.pan_x[t] if pan_x is None else pan_x[t])
-        m = np.array([[s, 0, (1 - s) * w / 2 - s * px * w], [0, s, (1 - s) * h / 2 + s * float(traj.pan_y[t]) * h],
+        m = np.array([[s, 0, (1 - s) * cx - s * px * w], [0, s, (1 - s) * cy + s * float(traj.pan_y[t]) * h],
                       [0, 0, 1]])
         if roll is not None or shrink is not None:
             c = m[:2, :2] @ centre + m[:2, 2]
@@ -452,6 +454,27 @@ def test_expected_change_follows_each_trajectory_field_exactly(astronaut_landmar
     assert about_face.change["scale"] == pytest.approx(np.log(1.4), abs=0.02)
     assert abs(about_face.change["shift_x"]) < 2e-3 and abs(about_face.change["shift_y"]) < 2e-3
     assert abs(exp(zoom=1.4)["shift_y"]) > 0.02  # about the frame's centre it does
+
+
+def test_a_preset_zoom_in_is_judged_about_the_point_that_keeps_the_head_in(tmp_path, clip):
+    # facecam generate zooms a head high in the frame about a point that keeps its hair in; judged by the preset's
+    # name the judge expected a zoom about the frame's centre, and a correct output was WRONG on shift_y.
+    from facecam.condition.builder import keep_head_in_zoom
+    from facecam.eval.camera import evaluate_camera
+    from facecam.face.landmarks import detect_landmarks
+    from facecam.video.io import write_video
+
+    size = clip.shape[1:3]
+    made = keep_head_in_zoom(resolve_camera("zoom-in", N), detect_landmarks(clip, progress=False), size)
+    cx, cy = made.meta["zoom_center"]
+    assert cy < size[0] / 2 - 10  # the head is high: the zoom is not about the centre
+    write_video(tmp_path / "in.mp4", clip, 24.0)
+    write_video(tmp_path / "made.mp4", camera_move(clip, made), 24.0)
+    write_video(tmp_path / "centred.mp4", camera_move(clip, resolve_camera("zoom-in", N)), 24.0)
+    made_verdict = evaluate_camera(str(tmp_path / "in.mp4"), str(tmp_path / "made.mp4"), "zoom-in", stride=STRIDE)
+    assert made_verdict.correct, made_verdict.reason
+    centred = evaluate_camera(str(tmp_path / "in.mp4"), str(tmp_path / "centred.mp4"), "zoom-in", stride=STRIDE)
+    assert not centred.correct and "shift_y" in centred.reason
 
 
 def test_a_runs_zoom_centre_is_read_with_its_camera_file(tmp_path):

@@ -658,7 +658,7 @@ def test_clip_shots_keeps_the_plate_to_shots_with_the_face_and_leaves_out_blank_
     assert clip_shots(frames, None) == ([9], None)
     found[1:3] = True  # a face "found" in the black (the last of a fade from black): no wall to see there either
     breaks, plate_frames = clip_shots(frames, found)
-    assert breaks == [7, 9]  # (the one frame without the face before it is no break)
+    assert breaks == [1, 7, 9]
     assert plate_frames.tolist() == [False] * 3 + [True] * 6 + [False] * 4
     # A person who walks out of the shot: the wall she leaves behind is the plate's, though no face is in it.
     walk = np.repeat(wall[None], 12, axis=0)
@@ -673,6 +673,9 @@ def test_clip_shots_keeps_the_plate_to_shots_with_the_face_and_leaves_out_blank_
     assert clip_shots(walk, found)[0] == []
     found[6] = False
     assert clip_shots(walk, found)[0] == [5, 7]
+    # A slip at an exit (found, missed, found, then gone) still leaves the exit's break.
+    found = np.array([True] * 5 + [False, True] + [False] * 5)
+    assert clip_shots(walk, found)[0] == [6]
     # A fade from black into the shot (facecam_000 faded in over 20 frames: the plate came out 15 grey levels
     # darker at full light): its frames are not the wall's colour, with the face found in them or not.
     gain = np.array([0.2, 0.4, 0.6, 0.8, 1, 1, 1, 1, 1, 1])[:, None, None, None]
@@ -682,6 +685,14 @@ def test_clip_shots_keeps_the_plate_to_shots_with_the_face_and_leaves_out_blank_
         assert breaks == [first] and plate_frames.tolist() == [False] * 4 + [True] * 6
     fade[7] = np.minimum(255, fade[7] * 1.5)  # a flash
     assert clip_shots(fade, np.arange(10) >= 2)[1].tolist() == [False] * 4 + [True] * 3 + [False] + [True] * 2
+    # A bright person over more than half of a dark wall who walks out: the wall she leaves is no fade.
+    shade = np.repeat(np.linspace(25, 55, 60).astype(np.uint8)[None, :, None, None], 30, axis=0)
+    dark = np.repeat(np.repeat(shade, 80, axis=2), 3, axis=3)  # a dark wall, shaded top to bottom
+    for t in range(30):
+        left = min(80, max(0, 6 * (t - 8)))  # over 50 of 80 columns until frame 8, gone from frame 22
+        dark[t, :, left:min(80, 50 + left)] = 200
+    breaks, plate_frames = clip_shots(dark, np.arange(30) < 14)
+    assert plate_frames.all()
 
 
 def test_person_layers_index_like_an_array():

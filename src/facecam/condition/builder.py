@@ -380,8 +380,9 @@ def keep_mesh_in_frame(track: LandmarkTrack, trajectory: CameraTrajectory, proxy
 def warn_mesh_leaves(track: LandmarkTrack, points: np.ndarray, size: tuple[int, int], tracked: bool,
                      name: str) -> None:
     """One warning line when the drawn face mesh leaves the frame under a move (``random`` is pulled back to fit
-    instead): a zoom about the frame's centre, or a keyframe file's move, cut a close-up's head off without a
-    word. A source whose own first-frame mesh is not inside the frame is left alone."""
+    instead): a zoom-in on a close-up whose face is wider than the zoomed frame, or a keyframe file's move,
+    cut the head off without a word. A source whose own first-frame mesh is not inside the frame is left
+    alone."""
     if not mesh_inside(track.points[:1], size) or mesh_inside(points, size):
         return
     import logging
@@ -425,9 +426,9 @@ def keep_head_in_zoom(trajectory: CameraTrajectory, track: LandmarkTrack, size: 
     larger than the frame: a close-up) the mesh's own box is kept in instead, and where even that is too
     large the zoom centres on the mesh. Recorded as ``meta["zoom_center"]`` (output
     pixels, read by :func:`~facecam.condition.project.trajectory_cameras` and the camera judge) only
-    when it is not the frame's centre, so a centred head zooms as before; a centre the trajectory
-    carried (another clip's, from a run's camera file) is replaced. A trajectory that never zooms in is
-    returned as it is."""
+    when it is not the frame's centre, so a centred head zooms as before. A trajectory that never zooms
+    in is returned as it is. A centre the trajectory carries (another clip's, from a run's camera file) is
+    not this clip's: :func:`build_condition` drops it before this is called."""
     z = float(np.max(trajectory.zoom))
     if z <= 1.0 + 1e-6:
         return trajectory
@@ -448,10 +449,10 @@ def keep_head_in_zoom(trajectory: CameraTrajectory, track: LandmarkTrack, size: 
                 break
         else:
             centre.append(0.5 * (a + b))
-    meta = {k: v for k, v in trajectory.meta.items() if k != "zoom_center"}
-    if abs(centre[0] - w / 2.0) >= 0.5 or abs(centre[1] - h / 2.0) >= 0.5:
-        meta["zoom_center"] = [round(v, 2) for v in centre]
-    return trajectory if meta == trajectory.meta else dataclasses.replace(trajectory, meta=meta)
+    if abs(centre[0] - w / 2.0) < 0.5 and abs(centre[1] - h / 2.0) < 0.5:
+        return trajectory
+    return dataclasses.replace(trajectory, meta={**trajectory.meta,
+                                                 "zoom_center": [round(v, 2) for v in centre]})
 
 
 def check_absolute(trajectory: CameraTrajectory) -> None:

@@ -15,8 +15,8 @@ A target camera is the source camera moved by the trajectory:
 * pan parallel to the image plane (``pan_x`` frame widths right, ``pan_y`` frame
   heights up, measured at the head's depth);
 * zoom as a focal-length factor about the principal point, or about a point of the
-  image (``trajectory.meta["zoom_center"]``, set by ``--track``: the face) by moving
-  the principal point with it.
+  image (``trajectory.meta["zoom_center"]``: the face under ``--track``, otherwise the point that keeps
+  the head in the frame, ``condition.builder.keep_head_in_zoom``) by moving the principal point with it.
 """
 
 from __future__ import annotations

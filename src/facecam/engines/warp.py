@@ -100,7 +100,6 @@ MASK_THRESHOLD = 0.5
 RENDER_THREADS = 2     # frames rendered concurrently
 MAP_SCALE = 2          # backward maps are computed on a 2x coarser grid and upsampled
 SEGMENT_STRIDE = 2     # segment every other frame, interpolate the rest
-FOUND_RUN = 2          # frames: a face found (or lost) for fewer is no break in the person's matte (clip_shots)
 PLATE_FRAMES = 24      # frames averaged into the background plate (spread over the clip)
 MAX_MARGIN = 1.5       # background canvas reaches at most this many frame sizes beyond the frame
 PLATE_CLEARANCE = np.ones((9, 9), np.uint8)  # the background takes the plate within 4 pixels of the person's matte
@@ -186,7 +185,8 @@ class WarpEngine(Engine):
         bg_h = [plane_homography(g.K0, cam, bg_depth) for cam in cameras]
 
         breaks, plate_frames = clip_shots(frames, track.found)
-        layers = person_layers(frames, g.points, surface, self.options, progress, track.found, breaks)
+        found = None if track.found is None else steady_found(track.found)  # a one-frame slip keeps the oval
+        layers = person_layers(frames, g.points, surface, self.options, progress, found, breaks)
         atlas = FaceAtlas(layers, src2d, surface, world, track.found) if self.options.atlas else None
         canvas, offset = background_canvas(layers, bg_h, size, plate_frames)
         out = frame_buffer(frames.shape)  # on disk for a long clip
@@ -536,8 +536,8 @@ def clip_shots(frames: np.ndarray, found: Optional[np.ndarray]) -> tuple[list[in
     """Where the person's matte must not be smoothed across, and which frames the background plate may use.
 
     Returns the frames that begin a new stretch (a cut to another shot, :func:`~facecam.video.cuts.find_cuts`,
-    or the face found or lost from that frame on for at least :data:`FOUND_RUN` frames: a face missed in
-    one frame is the detector's slip, the person is still there), and ``(T,)`` bool: the frames of a shot
+    or the face found or lost from that frame on, a single frame's slip of the detector left out:
+    :func:`steady_found`), and ``(T,)`` bool: the frames of a shot
     where the face was found (with it, or the empty wall after the person left), less the blank ones (:data:`~facecam.video.cuts.BLANK`: a black intro) and those of a fade or flash
     (:func:`~facecam.video.cuts.dimmed`: a fade from black made the whole plate darker); None without a
     record of ``found``.
@@ -547,22 +547,30 @@ def clip_shots(frames: np.ndarray, found: Optional[np.ndarray]) -> tuple[list[in
     cuts, blank, thumbs = shots(frames)
     if found is None:
         return cuts, None
-    found = np.asarray(found, bool)
-    T = len(found)
-    bounds = [0, *(np.flatnonzero(found[1:] != found[:-1]) + 1).tolist(), T]
-    changes = [b for a, b, c in zip(bounds, bounds[1:], bounds[2:]) if min(b - a, c - b) >= FOUND_RUN]
-    shot = stretches(T, cuts)
+    found = steady_found(found)
+    changes = (np.flatnonzero(found[1:] != found[:-1]) + 1).tolist()
+    shot = stretches(len(found), cuts)
     with_face = np.isin(shot, shot[found])
     usable = with_face & ~blank & ~dimmed(thumbs, shot, blank)
     return sorted(set(cuts) | set(changes)), usable
 
 
+def steady_found(found) -> np.ndarray:
+    """``(T,)`` bool ``found`` with each single frame unlike both its neighbours set to theirs: a face missed
+    (or "found") in one frame between two that agree is the detector's slip; the person is still there (or
+    not). Applied to the original mask at once, so a blip at an exit (found, missed, found, then gone) still
+    leaves one change."""
+    found = np.asarray(found, bool).copy()
+    if len(found) >= 3:
+        inner = found[1:-1]
+        slip = (found[:-2] == found[2:]) & (inner != found[:-2])
+        inner[slip] = found[:-2][slip]
+    return found
+
+
 def stretches(T: int, breaks) -> np.ndarray:
     """``(T,)`` int: the number of the stretch each frame is in, a new one beginning at each of ``breaks``."""
-    stretch = np.zeros(T, int)
-    for b in breaks:
-        stretch[b:] += 1
-    return stretch
+    return np.searchsorted(np.sort(np.asarray(list(breaks), int)), np.arange(T), side="right")
 
 
 def keep_subject(not_person: np.ndarray, oval: np.ndarray) -> np.ndarray:

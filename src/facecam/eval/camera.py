@@ -530,7 +530,7 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
                    tolerances: Tolerances = Tolerances(), frame: Optional[int] = None,
                    stride: int = DEFAULT_STRIDE, input_landmarks=None,
                    output_landmarks: Optional[np.ndarray] = None,
-                   near: Optional[tuple[float, float]] = None) -> ClipVerdict:
+                   near: Optional[tuple[float, float]] = None, head_zoom: bool = False) -> ClipVerdict:
     """Judge clips ``(T, H, W, 3)`` and ``(T', H', W', 3)`` frame by frame against ``camera``.
 
     Args:
@@ -591,6 +591,8 @@ def evaluate_clips(input_frames: np.ndarray, output_frames: np.ndarray, camera: 
     first = next((i for i in wanted if points_in[i] is not None), None)
     if first is None:
         raise NoFaceError("no face found in the sampled input frames; camera correctness needs one")
+    if head_zoom and "zoom_center" not in traj.meta:
+        traj = _zoom_about_head(traj, points_in, size_in)
     pose0 = estimate_head_pose(points_in[first], size_in)
     f = focal_length(size_in)
     pivot = orbit_pivot(lift(points_in[first].astype(np.float64), intrinsics(size_in, f)), pose0.rotation)
@@ -759,7 +761,41 @@ def evaluate_camera(input_path: str, output_path: str, camera: str | CameraTraje
             f"the judge expects the clip the engine saw (<name>_input.mp4 from facecam generate), not the raw "
             f"source, or its crop shows as a camera move")
     traj = camera if isinstance(camera, CameraTrajectory) else load_camera(camera, len(gen), strength)
-    return evaluate_clips(src, gen, traj, tolerances, frame, stride, near=chosen_face(camera))
+    return evaluate_clips(src, gen, traj, tolerances, frame, stride, near=chosen_face(camera),
+                          head_zoom=isinstance(camera, str) and _run_record(camera) is None)
+
+
+def _run_record(spec: str) -> Optional[dict]:
+    """The ``<name>_camera.json`` a run wrote, read, where ``spec`` names one; None for a preset or keyframe file."""
+    import json
+    from pathlib import Path
+
+    path = Path(spec)
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("trajectory"), dict) else None
+
+
+def _zoom_about_head(traj: CameraTrajectory, points_in: dict, size: tuple[int, int]) -> CameraTrajectory:
+    """A preset or keyframe zoom-in as ``facecam generate`` makes it: about the point that keeps the input's head
+    in the frame (:func:`~facecam.condition.builder.keep_head_in_zoom`), found from the input frames the judge
+    read. Judged about the frame's centre, a correct zoom of a head high in the frame was WRONG (facecam_000
+    at 352x240 under zoom-in: shift_y expected -0.071 of the frame, made -0.014, tolerance 0.010;
+    ``tests/test_eval_camera.py``)."""
+    from ..condition.builder import keep_head_in_zoom
+    from ..face.landmarks import LandmarkTrack
+
+    found = [np.asarray(p, np.float64) for p in points_in.values() if p is not None]
+    if not found or float(np.max(traj.zoom)) <= 1.0 + 1e-6:
+        return traj
+    points = np.zeros((len(found), 478, 3))
+    for k, p in enumerate(found):
+        points[k, :, :p.shape[1]] = p[:, :3]
+    return keep_head_in_zoom(traj, LandmarkTrack(points, np.ones(len(found), bool), size), size)
 
 
 def chosen_face(camera) -> Optional[tuple[float, float]]:

@@ -23,7 +23,11 @@ CUT_MIN = 15.0  # grey levels: mean absolute difference of two 16x16 thumbnails 
 CUT_RATIO = 3.0  # ... and this many times that of the pairs before and after
 SAY_CUTS = 5  # the warning names at most this many cuts
 BLANK = 4.0  # grey levels: a thumbnail this flat (standard deviation) is a blank frame, not a shot
-FADE = 0.15  # a frame darker than its shot by this fraction (or brighter by 1 / (1 - FADE)) is a fade
+# A frame darker than its shot by this fraction (or brighter by 1 / (1 - FADE)) is a fade or flash, over its
+# thumbnail's pixels brighter than LIT (a ratio of near-black pixels is noise). Estimates: a camera's own
+# exposure drift stays well inside 15%, a fade passes it within a few frames; not measured on a corpus.
+FADE = 0.15
+LIT = 16.0
 
 
 def thumbnails(frames) -> np.ndarray:
@@ -68,23 +72,32 @@ def shots(frames) -> tuple[list[int], np.ndarray, np.ndarray]:
 
 
 def dimmed(thumbs: np.ndarray, shot: np.ndarray, blank: np.ndarray) -> np.ndarray:
-    """``(T,)`` bool: the frames of a fade or a flash, darker or brighter as a whole than their shot by more
-    than :data:`FADE`. Each non-blank frame's :func:`thumbnails` are compared with the shot's (the
-    per-pixel median of its brighter half of frames, so a fade over up to half the shot does not set it)
-    by the median ratio of their grey levels over the pixels brighter than 16: a person walking out
-    changes part of the frame and keeps that median near 1; a fade scales every pixel. ``shot``: ``(T,)``
-    the shot each frame is in."""
+    """``(T,)`` bool: the frames of a fade or a flash, darker or brighter as a whole than most of their shot by
+    more than :data:`FADE`.
+
+    A frame's brightness is followed from frame to frame through its shot: each step is the median, over the
+    pixels of the two :func:`thumbnails` of which either is brighter than :data:`LIT`, of the log ratio of
+    their grey levels. A fade scales every pixel and moves that median at each step; a person walking in or
+    out changes the pixels along their edge and leaves it near 0 (compared with the shot as a whole instead, a
+    bright person who had covered most of a dark wall made the empty wall after them look like a fade). The
+    level most frames share (the most frames within half a ``FADE`` of it) is the shot's; a frame further
+    than ``FADE`` from it is dimmed. ``shot``: ``(T,)`` the shot each frame is in; blank frames are left out.
+    """
     out = np.zeros(len(thumbs), bool)
+    width = -np.log(1.0 - FADE)
     for number in np.unique(shot):
         frame = np.flatnonzero((shot == number) & ~blank)
-        if not len(frame):
+        if len(frame) < 2:
             continue
-        level = thumbs[frame].mean(axis=(1, 2))
-        reference = np.median(thumbs[frame[level >= np.median(level)]], axis=0)
-        lit = reference > 16.0
-        if lit.any():
-            gain = np.median(thumbs[frame][:, lit] / reference[lit], axis=1)
-            out[frame] = np.abs(np.log(np.maximum(gain, 1e-6))) > -np.log(1.0 - FADE)
+        steps = []
+        for a, b in zip(thumbs[frame[:-1]], thumbs[frame[1:]]):
+            lit = np.maximum(a, b) > LIT
+            steps.append(float(np.median(np.log(np.maximum(b[lit], 1.0) / np.maximum(a[lit], 1.0)))) if lit.any()
+                         else 0.0)
+        level = np.concatenate([[0.0], np.cumsum(steps)])
+        near = np.abs(level[:, None] - level[None, :]) <= width / 2
+        mode = int(np.argmax(near.sum(axis=1)))
+        out[frame] = np.abs(level - np.median(level[near[mode]])) > width
     return out
 
 
