@@ -148,17 +148,19 @@ class ConditionOptions:
     strength: float = option(1.0, "multiply the camera move, above 0 and at most 2 (0.5 = half the angle, zoom "
                                   "and pan; the arcs turn 30 deg sideways, 20 up or down)",
                              label="Strength")
-    frames: Union[int, str] = option(81, "output frames, 4k+1 (81 = 3.4 s at 24 fps), or `all`: the whole clip "
-                                     "rounded down to 4k+1 (the facecam engine then denoises in --window windows)",
+    frames: Union[int, str] = option(81, "output frames, 4k+1 and at least 5 (81 = 3.4 s at 24 fps; a clip too "
+                                     "short for them holds its last frame, with a warning), or `all`: the whole "
+                                     "clip rounded down to 4k+1 (the facecam engine then denoises in --window "
+                                     "windows)",
                                      parse=_parse_frames, metavar="N|all", label="Frames")
     start: float = option(0.0, "seconds of the source to skip (a face that appears late, an intro)",
                           metavar="SEC", label="Start")
     duration: Optional[float] = option(None, "seconds of the source to use from --start (default: to the end)",
                                        metavar="SEC", label="Duration")
-    move_frames: Optional[int] = option(None, "make the camera move in the first M frames and hold the end view "
-                                        "after them (default: the move spans every frame)", metavar="M",
+    move_frames: Optional[int] = option(None, "make the camera move in the first M frames (2 to --frames) and hold "
+                                        "the end view after them (default: the move spans every frame)", metavar="M",
                                         label="Move frames")
-    fps: Optional[float] = option(24.0, "output frame rate; the source is resampled", label="Frame rate")
+    fps: Optional[float] = option(24.0, "output frame rate, 1 to 120; the source is resampled", label="Frame rate")
     size: tuple[int, int] = option((704, 480), "output height x width, multiples of 16 (704x480 is the model's size)",
                                    metavar="HxW", parse=_parse_size, show=_show_size, label="Size")
     proxy: str = option("subject", "head seen by the target camera: the subject's own first-frame mesh, the "

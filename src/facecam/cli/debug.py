@@ -62,7 +62,8 @@ SUBVERBS: list[Callable] = [_register_make_tiny_model, register_make_proxy_ply, 
 
 
 def register(sub) -> None:
-    p = sub.add_parser("debug", help="developer tools (tiny test models, ...)",
+    p = sub.add_parser("debug", help="a run's contact sheet (debug sheet DIR) and developer tools (tiny test "
+                                     "models, a proxy head from a photo)",
                        description="Developer tools. See `facecam debug SUBCOMMAND --help`.")
     debug_sub = p.add_subparsers(dest="debug_command", metavar="SUBCOMMAND")
     for add in SUBVERBS:
