@@ -1413,3 +1413,34 @@ def test_render_frames_moves_its_progress_bar_in_the_calling_thread_and_reraises
     assert calls == [threading.get_ident()] * T
     with pytest.raises(RuntimeError, match="a worker failed"):
         warp.render_frames(out, [0] * 4 + [None] + [0] * 4, *args[1:], make_renderer=Renderer, progress=True)
+
+
+def test_the_frames_own_wall_under_the_rim_takes_no_colour_from_the_person():
+    # Pixels under the person whose mirror read fell in the person again or outside the frame take no mirror
+    # read (weight 0), but kept their own colour, the person's; upsampled beside one that did, that colour bled
+    # into the wall as a dark line, which an arc moved off the head: a "crack" in the cartoon's white wall
+    # (facecam_007 under arc-left). A red person on a green and blue wall: no red may reach the wall.
+    import cv2
+
+    from facecam.engines.warp import PLATE_CLEARANCE, FrameRenderer
+    from facecam.engines.warp_mesh import face_surface
+
+    H, W = 240, 320
+    rows, cols = np.mgrid[0:H, 0:W]
+    # Two locks of hair with a gap between and a third cut by the top edge (a cartoon's spikes).
+    distance = np.minimum.reduce([np.hypot(rows - 120, cols - 104), np.hypot(rows - 120, cols - 216),
+                                  np.hypot(rows + 10, cols - 160)])
+    alpha = np.clip((50.0 - distance) / 4.0, 0.0, 1.0)
+    wall = np.stack([np.zeros((H, W)), 120 + 100 * cols / W, 200 - 80 * rows / H], axis=-1)
+    frame = alpha[..., None] * np.array([255.0, 0.0, 0.0]) + (1 - alpha[..., None]) * wall
+    layer = np.dstack([frame, 255 * alpha]).round().astype(np.uint8)
+    canvas = np.zeros((H, W, 4), np.uint8)
+    canvas[..., 1:3] = 150  # an unsure plate (channel 3 all 0), no red either
+    renderer = FrameRenderer((H, W), canvas, (0, 0), face_surface())
+    cv2.compare(layer[..., 3], 0, cv2.CMP_GT, dst=renderer.core)
+    cv2.dilate(renderer.core, PLATE_CLEARANCE, dst=renderer.core)
+    before = renderer.region.copy()
+    renderer.wall_behind(layer)
+    changed = np.any(renderer.region[..., :3] != before[..., :3], axis=2)
+    assert changed.sum() > 2000  # it did take the frame's wall under the rim
+    assert renderer.region[..., 0].max() == 0

@@ -950,20 +950,24 @@ class FrameRenderer:
         u = np.clip(distance.ravel()[p] / self.behind_depth, 0.0, 1.0)
         weight = np.zeros((h, w), np.float32)
         weight.ravel()[p] = (1.0 - smoothstep(u)) * usable
-        # Clear pixels keep their own colour, so the upsampling blends the mirrored wall into the real
-        # one across the matte's edge rather than into black. (Channel 3 of the region is not read.)
-        mirrored = small.copy()
+        mirrored = np.zeros_like(small)
         packed = mirrored.view(np.uint32).reshape(h, w)  # one RGBA pixel per element: one gather
         packed.ravel()[p] = small.view(np.uint32).ravel()[r]
-        # Upsampled over the box of the pixels that take it (2 full-size pixels per half-size one).
+        # Upsampled over the box of the pixels that take it (2 full-size pixels per half-size one), weighted
+        # (premultiplied): a pixel beside one that takes no mirror read (its own colour, the person's hair,
+        # under weight 0) took part of that colour under the weight interpolated between them, a dark line
+        # that the arc moved off the head into the wall (the cartoon's "crack" beside its hair).
         by0, by1, bx0, bx1 = py.min(), py.max() + 1, px.min(), px.max() + 1
         y0, x0 = 2 * by0, 2 * bx0
         y1, x1 = min(self.size[0], 2 * by1), min(self.size[1], 2 * bx1)
         size = (2 * (bx1 - bx0), 2 * (by1 - by0))
-        full_w = cv2.resize(weight[by0:by1, bx0:bx1], size, interpolation=cv2.INTER_LINEAR)[:y1 - y0, :x1 - x0]
-        full_m = cv2.resize(mirrored[by0:by1, bx0:bx1], size, interpolation=cv2.INTER_LINEAR)[:y1 - y0, :x1 - x0]
+        box_w = weight[by0:by1, bx0:bx1]
+        full_w = cv2.resize(box_w, size, interpolation=cv2.INTER_LINEAR)[:y1 - y0, :x1 - x0]
+        full_m = cv2.resize(mirrored[by0:by1, bx0:bx1, :3].astype(np.float32) * box_w[..., None], size,
+                            interpolation=cv2.INTER_LINEAR)[:y1 - y0, :x1 - x0]
         region = self.region[y0:y1, x0:x1]
-        cv2.blendLinear(full_m, region, full_w, 1.0 - full_w, dst=region)
+        mixed = full_m + region[..., :3].astype(np.float32) * (1.0 - full_w)[..., None]
+        region[..., :3] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
 
     def refresh_margins(self) -> None:
         """On a moving background, make the canvas's margin next to the frame this frame's mirror image,
