@@ -352,10 +352,15 @@ def frontal_views(trajectory: CameraTrajectory, track: LandmarkTrack, size: tupl
     return trajectory
 
 
+def mesh_outside(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(T, 468)`` bool: which of each frame's mesh points lie outside a ``size`` (H, W) frame."""
+    x, y = points[:, :468, 0], points[:, :468, 1]
+    return (x < 0) | (x >= size[1]) | (y < 0) | (y >= size[0])
+
+
 def mesh_inside(points: np.ndarray, size: tuple[int, int]) -> bool:
     """Whether every frame's 468 mesh points lie inside a ``size`` (H, W) frame."""
-    xy = points[:, :468, :2]
-    return bool(xy.min() >= 0 and (xy[..., 0] < size[1]).all() and (xy[..., 1] < size[0]).all())
+    return not mesh_outside(points, size).any()
 
 
 def keep_mesh_in_frame(track: LandmarkTrack, trajectory: CameraTrajectory, proxy: str, points: np.ndarray,
@@ -387,9 +392,7 @@ def warn_mesh_leaves(track: LandmarkTrack, points: np.ndarray, size: tuple[int, 
         return
     import logging
 
-    h, w = size
-    xy = points[:, :468, :2]
-    outside = (xy[..., 0] < 0) | (xy[..., 0] >= w) | (xy[..., 1] < 0) | (xy[..., 1] >= h)
+    outside = mesh_outside(points, size)
     frames = np.flatnonzero(outside.any(axis=1))
     worst = float(outside.mean(axis=1).max())
     share = f"{worst:.0%}" if worst >= 0.005 else "under 1%"

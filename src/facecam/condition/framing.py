@@ -141,7 +141,7 @@ def find_face(clip: VideoClip, detector=None, face: Optional[tuple[float, float]
     from ..video.io import is_image_path
 
     image = bool(clip.path) and is_image_path(clip.path)
-    real = 1 if image else (clip.source_frames or len(clip.frames))  # held copies of the last frame add nothing
+    real = 1 if image else clip.real_frames  # held copies of the last frame add nothing
     own = detector is None
     detector = detector or face_detector()
     mesh = face_mesh(static=True, faces=MANY_FACES)
