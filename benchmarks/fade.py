@@ -5,8 +5,9 @@ darker than the wall behind the person at full light. This script fades a shared
 ``--fade`` frames (a linear ramp from black, written to a temporary file), renders it and the unfaded clip
 under the same arc with the warp engine, and prints:
 
-* which frames ``dimmed`` marks in the faded clip (expected: the fade's, less those blank enough to be left
-  out already) and in every shared clip as it is (expected: none);
+* which frames ``dimmed`` marks in every shared clip as it is, all its frames (expected: none), and how far
+  the brightness level it follows moves over the clip; then in the faded clip (expected: the fade's, less
+  those blank enough to be left out already);
 * how much darker the faded clip's output is than the unfaded one's at the last frame, where both sources
   are the same picture: over the whole frame, and over its left and right eighths (mostly wall).
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from facecam.engines.warp import stretches
 from facecam.run import ConditionOptions, EngineOptions, render
-from facecam.video.cuts import dimmed, shots
+from facecam.video.cuts import brightness, dimmed, shots, thumbnails
 from facecam.video.io import read_video, write_video
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
@@ -43,8 +44,10 @@ def main() -> None:
     args = parser.parse_args()
 
     for path in sorted(MEDIA.glob("*.mp4")):
-        print(f"{path.stem:14s} frames marked as a fade or flash (first 81): "
-              f"{marked(read_video(path, num_frames=81).frames)}")
+        frames = read_video(path, fps=None, num_frames=None).frames
+        level = brightness(thumbnails(frames))
+        print(f"{path.stem:14s} {len(frames):4d} frames: marked as a fade or flash {marked(frames)}, brightness "
+              f"level (log) within {level.min():+.4f} .. {level.max():+.4f}")
 
     source = read_video(MEDIA / f"{args.clip}.mp4", num_frames=args.frames)
     gain = np.clip(np.arange(len(source.frames)) / args.fade, 0.0, 1.0)[:, None, None, None]

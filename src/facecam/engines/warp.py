@@ -537,10 +537,10 @@ def clip_shots(frames: np.ndarray, found: Optional[np.ndarray]) -> tuple[list[in
 
     Returns the frames that begin a new stretch (a cut to another shot, :func:`~facecam.video.cuts.find_cuts`,
     or the face found or lost from that frame on, a single frame's slip of the detector left out:
-    :func:`steady_found`), and ``(T,)`` bool: the frames of a shot
-    where the face was found (with it, or the empty wall after the person left), less the blank ones (:data:`~facecam.video.cuts.BLANK`: a black intro) and those of a fade or flash
-    (:func:`~facecam.video.cuts.dimmed`: a fade from black made the whole plate darker); None without a
-    record of ``found``.
+    :func:`steady_found`), and ``(T,)`` bool: the frames of a shot where the face was found (with it, or
+    the empty wall after the person left), less the blank ones (:data:`~facecam.video.cuts.BLANK`: a black
+    intro) and those of a fade or flash (:func:`~facecam.video.cuts.dimmed`: a fade from black made the
+    whole plate darker); None without a record of ``found``.
     """
     from ..video.cuts import dimmed, shots
 
