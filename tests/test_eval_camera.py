@@ -647,6 +647,14 @@ def test_eval_camera_exits_1_on_a_wrong_verdict_with_the_json_still_printed(tmp_
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 1 and "out_camera.json records this output's camera as 'pan-left', not 'pan-right'" in said[0]
     assert json.loads(capsys.readouterr().out)["correct"] is False
+    # A --track zoom-in judged by the preset's name: its zoom was about the face, which only its record holds.
+    (tmp_path / "out_camera.json").write_text(json.dumps({"options": {"camera": "zoom-in", "track": True}}))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="facecam"):
+        main(args + ["--camera", "zoom-in"])
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "records a --track run, whose zoom is about the face" in said[0]
+    capsys.readouterr()
     assert main(args + ["--camera", "pan-left"]) == 0
     assert json.loads(capsys.readouterr().out)["correct"] is True
     assert main(["eval", "camera", "--input", str(tmp_path / "missing.mp4"), "--output", str(tmp_path / "out.mp4"),

@@ -144,7 +144,7 @@ def run_camera(args: argparse.Namespace) -> int:
 
 def _warn_other_camera(output: str, camera: str) -> None:
     """A preset named for an output whose run record (``<name>_camera.json`` beside it, as ``facecam
-    generate`` writes it) says another camera made it: one warning line. Two runs into one folder (the
+    generate`` writes it) says another camera made it, or a ``--track`` zoom-in: one warning line. Two runs into one folder (the
     README's zoom-in after its arc-left) left a judge of the first move reading the second's video, and a
     bare WRONG."""
     from ..camera.trajectory import PRESETS
@@ -153,15 +153,21 @@ def _warn_other_camera(output: str, camera: str) -> None:
     if camera not in PRESETS or not record.is_file():
         return
     try:
-        made = json.loads(record.read_text()).get("options", {}).get("camera")
+        options = json.loads(record.read_text()).get("options", {})
+        made, tracked = options.get("camera"), bool(options.get("track"))
     except (ValueError, AttributeError, OSError):
         return
-    if isinstance(made, str) and made != camera:
-        import logging
+    import logging
 
+    if isinstance(made, str) and made != camera:
         logging.getLogger("facecam").warning(
             f"facecam: warning: {record} records this output's camera as {made!r}, not {camera!r}; "
             f"--camera {record} judges it by the move it was made with")
+    elif tracked and camera == "zoom-in":
+        # A preset's zoom is judged about the point that keeps the head in, --track's is about the face.
+        logging.getLogger("facecam").warning(
+            f"facecam: warning: {record} records a --track run, whose zoom is about the face; "
+            f"--camera {record} judges it about that point")
 
 
 def camera_table(verdict) -> str:
