@@ -144,9 +144,9 @@ def run_camera(args: argparse.Namespace) -> int:
 
 def _warn_other_camera(output: str, camera: str) -> None:
     """A preset named for an output whose run record (``<name>_camera.json`` beside it, as ``facecam
-    generate`` writes it) says another camera made it, or a ``--track`` zoom-in: one warning line. Two runs into one folder (the
-    README's zoom-in after its arc-left) left a judge of the first move reading the second's video, and a
-    bare WRONG."""
+    generate`` writes it) says another camera made it, or a ``--track`` zoom-in: one warning line. Two runs
+    into one folder (the README's zoom-in after its arc-left) left a judge of the first move reading the
+    second's video, and a bare WRONG."""
     from ..camera.trajectory import PRESETS
 
     record = Path(output).with_name(Path(output).stem + "_camera.json")

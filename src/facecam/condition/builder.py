@@ -391,11 +391,11 @@ def warn_mesh_leaves(track: LandmarkTrack, points: np.ndarray, size: tuple[int, 
     instead): a zoom-in on a close-up whose face is wider than the zoomed frame, or a keyframe file's move,
     cut the head off without a word. A source whose own first-frame mesh is not inside the frame is left
     alone."""
-    if not mesh_inside(track.points[:1], size) or mesh_inside(points, size):
+    outside = mesh_outside(points, size)
+    if not outside.any() or not mesh_inside(track.points[:1], size):
         return
     import logging
 
-    outside = mesh_outside(points, size)
     worst = float(outside.mean(axis=1).max())
     if worst < MESH_LEAVES:  # a few points of the jaw's outline at the edge (lp_d0 under zoom-in: 1 frame, under 0.5%)
         return

@@ -423,8 +423,9 @@ class PersonLayers:
 
     The segmentation is unioned with the face oval (a cartoon or a heavily made-up
     face may be missed by the selfie model), averaged over three frames against
-    flicker (never across one of ``breaks``: a cut, or the face found or lost; :func:`clip_shots`), and feathered across its edge (antialiased; no band of the source's
-    background rides along with the person). ``alpha == 255`` on the mask's
+    flicker (never across one of ``breaks``: a cut, or the face found or lost; :func:`clip_shots`), and
+    feathered across its edge (antialiased; no band of the source's background rides along with the
+    person). ``alpha == 255`` on the mask's
     interior (the *core*): there the person hides the background; the background
     layer shows this frame's own pixels except under the feathered rim and 4 px
     beyond it (:meth:`FrameRenderer.render`), where it shows the plate, so a still

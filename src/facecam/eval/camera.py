@@ -761,8 +761,9 @@ def evaluate_camera(input_path: str, output_path: str, camera: str | CameraTraje
             f"the judge expects the clip the engine saw (<name>_input.mp4 from facecam generate), not the raw "
             f"source, or its crop shows as a camera move")
     traj = camera if isinstance(camera, CameraTrajectory) else load_camera(camera, len(gen), strength)
-    return evaluate_clips(src, gen, traj, tolerances, frame, stride, near=chosen_face(camera),
-                          head_zoom=isinstance(camera, str) and _run_record(camera) is None)
+    record = None if isinstance(camera, CameraTrajectory) else _run_record(camera)
+    return evaluate_clips(src, gen, traj, tolerances, frame, stride, near=chosen_face(record),
+                          head_zoom=isinstance(camera, str) and record is None)
 
 
 def _run_record(spec: str) -> Optional[dict]:
@@ -790,7 +791,7 @@ def _zoom_about_head(traj: CameraTrajectory, points_in: dict, size: tuple[int, i
     from ..face.landmarks import LandmarkTrack
 
     found = [np.asarray(p, np.float64) for p in points_in.values() if p is not None]
-    if not found or float(np.max(traj.zoom)) <= 1.0 + 1e-6:
+    if not found:
         return traj
     points = np.zeros((len(found), 478, 3))
     for k, p in enumerate(found):
@@ -798,17 +799,12 @@ def _zoom_about_head(traj: CameraTrajectory, points_in: dict, size: tuple[int, i
     return keep_head_in_zoom(traj, LandmarkTrack(points, np.ones(len(found), bool), size), size)
 
 
-def chosen_face(camera) -> Optional[tuple[float, float]]:
-    """The re-angled face's nose tip in the input crop, from a run's ``_camera.json`` whose first face frame
-    showed several people (``framing.faces``); None otherwise (one face: Face Mesh's own choice is it)."""
-    import json
-    from pathlib import Path
-
-    if isinstance(camera, CameraTrajectory) or Path(str(camera)).suffix.lower() != ".json":
-        return None
-    try:
-        framing = json.loads(Path(camera).read_text()).get("framing") or {}
-    except (OSError, ValueError, AttributeError):
+def chosen_face(record: Optional[dict]) -> Optional[tuple[float, float]]:
+    """The re-angled face's nose tip in the input crop, from a run's ``_camera.json`` (``record``, as
+    :func:`_run_record` reads it) whose first face frame showed several people (``framing.faces``); None
+    otherwise (one face: Face Mesh's own choice is it)."""
+    framing = (record or {}).get("framing")
+    if not isinstance(framing, dict):
         return None
     point = framing.get("nose_in_crop")
     if int(framing.get("faces", 1)) < 2 or not isinstance(point, list) or len(point) != 2:
