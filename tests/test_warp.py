@@ -1444,3 +1444,113 @@ def test_the_frames_own_wall_under_the_rim_takes_no_colour_from_the_person():
     changed = np.any(renderer.region[..., :3] != before[..., :3], axis=2)
     assert changed.sum() > 2000  # it did take the frame's wall under the rim
     assert renderer.region[..., 0].max() == 0
+
+
+def _body_touching_both_sides(H: int, W: int, T: int = 2):
+    """A face high up and a textured body filling the frame's lower half from edge to edge, on a blue wall."""
+    from facecam.engines.warp import surface_vertices
+    from facecam.engines.warp_mesh import face_surface
+    from facecam.face.pose import focal_length, intrinsics, template_points
+
+    f = focal_length((H, W))
+    K0 = intrinsics((H, W), f)
+    surface = face_surface()
+    points = np.repeat((template_points() * 80.0 + (W / 2, 90.0, 0.0))[None], T, axis=0)
+    plane_depth = f + 80.0
+    src2d, world = surface_vertices(points, K0, plane_depth, surface)
+    rng = np.random.default_rng(0)
+    layers = np.zeros((T, H, W, 4), np.uint8)
+    layers[..., 2] = 200                                        # the wall: blue
+    layers[:, 160:, :, 0] = np.clip(rng.normal(170.0, 8.0, (H - 160, W)), 0, 255).astype(np.uint8)
+    layers[:, 160:, :, 1] = layers[:, 160:, :, 0]
+    layers[:, 160:, :, 2] = 60                                  # the body: a yellowish weave
+    layers[:, 160:, :, 3] = 255
+    return K0, f, plane_depth, surface, src2d, world, layers
+
+
+@pytest.mark.parametrize("side", [1.0, -1.0])
+def test_a_body_cut_by_the_frames_side_reaches_the_views_edge_and_the_face_does_not_move(side, monkeypatch):
+    """An orbit tilts the person's plane, so its far side (an arc-up's lower corners) lands inside the
+    view and the body, cut by the frame there, ended in a strip of wall (lp_d0's jacket under arc-up and
+    arc-left). Small gaps are now closed by stretching the person near the edge; the face stays put."""
+    from facecam.condition.project import PinholeCamera
+    from facecam.engines import warp
+    from facecam.engines.warp import FrameRenderer, background_canvas, plane_homography
+
+    H, W = 240, 200
+    K0, f, plane_depth, surface, src2d, world, layers = _body_touching_both_sides(H, W)
+    turn = np.deg2rad(10.0 * side)                                 # a yaw orbit about the plane's centre: a 9 px gap
+    R = np.array([[np.cos(turn), 0.0, np.sin(turn)], [0.0, 1.0, 0.0], [-np.sin(turn), 0.0, np.cos(turn)]])
+    pivot = np.array([0.0, 0.0, plane_depth])
+    camera = PinholeCamera(K0, R, pivot - R @ pivot)
+    person_h, bg_h = plane_homography(K0, camera, plane_depth), plane_homography(K0, camera, 2 * plane_depth)
+    canvas, offset = background_canvas(layers, [bg_h], (H, W))
+
+    def render():
+        return FrameRenderer((H, W), canvas, offset, surface).render(layers[0], src2d[0], world[0], camera,
+                                                                   person_h, bg_h).astype(int)
+
+    out = render()
+    monkeypatch.setattr(FrameRenderer, "edge_pull", lambda self, h, mesh: None)
+    before = render()
+    far = slice(0, 3) if side > 0 else slice(W - 3, W)             # the side the turn pushed inwards
+    body_rows = slice(200, 230)
+    assert before[body_rows, far, 2].mean() > 100                 # without the pull: the body fading into the wall
+    assert (out[body_rows, far, 2] <= 62).all()                   # with it: the body (blue 60), up to the edge
+    mesh = src2d[0, :surface.ring_start]                           # the face's box, well inside the zone's end
+    x0, y0 = np.floor(mesh.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(mesh.max(axis=0)).astype(int)
+    face = (slice(max(0, y0), y1), slice(max(0, x0) + 10, x1 - 10))
+    assert np.abs(out[face] - before[face]).max() <= 1
+    fabric = out[body_rows, :, 0].astype(float)                    # the weave keeps a texture, no streaks
+    assert fabric[:, :10].std(axis=1).mean() > 3.0
+
+
+def test_edge_pull_closes_a_small_gap_fully_a_wide_one_by_a_quarter_of_its_zone_and_spares_the_face():
+    """The stretch's numbers: at the view's edge the plane reads the frame's edge (gap closed), the
+    reads stay in order (no fold), they are unchanged beyond the zone, and a zone cut short by a face
+    near the edge limits the pull beside the face, not below it."""
+    from facecam.engines.warp import EDGE_CLEAR, EDGE_PULL, EDGE_RAMP, FrameRenderer, background_canvas
+    from facecam.engines.warp_mesh import face_surface
+
+    H, W = 240, 200
+    layers = np.zeros((1, H, W, 4), np.uint8)
+    canvas, offset = background_canvas(layers, [np.eye(3)], (H, W))
+    renderer = FrameRenderer((H, W), canvas, offset, face_surface(), scale=1)
+    M = renderer.margin
+    xs, ys = renderer.xs, renderer.ys
+    centre = np.array([[W / 2, H / 2]])
+    mesh = centre + np.array([[-30.0, -40.0], [30.0, 40.0]])      # a face box in the middle
+
+    def zoom_out(s):  # source -> target: shrink about the centre (the view shows beyond every side)
+        c = np.array([W / 2, H / 2])
+        return np.array([[s, 0.0, (1 - s) * c[0]], [0.0, s, (1 - s) * c[1]], [0.0, 0.0, 1.0]])
+
+    h = zoom_out(0.95)                                             # gaps of 5 px left and right, 6 at the top
+    px, py = renderer.plane_map(h, (M, M))
+    pull = renderer.edge_pull(h, mesh)
+    assert pull is not None
+    qx, qy = px.copy(), py.copy()
+    pull.apply(qx, qy, xs, ys)
+    assert px[:, 0].max() < M - 4 and np.abs(qx[:, 0] - M).max() < 0.01     # left: read at the frame's edge
+    assert np.abs(qx[:, -1] - (M + W - 1)).max() < 0.01                       # right
+    assert np.abs(qy[0, 60:140] - M).max() < 0.01                             # top
+    assert (np.diff(qx, axis=1) > 0.3).all() and (np.diff(qy, axis=0) > 0.3).all()  # in order, at most ~3x
+    inner = (slice(120, 240), slice(70, 130))                      # beyond every zone (they end 6.2 px before the face)
+    assert np.abs(qx[inner] - px[inner]).max() < 1e-3
+    assert np.abs(qy[80:, :] - py[80:, :]).max() < 1e-3           # below the top zone
+
+    h = zoom_out(0.6)                                              # a wide gap: the pull stops at its cap
+    px, py = renderer.plane_map(h, (M, M))
+    qx, qy = px.copy(), py.copy()
+    renderer.edge_pull(h, mesh).apply(qx, qy, xs, ys)
+    zone = 70.0 - EDGE_CLEAR * np.hypot(H, W)                      # left zone: up to the face box, less the clearance
+    assert np.abs((qx[:, 0] - px[:, 0]) - min(EDGE_PULL * np.hypot(H, W), zone / 4)).max() < 0.01
+
+    near = np.array([[5.0, 60.0], [60.0, 160.0]])                  # a face at the left edge: no pull beside it ...
+    qx, qy = px.copy(), py.copy()
+    renderer.edge_pull(h, near).apply(qx, qy, xs, ys)
+    assert np.abs(qx[:167, :20] - px[:167, :20]).max() < 1e-3
+    ramp = 160.0 + EDGE_CLEAR * np.hypot(H, W) + EDGE_RAMP * np.hypot(H, W)   # ... but below the chin, once the zone
+    assert np.abs((qx[int(ramp) + 1:, 0] - px[int(ramp) + 1:, 0]) - EDGE_PULL * np.hypot(H, W)).max() < 0.01  # is wide
+    assert qx[:, -1].max() < px[:, -1].max() - 1.0                 # the right edge is still pulled

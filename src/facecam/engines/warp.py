@@ -25,8 +25,11 @@ person
     The face's outer ring lies on this plane, so the two warps meet without a seam.
     Where a view shows more than the source frame did, the person goes on beyond
     its edge: below it the body continues (:func:`continue_below`); beside and
-    above it the edge's outline and texture go on for :data:`BEYOND_FADE` of the
-    frame diagonal, fading out (:func:`extend_beyond`), instead of a straight cut.
+    above it a gap of up to :data:`EDGE_PULL` of the diagonal is closed by
+    stretching the person near the edge, away from the face
+    (:meth:`FrameRenderer.edge_pull`), and what remains of it takes the edge's
+    outline and texture for :data:`BEYOND_FADE` of the frame diagonal, fading out
+    (:func:`extend_beyond`), instead of a straight cut.
 background
     a plane :data:`BACKGROUND_DEPTH` times further away. Where the person hides
     it in the current frame, the background seen in the other frames is used
@@ -115,6 +118,10 @@ MISSED_LIKE = 25.0   # grey levels: ... when at most this far from the colour of
 MISSED_CLOSE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # half-size px: closes a blurred finger's gaps
 MISSED_DIFF = 40     # grey levels (any channel) from a still, well-seen plate: not the wall
 BEYOND_FADE = 0.06  # of the diagonal: beside and above the frame the person fades out over this many source px
+EDGE_PULL = 0.03   # of the diagonal: the most of a view's gap beside or above the frame closed by stretching the person
+EDGE_ZONE = 0.35   # of the frame's width (height): how far in from its edge that stretch spreads at most
+EDGE_CLEAR = 0.02  # of the diagonal: the stretch stops this far from the face mesh's box ...
+EDGE_RAMP = 0.1    # ... and below the chin widens to EDGE_ZONE over this much of the diagonal
 BELOW_BAND = 0.03  # of the diagonal: the rows above the frame's lower edge whose texture continues below it
 BELOW_OPAQUE = 24  # alpha levels: a band pixel this much more transparent than the last row's keeps its colour
 BELOW_SMOOTH = 2.0  # pixels: the smoothing that splits the band into colour and detail
@@ -857,6 +864,56 @@ class FrameRenderer:
             np.divide(my, w, out=my)
         return mx, my
 
+    def edge_pull(self, homography: np.ndarray, mesh: np.ndarray) -> "Optional[EdgePull]":
+        """The stretch that brings the person plane's reads at the target's left, right and top edges
+        back onto the source frame's edges, or None when no edge reads beyond them.
+
+        An orbit tilts the person's plane, so one side (an arc's far side, an arc-up's lower corners)
+        projects inside the target: beyond it the view shows what the source never had, and the body,
+        cut by the frame there, ended in a strip of wall (``extend_beyond`` fades it out). Where that
+        gap is at most :data:`EDGE_PULL` of the diagonal the plane's reads are instead shifted towards
+        the frame by the gap at the edge, less and less over a zone of at most :data:`EDGE_ZONE` of the
+        frame (a smoothstep, so the stretch has no crease), which ends :data:`EDGE_CLEAR` of the
+        diagonal before the face mesh's box and widens below the chin (:data:`EDGE_RAMP`): the body
+        and hair near the edge widen a little, the face does not move. A wider gap is closed by a quarter of the zone at most (a stretch of at most
+        1.6x) and the rest fades as before. Below the frame the body already continues
+        (``continue_below``).
+
+        ``homography``: the person plane's (source -> target); ``mesh``: ``(468, 2+)`` target pixels.
+        """
+        H, W = self.size
+        Hi = np.linalg.inv(homography)
+        Hi = Hi / Hi[2, 2]
+        diagonal = float(np.hypot(H, W))
+        clear = EDGE_CLEAR * diagonal
+        x0, y0 = mesh[:, :2].min(axis=0)
+        x1, y1 = mesh[:, :2].max(axis=0)
+        rows = np.arange(H, dtype=np.float64)
+        cols = np.arange(W, dtype=np.float64)
+        # Beside the face the zone ends short of the mesh's box; below the chin it widens to the full
+        # zone over EDGE_RAMP of the diagonal (the body under a face near the edge is stretched too).
+        below = smoothstep(np.clip((rows - y1 - clear) / (EDGE_RAMP * diagonal), 0.0, 1.0))
+        beside = (x0 - clear, W - 1 - x1 - clear)
+        zones = [np.minimum(EDGE_ZONE * W, b + below * (EDGE_ZONE * W - b)) for b in beside]
+        zones.append(np.full(W, min(EDGE_ZONE * H, y0 - clear)))
+
+        def read(x, y, axis):  # source coordinate (frame pixels) read at target (x, y) by the plane
+            w = Hi[2, 0] * x + Hi[2, 1] * y + 1.0
+            return (Hi[axis, 0] * x + Hi[axis, 1] * y + Hi[axis, 2]) / w
+
+        gaps = (-read(0.0, rows, 0), read(float(W - 1), rows, 0) - (W - 1), -read(cols, 0.0, 1))
+        shifts = []
+        for gap, zone in zip(gaps, zones):
+            zone = np.maximum(zone, 0.0)
+            shift = np.where(zone >= 8.0, np.clip(gap, 0.0, np.minimum(EDGE_PULL * diagonal, zone / 4.0)), 0.0)
+            if shift.max() <= 0.0:
+                shifts.append(None)
+                continue
+            shifts.append((shift.astype(np.float32), np.maximum(zone, 1.0).astype(np.float32)))
+        if all(v is None for v in shifts):
+            return None
+        return EdgePull(W, H, *shifts)
+
     def upsample(self, coarse: np.ndarray) -> np.ndarray:
         """Full-resolution ``(H, W)`` map from a coarse one (bilinear; borders extrapolated linearly)."""
         H, W = self.size
@@ -1026,13 +1083,16 @@ class FrameRenderer:
         # Person plane, with the face surface's own map where it covers the target.
         M = self.margin
         px, py = self.plane_map(person_h, (M, M))
+        target = project(world, camera)
+        pull = self.edge_pull(person_h, target[:self.surface.ring_start])
+        if pull is not None:
+            pull.apply(px, py, self.xs, self.ys)
         # Which margins the reads reach (a coarse map's upsampling extrapolates by up to half a cell; a
         # cubic read touches 2 pixels beyond its position): only those are filled this frame.
         slack = self.scale + 2
         reach_lo_x, reach_hi_x, reach_lo_y = px.min() - slack, px.max() + slack, py.min() - slack
         px, py = self.upsample(px), self.upsample(py)
         np.minimum(px, W + 2 * M + 1, out=px)  # beyond the margin's right edge: the transparent gap, never the atlas
-        target = project(world, camera)
         atlas_ok = None if self.atlas is None else self.atlas.matches(self.atlas.shape_of(world))
         # The face map marks its atlas reads by ATLAS_TAG (far beyond any frame read) and they are
         # moved to the atlas's place here: a frame read beyond the right edge (a close-up's rings)
@@ -1049,8 +1109,10 @@ class FrameRenderer:
             in_frame = ~on_atlas
             fx -= np.float32(ATLAS_TAG - self.atlas_x) * on_atlas
             fx += np.float32(M) * in_frame
-            np.minimum(fx, W + 2 * M + 1, out=fx, where=in_frame)
             fy += np.float32(M) * in_frame
+            if pull is not None:  # the rings around the face stretch with the plane they join (none in the mesh)
+                pull.apply(fx, fy, self.full_xs[box[1]], self.full_ys[box[0]], where=in_frame)
+            np.minimum(fx, W + 2 * M + 1, out=fx, where=in_frame)
             reads = covered & in_frame
             if reads.any():
                 reach_lo_x, reach_hi_x = min(reach_lo_x, fx[reads].min() - 2), max(reach_hi_x, fx[reads].max() + 2)
@@ -1107,6 +1169,46 @@ class FrameRenderer:
         alpha *= 1.0 / 255.0
         blended = cv2.blendLinear(person, background, alpha, 1.0 - alpha)
         return cv2.cvtColor(blended, cv2.COLOR_RGBA2RGB)
+
+
+class EdgePull:
+    """A stretch of the person plane's reads towards the frame's left, right and top edges
+    (:meth:`FrameRenderer.edge_pull`): each edge's shift and the width of the zone it fades over, per
+    target row (per column for the top), or None."""
+
+    def __init__(self, W: int, H: int, left, right, top) -> None:
+        self.W, self.H = W, H
+        self.left, self.right, self.top = left, right, top
+
+    @staticmethod
+    def _fade(distance: np.ndarray, zone: np.ndarray) -> np.ndarray:
+        return (1.0 - smoothstep(np.clip(distance / zone, 0.0, 1.0))).astype(np.float32)
+
+    def apply(self, mx: np.ndarray, my: np.ndarray, xs: np.ndarray, ys: np.ndarray,
+              where: Optional[np.ndarray] = None) -> None:
+        """Shift the backward maps ``mx``, ``my`` ``(len(ys), len(xs))`` read at target columns ``xs`` and
+        rows ``ys``, in place (only at ``where`` when given)."""
+        rows = np.clip(np.round(ys).astype(int), 0, self.H - 1)
+        cols = np.clip(np.round(xs).astype(int), 0, self.W - 1)
+        dx = np.zeros(mx.shape, np.float32)
+        if self.left is not None:
+            shift, zone = self.left
+            dx += shift[rows, None] * self._fade(xs[None, :], zone[rows, None])
+        if self.right is not None:
+            shift, zone = self.right
+            dx -= shift[rows, None] * self._fade(np.float32(self.W - 1) - xs[None, :], zone[rows, None])
+        dy = None
+        if self.top is not None:
+            shift, zone = self.top
+            dy = shift[None, cols] * self._fade(ys[:, None], zone[None, cols])
+        if where is None:
+            mx += dx
+            if dy is not None:
+                my += dy
+        else:
+            np.add(mx, dx, out=mx, where=where)
+            if dy is not None:
+                np.add(my, dy, out=my, where=where)
 
 
 def extend_beyond(layer: np.ndarray, out: np.ndarray, band: float, reach: float,
