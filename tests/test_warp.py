@@ -1280,6 +1280,32 @@ def test_a_gap_of_wall_in_a_stretched_read_is_closed_with_the_skin_but_not_where
     assert np.array_equal(person[plain], before[plain])  # read 1:1: a real gap, left open
 
 
+def test_the_side_of_the_head_is_closed_with_the_skin_where_magnified_however_wide_the_wall_read_there():
+    """Beside the jaw the source shows wall (the neck is narrower than the jaw); an arc that turns
+    that side of the head towards the camera magnified it into a notch of wall between the jaw and
+    the neck, too wide for close_gaps. Inside the head's side (head_side's mask) a magnified read is
+    made opaque with the skin's colour; a read at 1:1 there (nothing turned) keeps its wall."""
+    from facecam.engines.warp import soften_stretch
+
+    person, fx, fy, source = stretched_face()
+    source[40:100, 200:207] = (235, 235, 235, 0)   # wall over 60 rows of the stretched strip (56 px wide out)
+    source[40:100, 240:246] = (235, 235, 235, 0)   # and where the map reads 1:1
+    person = cv2.remap(source, fx, fy, cv2.INTER_LINEAR)
+    box, covered = (slice(0, 120), slice(0, 160)), np.ones((120, 160), bool)
+    side = np.zeros((120, 160), np.uint8)
+    side[30:110, :] = 255                          # the head's side covers both
+    without = person.copy()
+    soften_stretch(without, box, covered, fx, fy, source)
+    soften_stretch(person, box, covered, fx, fy, source, side)
+    stretched, plain = np.s_[50:90, 10:40], np.s_[50:90, 93:98]
+    assert without[stretched][..., 3].max() < 30                 # too wide for close_gaps alone
+    assert person[stretched][..., 3].min() > 240                 # closed
+    skin = person[10:25, 10:40, :3].reshape(-1, 3).astype(np.float32).mean(axis=0)
+    assert np.abs(person[stretched][..., :3].reshape(-1, 3).mean(axis=0) - skin).max() < 6
+    assert person[plain][..., 3].max() == 0                      # read 1:1: the wall stays
+    assert np.array_equal(person[:30], without[:30])             # outside the mask: as before
+
+
 def test_close_gaps_fills_a_hole_and_leaves_a_straight_soft_outline_as_it_was():
     from facecam.engines.warp import close_gaps
 

@@ -16,7 +16,8 @@ face
     about 3x in some direction (the side of the head a frontal source saw
     edge-on, turned towards the camera), the read's streaks give way to its
     smoothed colour and the mirrored grain of the face beside it
-    (:func:`soften_stretch`).
+    (:func:`soften_stretch`), and the person is opaque out to the second ring
+    (:meth:`FrameRenderer.head_side`): the side of the jaw, not the wall beside it.
 person
     hair, ears, neck and body (MediaPipe selfie segmentation, feathered across
     its edge, plus what it missed beside the person on a still background:
@@ -118,6 +119,7 @@ MISSED_LIKE = 25.0   # grey levels: ... when at most this far from the colour of
 MISSED_CLOSE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # half-size px: closes a blurred finger's gaps
 MISSED_DIFF = 40     # grey levels (any channel) from a still, well-seen plate: not the wall
 BEYOND_FADE = 0.06  # of the diagonal: beside and above the frame the person fades out over this many source px
+SOLID_RING = 1     # RING_SCALES index (1.25x the oval): a magnified read is opaque out to this ring (head_side)
 EDGE_PULL = 0.03   # of the diagonal: the most of a view's gap beside or above the frame closed by stretching the person
 EDGE_ZONE = 0.35   # of the frame's width (height): how far in from its edge that stretch spreads at most
 EDGE_CLEAR = 0.02  # of the diagonal: the stretch stops this far from the face mesh's box ...
@@ -914,6 +916,29 @@ class FrameRenderer:
             return None
         return EdgePull(W, H, *shifts)
 
+    def head_side(self, target: np.ndarray, box: tuple, covered: np.ndarray, fx: np.ndarray,
+                  fy: np.ndarray) -> np.ndarray:
+        """``(h, w)`` uint8 over the face map's ``box``: 255 inside the face surface's ring
+        :data:`SOLID_RING` as the target view projects it (antialiased), 0 outside and where the
+        map (``fx``, ``fy`` in the renderer's source) reads beyond the frame (that fades out).
+
+        Between the face oval and that ring the surface is the side of the head: a view that turns
+        it towards the camera magnifies what the source saw there, and where that was the wall beside
+        the jaw (the neck is narrower than the jaw) the magnified read drew a notch of wall between
+        the jaw and the neck (lp_d0 and lp_d9 under the arcs). ``soften_stretch`` closes the
+        person's outline up to this ring where the read is magnified, with the skin's colour.
+        """
+        rows, cols = box
+        n = len(self.surface.oval)
+        first = self.surface.ring_start + SOLID_RING * n
+        ring = target[first:first + n, :2] - (cols.start, rows.start)
+        mask = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.uint8)
+        cv2.fillPoly(mask, [np.round(ring * 4).astype(np.int32)], 255, cv2.LINE_AA, 2)
+        H, W = self.size
+        M = self.margin
+        mask[covered & ((fx < M) | (fx > M + W - 1) | (fy < M) | (fy > M + H - 1))] = 0
+        return mask
+
     def upsample(self, coarse: np.ndarray) -> np.ndarray:
         """Full-resolution ``(H, W)`` map from a coarse one (bilinear; borders extrapolated linearly)."""
         H, W = self.size
@@ -1162,7 +1187,7 @@ class FrameRenderer:
             mixed += w * (read.astype(np.float32) - mixed)
             person[sub] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
         if face is not None:
-            soften_stretch(person, *face[:4], layer)
+            soften_stretch(person, *face[:4], layer, self.head_side(target, *face[:4]))
         if below is not None and below.any():
             continue_below(person[below_rows], self.extended, px[below_rows], texture_y, below, self.band)
         alpha = cv2.extractChannel(person, 3).astype(np.float32)
@@ -1295,7 +1320,7 @@ STRETCH_GRAIN = 8    # grey levels: the mirrored detail is limited to this (skin
 
 
 def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.ndarray, fy: np.ndarray,
-                   source: np.ndarray) -> None:
+                   source: np.ndarray, solid: Optional[np.ndarray] = None) -> None:
     """Where the face surface magnifies its source strongly in some direction, replace the streaks with
     a smooth colour and the texture of the nearest unstretched face, mirrored, in place.
 
@@ -1313,6 +1338,9 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     hole in the cheek), the added opacity and the soft rim's read (part wall) take the fill's colour.
     The map is sampled every :data:`STRETCH_GRID` pixels, counted only where its gradient saw covered
     pixels on both sides, and only the pixels the fill reaches are worked on.
+
+    ``solid`` (uint8, the box's shape: :meth:`FrameRenderer.head_side`) marks where the outline is
+    closed whatever the gap's width: the side of the head, where the read is wall beside the jaw.
     """
     q = STRETCH_GRID
     h, w = covered.shape
@@ -1372,6 +1400,8 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     # The outline too is the person's: a stretched read of the matte's edge draws it as streaks, and a
     # notch of wall beside the source's outline (under the ear) as a hole inside the magnified cheek.
     closed = close_gaps(alpha)[here]
+    if solid is not None:
+        np.maximum(closed, solid[y0:y1, x0:x1], out=closed)
     alpha = alpha[here]
     # The outline's weight, twice the fill's: strong edges (the outline's own) do not hold it back.
     reach = np.minimum(2.0 * wgt, 1.0)
@@ -1449,7 +1479,8 @@ def smoothed(rgb: np.ndarray, opaque: Optional[np.ndarray] = None) -> np.ndarray
 
     With ``opaque`` (a uint8 mask, 255 on the person's opaque core), each pixel takes the mean of the core's
     colours around it (a Gaussian weighted by the mask), so the soft rim takes the person's colour, not the
-    wall's it holds; where no core lies within the Gaussian's reach, the plain mean."""
+    wall's it holds; where no core lies within the Gaussian's reach, the core's colour from further away
+    (:func:`pull_push`), and the plain mean only when the image holds no core at all."""
     h, w = rgb.shape[:2]
     quarter = ((w + 3) // 4, (h + 3) // 4)
     sigma = 0.25 * STRETCH_BLUR
@@ -1466,6 +1497,9 @@ def smoothed(rgb: np.ndarray, opaque: Optional[np.ndarray] = None) -> np.ndarray
         colour = cv2.divide(cv2.cvtColor(sums, cv2.COLOR_RGBA2RGB), cv2.merge([np.maximum(share, 0.03)] * 3),
                             scale=255.0)
         use = np.minimum(share, np.float32(255 * OPAQUE_REACH)) * np.float32(1 / (255 * OPAQUE_REACH))
+        known = use >= 1.0
+        if known.any():  # beyond the core's reach: its colour carried on (a pull-push), not the wall's
+            plain = pull_push(colour, known.astype(np.float32))
         plain = cv2.blendLinear(colour, plain.astype(np.float32), use, 1.0 - use)
         plain = np.clip(plain + 0.5, 0, 255).astype(np.uint8)
     return cv2.resize(plain, (w, h), interpolation=cv2.INTER_LINEAR)
