@@ -1212,28 +1212,32 @@ class EdgePull:
     def apply(self, mx: np.ndarray, my: np.ndarray, xs: np.ndarray, ys: np.ndarray,
               where: Optional[np.ndarray] = None) -> None:
         """Shift the backward maps ``mx``, ``my`` ``(len(ys), len(xs))`` read at target columns ``xs`` and
-        rows ``ys``, in place (only at ``where`` when given)."""
+        rows ``ys`` (both increasing), in place (only at ``where`` when given). Only the columns (rows)
+        within a zone's reach are worked on."""
         rows = np.clip(np.round(ys).astype(int), 0, self.H - 1)
         cols = np.clip(np.round(xs).astype(int), 0, self.W - 1)
-        dx = np.zeros(mx.shape, np.float32)
+        parts = []  # (map, slice of it, shift)
         if self.left is not None:
             shift, zone = self.left
-            dx += shift[rows, None] * self._fade(xs[None, :], zone[rows, None])
+            n = int(np.searchsorted(xs, zone.max()))
+            part = np.s_[:, :n]
+            parts.append((mx, part, shift[rows, None] * self._fade(xs[None, :n], zone[rows, None])))
         if self.right is not None:
             shift, zone = self.right
-            dx -= shift[rows, None] * self._fade(np.float32(self.W - 1) - xs[None, :], zone[rows, None])
-        dy = None
+            n = int(np.searchsorted(xs, np.float32(self.W - 1) - zone.max()))
+            part = np.s_[:, n:]
+            parts.append((mx, part, -shift[rows, None] * self._fade(np.float32(self.W - 1) - xs[None, n:],
+                                                                    zone[rows, None])))
         if self.top is not None:
             shift, zone = self.top
-            dy = shift[None, cols] * self._fade(ys[:, None], zone[None, cols])
-        if where is None:
-            mx += dx
-            if dy is not None:
-                my += dy
-        else:
-            np.add(mx, dx, out=mx, where=where)
-            if dy is not None:
-                np.add(my, dy, out=my, where=where)
+            n = int(np.searchsorted(ys, zone.max()))
+            part = np.s_[:n, :]
+            parts.append((my, part, shift[None, cols] * self._fade(ys[:n, None], zone[None, cols])))
+        for target, part, delta in parts:
+            if where is None:
+                target[part] += delta
+            else:
+                np.add(target[part], delta, out=target[part], where=where[part])
 
 
 def extend_beyond(layer: np.ndarray, out: np.ndarray, band: float, reach: float,
