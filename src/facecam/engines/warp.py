@@ -73,6 +73,7 @@ from typing import TYPE_CHECKING, Optional
 
 import cv2
 import numpy as np
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.signal import savgol_filter
 
 from ..condition.project import PinholeCamera, lift, orbit_pivot, project, trajectory_cameras
@@ -122,8 +123,8 @@ BEYOND_FADE = 0.06  # of the diagonal: beside and above the frame the person fad
 SOLID_RING = 1     # RING_SCALES index (1.25x the oval): a magnified read is opaque out to this ring (head_side)
 EDGE_PULL = 0.03   # of the diagonal: the most of a view's gap beside or above the frame closed by stretching the person
 EDGE_ZONE = 0.35   # of the frame's width (height): how far in from its edge that stretch spreads at most
-EDGE_CLEAR = 0.02  # of the diagonal: the stretch stops this far from the face mesh's box ...
-EDGE_RAMP = 0.1    # ... and below the chin widens to EDGE_ZONE over this much of the diagonal
+EDGE_CLEAR = 0.02  # of the diagonal: the stretch stops this far from the face mesh's outline ...
+EDGE_RAMP = 0.1    # ... and its zone's width changes over this much of the diagonal at the quickest
 BELOW_BAND = 0.03  # of the diagonal: the rows above the frame's lower edge whose texture continues below it
 BELOW_OPAQUE = 24  # alpha levels: a band pixel this much more transparent than the last row's keeps its colour
 BELOW_SMOOTH = 2.0  # pixels: the smoothing that splits the band into colour and detail
@@ -876,10 +877,12 @@ class FrameRenderer:
         gap is at most :data:`EDGE_PULL` of the diagonal the plane's reads are instead shifted towards
         the frame by the gap at the edge, less and less over a zone of at most :data:`EDGE_ZONE` of the
         frame (a smoothstep, so the stretch has no crease), which ends :data:`EDGE_CLEAR` of the
-        diagonal before the face mesh's box and widens below the chin (:data:`EDGE_RAMP`): the body
-        and hair near the edge widen a little, the face does not move. A wider gap is closed by a quarter of the zone at most (a stretch of at most
-        1.6x) and the rest fades as before. Below the frame the body already continues
-        (``continue_below``).
+        diagonal before the face mesh's outline in each row (:func:`face_rows`; beside the jaw the
+        face is narrower than its box, and below the chin the body has the whole width), changing
+        from row to row over :data:`EDGE_RAMP` of the diagonal at the quickest: the body and hair near
+        the edge widen a little, the face does not move. A wider gap is closed by a quarter of the
+        zone at most (a stretch of at most 1.6x) and the rest fades as before. Below the frame the
+        body already continues (``continue_below``).
 
         ``homography``: the person plane's (source -> target); ``mesh``: ``(468, 2+)`` target pixels.
         """
@@ -889,14 +892,17 @@ class FrameRenderer:
         diagonal = float(np.hypot(H, W))
         clear = EDGE_CLEAR * diagonal
         x0, y0 = mesh[:, :2].min(axis=0)
-        x1, y1 = mesh[:, :2].max(axis=0)
         rows = np.arange(H, dtype=np.float64)
         cols = np.arange(W, dtype=np.float64)
-        # Beside the face the zone ends short of the mesh's box; below the chin it widens to the full
-        # zone over EDGE_RAMP of the diagonal (the body under a face near the edge is stretched too).
-        below = smoothstep(np.clip((rows - y1 - clear) / (EDGE_RAMP * diagonal), 0.0, 1.0))
-        beside = (x0 - clear, W - 1 - x1 - clear)
-        zones = [np.minimum(EDGE_ZONE * W, b + below * (EDGE_ZONE * W - b)) for b in beside]
+        zones = [np.minimum(EDGE_ZONE * W, b - clear) for b in face_rows(mesh[:, :2], H, W)]
+        # The zone's width changes from row to row no faster than over EDGE_RAMP of the diagonal (a
+        # running minimum, then a running mean of the same reach: never wider than the rows' own
+        # within `clear` of it, so the chin keeps its clearance too), and the stretch bends the body's
+        # vertical lines only gently.
+        reach = max(1, int(round(0.5 * EDGE_RAMP * diagonal)))
+        window = 2 * (reach + int(np.ceil(clear))) + 1
+        zones = [uniform_filter1d(minimum_filter1d(z, window, mode="nearest"), 2 * reach + 1, mode="nearest")
+                 for z in zones]
         zones.append(np.full(W, min(EDGE_ZONE * H, y0 - clear)))
 
         def read(x, y, axis):  # source coordinate (frame pixels) read at target (x, y) by the plane
@@ -1194,6 +1200,33 @@ class FrameRenderer:
         alpha *= 1.0 / 255.0
         blended = cv2.blendLinear(person, background, alpha, 1.0 - alpha)
         return cv2.cvtColor(blended, cv2.COLOR_RGBA2RGB)
+
+
+def face_rows(mesh: np.ndarray, H: int, W: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of an ``(H, W)`` frame, the room ``(H,)`` left and right of the face: the distance from
+    the frame's left edge to the mesh's convex hull, and from the hull to the right edge. Rows above
+    the hull take the room beside the mesh's box (the hair around the forehead); rows below it (the
+    neck and body) the whole width."""
+    hull = cv2.convexHull(mesh.astype(np.float32)).reshape(-1, 2)
+    y0, y1 = hull[:, 1].min(), hull[:, 1].max()
+    left, right = np.full(H, float(W)), np.full(H, float(W))
+    top = max(0, int(np.ceil(y0)))
+    left[:top] = hull[:, 0].min()
+    right[:top] = W - 1 - hull[:, 0].max()
+    ys = np.arange(top, min(H, int(np.floor(y1)) + 1), dtype=np.float64)
+    if ys.size:
+        # Where each row crosses the hull's edges (a convex polygon: the leftmost and rightmost crossing).
+        a, b = hull, np.roll(hull, -1, axis=0)
+        lo, hi = np.minimum(a[:, 1], b[:, 1]), np.maximum(a[:, 1], b[:, 1])
+        crosses = (ys[:, None] >= lo) & (ys[:, None] <= hi) & (hi > lo)
+        t = (ys[:, None] - a[:, 1]) / np.where(b[:, 1] != a[:, 1], b[:, 1] - a[:, 1], 1.0)
+        x = a[:, 0] + t * (b[:, 0] - a[:, 0])
+        xl = np.where(crosses, x, np.inf).min(axis=1)
+        xr = np.where(crosses, x, -np.inf).max(axis=1)
+        ok = np.isfinite(xl)
+        left[ys[ok].astype(int)] = xl[ok]
+        right[ys[ok].astype(int)] = W - 1 - xr[ok]
+    return left, right
 
 
 class EdgePull:
