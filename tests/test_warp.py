@@ -1524,13 +1524,14 @@ def test_a_body_cut_by_the_frames_side_reaches_the_views_edge_and_the_face_does_
     body_rows = slice(200, 230)
     assert before[body_rows, far, 2].mean() > 100                 # without the pull: the body fading into the wall
     assert (out[body_rows, far, 2] <= 62).all()                   # with it: the body (blue 60), up to the edge
-    mesh = src2d[0, :surface.ring_start]                           # the face's box, well inside the zone's end
+    from facecam.condition.project import project
+    mesh = project(world[0], camera)[:surface.ring_start, :2]      # the face's box in the view, inside the zone's end
     x0, y0 = np.floor(mesh.min(axis=0)).astype(int)
     x1, y1 = np.ceil(mesh.max(axis=0)).astype(int)
     face = (slice(max(0, y0), y1), slice(max(0, x0) + 10, x1 - 10))
     assert np.abs(out[face] - before[face]).max() <= 1
-    fabric = out[body_rows, :, 0].astype(float)                    # the weave keeps a texture, no streaks
-    assert fabric[:, :10].std(axis=1).mean() > 3.0
+    fabric = out[body_rows, far.start - 7 if side < 0 else 0:far.stop + 7 if side > 0 else W, 0].astype(float)
+    assert fabric.std(axis=1).mean() > 3.0                       # the stretched weave keeps a texture, no streaks
 
 
 def test_edge_pull_closes_a_small_gap_fully_a_wide_one_by_a_quarter_of_its_zone_and_spares_the_face():
@@ -1575,9 +1576,22 @@ def test_edge_pull_closes_a_small_gap_fully_a_wide_one_by_a_quarter_of_its_zone_
     zone = 70.0 - EDGE_CLEAR * np.hypot(H, W)                      # left zone: up to the face box, less the clearance
     assert np.abs((qx[:, 0] - px[:, 0]) - min(EDGE_PULL * np.hypot(H, W), zone / 4)).max() < 0.01
 
+    s = 2.5                                                        # a close-up's plane zoomed in 2.5x, shifted right
+    h = np.array([[s, 0.0, 30.0 * s], [0.0, s, -(s - 1) * H / 2], [0.0, 0.0, 1.0]])   # so its left edge reads beyond
+    px, py = renderer.plane_map(h, (M, M))
+    qx, qy = px.copy(), py.copy()
+    side = np.array([[80.0, 120.0]]) + corners * (20.0, 40.0)     # the face 54 px from the left edge: a zone of 54 px
+    renderer.edge_pull(h, side).apply(qx, qy, xs, ys)
+    moved = qx[:, 0] - px[:, 0]
+    cap = (60.0 - EDGE_CLEAR * np.hypot(H, W) - 8.0) / 4.0 * (1 / s)   # a quarter of the zone, less 8 px, times the slope
+    assert abs(moved[120] - cap) < 0.01 and cap < EDGE_PULL * np.hypot(H, W) - 4   # that cap binds, not EDGE_PULL
+    slope, after = np.diff(px, axis=1).min(), np.diff(qx, axis=1).min()
+    assert after >= 0.62 * slope                                   # a stretch of at most 1.6x the plane's: no fold
+
+    px, py = renderer.plane_map(zoom_out(0.6), (M, M))
     near = np.array([[32.5, 110.0]]) + corners * (27.5, 50.0)     # a face at the left edge: no pull beside it ...
     qx, qy = px.copy(), py.copy()
-    renderer.edge_pull(h, near).apply(qx, qy, xs, ys)
+    renderer.edge_pull(zoom_out(0.6), near).apply(qx, qy, xs, ys)
     assert np.abs(qx[:167, :20] - px[:167, :20]).max() < 1e-3
     ramp = 160.0 + EDGE_CLEAR * np.hypot(H, W) + EDGE_RAMP * np.hypot(H, W)   # ... but below the chin, once the zone
     assert np.abs((qx[int(ramp) + 3:, 0] - px[int(ramp) + 3:, 0]) - EDGE_PULL * np.hypot(H, W)).max() < 0.01  # is wide
@@ -1595,3 +1609,17 @@ def test_face_rows_gives_the_room_beside_the_face_outline_in_each_row():
     assert left[65] == pytest.approx(35.0) and right[65] == pytest.approx(119 - 65.0)   # narrower towards the chin
     assert (left[81:] == 120).all() and (right[81:] == 120).all()                        # below it: the whole width
     assert (left[:20] == 20.0).all() and (right[:20] == 119 - 80.0).all()               # above it: the box's room
+
+
+def test_smoothed_carries_the_cores_colour_far_beyond_its_reach_instead_of_the_walls():
+    """A wide hole of wall in a magnified read, far from any opaque pixel, took the plain mean of the
+    read there (the wall's colour: a pale patch on lp_d9's near cheek); it now takes the core's colour."""
+    from facecam.engines.warp import smoothed
+
+    rgb = np.full((96, 96, 3), 235, np.uint8)                     # the wall
+    rgb[:, :24] = (190, 140, 120)                                 # skin, opaque, at the left only
+    opaque = np.zeros((96, 96), np.uint8)
+    opaque[:, :24] = 255
+    out = smoothed(rgb, opaque).astype(int)
+    assert np.abs(out[:, 80:] - (190, 140, 120)).max() <= 3       # 56 px from the skin: still skin
+    assert np.abs(smoothed(rgb).astype(int)[:, 80:] - 235).max() <= 3   # without a core: the plain mean

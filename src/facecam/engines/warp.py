@@ -880,9 +880,10 @@ class FrameRenderer:
         diagonal before the face mesh's outline in each row (:func:`face_rows`; beside the jaw the
         face is narrower than its box, and below the chin the body has the whole width), changing
         from row to row over :data:`EDGE_RAMP` of the diagonal at the quickest: the body and hair near
-        the edge widen a little, the face does not move. A wider gap is closed by a quarter of the
-        zone at most (a stretch of at most 1.6x) and the rest fades as before. Below the frame the
-        body already continues (``continue_below``).
+        the edge widen a little, the face does not move. The shift is also at most a quarter of the
+        zone (less 8 px) times the plane's source pixels per target pixel at the edge, so the stretch
+        stays within 1.6x of the plane's own; what it leaves of a wider gap fades as before. Below the
+        frame the body already continues (``continue_below``).
 
         ``homography``: the person plane's (source -> target); ``mesh``: ``(468, 2+)`` target pixels.
         """
@@ -891,7 +892,7 @@ class FrameRenderer:
         Hi = Hi / Hi[2, 2]
         diagonal = float(np.hypot(H, W))
         clear = EDGE_CLEAR * diagonal
-        x0, y0 = mesh[:, :2].min(axis=0)
+        y0 = mesh[:, 1].min()
         rows = np.arange(H, dtype=np.float64)
         cols = np.arange(W, dtype=np.float64)
         zones = [np.minimum(EDGE_ZONE * W, b - clear) for b in face_rows(mesh[:, :2], H, W)]
@@ -910,10 +911,17 @@ class FrameRenderer:
             return (Hi[axis, 0] * x + Hi[axis, 1] * y + Hi[axis, 2]) / w
 
         gaps = (-read(0.0, rows, 0), read(float(W - 1), rows, 0) - (W - 1), -read(cols, 0.0, 1))
+        # Source pixels per target pixel at each edge: the smoothstep takes at most 1.5 * shift / zone
+        # off that slope, so a cap of a quarter of the zone times the slope keeps 0.625 of it (a stretch
+        # of at most 1.6x the plane's own, zoomed in or not). The cap grows from nothing at a zone of
+        # 8 px, so the shift has no step from row to row where the zone reaches that.
+        slopes = (read(1.0, rows, 0) - read(0.0, rows, 0), read(float(W - 1), rows, 0) - read(float(W - 2), rows, 0),
+                  read(cols, 1.0, 1) - read(cols, 0.0, 1))
         shifts = []
-        for gap, zone in zip(gaps, zones):
+        for gap, zone, slope in zip(gaps, zones, slopes):
             zone = np.maximum(zone, 0.0)
-            shift = np.where(zone >= 8.0, np.clip(gap, 0.0, np.minimum(EDGE_PULL * diagonal, zone / 4.0)), 0.0)
+            cap = np.minimum(EDGE_PULL * diagonal, np.maximum(zone - 8.0, 0.0) / 4.0 * np.maximum(slope, 0.0))
+            shift = np.clip(gap, 0.0, cap)
             if shift.max() <= 0.0:
                 shifts.append(None)
                 continue
@@ -926,7 +934,9 @@ class FrameRenderer:
                   fy: np.ndarray) -> np.ndarray:
         """``(h, w)`` uint8 over the face map's ``box``: 255 inside the face surface's ring
         :data:`SOLID_RING` as the target view projects it (antialiased), 0 outside and where the
-        map (``fx``, ``fy`` in the renderer's source) reads beyond the frame (that fades out).
+        map (``fx``, ``fy`` in the renderer's source) reads outside the frame: beside or above it
+        (where the person fades out), below it (where the body continues) or in the face atlas
+        (inside the oval, opaque anyway).
 
         Between the face oval and that ring the surface is the side of the head: a view that turns
         it towards the camera magnifies what the source saw there, and where that was the wall beside
@@ -1534,7 +1544,7 @@ def smoothed(rgb: np.ndarray, opaque: Optional[np.ndarray] = None) -> np.ndarray
         colour = cv2.divide(cv2.cvtColor(sums, cv2.COLOR_RGBA2RGB), cv2.merge([np.maximum(share, 0.03)] * 3),
                             scale=255.0)
         use = np.minimum(share, np.float32(255 * OPAQUE_REACH)) * np.float32(1 / (255 * OPAQUE_REACH))
-        known = use >= 1.0
+        known = share >= np.float32(255 * OPAQUE_REACH)
         if known.any():  # beyond the core's reach: its colour carried on (a pull-push), not the wall's
             plain = pull_push(colour, known.astype(np.float32))
         plain = cv2.blendLinear(colour, plain.astype(np.float32), use, 1.0 - use)
