@@ -910,13 +910,13 @@ class FrameRenderer:
             w = Hi[2, 0] * x + Hi[2, 1] * y + 1.0
             return (Hi[axis, 0] * x + Hi[axis, 1] * y + Hi[axis, 2]) / w
 
-        gaps = (-read(0.0, rows, 0), read(float(W - 1), rows, 0) - (W - 1), -read(cols, 0.0, 1))
+        left, right, top = read(0.0, rows, 0), read(float(W - 1), rows, 0), read(cols, 0.0, 1)
+        gaps = (-left, right - (W - 1), -top)
         # Source pixels per target pixel at each edge: the smoothstep takes at most 1.5 * shift / zone
         # off that slope, so a cap of a quarter of the zone times the slope keeps 0.625 of it (a stretch
         # of at most 1.6x the plane's own, zoomed in or not). The cap grows from nothing at a zone of
         # 8 px, so the shift has no step from row to row where the zone reaches that.
-        slopes = (read(1.0, rows, 0) - read(0.0, rows, 0), read(float(W - 1), rows, 0) - read(float(W - 2), rows, 0),
-                  read(cols, 1.0, 1) - read(cols, 0.0, 1))
+        slopes = (read(1.0, rows, 0) - left, right - read(float(W - 2), rows, 0), read(cols, 1.0, 1) - top)
         shifts = []
         for gap, zone, slope in zip(gaps, zones, slopes):
             zone = np.maximum(zone, 0.0)
