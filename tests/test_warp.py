@@ -1355,6 +1355,31 @@ def test_where_the_nearest_unstretched_face_changes_sides_the_mirrored_grain_dra
     assert roughness[70:95].max() < 2 * np.median(roughness[50:110])
 
 
+def test_a_mole_in_the_mirrored_skin_leaves_no_ring_in_the_fill():
+    # The mirrored detail drops what is beyond 2 * STRETCH_GRAIN (a mole, a strand, the matte's edge) and
+    # clips the rest; the spot's shoulders, between the two, were clipped to a ring around where it was
+    # dropped: the thin lines (a chevron, small circles) on lp_d9's near cheek under arc-left. The pixels
+    # beside a dropped one are dropped too.
+    from facecam.engines.warp import STRETCH_GRAIN, soften_stretch
+
+    def filled(spots: bool) -> np.ndarray:
+        person, fx, fy, source = stretched_face()
+        if spots:  # three dark moles (60 levels, sigma 2 px) where the strip's mirror reads land
+            yy, xx = np.mgrid[0:120, 0:320]
+            for cx, cy in ((232, 30), (240, 60), (248, 90)):
+                mole = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 8.0)
+                source[..., :3] = np.clip(source[..., :3] - 60.0 * mole[..., None], 0, 255).round()
+        person = cv2.remap(source, fx, fy, cv2.INTER_LINEAR)
+        soften_stretch(person, (slice(0, 120), slice(0, 160)), np.ones((120, 160), bool), fx, fy, source)
+        return person[15:105, :60, 1].astype(np.float32)
+
+    change = filled(True) - filled(False)
+    assert (change != 0).sum() > 500  # the moles were read (their detail left out over ~1400 pixels)
+    # Only the skin's own grain is missing there (within half the grain's limit); the ring was 9-11
+    # levels darker (a 1x1 neighbourhood: 3.8 % of the changed pixels at -6 or below).
+    assert change.min() > -STRETCH_GRAIN / 2 - 1
+
+
 def test_a_strong_edge_in_a_stretched_read_is_kept():
     from facecam.engines.warp import soften_stretch
 

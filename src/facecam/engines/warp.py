@@ -1364,6 +1364,7 @@ STRETCH_BLUR = 5.0   # pixels: the Gaussian's sigma that smooths a stretched rea
 STRETCH_FADE = 4.0   # pixels: the fill's weight is smoothed over this, so triangle edges leave no step
 OPAQUE_REACH = 0.002  # share of the opaque core under the Gaussian below which smoothed() mixes in the plain mean
 STRETCH_GRAIN = 8    # grey levels: the mirrored detail is limited to this (skin's texture, not a mole or a strand)
+STRETCH_EDGE = np.ones((5, 5), np.uint8)  # detail this close to an edge's (beyond 2 * STRETCH_GRAIN) is dropped too
 
 
 def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.ndarray, fy: np.ndarray,
@@ -1467,7 +1468,12 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     detail = sample(texture, *at).astype(np.int16) - sample(smooth, *at)  # what that smoothing takes out
     # (none from the matte's soft rim: its colour is part wall)
     person_there = sample(opaque, *at, cv2.INTER_NEAREST) > 0
-    detail[(np.abs(detail).max(axis=-1) > 2 * STRETCH_GRAIN) | ~person_there] = 0
+    # An edge's detail (a strand, the glasses' rim, the matte's edge) is left out with the pixels
+    # around it: clipped to STRETCH_GRAIN, the edge's shoulders drew its outline as a thin bright line
+    # over the cheek (a chevron on lp_d9's near cheek, squiggles beside lp_d0's ear under arc-left).
+    drop = np.zeros(wgt.shape, np.uint8)
+    drop[iy, ix] = (np.abs(detail).max(axis=-1) > 2 * STRETCH_GRAIN) | ~person_there
+    detail[cv2.dilate(drop, STRETCH_EDGE)[iy, ix] > 0] = 0
     np.clip(detail, -STRETCH_GRAIN, STRETCH_GRAIN, out=detail)
     # Where the nearest clear cell changes, the mirror reads sweep across the source within a cell:
     # a streak of squeezed texture, drawn as a thin line over the cheek. The detail fades out there.
