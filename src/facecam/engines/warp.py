@@ -1537,9 +1537,13 @@ def smoothed(rgb: np.ndarray, opaque: Optional[np.ndarray] = None) -> np.ndarray
     h, w = rgb.shape[:2]
     quarter = ((w + 3) // 4, (h + 3) // 4)
     sigma = 0.25 * STRETCH_BLUR
-    small = cv2.resize(rgb, quarter, interpolation=cv2.INTER_AREA)
-    plain = cv2.GaussianBlur(small, (0, 0), sigma)
-    if opaque is not None and cv2.countNonZero(opaque) < opaque.size:
+
+    def plain_mean() -> np.ndarray:
+        return cv2.GaussianBlur(cv2.resize(rgb, quarter, interpolation=cv2.INTER_AREA), (0, 0), sigma)
+
+    if opaque is None or cv2.countNonZero(opaque) == opaque.size:
+        plain = plain_mean()
+    else:
         # the opaque pixels' colours and the mask at full size, averaged to quarter size and smoothed
         # together: colour sums and weights
         sums = cv2.cvtColor(cv2.bitwise_and(rgb, rgb, mask=opaque), cv2.COLOR_RGB2RGBA)
@@ -1551,9 +1555,9 @@ def smoothed(rgb: np.ndarray, opaque: Optional[np.ndarray] = None) -> np.ndarray
                             scale=255.0)
         use = np.minimum(share, np.float32(255 * OPAQUE_REACH)) * np.float32(1 / (255 * OPAQUE_REACH))
         known = share >= np.float32(255 * OPAQUE_REACH)
-        if known.any():  # beyond the core's reach: its colour carried on (a pull-push), not the wall's
-            plain = pull_push(colour, known.astype(np.float32))
-        plain = cv2.blendLinear(colour, plain.astype(np.float32), use, 1.0 - use)
+        # beyond the core's reach: its colour carried on (a pull-push), not the wall's
+        beyond = pull_push(colour, known.astype(np.float32)) if known.any() else plain_mean()
+        plain = cv2.blendLinear(colour, beyond.astype(np.float32), use, 1.0 - use)
         plain = np.clip(plain + 0.5, 0, 255).astype(np.uint8)
     return cv2.resize(plain, (w, h), interpolation=cv2.INTER_LINEAR)
 
