@@ -641,14 +641,16 @@ def test_eval_camera_exits_1_on_a_wrong_verdict_with_the_json_still_printed(tmp_
     result = json.loads(capsys.readouterr().out)
     assert result["correct"] is False and "shift_x" in result["reason"]
     # The run's record beside the output names the move it was made with: judged by another, a line says so.
-    (tmp_path / "out_camera.json").write_text(json.dumps({"options": {"camera": "pan-left"}}))
+    made = resolve_camera("pan-left", N).to_dict()
+    (tmp_path / "out_camera.json").write_text(json.dumps({"trajectory": made, "options": {"camera": "pan-left"}}))
     with caplog.at_level(logging.WARNING, logger="facecam"):
         assert main(args + ["--camera", "pan-right"]) == 1
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 1 and "out_camera.json records this output's camera as 'pan-left', not 'pan-right'" in said[0]
     assert json.loads(capsys.readouterr().out)["correct"] is False
     # A --track zoom-in judged by the preset's name: its zoom was about the face, which only its record holds.
-    (tmp_path / "out_camera.json").write_text(json.dumps({"options": {"camera": "zoom-in", "track": True}}))
+    (tmp_path / "out_camera.json").write_text(json.dumps({"trajectory": made, "options": {"camera": "zoom-in",
+                                                                                          "track": True}}))
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="facecam"):
         main(args + ["--camera", "zoom-in"])

@@ -874,6 +874,52 @@ def test_what_the_matte_missed_beside_the_person_joins_the_person_on_a_still_wal
     assert (renderer.claim_missed(moving[-1])[..., 3] == moving[-1][..., 3]).all()
 
 
+def test_fingers_the_matte_missed_join_the_person_whatever_its_colour_beside_them():
+    """facecam_000's fingers at her blond hair: the matte missed them, and a claim that also asked them
+    to look like the hair beside them left them to the background plane, which arc-up moved away from
+    her hand (skin-coloured pieces beside her head). Now what differs from a still wall near the
+    matte joins the person, its alpha growing with its difference from the wall (a blurred rim half
+    as unlike it stays mostly wall); what is beyond the reach, or what a moving wall shows, does not."""
+    from facecam.engines.warp import MISSED_DIFF, MISSED_REACH, FrameRenderer, background_canvas
+    from facecam.engines.warp_mesh import face_surface
+
+    T, H, W = 8, 120, 160
+    hair, skin = (235, 215, 160), (150, 90, 80)
+    rng = np.random.default_rng(1)
+    wall = np.clip(rng.normal(200.0, 2.0, (H, W, 3)), 0, 255).astype(np.uint8)
+    layers = np.zeros((T, H, W, 4), np.uint8)
+    layers[..., :3] = wall
+    layers[:, 40:120, 20:60] = (*hair, 255)           # the person, blond, in every frame
+    layers[-1, 36:60, 62:78, :3] = (180, 170, 165)     # a blurred rim, 20-35 levels from the wall ...
+    layers[-1, 42:54, 64:72, :3] = skin                # ... round fingertips the matte missed
+    reach = MISSED_REACH * np.hypot(H, W)
+    far = int(60 + reach + 10)
+    layers[-1, 10:16, far:far + 6, :3] = skin          # a piece beyond the reach
+    canvas, offset = background_canvas(layers, [np.eye(3)], (H, W))
+    renderer = FrameRenderer((H, W), canvas, offset, face_surface())
+    claimed = renderer.claim_missed(layers[-1])[..., 3]
+    assert claimed[44:52, 65:71].min() > 200           # the fingertips move with the person now
+    assert claimed[36:40, 64:76].max() < 128            # their rim, half as unlike the wall, mostly stays wall
+    assert (claimed[10:16, far:far + 6] == 0).all()
+    assert (claimed[80:115, 90:150] == 0).all()          # the wall itself
+    assert (claimed[40:120, 20:60] == 255).all()         # the person as it was
+    # A rim a quarter more unlike the wall than MISSED_DIFF is claimed, three quarters opaque (alpha
+    # growing from MISSED_DIFF / 2 to 3/2 of it), not whole.
+    layers[-1, 36:60, 62:78, :3] = 200 - int(1.25 * MISSED_DIFF)
+    layers[-1, 42:54, 64:72, :3] = skin
+    rim = renderer.claim_missed(layers[-1])[38:41, 66:74, 3]
+    assert 150 <= rim.min() and rim.max() <= 235  # 191, give or take the wall's noise (2 levels: 13 alpha levels)
+    # A hand-held camera: the wall moves, nothing is claimed.
+    moving = layers.copy()
+    texture = rng.integers(60, 240, (H, W + 3 * T, 3)).astype(np.uint8)
+    for t in range(T):
+        moving[t, ..., :3] = np.where(moving[t, ..., 3:] > 0, moving[t, ..., :3], texture[:, 3 * t:3 * t + W])
+    moving[-1, 42:54, 64:72, :3] = skin
+    canvas, offset = background_canvas(moving, [np.eye(3)], (H, W))
+    renderer = FrameRenderer((H, W), canvas, offset, face_surface())
+    assert (renderer.claim_missed(moving[-1])[..., 3] == moving[-1][..., 3]).all()
+
+
 def test_background_plate_leaves_out_hair_beyond_a_full_size_frames_matte():
     """At 704x480 the plate takes a frame's pixel only 16 px clear of the person's matte: strands of
     a moving subject's hair 5-15 px beyond it (lp_s18) used to be baked into the plate, which then
@@ -1489,10 +1535,10 @@ def test_the_frames_own_wall_under_the_rim_takes_no_colour_from_the_person():
     canvas = np.zeros((H, W, 4), np.uint8)
     canvas[..., 1:3] = 150  # an unsure plate (channel 3 all 0), no red either
     renderer = FrameRenderer((H, W), canvas, (0, 0), face_surface())
-    cv2.compare(layer[..., 3], 0, cv2.CMP_GT, dst=renderer.core)
-    cv2.dilate(renderer.core, PLATE_CLEARANCE, dst=renderer.core)
-    before = renderer.region.copy()
-    renderer.wall_behind(layer)
+    renderer.background_region(layer)
+    # Without the mirrored wall: the frame, and the plate over the person's matte widened.
+    core = cv2.dilate((layer[..., 3] > 0).astype(np.uint8), PLATE_CLEARANCE) > 0
+    before = np.where(core[..., None], canvas, layer)
     changed = np.any(renderer.region[..., :3] != before[..., :3], axis=2)
     assert changed.sum() > 2000  # it did take the frame's wall under the rim
     assert renderer.region[..., 0].max() == 0

@@ -148,15 +148,14 @@ def _warn_other_camera(output: str, camera: str) -> None:
     into one folder (the README's zoom-in after its arc-left) left a judge of the first move reading the
     second's video, and a bare WRONG."""
     from ..camera.trajectory import PRESETS
+    from ..eval.camera import run_record
 
     record = Path(output).with_name(Path(output).stem + "_camera.json")
-    if camera not in PRESETS or not record.is_file():
+    data = run_record(record) if camera in PRESETS else None
+    options = data.get("options") if data is not None else None
+    if not isinstance(options, dict):
         return
-    try:
-        options = json.loads(record.read_text()).get("options", {})
-        made, tracked = options.get("camera"), bool(options.get("track"))
-    except (ValueError, AttributeError, OSError):
-        return
+    made, tracked = options.get("camera"), bool(options.get("track"))
     import logging
 
     if isinstance(made, str) and made != camera:

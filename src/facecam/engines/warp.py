@@ -114,11 +114,11 @@ PLATE_CLEARANCE = np.ones((9, 9), np.uint8)  # the background takes the plate wi
 PLATE_SOURCE_CLEARANCE = 0.019
 MARGIN_BAND = 0.04  # of the diagonal: the canvas margin that mirrors each frame on a moving background
 BEHIND_DEPTH = 0.03  # of the diagonal: how far under the person the frame's mirrored wall reaches (wall_behind)
-MISSED_REACH = 0.04  # of the diagonal: how far beside the matte a pixel unlike the plate may join the person
+MISSED_REACH = 0.08  # of the diagonal: how far beside the matte a pixel unlike the plate may join the person
 STILL_BACKGROUND = 6.0  # grey levels; see background_is_still
-MISSED_LIKE = 25.0   # grey levels: ... when at most this far from the colour of the person beside it
 MISSED_CLOSE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # half-size px: closes a blurred finger's gaps
 MISSED_DIFF = 40     # grey levels (any channel) from a still, well-seen plate: not the wall
+CLAIM_WIDEN = np.ones((3, 3), np.uint8)  # half-size px: claim_missed's shapes widened by this at full size
 BEYOND_FADE = 0.06  # of the diagonal: beside and above the frame the person fades out over this many source px
 SOLID_RING = 1     # RING_SCALES index (1.25x the oval): a magnified read is opaque out to this ring (head_side)
 EDGE_PULL = 0.03   # of the diagonal: the most of a view's gap beside or above the frame closed by stretching the person
@@ -972,9 +972,20 @@ class FrameRenderer:
 
     def claim_missed(self, layer: np.ndarray) -> np.ndarray:
         """``layer`` with the person's alpha extended over what the matte missed beside it: pixels
-        near the matte that differ from a well-seen plate of a still background are not the wall
-        (fingertips, strands of hair), and drawn on the background plane they would float away from
-        the person. Found on a half-size grid (a missed finger is wider than 2 pixels)."""
+        within :data:`MISSED_REACH` of the matte that differ from a well-seen plate of a still
+        background by more than :data:`MISSED_DIFF` are not the wall (fingertips, strands of hair), and
+        drawn on the background plane they would float away from the person. Found on a half-size grid
+        (a missed finger is wider than 2 pixels) and closed into whole shapes; inside them each pixel's
+        alpha grows with its own difference from the wall (from none at half of ``MISSED_DIFF`` to
+        opaque at one and a half times it): a difference matte against the clean plate, so a
+        motion-blurred hand stays soft.
+
+        facecam_000 waves her hand and touches her hair: the selfie matte misses the moving fingers. A
+        claim that also asked them to look like the person's colour beside them (within 25 levels of
+        the matte's core around them) left the fingers at her blond hair to the background, and arc-up
+        drew them as skin-coloured pieces beside her head; reaching half as far left the waving hand's
+        fingers torn (``docs/evaluation.md``, "Fingers the matte missed").
+        """
         if self.plate_ok is None:  # the background moves, or nothing of it is well seen
             return layer
         small = cv2.resize(layer, self.half, interpolation=cv2.INTER_AREA)
@@ -987,32 +998,29 @@ class FrameRenderer:
         missed &= cv2.dilate(person.view(np.uint8), self.near_kernel) > 0
         if not missed.any():
             return layer
-        # ... and that look like the person beside them more than like the wall: a wall's own edge,
-        # moved by a shaking camera, differs from the plate too, but it looks like the wall.
-        # The person's colour around each pixel, from the matte's core (its soft rim holds wall), on a
-        # grid 4x coarser still: a smooth average needs no detail.
-        h, w = person.shape
-        coarse = (max(1, w // 4), max(1, h // 4))
-        tiny = cv2.resize(small, coarse, interpolation=cv2.INTER_AREA).astype(np.float32)
-        weight = (tiny[..., 3:] >= 254.5).astype(np.float32)
-        sigma = max(1.0, self.near_kernel.shape[0] / 16.0)
-        colour = cv2.GaussianBlur(tiny[..., :3] * weight, (0, 0), sigma)
-        colour /= np.maximum(cv2.GaussianBlur(weight, (0, 0), sigma)[..., None], 1e-3)
-        colour = cv2.resize(colour, (w, h), interpolation=cv2.INTER_LINEAR)
-        away = cv2.absdiff(cv2.cvtColor(small, cv2.COLOR_RGBA2RGB).astype(np.float32), colour)
-        to_person = np.maximum(np.maximum(away[..., 0], away[..., 1]), away[..., 2])
-        missed &= (to_person < diff) & (to_person < MISSED_LIKE)
-        if not missed.any():
-            return layer
         # Whole shapes, not lace: a moving finger's blur is only partly unlike the wall.
         solid = cv2.morphologyEx(missed.view(np.uint8), cv2.MORPH_CLOSE, MISSED_CLOSE)
         solid[person] = 0
-        soft = cv2.resize(solid * np.uint8(255), (layer.shape[1], layer.shape[0]), interpolation=cv2.INTER_LINEAR)
+        if not solid.any():
+            return layer
+        # The alpha at full resolution: each pixel's own difference from the plate (a strand at the
+        # hair's edge keeps its shape, not the half-size grid's blocks), inside those shapes widened
+        # by a half-size pixel, over their box.
+        H, W = self.size
+        ys, xs = np.nonzero(solid)
+        y0, y1 = max(0, 2 * int(ys.min()) - 4), min(H, 2 * int(ys.max()) + 6)
+        x0, x1 = max(0, 2 * int(xs.min()) - 4), min(W, 2 * int(xs.max()) + 6)
+        shapes = cv2.resize(cv2.dilate(solid, CLAIM_WIDEN) * np.uint8(255), (W, H),
+                            interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
+        diff = cv2.absdiff(layer[y0:y1, x0:x1], self.plate[y0:y1, x0:x1])
+        diff = np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2]).astype(np.float32)
+        strength = np.clip((diff - MISSED_DIFF / 2) * (1.0 / MISSED_DIFF), 0.0, 1.0)
         out = layer.copy()
-        cv2.insertChannel(np.maximum(cv2.extractChannel(layer, 3), soft), out, 3)
+        alpha = out[y0:y1, x0:x1, 3]
+        np.maximum(alpha, (shapes * strength).astype(np.uint8), out=alpha)
         return out
 
-    def wall_behind(self, layer: np.ndarray) -> None:
+    def wall_behind(self) -> None:
         """Under the person's rim, where the plate is unsure (a wall the person always hid, a moving
         background), put the frame's own wall mirrored across the nearest pixel of it that the person
         leaves clear, fading into the plate over :data:`BEHIND_DEPTH` of the diagonal, in place in
@@ -1045,7 +1053,7 @@ class FrameRenderer:
         usable = (ry >= 0) & (ry < h) & (rx >= 0) & (rx < w)
         r = np.clip(ry, 0, h - 1) * w + np.clip(rx, 0, w - 1)
         usable &= core.ravel()[r] == 0
-        small = cv2.resize(layer, (w, h), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(self.region, (w, h), interpolation=cv2.INTER_AREA)  # the frame, the plate under the core
         u = np.clip(distance.ravel()[p] / self.behind_depth, 0.0, 1.0)
         weight = np.zeros((h, w), np.float32)
         weight.ravel()[p] = (1.0 - smoothstep(u)) * usable
@@ -1102,22 +1110,31 @@ class FrameRenderer:
             mixed += w * (mirrored(n).astype(np.float32) - mixed)
             canvas[band] = (mixed + 0.5).astype(np.uint8)
 
-    def render(self, layer: np.ndarray, src2d: np.ndarray, world: np.ndarray, camera: PinholeCamera,
-               person_h: np.ndarray, bg_h: np.ndarray) -> np.ndarray:
-        """One output frame ``(H, W, 3)`` uint8 from the frame's RGBA person layer ``(H, W, 4)``."""
-        H, W = self.size
+    def background_region(self, layer: np.ndarray) -> np.ndarray:
+        """Make the canvas's frame region (``self.region``) this frame's wall, and its margins; returns
+        ``layer`` with what the matte missed beside the person claimed (:meth:`claim_missed`).
 
-        # Background: this frame where it is visible, the plate where the person covers it, even
-        # partly (the feathered rim holds hair and skin: on the background plane it would draw a
-        # ghost outline of the person wherever the two planes part), widened by 4 pixels so that
-        # hair the matte missed at its edge is not drawn again on the background.
+        The wall is this frame where it is visible and the plate where the person covers it, even
+        partly (the feathered rim holds hair and skin: on the background plane it would draw a ghost
+        outline of the person wherever the two planes part), widened by 4 pixels so that hair the
+        matte missed at its edge is not drawn again on the background; under the person's rim, where
+        the plate is unsure, the frame's wall mirrored (:meth:`wall_behind`).
+        """
         layer = self.claim_missed(layer)
         cv2.compare(cv2.extractChannel(layer, 3), 0, cv2.CMP_GT, dst=self.core)
         cv2.dilate(self.core, PLATE_CLEARANCE, dst=self.core)
         np.copyto(self.region, layer)
         cv2.copyTo(self.plate, self.core, self.region)
-        self.wall_behind(layer)
+        self.wall_behind()
         self.refresh_margins()
+        return layer
+
+    def render(self, layer: np.ndarray, src2d: np.ndarray, world: np.ndarray, camera: PinholeCamera,
+               person_h: np.ndarray, bg_h: np.ndarray) -> np.ndarray:
+        """One output frame ``(H, W, 3)`` uint8 from the frame's RGBA person layer ``(H, W, 4)``."""
+        H, W = self.size
+
+        layer = self.background_region(layer)
         bx, by = (self.upsample(m) for m in self.plane_map(bg_h, self.offset))
         background = cv2.remap(self.canvas, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 

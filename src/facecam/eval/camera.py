@@ -56,6 +56,7 @@ shift_y     ``pan_y`` (camera up)    ``+sign(pan_y)``: pan-up -> face moves down
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Optional, Sequence
 
@@ -761,13 +762,14 @@ def evaluate_camera(input_path: str, output_path: str, camera: str | CameraTraje
             f"the judge expects the clip the engine saw (<name>_input.mp4 from facecam generate), not the raw "
             f"source, or its crop shows as a camera move")
     traj = camera if isinstance(camera, CameraTrajectory) else load_camera(camera, len(gen), strength)
-    record = None if isinstance(camera, CameraTrajectory) else _run_record(camera)
+    record = None if isinstance(camera, CameraTrajectory) else run_record(camera)
     return evaluate_clips(src, gen, traj, tolerances, frame, stride, near=chosen_face(record),
                           head_zoom=isinstance(camera, str) and record is None)
 
 
-def _run_record(spec: str) -> Optional[dict]:
-    """The ``<name>_camera.json`` a run wrote, read, where ``spec`` names one; None for a preset or keyframe file."""
+def run_record(spec: "str | os.PathLike") -> Optional[dict]:
+    """The ``<name>_camera.json`` a run wrote, read, where ``spec`` names one (a ``trajectory`` in it); None
+    for a preset, a keyframe file, a missing or unreadable file."""
     import json
     from pathlib import Path
 
@@ -801,7 +803,7 @@ def _zoom_about_head(traj: CameraTrajectory, points_in: dict, size: tuple[int, i
 
 def chosen_face(record: Optional[dict]) -> Optional[tuple[float, float]]:
     """The re-angled face's nose tip in the input crop, from a run's ``_camera.json`` (``record``, as
-    :func:`_run_record` reads it) whose first face frame showed several people (``framing.faces``); None
+    :func:`run_record` reads it) whose first face frame showed several people (``framing.faces``); None
     otherwise (one face: Face Mesh's own choice is it)."""
     framing = (record or {}).get("framing")
     if not isinstance(framing, dict):
