@@ -1000,9 +1000,7 @@ class FrameRenderer:
             return layer
         # Whole shapes, not lace: a moving finger's blur is only partly unlike the wall.
         solid = cv2.morphologyEx(missed.view(np.uint8), cv2.MORPH_CLOSE, MISSED_CLOSE)
-        solid[person] = 0
-        if not solid.any():
-            return layer
+        solid[person] = 0  # still holds every missed pixel (none is the person's): never empty here
         # The alpha at full resolution: each pixel's own difference from the plate (a strand at the
         # hair's edge keeps its shape, not the half-size grid's blocks), inside those shapes widened
         # by a half-size pixel, over their box.
