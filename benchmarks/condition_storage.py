@@ -12,6 +12,7 @@ motion parameters are in the sample's JSON anyway). Usage: ``python benchmarks/c
 
 from __future__ import annotations
 
+import argparse
 import io
 import sys
 import time
@@ -81,6 +82,7 @@ def conditions(path: Path) -> dict:
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()  # --help, nothing else
     from facecam.data.shards import load_npy
 
     if not MEDIA.is_dir():

@@ -13,7 +13,7 @@ frame) cut to its coffee photo: a cut beside a fast pan is only found while it s
 from __future__ import annotations
 
 import itertools
-import sys
+import argparse
 from pathlib import Path
 
 import cv2
@@ -24,7 +24,10 @@ from facecam.video.io import read_video
 
 
 def main() -> None:
-    media = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared" / "media")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("media", nargs="?", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media",
+                        help="folder of the shared clips (default: ../shared/media)")
+    media = parser.parse_args().media
     clips = {}
     for path in sorted(media.glob("*.mp4")):
         frames = read_video(path, fps=None, num_frames=None).frames

@@ -11,7 +11,7 @@ while they overlap.
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import cv2
@@ -37,7 +37,10 @@ def crossing(media: Path, frames: int = 49) -> np.ndarray:
 
 
 def main() -> None:
-    media = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared" / "media")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("media", nargs="?", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media",
+                        help="folder of the shared clips (default: ../shared/media)")
+    media = parser.parse_args().media
     frames = crossing(media)
     detector = face_detector()
     start = detect_face_boxes(frames[0], detector)

@@ -10,7 +10,7 @@ difference, in how many frames the turned score is higher, and the verdict of ``
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,10 @@ from facecam.video.io import read_video
 
 
 def main() -> None:
-    media = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared" / "media")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("media", nargs="?", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media",
+                        help="folder of the shared clips (default: ../shared/media)")
+    media = parser.parse_args().media
     detector = face_detector()
     picks = np.linspace(0, 48, UPSIDE_DOWN_SAMPLES).round().astype(int)
     for path in sorted(media.glob("*.mp4")):
