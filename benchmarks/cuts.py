@@ -13,8 +13,6 @@ frame) cut to its coffee photo: a cut beside a fast pan is only found while it s
 from __future__ import annotations
 
 import itertools
-import argparse
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -22,12 +20,11 @@ import numpy as np
 from facecam.video.cuts import find_cuts, pair_differences
 from facecam.video.io import read_video
 
+from shared_clips import media_folder  # beside this script
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("media", nargs="?", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media",
-                        help="folder of the shared clips (default: ../shared/media)")
-    media = parser.parse_args().media
+    media = media_folder(__doc__)
     clips = {}
     for path in sorted(media.glob("*.mp4")):
         frames = read_video(path, fps=None, num_frames=None).frames

@@ -34,7 +34,7 @@ def main() -> None:
     for path in sorted(args.media.glob("*.mp4")):
         clip = read_video(path, num_frames=None)
         found = find_face(clip)
-        index, face, points = found.frame, found.box, found.points
+        face, points = found.box, found.points
         frame_hw = clip.frames.shape[1:3]
         box = reference_crop(frame_hw, tuple(points[NOSE_TIP, :2]), size)
         crop_h = box.window(frame_hw)[3]

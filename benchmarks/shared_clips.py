@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
@@ -13,3 +14,12 @@ def clip_paths(names: list[str]) -> list[Path]:
     ".mp4"; no names: all the shared clips."""
     paths = [Path(p) if Path(p).exists() else MEDIA / (p if Path(p).suffix else f"{p}.mp4") for p in names]
     return paths or [MEDIA / name for name in CLIPS]
+
+
+def media_folder(doc: str) -> Path:
+    """The command line of a script whose one argument is the clips' folder (default :data:`MEDIA`);
+    ``doc``'s first line is its ``--help`` description."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("media", nargs="?", type=Path, default=MEDIA,
+                        help="folder of the shared clips (default: ../shared/media beside the repository)")
+    return parser.parse_args().media

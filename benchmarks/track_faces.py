@@ -11,7 +11,6 @@ while they overlap.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import cv2
@@ -20,6 +19,8 @@ import numpy as np
 from facecam.condition.framing import _looks
 from facecam.face.detect import detect_face_boxes, face_detector
 from facecam.video.io import read_video
+
+from shared_clips import media_folder  # beside this script
 
 
 def crossing(media: Path, frames: int = 49) -> np.ndarray:
@@ -37,10 +38,7 @@ def crossing(media: Path, frames: int = 49) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("media", nargs="?", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media",
-                        help="folder of the shared clips (default: ../shared/media)")
-    media = parser.parse_args().media
+    media = media_folder(__doc__)
     frames = crossing(media)
     detector = face_detector()
     start = detect_face_boxes(frames[0], detector)

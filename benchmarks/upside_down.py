@@ -10,8 +10,6 @@ difference, in how many frames the turned score is higher, and the verdict of ``
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 
 import numpy as np
 
@@ -19,12 +17,11 @@ from facecam.condition.framing import UPSIDE_DOWN_SAMPLES, detector_scores, look
 from facecam.face.detect import face_detector
 from facecam.video.io import read_video
 
+from shared_clips import media_folder  # beside this script
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("media", nargs="?", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media",
-                        help="folder of the shared clips (default: ../shared/media)")
-    media = parser.parse_args().media
+    media = media_folder(__doc__)
     detector = face_detector()
     picks = np.linspace(0, 48, UPSIDE_DOWN_SAMPLES).round().astype(int)
     for path in sorted(media.glob("*.mp4")):
