@@ -92,8 +92,9 @@ def test_a_runs_own_camera_file_is_read_as_its_move(tmp_path):
 def test_bad_keyframe_files_are_explained(tmp_path, content, match):
     path = tmp_path / "bad.json"
     path.write_text(content)
-    with pytest.raises(TrajectoryError, match=match):
+    with pytest.raises(TrajectoryError, match=match) as info:
         load_trajectory(path)
+    assert str(path) in str(info.value)  # which file: a key's mistake said "key 1: ..." alone
 
 
 def test_strength_may_not_push_a_keyframe_file_past_the_side_of_the_head(tmp_path):
@@ -202,7 +203,7 @@ def test_a_bad_flag_is_one_line_naming_the_help_not_the_usage_block(capsys):
         main(["generate", "clip.mp4", "-o", "out", "--size", "100x7"])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err == ("facecam generate: error: --size sides must be positive multiples of 16, "
+    assert err == ("facecam: error: --size sides must be positive multiples of 16, "
                    "got 100x7 (see `facecam generate --help`)\n")  # the flag named once
     with pytest.raises(SystemExit):
         main(["generate", "clip.mp4", "-o", "out", "--camera"])
@@ -211,13 +212,19 @@ def test_a_bad_flag_is_one_line_naming_the_help_not_the_usage_block(capsys):
     with pytest.raises(SystemExit) as info:
         main(["condition", "clip.mp4", "-o", "out", "--steps", "4"])
     assert info.value.code == 2
-    assert capsys.readouterr().err == ("facecam condition: error: unrecognized arguments: --steps 4 "
+    assert capsys.readouterr().err == ("facecam: error: unrecognized arguments: --steps 4 "
                                        "(see `facecam condition --help`)\n")
     with pytest.raises(SystemExit) as info:
         main(["genrate"])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "invalid choice: 'genrate'" in err and "usage:" not in err
+    # Whoever finds the mistake, argparse or a check after parsing, the line begins the same way.
+    with pytest.raises(SystemExit):
+        main(["generate", "clip.mp4", "-o", "out", "--frames", "abc"])
+    assert capsys.readouterr().err.startswith("facecam: error: --frames must be a whole number")
+    assert main(["generate", "clip.mp4", "-o", "out", "--frames", "0"]) == 2
+    assert capsys.readouterr().err.startswith("facecam: error: --frames must be")
 
 
 @pytest.mark.parametrize("argv", [

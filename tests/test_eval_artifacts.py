@@ -82,16 +82,19 @@ def test_eval_artifacts_command_reports_a_flat_patch_on_the_face(astronaut, tmp_
     write_video(tmp_path / "in.mp4", np.repeat(astronaut[None], 5, axis=0), 24.0)
     write_video(tmp_path / "out.mp4", np.repeat(broken[None], 5, axis=0), 24.0)
     assert main(["eval", "artifacts", "--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "out.mp4"),
-                 "--samples", "2", "--json"]) == 0
+                 "--samples", "2", "--json"]) == 1  # above the target: a script can tell
     result = json.loads(capsys.readouterr().out)
     assert result["missing"] == 0 and len(result["excess"]) == 2
     assert result["max_excess"] > 0.05  # the patch covers about a tenth of the face box
     # Without --json the last line is the verdict, naming the worst frame.
     assert main(["eval", "artifacts", "--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "out.mp4"),
-                 "--samples", "2"]) == 0
+                 "--samples", "2"]) == 1
     last = capsys.readouterr().out.strip().splitlines()[-1]
     worst = result["frames"][result["excess"].index(result["max_excess"])]
     assert last.startswith(f"ABOVE target: worst frame {worst} has +{result['max_excess']:.3f}"), last
+    assert main(["eval", "artifacts", "--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "in.mp4"),
+                 "--samples", "2"]) == 0  # the input against itself: within the target
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("within target")
 
 
 def test_artifact_verdict_is_within_target_for_an_untouched_face(astronaut):
@@ -138,12 +141,12 @@ def test_eval_artifacts_cli_says_why_there_is_no_score(tmp_path, capsys):
     from facecam.cli import main
 
     clip = grey_clip(tmp_path / "b.mp4")
-    assert main(["eval", "artifacts", "--input", str(clip), "--output", str(clip)]) == 0
+    assert main(["eval", "artifacts", "--input", str(clip), "--output", str(clip)]) == 2  # nothing scored
     out, err = capsys.readouterr()
     assert "max_excess: None" in out and err == ""
     assert out.strip().splitlines()[-1] == ("no verdict: no checked frame had a face in both videos (5 without one "
                                             "in the output, 5 in the input)")
-    assert main(["eval", "artifacts", "--input", str(clip), "--output", str(clip), "--json"]) == 0
+    assert main(["eval", "artifacts", "--input", str(clip), "--output", str(clip), "--json"]) == 2
     out, err = capsys.readouterr()
     assert json.loads(out)["max_excess"] is None
     assert err.strip() == ("facecam: note: no checked frame had a face in both videos (5 without one in the "

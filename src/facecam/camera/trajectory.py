@@ -323,8 +323,11 @@ def load_trajectory(path: str | os.PathLike, num_frames: Optional[int] = None) -
     meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
     if normalized:
         meta = {**meta, "time": "normalized"}
-    return from_keys(data["keys"], frames, name=data.get("name", p.stem), normalized=normalized, meta=meta,
-                     key_frames=None if normalized else key_frames)
+    try:
+        return from_keys(data["keys"], frames, name=data.get("name", p.stem), normalized=normalized, meta=meta,
+                         key_frames=None if normalized else key_frames)
+    except TrajectoryError as exc:  # "key 1: 't' = 40 is outside 0..24": in which file
+        raise TrajectoryError(f"camera file {p}: {exc}") from None
 
 
 def resolve_camera(spec: str, num_frames: int = 81, strength: float = 1.0,

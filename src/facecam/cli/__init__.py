@@ -31,15 +31,17 @@ from ..errors import FacecamError
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line (``facecam generate: error: ...``) and a pointer to
-    ``--help``, instead of the verb's whole usage block; the exit status stays argparse's 2."""
+    """An argument parser whose usage errors are one line (``facecam: error: ... (see `facecam generate
+    --help`)``), instead of the verb's whole usage block; the exit status stays argparse's 2. Every error
+    starts ``facecam: error:`` whoever finds it (argparse, or a check after parsing: ``--frames abc`` and
+    ``--frames 0`` began differently), and the pointer names the verb's own ``--help``."""
 
     def error(self, message: str):
         # "argument --size: --size sides must be ..." names the flag twice: once is enough.
         named = re.match(r"argument (\S+): (.*)$", message, re.S)
         if named and any(flag in named.group(2) for flag in named.group(1).split("/")):
             message = named.group(2)
-        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(2, f"facecam: error: {message} (see `{self.prog} --help`)\n")
 
 
 class _Terminated(KeyboardInterrupt):

@@ -16,7 +16,12 @@ def register(sub) -> None:
                                    "left, so the face moves right. Write your own move as a JSON keyframe file: "
                                    '{"frames": 81, "keys": [{"t": 0, "yaw": 0}, {"t": 80, "yaw": -30, "zoom": 1.2}]} '
                                    "(fields yaw, pitch, roll in degrees; zoom factor; pan_x, pan_y in frame fractions). "
-                                   "A run's own <name>_camera.json (written by `facecam generate`) is a camera file too.")
+                                   "A run's own <name>_camera.json (written by `facecam generate`) is a camera file too.",
+                       epilog="examples:\n"
+                              "  facecam cameras                               # the presets and where each ends\n"
+                              "  facecam cameras --export arc-left > my_move.json   # a keyframe file to edit\n"
+                              "  facecam generate talk.mp4 -c my_move.json -o out/",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print the presets' end points as JSON")
     p.add_argument("--export", metavar="PRESET", help="print a preset as a keyframe file to start editing from")
     p.add_argument("--seed", type=seed_type, default=0, help="seed of an exported `random` move (default 0); the file holds "

@@ -64,7 +64,11 @@ SUBVERBS: list[Callable] = [_register_make_tiny_model, register_make_proxy_ply, 
 def register(sub) -> None:
     p = sub.add_parser("debug", help="a run's contact sheet (debug sheet DIR) and developer tools (tiny test "
                                      "models, a proxy head from a photo)",
-                       description="Developer tools. See `facecam debug SUBCOMMAND --help`.")
+                       description="Developer tools. See `facecam debug SUBCOMMAND --help`.",
+                       epilog="examples:\n"
+                              "  facecam debug sheet out/                 # one PNG: input | condition | output, first/middle/last\n"
+                              "  facecam debug make-tiny-model /tmp/tiny  # random weights in the real layout, for tests",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     debug_sub = p.add_subparsers(dest="debug_command", metavar="SUBCOMMAND")
     for add in SUBVERBS:
         add(debug_sub)

@@ -16,6 +16,11 @@ def register(sub) -> None:
         "eval", help="score an output video: camera correctness, PSNR/SSIM/LPIPS, identity, video quality",
         description="Score one generated video the way the paper's benchmarks do (see docs/evaluation.md). "
                     "Works on any engine's output: ours, the authors', a baseline's.",
+        epilog="examples (on a `facecam generate talk.mp4 -c arc-left -o out/` run):\n"
+               "  facecam eval camera --input out/talk_input.mp4 --output out/talk.mp4 --camera out/talk_camera.json\n"
+               "  facecam eval artifacts --input out/talk_input.mp4 --output out/talk.mp4\n"
+               "  facecam eval identity --reference out/talk_input.mp4 --output out/talk.mp4\n"
+               "Each METRIC has its own --help.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = p.add_subparsers(dest="eval_command", metavar="METRIC")
 
@@ -97,7 +102,10 @@ def register(sub) -> None:
                     "texture) or smeared (texture stretched along one direction) in the output, minus the same "
                     "fraction in the input at that frame, and (without --json) a last line saying whether the "
                     "worst frame is within the warp engine's target of 0.05. See facecam.eval.artifacts.",
-        epilog="example:\n  facecam eval artifacts --input out/talk_input.mp4 --output out/talk.mp4 --json",
+        epilog="example:\n  facecam eval artifacts --input out/talk_input.mp4 --output out/talk.mp4 --json\n"
+               "exit status: 0 when the worst frame is within the target, 1 when it is above it (the scores are "
+               "printed either way), 2 when no checked frame had a face in both videos (nothing scored) or on an "
+               "error, as `facecam eval camera` answers.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("--input", required=True, metavar="SRC.mp4", help="the video the engine was given")
     a.add_argument("--output", required=True, metavar="GEN.mp4", help="the generated video")
@@ -265,7 +273,7 @@ def run_quality(args: argparse.Namespace) -> int:
 
 
 def run_artifacts(args: argparse.Namespace) -> int:
-    from ..eval.artifacts import artifact_score
+    from ..eval.artifacts import TARGET_EXCESS, artifact_score
 
     check_count("--samples", args.samples, 0)
     score = artifact_score(_read(args.input), _read(args.output), samples=args.samples)
@@ -275,4 +283,7 @@ def run_artifacts(args: argparse.Namespace) -> int:
     elif score.max_excess is None:
         _note(f"no checked frame had a face in both videos ({score.missing} without one in the output, "
               f"{score.input_missing} in the input): nothing to score")
-    return 0
+    # A script can tell the verdicts apart (it was 0 for all three).
+    if score.max_excess is None:
+        return 2
+    return 1 if score.max_excess > TARGET_EXCESS else 0
