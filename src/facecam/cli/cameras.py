@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 
 from ._options import seed_type
 
 ORDER = 10
 
 
+DESCRIPTION = textwrap.fill(width=88, text=(
+    "List the camera presets. Directions are the camera's: pan-left moves the camera "
+    "left, so the face moves right. Write your own move as a JSON keyframe file: "
+    '{"frames": 81, "keys": [{"t": 0, "yaw": 0}, {"t": 80, "yaw": -30, "zoom": 1.2}]} '
+    "(fields yaw, pitch, roll in degrees; zoom factor; pan_x, pan_y in frame fractions; "
+    "a field left out holds its previous value; t counts frames of the file's own "
+    "'frames', and the move is resampled to --frames, the same move at any length). "
+    "A run's own <name>_camera.json (written by `facecam generate`) is a camera file too."))
+
+
 def register(sub) -> None:
     p = sub.add_parser("cameras", help="list the camera presets",
-                       description="List the camera presets. Directions are the camera's: pan-left moves the camera "
-                                   "left, so the face moves right. Write your own move as a JSON keyframe file: "
-                                   '{"frames": 81, "keys": [{"t": 0, "yaw": 0}, {"t": 80, "yaw": -30, "zoom": 1.2}]} '
-                                   "(fields yaw, pitch, roll in degrees; zoom factor; pan_x, pan_y in frame fractions). "
-                                   "A run's own <name>_camera.json (written by `facecam generate`) is a camera file too.",
+                       description=DESCRIPTION,
                        epilog="examples:\n"
                               "  facecam cameras                               # the presets and where each ends\n"
                               "  facecam cameras --export arc-left > my_move.json   # a keyframe file to edit\n"
