@@ -697,3 +697,21 @@ def test_the_size_a_pitch_orbit_predicts_is_that_of_a_rigid_head(proxy_head):
         mediapipe_z = np.log(face_scale(project(lift(still, K), camera)[None])[0] / face_scale(still[None])[0])
         assert abs(seen - expected) < 0.018                       # 0.014 and 0.007 when written
         assert abs(seen - expected) < abs(seen - mediapipe_z)      # 0.029 and 0.019 with MediaPipe's z
+
+
+def test_the_table_explains_when_the_strict_and_the_papers_verdicts_differ():
+    """A newcomer saw "CORRECT (... paper's direction rule: wrong)" with nothing on screen saying why."""
+    from facecam.cli.eval import camera_table
+    from facecam.eval.camera import ClipVerdict
+
+    def verdict(correct, paper):
+        return ClipVerdict(correct=correct, change=None, camera="random", end={}, errors={}, commanded=[],
+                           uncommanded={}, face_missing={"count": 0, "frames": [], "judged": 3}, reason="",
+                           paper_correct=paper, per_frame=[], frames={"judged": [0, 4, 8]})
+
+    differ = camera_table(verdict(True, False)).splitlines()
+    assert differ[0] == ("camera random: CORRECT (3 frames judged, 0 without a face in the output; paper's direction "
+                         "rule: wrong)")
+    assert differ[1].startswith("  the two verdicts differ: the strict judge follows every component's course")
+    assert not any("verdicts differ" in line for line in camera_table(verdict(True, True)).splitlines())
+    assert any("verdicts differ" in line for line in camera_table(verdict(False, True)).splitlines())

@@ -186,6 +186,10 @@ def camera_table(verdict) -> str:
              f"paper's direction rule: {'correct' if verdict.paper_correct else 'wrong'})"]
     if verdict.reason:
         lines += [f"  why: {r}" for r in verdict.reason.split("; ")]
+    if verdict.paper_correct != verdict.correct:
+        lines.append("  the two verdicts differ: the strict judge follows every component's course at every judged "
+                     "frame; the paper's rule only asks whether the last frame's head moved in the commanded "
+                     "directions (docs/evaluation.md)")
     lines.append(f"  {'component':10s} {'role':11s} {'last change':>12s} {'mean err':>9s} {'worst err':>10s} "
                  f"{'at':>4s} {'tolerance':>9s}  ok")
     change = verdict.change.as_dict() if verdict.change else {}
