@@ -66,8 +66,10 @@ def register(sub) -> None:
                                      "models, a proxy head from a photo)",
                        description="Developer tools. See `facecam debug SUBCOMMAND --help`.",
                        epilog="examples:\n"
-                              "  facecam debug sheet out/                 # one PNG: input | condition | output, first/middle/last\n"
-                              "  facecam debug make-tiny-model /tmp/tiny  # random weights in the real layout, for tests",
+                              "  facecam debug sheet out/                 "
+                              "# one PNG: input | condition | output, first/middle/last\n"
+                              "  facecam debug make-tiny-model /tmp/tiny  "
+                              "# random weights in the real layout, for tests",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     debug_sub = p.add_subparsers(dest="debug_command", metavar="SUBCOMMAND")
     for add in SUBVERBS:
