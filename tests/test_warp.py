@@ -1698,3 +1698,19 @@ def test_smoothed_carries_the_cores_colour_far_beyond_its_reach_instead_of_the_w
     out = smoothed(rgb, opaque).astype(int)
     assert np.abs(out[:, 80:] - (190, 140, 120)).max() <= 3       # 56 px from the skin: still skin
     assert np.abs(smoothed(rgb).astype(int)[:, 80:] - 235).max() <= 3   # without a core: the plain mean
+
+
+def test_inverse_homography_is_numpys_inverse_scaled_to_a_unit_corner():
+    from facecam.engines.warp import inverse_homography
+
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        h = rng.normal(size=(3, 3)) + 3.0 * np.eye(3)
+        expected = np.linalg.inv(h)
+        expected /= expected[2, 2]
+        got = inverse_homography(h)
+        assert got[2, 2] == 1.0
+        assert np.allclose(got, expected, rtol=1e-12, atol=1e-12)
+        assert np.allclose(got @ h / (got @ h)[0, 0], np.eye(3), atol=1e-12)  # an inverse up to scale
+    K = np.array([[700.0, 0.0, 352.0], [0.0, 700.0, 240.0], [0.0, 0.0, 1.0]])
+    assert np.array_equal(inverse_homography(K), np.linalg.inv(K))
