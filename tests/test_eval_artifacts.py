@@ -151,3 +151,39 @@ def test_eval_artifacts_cli_says_why_there_is_no_score(tmp_path, capsys):
     assert json.loads(out)["max_excess"] is None
     assert err.strip() == ("facecam: note: no checked frame had a face in both videos (5 without one in the "
                            "output, 5 in the input): nothing to score")
+
+
+def test_eval_warns_when_the_input_is_not_the_one_the_output_was_made_from(astronaut, tmp_path, caplog):
+    """A newcomer scored one person's output against another person's input: "within target", no word."""
+    import logging
+    import shutil
+
+    import cv2
+
+    from facecam.cli import main
+    from facecam.video.io import write_video
+
+    run = tmp_path / "run"
+    run.mkdir()
+    write_video(run / "talk_input.mp4", np.repeat(astronaut[None], 3, axis=0), 24.0)
+    write_video(run / "talk.mp4", np.repeat(astronaut[None], 3, axis=0), 24.0)
+    other = np.ascontiguousarray(cv2.flip(astronaut, 1))
+    write_video(tmp_path / "other.mp4", np.repeat(other[None], 3, axis=0), 24.0)
+    shutil.copy(run / "talk_input.mp4", tmp_path / "copy.mp4")
+
+    def said(*argv):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="facecam"):
+            main(list(argv))
+        return [r.getMessage() for r in caplog.records]
+
+    for verb in (["artifacts"], ["camera", "--camera", "static"]):
+        lines = said("eval", *verb[:1], "--input", str(tmp_path / "other.mp4"), "--output", str(run / "talk.mp4"),
+                     *verb[1:])
+        assert len(lines) == 1 and lines[0].startswith(f"facecam: warning: {run / 'talk_input.mp4'} is the input "
+                                                       f"this output was made from; --input "), (verb, lines)
+        # Its own input, or a byte-identical copy of it: nothing to say.
+        assert said("eval", *verb[:1], "--input", str(run / "talk_input.mp4"), "--output", str(run / "talk.mp4"),
+                    *verb[1:]) == []
+        assert said("eval", *verb[:1], "--input", str(tmp_path / "copy.mp4"), "--output", str(run / "talk.mp4"),
+                    *verb[1:]) == []

@@ -139,6 +139,7 @@ def run_camera(args: argparse.Namespace) -> int:
     from ..eval.camera import evaluate_camera
 
     check_count("--frame", args.frame, 0)
+    _warn_other_input(args.input, args.output)
     _warn_other_camera(args.output, args.camera)
     verdict = evaluate_camera(args.input, args.output, args.camera, strength=args.strength, frame=args.frame,
                               stride=args.stride)
@@ -148,6 +149,25 @@ def run_camera(args: argparse.Namespace) -> int:
         print(camera_table(verdict))
     # A wrong camera is a failed check, as for a test runner: scripts and CI can use the status alone.
     return 0 if verdict.correct else 1
+
+
+def _warn_other_input(given: str, output: str) -> None:
+    """One warning line when the output's run folder holds its own input (``<name>_input.mp4`` beside
+    ``<name>.mp4``, as ``facecam generate`` writes them) and ``--input`` is another video: a newcomer
+    scored one person's output against another person's input and got a verdict without a word."""
+    import filecmp
+
+    own = Path(output).with_name(Path(output).stem + "_input.mp4")
+    given_path = Path(given)
+    if not own.is_file() or not given_path.is_file():
+        return
+    if own.resolve() == given_path.resolve() or filecmp.cmp(own, given_path, shallow=False):
+        return
+    import logging
+
+    logging.getLogger("facecam").warning(
+        f"facecam: warning: {own} is the input this output was made from; --input {given} is another video, "
+        f"so the scores compare the output with something it was not made from")
 
 
 def _warn_other_camera(output: str, camera: str) -> None:
@@ -280,6 +300,7 @@ def run_artifacts(args: argparse.Namespace) -> int:
     from ..eval.artifacts import TARGET_EXCESS, artifact_score
 
     check_count("--samples", args.samples, 0)
+    _warn_other_input(args.input, args.output)
     score = artifact_score(_read(args.input), _read(args.output), samples=args.samples)
     _print(score.to_dict(), args.json)
     if not args.json:
