@@ -24,10 +24,15 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = sorted(p for p in BENCHMARKS.glob("*.py") if p.name != "shared_clips.py")  # shared_clips: a module
 
 
-def test_benchmarks_folder_holds_the_scripts_the_docs_name():
-    names = {p.name for p in SCRIPTS}
-    assert {"warp_quality.py", "warp_speed.py", "camera_correctness.py", "judge_geometry.py",
-            "artifact_origin.py", "face_share.py"} <= names
+def test_every_benchmark_script_the_docs_name_exists():
+    import re
+
+    root = BENCHMARKS.parent
+    named = set()
+    for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        named |= set(re.findall(r"benchmarks/([\w-]+\.(?:py|sh))\b", doc.read_text()))
+    assert len(named) >= 20  # the README's benchmark list alone names more
+    assert sorted(n for n in named if not (BENCHMARKS / n).is_file()) == []
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
@@ -58,13 +63,13 @@ def test_every_benchmark_script_answers_help():
 @pytest.mark.slow
 def test_artifact_origin_runs_on_a_shared_clip():
     """It replaces ``soften_stretch`` with a wrapper that keeps one frame's face map: the wrapper must
-    take what the renderer passes (it lost the head's side mask once) and the split must add up."""
+    take what the renderer passes (it lost the head's side mask once), and the map it kept is read."""
     media_path("lp_d0.mp4")
     proc = subprocess.run([sys.executable, str(BENCHMARKS / "artifact_origin.py"), "lp_d0", "arc-up", "20",
                            "--frames", "25"], capture_output=True, text=True, timeout=600, cwd=BENCHMARKS)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
-    total = float(lines[0].split("flagged ")[1].split()[0])
-    parts = [float(line.split()[-1]) for line in lines[1:5]]
+    assert lines[0].startswith("lp_d0.mp4 arc-up frame 20: flagged ")
     assert [line.split()[0] for line in lines[1:5]] == ["wall", "face,", "face,", "person"]
-    assert sum(parts) == pytest.approx(total, abs=0.0005)
+    # The face map the wrapper kept is read: the squeezed face's backward map and local spread.
+    assert lines[5].startswith("  face, new: backward map singular values, median largest ")

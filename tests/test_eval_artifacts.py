@@ -95,6 +95,14 @@ def test_eval_artifacts_command_reports_a_flat_patch_on_the_face(astronaut, tmp_
     assert main(["eval", "artifacts", "--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "in.mp4"),
                  "--samples", "2"]) == 0  # the input against itself: within the target
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("within target")
+    # An output that lost the face in a checked frame fails too (its other frames within the target).
+    lost = np.repeat(astronaut[None], 5, axis=0)
+    lost[-1] = 128
+    write_video(tmp_path / "lost.mp4", lost, 24.0)
+    assert main(["eval", "artifacts", "--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "lost.mp4"),
+                 "--samples", "0", "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["lost"] == 1 and result["missing"] == 1 and result["max_excess"] < 0.05
 
 
 def test_artifact_verdict_is_within_target_for_an_untouched_face(astronaut):
@@ -180,8 +188,8 @@ def test_eval_warns_when_the_input_is_not_the_one_the_output_was_made_from(astro
     for verb in (["artifacts"], ["camera", "--camera", "static"]):
         lines = said("eval", *verb[:1], "--input", str(tmp_path / "other.mp4"), "--output", str(run / "talk.mp4"),
                      *verb[1:])
-        assert len(lines) == 1 and lines[0].startswith(f"facecam: warning: {run / 'talk_input.mp4'} is the input "
-                                                       f"this output was made from; --input "), (verb, lines)
+        assert len(lines) == 1 and lines[0].startswith(f"facecam: warning: --input {tmp_path / 'other.mp4'} is not "
+                                                       f"{run / 'talk_input.mp4'}, the cropped clip"), (verb, lines)
         # Its own input, or a byte-identical copy of it: nothing to say.
         assert said("eval", *verb[:1], "--input", str(run / "talk_input.mp4"), "--output", str(run / "talk.mp4"),
                     *verb[1:]) == []

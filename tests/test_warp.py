@@ -1713,4 +1713,22 @@ def test_inverse_homography_is_numpys_inverse_scaled_to_a_unit_corner():
         assert np.allclose(got, expected, rtol=1e-12, atol=1e-12)
         assert np.allclose(got @ h / (got @ h)[0, 0], np.eye(3), atol=1e-12)  # an inverse up to scale
     K = np.array([[700.0, 0.0, 352.0], [0.0, 700.0, 240.0], [0.0, 0.0, 1.0]])
-    assert np.array_equal(inverse_homography(K), np.linalg.inv(K))
+    assert np.allclose(inverse_homography(K), np.linalg.inv(K), rtol=1e-15, atol=0)
+    # Up to scale, with no unit corner to make: the background canvas's corners, as numpy's solve gives them,
+    # also where the inverse's [2, 2] is 0 (one corner at infinity, not every corner NaN).
+    edge_on = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 1.0], [0.5, 0.0, 1.0]])
+    corners = np.array([[0, 0, 1], [640, 0, 1], [0, 480, 1], [640, 480, 1]], np.float64).T
+    for h in (edge_on, rng.normal(size=(3, 3)) + 3.0 * np.eye(3)):
+        ours, numpys = inverse_homography(h, unit_corner=False) @ corners, np.linalg.solve(h, corners)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ours, numpys = ours[:2] / ours[2:], numpys[:2] / numpys[2:]
+        finite = np.isfinite(numpys)
+        assert np.array_equal(np.isfinite(ours), finite)  # the same corner at infinity (either sign)
+        assert np.allclose(ours[finite], numpys[finite], rtol=1e-9)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        seen = inverse_homography(edge_on, unit_corner=False) @ corners
+        assert np.isfinite(seen[:2] / seen[2:]).sum() == 6  # three corners in view
+    from facecam.errors import FacecamError
+
+    with pytest.raises(FacecamError, match="edge-on"):
+        inverse_homography(edge_on)

@@ -103,9 +103,10 @@ def register(sub) -> None:
                     "fraction in the input at that frame, and (without --json) a last line saying whether the "
                     "worst frame is within the warp engine's target of 0.05. See facecam.eval.artifacts.",
         epilog="example:\n  facecam eval artifacts --input out/talk_input.mp4 --output out/talk.mp4 --json\n"
-               "exit status: 0 when the worst frame is within the target, 1 when it is above it (the scores are "
-               "printed either way), 2 when no checked frame had a face in both videos (nothing scored) or on an "
-               "error, as `facecam eval camera` answers.",
+               "exit status: 0 when the worst frame is within the target, 1 when it is above it or the output "
+               "lost the face in a checked frame where the input has one (the scores are printed either way), 2 "
+               "when no checked input frame has a face (nothing to judge) or on an error, as `facecam eval "
+               "camera` answers.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("--input", required=True, metavar="SRC.mp4", help="the video the engine was given")
     a.add_argument("--output", required=True, metavar="GEN.mp4", help="the generated video")
@@ -166,8 +167,8 @@ def _warn_other_input(given: str, output: str) -> None:
     import logging
 
     logging.getLogger("facecam").warning(
-        f"facecam: warning: {own} is the input this output was made from; --input {given} is another video, "
-        f"so the scores compare the output with something it was not made from")
+        f"facecam: warning: --input {given} is not {own}, the cropped clip this output was made from (the run "
+        f"folder's own); the scores compare the output with another video")
 
 
 def _warn_other_camera(output: str, camera: str) -> None:
@@ -308,7 +309,8 @@ def run_artifacts(args: argparse.Namespace) -> int:
     elif score.max_excess is None:
         _note(f"no checked frame had a face in both videos ({score.missing} without one in the output, "
               f"{score.input_missing} in the input): nothing to score")
-    # A script can tell the verdicts apart (it was 0 for all three).
-    if score.max_excess is None:
-        return 2
-    return 1 if score.max_excess > TARGET_EXCESS else 0
+    # A script can tell the verdicts apart (it was 0 for all of them), as eval camera's: a face the
+    # output lost fails, as a worst frame above the target does; no face in the input is nothing to judge.
+    if score.lost or (score.max_excess is not None and score.max_excess > TARGET_EXCESS):
+        return 1
+    return 2 if score.input_missing == len(score.frames) else 0

@@ -343,17 +343,29 @@ def condition_pivot(clip: "ConditionedClip", focal: float) -> np.ndarray:
     return orbit_pivot(world, rotation)
 
 
-def inverse_homography(h: np.ndarray) -> np.ndarray:
-    """The inverse of a ``(3, 3)`` homography, scaled so that its ``[2, 2]`` is 1: the adjugate (the
-    inverse up to scale, which a homography does not care about), in Python floats: 2.5 us a call.
-    numpy's ``linalg.inv`` goes through LAPACK: 0.9 ms a call on average in a single-threaded profile of
-    the renderer taken while another job ran (lp_d3, five calls a frame), 16-20 us in a quiet loop after
-    a first batch of 2000 at 0.43 ms each (throwaway timings, 2026-12-06). Renders are byte-identical
-    either way (lp_d3 arc-left, lp_s18 arc-right, lp_d9 arc-left, 81 frames)."""
+def inverse_homography(h: np.ndarray, unit_corner: bool = True) -> np.ndarray:
+    """The inverse of a ``(3, 3)`` homography up to scale (a homography does not care): its adjugate, in
+    Python floats, scaled so that its ``[2, 2]`` is 1 (``unit_corner``, what the backward maps expect) or
+    as it is. It keeps LAPACK (numpy's ``linalg.inv``) out of the per-frame path: in a single-threaded
+    profile of the renderer taken while another job ran, five calls a frame averaged 0.9 ms each
+    (lp_d3); alone, numpy's call takes microseconds after a slow first use (throwaway timings,
+    2026-12-06). Renders came out byte-identical (lp_d3 arc-left, lp_s18 arc-right, lp_d9 arc-left, 81
+    frames; a throwaway comparison). No speed-up is claimed: ``warp_speed.py`` runs of the two varied
+    by more than their difference.
+
+    Raises:
+        FacecamError: with ``unit_corner``, an inverse whose ``[2, 2]`` is 0 (a view that sees the
+            source plane edge-on), which has no such scaling.
+    """
     (a, b, c), (d, e, f), (g, k, m) = np.asarray(h, dtype=np.float64).tolist()
     adjugate = np.array([[e * m - f * k, c * k - b * m, b * f - c * e],
                          [f * g - d * m, a * m - c * g, c * d - a * f],
                          [d * k - e * g, b * g - a * k, a * e - b * d]])
+    if not unit_corner:
+        return adjugate
+    if adjugate[2, 2] == 0.0:
+        raise FacecamError("a view sees the source plane edge-on (its homography has no inverse with a unit "
+                           "corner); lower --strength")
     return adjugate / adjugate[2, 2]
 
 
@@ -652,7 +664,9 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     unseen = total < 0.5
 
     corners = np.array([[0, 0, 1], [W, 0, 1], [0, H, 1], [W, H, 1]], np.float64).T
-    xy = np.concatenate([(r[:2] / r[2:]).T for r in (inverse_homography(h) @ corners for h in bg_h)])
+    # (up to scale: the corners' division takes it out, and no corner is lost to a zero [2, 2])
+    xy = np.concatenate([(r[:2] / r[2:]).T for r in (inverse_homography(h, unit_corner=False) @ corners
+                                                     for h in bg_h)])
     x0 = int(np.clip(np.floor(xy[:, 0].min()), -MAX_MARGIN * W, 0))
     y0 = int(np.clip(np.floor(xy[:, 1].min()), -MAX_MARGIN * H, 0))
     x1 = int(np.clip(np.ceil(xy[:, 0].max()), W, (1 + MAX_MARGIN) * W))

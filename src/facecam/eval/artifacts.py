@@ -48,6 +48,9 @@ class ArtifactScore:
 
     ``excess`` is output minus input per frame (None where the output had no
     face); ``max_excess`` is the worst frame (None when no frame was scored).
+    ``missing`` and ``input_missing`` count the checked frames without a face in
+    the output and in the input; ``lost`` those where the input has one and the
+    output none (the render lost the face).
     """
 
     max_excess: Optional[float]
@@ -58,6 +61,7 @@ class ArtifactScore:
     output_fraction: list = field(default_factory=list)
     missing: int = 0
     input_missing: int = 0
+    lost: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -165,6 +169,7 @@ def artifact_score(input_frames: np.ndarray, output_frames: np.ndarray,
             if box_in is None or box_out is None:  # nothing to compare against, or nothing to score
                 result.missing += int(box_out is None)
                 result.input_missing += int(box_in is None)
+                result.lost += int(box_out is None and box_in is not None)
                 result.excess.append(None)
                 result.input_fraction.append(None)
                 result.output_fraction.append(None)
