@@ -346,12 +346,10 @@ def condition_pivot(clip: "ConditionedClip", focal: float) -> np.ndarray:
 def inverse_homography(h: np.ndarray, unit_corner: bool = True) -> np.ndarray:
     """The inverse of a ``(3, 3)`` homography up to scale (a homography does not care): its adjugate, in
     Python floats, scaled so that its ``[2, 2]`` is 1 (``unit_corner``, what the backward maps expect) or
-    as it is. It keeps LAPACK (numpy's ``linalg.inv``) out of the per-frame path: in a single-threaded
-    profile of the renderer taken while another job ran, five calls a frame averaged 0.9 ms each
-    (lp_d3); alone, numpy's call takes microseconds after a slow first use (throwaway timings,
-    2026-12-06). Renders came out byte-identical (lp_d3 arc-left, lp_s18 arc-right, lp_d9 arc-left, 81
-    frames; a throwaway comparison). No speed-up is claimed: ``warp_speed.py`` runs of the two varied
-    by more than their difference.
+    as it is. It keeps LAPACK (numpy's ``linalg.inv``, five calls a frame) out of the per-frame path,
+    where a profile of the renderer taken under load had found it slow; no speed-up is claimed
+    (``warp_speed.py`` runs before and after varied by more than their difference), and the renders of
+    the shared clips tried were unchanged to the byte.
 
     Raises:
         FacecamError: with ``unit_corner``, an inverse whose ``[2, 2]`` is 0 (a view that sees the
