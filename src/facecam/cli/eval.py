@@ -152,13 +152,18 @@ def run_camera(args: argparse.Namespace) -> int:
     return 0 if verdict.correct else 1
 
 
+def _run_file(output: str, suffix: str) -> Path:
+    """The file ``facecam generate`` wrote beside ``output`` (``<name>.mp4``): ``<name><suffix>``."""
+    return Path(output).with_name(Path(output).stem + suffix)
+
+
 def _warn_other_input(given: str, output: str) -> None:
     """One warning line when the output's run folder holds its own input (``<name>_input.mp4`` beside
     ``<name>.mp4``, as ``facecam generate`` writes them) and ``--input`` is another video: a newcomer
     scored one person's output against another person's input and got a verdict without a word."""
     import filecmp
 
-    own = Path(output).with_name(Path(output).stem + "_input.mp4")
+    own = _run_file(output, "_input.mp4")
     given_path = Path(given)
     if not own.is_file() or not given_path.is_file():
         return
@@ -179,7 +184,7 @@ def _warn_other_camera(output: str, camera: str) -> None:
     from ..camera.trajectory import PRESETS
     from ..eval.camera import run_record
 
-    record = Path(output).with_name(Path(output).stem + "_camera.json")
+    record = _run_file(output, "_camera.json")
     data = run_record(record) if camera in PRESETS else None
     options = data.get("options") if data is not None else None
     if not isinstance(options, dict):
