@@ -7,12 +7,11 @@ sample, or a NeRSemble sample with one target camera) and ``inference``, the arc
 generate`` draws (a different mesh every frame). Per format it prints the bytes, the time to store
 (encode), the time to load (decode, or draw), and the largest pixel error after loading. ``meshes
 (shards)`` stores the landmark array (``np.save``) and draws it with ``facecam.data.condition`` (the
-motion parameters are in the sample's JSON anyway). Usage: ``python benchmarks/condition_storage.py``.
+motion parameters are in the sample's JSON anyway). Usage: ``python benchmarks/condition_storage.py [../shared/media]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+from shared_clips import media_folder  # beside this script
 FRAMES = 81
 
 
@@ -82,14 +81,14 @@ def conditions(path: Path) -> dict:
 
 
 def main() -> int:
-    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()  # --help, nothing else
+    media = media_folder(__doc__)
     from facecam.data.shards import load_npy
 
-    if not MEDIA.is_dir():
-        print(f"needs the shared clips in {MEDIA}", file=sys.stderr)
+    if not media.is_dir():
+        print(f"needs the shared clips in {media}", file=sys.stderr)
         return 1
     print(f"{'clip':16} {'condition':10} {'format':22} {'KB':>7} {'store s':>8} {'load s':>7} {'max error':>9}")
-    for path in sorted(MEDIA.glob("*.mp4")):
+    for path in sorted(media.glob("*.mp4")):
         for kind, (drawn, points, draw) in conditions(path).items():
             formats = {
                 "h264 yuv420p crf 17": (lambda f: h264(f, "libx264", "yuv420p", {"crf": "17"}), decode_mp4),

@@ -4,8 +4,8 @@ each frame alone (what the strict camera judge reads), by time and by jitter.
 For each clip (81 frames, as decoded): the seconds each mode takes for the whole clip (the second of two
 runs, so the models are loaded), and the landmarks' jitter before and after the warp engine's smoothing
 (``facecam.engines.warp.smooth_landmarks`` with its default windows): the mean absolute second difference
-over time of the 468 mesh points, in % of the face's size (the RMS distance of the points from their
-centroid). ``docs/evaluation.md`` ("facecam_000's arc-down") weighs the two modes with these figures.
+over time of the 468 mesh points, in % of the face's mean size (the RMS distance of the points from
+their centroid, ``facecam.face.pose.face_scale``). ``docs/evaluation.md`` ("facecam_000's arc-down") weighs the two modes with these figures.
 
     python benchmarks/track_modes.py [CLIP ...]
 """
@@ -26,10 +26,11 @@ from shared_clips import clip_paths  # noqa: E402 - beside this script
 
 def jitter(points: np.ndarray) -> float:
     """Mean absolute second difference over time of ``(T, 478, 2+)`` points' 468 mesh points, in % of the
-    face's size."""
+    face's mean size (:func:`facecam.face.pose.face_scale`)."""
+    from facecam.face.pose import face_scale
+
     mesh = points[:, :468, :2].astype(np.float64)
-    size = float(np.sqrt(((mesh - mesh.mean(axis=1, keepdims=True)) ** 2).sum(-1).mean()))
-    return float(np.abs(mesh[2:] - 2 * mesh[1:-1] + mesh[:-2]).mean() / size * 100)
+    return float(np.abs(mesh[2:] - 2 * mesh[1:-1] + mesh[:-2]).mean() / face_scale(mesh).mean() * 100)
 
 
 def main() -> None:
