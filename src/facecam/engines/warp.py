@@ -18,6 +18,11 @@ face
     smoothed colour and the mirrored grain of the face beside it
     (:func:`soften_stretch`), and the person is opaque out to the second ring
     (:meth:`FrameRenderer.head_side`): the side of the jaw, not the wall beside it.
+    Face the source did not show takes the face's own skin colour and mirrored
+    grain the same way (:meth:`FrameRenderer.unseen_face`): triangles the source
+    saw facing away that the view turns towards the camera, and, where the view
+    enlarges it, dark hair that hung over the cheek inside the mesh's outline
+    (:func:`hair_over_face`).
 person
     hair, ears, neck and body (MediaPipe selfie segmentation, feathered across
     its edge, plus what it missed beside the person on a still background:
@@ -153,6 +158,7 @@ class WarpOptions:
     segmentation_model: int = 0                 # MediaPipe selfie segmentation: 0 general, 1 landscape
     atlas: bool = True                          # barely-seen face triangles read the clip's best-seen frame
     depth: str = "template"                     # face depth: "template" (posed face template) or "mediapipe" (z)
+    hidden_face: bool = True                    # face the source did not show (turned away, hair over it): skin fill
 
 
 class WarpEngine(Engine):
@@ -201,7 +207,8 @@ class WarpEngine(Engine):
         canvas, offset = background_canvas(layers, bg_h, size, plate_frames)
         out = frame_buffer(frames.shape)  # on disk for a long clip
         render_frames(out, layers, src2d, world, cameras, person_h, bg_h,
-                      lambda: FrameRenderer(size, canvas, offset, surface, atlas), progress)
+                      lambda: FrameRenderer(size, canvas, offset, surface, atlas,
+                                            hidden_face=self.options.hidden_face), progress)
         return out
 
     def _geometry(self, clip: "ConditionedClip") -> "_Geometry":
@@ -828,7 +835,8 @@ class FrameRenderer:
     """
 
     def __init__(self, size: tuple[int, int], canvas: np.ndarray, offset: tuple[int, int],
-                 surface: FaceSurface, atlas: Optional[FaceAtlas] = None, scale: int = MAP_SCALE) -> None:
+                 surface: FaceSurface, atlas: Optional[FaceAtlas] = None, scale: int = MAP_SCALE,
+                 hidden_face: bool = True) -> None:
         H, W = size
         ox, oy = offset
         if scale not in (1, 2):
@@ -836,6 +844,7 @@ class FrameRenderer:
         self.size = size
         self.surface = surface
         self.offset = offset
+        self.hidden_face = hidden_face  # fill what the source did not show of the face (unseen_face)
         self.scale = scale
         self.canvas = canvas.copy()  # the frame region is overwritten per frame; the margin stays
         self.region = self.canvas[oy:oy + H, ox:ox + W]
@@ -977,6 +986,52 @@ class FrameRenderer:
         H, W = self.size
         M = self.margin
         mask[covered & ((fx < M) | (fx > M + W - 1) | (fy < M) | (fy > M + H - 1))] = 0
+        return mask
+
+    def unseen_face(self, hair: Optional[tuple], covered: np.ndarray, fx: np.ndarray, fy: np.ndarray,
+                    ratio: np.ndarray) -> Optional[tuple[np.ndarray, Optional[np.ndarray]]]:
+        """How much of each face pixel's read is face the source did not show, for :func:`soften_stretch`
+        to fill with a smooth colour and mirrored texture: None, or ``(unseen, hair)``, float32 in
+        [0, 1] over the face map's box (``hair`` None where there is none).
+
+        ``unseen`` is 1 where the view turns towards a triangle the source saw facing away (its read
+        is the mirror image of the skin or hair in front of it: beyond lp_s18's far cheek under
+        arc-right a crescent of skin outside a band of hair), and, over hair that hung in front of the
+        face (:func:`hair_over_face`, read through the map), ``hair``: from none where the view shows
+        the source at :data:`UNSEEN_NONE` of its area or more to all at :data:`UNSEEN_FULL` or less,
+        so a still camera, or hair the view does not enlarge, keeps the source's pixels. The hair
+        takes the face's skin colour, the turned triangles that of what is around them.
+        ``ratio``: :func:`face_map`'s source area per target area.
+        """
+        turned = covered & (ratio <= 0.0)
+        over = None
+        if hair is not None:
+            mask, hx, hy = hair
+            M = self.margin
+            read = cv2.remap(mask, fx - np.float32(M + hx), fy - np.float32(M + hy), cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            if read.any():
+                enlarged = 1.0 - smoothstep(np.clip((ratio - UNSEEN_FULL) * (1.0 / (UNSEEN_NONE - UNSEEN_FULL)),
+                                                    0.0, 1.0))
+                over = (read.astype(np.float32) * np.float32(1 / 255)) * enlarged.astype(np.float32)
+                over[~covered] = 0.0
+                # Not a sliver: one along the jaw's edge (lp_s18 under arc-down) came and went from frame
+                # to frame, and its fill with it (boundary flicker 1.40 -> 1.50).
+                over = cv2.morphologyEx(over, cv2.MORPH_OPEN, HAIR_SLIVER)
+                if over.max() < 0.01:
+                    over = None
+        if over is None and not turned.any():
+            return None
+        unseen = np.zeros(covered.shape, np.float32) if over is None else over.copy()
+        unseen[turned] = 1.0
+        return unseen, over
+
+    def oval_mask(self, target: np.ndarray, box: tuple) -> np.ndarray:
+        """``(h, w)`` uint8 over the face map's ``box``: 255 inside the face oval as the target view projects it."""
+        rows, cols = box
+        mask = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.uint8)
+        oval = target[self.surface.oval, :2] - (cols.start, rows.start)
+        cv2.fillPoly(mask, [np.round(oval * 4).astype(np.int32)], 255, cv2.LINE_8, 2)
         return mask
 
     def upsample(self, coarse: np.ndarray) -> np.ndarray:
@@ -1157,6 +1212,7 @@ class FrameRenderer:
         H, W = self.size
 
         layer = self.background_region(layer)
+        hair = hair_over_face(layer, src2d, self.surface) if self.hidden_face else None
         bx, by = (self.upsample(m) for m in self.plane_map(bg_h, self.offset))
         background = cv2.remap(self.canvas, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
@@ -1178,10 +1234,10 @@ class FrameRenderer:
         # moved to the atlas's place here: a frame read beyond the right edge (a close-up's rings)
         # is then never taken for one (it read the atlas's pixels, or the gap before it).
         face = face_map(src2d, target, self.surface, self.full_xs, self.full_ys, self.atlas, ATLAS_TAG, atlas_ok,
-                        with_blend=True)
-        blend = None
+                        with_blend=True, with_ratio=True)
+        blend = unseen = None
         if face is not None:
-            box, covered, fx, fy, blend = face
+            box, covered, fx, fy, blend, ratio = face
             # Frame reads move by the margin; beside and above the frame the face surface reads the
             # margin (the person continued there, fading out) like the plane does, and beyond it
             # nothing. Below the frame it continues as the body does.
@@ -1201,6 +1257,7 @@ class FrameRenderer:
                 np.subtract(blend[2], np.float32(ATLAS_TAG - self.atlas_x), out=blend[2])  # all atlas reads
             np.copyto(px[box], fx, where=covered)
             np.copyto(py[box], fy, where=covered)
+            unseen = self.unseen_face(hair, covered, fx, fy, ratio) if self.hidden_face else None
         # Below the frame the body continues without fading (margins beside included): its outline
         # goes straight down (the last row's alpha) and its colours come from the band of rows above
         # the edge, reflected back and forth (continue_below).
@@ -1242,7 +1299,9 @@ class FrameRenderer:
             mixed += w * (read.astype(np.float32) - mixed)
             person[sub] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
         if face is not None:
-            soften_stretch(person, *face[:4], layer, self.head_side(target, *face[:4]))
+            unseen, over = (None, None) if unseen is None else unseen
+            soften_stretch(person, *face[:4], layer, self.head_side(target, *face[:4]), unseen, over,
+                           None if unseen is None else self.oval_mask(target, face[0]))
         if below is not None and below.any():
             continue_below(person[below_rows], self.extended, px[below_rows], texture_y, below, self.band)
         alpha = cv2.extractChannel(person, 3).astype(np.float32)
@@ -1407,7 +1466,9 @@ STRETCH_EDGE = np.ones((5, 5), np.uint8)  # detail this close to an edge's (beyo
 
 
 def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.ndarray, fy: np.ndarray,
-                   source: np.ndarray, solid: Optional[np.ndarray] = None) -> None:
+                   source: np.ndarray, solid: Optional[np.ndarray] = None,
+                   unseen: Optional[np.ndarray] = None, hair: Optional[np.ndarray] = None,
+                   face: Optional[np.ndarray] = None) -> None:
     """Where the face surface magnifies its source strongly in some direction, replace the streaks with
     a smooth colour and the texture of the nearest unstretched face, mirrored, in place.
 
@@ -1428,6 +1489,13 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
 
     ``solid`` (uint8, the box's shape: :meth:`FrameRenderer.head_side`) marks where the outline is
     closed whatever the gap's width: the side of the head, where the read is wall beside the jaw.
+    ``unseen`` (float32 in [0, 1], the box's shape: :meth:`FrameRenderer.unseen_face`) is filled the
+    same way whatever the stretch, strong edges included: face the source did not show (it faced
+    away, or hair hung over it); its read gives the fill no colour, and its texture is the finest
+    grain (:data:`UNSEEN_GRAIN`) mirrored from inside ``face`` (uint8, the box's shape, the face oval
+    as the target view projects it). Where ``hair`` (the part of ``unseen`` that was hair over the
+    face) the fill's colour is the skin's: that of ``face`` where the read shows skin (opaque, not
+    unseen, and not darker than :data:`HAIR_DARK` of its median lightness).
     """
     q = STRETCH_GRID
     h, w = covered.shape
@@ -1442,7 +1510,19 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     # Only where the gradients saw the surface on both sides: at its edge they span the jump to the
     # uncovered pixels' zeros, which reads as a stretch (the top of a head under a still camera).
     inside = cv2.erode(cq.astype(np.uint8), np.ones((3, 3), np.uint8))  # (the box's edge: one-sided, fine)
-    weight = cv2.GaussianBlur(np.where(inside > 0, weight, 0.0).astype(np.float32), (0, 0), STRETCH_FADE / q) * cq
+    weight = np.where(inside > 0, weight, 0.0).astype(np.float32)
+    if unseen is not None:
+        if hair is not None:
+            # Hair is widened: the fill's soft edge then lies on the skin beside it, not on the hair's own
+            # edge (a dark line along it). What the source saw facing away is not: it changes from frame
+            # to frame with the landmarks, and a wider fill followed it (boundary flicker on the cartoon's
+            # arc-down 1.30 -> 1.43). The hair's share sets the fill's colour pixel by pixel: smoothed, its
+            # square corners draw no blocks.
+            hair = cv2.dilate(hair, np.ones((2 * UNSEEN_WIDEN * q + 1,) * 2, np.uint8))
+            hair = cv2.GaussianBlur(hair, (0, 0), float(q))
+            unseen = np.maximum(unseen, hair)
+        np.maximum(weight, unseen[::q, ::q], out=weight)
+    weight = cv2.GaussianBlur(weight, (0, 0), STRETCH_FADE / q) * cq
     # Anchors: unstretched face surface over the person (its outer rings also lie over the wall).
     clear = ((weight < 0.05) & cq & (person[box][::q, ::q, 3] > 127)).astype(np.uint8)
     if weight.max() < 0.05 or not clear.any():
@@ -1450,6 +1530,13 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     # Each stretched pixel reads the source's detail at its mirror image across the nearest clear cell's
     # source pixel, at full scale: offsets in the output are offsets in the source.
     ay, ax = np.divmod(nearest_clear(1 - clear)[1], clear.shape[1])
+    if unseen is not None and face is not None:
+        # Face the source did not show mirrors the face's own skin, not the hair beyond its outline.
+        skin_clear = clear & (face[::q, ::q] > 0)
+        if skin_clear.any():
+            sy, sx = np.divmod(nearest_clear(1 - skin_clear)[1], clear.shape[1])
+            on_face = unseen[::q, ::q] >= 0.5
+            ay, ax = np.where(on_face, sy, ay), np.where(on_face, sx, ax)
     gy, gx = np.mgrid[0:clear.shape[0], 0:clear.shape[1]]
     mirror_x = (fx[::q, ::q][ay, ax] - (gx - ax) * q).astype(np.float32)
     mirror_y = (fy[::q, ::q][ay, ax] - (gy - ay) * q).astype(np.float32)
@@ -1480,7 +1567,20 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     alpha = cv2.extractChannel(rgba, 3)
     # The colour is the opaque person's: the matte's soft rim holds the wall beside the face, which a
     # magnified read spreads into a pale crescent along the outline (lp_d9's near jaw under arc-left).
-    colour = smoothed(rgb8, cv2.compare(alpha, 255, cv2.CMP_EQ))[here].astype(np.int16)
+    core = cv2.compare(alpha, 255, cv2.CMP_EQ)
+    if unseen is not None:  # what the source did not show gives no colour
+        core[unseen[py0:py1, px0:px1] >= 0.5] = 0
+    colour = smoothed(rgb8, core)[here].astype(np.int16)
+    if hair is not None and face is not None:
+        # Hair that hung over the face takes the colour of the face's own skin around it, not that of
+        # the hair beside it.
+        lightness = cv2.extractChannel(cv2.cvtColor(rgb8, cv2.COLOR_RGB2LAB), 0)
+        skin = (core > 0) & (face[py0:py1, px0:px1] > 0)
+        if skin.any():
+            skin &= lightness >= HAIR_DARK * float(np.median(lightness[skin]))
+            share = np.clip(hair[y0:y1, x0:x1], 0.0, 1.0)[..., None]
+            skin_colour = smoothed(rgb8, skin.view(np.uint8) * np.uint8(255))[here].astype(np.float32)
+            colour = np.rint(colour + share * (skin_colour - colour)).astype(np.int16)
     strong = channel_max(cv2.absdiff(rgb8, cv2.GaussianBlur(rgb8, (0, 0), BELOW_SMOOTH))) > BELOW_DETAIL
     strong = cv2.morphologyEx(strong.astype(np.uint8) * 255, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     strong = cv2.GaussianBlur(cv2.dilate(strong[here], np.ones((5, 5), np.uint8)), (0, 0), 2.0)
@@ -1492,7 +1592,10 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     alpha = alpha[here]
     # The outline's weight, twice the fill's: strong edges (the outline's own) do not hold it back.
     reach = np.minimum(2.0 * wgt, 1.0)
-    wgt *= 1.0 - strong.astype(np.float32) * np.float32(1 / 255)
+    keep = strong.astype(np.float32) * np.float32(1 / 255)
+    if unseen is not None:
+        keep *= 1.0 - unseen[y0:y1, x0:x1]
+    wgt *= 1.0 - keep
 
     # Only the pixels the fill reaches are worked on: the source's detail at their mirror reads (the
     # person's, without strong edges), sampled there.
@@ -1506,12 +1609,23 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     at = (mx[iy, ix] - np.float32(dx0), my[iy, ix] - np.float32(dy0))
     detail = sample(texture, *at).astype(np.int16) - sample(smooth, *at)  # what that smoothing takes out
     # (none from the matte's soft rim: its colour is part wall)
+    if unseen is not None:
+        # Face the source did not show can be wide: its mirror reads reach far into the face, over the
+        # nose, lips and eye corners, whose shapes the smoothing's detail still holds (pale squiggles
+        # over lp_s18's far cheek under arc-right). There only the finest grain is taken.
+        # An edge there (a lash, a strand) is left out below a lower limit than elsewhere.
+        share = np.clip(unseen[y0:y1, x0:x1][iy, ix], 0.0, 1.0)
+        fine = sample(texture, *at).astype(np.float32) - sample(cv2.GaussianBlur(texture, (0, 0), UNSEEN_GRAIN), *at)
+        detail = np.rint(detail + share[:, None] * (fine - detail)).astype(np.int16)
+        limit = 2 * STRETCH_GRAIN + share * (UNSEEN_EDGE - 2 * STRETCH_GRAIN)
+    else:
+        limit = 2 * STRETCH_GRAIN
     person_there = sample(opaque, *at, cv2.INTER_NEAREST) > 0
     # An edge's detail (a strand, the glasses' rim, the matte's edge) is left out with the pixels
     # around it: clipped to STRETCH_GRAIN, the edge's shoulders drew its outline as a thin bright line
     # over the cheek (a chevron on lp_d9's near cheek, squiggles beside lp_d0's ear under arc-left).
     drop = np.zeros(wgt.shape, np.uint8)
-    drop[iy, ix] = (np.abs(detail).max(axis=-1) > 2 * STRETCH_GRAIN) | ~person_there
+    drop[iy, ix] = (np.abs(detail).max(axis=-1) > limit) | ~person_there
     detail[cv2.dilate(drop, STRETCH_EDGE)[iy, ix] > 0] = 0
     np.clip(detail, -STRETCH_GRAIN, STRETCH_GRAIN, out=detail)
     # Where the nearest clear cell changes, the mirror reads sweep across the source within a cell:
@@ -1533,6 +1647,77 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     target = region[y0:y1, x0:x1]
     target[iy, ix, :3] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
     target[iy, ix, 3] = np.clip(now + 0.5, 0, 255).astype(np.uint8)
+
+
+HAIR_DARK = 0.6      # of the face's median Lab lightness: darker is hair, not skin (a shadowed cheek keeps 0.75)
+HAIR_OPEN = 0.03     # of the face's height: dark parts narrower than this (a strand, a glasses' arm) are not hair here
+FEATURE_MARGIN = 0.06  # of the face's height: around brows, eyes and lips nothing is taken for hair
+HAIR_FADE = 0.25     # of the way from the eyes' line to the chin: hair over the face counts fully below this
+UNSEEN_GRAIN = 1.5   # pixels: the Gaussian whose residual is the grain mirrored into face the source did not show
+HAIR_SLIVER = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))  # hair over the face narrower than this is left
+UNSEEN_WIDEN = 2     # grid cells (STRETCH_GRID px): hair over the face is filled this far beyond it
+UNSEEN_EDGE = 6      # grey levels: that grain beyond this is an edge's (a lash, a strand) and left out
+UNSEEN_FULL, UNSEEN_NONE = 0.55, 0.75  # source area per target area: hair over the face refilled fully .. not at all
+
+
+def hair_over_face(frame: np.ndarray, points: np.ndarray, surface: FaceSurface) -> Optional[tuple]:
+    """Where the source frame's face mesh lies over hair: ``(mask, x0, y0)``, a uint8 weight (255: hair)
+    over a box of the frame whose corner is ``(x0, y0)``, or None when there is none.
+
+    MediaPipe places a turned face's far outline where the cheek would be, and hair that hangs in
+    front of the cheek lies inside it (lp_s18, turned 17 deg, her hair over her left cheek): a view
+    that turns that cheek towards the camera enlarges the strip into a band of hair across the face.
+    Hair here is what has less than :data:`HAIR_DARK` of the face's median Lab lightness, at least
+    :data:`HAIR_OPEN` of the face's height wide, and joined to such hair between the mesh and the
+    first rings around it (hair that comes from beside the head), below the line through the eyes
+    (fading in over :data:`HAIR_FADE` of the way to the chin), and never within
+    :data:`FEATURE_MARGIN` of the brows, eyes or lips. Hair as light as the skin is
+    not found, nor skin-coloured wall; a dark beard joined to dark hair is taken for hair.
+
+    ``frame``: ``(H, W, 4)`` uint8 RGBA person layer; ``points``: the frame's surface vertices
+    ``(V, 2)`` (mesh, then rings).
+    """
+    from .warp_mesh import face_regions
+
+    H, W = frame.shape[:2]
+    n = len(surface.oval)
+    ring = points[surface.ring_start + SOLID_RING * n:surface.ring_start + (SOLID_RING + 1) * n]
+    x0, y0 = (int(max(0, np.floor(v))) for v in ring.min(axis=0))
+    x1, y1 = int(min(W, np.ceil(ring[:, 0].max()) + 1)), int(min(H, np.ceil(ring[:, 1].max()) + 1))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    mesh = points[:MESH_VERTICES] - (x0, y0)
+    height = float(np.ptp(mesh[:, 1]))
+    if height < 8.0:
+        return None
+    inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(inside, [np.round(cv2.convexHull(mesh.astype(np.float32)).reshape(-1, 2)).astype(np.int32)], 1)
+    around = np.zeros_like(inside)
+    cv2.fillPoly(around, [np.round(ring - (x0, y0)).astype(np.int32)], 1)
+    features, down = face_regions(mesh, inside.shape, FEATURE_MARGIN)
+    rgba = frame[y0:y1, x0:x1]
+    lightness = cv2.extractChannel(cv2.cvtColor(cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB), cv2.COLOR_RGB2LAB), 0)
+    alpha = cv2.extractChannel(rgba, 3)
+    skin = (inside > 0) & ~features & (alpha == 255)
+    if not skin.any():
+        return None
+    dark = ((lightness < HAIR_DARK * float(np.median(lightness[skin]))) & (alpha > 0)).view(np.uint8)
+    k = 2 * int(round(0.5 * HAIR_OPEN * height)) + 1
+    dark = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    count, labels = cv2.connectedComponents(dark, connectivity=8)
+    if count < 2:
+        return None
+    beside = np.zeros(count, bool)
+    beside[labels[(around > 0) & (inside == 0)]] = True
+    beside[0] = False
+    hair = beside[labels] & (inside > 0) & ~features
+    # Only below the eyes, fading in over HAIR_FADE of the way to the chin: hair over the forehead and
+    # temples lies on the head (a parting swept across it), and filled with skin it read as a receding
+    # hairline; cut off at the eyes' line, the fill's top edge was a straight line across the hair.
+    weight = np.clip(down * (1.0 / HAIR_FADE), 0.0, 1.0) * hair
+    if weight.max() < 0.01:
+        return None
+    return np.rint(weight * 255.0).astype(np.uint8), x0, y0
 
 
 STRETCH_CLOSE = 5    # quarter-size pixels: the closing of a stretched read's outline (20 px at full size)
@@ -1657,7 +1842,8 @@ def continue_below(person: np.ndarray, layer: np.ndarray, px: np.ndarray, textur
 
 def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np.ndarray,
              ys: np.ndarray, atlas: Optional["FaceAtlas"] = None, atlas_x: float = 0.0,
-             atlas_ok: Optional[np.ndarray] = None, with_blend: bool = False) -> Optional[tuple]:
+             atlas_ok: Optional[np.ndarray] = None, with_blend: bool = False,
+             with_ratio: bool = False) -> Optional[tuple]:
     """Backward map of the face surface on a regular grid of target positions.
 
     With an ``atlas``, a triangle the current frame saw less than
@@ -1688,7 +1874,15 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
         and behind-the-camera ones are skipped. With ``with_blend``, a fifth
         element: None, or ``(sub_box, weight, atlas_x, atlas_y)`` over the box of
         the blending triangles (``(h', w')`` float32 each): the atlas's weight in
-        ``[0, 1]`` and its source pixels, to mix over the frame's read.
+        ``[0, 1]`` and its source pixels, to mix over the frame's read. With
+        ``with_ratio``, a last element ``(h, w)`` float32: per pixel, the source area
+        its triangle had over the area the target gives it (source pixels per target
+        pixel, squared; under 1 where the view enlarges the source), negative where
+        the source saw that triangle facing away and the target shows it (the view
+        turns towards what the source hid), for the triangles of the face's outer
+        band (``surface.near_outline``, where the surface has it: the nose's side, folded
+        in a turned source, is its own mirror image, not hidden face); 1 for atlas
+        reads, the rings' triangles and triangles the target shows folded.
     """
     step = float(xs[1] - xs[0]) if len(xs) > 1 else 1.0
     origin = np.array([xs[0], ys[0]], np.float64)
@@ -1765,8 +1959,22 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
     np.clip(map_x, np.take(bounds[0], buf), np.take(bounds[1], buf), out=map_x)
     np.clip(map_y, np.take(bounds[2], buf), np.take(bounds[3], buf), out=map_y)
     box = (slice(y0, y1), slice(x0, x1))
+    extra = ()
+    if with_ratio:
+        from .warp_texture import triangle_areas
+
+        ratio = np.ones(idx.size + 1, np.float32)
+        facing = (det[idx] > 0) & on_face[idx]
+        ratio[1:][facing] = triangle_areas(src2d, tris[idx[facing]]) / (0.5 * det[idx[facing]])
+        near = getattr(surface, "near_outline", None)
+        if near is not None:  # only the face's outer band counts as turned: elsewhere the size alone
+            inner = facing & ~np.concatenate([near, np.zeros(len(tris) - len(near), bool)])[idx]
+            ratio[1:][inner] = np.abs(ratio[1:][inner])
+        if atlas is not None:
+            ratio[1:][full] = 1.0
+        extra = (np.take(ratio, buf),)
     if not with_blend:
-        return box, buf > 0, map_x, map_y
+        return (box, buf > 0, map_x, map_y) + extra
     blend = None
     if mixed is not None:
         # The atlas's map and weight, over the box of the triangles that blend only.
@@ -1783,7 +1991,7 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
             at = [np.take(rows[3 * r], sub) * sx + np.take(rows[3 * r + 1], sub) * sy + np.take(rows[3 * r + 2], sub)
                   for r in range(3)]
             blend = ((slice(by0, by1), slice(bx0, bx1)), np.clip(at[2], 0.0, 1.0), at[0], at[1])
-    return box, buf > 0, map_x, map_y, blend
+    return (box, buf > 0, map_x, map_y, blend) + extra
 
 
 def _affine_rows(values: np.ndarray, corners: np.ndarray, a1: np.ndarray, a2: np.ndarray,

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Optional
 
+import cv2
 import numpy as np
 
 from ..face.mesh import boundary_loops, boundary_loops_of_edges, face_oval_edges, tessellation_triangles
@@ -33,6 +35,8 @@ MESH_VERTICES = 468
 # the depth bend sharply at each ring: creases down the neck under arc-up and a head that
 # MediaPipe measured shorter (benchmarks/warp_quality.py, docs/evaluation.md).
 RING_SCALES = (1.12, 1.25, 1.45, 1.8)
+CHIN = 152  # MediaPipe's chin landmark
+OUTLINE_STEPS = 3  # mesh edges from the oval: how far in the face's outer band reaches (cheek landmark 50: 3, nose sides 7)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,9 @@ class FaceSurface:
         ring_start: index of the first ring vertex (468).
         face_triangles: number of leading triangles that lie on the face itself
             (the rest belong to the rings).
+        near_outline: ``(face_triangles,)`` bool, the face triangles with a corner
+            within :data:`OUTLINE_STEPS` edges of the oval: the sides of the face an
+            orbit turns from edge-on to the camera (not the nose's or the eyes' sides).
     """
 
     triangles: np.ndarray
@@ -55,6 +62,7 @@ class FaceSurface:
     num_vertices: int
     ring_start: int
     face_triangles: int
+    near_outline: Optional[np.ndarray] = None
 
 
 def _signed_area(xy: np.ndarray, tris: np.ndarray) -> np.ndarray:
@@ -135,4 +143,54 @@ def face_surface() -> FaceSurface:
     xy = np.concatenate([frontal, ring_positions(frontal, oval_loop)])
     flip = _signed_area(xy, all_tris) < 0
     all_tris[flip] = all_tris[flip][:, [0, 2, 1]]
-    return FaceSurface(all_tris, oval_loop, MESH_VERTICES + len(RING_SCALES) * n_oval, MESH_VERTICES, len(face))
+    return FaceSurface(all_tris, oval_loop, MESH_VERTICES + len(RING_SCALES) * n_oval, MESH_VERTICES, len(face),
+                       edges_from(oval_loop, face)[face].min(axis=1) <= OUTLINE_STEPS)
+
+
+def edges_from(start: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    """``(MESH_VERTICES,)`` each mesh vertex's number of edges from the nearest of ``start`` along the
+    triangles ``tris`` (a breadth-first search; vertices not reached get MESH_VERTICES)."""
+    neighbours = [set() for _ in range(MESH_VERTICES)]
+    for tri in tris:
+        for a in tri:
+            neighbours[a].update(int(b) for b in tri if b != a and b < MESH_VERTICES)
+    steps = np.full(MESH_VERTICES, MESH_VERTICES)
+    steps[start] = 0
+    frontier, k = list(start), 0
+    while frontier:
+        k += 1
+        frontier = [u for v in frontier for u in neighbours[v] if steps[u] > k]
+        steps[frontier] = k
+    return steps
+
+
+@lru_cache(maxsize=1)
+def feature_groups() -> tuple[np.ndarray, ...]:
+    """The landmark indices of the face's dark features, one array per feature: the two eyebrows, the
+    two eyes and the lips (MediaPipe's contour connections). Their convex hulls mark what
+    :func:`~.warp.hair_over_face` never takes for hair."""
+    from mediapipe.python.solutions import face_mesh_connections as fmc
+
+    groups = (fmc.FACEMESH_LEFT_EYEBROW, fmc.FACEMESH_RIGHT_EYEBROW, fmc.FACEMESH_LEFT_EYE,
+              fmc.FACEMESH_RIGHT_EYE, fmc.FACEMESH_LIPS)
+    return tuple(np.array(sorted({i for edge in g for i in edge}), dtype=np.int64) for g in groups)
+
+
+def face_regions(mesh: np.ndarray, shape: tuple[int, int], margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """From ``(468+, 2)`` mesh pixels (in the masks' own coordinates), over ``shape``: a bool mask of
+    the brows, eyes and lips (their convex hulls, widened by ``margin`` of the face's height), and
+    each pixel's way from the line through the two eyes' centres towards the chin (float64: 0 on that
+    line, 1 level with the chin, negative above the eyes)."""
+    h, w = shape
+    mesh = np.asarray(mesh, np.float64)[:, :2]
+    groups = feature_groups()
+    features = np.zeros((h, w), np.uint8)
+    for group in groups:
+        hull = cv2.convexHull(mesh[group].astype(np.float32)).reshape(-1, 2)
+        cv2.fillPoly(features, [np.round(hull).astype(np.int32)], 1)
+    k = 2 * int(round(0.5 * margin * float(np.ptp(mesh[:MESH_VERTICES, 1])))) + 1
+    features = cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+    eyes = 0.5 * (mesh[groups[2]].mean(axis=0) + mesh[groups[3]].mean(axis=0))
+    down = mesh[CHIN] - eyes
+    down = down / max(float(down @ down), 1e-9)
+    return features, np.add.outer((np.arange(h) - eyes[1]) * down[1], (np.arange(w) - eyes[0]) * down[0])

@@ -140,6 +140,40 @@ def face_box(points: np.ndarray) -> tuple[float, float, float, float]:
     return float(x0 - mx), float(y0 - my), float(x1 + mx), float(y1 + my)
 
 
+DARK_SHARE = 0.6      # of the face's median Lab lightness: darker counts as hair in dark_face_share
+DARK_FEATURES = 0.06  # of the face's height: brows, eyes and lips widened by this are left out of it
+
+
+def dark_face_share(image: np.ndarray, points: np.ndarray) -> Optional[float]:
+    """Share of the face below the eyes that is dark: hair across the cheeks, not skin.
+
+    Inside the face oval of ``points`` (``(468+, 2+)`` MediaPipe landmarks in ``image``'s pixels), on
+    the chin's side of the line through the eyes and outside the brows, eyes and lips (widened by
+    :data:`DARK_FEATURES` of the face's height), the share of pixels darker than :data:`DARK_SHARE` of
+    that region's median Lab lightness; None where the region is empty. A skin-coloured face scores
+    about 0; the warp engine's band of hair across lp_s18's far cheek under arc-right scored several
+    hundredths (``benchmarks/warp_quality.py``'s ``hair`` column: output minus input).
+    """
+    from ..engines.warp_mesh import face_regions, face_surface
+
+    H, W = image.shape[:2]
+    mesh = np.asarray(points, np.float64)[:468, :2]
+    x0, y0 = (int(max(0, np.floor(v))) for v in mesh.min(axis=0))
+    x1, y1 = int(min(W, np.ceil(mesh[:, 0].max()) + 1)), int(min(H, np.ceil(mesh[:, 1].max()) + 1))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    local = mesh - (x0, y0)
+    oval = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(oval, [np.round(local[face_surface().oval]).astype(np.int32)], 1)
+    features, down = face_regions(local, oval.shape, DARK_FEATURES)
+    region = (oval > 0) & ~features & (down > 0)
+    if not region.any():
+        return None
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1, :3])
+    lightness = cv2.extractChannel(cv2.cvtColor(crop, cv2.COLOR_RGB2LAB), 0)[region].astype(np.float32)
+    return float((lightness < DARK_SHARE * np.median(lightness)).mean())
+
+
 def artifact_score(input_frames: np.ndarray, output_frames: np.ndarray,
                    input_boxes: Optional[Sequence] = None, output_boxes: Optional[Sequence] = None,
                    samples: int = 9) -> ArtifactScore:
