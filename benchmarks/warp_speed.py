@@ -6,14 +6,18 @@ frames per second of the pipeline after decoding (crop + landmarks + condition
 + segmentation + warp: what `facecam generate` does between reading and
 writing) and of the whole thing with decoding, plus the process CPU time, which
 is the fairer number on a shared machine. Each clip is run ``--repeat`` times
-and the fastest run reported (the first run also pays MediaPipe's start-up).
+and the fastest run reported (the first run also pays MediaPipe's start-up). The first line gives the
+time of a pure-Python loop, so runs on days the machine is slower can be told apart.
 
-    python benchmarks/warp_speed.py [--camera arc-left] [--frames 81] [--repeat 2] [CLIP ...]
+    python benchmarks/warp_speed.py [--camera arc-left] [--frames 81] [--repeat 2] [--option NAME=VALUE] [CLIP ...]
+
+``--option`` sets a warp engine option (``WarpOptions``) for an A/B, e.g. ``--option hidden_face=false``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -22,6 +26,15 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from shared_clips import CLIPS, MEDIA  # noqa: E402 - beside this script
+
+
+def python_loop_s() -> float:
+    """Seconds a pure-Python loop of 10^7 additions takes: how fast this (shared) machine runs now."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(10 ** 7):
+        total += i
+    return time.perf_counter() - t0
 
 
 def run_clip(path: Path, camera: str, frames: int, engine) -> dict:
@@ -47,14 +60,21 @@ def main() -> None:
     parser.add_argument("--camera", default="arc-left")
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                        help="a warp engine option (WarpOptions), e.g. hidden_face=false; repeatable")
     args = parser.parse_args()
 
     from facecam.engines import get_engine
 
-    engine = get_engine("warp")
+    options = {}
+    for item in args.option:
+        key, _, value = item.partition("=")
+        options[key] = json.loads(value)
+    engine = get_engine("warp", **options)
     paths = [Path(p) for p in args.clips] or [MEDIA / name for name in CLIPS]
-    print(f"warp engine, camera {args.camera}, {args.frames} frames, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"warp engine{' ' + str(options) if options else ''}, camera {args.camera}, {args.frames} frames, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+          f"a Python loop of 10^7 additions {python_loop_s():.2f} s (this machine's speed now)")
     print(f"{'clip':18} {'size':>8} {'decode s':>9} {'cond s':>7} {'warp s':>7} "
           f"{'fps (no decode)':>16} {'fps (all)':>10} {'fps (CPU time)':>15}")
     for path in paths:

@@ -1785,9 +1785,12 @@ def test_hair_over_the_cheek_is_found_and_a_lock_above_the_eyes_a_mole_and_the_l
     from facecam.engines.warp_mesh import face_surface
 
     frame, points, marks = _face_with_hair()
-    mask, x0, y0 = hair_over_face(frame, points, face_surface())
-    found = np.zeros((300, 300), bool)
-    found[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]] = mask > 0
+    mask, x0, y0, scale = hair_over_face(frame, points, face_surface())
+    assert scale == 2  # a face 120 px tall or more: found on a half-size grid
+    full = cv2.resize(mask, (mask.shape[1] * scale, mask.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+    found = np.zeros((300 + 2 * scale, 300 + 2 * scale), bool)
+    found[y0:y0 + full.shape[0], x0:x0 + full.shape[1]] = full > 0
+    found = found[:300, :300]
     assert marks["strip"].sum() > 200
     assert found[marks["strip"]].mean() > 0.8  # hair hanging over the cheek, joined to the hair beside it
     assert not found[marks["lock"]].any()      # hair over the temple lies on the head

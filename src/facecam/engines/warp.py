@@ -988,8 +988,8 @@ class FrameRenderer:
         mask[covered & ((fx < M) | (fx > M + W - 1) | (fy < M) | (fy > M + H - 1))] = 0
         return mask
 
-    def unseen_face(self, hair: Optional[tuple], covered: np.ndarray, fx: np.ndarray, fy: np.ndarray,
-                    ratio: np.ndarray) -> Optional[tuple[np.ndarray, Optional[np.ndarray]]]:
+    def unseen_face(self, layer: np.ndarray, src2d: np.ndarray, covered: np.ndarray, fx: np.ndarray,
+                    fy: np.ndarray, ratio: np.ndarray) -> Optional[tuple[np.ndarray, Optional[np.ndarray]]]:
         """How much of each face pixel's read is face the source did not show, for :func:`soften_stretch`
         to fill with a smooth colour and mirrored texture: None, or ``(unseen, hair)``, float32 in
         [0, 1] over the face map's box (``hair`` None where there is none).
@@ -999,17 +999,24 @@ class FrameRenderer:
         arc-right a crescent of skin outside a band of hair), and, over hair that hung in front of the
         face (:func:`hair_over_face`, read through the map), ``hair``: from none where the view shows
         the source at :data:`UNSEEN_NONE` of its area or more to all at :data:`UNSEEN_FULL` or less,
-        so a still camera, or hair the view does not enlarge, keeps the source's pixels. The hair
-        takes the face's skin colour, the turned triangles that of what is around them.
-        ``ratio``: :func:`face_map`'s source area per target area.
+        so a still camera, or hair the view does not enlarge, keeps the source's pixels; patches
+        narrower than :data:`HAIR_SLIVER` are left as read. The hair takes the face's skin colour, the
+        turned triangles that of what is around them.
+        ``layer``: the frame's RGBA person layer and ``src2d`` its surface vertices (where the hair is
+        looked for, only when the view enlarges some of the face); ``ratio``: :func:`face_map`'s source
+        area per target area.
         """
         turned = covered & (ratio <= 0.0)
         over = None
+        enlarging = covered & (ratio > 0.0) & (ratio < UNSEEN_NONE)
+        hair = hair_over_face(layer, src2d, self.surface) if enlarging.any() else None
         if hair is not None:
-            mask, hx, hy = hair
-            M = self.margin
-            read = cv2.remap(mask, fx - np.float32(M + hx), fy - np.float32(M + hy), cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            mask, hx, hy, scale = hair
+            M, inv = self.margin, np.float32(1.0 / scale)
+            # (grid cell j covers frame pixels scale * j .. scale * j + scale - 1: its centre is half a cell on)
+            shift = np.float32(0.5 * (scale - 1))
+            read = cv2.remap(mask, (fx - np.float32(M + hx) - shift) * inv, (fy - np.float32(M + hy) - shift) * inv,
+                             cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             if read.any():
                 enlarged = 1.0 - smoothstep(np.clip((ratio - UNSEEN_FULL) * (1.0 / (UNSEEN_NONE - UNSEEN_FULL)),
                                                     0.0, 1.0))
@@ -1017,7 +1024,8 @@ class FrameRenderer:
                 over[~covered] = 0.0
                 # Not a sliver: one along the jaw's edge (lp_s18 under arc-down) came and went from frame
                 # to frame, and its fill with it (boundary flicker 1.40 -> 1.50).
-                over = cv2.morphologyEx(over, cv2.MORPH_OPEN, HAIR_SLIVER)
+                over8 = cv2.morphologyEx(np.rint(over * 255.0).astype(np.uint8), cv2.MORPH_OPEN, HAIR_SLIVER)
+                over = over8.astype(np.float32) * np.float32(1 / 255)
                 if over.max() < 0.01:
                     over = None
         if over is None and not turned.any():
@@ -1212,7 +1220,6 @@ class FrameRenderer:
         H, W = self.size
 
         layer = self.background_region(layer)
-        hair = hair_over_face(layer, src2d, self.surface) if self.hidden_face else None
         bx, by = (self.upsample(m) for m in self.plane_map(bg_h, self.offset))
         background = cv2.remap(self.canvas, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
@@ -1257,7 +1264,7 @@ class FrameRenderer:
                 np.subtract(blend[2], np.float32(ATLAS_TAG - self.atlas_x), out=blend[2])  # all atlas reads
             np.copyto(px[box], fx, where=covered)
             np.copyto(py[box], fy, where=covered)
-            unseen = self.unseen_face(hair, covered, fx, fy, ratio) if self.hidden_face else None
+            unseen = self.unseen_face(layer, src2d, covered, fx, fy, ratio) if self.hidden_face else None
         # Below the frame the body continues without fading (margins beside included): its outline
         # goes straight down (the last row's alpha) and its colours come from the band of rows above
         # the edge, reflected back and forth (continue_below).
@@ -1652,6 +1659,7 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
 HAIR_DARK = 0.6      # of the face's median Lab lightness: darker is hair, not skin (a shadowed cheek keeps 0.75)
 HAIR_OPEN = 0.03     # of the face's height: dark parts narrower than this (a strand, a glasses' arm) are not hair here
 FEATURE_MARGIN = 0.06  # of the face's height: around brows, eyes and lips nothing is taken for hair
+HAIR_SCALE = 2       # hair over the face is found on a grid this many frame pixels across (faces 120 px tall or more)
 HAIR_FADE = 0.25     # of the way from the eyes' line to the chin: hair over the face counts fully below this
 UNSEEN_GRAIN = 1.5   # pixels: the Gaussian whose residual is the grain mirrored into face the source did not show
 HAIR_SLIVER = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))  # hair over the face narrower than this is left
@@ -1661,8 +1669,9 @@ UNSEEN_FULL, UNSEEN_NONE = 0.55, 0.75  # source area per target area: hair over 
 
 
 def hair_over_face(frame: np.ndarray, points: np.ndarray, surface: FaceSurface) -> Optional[tuple]:
-    """Where the source frame's face mesh lies over hair: ``(mask, x0, y0)``, a uint8 weight (255: hair)
-    over a box of the frame whose corner is ``(x0, y0)``, or None when there is none.
+    """Where the source frame's face mesh lies over hair: ``(mask, x0, y0, scale)``, a uint8 weight (255:
+    hair) over a box of the frame whose corner is ``(x0, y0)``, each of its pixels ``scale`` frame pixels
+    across (:data:`HAIR_SCALE`, or 1 for a small face), or None when there is none.
 
     MediaPipe places a turned face's far outline where the cheek would be, and hair that hangs in
     front of the cheek lies inside it (lp_s18, turned 17 deg, her hair over her left cheek): a view
@@ -1671,8 +1680,8 @@ def hair_over_face(frame: np.ndarray, points: np.ndarray, surface: FaceSurface) 
     :data:`HAIR_OPEN` of the face's height wide, and joined to such hair between the mesh and the
     first rings around it (hair that comes from beside the head), below the line through the eyes
     (fading in over :data:`HAIR_FADE` of the way to the chin), and never within
-    :data:`FEATURE_MARGIN` of the brows, eyes or lips. Hair as light as the skin is
-    not found, nor skin-coloured wall; a dark beard joined to dark hair is taken for hair.
+    :data:`FEATURE_MARGIN` of the brows, eyes or lips. Hair as light as the skin is not found, nor
+    skin-coloured wall; a dark beard joined to dark hair is taken for hair.
 
     ``frame``: ``(H, W, 4)`` uint8 RGBA person layer; ``points``: the frame's surface vertices
     ``(V, 2)`` (mesh, then rings).
@@ -1686,16 +1695,21 @@ def hair_over_face(frame: np.ndarray, points: np.ndarray, surface: FaceSurface) 
     x1, y1 = int(min(W, np.ceil(ring[:, 0].max()) + 1)), int(min(H, np.ceil(ring[:, 1].max()) + 1))
     if x1 - x0 < 8 or y1 - y0 < 8:
         return None
-    mesh = points[:MESH_VERTICES] - (x0, y0)
-    height = float(np.ptp(mesh[:, 1]))
+    height = float(np.ptp(points[:MESH_VERTICES, 1]))
+    # A band of hair is wide: found on a half-size grid, unless the face is small.
+    scale = HAIR_SCALE if height >= 120.0 else 1
+    rgba = frame[y0:y1, x0:x1]
+    if scale > 1:
+        rgba = cv2.resize(rgba, (-(-(x1 - x0) // scale), -(-(y1 - y0) // scale)), interpolation=cv2.INTER_AREA)
+    mesh = (points[:MESH_VERTICES] - (x0, y0)) * (1.0 / scale)
+    height /= scale
     if height < 8.0:
         return None
-    inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    inside = np.zeros(rgba.shape[:2], np.uint8)
     cv2.fillPoly(inside, [np.round(cv2.convexHull(mesh.astype(np.float32)).reshape(-1, 2)).astype(np.int32)], 1)
     around = np.zeros_like(inside)
-    cv2.fillPoly(around, [np.round(ring - (x0, y0)).astype(np.int32)], 1)
+    cv2.fillPoly(around, [np.round((ring - (x0, y0)) * (1.0 / scale)).astype(np.int32)], 1)
     features, down = face_regions(mesh, inside.shape, FEATURE_MARGIN)
-    rgba = frame[y0:y1, x0:x1]
     lightness = cv2.extractChannel(cv2.cvtColor(cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB), cv2.COLOR_RGB2LAB), 0)
     alpha = cv2.extractChannel(rgba, 3)
     skin = (inside > 0) & ~features & (alpha == 255)
@@ -1717,7 +1731,7 @@ def hair_over_face(frame: np.ndarray, points: np.ndarray, surface: FaceSurface) 
     weight = np.clip(down * (1.0 / HAIR_FADE), 0.0, 1.0) * hair
     if weight.max() < 0.01:
         return None
-    return np.rint(weight * 255.0).astype(np.uint8), x0, y0
+    return np.rint(weight * 255.0).astype(np.uint8), x0, y0, scale
 
 
 STRETCH_CLOSE = 5    # quarter-size pixels: the closing of a stretched read's outline (20 px at full size)
