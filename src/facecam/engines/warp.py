@@ -18,11 +18,11 @@ face
     smoothed colour and the mirrored grain of the face beside it
     (:func:`soften_stretch`), and the person is opaque out to the second ring
     (:meth:`FrameRenderer.head_side`): the side of the jaw, not the wall beside it.
-    Face the source did not show takes the face's own skin colour and mirrored
-    grain the same way (:meth:`FrameRenderer.unseen_face`): triangles the source
-    saw facing away that the view turns towards the camera, and, where the view
-    enlarges it, dark hair that hung over the cheek inside the mesh's outline
-    (:func:`hair_over_face`).
+    Face the source did not show is filled the same way
+    (:meth:`FrameRenderer.unseen_face`): triangles of the face's outer band the
+    source saw facing away that the view turns towards the camera (in the colour
+    around them), and, where the view enlarges it, dark hair that hung over the
+    cheek inside the mesh's outline (in the skin's colour; :func:`hair_over_face`).
 person
     hair, ears, neck and body (MediaPipe selfie segmentation, feathered across
     its edge, plus what it missed beside the person on a still background:
@@ -158,7 +158,7 @@ class WarpOptions:
     segmentation_model: int = 0                 # MediaPipe selfie segmentation: 0 general, 1 landscape
     atlas: bool = True                          # barely-seen face triangles read the clip's best-seen frame
     depth: str = "template"                     # face depth: "template" (posed face template) or "mediapipe" (z)
-    hidden_face: bool = True                    # face the source did not show (turned away, hair over it): skin fill
+    hidden_face: bool = True                    # fill face the source did not show (turned away, hair over it)
 
 
 class WarpEngine(Engine):

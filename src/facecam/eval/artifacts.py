@@ -150,9 +150,9 @@ def dark_face_share(image: np.ndarray, points: np.ndarray) -> Optional[float]:
     Inside the face oval of ``points`` (``(468+, 2+)`` MediaPipe landmarks in ``image``'s pixels), on
     the chin's side of the line through the eyes and outside the brows, eyes and lips (widened by
     :data:`DARK_FEATURES` of the face's height), the share of pixels darker than :data:`DARK_SHARE` of
-    that region's median Lab lightness; None where the region is empty. A skin-coloured face scores
-    about 0; the warp engine's band of hair across lp_s18's far cheek under arc-right scored several
-    hundredths (``benchmarks/warp_quality.py``'s ``hair`` column: output minus input).
+    that region's median Lab lightness; None where the region is empty. The warp engine's band of hair
+    across lp_s18's far cheek under arc-right, before the engine filled it, scored up to 0.094 more than
+    the input (``benchmarks/warp_quality.py``'s ``hair`` column, 2026-12-06).
     """
     from ..engines.warp_mesh import face_regions, face_surface
 
