@@ -1242,7 +1242,7 @@ class FrameRenderer:
         # is then never taken for one (it read the atlas's pixels, or the gap before it).
         face = face_map(src2d, target, self.surface, self.full_xs, self.full_ys, self.atlas, ATLAS_TAG, atlas_ok,
                         with_blend=True, with_ratio=True)
-        blend = unseen = None
+        blend = hidden = None
         if face is not None:
             box, covered, fx, fy, blend, ratio = face
             # Frame reads move by the margin; beside and above the frame the face surface reads the
@@ -1264,7 +1264,7 @@ class FrameRenderer:
                 np.subtract(blend[2], np.float32(ATLAS_TAG - self.atlas_x), out=blend[2])  # all atlas reads
             np.copyto(px[box], fx, where=covered)
             np.copyto(py[box], fy, where=covered)
-            unseen = self.unseen_face(layer, src2d, covered, fx, fy, ratio) if self.hidden_face else None
+            hidden = self.unseen_face(layer, src2d, covered, fx, fy, ratio) if self.hidden_face else None
         # Below the frame the body continues without fading (margins beside included): its outline
         # goes straight down (the last row's alpha) and its colours come from the band of rows above
         # the edge, reflected back and forth (continue_below).
@@ -1306,9 +1306,9 @@ class FrameRenderer:
             mixed += w * (read.astype(np.float32) - mixed)
             person[sub] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
         if face is not None:
-            unseen, over = (None, None) if unseen is None else unseen
+            unseen, over = (None, None) if hidden is None else hidden
             soften_stretch(person, *face[:4], layer, self.head_side(target, *face[:4]), unseen, over,
-                           None if unseen is None else self.oval_mask(target, face[0]))
+                           None if hidden is None else self.oval_mask(target, face[0]))
         if below is not None and below.any():
             continue_below(person[below_rows], self.extended, px[below_rows], texture_y, below, self.band)
         alpha = cv2.extractChannel(person, 3).astype(np.float32)
@@ -1614,7 +1614,8 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     opaque = cv2.compare(cv2.extractChannel(area, 3), 255, cv2.CMP_EQ)
     smooth = smoothed(texture, opaque)  # the colour's smoothing, on the source
     at = (mx[iy, ix] - np.float32(dx0), my[iy, ix] - np.float32(dy0))
-    detail = sample(texture, *at).astype(np.int16) - sample(smooth, *at)  # what that smoothing takes out
+    texture_at = sample(texture, *at)
+    detail = texture_at.astype(np.int16) - sample(smooth, *at)  # what that smoothing takes out
     # (none from the matte's soft rim: its colour is part wall)
     if unseen is not None:
         # Face the source did not show can be wide: its mirror reads reach far into the face, over the
@@ -1622,7 +1623,7 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
         # over lp_s18's far cheek under arc-right). There only the finest grain is taken.
         # An edge there (a lash, a strand) is left out below a lower limit than elsewhere.
         share = np.clip(unseen[y0:y1, x0:x1][iy, ix], 0.0, 1.0)
-        fine = sample(texture, *at).astype(np.float32) - sample(cv2.GaussianBlur(texture, (0, 0), UNSEEN_GRAIN), *at)
+        fine = texture_at.astype(np.float32) - sample(cv2.GaussianBlur(texture, (0, 0), UNSEEN_GRAIN), *at)
         detail = np.rint(detail + share[:, None] * (fine - detail)).astype(np.int16)
         limit = 2 * STRETCH_GRAIN + share * (UNSEEN_EDGE - 2 * STRETCH_GRAIN)
     else:
