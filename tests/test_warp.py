@@ -1902,3 +1902,64 @@ def test_an_arc_that_turns_a_cheek_under_hair_towards_the_camera_draws_skin_ther
 
     assert excess(without, SHORT - 1) > 0.06  # the band the measure sees
     assert max(excess(output, t) for t in range(8, SHORT, 2)) < 0.02
+
+
+# --- the renderer's speed-ups keep its results -----------------------------------------------------
+
+def test_gradient_at_is_numpys_gradient_at_those_pixels():
+    from facecam.engines.warp import gradient_at
+
+    rng = np.random.default_rng(3)
+    image = rng.normal(size=(9, 13)).astype(np.float32)
+    iy, ix = np.nonzero(rng.random(image.shape) < 0.5)
+    iy, ix = np.r_[iy, 0, 8, 0, 8], np.r_[ix, 0, 12, 12, 0]  # the corners: one-sided differences
+    d_dy, d_dx = np.gradient(image)
+    got_dy, got_dx = gradient_at(image, iy, ix)
+    np.testing.assert_array_equal(got_dy, d_dy[iy, ix])
+    np.testing.assert_array_equal(got_dx, d_dx[iy, ix])
+
+
+def test_colour_and_detail_splits_the_opaque_strip_and_drops_edges_and_wall():
+    """The colour is the opaque part's, untinted by a transparent wall beside it; the detail is the texture
+    left over, 0 on the wall and within 2 px of a strong edge."""
+    from facecam.engines.warp import BELOW_SMOOTH, colour_and_detail
+
+    rng = np.random.default_rng(5)
+    n, w = 40, 30
+    strip = np.zeros((n, w, 4), np.uint8)
+    strip[..., :3] = np.clip(120 + rng.normal(0, 3, (n, w, 3)), 0, 255).astype(np.uint8)  # skin with grain
+    strip[:, :20, 3] = 255
+    strip[:, 20:, :3] = (250, 20, 20)  # a red wall the matte leaves out
+    strip[20:22, :10, :3] = 20         # a dark line: a strong edge
+    smooth, detail = colour_and_detail(strip)
+    assert smooth.shape == detail.shape == (n, w, 3) and smooth.dtype == detail.dtype == np.float32
+    assert np.abs(smooth[:10, 12:20] - 120).max() < 6  # no red from the wall beside it
+    assert not detail[:, 20:].any()                   # no detail where transparent
+    assert not detail[18:24, :10].any()               # nor on the edge and 2 px around it
+    far = np.s_[:12, 2:14]
+    expected = strip[far][..., :3].astype(np.float32) - smooth[far]
+    np.testing.assert_allclose(detail[far], expected, atol=1e-4)
+    assert detail[far].std() > 1.0  # the grain is kept
+    assert BELOW_SMOOTH > 0
+
+
+@pytest.mark.slow
+def test_two_render_threads_give_the_one_threads_frames_and_restore_opencvs_threads(astronaut):
+    from facecam.condition.builder import build_condition
+    from facecam.engines import get_engine, warp
+    from facecam.video.io import VideoClip
+
+    still = VideoClip(np.repeat(astronaut[None], 5, axis=0), 24.0, None, 1)
+    clip = build_condition(still, "arc-left", num_frames=5)
+    engine = get_engine("warp")
+    threads = cv2.getNumThreads()
+    saved = warp.RENDER_THREADS
+    try:
+        warp.RENDER_THREADS = 1
+        one = engine.generate(clip, progress=False)
+        warp.RENDER_THREADS = 2
+        two = engine.generate(clip, progress=False)
+    finally:
+        warp.RENDER_THREADS = saved
+    np.testing.assert_array_equal(one, two)
+    assert cv2.getNumThreads() == threads

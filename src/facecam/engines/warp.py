@@ -203,8 +203,12 @@ class WarpEngine(Engine):
         breaks, plate_frames = clip_shots(frames, track.found)
         found = None if track.found is None else steady_found(track.found)  # a one-frame slip keeps the oval
         layers = person_layers(frames, g.points, surface, self.options, progress, found, breaks)
-        atlas = FaceAtlas(layers, src2d, surface, world, track.found) if self.options.atlas else None
-        canvas, offset = background_canvas(layers, bg_h, size, plate_frames)
+        # The face atlas and the background plate read the layers of different frames: built side by side
+        # (numpy and OpenCV release the GIL), the two take the time of the longer.
+        with ThreadPoolExecutor(1) as pool:
+            atlas = pool.submit(FaceAtlas, layers, src2d, surface, world, track.found) if self.options.atlas else None
+            canvas, offset = background_canvas(layers, bg_h, size, plate_frames)
+            atlas = atlas.result() if atlas is not None else None
         out = frame_buffer(frames.shape)  # on disk for a long clip
         render_frames(out, layers, src2d, world, cameras, person_h, bg_h,
                       lambda: FrameRenderer(size, canvas, offset, surface, atlas,
@@ -296,10 +300,14 @@ def render_frames(out: np.ndarray, layers: "np.ndarray | PersonLayers", src2d: n
             out[t] = renderer.render(layers[t], src2d[t], world[t], cameras[t], person_h[t], bg_h[t])
             done_one(t)
 
+    cv_threads = cv2.getNumThreads()
     try:
         if workers == 1:
             work(0)
         else:
+            # The frames keep the cores busy; OpenCV's own threads in each call only add their hand-offs
+            # (less CPU time, and wall time the same or lower: benchmarks/warp_speed.py's A/B in the docs).
+            cv2.setNumThreads(1)
             # The bar moves in the calling thread: a web page's progress (Gradio's tqdm tracking) follows
             # that thread only, and sat at 0 until the end while the workers counted.
             with ThreadPoolExecutor(workers) as pool:
@@ -316,6 +324,7 @@ def render_frames(out: np.ndarray, layers: "np.ndarray | PersonLayers", src2d: n
                 for job in jobs:
                     job.result()  # re-raise a worker's exception here
     finally:
+        cv2.setNumThreads(cv_threads)
         if bar is not None:
             bar.close()
 
@@ -660,7 +669,7 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
         seen = cv2.erode((layer[..., 3] == 0).astype(np.uint8), clearance)
         seen_by.append(np.packbits(seen, axis=None))
         total += seen
-        rgb = np.ascontiguousarray(layer[..., :3])
+        rgb = frame_rgb(layers, t)
         cv2.accumulate(rgb, plate, mask=seen)
         cv2.accumulateSquare(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), squares, mask=seen)
     plate /= np.maximum(total, 1.0)[..., None]
@@ -1158,8 +1167,14 @@ class FrameRenderer:
         full_m = cv2.resize(mirrored[by0:by1, bx0:bx1, :3].astype(np.float32) * box_w[..., None], size,
                             interpolation=cv2.INTER_LINEAR)[:y1 - y0, :x1 - x0]
         region = self.region[y0:y1, x0:x1]
-        mixed = full_m + region[..., :3].astype(np.float32) * (1.0 - full_w)[..., None]
-        region[..., :3] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+        # (OpenCV's per-channel arithmetic: numpy's over a last axis of 3 runs 5x slower)
+        mixed = cv2.multiply(cv2.cvtColor(region, cv2.COLOR_RGBA2RGB), cv2.merge([1.0 - full_w] * 3),
+                             dtype=cv2.CV_32F)
+        mixed += full_m
+        mixed += 0.5
+        rgba = cv2.cvtColor(np.clip(mixed, 0, 255, out=mixed).astype(np.uint8), cv2.COLOR_RGB2RGBA)
+        cv2.insertChannel(cv2.extractChannel(region, 3), rgba, 3)
+        region[...] = rgba
 
     def refresh_margins(self) -> None:
         """On a moving background, make the canvas's margin next to the frame this frame's mirror image,
@@ -1452,14 +1467,16 @@ def colour_and_detail(strip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``(n, w, 3)`` float32 each; the detail is 0 at a strong edge (more than :data:`BELOW_DETAIL` grey
     levels, and 2 pixels around it: a collar) and where the strip is mostly transparent, so that
     continuing it beyond the frame (continue_below, extend_beyond) repeats texture, not edges."""
+    # (OpenCV's per-channel arithmetic: numpy's over a last axis of 3 runs several times slower)
     n, w = strip.shape[:2]
-    alpha = strip[..., 3:].astype(np.float32) * np.float32(1 / 255)
-    rgb = strip[..., :3].astype(np.float32)
-    weight = cv2.GaussianBlur(alpha, (0, 0), BELOW_SMOOTH).reshape(n, w, 1)
-    smooth = cv2.GaussianBlur(rgb * alpha, (0, 0), BELOW_SMOOTH).reshape(n, w, 3) / np.maximum(weight, 1e-3)
-    detail = rgb - smooth
-    edge = cv2.dilate((np.abs(detail).max(axis=-1) > BELOW_DETAIL).astype(np.uint8), np.ones((5, 5), np.uint8))
-    detail[(edge > 0) | (alpha[..., 0] < 0.5)] = 0.0
+    alpha = cv2.extractChannel(strip, 3).astype(np.float32) * np.float32(1 / 255)
+    rgb = cv2.cvtColor(strip, cv2.COLOR_RGBA2RGB).astype(np.float32)
+    weight = np.maximum(cv2.GaussianBlur(alpha, (0, 0), BELOW_SMOOTH), np.float32(1e-3))
+    smooth = cv2.divide(cv2.GaussianBlur(cv2.multiply(rgb, cv2.merge([alpha] * 3)), (0, 0), BELOW_SMOOTH),
+                        cv2.merge([weight] * 3)).reshape(n, w, 3)
+    edge = cv2.dilate((channel_max(cv2.absdiff(rgb, smooth)) > BELOW_DETAIL).view(np.uint8), np.ones((5, 5), np.uint8))
+    keep = ((edge == 0) & (alpha >= 0.5)).view(np.uint8)
+    detail = cv2.subtract(rgb, smooth, mask=keep).reshape(n, w, 3)  # 0 outside the mask
     return smooth, detail
 
 
@@ -1587,7 +1604,9 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
             skin &= lightness >= HAIR_DARK * float(np.median(lightness[skin]))
             share = np.clip(hair[y0:y1, x0:x1], 0.0, 1.0)[..., None]
             skin_colour = smoothed(rgb8, skin.view(np.uint8) * np.uint8(255))[here].astype(np.float32)
-            colour = np.rint(colour + share * (skin_colour - colour)).astype(np.int16)
+            base = colour.astype(np.float32)  # (OpenCV's per-channel arithmetic: numpy's is slower here)
+            mixed = cv2.add(base, cv2.multiply(cv2.subtract(skin_colour, base), cv2.merge([share[..., 0]] * 3)))
+            colour = np.rint(mixed, out=mixed).astype(np.int16)
     strong = channel_max(cv2.absdiff(rgb8, cv2.GaussianBlur(rgb8, (0, 0), BELOW_SMOOTH))) > BELOW_DETAIL
     strong = cv2.morphologyEx(strong.astype(np.uint8) * 255, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     strong = cv2.GaussianBlur(cv2.dilate(strong[here], np.ones((5, 5), np.uint8)), (0, 0), 2.0)
@@ -1633,12 +1652,13 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     # around it: clipped to STRETCH_GRAIN, the edge's shoulders drew its outline as a thin bright line
     # over the cheek (a chevron on lp_d9's near cheek, squiggles beside lp_d0's ear under arc-left).
     drop = np.zeros(wgt.shape, np.uint8)
-    drop[iy, ix] = (np.abs(detail).max(axis=-1) > limit) | ~person_there
+    size = np.abs(detail)
+    drop[iy, ix] = (np.maximum(np.maximum(size[:, 0], size[:, 1]), size[:, 2]) > limit) | ~person_there
     detail[cv2.dilate(drop, STRETCH_EDGE)[iy, ix] > 0] = 0
     np.clip(detail, -STRETCH_GRAIN, STRETCH_GRAIN, out=detail)
     # Where the nearest clear cell changes, the mirror reads sweep across the source within a cell:
     # a streak of squeezed texture, drawn as a thin line over the cheek. The detail fades out there.
-    sweep = np.maximum(*(np.hypot(*np.gradient(m)) for m in (mx, my)))[iy, ix]
+    sweep = np.maximum(*(np.hypot(*gradient_at(m, iy, ix)) for m in (mx, my)))
     detail = detail * np.clip(2.0 - 0.5 * sweep, 0.0, 1.0)[:, None]
     fill = colour[iy, ix] + detail
     read = rgb8[here][iy, ix].astype(np.float32)
@@ -1711,7 +1731,7 @@ def hair_over_face(frame: np.ndarray, points: np.ndarray, surface: FaceSurface) 
     around = np.zeros_like(inside)
     cv2.fillPoly(around, [np.round((ring - (x0, y0)) * (1.0 / scale)).astype(np.int32)], 1)
     features, down = face_regions(mesh, inside.shape, FEATURE_MARGIN)
-    lightness = cv2.extractChannel(cv2.cvtColor(cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB), cv2.COLOR_RGB2LAB), 0)
+    lightness = cv2.extractChannel(cv2.cvtColor(rgba, cv2.COLOR_RGB2LAB), 0)  # (alpha ignored)
     alpha = cv2.extractChannel(rgba, 3)
     skin = (inside > 0) & ~features & (alpha == 255)
     if not skin.any():
@@ -1811,6 +1831,19 @@ def sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray,
     grid[0][:n], grid[1][:n] = xs, ys
     read = cv2.remap(image, grid[0].reshape(rows, 1024), grid[1].reshape(rows, 1024), interpolation)
     return read.reshape(rows * 1024, *image.shape[2:])[:n]
+
+
+def gradient_at(image: np.ndarray, iy: np.ndarray, ix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.gradient(image)`` (rows, then columns) at the pixels ``(iy, ix)`` of a 2-D float image only:
+    central differences inside, one-sided at its edges, the same values."""
+    h, w = image.shape
+    out = []
+    for axis, size, i in ((0, h, iy), (1, w, ix)):
+        lo, hi = np.maximum(i - 1, 0), np.minimum(i + 1, size - 1)
+        at = (lambda k: image[k, ix]) if axis == 0 else (lambda k: image[iy, k])
+        step = (hi - lo).astype(image.dtype)
+        out.append((at(hi) - at(lo)) / np.maximum(step, 1) if size > 1 else np.zeros(len(i), image.dtype))
+    return out[0], out[1]
 
 
 def channel_max(image: np.ndarray) -> np.ndarray:
@@ -1960,19 +1993,25 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
     for k, corners_k in enumerate(list(fixed), 1):  # ids from 1; the Python loop is ~2 us a triangle
         fill(buf, corners_k, k, cv2.LINE_8, 4)
     # Evaluate densely over the box: gathers from a small table beat indexing scattered pixels.
-    table = table.astype(np.float32)
-    gx = xs[None, x0:x1].astype(np.float32)
-    gy = ys[y0:y1, None].astype(np.float32)
-    map_x = np.take(table[0], buf) * gx + np.take(table[1], buf) * gy + np.take(table[2], buf)
-    map_y = np.take(table[3], buf) * gx + np.take(table[4], buf) * gy + np.take(table[5], buf)
     # fillConvexPoly also paints pixels up to a pixel outside a triangle's edge, where its affine map
     # is extrapolated; for a triangle seen nearly edge-on that read lands tens to hundreds of pixels
-    # away (stray dots along the face's outline). Each read stays inside its triangle's source box.
-    bounds = np.zeros((4, idx.size + 1), np.float32)
-    bounds[0, 1:], bounds[1, 1:] = src[..., 0].min(axis=1), src[..., 0].max(axis=1)
-    bounds[2, 1:], bounds[3, 1:] = src[..., 1].min(axis=1), src[..., 1].max(axis=1)
-    np.clip(map_x, np.take(bounds[0], buf), np.take(bounds[1], buf), out=map_x)
-    np.clip(map_y, np.take(bounds[2], buf), np.take(bounds[3], buf), out=map_y)
+    # away (stray dots along the face's outline). Each read stays inside its triangle's source box:
+    # rows 6..9, the box's x min, x max, y min, y max.
+    rows = np.zeros((idx.size + 1, 10), np.float32)
+    rows[1:, :6] = table[:, 1:].T
+    rows[1:, 6], rows[1:, 7] = src[..., 0].min(axis=1), src[..., 0].max(axis=1)
+    rows[1:, 8], rows[1:, 9] = src[..., 1].min(axis=1), src[..., 1].max(axis=1)
+    per_pixel = np.moveaxis(np.take(rows, buf, axis=0), -1, 0)  # one gather of whole rows, not ten takes
+    gx = xs[None, x0:x1].astype(np.float32)
+    gy = ys[y0:y1, None].astype(np.float32)
+    map_x = per_pixel[0] * gx
+    map_x += per_pixel[1] * gy
+    map_x += per_pixel[2]
+    map_y = per_pixel[3] * gx
+    map_y += per_pixel[4] * gy
+    map_y += per_pixel[5]
+    np.minimum(np.maximum(map_x, per_pixel[6], out=map_x), per_pixel[7], out=map_x)
+    np.minimum(np.maximum(map_y, per_pixel[8], out=map_y), per_pixel[9], out=map_y)
     box = (slice(y0, y1), slice(x0, x1))
     extra = ()
     if with_ratio:

@@ -103,7 +103,8 @@ def content_area(frames, looks: int = 8) -> tuple[int, int, int, int]:
     picks = np.unique(np.linspace(0, count - 1, min(count, looks)).round().astype(int))
     dark_rows, dark_cols = np.ones(h, bool), np.ones(w, bool)
     for t in picks:
-        grey = np.asarray(frames[int(t)], np.float32).max(axis=2)
+        frame = np.asarray(frames[int(t)])
+        grey = np.maximum(np.maximum(frame[..., 0], frame[..., 1]), frame[..., 2]).astype(np.float32)
         dark_rows &= (grey.mean(axis=1) <= BAR_MEAN) & (grey.max(axis=1) <= BAR_PEAK)
         dark_cols &= (grey.mean(axis=0) <= BAR_MEAN) & (grey.max(axis=0) <= BAR_PEAK)
 
