@@ -998,7 +998,6 @@ def _posed_face(yaw_deg: float, scale: float = 120.0, stretch_eye: float = 1.0):
     (orthographic, centred at (150, 150) of a 300x300 frame), its image-left eye stretched ``stretch_eye``
     times about its centre (a wink, a glitch of the tracker)."""
     from facecam.engines.warp_mesh import face_surface, ring_positions
-    from facecam.face.mesh import boundary_loops
     from facecam.face.pose import template_points
 
     head = template_points().copy()
@@ -1072,7 +1071,7 @@ def test_face_atlas_switches_whole_regions_and_blends_their_rims():
     region mixes the two."""
     from facecam.engines.warp import face_map
     from facecam.engines.warp_mesh import face_surface
-    from facecam.engines.warp_texture import ATLAS_GAIN, FaceAtlas, triangle_areas
+    from facecam.engines.warp_texture import ATLAS_GAIN, FaceAtlas
 
     surface = face_surface()
     _, square = _posed_face(0)
@@ -1576,7 +1575,6 @@ def test_a_body_cut_by_the_frames_side_reaches_the_views_edge_and_the_face_does_
     view and the body, cut by the frame there, ended in a strip of wall (lp_d0's jacket under arc-up and
     arc-left). Small gaps are now closed by stretching the person near the edge; the face stays put."""
     from facecam.condition.project import PinholeCamera
-    from facecam.engines import warp
     from facecam.engines.warp import FrameRenderer, background_canvas, plane_homography
 
     H, W = 240, 200
