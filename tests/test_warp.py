@@ -639,6 +639,12 @@ def test_the_last_frame_before_a_person_vanishes_keeps_the_whole_person(astronau
     # Without the break: what it was
     before = person_layers(frames, points, face_surface(), WarpOptions(), False, found)
     assert (before[3][..., 3] == 255).sum() < 0.5 * person
+    # Segmented before the landmarks are known (the engine works them out meanwhile): the same layers
+    later = person_layers(frames, None, face_surface(), WarpOptions(), False, found, breaks)
+    with pytest.raises(ValueError, match="points must be set"):
+        later[3]
+    later.points = points
+    np.testing.assert_array_equal(later[3], layers[3])
 
 
 def test_clip_shots_keeps_the_plate_to_shots_with_the_face_and_leaves_out_blank_frames():

@@ -194,15 +194,20 @@ class WarpEngine(Engine):
                 f"facecam: warning: the camera turns {turn:.0f} deg from the source view; the warp engine only "
                 f"moves what the source saw and tears beyond about {WARP_RANGE:.0f} deg ({hint})")
         size = frames.shape[1:3]
-        g = self._geometry(clip)
+        with ThreadPoolExecutor(1) as pool:
+            # The scene's geometry is worked out beside the segmentation (which keeps its progress bar in
+            # this thread, where a web page follows it); the layers need its landmarks only when read.
+            geometry = pool.submit(self._geometry, clip)
+            breaks, plate_frames = clip_shots(frames, track.found)
+            found = None if track.found is None else steady_found(track.found)  # a one-frame slip keeps the oval
+            layers = person_layers(frames, None, face_surface(), self.options, progress, found, breaks)
+            g = geometry.result()
+        layers.points = g.points
         surface, src2d, world, cameras = g.surface, g.src2d, g.world, g.cameras
         bg_depth = g.plane_depth * self.options.background_depth
         person_h = [plane_homography(g.K0, cam, d, n) for cam, (n, d) in zip(cameras, g.planes)]
         bg_h = [plane_homography(g.K0, cam, bg_depth) for cam in cameras]
 
-        breaks, plate_frames = clip_shots(frames, track.found)
-        found = None if track.found is None else steady_found(track.found)  # a one-frame slip keeps the oval
-        layers = person_layers(frames, g.points, surface, self.options, progress, found, breaks)
         # The face atlas and the background plate read the layers of different frames: built side by side
         # (numpy and OpenCV release the GIL), the two take the time of the longer.
         with ThreadPoolExecutor(1) as pool:
@@ -556,6 +561,8 @@ class PersonLayers:
         # which a view that stretches the edge (the near jaw under an arc) drew as bands.
         prob = cv2.resize(window.mean(axis=0), (W, H), interpolation=cv2.INTER_LINEAR)
         hard = (prob <= MASK_THRESHOLD).astype(np.uint8)  # 1 = not person
+        if self.points is None:
+            raise ValueError("PersonLayers.points must be set before a layer is read")
         if self.found is None or self.found[t]:
             # (Where the face was lost, e.g. after the person left, the held oval lay over the empty wall and
             # kept a face-shaped piece of it as the person.)
@@ -577,9 +584,10 @@ class PersonLayers:
         return out
 
 
-def person_layers(frames: np.ndarray, points: np.ndarray, surface: FaceSurface, options: WarpOptions,
+def person_layers(frames: np.ndarray, points: Optional[np.ndarray], surface: FaceSurface, options: WarpOptions,
                   progress: bool, found: Optional[np.ndarray] = None, breaks: tuple = ()) -> PersonLayers:
-    """:class:`PersonLayers` of a clip (each frame's RGBA computed when it is used)."""
+    """:class:`PersonLayers` of a clip (each frame's RGBA computed when it is used); ``points`` (the smoothed
+    landmarks, ``(T, 478, >=2)``) may be None until the first layer is read: set ``.points`` then."""
     return PersonLayers(frames, points, surface, options, progress, found, breaks)
 
 
