@@ -86,6 +86,9 @@ def against(args, paths: list[Path]) -> None:
               + f" {'warp s ratio':>13} {'CPU ratio':>10}")
         extra = sum((["--option", item] for item in args.option), [])
         for path in paths:
+            if not path.exists():
+                print(f"{path.name:18} missing")
+                continue
             best: dict = {}
             for _ in range(args.repeat):
                 for name, src in codes.items():

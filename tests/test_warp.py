@@ -1948,10 +1948,12 @@ def test_colour_and_detail_splits_the_opaque_strip_and_drops_edges_and_wall():
 
 
 @pytest.mark.slow
-def test_two_render_threads_give_the_one_threads_frames_and_restore_opencvs_threads(astronaut):
+def test_two_render_threads_give_the_one_threads_frames_and_restore_opencvs_threads(astronaut, monkeypatch):
     from facecam.condition.builder import build_condition
     from facecam.engines import get_engine, warp
     from facecam.video.io import VideoClip
+
+    monkeypatch.setattr(warp.os, "cpu_count", lambda: 2)  # two threads even on a one-CPU runner
 
     still = VideoClip(np.repeat(astronaut[None], 5, axis=0), 24.0, None, 1)
     clip = build_condition(still, "arc-left", num_frames=5)
@@ -1967,3 +1969,22 @@ def test_two_render_threads_give_the_one_threads_frames_and_restore_opencvs_thre
         warp.RENDER_THREADS = saved
     np.testing.assert_array_equal(one, two)
     assert cv2.getNumThreads() == threads
+
+
+def test_opencv_threads_come_back_when_the_last_of_two_overlapping_renders_ends():
+    """Two renders at once (the web page's two jobs): OpenCV stays single-threaded until both have ended,
+    then gets its own setting back, whichever ends first."""
+    from facecam.engines.warp import _opencv_single_threaded
+
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(2)
+        _opencv_single_threaded(True)    # job A starts
+        _opencv_single_threaded(True)    # job B starts
+        assert cv2.getNumThreads() == 1
+        _opencv_single_threaded(False)   # A ends
+        assert cv2.getNumThreads() == 1  # B still renders
+        _opencv_single_threaded(False)   # B ends
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)

@@ -72,6 +72,7 @@ frame ``t`` of the output re-renders frame ``t`` of the source.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
@@ -305,14 +306,15 @@ def render_frames(out: np.ndarray, layers: "np.ndarray | PersonLayers", src2d: n
             out[t] = renderer.render(layers[t], src2d[t], world[t], cameras[t], person_h[t], bg_h[t])
             done_one(t)
 
-    cv_threads = cv2.getNumThreads()
+    single = False
     try:
         if workers == 1:
             work(0)
         else:
             # The frames keep the cores busy; OpenCV's own threads in each call only add their hand-offs
             # (less CPU time, and wall time the same or lower: benchmarks/warp_speed.py's A/B in the docs).
-            cv2.setNumThreads(1)
+            _opencv_single_threaded(True)
+            single = True
             # The bar moves in the calling thread: a web page's progress (Gradio's tqdm tracking) follows
             # that thread only, and sat at 0 until the end while the workers counted.
             with ThreadPoolExecutor(workers) as pool:
@@ -329,9 +331,30 @@ def render_frames(out: np.ndarray, layers: "np.ndarray | PersonLayers", src2d: n
                 for job in jobs:
                     job.result()  # re-raise a worker's exception here
     finally:
-        cv2.setNumThreads(cv_threads)
+        if single:
+            _opencv_single_threaded(False)
         if bar is not None:
             bar.close()
+
+
+_OPENCV_THREADS = {"users": 0, "saved": None}
+_OPENCV_LOCK = threading.Lock()
+
+
+def _opencv_single_threaded(enter: bool) -> None:
+    """OpenCV's thread count (process-wide) set to 1 while any render runs two frames at once, and put back
+    when the last one ends: two renders at once (the web page serves two jobs) must not restore each
+    other's setting in the wrong order and leave OpenCV single-threaded for good."""
+    with _OPENCV_LOCK:
+        if enter:
+            if _OPENCV_THREADS["users"] == 0:
+                _OPENCV_THREADS["saved"] = cv2.getNumThreads()
+                cv2.setNumThreads(1)
+            _OPENCV_THREADS["users"] += 1
+        else:
+            _OPENCV_THREADS["users"] -= 1
+            if _OPENCV_THREADS["users"] == 0:
+                cv2.setNumThreads(_OPENCV_THREADS["saved"])
 
 
 def _check_clip(frames: np.ndarray, track, trajectory) -> None:
