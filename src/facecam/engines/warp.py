@@ -1195,8 +1195,9 @@ class FrameRenderer:
         size = (2 * (bx1 - bx0), 2 * (by1 - by0))
         box_w = weight[by0:by1, bx0:bx1]
         full_w = cv2.resize(box_w, size, interpolation=cv2.INTER_LINEAR)[:y1 - y0, :x1 - x0]
-        full_m = cv2.resize(mirrored[by0:by1, bx0:bx1, :3].astype(np.float32) * box_w[..., None], size,
-                            interpolation=cv2.INTER_LINEAR)[:y1 - y0, :x1 - x0]
+        premultiplied = cv2.multiply(cv2.cvtColor(mirrored[by0:by1, bx0:bx1], cv2.COLOR_RGBA2RGB),
+                                     cv2.merge([box_w] * 3), dtype=cv2.CV_32F)
+        full_m = cv2.resize(premultiplied, size, interpolation=cv2.INTER_LINEAR)[:y1 - y0, :x1 - x0]
         region = self.region[y0:y1, x0:x1]
         # (OpenCV's per-channel arithmetic: numpy's over a last axis of 3 runs 5x slower)
         mixed = cv2.multiply(cv2.cvtColor(region, cv2.COLOR_RGBA2RGB), cv2.merge([1.0 - full_w] * 3),
@@ -1304,8 +1305,10 @@ class FrameRenderer:
             np.minimum(fx, W + 2 * M + 1, out=fx, where=in_frame)
             reads = covered & in_frame
             if reads.any():
-                reach_lo_x, reach_hi_x = min(reach_lo_x, fx[reads].min() - 2), max(reach_hi_x, fx[reads].max() + 2)
-                reach_lo_y = min(reach_lo_y, fy[reads].min() - 2)
+                # (masked reductions: no copy of the reads)
+                reach_lo_x = min(reach_lo_x, np.min(fx, where=reads, initial=np.inf) - 2)
+                reach_hi_x = max(reach_hi_x, np.max(fx, where=reads, initial=-np.inf) + 2)
+                reach_lo_y = min(reach_lo_y, np.min(fy, where=reads, initial=np.inf) - 2)
             if blend is not None:
                 np.subtract(blend[2], np.float32(ATLAS_TAG - self.atlas_x), out=blend[2])  # all atlas reads
             np.copyto(px[box], fx, where=covered)
