@@ -31,7 +31,7 @@ from pathlib import Path
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from shared_clips import CLIPS, MEDIA  # noqa: E402 - beside this script
+from shared_clips import MEDIA, clip_paths  # noqa: E402 - beside this script
 
 
 def python_loop_s() -> float:
@@ -112,7 +112,7 @@ def against(args, paths: list[Path]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("clips", nargs="*", help=f"clips (default: the shared clips in {MEDIA})")
+    parser.add_argument("clips", nargs="*", help=f"clips: files, or names of the shared clips in {MEDIA} (default: all)")
     parser.add_argument("--camera", default="arc-left")
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--repeat", type=int, default=2)
@@ -130,7 +130,7 @@ def main() -> None:
         key, _, value = item.partition("=")
         options[key] = json.loads(value)
     engine = get_engine("warp", **options)
-    paths = [Path(p) for p in args.clips] or [MEDIA / name for name in CLIPS]
+    paths = clip_paths(args.clips)
     if args.child:
         return child(args, engine, paths[0])
     print(f"warp engine{' ' + str(options) if options else ''}, camera {args.camera}, {args.frames} frames, "

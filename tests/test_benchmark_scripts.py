@@ -73,3 +73,22 @@ def test_artifact_origin_runs_on_a_shared_clip():
     assert [line.split()[0] for line in lines[1:5]] == ["wall", "face,", "face,", "person"]
     # The face map the wrapper kept is read: the squeezed face's backward map and local spread.
     assert lines[5].startswith("  face, new: backward map singular values, median largest ")
+
+
+@pytest.mark.slow
+def test_warp_speed_against_a_revision_runs_both_codes_in_their_own_processes():
+    """``--against REV`` unpacks the revision's ``src`` and runs it beside this checkout's, each in a fresh
+    process that reports which package it imported (the script stops if it was the wrong one)."""
+    media_path("lp_d0.mp4")
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "warp_speed.py"), "--against", "HEAD", "--repeat", "1",
+                           "--frames", "9", "lp_d0.mp4", "missing_clip.mp4"], capture_output=True, text=True,
+                          timeout=600, cwd=BENCHMARKS)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("warp engine, camera arc-left, 9 frames")
+    head = lines[1].split()
+    assert head[:5] == ["clip", "this", "fps", "this", "CPU"] and head[-2:] == ["CPU", "ratio"]
+    row = lines[2].split()
+    assert row[0] == "lp_d0.mp4" and len(row) == 7
+    assert all(float(v) > 0 for v in row[1:])
+    assert lines[3].split() == ["missing_clip.mp4", "missing"]
