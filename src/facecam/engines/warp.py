@@ -311,8 +311,8 @@ def render_frames(out: np.ndarray, layers: "np.ndarray | PersonLayers", src2d: n
         if workers == 1:
             work(0)
         else:
-            # The frames keep the cores busy; OpenCV's own threads in each call only add their hand-offs
-            # (less CPU time, and wall time the same or lower: benchmarks/warp_speed.py's A/B in the docs).
+            # The two frames keep the cores busy; OpenCV's own threads inside each call would only compete
+            # with them for the same cores and add their hand-offs.
             _opencv_single_threaded(True)
             single = True
             # The bar moves in the calling thread: a web page's progress (Gradio's tqdm tracking) follows
@@ -1199,7 +1199,7 @@ class FrameRenderer:
                                      cv2.merge([box_w] * 3), dtype=cv2.CV_32F)
         full_m = cv2.resize(premultiplied, size, interpolation=cv2.INTER_LINEAR)[:y1 - y0, :x1 - x0]
         region = self.region[y0:y1, x0:x1]
-        # (OpenCV's per-channel arithmetic: numpy's over a last axis of 3 runs 5x slower)
+        # (OpenCV's per-channel arithmetic: numpy's over a last axis of 3 runs several times slower)
         mixed = cv2.multiply(cv2.cvtColor(region, cv2.COLOR_RGBA2RGB), cv2.merge([1.0 - full_w] * 3),
                              dtype=cv2.CV_32F)
         mixed += full_m
