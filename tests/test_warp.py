@@ -1974,17 +1974,18 @@ def test_two_render_threads_give_the_one_threads_frames_and_restore_opencvs_thre
 def test_opencv_threads_come_back_when_the_last_of_two_overlapping_renders_ends():
     """Two renders at once (the web page's two jobs): OpenCV stays single-threaded until both have ended,
     then gets its own setting back, whichever ends first."""
-    from facecam.engines.warp import _opencv_single_threaded
+    from facecam.engines.warp import opencv_single_threaded
 
     before = cv2.getNumThreads()
     try:
         cv2.setNumThreads(2)
-        _opencv_single_threaded(True)    # job A starts
-        _opencv_single_threaded(True)    # job B starts
+        job_a, job_b = opencv_single_threaded(), opencv_single_threaded()
+        job_a.__enter__()                # job A starts
+        job_b.__enter__()                # job B starts
         assert cv2.getNumThreads() == 1
-        _opencv_single_threaded(False)   # A ends
+        job_a.__exit__(None, None, None)  # A ends
         assert cv2.getNumThreads() == 1  # B still renders
-        _opencv_single_threaded(False)   # B ends
+        job_b.__exit__(None, None, None)  # B ends
         assert cv2.getNumThreads() == 2
     finally:
         cv2.setNumThreads(before)

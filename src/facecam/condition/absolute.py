@@ -19,12 +19,11 @@ from ..camera.trajectory import CameraTrajectory
 from ..errors import NoFaceError
 from ..face.gaussians import FACE_HEIGHT, HEAD_CENTRE_BEHIND_NOSE, load_gaussian_ply
 from .proxy_view import render_proxy_views
-from ..face.landmarks import NOSE_TIP, detect_image_landmarks, face_mesh, fill_missing
+from ..face.landmarks import CHIN, FOREHEAD, NOSE_TIP, detect_image_landmarks, face_mesh, fill_missing
 from ..face.pose import estimate_head_pose, template_points
 from .project import PinholeCamera, project
 from .raster import render_condition
 
-FOREHEAD, CHIN = 10, 152
 
 
 def head_to_sphere_world(head: np.ndarray) -> np.ndarray:

@@ -74,6 +74,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
@@ -88,7 +89,7 @@ from ..face.pose import focal_length, intrinsics, template_depth
 from ..video.frames import frame_buffer
 from .base import Engine
 from .warp_mesh import MESH_VERTICES, RING_SCALES, FaceSurface, face_surface, ring_positions
-from .warp_texture import FaceAtlas, spread_frames
+from .warp_texture import FaceAtlas, spread_frames, triangle_areas
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..condition.builder import ConditionedClip
@@ -306,18 +307,15 @@ def render_frames(out: np.ndarray, layers: "np.ndarray | PersonLayers", src2d: n
             out[t] = renderer.render(layers[t], src2d[t], world[t], cameras[t], person_h[t], bg_h[t])
             done_one(t)
 
-    single = False
     try:
         if workers == 1:
             work(0)
         else:
             # The two frames keep the cores busy; OpenCV's own threads inside each call would only compete
             # with them for the same cores and add their hand-offs.
-            _opencv_single_threaded(True)
-            single = True
             # The bar moves in the calling thread: a web page's progress (Gradio's tqdm tracking) follows
             # that thread only, and sat at 0 until the end while the workers counted.
-            with ThreadPoolExecutor(workers) as pool:
+            with opencv_single_threaded(), ThreadPoolExecutor(workers) as pool:
                 jobs = [pool.submit(work, k) for k in range(workers)]
                 done = 0
                 while done < T and not any(job.done() and job.exception() for job in jobs):
@@ -331,8 +329,6 @@ def render_frames(out: np.ndarray, layers: "np.ndarray | PersonLayers", src2d: n
                 for job in jobs:
                     job.result()  # re-raise a worker's exception here
     finally:
-        if single:
-            _opencv_single_threaded(False)
         if bar is not None:
             bar.close()
 
@@ -341,17 +337,20 @@ _OPENCV_THREADS = {"users": 0, "saved": None}
 _OPENCV_LOCK = threading.Lock()
 
 
-def _opencv_single_threaded(enter: bool) -> None:
+@contextmanager
+def opencv_single_threaded():
     """OpenCV's thread count (process-wide) set to 1 while any render runs two frames at once, and put back
     when the last one ends: two renders at once (the web page serves two jobs) must not restore each
     other's setting in the wrong order and leave OpenCV single-threaded for good."""
     with _OPENCV_LOCK:
-        if enter:
-            if _OPENCV_THREADS["users"] == 0:
-                _OPENCV_THREADS["saved"] = cv2.getNumThreads()
-                cv2.setNumThreads(1)
-            _OPENCV_THREADS["users"] += 1
-        else:
+        if _OPENCV_THREADS["users"] == 0:
+            _OPENCV_THREADS["saved"] = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+        _OPENCV_THREADS["users"] += 1
+    try:
+        yield
+    finally:
+        with _OPENCV_LOCK:
             _OPENCV_THREADS["users"] -= 1
             if _OPENCV_THREADS["users"] == 0:
                 cv2.setNumThreads(_OPENCV_THREADS["saved"])
@@ -1871,13 +1870,11 @@ def gradient_at(image: np.ndarray, iy: np.ndarray, ix: np.ndarray) -> tuple[np.n
     """``np.gradient(image)`` (rows, then columns) at the pixels ``(iy, ix)`` of a 2-D float image only:
     central differences inside, one-sided at its edges, the same values."""
     h, w = image.shape
-    out = []
-    for axis, size, i in ((0, h, iy), (1, w, ix)):
-        lo, hi = np.maximum(i - 1, 0), np.minimum(i + 1, size - 1)
-        at = (lambda k: image[k, ix]) if axis == 0 else (lambda k: image[iy, k])
-        step = (hi - lo).astype(image.dtype)
-        out.append((at(hi) - at(lo)) / np.maximum(step, 1) if size > 1 else np.zeros(len(i), image.dtype))
-    return out[0], out[1]
+    y0, y1 = np.maximum(iy - 1, 0), np.minimum(iy + 1, h - 1)
+    x0, x1 = np.maximum(ix - 1, 0), np.minimum(ix + 1, w - 1)
+    d_dy = (image[y1, ix] - image[y0, ix]) / np.maximum(y1 - y0, 1).astype(image.dtype)
+    d_dx = (image[iy, x1] - image[iy, x0]) / np.maximum(x1 - x0, 1).astype(image.dtype)
+    return d_dy, d_dx  # (0 along a side one pixel long)
 
 
 def channel_max(image: np.ndarray) -> np.ndarray:
@@ -1996,10 +1993,8 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
     # (row 0 unused: the index buffer's 0 means "no triangle").
     src = src2d[tris[idx]]
     mixed = None
+    own = triangle_areas(src2d, tris) if atlas is not None or with_ratio else None  # source areas
     if atlas is not None:
-        from .warp_texture import triangle_areas
-
-        own = triangle_areas(src2d, tris)
         # Larger by more than rounding: a still camera's view is its frame's own, to the last bit or not.
         use = atlas.reads(own, 0.5 * det > own * (1.0 + ENLARGED_MARGIN), atlas_ok)
         # Each corner's weight of the atlas: the share of the triangles around its vertex that read
@@ -2049,11 +2044,9 @@ def face_map(src2d: np.ndarray, target: np.ndarray, surface: FaceSurface, xs: np
     box = (slice(y0, y1), slice(x0, x1))
     extra = ()
     if with_ratio:
-        from .warp_texture import triangle_areas
-
         ratio = np.ones(idx.size + 1, np.float32)
         facing = (det[idx] > 0) & on_face[idx]
-        ratio[1:][facing] = triangle_areas(src2d, tris[idx[facing]]) / (0.5 * det[idx[facing]])
+        ratio[1:][facing] = own[idx[facing]] / (0.5 * det[idx[facing]])
         near = getattr(surface, "near_outline", None)
         if near is not None:  # only the face's outer band counts as turned: elsewhere the size alone
             inner = facing & ~np.concatenate([near, np.zeros(len(tris) - len(near), bool)])[idx]

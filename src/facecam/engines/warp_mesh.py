@@ -26,7 +26,9 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from ..face.mesh import boundary_loops, boundary_loops_of_edges, face_oval_edges, tessellation_triangles
+from ..face.landmarks import CHIN
+from ..face.mesh import (boundary_loops, boundary_loops_of_edges, face_oval_edges, feature_groups,
+                         tessellation_edges, tessellation_triangles)
 
 MESH_VERTICES = 468
 # Ring radii relative to the oval (1 = on the oval). The inner rings keep most of
@@ -35,7 +37,6 @@ MESH_VERTICES = 468
 # the depth bend sharply at each ring: creases down the neck under arc-up and a head that
 # MediaPipe measured shorter (benchmarks/warp_quality.py, docs/evaluation.md).
 RING_SCALES = (1.12, 1.25, 1.45, 1.8)
-CHIN = 152  # MediaPipe's chin landmark
 OUTLINE_STEPS = 3  # mesh edges from the oval: how far in the face's outer band reaches (cheek landmark 50: 3, nose sides 7)
 
 
@@ -144,16 +145,16 @@ def face_surface() -> FaceSurface:
     flip = _signed_area(xy, all_tris) < 0
     all_tris[flip] = all_tris[flip][:, [0, 2, 1]]
     return FaceSurface(all_tris, oval_loop, MESH_VERTICES + len(RING_SCALES) * n_oval, MESH_VERTICES, len(face),
-                       edges_from(oval_loop, face)[face].min(axis=1) <= OUTLINE_STEPS)
+                       edges_from(oval_loop, tessellation_edges())[face].min(axis=1) <= OUTLINE_STEPS)
 
 
-def edges_from(start: np.ndarray, tris: np.ndarray) -> np.ndarray:
-    """``(MESH_VERTICES,)`` each mesh vertex's number of edges from the nearest of ``start`` along the
-    triangles ``tris`` (a breadth-first search; vertices not reached get MESH_VERTICES)."""
+def edges_from(start: np.ndarray, edges: list[tuple[int, int]]) -> np.ndarray:
+    """``(MESH_VERTICES,)`` each mesh vertex's number of ``edges`` from the nearest of ``start`` (a
+    breadth-first search; vertices not reached get MESH_VERTICES)."""
     neighbours = [set() for _ in range(MESH_VERTICES)]
-    for tri in tris:
-        for a in tri:
-            neighbours[a].update(int(b) for b in tri if b != a and b < MESH_VERTICES)
+    for a, b in edges:
+        neighbours[a].add(b)
+        neighbours[b].add(a)
     steps = np.full(MESH_VERTICES, MESH_VERTICES)
     steps[start] = 0
     frontier, k = list(start), 0
@@ -162,18 +163,6 @@ def edges_from(start: np.ndarray, tris: np.ndarray) -> np.ndarray:
         frontier = [u for v in frontier for u in neighbours[v] if steps[u] > k]
         steps[frontier] = k
     return steps
-
-
-@lru_cache(maxsize=1)
-def feature_groups() -> tuple[np.ndarray, ...]:
-    """The landmark indices of the face's dark features, one array per feature: the two eyebrows, the
-    two eyes and the lips (MediaPipe's contour connections). Their convex hulls mark what
-    :func:`~.warp.hair_over_face` never takes for hair."""
-    from mediapipe.python.solutions import face_mesh_connections as fmc
-
-    groups = (fmc.FACEMESH_LEFT_EYEBROW, fmc.FACEMESH_RIGHT_EYEBROW, fmc.FACEMESH_LEFT_EYE,
-              fmc.FACEMESH_RIGHT_EYE, fmc.FACEMESH_LIPS)
-    return tuple(np.array(sorted({i for edge in g for i in edge}), dtype=np.int64) for g in groups)
 
 
 def face_regions(mesh: np.ndarray, shape: tuple[int, int], margin: float) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ from ..errors import NoFaceError
 NUM_LANDMARKS = 478
 NUM_MESH = 468  # the face mesh proper; the last 10 are the irises
 NOSE_TIP = 4
+FOREHEAD, CHIN = 10, 152  # top of the forehead and the chin's lowest point
 MANY_FACES = 4  # faces Face Mesh looks for when the frame has several people (one is kept, see detect_landmarks)
 
 

@@ -28,6 +28,18 @@ def face_oval_edges() -> list[tuple[int, int]]:
     return sorted({(min(a, b), max(a, b)) for a, b in FACEMESH_FACE_OVAL})
 
 
+@lru_cache(maxsize=1)
+def feature_groups() -> tuple[np.ndarray, ...]:
+    """The landmark indices of the face's dark features, one array per feature: the two eyebrows, the
+    two eyes and the lips (MediaPipe's contour connections). Their convex hulls mark what
+    :func:`facecam.engines.warp.hair_over_face` never takes for hair."""
+    from mediapipe.python.solutions import face_mesh_connections as fmc
+
+    groups = (fmc.FACEMESH_LEFT_EYEBROW, fmc.FACEMESH_RIGHT_EYEBROW, fmc.FACEMESH_LEFT_EYE,
+              fmc.FACEMESH_RIGHT_EYE, fmc.FACEMESH_LIPS)
+    return tuple(np.array(sorted({i for edge in g for i in edge}), dtype=np.int64) for g in groups)
+
+
 def mesh_triangles(edges: list[tuple[int, int]]) -> np.ndarray:
     """Faces ``(F, 3)`` of a triangulated surface given only its edges.
 
