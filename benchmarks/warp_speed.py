@@ -76,8 +76,11 @@ def against(args, paths: list[Path]) -> None:
     import tempfile
 
     repo = Path(__file__).resolve().parents[1]
-    rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", args.against], check=True,
-                         capture_output=True, text=True).stdout.strip()
+    found = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "--verify", "--quiet",
+                            f"{args.against}^{{commit}}"], capture_output=True, text=True)
+    if found.returncode:
+        raise SystemExit(f"warp_speed.py: error: --against {args.against}: no such revision in {repo}")
+    rev = found.stdout.strip()
     with tempfile.TemporaryDirectory(prefix="warp_speed_") as tmp:
         archive = subprocess.run(["git", "-C", str(repo), "archive", rev, "src"], check=True, capture_output=True)
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)

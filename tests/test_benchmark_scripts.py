@@ -92,3 +92,11 @@ def test_warp_speed_against_a_revision_runs_both_codes_in_their_own_processes():
     assert row[0] == "lp_d0.mp4" and len(row) == 7
     assert all(float(v) > 0 for v in row[1:])
     assert lines[3].split() == ["missing_clip.mp4", "missing"]
+
+
+def test_warp_speed_against_an_unknown_revision_is_one_clear_error():
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "warp_speed.py"), "--against", "no-such-revision",
+                           "--frames", "9", "lp_d0.mp4"], capture_output=True, text=True, timeout=300, cwd=BENCHMARKS)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"warp_speed.py: error: --against no-such-revision: no such revision in {BENCHMARKS.parent}")
