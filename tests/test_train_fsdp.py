@@ -40,7 +40,7 @@ def write_config(path: Path, weights: Path, output: Path, max_steps: int, **extr
 def run(cmd: list[str], **env: str) -> None:
     proc = subprocess.run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1", **env), capture_output=True, text=True,
                           timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[-6000:]  # with the Python stacks of an aborted process (faulthandler)
 
 
 def torchrun(args: list[str], port: int, **env: str) -> None:
@@ -93,7 +93,7 @@ def test_fsdp2_run_shards_and_only_the_main_process_reads_the_expert(runs):
     assert [r["distributed_type"] for r in first] == ["DistributedType.FSDP"] * 2
     assert [r["expert_on_meta"] for r in first] == [False, True]
     assert first[0]["losses"] == first[1]["losses"] and len(first[0]["losses"]) == 2
-    # train() released the gloo group: left to interpreter shutdown it aborted rank 1 once on CI
+    # train() released the gloo group (fsdp_cpu.py then leaves without the interpreter's teardown)
     assert [r["group_left_open"] for r in first + ranks(runs["fsdp"])] == [False] * 4
 
 
