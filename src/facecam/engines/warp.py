@@ -1518,6 +1518,7 @@ STRETCH_LOW, STRETCH_HIGH = 0.15, 0.35  # source px per output px in the most ma
 STRETCH_BLUR = 5.0   # pixels: the Gaussian's sigma that smooths a stretched read's streaks
 STRETCH_FADE = 4.0   # pixels: the fill's weight is smoothed over this, so triangle edges leave no step
 OPAQUE_REACH = 0.002  # share of the opaque core under the Gaussian below which smoothed() mixes in the plain mean
+STRETCH_RIM = 6      # pixels: opaque source pixels this close to the matte's edge give a stretched fill no colour
 STRETCH_GRAIN = 8    # grey levels: the mirrored detail is limited to this (skin's texture, not a mole or a strand)
 STRETCH_EDGE = np.ones((5, 5), np.uint8)  # detail this close to an edge's (beyond 2 * STRETCH_GRAIN) is dropped too
 
@@ -1625,6 +1626,11 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     # The colour is the opaque person's: the matte's soft rim holds the wall beside the face, which a
     # magnified read spreads into a pale crescent along the outline (lp_d9's near jaw under arc-left).
     core = cv2.compare(alpha, 255, cv2.CMP_EQ)
+    if STRETCH_RIM > 0:
+        # Nor the source's opaque edge: beside a bright wall the cheek's last pixels are lit by it (lp_d9,
+        # frame 80: Lab lightness 156-165 within 6 px of the matte's edge, 143 further in), and magnified
+        # under arc-left that edge was a pale patch across the near cheek.
+        core = cv2.bitwise_and(core, rim_clear(source, fx, fy, covered, (py0, py1, px0, px1)))
     if unseen is not None:  # what the source did not show gives no colour
         core[unseen[py0:py1, px0:px1] >= 0.5] = 0
     colour = smoothed(rgb8, core)[here].astype(np.int16)
@@ -1786,6 +1792,32 @@ def hair_over_face(frame: np.ndarray, points: np.ndarray, surface: FaceSurface) 
     if weight.max() < 0.01:
         return None
     return np.rint(weight * 255.0).astype(np.uint8), x0, y0, scale
+
+
+def rim_clear(source: np.ndarray, fx: np.ndarray, fy: np.ndarray, covered: np.ndarray, part: tuple) -> np.ndarray:
+    """A uint8 mask over ``part`` ``(y0, y1, x0, x1)`` of the face box: 0 where the face map (``fx``, ``fy``
+    where ``covered``) reads a source pixel that is not opaque or lies within :data:`STRETCH_RIM` pixels of
+    the RGBA ``source``'s matte edge, 255 elsewhere (uncovered pixels included)."""
+    y0, y1, x0, x1 = part
+    mx, my, reads = fx[y0:y1, x0:x1], fy[y0:y1, x0:x1], covered[y0:y1, x0:x1]
+    if not reads.any():
+        return np.full(reads.shape, 255, np.uint8)
+    # Only the source around what is read (the erosion reaches STRETCH_RIM beyond it): the same result.
+    Hs, Ws = source.shape[:2]
+    pad = STRETCH_RIM + 2
+    sx0 = int(np.clip(np.floor(np.min(mx, where=reads, initial=np.inf)) - pad, 0, Ws))
+    sx1 = int(np.clip(np.ceil(np.max(mx, where=reads, initial=-np.inf)) + pad, sx0, Ws))
+    sy0 = int(np.clip(np.floor(np.min(my, where=reads, initial=np.inf)) - pad, 0, Hs))
+    sy1 = int(np.clip(np.ceil(np.max(my, where=reads, initial=-np.inf)) + pad, sy0, Hs))
+    if sx1 <= sx0 or sy1 <= sy0:
+        read = np.zeros(reads.shape, np.uint8)
+    else:
+        alpha = cv2.extractChannel(source[sy0:sy1, sx0:sx1], 3)
+        inner = cv2.erode(cv2.compare(alpha, 255, cv2.CMP_EQ), np.ones((2 * STRETCH_RIM + 1,) * 2, np.uint8))
+        read = cv2.remap(inner, mx - np.float32(sx0), my - np.float32(sy0), cv2.INTER_NEAREST,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    read[~reads] = 255
+    return read
 
 
 STRETCH_CLOSE = 5    # quarter-size pixels: the closing of a stretched read's outline (20 px at full size)
