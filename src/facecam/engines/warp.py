@@ -1628,8 +1628,8 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     core = cv2.compare(alpha, 255, cv2.CMP_EQ)
     if STRETCH_RIM > 0:
         # Nor the source's opaque edge: beside a bright wall the cheek's last pixels are lit by it (lp_d9,
-        # frame 80: Lab lightness 156-165 within 6 px of the matte's edge, 143 further in), and magnified
-        # under arc-left that edge was a pale patch across the near cheek.
+        # frame 80: Lab lightness 165 and 156 at 0 and 4 px inside the matte's edge, 150 at 8 px, 142-143
+        # from 16 px in), and magnified under arc-left that edge was a pale patch across the near cheek.
         core = cv2.bitwise_and(core, rim_clear(source, fx, fy, covered, (py0, py1, px0, px1)))
     if unseen is not None:  # what the source did not show gives no colour
         core[unseen[py0:py1, px0:px1] >= 0.5] = 0
