@@ -1824,6 +1824,34 @@ def test_hair_over_the_cheek_is_found_and_a_lock_above_the_eyes_a_mole_and_the_l
     assert marks["lips"].sum() > 50
 
 
+def test_hair_just_below_the_outer_eye_corner_is_found_outside_a_narrow_margin_around_the_eye():
+    from facecam.engines.warp import FEATURE_MARGIN, hair_over_face
+    from facecam.engines.warp_mesh import face_regions, face_surface
+
+    frame, points, marks = _face_with_hair()
+    mesh = points[:468]
+    corner = mesh[263]  # the image-right eye's outer corner
+    eyes_y = mesh[[33, 133, 362, 263], 1].mean()
+    # the strip over the cheek reaches up to the eyes' line, right beside the eye (lp_s18's hair)
+    x0, x1 = int(corner[0]) - 6, int(points[face_surface().oval, 0].max()) + 20
+    frame[int(eyes_y) + 2:int(eyes_y) + 30, x0:x1] = (50, 35, 25, 255)
+    mask, hx, hy, scale = hair_over_face(frame, points, face_surface())
+    full = cv2.resize(mask, (mask.shape[1] * scale, mask.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+    found = np.zeros((300 + 2 * scale, 300 + 2 * scale), bool)
+    found[hy:hy + full.shape[0], hx:hx + full.shape[1]] = full > 0
+    found = found[:300, :300]
+    wide, down = face_regions(mesh, (300, 300), 2 * FEATURE_MARGIN)  # the margin before 2026-12-06
+    narrow, _ = face_regions(mesh, (300, 300), FEATURE_MARGIN)
+    oval = np.zeros((300, 300), np.uint8)
+    cv2.fillPoly(oval, [np.round(points[face_surface().oval]).astype(np.int32)], 1)
+    band = np.zeros((300, 300), bool)
+    band[int(eyes_y) + 2:int(eyes_y) + 30, x0:x1] = True
+    beside = band & wide & ~narrow & (oval > 0) & (down > 0.02)  # near the eye, outside the narrow margin
+    assert beside.sum() > 15
+    assert found[beside].mean() > 0.3  # (found on a half-size grid: the ring is 2-3 of its cells wide)
+    assert not found[narrow & band].any()  # the eye and its narrow margin are never hair
+
+
 def test_a_skin_coloured_face_has_no_hair_over_it():
     from facecam.engines.warp import hair_over_face
     from facecam.engines.warp_mesh import face_surface

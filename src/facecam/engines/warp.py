@@ -1718,7 +1718,7 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
 
 HAIR_DARK = 0.6      # of the face's median Lab lightness: darker is hair, not skin (a shadowed cheek keeps 0.75)
 HAIR_OPEN = 0.03     # of the face's height: dark parts narrower than this (a strand, a glasses' arm) are not hair here
-FEATURE_MARGIN = 0.06  # of the face's height: around brows, eyes and lips nothing is taken for hair
+FEATURE_MARGIN = 0.03  # of the face's height: around brows, eyes and lips nothing is taken for hair
 HAIR_SCALE = 2       # hair over the face is found on a grid this many frame pixels across (faces 120 px tall or more)
 HAIR_FADE = 0.25     # of the way from the eyes' line to the chin: hair over the face counts fully below this
 UNSEEN_GRAIN = 1.5   # pixels: the Gaussian whose residual is the grain mirrored into face the source did not show
