@@ -1923,6 +1923,21 @@ def test_hair_over_the_face_is_filled_with_the_faces_skin_and_the_hair_beyond_th
     assert np.abs(person[10:110, 62:78, :3].astype(np.float32).mean(axis=(0, 1)) - skin).max() > 30
 
 
+def test_the_soft_edge_of_what_the_source_did_not_show_gives_the_fill_no_colour_either():
+    from facecam.engines.warp import soften_stretch
+
+    skin = np.array([205.0, 165.0, 145.0])
+    person, box, covered, fx, fy, band = _cheek_read(skin, skin)
+    # what the source did not show fades in over columns 44-60 (a blurred mask's edge); its read there is
+    # hair the mask missed (lp_s18's far cheek under arc-right: a dark smear under the eye's corner)
+    band[:, 44:60] = np.linspace(0.0, 1.0, 18, dtype=np.float32)[1:-1]
+    person[:, 46:60, :3] = (50, 35, 25)
+    source = person.copy()
+    soften_stretch(person, box, covered, fx, fy, source, None, band)
+    fill = person[10:110, 60:70, :3].astype(np.float32).mean(axis=(0, 1))
+    assert np.abs(fill - skin).max() < 12  # the skin's colour around it, not the missed hair's
+
+
 def test_the_read_of_a_triangle_the_source_saw_facing_away_gives_its_fill_no_colour():
     from facecam.engines.warp import soften_stretch
 

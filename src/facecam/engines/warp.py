@@ -1549,7 +1549,8 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
     closed whatever the gap's width: the side of the head, where the read is wall beside the jaw.
     ``unseen`` (float32 in [0, 1], the box's shape: :meth:`FrameRenderer.unseen_face`) is filled the
     same way whatever the stretch, strong edges included: face the source did not show (it faced
-    away, or hair hung over it); its read gives the fill no colour, and its texture is the finest
+    away, or hair hung over it); its read (where ``unseen`` exceeds :data:`UNSEEN_COLOUR`) gives the
+    fill no colour, and its texture is the finest
     grain (:data:`UNSEEN_GRAIN`) mirrored from inside ``face`` (uint8, the box's shape, the face oval
     as the target view projects it). Where ``hair`` (the part of ``unseen`` that was hair over the
     face) the fill's colour is the skin's: that of ``face`` where the read shows skin (opaque, not
@@ -1631,8 +1632,11 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
         # frame 80: Lab lightness 165 and 156 at 0 and 4 px inside the matte's edge, 150 at 8 px, 142-143
         # from 16 px in), and magnified under arc-left that edge was a pale patch across the near cheek.
         core = cv2.bitwise_and(core, rim_clear(source, fx, fy, covered, (py0, py1, px0, px1)))
-    if unseen is not None:  # what the source did not show gives no colour
-        core[unseen[py0:py1, px0:px1] >= 0.5] = 0
+    if unseen is not None:
+        # What the source did not show gives no colour, its blurred edge included: taken from where it
+        # was under one half, the dark hair at that edge was smoothed into the fill beside it (part of
+        # the dark smear under lp_s18's far eye corner under arc-right).
+        core[unseen[py0:py1, px0:px1] > UNSEEN_COLOUR] = 0
     colour = smoothed(rgb8, core)[here].astype(np.int16)
     if hair is not None and face is not None:
         # Hair that hung over the face takes the colour of the face's own skin around it, not that of
@@ -1721,6 +1725,7 @@ HAIR_OPEN = 0.03     # of the face's height: dark parts narrower than this (a st
 FEATURE_MARGIN = 0.03  # of the face's height: around brows, eyes and lips nothing is taken for hair
 HAIR_SCALE = 2       # hair over the face is found on a grid this many frame pixels across (faces 120 px tall or more)
 HAIR_FADE = 0.25     # of the way from the eyes' line to the chin: hair over the face counts fully below this
+UNSEEN_COLOUR = 0.05  # share of unseen face beyond which a pixel gives the fill no colour
 UNSEEN_GRAIN = 1.5   # pixels: the Gaussian whose residual is the grain mirrored into face the source did not show
 HAIR_SLIVER = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))  # hair over the face narrower than this is left
 UNSEEN_WIDEN = 2     # grid cells (STRETCH_GRID px): hair over the face is filled this far beyond it
