@@ -1324,7 +1324,7 @@ def test_a_stretched_read_of_the_opaque_edge_lit_by_the_wall_takes_the_skins_col
 
     person, fx, fy, source = stretched_face()
     # Above row 4 the wall (transparent); rows 4-9 opaque but halfway to the wall's colour, as the cheek's
-    # edge beside a bright wall is in a real frame (lp_d9: 156-165 in Lab lightness against 143 inside).
+    # edge beside a bright wall is in a real frame (lp_d9: Lab lightness 165-150 there, 142-143 inside).
     wall = np.array([235.0, 235.0, 235.0])
     source[:4, :, :3], source[:4, :, 3] = 235, 0
     source[4:10, :, :3] = np.round(0.5 * (source[4:10, :, :3] + wall))

@@ -25,7 +25,6 @@ from .project import PinholeCamera, project
 from .raster import render_condition
 
 
-
 def head_to_sphere_world(head: np.ndarray) -> np.ndarray:
     """Place ``(478, 3)`` head-frame points (x right, y down, z into the head) on the sphere's origin.
 
