@@ -505,10 +505,10 @@ def _warn_track_lost(lost: list[tuple[int, int]], clip: VideoClip) -> None:
 def _smooth(path: np.ndarray, fps: float) -> np.ndarray:
     """Savitzky-Golay (quadratic) over about :data:`TRACK_SMOOTH_S` seconds: steady motion passes
     unchanged, detector jitter is averaged away."""
-    from scipy.signal import savgol_filter
+    from ..smoothing import savgol
 
     length = min(int(round((fps or 24.0) * TRACK_SMOOTH_S)), path.shape[0])
     length -= 1 - length % 2  # odd
     if length <= 3:
         return path
-    return savgol_filter(path, length, polyorder=2, axis=0, mode="interp")
+    return savgol(path, length, polyorder=2)

@@ -81,11 +81,11 @@ from typing import TYPE_CHECKING, Optional
 import cv2
 import numpy as np
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import savgol_filter
 
 from ..condition.project import PinholeCamera, lift, orbit_pivot, project, trajectory_cameras
 from ..errors import FacecamError
 from ..face.pose import focal_length, intrinsics, template_depth
+from ..smoothing import savgol
 from ..video.frames import frame_buffer
 from .base import Engine
 from .warp_mesh import MESH_VERTICES, RING_SCALES, FaceSurface, face_surface, ring_positions
@@ -453,7 +453,7 @@ def smooth_landmarks(points: np.ndarray, window_xy: int, window_z: int) -> np.nd
         w = min(window, T if T % 2 else T - 1)  # odd and no longer than the clip
         if w >= 5:
             flat = points[..., axes].reshape(T, -1)
-            out[..., axes] = savgol_filter(flat, w, 2, axis=0, mode="interp").reshape(points[..., axes].shape)
+            out[..., axes] = savgol(flat, w, 2).reshape(points[..., axes].shape)
     return out
 
 
