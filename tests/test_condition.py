@@ -203,6 +203,27 @@ def test_relative_mode_with_a_gaussian_head_lands_on_the_source(woman_track, por
     assert _change(points, woman_track.size)["yaw"] >= 20
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("move", ["arc-left", "arc-right", "arc-up"])
+def test_a_gaussian_head_proxy_slides_across_the_frame_as_the_template_does(portrait_ply, move):
+    # The .ply head's landmarks come in its render camera's coordinates; posed from there onto a close-up
+    # (lp_d9) the head lay behind the source camera, which draws the first frame right but slid the face
+    # the wrong way under an orbit. (On facecam_000's smaller face the same pose stayed in front.)
+    from facecam.condition.builder import proxy_points
+    from facecam.face.pose import focal_length
+
+    track = detect_landmarks(read_video(media_path("lp_d9.mp4"), num_frames=9).frames)
+    size = track.size
+    world, _ = proxy_points(portrait_ply, track.points[0].astype(np.float64), size, focal_length(size))
+    assert (world[:, 2] > 0).all()  # in front of the camera
+    ply = _change(relative_condition(track, preset(move, 9), portrait_ply)[0], size)
+    template = _change(relative_condition(track, preset(move, 9), "template")[0], size)
+    axis = "dy" if move == "arc-up" else "dx"
+    assert abs(template[axis]) > 20  # the orbit moves the face's centre: the test can see a slide
+    assert np.sign(ply[axis]) == np.sign(template[axis])
+    assert abs(ply[axis] - template[axis]) < 0.35 * abs(template[axis]), (ply, template)
+
+
 def _turning_track(points: np.ndarray, frames: int, degrees: float) -> LandmarkTrack:
     """The astronaut's landmarks turning about a vertical axis through the face, 0 to ``degrees`` over the
     clip (z is in pixels like x, so this is a rigid turn of the head)."""

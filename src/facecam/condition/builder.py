@@ -142,11 +142,17 @@ def proxy_points(proxy: str, source_points: np.ndarray, size: tuple[int, int], f
     ``subject`` lifts the source's own landmarks; ``template`` (and the landmarks
     of a ``.ply`` head) is posed by PnP onto the source landmarks and scaled so the
     head sits at depth ``f``, the world unit of :mod:`facecam.condition.project`.
+    The head is centred on its mesh's centroid first: a ``.ply`` head's landmarks come in the coordinates
+    of the camera that rendered its front view, far in front of it, and posed from there the head's
+    own origin could lie behind the source camera: the scale to depth ``f`` came out negative, which
+    draws the same face at the first frame (x/z keeps its sign) but slid the face the wrong way under
+    every orbit (``tests/test_condition.py``).
     """
     K = intrinsics(size, focal)
     if proxy == "subject":
         return lift(source_points, K), estimate_head_pose(source_points, size, focal).rotation
     head = _proxy_head_points(proxy)
+    head = head - head[:468].mean(axis=0)
     rotation, translation = solve_pnp(head, source_points[:, :2], K)
     world = head @ rotation.T + translation
     return world * (focal / translation[2]), rotation
