@@ -75,6 +75,27 @@ def test_debug_sheet_shows_first_middle_last_of_input_condition_output(tmp_path)
             assert pixel.sum() - pixel[channel] < 30
 
 
+def test_debug_sheet_labels_each_output_with_the_move_its_record_names(tmp_path):
+    """A `generate` folder's result is named after the clip: its column said `talk 8`, not the move."""
+    import json
+
+    from facecam.cli._debug_sheet import output_titles
+
+    def record(name, camera):
+        (tmp_path / f"{name}_camera.json").write_text(json.dumps({"name": name, "options": {"camera": camera}}))
+
+    record("talk", "arc-left")
+    assert output_titles(tmp_path, ["talk"]) == {"talk": "arc-left"}
+    record("walk", "arc-left")  # two clips, one move: the names tell them apart
+    record("run", "zoom-in")
+    assert output_titles(tmp_path, ["run", "talk", "walk"]) == {
+        "run": "zoom-in", "talk": "talk arc-left", "walk": "walk arc-left"}
+    # the demo's names are the moves already; a result without a record keeps its name
+    record("astronaut_arc-left", "arc-left")
+    assert output_titles(tmp_path, ["astronaut_arc-left", "astronaut_zoom-in"]) == {
+        "astronaut_arc-left": "arc-left", "astronaut_zoom-in": "zoom-in"}
+
+
 def test_debug_sheet_of_a_condition_folder_shows_input_and_condition(tmp_path, capsys):
     # `facecam condition` shows the move before paying for it; its folder was refused ("no result").
     import numpy as np

@@ -53,6 +53,13 @@ def test_frame_count_must_be_4k_plus_1(n):
         check_frame_count(n)
 
 
+@pytest.mark.parametrize("n", [0, -3, -5])
+def test_a_frame_count_below_one_is_refused_as_not_positive(n):
+    # -3 and -5 are 4k+1: "must be 4k+1, got -3" read as a contradiction
+    with pytest.raises(VideoError, match=f"must be a positive number of frames, 4k\\+1 .*, got {n}$"):
+        check_frame_count(n)
+
+
 def test_write_then_read_round_trip_is_faithful_and_leaves_no_temp_file(tmp_path, astronaut):
     frames = np.stack([astronaut[40 + 4 * i: 168 + 4 * i, 160:256] for i in range(9)])
     out = write_video(tmp_path / "v.mp4", frames, fps=24)

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"facecam {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true",
-                        help="show every log line, MediaPipe's and TensorFlow Lite's included (before the verb)")
+                        help="show every log line, MediaPipe's and TensorFlow Lite's included (before or after the verb)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = []
     for info in pkgutil.iter_modules(__path__):
@@ -84,6 +84,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     argv = _negative_values(list(sys.argv[1:] if argv is None else argv))
     args, extra = parser.parse_known_args(argv)
+    if any(token in ("-v", "--verbose") for token in extra):  # after the verb too (it was "unrecognized")
+        extra = [token for token in extra if token not in ("-v", "--verbose")]
+        args.verbose = True
     if extra:  # said by the verb, which points at its own --help (argparse left it to `facecam --help`)
         parser.verbs.get(getattr(args, "command", None), parser).error(f"unrecognized arguments: {' '.join(extra)}")
     # The flags typed (not their defaults): an option a profile fixes may only be refused when given.

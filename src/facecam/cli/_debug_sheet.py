@@ -94,12 +94,12 @@ def contact_sheet(folder: Path, height: int = PANEL_HEIGHT) -> np.ndarray:
     (input and condition alone for a `facecam condition` folder)."""
     blocks = []
     results = find_results(folder)
-    prefix = _common_prefix([name for name, *_ in results])
+    titles = output_titles(folder, [name for name, *_ in results])
     for name, source, condition, output in results:
         columns = []
         shown = [("input", source), ("condition", condition)]
         if output is not None:
-            shown.append((name[len(prefix):] or name, output))
+            shown.append((titles[name], output))
         for title, path in shown:
             idx, frames = pick_frames(path)
             panels = [stamp(fit(frame, height), f"{title} {i}") for i, frame in zip(idx, frames)]
@@ -115,6 +115,35 @@ def contact_sheet(folder: Path, height: int = PANEL_HEIGHT) -> np.ndarray:
     for block in blocks:
         out += [pad_width(block, width), gap]
     return np.concatenate(out[:-1], axis=0)
+
+
+def output_titles(folder: Path, names: list[str]) -> dict[str, str]:
+    """The label of each result's output column: the camera move its ``<name>_camera.json`` records (a
+    `generate` folder's result is named after the clip, which said nothing of the move), with the result's
+    name too where two results share a move; the name without the results' shared ``<clip>_`` where no
+    record says the move (the demo's ``arc-left``)."""
+    import json
+
+    prefix = _common_prefix(names)
+    short = {name: name[len(prefix):] or name for name in names}
+    moves = {}
+    for name in names:
+        try:
+            camera = json.loads((folder / f"{name}_camera.json").read_text())["options"]["camera"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(camera, str) and camera:
+            moves[name] = camera
+    titles = {}
+    for name in names:
+        move = moves.get(name)
+        if move is None or move == short[name]:
+            titles[name] = short[name]
+        elif list(moves.values()).count(move) > 1:
+            titles[name] = f"{short[name]} {move}"
+        else:
+            titles[name] = move
+    return titles
 
 
 def _common_prefix(names: list[str]) -> str:

@@ -66,7 +66,9 @@ class VideoClip:
 
 def check_frame_count(num_frames: int) -> int:
     """Return ``num_frames`` if it has the form ``4k + 1`` (the VAE's temporal stride), else raise."""
-    if num_frames < 1 or (num_frames - 1) % 4 != 0:
+    if num_frames < 1:  # (-3 is 4k+1 too: the rule alone read as if it had been broken)
+        raise VideoError(f"--frames must be a positive number of frames, 4k+1 (e.g. 17, 49, 81), got {num_frames}")
+    if (num_frames - 1) % 4 != 0:
         raise VideoError(f"--frames must be 4k+1 (e.g. 17, 49, 81), got {num_frames}")
     return num_frames
 
