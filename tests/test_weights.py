@@ -196,6 +196,26 @@ def test_missing_weights_message_says_what_to_download(tmp_path):
         find_weights(tmp_path / "nope")
 
 
+def test_a_missing_or_wrong_weights_folder_is_said_before_torch_or_diffusers_load(tmp_path):
+    """The error came after importing the loaders (torch, diffusers): 7-10 s for one line."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from facecam.cli import main\n"
+            "status = main(['generate', sys.argv[1], '-o', sys.argv[2], '--engine', 'facecam', *sys.argv[3:]])\n"
+            "print(status, 'torch' in sys.modules, 'diffusers' in sys.modules)")
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"")  # never read: the engine is checked first
+    for extra, phrase in (([], "needs --weights DIR"), (["--weights", str(tmp_path / "nope")], "weights folder not found")):
+        done = subprocess.run([sys.executable, "-c", code, str(clip), str(tmp_path / "out"), *extra],
+                              capture_output=True, text=True, timeout=120,
+                              env={**__import__("os").environ, "FACECAM_WEIGHTS": ""})
+        assert done.stdout.split() == ["2", "False", "False"], (done.stdout, done.stderr)
+        assert done.stderr.startswith("facecam: error:") and phrase in done.stderr
+        assert not (tmp_path / "out").exists()
+
+
 def test_missing_finetunes_are_reported(tiny_dir, tmp_path):
     import shutil
 

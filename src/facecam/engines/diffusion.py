@@ -47,7 +47,7 @@ def check_device(layout, device: Optional[str]) -> None:
     """Refuse the full-size experts without a CUDA device (tiny test models run anywhere)."""
     import torch
 
-    from ..model.weights import is_full_size
+    from ..model.layout import is_full_size
 
     wants_cpu = (str(device).startswith("cpu") if device is not None else not torch.cuda.is_available())
     if wants_cpu and is_full_size(layout):
@@ -83,7 +83,7 @@ class FaceCamEngine(Engine):
 
     @classmethod
     def availability(cls, weights: Optional[str] = None, device: Optional[str] = None, **options) -> tuple[bool, str]:
-        from ..model.weights import find_weights
+        from ..model.layout import find_weights  # (not the loaders: a missing --weights is said at once)
 
         try:
             check_device(find_weights(weights), device)
