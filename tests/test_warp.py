@@ -361,6 +361,33 @@ def test_a_turn_beyond_the_warps_range_warns_once_and_the_presets_do_not(astrona
                           f"({hint})"] if warned else []), (camera, strength)
 
 
+def test_a_view_far_from_the_frontal_one_warns_of_the_warps_far_side(astronaut, caplog):
+    """A head turned in its source and turned further by a 30 deg arc (lp_s18 under arc-left: 54 deg from
+    frontal) tore without a line from the warp engine: only the builder's, about the facecam engine."""
+    import dataclasses
+    import logging
+
+    from facecam.condition.builder import build_condition
+    from facecam.engines import get_engine
+    from facecam.engines.warp import WARP_FRONTAL
+    from facecam.video.io import VideoClip
+
+    still = VideoClip(np.repeat(astronaut[None], 9, axis=0), 24.0, None, 1)
+    clip = build_condition(still, "arc-left", num_frames=9, size=(256, 192))
+    engine = get_engine("warp")
+    for far, head, warned in ((54.0, 54.0, True), (40.0, 44.0, False), (30.0, 50.0, True)):
+        frontal = {**clip.trajectory.meta["frontal"], "max_from_frontal": far, "max_from_frontal_with_head": head}
+        moved = dataclasses.replace(clip, trajectory=dataclasses.replace(
+            clip.trajectory, meta={**clip.trajectory.meta, "frontal": frontal}))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="facecam"):
+            engine.generate(moved, progress=False)
+        lines = [r.getMessage() for r in caplog.records if "frontal view" in r.getMessage()]
+        assert lines == ([f"facecam: warning: the view reaches {max(far, head):.0f} deg from the subject's frontal "
+                          f"view; beyond about {WARP_FRONTAL:.0f} deg the warp engine draws the head's far side as a "
+                          f"hard outline and can tear the wall beside it (lower --strength)"] if warned else []), far
+
+
 # --- direction semantics on real clips, measured on the output -------------------------------------
 
 @pytest.mark.slow

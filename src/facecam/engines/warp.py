@@ -146,6 +146,11 @@ PLATE_MIN_SEEN = 3     # a plate pixel seen in fewer of the PLATE_FRAMES is part
 # every checked frame stayed >= 0.56 on the six shared clips; at 45 deg (--strength 1.5) it fell below 0.6
 # in 8 of 12 arc runs, to 0.36 (benchmarks/warp_quality.py --frames 49 [--strength 1.5]).
 WARP_RANGE = 35.0
+# Beyond this angle from the subject's frontal view (the source's own head turn plus the camera's) a run
+# warns too: lp_s18, turned 24 deg in her source, showed her far side as a hard profile outline with the wall
+# beside it torn under arc-left (54 deg; looked at on a contact sheet, 2026-12-06). The facecam engine's
+# trained range, the same number.
+WARP_FRONTAL = 45.0
 
 
 @dataclass
@@ -185,6 +190,8 @@ class WarpEngine(Engine):
         frames, track, trajectory = clip.source, clip.source_track, clip.trajectory
         _check_clip(frames, track, trajectory)
         turn = camera_turn(trajectory)
+        frontal = trajectory.meta.get("frontal") or {}
+        far = max(float(frontal.get("max_from_frontal", 0.0)), float(frontal.get("max_from_frontal_with_head", 0.0)))
         if turn > WARP_RANGE:
             import logging
 
@@ -195,6 +202,15 @@ class WarpEngine(Engine):
             logging.getLogger("facecam").warning(
                 f"facecam: warning: the camera turns {turn:.0f} deg from the source view; the warp engine only "
                 f"moves what the source saw and tears beyond about {WARP_RANGE:.0f} deg ({hint})")
+        elif far > WARP_FRONTAL:
+            import logging
+
+            # A head already turned in the source, turned further: the builder's warning speaks of the facecam
+            # engine's trained range only, and a warp run tore without a word of its own (lp_s18, arc-left).
+            logging.getLogger("facecam").warning(
+                f"facecam: warning: the view reaches {far:.0f} deg from the subject's frontal view; beyond about "
+                f"{WARP_FRONTAL:.0f} deg the warp engine draws the head's far side as a hard outline and can tear "
+                f"the wall beside it (lower --strength)")
         size = frames.shape[1:3]
         with ThreadPoolExecutor(1) as pool:
             # The scene's geometry is worked out beside the segmentation (which keeps its progress bar in
