@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     engine = FaceCamEngine(**engine_opts.engine_kwargs())
     video = args.video if args.video else demo_clip(int(options.frames))
     clip = build_condition(video, progress=True, **options.build_kwargs())
+    engine.pipeline.set_progress_bar_config(desc="calibrating (one generation)")
     ratios = speed.calibrate_mag_cache(engine.pipeline, clip.source, clip.condition, steps=engine.steps,
                                        guidance_scale=engine.cfg, seed=options.seed or 0)
     path = speed.mag_ratios_path(engine.layout)
