@@ -7,7 +7,8 @@ Entry points (also the hooks training builds on):
   :meth:`~FaceCamTransformer.from_wan_state_dict`, :meth:`~FaceCamTransformer.to_wan_state_dict`,
   :meth:`~FaceCamTransformer.trainable_parameter_names`.
 * :mod:`facecam.model.keys` - Wan-native <-> diffusers/transformers names (DiT, VAE, UMT5), both directions.
-* :mod:`facecam.model.weights` - :func:`find_weights`, :func:`load_original_expert`, :func:`load_finetune`.
+* :mod:`facecam.model.weights` - :func:`load_original_expert`, :func:`load_finetune`, and :func:`find_weights`
+  from :mod:`facecam.model.layout` (where each part lies in a weights folder; no torch import).
 * :mod:`facecam.model.tiny` - tiny random models in the real layout (tests, CPU smoke runs).
 
 Heavy imports (diffusers, transformers) happen when an attribute is first used.
@@ -22,7 +23,7 @@ _EXPORTS = {
     "facecam_velocity": "transformer",
     "facecam_input": "transformer",
     "A14B_WAN_CONFIG": "transformer",
-    "find_weights": "weights",
+    "find_weights": "layout",
     "load_original_expert": "weights",
     "load_finetune": "weights",
     "apply_finetune": "weights",
