@@ -373,7 +373,11 @@ def test_cli_data_names_a_file_given_for_a_folder_and_a_folder_for_a_file(tmp_pa
     assert main(["data", "build", "--wild", str(clip), "-o", str(tmp_path / "out"), "--samples", "1"]) == 2
     one_error_line(capsys, "--wild takes a folder of clips, got a file")
     assert main(["data", "show", str(tmp_path)]) == 2
-    one_error_line(capsys, "is a folder: give one of its shard-XXXXXX.tar files")
+    one_error_line(capsys, "is a folder and holds no shard-XXXXXX.tar (written by `facecam data build`)")
+    (tmp_path / "shard-000001.tar").write_bytes(b"")
+    (tmp_path / "shard-000000.tar").write_bytes(b"")
+    assert main(["data", "show", str(tmp_path)]) == 2  # the folder of a build: its first shard is named
+    one_error_line(capsys, f"is a folder: give one of its shard files, e.g. {tmp_path / 'shard-000000.tar'}")
     # --output as every other verb spells it; a stride below 1 is refused before any work
     assert main(["data", "build", "--wild", str(tmp_path), "--output", str(tmp_path / "out"), "--samples", "1",
                  "--stride", "0"]) == 2

@@ -157,7 +157,9 @@ def check_shard(path: str | os.PathLike) -> Path:
     """``path`` if it is a file that reads as a tar archive; otherwise a one-line :class:`FacecamError`."""
     p = Path(path)
     if p.is_dir():
-        raise FacecamError(f"{p} is a folder: give one of its shard-XXXXXX.tar files")
+        shards = sorted(p.glob("shard-*.tar"))
+        raise FacecamError(f"{p} is a folder: give one of its shard files, e.g. {shards[0]}" if shards else
+                           f"{p} is a folder and holds no shard-XXXXXX.tar (written by `facecam data build`)")
     if not p.is_file():
         raise FacecamError(f"shard not found: {p}")
     try:
