@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +154,25 @@ def test_unknown_config_key_is_a_one_line_error(tmp_path):
     bad.write_text("learning_rat: 1.0e-4\n")
     with pytest.raises(FacecamError, match="unknown option.*learning_rat"):
         load_config(str(bad))
+
+
+def test_config_numbers_written_as_yaml_reads_them_are_taken_and_wrong_types_are_one_line(tmp_path):
+    """`learning_rate: 5e-5` (YAML reads it as text) crashed the trainer with a traceback; `max_steps: 2.5`
+    trained 3 steps and `max_steps: true` ran."""
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("learning_rate: 5e-5\nmax_steps: 20.0\nlora:\n  alpha: 16\n")
+    config = load_config(str(cfg))
+    assert config.learning_rate == 5e-5 and isinstance(config.learning_rate, float)
+    assert config.max_steps == 20 and isinstance(config.max_steps, int)
+    assert config.lora.alpha == 16.0 and isinstance(config.lora.alpha, float)
+    for text, message in (("learning_rate: abc", "learning_rate must be a number, got 'abc'"),
+                          ("max_steps: 2.5", "max_steps must be a whole number, got 2.5"),
+                          ("max_steps: true", "max_steps must be a whole number, got True"),
+                          ("gradient_checkpointing: 1", "gradient_checkpointing must be true or false, got 1"),
+                          ("lora:\n  rank: eight", "lora.rank must be a whole number, got 'eight'")):
+        cfg.write_text(text + "\n")
+        with pytest.raises(FacecamError, match=f"^{cfg}: " + re.escape(message) + "$"):
+            load_config(str(cfg))
 
 
 def test_missing_weights_is_a_clear_error():

@@ -151,13 +151,47 @@ class TrainConfig:
                 bad = sorted(set(sub) - sub_known)
                 if bad:
                     raise FacecamError(f"{source}: unknown option(s) {', '.join(f'{key}.{b}' for b in bad)}")
-                values[key] = kind(**sub)
-        return cls(**values)
+                values[key] = kind(**_typed(kind, sub, source, f"{key}."))
+        return cls(**_typed(cls, values, source))
 
     def save(self, path: str | Path) -> None:
         import yaml
 
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _typed(kind, values: dict[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
+    """``values`` with each number or switch of the dataclass ``kind`` checked against its default's type: YAML
+    reads ``5e-5`` (no dot) as a string, which crashed the trainer with a traceback; ``max_steps: 2.5`` trained
+    3 steps and ``max_steps: true`` ran as 1. A number written as text is read as one; anything else is a
+    one-line error naming the option."""
+    out = dict(values)
+    for f in dataclasses.fields(kind):
+        if f.name not in out or out[f.name] is None or isinstance(f.default, (dict, list)):
+            continue
+        value, want = out[f.name], type(f.default) if f.default is not dataclasses.MISSING else None
+        name = f"{prefix}{f.name}"
+        if want is bool:
+            if not isinstance(value, bool):
+                raise FacecamError(f"{source}: {name} must be true or false, got {value!r}")
+        elif want is float:
+            try:
+                if isinstance(value, bool):
+                    raise ValueError
+                out[f.name] = float(value)
+            except (TypeError, ValueError):
+                raise FacecamError(f"{source}: {name} must be a number, got {value!r}") from None
+        elif want is int:
+            try:
+                if isinstance(value, bool):
+                    raise ValueError
+                number = float(value)
+                if not number.is_integer():
+                    raise ValueError
+                out[f.name] = int(number)
+            except (TypeError, ValueError, OverflowError):
+                raise FacecamError(f"{source}: {name} must be a whole number, got {value!r}") from None
+    return out
 
 
 def shipped_configs() -> list[str]:
