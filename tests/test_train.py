@@ -444,6 +444,20 @@ def test_cli_refuses_an_output_that_is_a_file_before_writing_anything(tmp_path, 
     assert existing.read_bytes() == b"mine" and [p.name for p in tmp_path.iterdir()] == ["existing"]
 
 
+def test_cli_a_run_that_fails_on_its_weights_leaves_no_folder_and_an_unwritable_one_is_one_line(tmp_path, capsys):
+    """A wrong --weights left an empty run folder; a folder under /proc was a traceback from the trainer."""
+    from facecam.cli import main
+
+    out = tmp_path / "runs" / "r7"
+    assert main(["train", "--config", "tiny", "--weights", str(tmp_path / "nope"), "--output", str(out)]) == 2
+    one_error_line(capsys, "weights folder not found")
+    assert list(tmp_path.iterdir()) == []
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    assert main(["train", "--config", "tiny", "--output", str(blocked / "run")]) == 2
+    one_error_line(capsys, "cannot write to output folder")
+
+
 def test_cli_refuses_data_that_is_not_a_shard_before_making_the_run_folder(tmp_path, capsys):
     from facecam.cli import main
 

@@ -75,8 +75,12 @@ def run(args: argparse.Namespace) -> int:
         find_shards(config.data)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from ..train.trainer import train
+    from ..video.outputs import output_dir
 
-    result = train(config, progress=True)
+    # A folder that cannot be written is one line (it was a traceback from inside the trainer), and one this
+    # run made is removed again if the run fails before writing anything (a wrong --weights left it empty).
+    with output_dir(Path(config.output).expanduser()):
+        result = train(config, progress=True)
     print(f"trained the {config.expert} expert to step {result.step}: {result.output}")
     for kind, path in result.exports.items():
         print(f"export ({kind}): {path}")
