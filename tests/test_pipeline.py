@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import media_path, tiny_pipeline
+from conftest import media_path, one_error_line, tiny_pipeline
 
 from facecam.model.sampling import make_scheduler, release_sigmas
 from facecam.model.tiny import write_tiny_model
@@ -244,6 +244,29 @@ def test_download_plan_fetches_base_and_finetunes_into_dir(tmp_path):
         ("Wan-AI/Wan2.2-I2V-A14B", tmp_path / "Wan2.2-I2V-A14B"), ("wlyu/FaceCam", tmp_path / "FaceCam")]
     assert "Wan2.1_VAE.pth" in plan[0]["allow_patterns"]
     assert download_plan(tmp_path, diffusers=True, only="base")[0]["repo_id"] == "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
+
+
+def test_download_to_a_file_or_an_unreachable_hub_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    """--to an existing file was a FileExistsError traceback; a failed first download left an empty folder and
+    said "run the same command again to resume" with nothing to resume."""
+    import huggingface_hub
+
+    from facecam.cli import main
+
+    afile = tmp_path / "afile.txt"
+    afile.write_text("mine")
+    assert main(["download", "--to", str(afile)]) == 2
+    one_error_line(capsys, "output path exists and is not a folder")
+
+    def offline(**kwargs):
+        raise OSError("Connection refused")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    assert main(["download", "--to", str(tmp_path / "weights")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == ("facecam: error: download of Wan-AI/Wan2.2-I2V-A14B failed (OSError: Connection refused); check "
+                   "the connection and run the same command again")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt"]
 
 
 @pytest.mark.slow

@@ -59,17 +59,40 @@ def run(args: argparse.Namespace) -> int:
         from huggingface_hub.errors import HfHubHTTPError
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise FacecamError(f"huggingface_hub is needed for downloads: {exc}") from None
+    from ..video.outputs import output_dir
+
     root = Path(args.to or os.environ.get("FACECAM_WEIGHTS") or Path.home() / "facecam-weights").expanduser()
-    root.mkdir(parents=True, exist_ok=True)
-    for step in download_plan(root, args.diffusers, args.only):
-        print(f"downloading {step['repo_id']} -> {step['local_dir']}")
-        try:
-            # snapshot_download skips complete files and resumes partial ones.
-            snapshot_download(repo_id=step["repo_id"], local_dir=str(step["local_dir"]),
-                              allow_patterns=step["allow_patterns"])
-        except (HfHubHTTPError, OSError, ValueError) as exc:
-            raise FacecamError(f"download of {step['repo_id']} failed ({type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else ''}); run the same command again "
-                               f"to resume") from None
+    # A file or an unwritable place for --to is one line (it was a traceback), and a folder made here is
+    # removed again when nothing was fetched into it.
+    with output_dir(root):
+        for step in download_plan(root, args.diffusers, args.only):
+            print(f"downloading {step['repo_id']} -> {step['local_dir']}")
+            fetched = any(Path(step["local_dir"]).rglob("*")) if Path(step["local_dir"]).is_dir() else False
+            try:
+                # snapshot_download skips complete files and resumes partial ones.
+                snapshot_download(repo_id=step["repo_id"], local_dir=str(step["local_dir"]),
+                                  allow_patterns=step["allow_patterns"])
+            except (HfHubHTTPError, OSError, ValueError) as exc:
+                again = ("run the same command again to resume" if fetched or any(root.rglob("*.incomplete"))
+                         else "check the connection and run the same command again")
+                _drop_empty(Path(step["local_dir"]), root)
+                raise FacecamError(f"download of {step['repo_id']} failed ({type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0] if str(exc) else ''}); {again}") from None
     print(f"done: facecam generate VIDEO --engine facecam --weights {root} -o OUT")
     return 0
+
+
+def _drop_empty(folder, root) -> None:
+    """Remove ``folder`` and the folders above it up to ``root`` (excluded) while they are empty: a download
+    that fetched nothing leaves nothing (huggingface_hub makes its cache folder there first)."""
+    import shutil
+
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True) if folder.is_dir() else []:
+        if path.is_file() and path.stat().st_size:
+            return
+    if folder.is_dir():
+        shutil.rmtree(folder, ignore_errors=True)
+    parent = folder.parent
+    while parent != root and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
