@@ -3,8 +3,8 @@
 A sample's condition is ``K`` face meshes (one per stitched camera segment; one for an in-the-wild
 sample), each drawn on white by the inference drawing code (:mod:`facecam.condition.raster`) and
 repeated over its frames, then moved by the sample's synthetic zoom/pan (:func:`~.augment.zoom_pan`).
-Shards store the meshes (``<key>.condition_mesh.npy``, ``(K, 478, 3)`` float64 pixels, about 11 KB
-each) and the sample's JSON the rest (``condition``: frames per mesh and size; ``motion``), and
+Shards store the meshes (``<key>.condition_mesh.npy``, ``(K, 478, 3)`` float32 pixels, 5,864 bytes
+for one) and the sample's JSON the rest (``condition``: frames per mesh and size; ``motion``), and
 :func:`draw_condition` is the one function that turns them into frames, for the builder (and the
 latents it encodes) and for the reader alike. Video codecs were no option: H.264's 4:2:0 chroma
 smears the mesh's 1-2 px coloured lines, and lossless storage of the frames costs 2-8 MB a sample

@@ -6,7 +6,7 @@ each as members named ``<key>.<field>`` (the WebDataset convention):
 =========================  ====================================================
 ``<key>.source.mp4``       source clip, H.264, ``T`` frames at ``H x W``
 ``<key>.target.mp4``       target clip (stitched cameras + synthetic motion)
-``<key>.condition_mesh.npy`` the condition's face meshes, ``(K, 478, 3)`` float64 pixels; the JSON's
+``<key>.condition_mesh.npy`` the condition's face meshes, ``(K, 478, 3)`` float32 pixels; the JSON's
                            ``condition`` and ``motion`` say how they are drawn (:mod:`.condition`)
 ``<key>.json``             every sampled parameter and the provenance
 ``<key>.source_latent.npy`` optional, with a VAE: ``(16, T', h, w)`` float16, normalised
