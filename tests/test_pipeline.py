@@ -269,6 +269,27 @@ def test_download_to_a_file_or_an_unreachable_hub_is_one_line_and_leaves_nothing
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt"]
 
 
+def test_generate_many_checks_every_input_before_the_model_loads(tiny_dir, tmp_path, capsys, monkeypatch):
+    """A missing last video stopped the batch only after the others had rendered; two inputs of one name
+    wrote the same files, the second over the first."""
+    import facecam.run
+    from facecam.cli import main
+
+    def no_loading(options):
+        raise AssertionError("the model was loaded before the inputs were checked")
+
+    monkeypatch.setattr(facecam.run, "load_engine", no_loading)
+    clip = str(media_path("lp_d0.mp4"))
+    common = ["--weights", str(tiny_dir), "--frames", "5", "--size", "64x48", "-o", str(tmp_path / "out")]
+    assert main(["generate-many", clip, str(tmp_path / "nope.mp4"), *common]) == 2
+    one_error_line(capsys, f"video not found: {tmp_path / 'nope.mp4'}")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "lp_d0.mp4").symlink_to(clip)
+    assert main(["generate-many", clip, str(tmp_path / "other" / "lp_d0.mp4"), *common]) == 2
+    one_error_line(capsys, "would both be written as lp_d0.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other"]
+
+
 @pytest.mark.slow
 def test_generate_many_shards_videos_by_rank(tiny_dir, tmp_path, monkeypatch):
     from facecam.cli import main

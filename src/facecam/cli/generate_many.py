@@ -59,6 +59,22 @@ def run(args: argparse.Namespace) -> int:
         mine = list(args.videos)  # every rank works on every video
     else:
         mine = list(args.videos)[rank::world]
+    # Every input is checked before the model loads (a missing last video stopped the batch after the others
+    # had taken minutes each), and two inputs of one name would write the same files: the second replaced the
+    # first without a word.
+    from pathlib import Path
+
+    from ..errors import FacecamError
+    from ..video.io import _open_checked
+
+    for video in args.videos:
+        _open_checked(video)
+    stems: dict[str, str] = {}
+    for video in args.videos:
+        other = stems.setdefault(Path(video).stem, video)
+        if other != video:
+            raise FacecamError(f"{other} and {video} would both be written as {Path(video).stem}.mp4 in "
+                               f"{args.output}: rename one, or run them into different -o folders")
     prepare_output_dir(args.output)
     loaded = load_engine(engine)
     for video in mine:
