@@ -555,8 +555,8 @@ class Trainer:
                 self.step += 1
                 losses.append(loss)
                 lr = self.lr_scheduler.get_last_lr()[0]
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.4g}", lr=f"{lr:.3g}", refresh=False)
+                bar.set_postfix(loss=f"{loss:.4g}", lr=f"{lr:.3g}", refresh=False)  # before the update draws it:
+                bar.update(1)  # (the other way round the bar showed the previous step's loss)
                 if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                     self._log(loss, lr)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
