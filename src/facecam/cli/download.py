@@ -75,24 +75,17 @@ def run(args: argparse.Namespace) -> int:
             except (HfHubHTTPError, OSError, ValueError) as exc:
                 again = ("run the same command again to resume" if fetched or any(root.rglob("*.incomplete"))
                          else "check the connection and run the same command again")
-                _drop_empty(Path(step["local_dir"]), root)
+                _drop_empty(Path(step["local_dir"]))
                 raise FacecamError(f"download of {step['repo_id']} failed ({type(exc).__name__}: "
                                    f"{str(exc).splitlines()[0] if str(exc) else ''}); {again}") from None
     print(f"done: facecam generate VIDEO --engine facecam --weights {root} -o OUT")
     return 0
 
 
-def _drop_empty(folder, root) -> None:
-    """Remove ``folder`` and the folders above it up to ``root`` (excluded) while they are empty: a download
-    that fetched nothing leaves nothing (huggingface_hub makes its cache folder there first)."""
+def _drop_empty(folder) -> None:
+    """Remove ``folder`` when no file in it holds a byte: a download that fetched nothing leaves nothing
+    (huggingface_hub makes its cache folder there first); ``output_dir`` then removes ``--to`` if it made it."""
     import shutil
 
-    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True) if folder.is_dir() else []:
-        if path.is_file() and path.stat().st_size:
-            return
-    if folder.is_dir():
+    if folder.is_dir() and not any(p.is_file() and p.stat().st_size for p in folder.rglob("*")):
         shutil.rmtree(folder, ignore_errors=True)
-    parent = folder.parent
-    while parent != root and parent.is_dir() and not any(parent.iterdir()):
-        parent.rmdir()
-        parent = parent.parent

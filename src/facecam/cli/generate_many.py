@@ -65,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import FacecamError
-    from ..video.io import _open_checked
+    from ..video.io import check_video_path
 
     for video in args.videos:
-        _open_checked(video)
+        check_video_path(video)
     stems: dict[str, str] = {}
     for video in args.videos:
         other = stems.setdefault(Path(video).stem, video)

@@ -77,7 +77,9 @@ def is_image_path(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _open_checked(path: str | os.PathLike) -> Path:
+def check_video_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path if it names a non-empty file on this computer, else a one-line :class:`VideoError`
+    (a web address, a missing file, a folder, an empty file); nothing is decoded."""
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", str(path)):  # Path() would fold "http://" into "http:/"
         raise VideoError(f"facecam reads files on this computer; download {path} first (a browser, curl or "
                          f"yt-dlp) and give its path")
@@ -99,7 +101,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read a still image as ``(H, W, 3)`` uint8 RGB, upright (a phone photo's EXIF orientation applied)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    p = _open_checked(path)
+    p = check_video_path(path)
     try:
         with Image.open(p) as im:
             im = ImageOps.exif_transpose(im)
@@ -214,7 +216,7 @@ def read_video(
     """
     check_read_options(num_frames, fps, start, duration)
     turns = rotate_turns(rotate)
-    p = _open_checked(path)
+    p = check_video_path(path)
     if is_image_path(p):
         image = read_image(p)
         if turns:
@@ -500,7 +502,7 @@ def probe_video(path: str | os.PathLike) -> dict:
     """Frame count, size and frame rate of a video without decoding it all."""
     import av
 
-    p = _open_checked(path)
+    p = check_video_path(path)
     try:
         with av.open(str(p)) as container:
             stream = container.streams.video[0]
