@@ -601,6 +601,50 @@ def test_cli_build_refuses_a_count_below_one_before_any_work(tmp_path, capsys, f
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--num-shards", "0"], "--num-shards must be at least 1, got 0"),
+    (["--num-shards", "2", "--shard-index", "2"], "--shard-index must be in 0..1 (--num-shards 2), got 2"),
+    (["--frames", "1"], "--frames must be at least 5 for training clips (4k+1, e.g. 17, 49, 81), got 1"),
+    (["--cache", "FILE"], "cannot write to --cache folder"),
+])
+def test_cli_build_refuses_bad_split_frames_or_cache_before_any_work(tmp_path, capsys, extra, message):
+    # --num-shards 0 was blamed on --shard-index; --frames 1 made still "clips"; a --cache that is a file
+    # was a FileExistsError traceback after build.json had been written.
+    from facecam.cli import main
+
+    (tmp_path / "wild").mkdir()
+    (tmp_path / "FILE").write_text("not a folder")
+    extra = [str(tmp_path / "FILE") if x == "FILE" else x for x in extra]
+    argv = ["data", "build", "--wild", str(tmp_path / "wild"), "-o", str(tmp_path / "out"), "--samples", "1", "--quiet"]
+    assert main([*argv, *(["--frames", "17"] if "--frames" not in extra else []), *extra]) == 2
+    one_error_line(capsys, message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_build_warns_of_a_short_clip_and_says_when_there_is_nothing_to_do(tmp_path, capsys):
+    # A clip shorter than --frames is held on its last frame: the samples were made without a word.
+    # Re-running a finished build said "0 samples made", as if it had failed.
+    from facecam.cli import main
+    from facecam.video.io import read_video, write_video
+
+    (tmp_path / "wild").mkdir()
+    frames = read_video(media_path("facecam_000.mp4"), num_frames=13).frames[:10]
+    write_video(tmp_path / "wild" / "short.mp4", np.stack([cv2.resize(f, (256, 352)) for f in frames]), 24.0)
+    argv = ["data", "build", "--wild", str(tmp_path / "wild"), "-o", str(tmp_path / "out"), "--samples", "1",
+            "--frames", "17", "--size", "176x128", "--quiet"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "1 shard complete" in captured.out and "(1 sample made: 1 wild;" in captured.out
+    assert ("facecam: warning: 1 sample of this run came from clips shorter than 17 frames at 24 fps: "
+            "their last frame is held to the end") in captured.err
+    record = json.loads((tmp_path / "out" / "summary-0000-of-0001.json").read_text())
+    assert record["short_clip_samples"] == 1 and record["samples_made"] == 1
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"nothing to do: {tmp_path / 'out'} already holds this build's 1 sample (1 shard)")
+    assert "warning" not in captured.err
+
+
 def test_a_wild_clip_window_with_a_cut_is_not_made_into_a_sample(tmp_path):
     # The wild pair's condition is the first frame's mesh: across a cut to another shot it lies about the
     # target's face. Such a window is another failed attempt, named in the sample's record.

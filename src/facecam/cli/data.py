@@ -84,6 +84,14 @@ def run_build(args: argparse.Namespace) -> int:
     check_count("--workers", args.workers, 1)
     check_count("--stride", args.stride, 1)
     check_count("--max-targets", args.max_targets, 1)
+    check_count("--num-shards", args.num_shards, 1)
+    if not 0 <= args.shard_index < args.num_shards:
+        raise FacecamError(f"--shard-index must be in 0..{args.num_shards - 1} (--num-shards {args.num_shards}), "
+                           f"got {args.shard_index}")
+    if args.frames < 5 and args.frames >= 1:  # the VAE's 4k+1 allows 1, but a sample is a moving clip
+        raise FacecamError(f"--frames must be at least 5 for training clips (4k+1, e.g. 17, 49, 81), got {args.frames}")
+    if args.cache:
+        check_writable(args.cache, "--cache folder")
     if args.wild_fraction is None:
         args.wild_fraction = BuildConfig.wild_fraction
     if not 0.0 <= args.wild_fraction <= 1.0:
@@ -109,11 +117,19 @@ def run_build(args: argparse.Namespace) -> int:
     summary_path = out / f"summary-{args.shard_index:04d}-of-{args.num_shards:04d}.json"
     summary_path.write_text(json.dumps(record, indent=1))
     kinds = ", ".join(f"{v} {k}" for k, v in sorted(summary.kinds.items())) or "none"
-    shards = f"{len(summary.shards)} shard{'' if len(summary.shards) == 1 else 's'}"
-    print(f"{shards} complete in {out} ({summary.samples_made} samples made: {kinds}; "
-          f"{summary.samples_resumed} already there; {len(summary.failed)} failed; "
-          f"{summary.retried} attempts re-planned: no face or unreadable clip)")
-    print(f"{summary.seconds:.1f} s, {summary.samples_per_minute:.2f} samples/min; summary: {summary_path}")
+    shards = _count(len(summary.shards), "shard")
+    if summary.samples_made == 0 and not summary.failed and summary.samples_resumed:
+        print(f"nothing to do: {out} already holds this build's {_count(summary.samples_resumed, 'sample')} "
+              f"({shards}); summary: {summary_path}")
+    else:
+        print(f"{shards} complete in {out} ({_count(summary.samples_made, 'sample')} made: {kinds}; "
+              f"{summary.samples_resumed} already there; {len(summary.failed)} failed; "
+              f"{_count(summary.retried, 'attempt')} re-planned: no face or unreadable clip)")
+        print(f"{summary.seconds:.1f} s, {summary.samples_per_minute:.2f} samples/min; summary: {summary_path}")
+    if summary.short:
+        print(f"facecam: warning: {_count(summary.short, 'sample')} of this run came from clips shorter than "
+              f"{config.frames} frames at {config.fps:g} fps: their last frame is held to the end (a frozen tail); "
+              f"give longer clips or a smaller --frames", file=sys.stderr)
     if summary.failed:
         print(f"samples left out (every attempt failed): {summary.failed[:20]}", file=sys.stderr)
     for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:5]:
@@ -122,6 +138,10 @@ def run_build(args: argparse.Namespace) -> int:
         _drop_fresh(args, fresh)
         raise FacecamError(f"no sample could be made: all {len(summary.failed)} failed (reasons above)")
     return 0
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _drop_fresh(args: argparse.Namespace, fresh: bool) -> None:

@@ -50,6 +50,7 @@ class BuildSummary:
     kinds: dict = field(default_factory=dict)  # samples made per source kind
     retried: int = 0  # failed attempts that were re-planned
     reasons: dict = field(default_factory=dict)  # why attempts failed -> how often
+    short: int = 0  # samples made from a clip with fewer frames than a sample: its last frame repeats
     seconds: float = 0.0
 
     @property
@@ -59,7 +60,7 @@ class BuildSummary:
     def to_dict(self) -> dict:
         return {"shards": self.shards, "samples_made": self.samples_made, "samples_resumed": self.samples_resumed,
                 "failed": self.failed, "kinds": self.kinds, "retried_attempts": self.retried,
-                "failure_reasons": self.reasons,
+                "failure_reasons": self.reasons, "short_clip_samples": self.short,
                 "seconds": round(self.seconds, 2), "samples_per_minute": round(self.samples_per_minute, 3)}
 
 
@@ -124,15 +125,16 @@ def _init_worker(out: str, seed: int, sources: Sources, config: BuildConfig, cac
                    context=SampleContext(LandmarkCache(cache)))
 
 
-def _make_one(job: tuple[int, int]) -> tuple[int, int, Optional[str], list[str]]:
-    """Make sample ``index`` of ``shard``; returns (shard, index, kind or None if failed, failed attempts' reasons)."""
+def _make_one(job: tuple[int, int]) -> tuple[int, int, Optional[str], list[str], bool]:
+    """Make sample ``index`` of ``shard``; returns (shard, index, kind or None if failed, failed attempts' reasons,
+    whether its clip ran out of frames: the last ones repeat)."""
     shard, index = job
     w = _WORKER
     config: BuildConfig = w["config"]
     sample, failures = make_sample(index, w["seed"], w["sources"], config, w["context"])
     if sample is None:
         write_failed(w["out"], shard, index, failures)
-        return shard, index, None, failures
+        return shard, index, None, failures, False
     latents = None
     if w["encoder"] is not None:
         from .latents import encode_latents
@@ -143,7 +145,8 @@ def _make_one(job: tuple[int, int]) -> tuple[int, int, Optional[str], list[str]]
             "config": config.to_dict(), "latents": sorted(latents) if latents else []}
     write_sample(w["out"], shard, index, sample.source, sample.target, sample.condition_meshes, meta, config.fps,
                  latents)
-    return shard, index, sample.meta["kind"], failures
+    short = sample.meta.get("clip_frames_read", config.frames) < config.frames
+    return shard, index, sample.meta["kind"], failures, short
 
 
 # --- parent side -------------------------------------------------------------------------
@@ -222,9 +225,10 @@ def build_dataset(out: str | os.PathLike, sources: Sources, num_samples: int, se
         finish_shard(shard)
         del pending[shard]
 
-    def record(result: tuple[int, int, Optional[str], list[str]]) -> None:
-        shard, index, kind, failures = result
+    def record(result: tuple[int, int, Optional[str], list[str], bool]) -> None:
+        shard, index, kind, failures, short = result
         summary.samples_made += kind is not None  # a sample left out after every attempt is not made
+        summary.short += short
         summary.retried += len(failures)
         for reason in failures:
             if reason in summary.reasons or len(summary.reasons) < 50:
