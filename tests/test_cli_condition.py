@@ -35,6 +35,30 @@ def test_every_help_works_without_weights():
         assert "usage: facecam" in result.stdout
 
 
+def test_every_help_wraps_its_prose_to_the_terminal(monkeypatch):
+    # Verbs with example epilogs printed their description as one line of up to 600 characters
+    # (RawDescriptionHelpFormatter); indented example commands stay as written.
+    import argparse
+
+    from facecam.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def walk(parser, name):
+        yield name, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for verb, sub in action.choices.items():
+                    yield from walk(sub, f"{name} {verb}")
+
+    helps = dict((name, parser.format_help()) for name, parser in walk(build_parser(), "facecam"))
+    assert {"facecam train", "facecam debug sheet", "facecam demo", "facecam bench dynamic"} <= set(helps)
+    for name, text in helps.items():
+        long = [line for line in text.splitlines() if len(line) > 80 and not line[:1].isspace()]
+        assert not long, (name, long)
+    assert "  facecam train --config tiny --output runs/tiny" in helps["facecam train"]
+
+
 def test_every_preset_starts_at_the_source_view():
     for name in PRESETS:
         traj = preset(name, 81, seed=3)

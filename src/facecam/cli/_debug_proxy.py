@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._options import ProseAndExamplesFormatter
+
 
 def register_make_proxy_ply(sub) -> None:
     p = sub.add_parser(
@@ -19,7 +21,7 @@ def register_make_proxy_ply(sub) -> None:
                     "usable with --proxy PATH.ply. Without IMAGE the scikit-image astronaut portrait is used.",
         epilog="examples:\n  facecam debug make-proxy-ply head.ply\n"
                "  facecam debug make-proxy-ply me.jpg me.ply --preview me_views.png",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     p.add_argument("image", nargs="?", default=None,
                    help="portrait photo, one clearly visible face (default: skimage's astronaut)")
     p.add_argument("out", metavar="OUT.ply", help="Gaussian head file to write")

@@ -11,6 +11,8 @@ The input is ``X_input.mp4`` or, when the folder holds one result per camera
 from __future__ import annotations
 
 import argparse
+
+from ._options import ProseAndExamplesFormatter
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,7 @@ def register_sheet(sub) -> None:
         epilog="examples:\n  facecam generate talk.mp4 --camera arc-left -o out/ && facecam debug sheet out/\n"
                "  facecam condition talk.mp4 --camera zoom-in -o move/ && facecam debug sheet move/\n"
                "  facecam debug sheet facecam-demo/ -o /tmp/demo_sheet.png",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     p.add_argument("dir", help="folder written by `facecam generate`, `facecam condition` (input and condition "
                               "only) or `facecam demo`")
     p.add_argument("-o", "--output", metavar="PNG", default=None,

@@ -140,3 +140,20 @@ def check_count(flag: str, value, least: int) -> None:
 
     if value is not None and value < least:
         raise FacecamError(f"{flag} must be at least {least}, got {value}")
+
+
+class ProseAndExamplesFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help text whose prose is wrapped to the terminal and whose indented lines (example commands) are
+    kept as written: RawDescriptionHelpFormatter alone printed a long description as one line."""
+
+    def _fill_text(self, text, width, indent):
+        import textwrap
+
+        lines = []
+        for line in text.splitlines():
+            if line[:1].isspace() or len(line) <= width:
+                lines.append(indent + line)
+            else:
+                lines.extend(textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent,
+                                            break_long_words=False, break_on_hyphens=False))
+        return "\n".join(lines)

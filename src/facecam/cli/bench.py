@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from ._options import ProseAndExamplesFormatter
 import sys
 from pathlib import Path
 
@@ -26,7 +28,7 @@ def register(sub) -> None:
                     "least 100 videos each motion gets 10 of them (the paper); with fewer, every video gets every "
                     "motion. Resumable: finished runs (OUT/runs/<video>__<motion>.json) are skipped.",
         epilog="example:\n  facecam bench dynamic --videos clips/ --engine warp -o bench/warp --frames 49",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     d.add_argument("--videos", required=True, metavar="DIR", help="folder of source videos")
     d.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (created if missing)")
     from ._options import add_condition_options, add_engine_choice
@@ -56,7 +58,7 @@ def register(sub) -> None:
                "--method FaceCam --frames 29\n"
                "  facecam bench static --ava256 ava256/ --generated results/facecam -o bench/static "
                "--engine facecam --weights ~/facecam-weights --frames 29",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     s.add_argument("--ava256", required=True, metavar="DIR", help="Ava-256 videos: DIR/<IDENTITY>/<cam>.mp4")
     s.add_argument("--generated", required=True, metavar="GEN",
                    help="generated views: GEN/<IDENTITY>/<src_cam>_to_<tgt_cam>.mp4")

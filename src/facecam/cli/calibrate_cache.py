@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._options import ProseAndExamplesFormatter
+
 ORDER = 32
 
 
@@ -15,7 +17,7 @@ def register(sub) -> None:
                     "(WEIGHTS/.../mag_ratios.json), where `--cache mag` reads them. Costs one generation.",
         epilog="example:\n  facecam calibrate-cache --weights ~/facecam-weights\n"
                "  facecam generate talk.mp4 --engine facecam --weights ~/facecam-weights --cache mag -o out/",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     p.add_argument("video", nargs="?", default=None,
                    help="a portrait video or photo to calibrate on (default: a built-in portrait photo)")
     from ._options import add_condition_options, add_engine_options

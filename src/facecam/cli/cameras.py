@@ -6,7 +6,7 @@ import argparse
 import json
 import textwrap
 
-from ._options import seed_type
+from ._options import ProseAndExamplesFormatter, seed_type
 
 ORDER = 10
 
@@ -28,7 +28,7 @@ def register(sub) -> None:
                               "  facecam cameras                               # the presets and where each ends\n"
                               "  facecam cameras --export arc-left > my_move.json   # a keyframe file to edit\n"
                               "  facecam generate talk.mp4 -c my_move.json -o out/",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=ProseAndExamplesFormatter)
     p.add_argument("--json", action="store_true", help="print the presets' end points as JSON")
     p.add_argument("--export", metavar="PRESET", help="print a preset as a keyframe file to start editing from")
     p.add_argument("--seed", type=seed_type, default=0, help="seed of an exported `random` move (default 0); the file holds "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from ._options import seed_type
+from ._options import ProseAndExamplesFormatter, seed_type
 
 ORDER = 90
 
@@ -25,7 +25,7 @@ def _register_make_tiny_model(sub) -> None:
         epilog="example:\n  facecam debug make-tiny-model /tmp/tiny\n"
                "  facecam generate clip.mp4 --camera arc-left --engine facecam --weights /tmp/tiny "
                "--frames 9 --size 64x48 --steps 4 -o out/",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     p.add_argument("dir", help="folder to create (must be empty or missing)")
     p.add_argument("--seed", type=seed_type, default=0, help="random seed of the tiny weights (default 0)")
     p.set_defaults(func=_run_make_tiny_model)
@@ -70,7 +70,7 @@ def register(sub) -> None:
                               "# one PNG: input | condition | output, first/middle/last\n"
                               "  facecam debug make-tiny-model /tmp/tiny  "
                               "# random weights in the real layout, for tests",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=ProseAndExamplesFormatter)
     debug_sub = p.add_subparsers(dest="debug_command", metavar="SUBCOMMAND")
     for add in SUBVERBS:
         add(debug_sub)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._options import ProseAndExamplesFormatter
+
 ORDER = 5
 
 DEMO_CAMERAS = ("arc-left", "zoom-in")
@@ -18,7 +20,7 @@ def register(sub) -> None:
                     "the diffusion model) and writes the results, their camera conditions and a side-by-side "
                     "comparison video.",
         epilog="examples:\n  facecam demo\n  facecam demo -o my-demo/ --frames 81",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     p.add_argument("-o", "--output", default="facecam-demo", metavar="DIR",
                    help="output folder (created if missing; default: facecam-demo/)")
     p.add_argument("--frames", type=int, default=49, help="clip length, 4k+1 frames at 24 fps (default 49 = 2 s)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._options import ProseAndExamplesFormatter
+
 ORDER = 80
 
 # Only what the engine reads from the base repository (it also holds example media and docs).
@@ -19,7 +21,7 @@ def register(sub) -> None:
                     "DIR/Wan2.2-I2V-A14B-Diffusers with --diffusers) and DIR/FaceCam (fine-tunes, proxy head). "
                     "Then: facecam generate VIDEO --engine facecam --weights DIR ...",
         epilog="example:\n  facecam download --to ~/facecam-weights",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     p.add_argument("--to", default=None, metavar="DIR",
                    help="target folder (default: $FACECAM_WEIGHTS or ~/facecam-weights)")
     p.add_argument("--diffusers", action="store_true",

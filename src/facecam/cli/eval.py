@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ._options import check_count
+from ._options import ProseAndExamplesFormatter, check_count
 
 ORDER = 60
 
@@ -21,7 +21,7 @@ def register(sub) -> None:
                "  facecam eval artifacts --input out/talk_input.mp4 --output out/talk.mp4\n"
                "  facecam eval identity --reference out/talk_input.mp4 --output out/talk.mp4\n"
                "Each METRIC has its own --help.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     verbs = p.add_subparsers(dest="eval_command", metavar="METRIC")
 
     c = verbs.add_parser(
@@ -41,7 +41,7 @@ def register(sub) -> None:
                "clips share framing and time, and the run's DIR/<name>_camera.json as the camera.\n"
                "exit status: 0 when the verdict is CORRECT, 1 when it is WRONG (the verdict, or the JSON with "
                "\"correct\": false, is printed either way), 2 on an error (a missing file, no face in the input).",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     c.add_argument("--input", required=True, metavar="SRC.mp4", help="the video the engine was given")
     c.add_argument("--output", required=True, metavar="GEN.mp4", help="the generated video")
     c.add_argument("--camera", required=True, metavar="PRESET|FILE.json",
@@ -61,7 +61,7 @@ def register(sub) -> None:
                     "LPIPS needs torchvision's AlexNet weights and the lpips package's linear heads; without them "
                     "it is reported as null with the reason, and the other metrics still are.",
         epilog="example:\n  facecam eval metrics --reference gt.mp4 --output gen.mp4 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     m.add_argument("--reference", required=True, metavar="GT.mp4", help="ground-truth video")
     m.add_argument("--output", required=True, metavar="GEN.mp4", help="generated video (resized to the reference)")
     m.add_argument("--frames", type=int, default=None,
@@ -78,7 +78,7 @@ def register(sub) -> None:
         epilog="example:\n  facecam eval identity --reference out/talk_input.mp4 --output out/talk.mp4\n"
                "exit status: 0 with a score, 2 when no compared frame has a face in both videos (one error line, "
                "nothing to compare) or on an error.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     i.add_argument("--reference", required=True, metavar="A", help="video or image")
     i.add_argument("--output", required=True, metavar="B", help="video or image")
     i.add_argument("--samples", type=int, default=9, help="frames compared, spread evenly (0 = all; default 9)")
@@ -92,7 +92,7 @@ def register(sub) -> None:
                     "error), temporal stability (frame differences) and dynamic degree (Farneback flow). "
                     "VBench's learned dimensions are not computed; see docs/evaluation.md.",
         epilog="example:\n  facecam eval quality out/talk.mp4 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     q.add_argument("video", help="video to score")
     q.add_argument("--arcface", metavar="PATH.onnx", default=None, help="ArcFace ONNX model (default: SFace)")
     q.add_argument("--json", action="store_true", help="print one JSON object")
@@ -109,7 +109,7 @@ def register(sub) -> None:
                "lost the face in a checked frame where the input has one (the scores are printed either way), 2 "
                "when no checked input frame has a face (one error line: nothing to judge) or on an error, as "
                "`facecam eval camera` answers.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     a.add_argument("--input", required=True, metavar="SRC.mp4", help="the video the engine was given")
     a.add_argument("--output", required=True, metavar="GEN.mp4", help="the generated video")
     a.add_argument("--samples", type=int, default=9, help="frames checked, spread evenly (0 = all; default 9)")

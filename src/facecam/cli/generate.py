@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._options import ProseAndExamplesFormatter
+
 ORDER = 30
 
 
@@ -19,7 +21,7 @@ def register(sub) -> None:
                "  facecam generate long.mp4 --frames all --move-frames 81 --engine warp -o out/\n\n"
                "Long clips keep their videos in temporary files beyond $FACECAM_SPILL_MB (default 256) MB each,\n"
                "about 3 MB of disk a frame at 704x480, in $TMPDIR.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     p.add_argument("video", help="source video or portrait image")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created if missing)")
     from ._options import add_condition_options, add_engine_choice, add_engine_options

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import argparse
 
+from ._options import ProseAndExamplesFormatter
+
 ORDER = 31
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "generate-many", help="re-angle many videos with the facecam engine on several GPUs",
-        description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("\n\n", 1)[1], formatter_class=ProseAndExamplesFormatter,
         epilog="examples:\n"
                "  accelerate launch --num_processes 4 -m facecam generate-many clips/*.mp4 --camera arc-left "
                "--weights ~/facecam-weights -o out/\n"

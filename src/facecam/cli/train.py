@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from ._options import ProseAndExamplesFormatter
 from pathlib import Path
 
 ORDER = 70
@@ -19,12 +21,12 @@ def register(sub) -> None:
                     "(atomic, resumed automatically), validation/ videos and export/ (authors' format under "
                     "export/wan2.2_14b/<expert>/released_version, diffusers layout under export/diffusers/).",
         epilog="examples:\n"
-               "  facecam train --config tiny --output runs/tiny            # tiny random model, CPU, ~1 min\n"
+               "  facecam train --config tiny --output runs/tiny            # tiny random model, CPU, seconds\n"
                "  facecam train --config single_gpu_lora --weights ~/facecam-weights --data shards/ --expert high\n"
                "  accelerate launch --config_file \"$(facecam train --accelerate-config multinode_24gpu)\" \\\n"
                "      --machine_rank $NODE_RANK --main_process_ip $MASTER_ADDR \\\n"
                "      -m facecam train --config paper --expert high --weights W --data shards/ --output runs/high",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ProseAndExamplesFormatter)
     p.add_argument("--config", metavar="CONFIG", help="YAML file or shipped config name (tiny, paper, single_gpu_lora)")
     p.add_argument("--data", metavar="SHARDS", help="training shards (folder, file or glob), or 'synthetic'")
     p.add_argument("--weights", metavar="DIR", help="weights folder with the Wan2.2-I2V-A14B base (`facecam download`)")
