@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import logging
 import re
 from pathlib import Path
 
@@ -398,7 +399,8 @@ def test_bf16_mixed_precision_keeps_trained_weights_fp32_and_frozen_bf16(tiny_we
 
 
 @pytest.mark.slow
-def test_cli_tiny_run_writes_metrics_validation_video_checkpoints_and_exports(tiny_weights, tmp_path, capsys):
+def test_cli_tiny_run_writes_metrics_validation_video_checkpoints_and_exports(tiny_weights, tmp_path, capsys,
+                                                                             caplog):
     import yaml
 
     from facecam.cli import main
@@ -410,7 +412,12 @@ def test_cli_tiny_run_writes_metrics_validation_video_checkpoints_and_exports(ti
     cfg_file = tmp_path / "run.yaml"
     cfg_file.write_text(yaml.safe_dump(values))
     out = tmp_path / "out"
-    assert main(["train", "--config", str(cfg_file), "--weights", str(tiny_weights), "--output", str(out)]) == 0
+    with caplog.at_level(logging.INFO):
+        assert main(["train", "--config", str(cfg_file), "--weights", str(tiny_weights), "--output", str(out)]) == 0
+    # the low-noise fine-tune's load was logged twice, and accelerate's checkpoint lines cut through the bar
+    finetune = [r for r in caplog.records if r.getMessage().startswith("low-noise fine-tune (")]
+    assert len(finetune) == 1 and "22 tensors loaded" in finetune[0].getMessage()
+    assert not [r for r in caplog.records if r.name.startswith("accelerate") and r.levelno < logging.WARNING]
     metrics = read_metrics(out)
     assert [int(r["step"]) for r in metrics] == [1, 2]
     # the bar counts the steps and shows the last step's loss as metrics.csv records it
@@ -431,7 +438,14 @@ def test_cli_bad_config_name_exits_2_with_one_line(capsys):
 
     assert main(["train", "--config", "no-such-config"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "unknown config" in err and len(err.splitlines()) == 1
+    # the choices are the training configs (it listed the accelerate configs too, as if they were some)
+    assert err == ("facecam: error: unknown config 'no-such-config': give a YAML file or one of: "
+                   "paper, single_gpu_lora, tiny")
+    assert main(["train", "--config", "accelerate_fsdp"]) == 2  # was read as a training config
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("facecam: error: 'accelerate_fsdp' configures accelerate, not training: use it as "
+                          "`accelerate launch --config_file \"$(facecam train --accelerate-config fsdp)\"")
+    assert len(err.splitlines()) == 1
 
 
 def test_cli_refuses_an_output_that_is_a_file_before_writing_anything(tmp_path, capsys):
@@ -504,6 +518,44 @@ def test_training_on_built_shards_resumes_at_the_same_sample(tiny_weights, shard
     assert state["epoch"] * 2 + state["position"] == 2
     resumed = trainer.train()
     assert resumed.losses == pytest.approx(straight.losses[2:], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_a_resume_that_cannot_continue_the_run_is_refused_early_or_said(tiny_weights, shards, tmp_path, caplog):
+    # The other expert's checkpoint was blamed on --weights (after the model had loaded); --resume none left
+    # the earlier run's checkpoints beside the new ones; a smaller max_steps or other data went on silently.
+    import torch
+
+    from facecam.train import modeling
+    from facecam.train.trainer import train
+
+    out = tmp_path / "run"
+    train(run_config(tiny_weights, out, max_steps=2, checkpoint_every=2))
+    loads = []
+    real_load = modeling.load_expert
+    modeling.load_expert = lambda *a, **k: loads.append(a) or real_load(*a, **k)
+    try:
+        with pytest.raises(FacecamError, match=r"step-00000002 trains the high expert, this run the low one: "
+                                               r"train each expert in its own --output folder"):
+            train(run_config(tiny_weights, out, max_steps=4, expert="low"))
+        with pytest.raises(FacecamError, match=r"already holds a run's checkpoints \(latest: step-00000002\); "
+                                               r"--resume none would mix two runs in one folder"):
+            train(run_config(tiny_weights, out, max_steps=4, resume="none"))
+        assert loads == []  # both said before the expert was loaded
+    finally:
+        modeling.load_expert = real_load
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["latest", "step-00000002"]
+    with caplog.at_level(logging.WARNING):
+        assert train(run_config(tiny_weights, out, max_steps=1)).step == 2
+    assert "is already at step 2 (max_steps 1): nothing to train; raise --max-steps to go on" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        result = train(run_config(tiny_weights, out, max_steps=3, checkpoint_every=3, data=str(shards)))
+    assert result.step == 3 and f"was trained on synthetic, this run reads {shards.resolve()}" in caplog.text
+    # the new data was read from its start: step 3 drew the shards' first sample, as a fresh run's step 1
+    state = torch.load(out / "checkpoints" / "step-00000003" / "trainer_state_0.pt", weights_only=False)
+    assert state["data_source"] == str(shards.resolve())
+    assert state["data"]["dataset"]["epoch"] * 2 + state["data"]["dataset"]["position"] == 1
 
 
 @pytest.mark.slow

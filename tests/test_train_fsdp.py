@@ -50,9 +50,9 @@ def torchrun(args: list[str], port: int, **env: str) -> None:
 
 def accelerate_launch(args: list[str], port: int, precision: str = "no") -> None:
     """``accelerate launch`` with the shipped FSDP config and 2 processes."""
-    from facecam.train.config import config_path
+    from facecam.train.config import CONFIG_DIR
 
-    run([sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config_path("accelerate_fsdp")),
+    run([sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIG_DIR / "accelerate_fsdp.yaml"),
          "--num_processes", "2", "--mixed_precision", precision, "--main_process_port", str(port), *args])
 
 

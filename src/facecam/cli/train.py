@@ -34,7 +34,7 @@ def register(sub) -> None:
     p.add_argument("--max-steps", type=int, metavar="N", help="optimisation steps in total (a resumed run continues to N)")
     p.add_argument("--output", metavar="DIR", help="run folder (metrics, checkpoints, exports)")
     p.add_argument("--resume", metavar="auto|none|CKPT", help="resume from the latest checkpoint (auto, default), "
-                                                              "start over (none), or from a checkpoint folder")
+                                                              "start over (none: in a folder without checkpoints), or from a checkpoint folder")
     p.add_argument("--lora", action="store_true", default=None, help="train LoRA adapters instead of the full layers")
     p.add_argument("--accelerate-config", metavar="NAME",
                    help="print the path of a shipped accelerate config (single_gpu, fsdp, "
@@ -76,12 +76,15 @@ def run(args: argparse.Namespace) -> int:
 
         find_shards(config.data)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("accelerate").setLevel(logging.WARNING)  # four INFO lines per checkpoint, through the bar
     from ..train.trainer import train
     from ..video.outputs import output_dir
 
     # A folder that cannot be written is one line (it was a traceback from inside the trainer), and one this
     # run made is removed again if the run fails before writing anything (a wrong --weights left it empty).
-    with output_dir(Path(config.output).expanduser()):
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with output_dir(Path(config.output).expanduser()), logging_redirect_tqdm():  # log lines above the bar
         result = train(config, progress=True)
     print(f"trained the {config.expert} expert to step {result.step}: {result.output}")
     for kind, path in result.exports.items():

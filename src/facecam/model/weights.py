@@ -189,10 +189,9 @@ def apply_finetune(model: FaceCamTransformer, state: Mapping[str, torch.Tensor],
 
 
 def load_finetune(model: FaceCamTransformer, path: str | Path, what: str = "fine-tune") -> ConversionReport:
-    """Read a fine-tune file or folder (every weight file merged) and apply it to ``model``."""
-    report = apply_finetune(model, read_state(path), what=f"{what} ({path})")
-    log.info(report.line())
-    return report
+    """Read a fine-tune file or folder (every weight file merged) and apply it to ``model``; the caller logs
+    the report (with the base's, once)."""
+    return apply_finetune(model, read_state(path), what=f"{what} ({path})")
 
 
 # ---------------------------------------------------------------------------

@@ -224,6 +224,9 @@ def check_base_reference(folder: Path, reference: dict[str, Any]) -> None:
     if not path.is_file():
         return
     saved = json.loads(path.read_text())
+    if saved.get("expert", reference.get("expert")) != reference.get("expert"):
+        raise FacecamError(f"{folder} trains the {saved['expert']} expert, this run the {reference['expert']} one: "
+                           f"train each expert in its own --output folder")
     if saved.get("fingerprint") != reference.get("fingerprint"):
         raise FacecamError(f"{folder} was trained on the base in {saved.get('path')} (fingerprint "
                            f"{str(saved.get('fingerprint'))[:12]}), this run loads {reference.get('path')} "

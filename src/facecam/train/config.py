@@ -207,10 +207,14 @@ def config_path(name_or_path: str) -> Path:
             raise FacecamError(f"config file not found: {path}")
         return path
     shipped = CONFIG_DIR / f"{name_or_path}.yaml"
+    if name_or_path.startswith("accelerate_") and shipped.is_file():
+        name = name_or_path[len("accelerate_"):]
+        raise FacecamError(f"{name_or_path!r} configures accelerate, not training: use it as "
+                           f"`accelerate launch --config_file \"$(facecam train --accelerate-config {name})\" "
+                           f"-m facecam train --config CONFIG ...`")
     if shipped.is_file():
         return shipped
-    names = ", ".join(shipped_configs() + [p.stem for p in CONFIG_DIR.glob("accelerate_*.yaml")])
-    raise FacecamError(f"unknown config {name_or_path!r}: give a YAML file or one of: {names}")
+    raise FacecamError(f"unknown config {name_or_path!r}: give a YAML file or one of: {', '.join(shipped_configs())}")
 
 
 def load_config(name_or_path: str, **overrides: Any) -> TrainConfig:

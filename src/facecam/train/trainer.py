@@ -215,6 +215,7 @@ class Trainer:
         layout = modeling.locate_base(self._weights_root())
         self.layout = layout
         self.base_reference = base_reference(layout, cfg.expert, cfg.init_from_finetune)
+        self._check_resume_early()
         self.prompt_cache = self._prompt_cache(layout)
         self.prompt_embeds = self.prompt_cache.get(cfg.prompt)
         vae_dtype = torch.float32 if acc.device.type == "cpu" else torch.bfloat16
@@ -310,6 +311,29 @@ class Trainer:
             models.pop()
 
     # ------------------------------------------------------------ resume/save
+    def _check_resume_early(self) -> None:
+        """What would refuse a resume, said before minutes of model loading: a checkpoint of the other
+        expert or of another base; and --resume none over an earlier run's checkpoints, which would mix
+        two runs in one folder (and one of them is not asked to be deleted)."""
+        manager = CheckpointManager(self.output / "checkpoints", keep=self.config.checkpoints_keep)
+        if self.config.resume in ("none", "", None):
+            latest = manager.latest()
+            if latest is not None:
+                raise FacecamError(f"{self.output} already holds a run's checkpoints (latest: {latest.name}); "
+                                   f"--resume none would mix two runs in one folder: give a new --output, or "
+                                   f"delete {manager.root} to start over there")
+            return
+        ckpt = resolve_resume(self.config.resume, manager)
+        if ckpt is not None:
+            check_base_reference(ckpt, self.base_reference)
+
+    def _data_source(self) -> Optional[str]:
+        """The training data as a comparable string (resolved path, or 'synthetic'; None for a dataset object)."""
+        data = self.config.data
+        if self._dataset is not None or data in (None, "synthetic"):
+            return None if self._dataset is not None else data
+        return str(Path(data).expanduser().resolve())
+
     def _resume(self) -> Optional[Path]:
         if self.is_main:
             self.checkpoints.clean_partial()
@@ -329,8 +353,16 @@ class Trainer:
             raise FacecamError(f"{ckpt} trains the {state['expert']} expert, this run the {self.config.expert} one")
         self.step = int(state["step"])
         self.noise_generator.set_state(state["noise_generator"])
-        self.stream.load_state_dict(state["data"])
+        before, now = state.get("data_source", self._data_source()), self._data_source()
+        if before != now:  # the saved position is one in the other data's order
+            log.warning(f"facecam: warning: {ckpt} was trained on {before}, this run reads {now}: the new data is "
+                        f"read from its start")
+        else:
+            self.stream.load_state_dict(state["data"])
         log.info("resumed from %s at step %d", ckpt, self.step)
+        if self.step >= self.config.max_steps:
+            log.warning(f"facecam: warning: the run in {self.output} is already at step {self.step} "
+                        f"(max_steps {self.config.max_steps}): nothing to train; raise --max-steps to go on")
         return ckpt
 
     def save_checkpoint(self) -> Path:
@@ -351,7 +383,7 @@ class Trainer:
             write_base_reference(tmp, self.base_reference)
         save_process_state(tmp, acc.process_index, {
             "step": self.step, "expert": self.config.expert, "noise_generator": self.noise_generator.get_state(),
-            "data": self.stream.state_dict(),
+            "data": self.stream.state_dict(), "data_source": self._data_source(),
         })
         acc.wait_for_everyone()
         final = self.checkpoints.root / tmp.name[len(".tmp-"):]
