@@ -64,6 +64,25 @@ def test_release_without_weights_says_where_the_head_comes_from(tmp_path, monkey
         resolve_profile(ConditionOptions(profile="release"), str(tmp_path))
 
 
+def test_condition_verb_takes_the_weights_folder_of_the_release_head(tiny_weights, astronaut, tmp_path, capsys,
+                                                                     monkeypatch):
+    # `facecam condition --profile release` was told to "give --weights DIR", a flag it did not have.
+    import json
+
+    from facecam.cli import main
+
+    monkeypatch.delenv("FACECAM_WEIGHTS", raising=False)
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    argv = ["condition", str(photo), "--profile", "release", "--frames", "5", "-o", str(tmp_path / "out")]
+    assert main(argv) == 2
+    assert "give --weights DIR (or $FACECAM_WEIGHTS), or --proxy PATH.ply" in capsys.readouterr().err
+    assert main([*argv, "--weights", str(tiny_weights)]) == 0
+    record = json.loads((tmp_path / "out" / "astronaut_camera.json").read_text())
+    assert record["options"]["proxy"] == str(tiny_weights / "FaceCam" / "gaussians.ply")
+    assert record["options"]["mode"] == "absolute"
+
+
 def test_release_crop_resizes_bilinearly():
     from facecam.video.crop import apply_crop, reference_crop
 

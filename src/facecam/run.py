@@ -383,7 +383,7 @@ def _json_ready(value):
 
 def render(video: Union[str, os.PathLike, "VideoClip"], options: Optional[ConditionOptions] = None,
            engine: Optional[EngineOptions] = None, *, loaded: Optional["Engine"] = None, name: Optional[str] = None,
-           progress: bool = False) -> Run:
+           progress: bool = False, weights: Optional[str] = None) -> Run:
     """Build the condition for ``video`` and, when ``engine`` is given, render the re-angled video.
 
     Args:
@@ -394,6 +394,8 @@ def render(video: Union[str, os.PathLike, "VideoClip"], options: Optional[Condit
             built here otherwise.
         name: output stem (default: the video's file stem).
         progress: show one progress bar per stage.
+        weights: the weights folder whose ``gaussians.ply`` the release profile draws, for a condition-only
+            run (default ``$FACECAM_WEIGHTS``; with ``engine``, its weights folder).
 
     Returns:
         :class:`Run`; :func:`write_run` writes it.
@@ -401,7 +403,7 @@ def render(video: Union[str, os.PathLike, "VideoClip"], options: Optional[Condit
     from .condition.builder import build_condition
     from .profiles import resolve_profile
 
-    options = resolve_profile(options or ConditionOptions(), engine.weights if engine else None)
+    options = resolve_profile(options or ConditionOptions(), engine.weights if engine else weights)
     check_moving_frames(options.frames)
     if engine is not None and loaded is None:
         loaded = load_engine(engine)

@@ -21,6 +21,9 @@ def register(sub) -> None:
     from ._options import add_condition_options
 
     add_condition_options(p)
+    p.add_argument("--weights", metavar="DIR", default=None,
+                   help="weights folder (`facecam download`) whose gaussians.ply is --profile release's proxy head "
+                        "(default: $FACECAM_WEIGHTS); nothing else is read from it")
     p.set_defaults(func=run)
 
 
@@ -31,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = condition_options(args)
     with output_dir(args.output):
-        result = render(args.video, options, progress=True)
+        result = render(args.video, options, progress=True, weights=args.weights)
         written = write_run(result, args.output, progress=True)
     for path in written.values():
         print(path)
