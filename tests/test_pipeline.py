@@ -195,12 +195,16 @@ def test_engine_generates_requested_frames_from_a_shared_clip(tiny_dir):
 
 
 @pytest.mark.slow
-def test_cli_make_tiny_model_then_generate_writes_mp4(tmp_path):
+def test_cli_make_tiny_model_then_generate_writes_mp4(tmp_path, capsys):
     from facecam.cli import main
     from facecam.video.io import read_video
 
     video = media_path("facecam_000.mp4")
     assert main(["debug", "make-tiny-model", str(tmp_path / "tiny")]) == 0
+    said = capsys.readouterr()  # the folder alone on stdout; what it is, and what to run next, on stderr
+    assert said.out == f"{tmp_path / 'tiny'}\n"
+    assert said.err.startswith("wrote a tiny random FaceCam model (its output is noise")
+    assert f"try: facecam generate clip.mp4 --engine facecam --weights {tmp_path / 'tiny'} " in said.err
     assert (tmp_path / "tiny" / "Wan2.2-I2V-A14B" / "Wan2.1_VAE.pth").is_file()
     rc = main(["generate", str(video), "--camera", "arc-left", "--engine", "facecam", "--weights",
                str(tmp_path / "tiny"), "--frames", "9", "--size", "64x48", "--steps", "3", "--seed", "0",

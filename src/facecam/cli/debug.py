@@ -51,7 +51,12 @@ def _run_make_tiny_model(args: argparse.Namespace) -> int:
     # an interrupted run leaves no half model.
     with atomic_folder(target) as stage:
         write_tiny_model(stage, seed=args.seed)
-    print(target)
+    import sys
+
+    print(target)  # alone on stdout, for W=$(facecam debug make-tiny-model DIR)
+    print(f"wrote a tiny random FaceCam model (its output is noise: for testing the plumbing) into {target}; "
+          f"try: facecam generate clip.mp4 --engine facecam --weights {target} --frames 9 --size 64x48 --steps 4 "
+          f"-o out/", file=sys.stderr)
     return 0
 
 
