@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -307,6 +308,17 @@ def test_a_folder_of_runs_made_with_other_options_is_refused_before_any_run(two_
     records = run_dynamic(videos, tmp_path, lambda *a: calls.append(a), method="warp", motions=("pan-left",),
                           options={"frames": 17}, log=lambda line: None)
     assert calls == [] and records[0]["status"] == "ok"   # the same options: the finished run is kept
+    # Runs scored without identity (--no-identity) and with it were mixed into one table's means.
+    with pytest.raises(FacecamError, match=r"other options \(identity None, now 'sface'\)"):
+        run_dynamic(videos, tmp_path, lambda *a: calls.append(a), method="warp", motions=("pan-left",),
+                    options={"frames": 17}, embedder=SimpleNamespace(model="sface"), log=lambda line: None)
+    (tmp_path / "runs" / "facecam_000__pan-left.json").write_text(json.dumps(
+        {"run": "facecam_000__pan-left", "status": "ok", "method": "warp", "options": {"frames": 17},
+         "identity": {"model": "sface", "similarity": 0.7}}))
+    with pytest.raises(FacecamError, match=r"other options \(identity 'sface', now None\)"):
+        run_dynamic(videos, tmp_path, lambda *a: calls.append(a), method="warp", motions=("pan-left",),
+                    options={"frames": 17}, log=lambda line: None)
+    assert calls == []
 
 
 def test_the_dynamic_chart_keeps_the_artifact_excess_off_the_x100_panel():

@@ -154,7 +154,9 @@ def run_dynamic(videos: Sequence[Path], out_dir: str | os.PathLike, renderer: Re
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     plan = assign_motions(videos, motions, per_motion)
-    check_earlier_runs(runs_dir, method, options or {})
+    # The identity model is part of what a run's record holds: runs scored with none (--no-identity) or
+    # another would be averaged with these.
+    check_earlier_runs(runs_dir, method, {**(options or {}), "identity": embedder.model if embedder else None})
     records = []
     for k, (video, motion) in enumerate(plan, 1):
         rid = run_id(video, motion)
@@ -197,7 +199,8 @@ def check_earlier_runs(runs_dir: Path, method: str, options: dict) -> None:
             continue
         if done.get("status") != "ok":
             continue
-        before = {**(done.get("options") or {}), "method": done.get("method")}
+        before = {**(done.get("options") or {}), "method": done.get("method"),
+                  "identity": (done.get("identity") or {}).get("model")}
         now = {**options, "method": method}
         # The method first: a different method is the change to name.
         changed = sorted((k for k in set(before) | set(now) if before.get(k) != now.get(k)),
