@@ -170,6 +170,20 @@ def test_split_build_machines_with_other_mounts_share_one_output(tmp_path, clips
     assert json.loads((out / "build.json").read_text())["wild_clips"] == ["b.mp4", "set/a.mp4"]
 
 
+def test_a_sequence_shorter_than_a_sample_is_counted_and_its_held_frames_recorded(tmp_path, base_clip):
+    # 8 frames at stride 3 give source times 0 3 6 7 7: the last two hold frame 7 (a frozen tail, said by
+    # `data build`); the summary counts the sample.
+    from facecam.data.shards import iter_shard
+
+    root = make_tree(tmp_path / "src", base_clip[:8], layout="video")
+    config = replace(CONFIG, frames=5, stride=3, samples_per_shard=1)
+    summary = build_dataset(tmp_path / "out", Sources(scan_nersemble(root, "all")), 1, seed=0, config=config,
+                            progress=False)
+    assert summary.samples_made == 1 and summary.short == 1 and summary.to_dict()["short_clip_samples"] == 1
+    meta = json.loads(next(fields for _, fields in iter_shard(tmp_path / "out" / "shard-000000.tar"))["json"])
+    assert meta["source_times"] == [0, 3, 6, 7, 7] and meta["frames_held"] == 2
+
+
 def test_build_warns_once_when_sequences_have_no_mattes(tmp_path, base_clip, caplog):
     root = make_tree(tmp_path / "src", base_clip[:12], layout="video")
     config = replace(CONFIG, frames=5, stride=1, samples_per_shard=1)

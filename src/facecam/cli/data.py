@@ -127,9 +127,10 @@ def run_build(args: argparse.Namespace) -> int:
               f"{_count(summary.retried, 'attempt')} re-planned: no face or unreadable clip)")
         print(f"{summary.seconds:.1f} s, {summary.samples_per_minute:.2f} samples/min; summary: {summary_path}")
     if summary.short:
+        stride = f" (NeRSemble sequences: at --stride {config.stride})" if sources.nersemble else ""
         print(f"facecam: warning: {_count(summary.short, 'sample')} of this run came from clips shorter than "
-              f"{config.frames} frames at {config.fps:g} fps: their last frame is held to the end (a frozen tail); "
-              f"give longer clips or a smaller --frames", file=sys.stderr)
+              f"{config.frames} frames at {config.fps:g} fps{stride}: their last frame is held to the end (a frozen "
+              f"tail; `frames_held` in a sample's record); give longer clips or a smaller --frames", file=sys.stderr)
     if summary.failed:
         print(f"samples left out (every attempt failed): {summary.failed[:20]}", file=sys.stderr)
     for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:5]:

@@ -50,7 +50,7 @@ class BuildSummary:
     kinds: dict = field(default_factory=dict)  # samples made per source kind
     retried: int = 0  # failed attempts that were re-planned
     reasons: dict = field(default_factory=dict)  # why attempts failed -> how often
-    short: int = 0  # samples made from a clip with fewer frames than a sample: its last frame repeats
+    short: int = 0  # samples made from a clip or sequence with fewer frames than a sample: its last frame is held
     seconds: float = 0.0
 
     @property
@@ -127,7 +127,7 @@ def _init_worker(out: str, seed: int, sources: Sources, config: BuildConfig, cac
 
 def _make_one(job: tuple[int, int]) -> tuple[int, int, Optional[str], list[str], bool]:
     """Make sample ``index`` of ``shard``; returns (shard, index, kind or None if failed, failed attempts' reasons,
-    whether its clip ran out of frames: the last ones repeat)."""
+    whether its clip or sequence ran out of frames: its last frame is held)."""
     shard, index = job
     w = _WORKER
     config: BuildConfig = w["config"]
@@ -145,7 +145,7 @@ def _make_one(job: tuple[int, int]) -> tuple[int, int, Optional[str], list[str],
             "config": config.to_dict(), "latents": sorted(latents) if latents else []}
     write_sample(w["out"], shard, index, sample.source, sample.target, sample.condition_meshes, meta, config.fps,
                  latents)
-    short = sample.meta.get("clip_frames_read", config.frames) < config.frames
+    short = sample.meta.get("frames_held", 0) > 0
     return shard, index, sample.meta["kind"], failures, short
 
 

@@ -259,6 +259,7 @@ def _render_nersemble(plan: dict, config: BuildConfig, ctx: SampleContext) -> Re
         "start_frame": start,
         "sequence_frames": total,
         "source_times": source_times,
+        "frames_held": sum(start + j * stride > total - 1 for j in range(count)),  # a short sequence's last frame
         "target_cameras": chosen,
         "skipped_cameras": skipped,
         "segments": [s.to_dict() for s in segments],
@@ -299,7 +300,8 @@ def _render_wild(plan: dict, config: BuildConfig, ctx: SampleContext) -> Rendere
         raise NoFaceError(f"no face in the cropped first frame of {path} (at frame {start})")
     still, motion = StillParams(**plan["still"]), MotionParams(**plan["motion"])
     source_fill = corner_colour(cropped[0])
-    meta = {**plan, "start_frame": start, "clip_frames_read": real, "decoded_size": list(hw), "crop": box.to_dict(),
+    meta = {**plan, "start_frame": start, "clip_frames_read": real, "frames_held": count - real,
+            "decoded_size": list(hw), "crop": box.to_dict(),
             "background": {"mode": "keep"}, "source_fill": list(source_fill),
             "condition": condition_record([count], size)}
     return RenderedSample(
