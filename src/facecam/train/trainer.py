@@ -312,9 +312,9 @@ class Trainer:
 
     # ------------------------------------------------------------ resume/save
     def _check_resume_early(self) -> None:
-        """What would refuse a resume, said before minutes of model loading: a checkpoint of the other
-        expert or of another base; and --resume none over an earlier run's checkpoints, which would mix
-        two runs in one folder (and one of them is not asked to be deleted)."""
+        """Refusals said before minutes of model loading: a checkpoint of the other expert or of another
+        base, and --resume none over an earlier run's checkpoints (the new run's would be written beside
+        them, and `latest` would point at whichever saved last). Deleting a run is left to the user."""
         manager = CheckpointManager(self.output / "checkpoints", keep=self.config.checkpoints_keep)
         if self.config.resume in ("none", "", None):
             latest = manager.latest()
