@@ -60,6 +60,15 @@ def test_every_benchmark_script_answers_help():
     assert not broken, "\n".join(broken)
 
 
+def test_a_clip_name_that_is_no_clip_stops_the_script(tmp_path):
+    # docs/evaluation.md gave `camera_correctness.py OUT` (the outputs' folder, which is --keep OUT): OUT was
+    # taken as a clip, all 11 runs "FAILED" and the script exited 0.
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "camera_correctness.py"), str(tmp_path / "OUT")],
+                          capture_output=True, text=True, timeout=300, cwd=BENCHMARKS)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith(f"camera_correctness.py: error: no such clip: {tmp_path / 'OUT'} (give clip files")
+
+
 @pytest.mark.slow
 def test_artifact_origin_runs_on_a_shared_clip():
     """It replaces ``soften_stretch`` with a wrapper that keeps one frame's face map: the wrapper must
