@@ -91,6 +91,10 @@ def test_diffusion_flags_typed_for_the_warp_engine_are_said_to_be_unused(caplog)
     assert typed([*base, "--weights", "w/"]) == [
         "facecam: note: --weights only applies to --engine facecam; the warp engine ignores it"]
     assert typed(base) == [] and typed([*base, "--engine", "facecam", "--steps", "10"]) == []
+    # The release profile reads its proxy head from --weights, whatever the engine: not "ignored".
+    assert typed([*base, "--profile", "release", "--weights", "w/"]) == []
+    assert typed([*base, "--profile", "release", "--weights", "w/", "--steps", "4"]) == [
+        "facecam: note: --steps only applies to --engine facecam; the warp engine ignores it"]
 
 
 def test_weights_default_to_the_environment(monkeypatch):

@@ -117,6 +117,8 @@ def engine_options(args: argparse.Namespace, **overrides):
     if options.engine == "warp" and given:
         unused = [flag for f in dataclasses.fields(EngineOptions) if "warp" not in f.metadata.get("engines", ("warp",))
                   for flag in [f.metadata.get("flag") or "--" + f.name.replace("_", "-")] if flag in given]
+        if getattr(args, "profile", None) == "release" and "--weights" in unused:
+            unused.remove("--weights")  # the release profile's proxy head, gaussians.ply, is read from it
         if unused:
             import logging
 
