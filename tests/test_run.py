@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -226,3 +227,21 @@ def test_generate_into_the_sources_own_folder_never_replaces_the_source(tmp_path
     assert code != 0 and "would replace the source video" in err and "Traceback" not in err
     assert source.read_bytes() == before
     assert sorted(p.name for p in folder.iterdir()) == ["clip.mp4"]  # nothing else written either
+
+
+@pytest.mark.parametrize("window, overlap, message", [
+    (9, 8, "--overlap must be a multiple of 4 video frames from 0 to 4 (the window of 9 less 5: each window must "
+           "add new frames), got 8"),
+    (81, 6, "--overlap must be a multiple of 4 video frames from 0 to 76"),
+    (80, 16, "--window must be 4k+1 video frames, at least 5 (e.g. 81), got 80"),
+])
+def test_window_options_are_checked_before_the_engine_loads(tiny_weights, window, overlap, message):
+    # --window 9 --overlap 8 was refused only once the model had loaded, as an overlap "shorter than the
+    # window" - which 8 is.
+    from facecam.errors import FacecamError
+    from facecam.run import EngineOptions, check_engine
+
+    options = EngineOptions(engine="facecam", weights=str(tiny_weights), window=window, overlap=overlap)
+    with pytest.raises(FacecamError, match="^" + re.escape(message)):
+        check_engine(options)
+    check_engine(EngineOptions(engine="facecam", weights=str(tiny_weights), window=9, overlap=4))

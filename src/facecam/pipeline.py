@@ -279,11 +279,9 @@ class FaceCamPipeline(DiffusionPipeline, WanLoraLoaderMixin):
         if latents is not None and tuple(latents.shape) != shape:
             raise FacecamError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
         if context_frames is not None:
-            if context_frames < 5 or (context_frames - 1) % 4:
-                raise FacecamError(f"the window length must be 4k+1 video frames (>= 5), got {context_frames}")
-            if context_overlap < 0 or context_overlap % 4 or context_overlap >= context_frames - 1:
-                raise FacecamError(f"the window overlap must be a multiple of 4 video frames, shorter than the "
-                                   f"window, got {context_overlap}")
+            from .run import check_windows
+
+            check_windows(context_frames, context_overlap, ("context_frames", "context_overlap"))
 
     def expert_for(self, timestep: float) -> str:
         """``"high"`` while ``timestep >= boundary_ratio * 1000``, else ``"low"``."""

@@ -236,7 +236,8 @@ class EngineOptions:
                         engines=("facecam",))
     window: int = option(81, "video frames per temporal window for clips longer than it (4k+1; 81 is the "
                          "model's trained length)", engines=("facecam",))
-    overlap: int = option(16, "video frames shared by consecutive windows (a multiple of 4)", engines=("facecam",))
+    overlap: int = option(16, "video frames shared by consecutive windows (a multiple of 4, at most the window "
+                                     "less 5)", engines=("facecam",))
     cache: str = option("none", "reuse block outputs across denoising steps (faster, less faithful): "
                         "first-block, taylorseer, or mag (run `facecam calibrate-cache` once first)",
                         choices=CACHE_KINDS, engines=("facecam",))
@@ -303,11 +304,26 @@ def check_condition_options(options: ConditionOptions, weights: Optional[str] = 
     return options
 
 
+def check_windows(window: int, overlap: int, names: tuple[str, str] = ("--window", "--overlap")) -> None:
+    """``--window`` (4k+1 video frames, at least 5) and ``--overlap`` (a multiple of 4 video frames, from 0
+    to the window less 5, so that each window adds at least two latent frames): one FacecamError line
+    naming ``names``."""
+    from .errors import FacecamError
+
+    if window < 5 or (window - 1) % 4:
+        raise FacecamError(f"{names[0]} must be 4k+1 video frames, at least 5 (e.g. 81), got {window}")
+    if overlap < 0 or overlap % 4 or overlap > window - 5:
+        raise FacecamError(f"{names[1]} must be a multiple of 4 video frames from 0 to {window - 5} (the window "
+                           f"of {window} less 5: each window must add new frames), got {overlap}")
+
+
 def check_engine(options: EngineOptions) -> None:
     """Raise :class:`~facecam.errors.FacecamError` when the engine cannot run (before any output is touched)."""
     from .engines import engine_class
     from .errors import FacecamError
 
+    if options.engine == "facecam":
+        check_windows(options.window, options.overlap)
     ok, why = engine_class(options.engine).availability(**options.engine_kwargs())
     if not ok:
         raise FacecamError(why)
