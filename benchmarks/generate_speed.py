@@ -86,8 +86,9 @@ def parse_args() -> argparse.Namespace:
                    help="with --full: blocks per expert (default 40, the A14B's); fewer is a REDUCED check of the "
                         "--full code path, which may then run on the CPU")
     p.add_argument("--frames", type=int, default=None, help="with --full: frames (default 81; fewer is REDUCED)")
-    p.add_argument("--size", default=None, metavar="WxH",
-                   help="with --full: width x height (default 704x480; another size is REDUCED)")
+    p.add_argument("--size", default=None, metavar="HxW",
+                   help="with --full: height x width, as `facecam generate --size` (default 704x480; another size "
+                        "is REDUCED)")
     p.add_argument("--json", default=None, metavar="FILE",
                    help="also write the results as JSON (rewritten after each configuration)")
     return p.parse_args()

@@ -242,8 +242,17 @@ def test_eval_metrics_says_when_it_resized_or_cut_the_output(tmp_path, capsys):
     assert main(["eval", "metrics", "--reference", str(reference), "--output", str(other), "--json"]) == 0
     captured = capsys.readouterr()
     assert '"resized": true' in captured.out
-    assert ("facecam: note: the output (64x48) was resized to the reference's 32x32 before comparing" in
+    assert ("facecam: note: the output (48x64, HxW) was resized to the reference's 32x32 before comparing" in
             captured.err)
     assert "the videos differ in length (5 and 9 frames read); the first 5 are compared" in captured.err
     assert main(["eval", "metrics", "--reference", str(reference), "--output", str(reference)]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_plain_text_results_show_a_score_not_computed_as_a_dash(capsys):
+    # `facecam eval metrics` without LPIPS weights printed "lpips: None"; docs and tables show "-".
+    from facecam.cli.eval import _print
+
+    _print({"psnr": 20.604812, "lpips": None, "resized": False, "quality": {"flicker": None}}, False)
+    assert capsys.readouterr().out.splitlines() == ["psnr: 20.60481", "lpips: -", "resized: False",
+                                                    "quality.flicker: -"]

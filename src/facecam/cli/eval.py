@@ -137,7 +137,8 @@ def _print(result: dict, as_json: bool) -> None:
             if isinstance(value, dict):  # a nested record (eval quality's groups): one line per field
                 yield from lines(f"{prefix}{key}.", value)
                 continue
-            yield f"{prefix}{key}: {round(value, 5) if isinstance(value, float) else value}"
+            shown = round(value, 5) if isinstance(value, float) else "-" if value is None else value
+            yield f"{prefix}{key}: {shown}"  # (None, a score not computed, reads "-" as in the tables)
 
     for line in lines("", json_safe(result)):
         print(line)
@@ -266,7 +267,7 @@ def run_metrics(args: argparse.Namespace) -> int:
     _print(result, args.json)
     if result["resized"]:  # a pixel metric of two different pictures is rarely what was meant: said, not hidden
         (rh, rw), (oh, ow) = reference.shape[1:3], output.shape[1:3]
-        _note(f"the output ({ow}x{oh}) was resized to the reference's {rw}x{rh} before comparing; pixel metrics "
+        _note(f"the output ({oh}x{ow}, HxW) was resized to the reference's {rh}x{rw} before comparing; pixel metrics "
               f"assume the same view of the same scene")
     if len(reference) != len(output):
         _note(f"the videos differ in length ({len(reference)} and {len(output)} frames read); the first "

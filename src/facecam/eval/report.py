@@ -128,7 +128,8 @@ NOTES_DYNAMIC = (
 NOTES_STATIC = (
     "Ava-256 static protocol (paper 4.2, supplement table 4): generated view vs the real target camera. "
     "PSNR/SSIM/LPIPS averaged over frames then pairs; LPIPS is '-' when its weights were not available. "
-    "Identity similarity is a 0-1 cosine from the model named in the header."
+    "Identity similarity is the cosine of the two faces' embeddings (1 the same, near 0 or below unrelated) "
+    "from the model named in the header."
 )
 
 

@@ -207,7 +207,7 @@ def _target_crop(generated: Path):
 
 
 def summarize_static(records: Sequence[dict], method: str) -> dict:
-    """Table-1 style summary of the scored pairs (identity similarity as a 0-1 cosine, like the paper)."""
+    """Table-1 style summary of the scored pairs (identity similarity as a cosine, like the paper's: 1 the same face)."""
     ok = [r for r in records if r.get("status") == "ok"]
     models = sorted({r["identity"]["model"] for r in ok if r.get("identity")})
     return {
