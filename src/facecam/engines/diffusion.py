@@ -179,7 +179,17 @@ class FaceCamEngine(Engine):
         release = getattr(clip, "options", {}).get("profile") == "release"
         vae_dtype = torch.bfloat16 if release else torch.float32
         if pipe.vae.dtype != vae_dtype:
-            pipe.vae.to(vae_dtype)
+            import logging
+
+            # diffusers warns of "modules that should be kept in float32: []" on any cast of this VAE,
+            # which has none: the whole VAE in bf16 is what the release runs.
+            chatter = logging.getLogger("diffusers.models.modeling_utils")
+            level = chatter.level
+            chatter.setLevel(logging.ERROR)
+            try:
+                pipe.vae.to(vae_dtype)
+            finally:
+                chatter.setLevel(level)
         if release:
             pipe.vae.disable_tiling()
         elif self.offload != "none":
