@@ -57,6 +57,13 @@ def test_every_help_wraps_its_prose_to_the_terminal(monkeypatch):
         long = [line for line in text.splitlines() if len(line) > 80 and not line[:1].isspace()]
         assert not long, (name, long)
     assert "  facecam train --config tiny --output runs/tiny" in helps["facecam train"]
+    # A description broken by hand at another width is one paragraph again (it printed "...so\nthe face"),
+    # and a docstring's reST quotes print as the command line's.
+    cameras = helps["facecam cameras"]
+    prose = cameras[cameras.index("List the camera presets"):cameras.index("options:")].split("\n\n")[0]
+    lines = prose.splitlines()
+    assert all(len(line) > 60 for line in lines[:-1]), lines
+    assert "``" not in helps["facecam generate-many"] and "`LOCAL_RANK`" in helps["facecam generate-many"]
 
 
 def test_every_preset_starts_at_the_source_view():

@@ -146,16 +146,32 @@ def check_count(flag: str, value, least: int) -> None:
 
 class ProseAndExamplesFormatter(argparse.RawDescriptionHelpFormatter):
     """Help text whose prose is wrapped to the terminal and whose indented lines (example commands) are
-    kept as written: RawDescriptionHelpFormatter alone printed a long description as one line."""
+    kept as written: RawDescriptionHelpFormatter alone printed a long description as one line, and a
+    description broken by hand at another width as ragged lines. Consecutive unindented lines are one
+    paragraph; blank lines separate paragraphs; reST's double backquotes (a module docstring used as
+    the description) print as single ones."""
 
     def _fill_text(self, text, width, indent):
         import textwrap
 
-        lines = []
-        for line in text.splitlines():
-            if line[:1].isspace() or len(line) <= width:
+        lines: list = []
+        paragraph: list = []
+
+        def flush() -> None:
+            if paragraph:
+                lines.extend(textwrap.wrap(" ".join(paragraph), width, initial_indent=indent,
+                                           subsequent_indent=indent, break_long_words=False,
+                                           break_on_hyphens=False))
+                paragraph.clear()
+
+        for line in text.replace("``", "`").splitlines():
+            if not line.strip():
+                flush()
+                lines.append("")
+            elif line[:1].isspace():
+                flush()
                 lines.append(indent + line)
             else:
-                lines.extend(textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent,
-                                            break_long_words=False, break_on_hyphens=False))
+                paragraph.append(line.strip())
+        flush()
         return "\n".join(lines)
