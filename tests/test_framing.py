@@ -118,10 +118,12 @@ def test_no_face_names_the_span_searched_and_suggests_start(tmp_path):
     clip = read_video(media_path("lp_d9.mp4"), num_frames=25)
     late = tmp_path / "late.mp4"
     write_video(late, np.concatenate([np.zeros((120,) + clip.frames.shape[1:], np.uint8), clip.frames]), 24.0)
-    with pytest.raises(NoFaceError, match=r"9 frames \(0\.4 s\) searched.*; a face shows 5\.12 s into the video: "
-                                          r"--start 5\.12$"):
+    # The face's first frame, 5.00 s in (4 frames a second are searched, then 24 before the first face found:
+    # it said 5.12 where a cut to the face was said at 5.00).
+    with pytest.raises(NoFaceError, match=r"9 frames \(0\.4 s\) searched.*; a face shows 5\.00 s into the video: "
+                                          r"--start 5\.00$"):
         build_condition(late, num_frames=9, size=SIZE)
-    assert build_condition(late, "static", num_frames=9, size=SIZE, start=5.12).source_track.found.all()
+    assert build_condition(late, "static", num_frames=9, size=SIZE, start=5.0).source_track.found.all()
     # With --duration the span is the user's: nothing is searched beyond it.
     with pytest.raises(NoFaceError, match=r"--start SEC$"):
         build_condition(late, num_frames=9, size=SIZE, duration=2.0)
