@@ -90,7 +90,7 @@ def test_warp_speed_against_a_revision_runs_both_codes_in_their_own_processes():
     process that reports which package it imported (the script stops if it was the wrong one)."""
     media_path("lp_d0.mp4")
     proc = subprocess.run([sys.executable, str(BENCHMARKS / "warp_speed.py"), "--against", "HEAD", "--repeat", "1",
-                           "--frames", "9", "lp_d0.mp4", "missing_clip.mp4"], capture_output=True, text=True,
+                           "--frames", "9", "lp_d0.mp4"], capture_output=True, text=True,
                           timeout=600, cwd=BENCHMARKS)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
@@ -99,8 +99,7 @@ def test_warp_speed_against_a_revision_runs_both_codes_in_their_own_processes():
     assert head[:5] == ["clip", "this", "fps", "this", "CPU"] and head[-2:] == ["CPU", "ratio"]
     row = lines[2].split()
     assert row[0] == "lp_d0.mp4" and len(row) == 7
-    assert all(float(v) > 0 for v in row[1:])
-    assert lines[3].split() == ["missing_clip.mp4", "missing"]
+    assert all(float(v) > 0 for v in row[1:]) and len(lines) == 3
 
 
 def test_warp_speed_against_an_unknown_revision_is_one_clear_error():
