@@ -208,6 +208,16 @@ def test_bad_options_are_reported(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cameras_json_and_export_are_one_or_the_other(capsys):
+    # --json beside --export was dropped without a word (the export is JSON already).
+    with pytest.raises(SystemExit) as stop:
+        main(["cameras", "--json", "--export", "arc-left"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("argument --export: not allowed with argument --json (see `facecam cameras --help`)")
+    assert len(err.splitlines()) == 1
+
+
 def test_cameras_json_into_a_closed_pipe_stops_quietly():
     import subprocess
     import sys

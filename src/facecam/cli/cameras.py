@@ -29,8 +29,10 @@ def register(sub) -> None:
                               "  facecam cameras --export arc-left > my_move.json   # a keyframe file to edit\n"
                               "  facecam generate talk.mp4 -c my_move.json -o out/",
                        formatter_class=ProseAndExamplesFormatter)
-    p.add_argument("--json", action="store_true", help="print the presets' end points as JSON")
-    p.add_argument("--export", metavar="PRESET", help="print a preset as a keyframe file to start editing from")
+    what = p.add_mutually_exclusive_group()  # (--json with --export was ignored: the file is JSON already)
+    what.add_argument("--json", action="store_true", help="print the presets' end points as JSON")
+    what.add_argument("--export", metavar="PRESET", help="print a preset as a keyframe file (JSON) to start "
+                                                         "editing from")
     p.add_argument("--seed", type=seed_type, default=0, help="seed of an exported `random` move (default 0); the file holds "
                    "the sampled move from the source view (without a video the subject's frontal direction is "
                    "unknown, so the frontal anchoring of `random` applies only when it is given by name)")
