@@ -15,7 +15,7 @@ On the tiny random model (CPU, fp32 experts, 10 steps, 17 frames at 128x96 from 
 * bf16 VAE: relative L2 of the encoded source latents, and mean absolute difference (grey levels) of
   the decoded frames, against the float32 VAE.
 
-What these differences do to a video from the real weights is not measured here (no GPU run yet).
+What these differences do to a video from the real weights is not measured here (no run with the real weights yet).
 Prints one JSON object. Usage: ``python benchmarks/release_profile.py [--json out.json]``.
 """
 
