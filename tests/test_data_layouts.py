@@ -170,21 +170,6 @@ def test_split_build_machines_with_other_mounts_share_one_output(tmp_path, clips
     assert json.loads((out / "build.json").read_text())["wild_clips"] == ["b.mp4", "set/a.mp4"]
 
 
-def test_the_same_build_from_clips_mounted_elsewhere_gives_the_same_bytes(tmp_path, clips):
-    # A sample's record named its clip as the --wild folder was typed: two mounts, two spellings of one
-    # folder gave shards that differed in that string.
-    config = replace(CONFIG, frames=5, samples_per_shard=2)
-    for index, mount in enumerate(clips):
-        build_dataset(tmp_path / f"out{index}", Sources([], scan_wild(mount)), 2, seed=3, config=config,
-                      progress=False)
-    shards = [(tmp_path / f"out{index}" / "shard-000000.tar").read_bytes() for index in range(2)]
-    assert shards[0] == shards[1]
-    from facecam.data.shards import iter_shard
-
-    names = sorted(json.loads(f["json"])["clip"] for _, f in iter_shard(tmp_path / "out0" / "shard-000000.tar"))
-    assert set(names) <= {"b.mp4", "set/a.mp4"}
-
-
 def test_a_sequence_shorter_than_a_sample_is_counted_and_its_held_frames_recorded(tmp_path, base_clip):
     # 8 frames at stride 3 give source times 0 3 6 7 7: the last two hold frame 7 (a frozen tail, said by
     # `data build`); the summary counts the sample.

@@ -122,10 +122,7 @@ def _init_worker(out: str, seed: int, sources: Sources, config: BuildConfig, cac
         except ImportError:  # pragma: no cover - torch is a dependency
             pass
     _WORKER.update(out=Path(out), seed=seed, sources=sources, config=config, encoder=encoder,
-                   context=SampleContext(LandmarkCache(cache)),
-                   names={**dict(zip(sources.wild, relative_clips(sources.wild))),
-                          **dict(zip((s.path for s in sources.nersemble),
-                                     relative_clips([s.path for s in sources.nersemble])))})
+                   context=SampleContext(LandmarkCache(cache)))
 
 
 def _make_one(job: tuple[int, int]) -> tuple[int, int, Optional[str], list[str], bool]:
@@ -146,13 +143,6 @@ def _make_one(job: tuple[int, int]) -> tuple[int, int, Optional[str], list[str],
                                                 "condition": sample.condition})
     meta = {**sample.meta, "format": SAMPLE_FORMAT, "key": f"sample-{index:08d}", "shard": shard,
             "config": config.to_dict(), "latents": sorted(latents) if latents else []}
-    # Sources named as build.json names them (relative to the folder given): the same bytes whichever
-    # way the folder was typed or mounted.
-    if "clip" in meta:
-        meta["clip"] = w["names"].get(meta["clip"], meta["clip"])
-    if "sequence" in meta:
-        meta["sequence"] = {**meta["sequence"], "path": w["names"].get(meta["sequence"]["path"],
-                                                                      meta["sequence"]["path"])}
     write_sample(w["out"], shard, index, sample.source, sample.target, sample.condition_meshes, meta, config.fps,
                  latents)
     short = sample.meta.get("frames_held", 0) > 0
