@@ -641,7 +641,7 @@ def test_cli_build_warns_of_a_short_clip_and_says_when_there_is_nothing_to_do(tm
     assert record["short_clip_samples"] == 1 and record["samples_made"] == 1
     assert main(argv) == 0
     captured = capsys.readouterr()
-    assert captured.out.startswith(f"nothing to do: {tmp_path / 'out'} already holds this build's 1 sample (1 shard)")
+    assert captured.out.startswith(f"nothing to do: the build in {tmp_path / 'out'} is complete (1 shard)")
     assert "warning" not in captured.err
 
 

@@ -132,7 +132,7 @@ def test_latents_stored_in_bf16_between_steps(tiny_weights, videos):
     assert (rounded - plain).abs().max() < 0.1  # rounding, not a different computation
 
 
-def test_release_profile_runs_end_to_end_on_the_tiny_model(tiny_weights, tmp_path, astronaut, monkeypatch, caplog):
+def test_release_profile_runs_end_to_end_on_the_tiny_model(tiny_weights, tmp_path, astronaut, monkeypatch):
     """Condition from the weights' gaussians.ply, bf16 VAE and latents, recorded in _camera.json."""
     from PIL import Image
 
@@ -149,11 +149,21 @@ def test_release_profile_runs_end_to_end_on_the_tiny_model(tiny_weights, tmp_pat
     photo = tmp_path / "portrait.png"
     Image.fromarray(astronaut).save(photo)
     engine = EngineOptions(engine="facecam", weights=str(tiny_weights), steps=2, device="cpu", dtype="float32")
-    with caplog.at_level("WARNING"):
+    # diffusers logs through its own handler (its loggers do not reach pytest's capture): listen on the logger
+    import logging
+
+    heard: list = []
+    listener = logging.Handler()
+    listener.emit = heard.append
+    chatter = logging.getLogger("diffusers.models.modeling_utils")
+    chatter.addHandler(listener)
+    try:
         run = render(photo, ConditionOptions(profile="release", frames=5, size=(64, 48), seed=3), engine)
+    finally:
+        chatter.removeHandler(listener)
     assert calls == [(torch.bfloat16, torch.bfloat16, False)]
     # the bf16 cast of the VAE is the release's; diffusers' warning about it ("kept in float32: []") is not shown
-    assert not [r for r in caplog.records if "kept in float32" in r.getMessage()]
+    assert not [r for r in heard if "kept in float32" in r.getMessage()]
     assert run.video.shape == (5, 64, 48, 3)  # (small: a bf16 VAE is slow on a CPU, 84 s at 256x192)
     # the condition is the proxy head's render in the top square, white below
     assert (run.clip.condition[:, 48:] == 255).all() and (run.clip.condition[:, :48] < 250).any()

@@ -551,11 +551,23 @@ def test_a_resume_that_cannot_continue_the_run_is_refused_early_or_said(tiny_wei
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         result = train(run_config(tiny_weights, out, max_steps=3, checkpoint_every=3, data=str(shards)))
-    assert result.step == 3 and f"was trained on synthetic, this run reads {shards.resolve()}" in caplog.text
+    assert result.step == 3
+    assert f"was trained on other data (synthetic), this run reads {shards.resolve()}" in caplog.text
     # the new data was read from its start: step 3 drew the shards' first sample, as a fresh run's step 1
     state = torch.load(out / "checkpoints" / "step-00000003" / "trainer_state_0.pt", weights_only=False)
-    assert state["data_source"] == str(shards.resolve())
+    assert state["data_source"]["path"] == str(shards.resolve())
+    assert [name for name, _ in state["data_source"]["shards"]] == ["shard-000000.tar"]
     assert state["data"]["dataset"]["epoch"] * 2 + state["data"]["dataset"]["position"] == 1
+    # The same shards moved elsewhere are the same data: the run goes on from its position, without a word.
+    import shutil
+
+    moved = shutil.copytree(shards, tmp_path / "moved")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert train(run_config(tiny_weights, out, max_steps=4, checkpoint_every=4, data=str(moved))).step == 4
+    assert "other data" not in caplog.text
+    state = torch.load(out / "checkpoints" / "step-00000004" / "trainer_state_0.pt", weights_only=False)
+    assert state["data"]["dataset"]["epoch"] * 2 + state["data"]["dataset"]["position"] == 2
 
 
 @pytest.mark.slow

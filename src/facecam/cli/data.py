@@ -118,9 +118,9 @@ def run_build(args: argparse.Namespace) -> int:
     summary_path.write_text(json.dumps(record, indent=1))
     kinds = ", ".join(f"{v} {k}" for k, v in sorted(summary.kinds.items())) or "none"
     shards = _count(len(summary.shards), "shard")
-    if summary.samples_made == 0 and not summary.failed and summary.samples_resumed:
-        print(f"nothing to do: {out} already holds this build's {_count(summary.samples_resumed, 'sample')} "
-              f"({shards}); summary: {summary_path}")
+    if summary.samples_made == 0 and not summary.failed and not summary.packed:
+        # (no sample count: a complete shard's samples include any an earlier run left out)
+        print(f"nothing to do: the build in {out} is complete ({shards}); summary: {summary_path}")
     else:
         print(f"{shards} complete in {out} ({_count(summary.samples_made, 'sample')} made: {kinds}; "
               f"{summary.samples_resumed} already there; {len(summary.failed)} failed; "

@@ -38,7 +38,7 @@ def register(sub) -> None:
                "  facecam eval camera --input out/talk_input.mp4 --output out/talk.mp4 --camera pan-left --json\n"
                "  facecam eval camera --input src.mp4 --output baseline.mp4 --camera arc-left --frame 48\n\n"
                "Give the cropped input the engine saw (DIR/<name>_input.mp4 from `facecam generate`), so both "
-               "clips share framing and time, and the run's DIR/<name>_camera.json as the camera.\n"
+               "clips share framing and time, and the run's DIR/<name>_camera.json as the camera.\n\n"
                "exit status: 0 when the verdict is CORRECT, 1 when it is WRONG (the verdict, or the JSON with "
                "\"correct\": false, is printed either way), 2 on an error (a missing file, no face in the input).",
         formatter_class=ProseAndExamplesFormatter)

@@ -51,6 +51,7 @@ class BuildSummary:
     retried: int = 0  # failed attempts that were re-planned
     reasons: dict = field(default_factory=dict)  # why attempts failed -> how often
     short: int = 0  # samples made from a clip or sequence with fewer frames than a sample: its last frame is held
+    packed: int = 0  # shards this run packed (an earlier run's complete ones are only listed)
     seconds: float = 0.0
 
     @property
@@ -217,6 +218,7 @@ def build_dataset(out: str | os.PathLike, sources: Sources, num_samples: int, se
 
     def finish_shard(shard: int) -> None:
         path, failed = pack_shard(out, shard, plan[shard])
+        summary.packed += 1
         summary.shards.append(path.name)
         summary.failed.extend(failed)
 

@@ -327,12 +327,19 @@ class Trainer:
         if ckpt is not None:
             check_base_reference(ckpt, self.base_reference)
 
-    def _data_source(self) -> Optional[str]:
-        """The training data as a comparable string (resolved path, or 'synthetic'; None for a dataset object)."""
+    def _data_source(self) -> Optional[dict]:
+        """What the training data is, for a resume to tell whether its saved position belongs to it: the
+        shards' file names and sizes (the same shards moved or mounted elsewhere are the same data) and,
+        to name them, their path; ``{"synthetic": True}``; None for a dataset object given in code."""
         data = self.config.data
-        if self._dataset is not None or data in (None, "synthetic"):
-            return None if self._dataset is not None else data
-        return str(Path(data).expanduser().resolve())
+        if self._dataset is not None:
+            return None
+        if data in (None, "synthetic"):
+            return {"synthetic": True, "path": "synthetic"}
+        from ..data.dataset import find_shards
+
+        return {"path": str(Path(data).expanduser().resolve()),
+                "shards": [[p.name, p.stat().st_size] for p in find_shards(data)]}
 
     def _resume(self) -> Optional[Path]:
         if self.is_main:
@@ -353,14 +360,16 @@ class Trainer:
             raise FacecamError(f"{ckpt} trains the {state['expert']} expert, this run the {self.config.expert} one")
         self.step = int(state["step"])
         self.noise_generator.set_state(state["noise_generator"])
-        before, now = state.get("data_source", self._data_source()), self._data_source()
-        if before != now:  # the saved position is one in the other data's order
-            log.warning(f"facecam: warning: {ckpt} was trained on {before}, this run reads {now}: the new data is "
-                        f"read from its start")
-        else:
+        before, now = state.get("data_source"), self._data_source()
+        same = before is None or now is None or {k: v for k, v in before.items() if k != "path"} == {
+            k: v for k, v in now.items() if k != "path"}
+        if same:
             self.stream.load_state_dict(state["data"])
+        elif self.is_main:  # the saved position is one in the other data's order
+            log.warning(f"facecam: warning: {ckpt} was trained on other data ({before['path']}), this run reads "
+                        f"{now['path']}: the new data is read from its start")
         log.info("resumed from %s at step %d", ckpt, self.step)
-        if self.step >= self.config.max_steps:
+        if self.step >= self.config.max_steps and self.is_main:
             log.warning(f"facecam: warning: the run in {self.output} is already at step {self.step} "
                         f"(max_steps {self.config.max_steps}): nothing to train; raise --max-steps to go on")
         return ckpt
