@@ -548,6 +548,9 @@ def test_a_resume_that_cannot_continue_the_run_is_refused_early_or_said(tiny_wei
     with caplog.at_level(logging.WARNING):
         assert train(run_config(tiny_weights, out, max_steps=1)).step == 2
     assert "is already at step 2 (max_steps 1): nothing to train; raise --max-steps to go on" in caplog.text
+    import yaml
+
+    assert yaml.safe_load((out / "config.yaml").read_text())["max_steps"] == 2  # the record of the run that trained
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         result = train(run_config(tiny_weights, out, max_steps=3, checkpoint_every=3, data=str(shards)))

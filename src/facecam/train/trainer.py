@@ -271,7 +271,8 @@ class Trainer:
         self.resumed_from = self._resume()
         self.saved_step = self.step if self.resumed_from is not None else -1
         if self.is_main:
-            cfg.save(self.output / "config.yaml")
+            if self.resumed_from is None or self.step < cfg.max_steps:  # (a run with nothing to train keeps the
+                cfg.save(self.output / "config.yaml")                # record of the one that trained it)
             self._open_metrics()
         if self.trackers:
             acc.init_trackers("facecam", config=_flat_config(cfg))
