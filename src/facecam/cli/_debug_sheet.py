@@ -11,11 +11,11 @@ The input is ``X_input.mp4`` or, when the folder holds one result per camera
 from __future__ import annotations
 
 import argparse
-
-from ._options import ProseAndExamplesFormatter
 from pathlib import Path
 
 import numpy as np
+
+from ._options import ProseAndExamplesFormatter
 
 SHEET_NAME = "contact_sheet.png"
 PANEL_HEIGHT = 352  # pixels per frame on the sheet (half of the 704-pixel working height)

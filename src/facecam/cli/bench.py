@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-
-from ._options import ProseAndExamplesFormatter
 import sys
 from pathlib import Path
+
+from ._options import ProseAndExamplesFormatter
 
 ORDER = 70
 

@@ -88,7 +88,7 @@ def run_build(args: argparse.Namespace) -> int:
     if not 0 <= args.shard_index < args.num_shards:
         raise FacecamError(f"--shard-index must be in 0..{args.num_shards - 1} (--num-shards {args.num_shards}), "
                            f"got {args.shard_index}")
-    if args.frames < 5 and args.frames >= 1:  # the VAE's 4k+1 allows 1, but a sample is a moving clip
+    if 1 <= args.frames < 5:  # the VAE's 4k+1 allows 1, but a sample is a moving clip
         raise FacecamError(f"--frames must be at least 5 for training clips (4k+1, e.g. 17, 49, 81), got {args.frames}")
     if args.cache:
         check_writable(args.cache, "--cache folder")

@@ -69,10 +69,9 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import FacecamError
     from ..video.io import check_video_path
 
-    for video in args.videos:
-        check_video_path(video)
     stems: dict[str, str] = {}
     for video in args.videos:
+        check_video_path(video)
         other = stems.setdefault(Path(video).stem, video)
         if other != video:
             raise FacecamError(f"{other} and {video} would both be written as {Path(video).stem}.mp4 in "

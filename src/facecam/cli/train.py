@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ._options import ProseAndExamplesFormatter
-from pathlib import Path
 
 ORDER = 70
 
@@ -77,13 +77,13 @@ def run(args: argparse.Namespace) -> int:
         find_shards(config.data)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # four INFO lines per checkpoint, through the bar
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from ..train.trainer import train
     from ..video.outputs import output_dir
 
     # A folder that cannot be written is one line (it was a traceback from inside the trainer), and one this
     # run made is removed again if the run fails before writing anything (a wrong --weights left it empty).
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
     with output_dir(Path(config.output).expanduser()), logging_redirect_tqdm():  # log lines above the bar
         result = train(config, progress=True)
     print(f"trained the {config.expert} expert to step {result.step}: {result.output}")

@@ -222,9 +222,10 @@ def face_later(path, after: float, rotate: int = 0, seconds: float = LOOK_AHEAD_
         found = after + i / LOOK_AHEAD_FPS
         if i > 0:  # between the coarse samples, at 24 fps: the --start named is where the face shows, not
             # up to a quarter second later (a shot's cut was named at 2.00 s, its face at 2.21)
-            fine = first_face(found - 1.0 / LOOK_AHEAD_FPS, 1.0 / LOOK_AHEAD_FPS, FINE_FPS)
+            gap = found - 1.0 / LOOK_AHEAD_FPS
+            fine = first_face(gap, 1.0 / LOOK_AHEAD_FPS, FINE_FPS)
             if fine is not None:
-                found = found - 1.0 / LOOK_AHEAD_FPS + fine / FINE_FPS
+                found = gap + fine / FINE_FPS
         return found, reached
     finally:
         mesh.close()

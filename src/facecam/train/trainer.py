@@ -215,6 +215,7 @@ class Trainer:
         layout = modeling.locate_base(self._weights_root())
         self.layout = layout
         self.base_reference = base_reference(layout, cfg.expert, cfg.init_from_finetune)
+        self.checkpoints = CheckpointManager(self.output / "checkpoints", keep=cfg.checkpoints_keep)
         self._check_resume_early()
         self.prompt_cache = self._prompt_cache(layout)
         self.prompt_embeds = self.prompt_cache.get(cfg.prompt)
@@ -266,7 +267,7 @@ class Trainer:
         self.dataset = dataset
         self.validation_batch = first_sample(dataset) if cfg.validation_every else None
         self.stream = SampleStream(dataset, cfg.batch_size)
-        self.checkpoints = CheckpointManager(self.output / "checkpoints", keep=cfg.checkpoints_keep)
+        self.data_source = self._data_source()  # (once: it reads every shard's header)
         self.step = 0
         self.resumed_from = self._resume()
         self.saved_step = self.step if self.resumed_from is not None else -1
@@ -316,7 +317,7 @@ class Trainer:
         """Refusals said before minutes of model loading: a checkpoint of the other expert or of another
         base, and --resume none over an earlier run's checkpoints (the new run's would be written beside
         them, and `latest` would point at whichever saved last). Deleting a run is left to the user."""
-        manager = CheckpointManager(self.output / "checkpoints", keep=self.config.checkpoints_keep)
+        manager = self.checkpoints
         if self.config.resume in ("none", "", None):
             latest = manager.latest()
             if latest is not None:
@@ -361,7 +362,7 @@ class Trainer:
             raise FacecamError(f"{ckpt} trains the {state['expert']} expert, this run the {self.config.expert} one")
         self.step = int(state["step"])
         self.noise_generator.set_state(state["noise_generator"])
-        before, now = state.get("data_source"), self._data_source()
+        before, now = state.get("data_source"), self.data_source
         same = before is None or now is None or {k: v for k, v in before.items() if k != "path"} == {
             k: v for k, v in now.items() if k != "path"}
         if same:
@@ -393,7 +394,7 @@ class Trainer:
             write_base_reference(tmp, self.base_reference)
         save_process_state(tmp, acc.process_index, {
             "step": self.step, "expert": self.config.expert, "noise_generator": self.noise_generator.get_state(),
-            "data": self.stream.state_dict(), "data_source": self._data_source(),
+            "data": self.stream.state_dict(), "data_source": self.data_source,
         })
         acc.wait_for_everyone()
         final = self.checkpoints.root / tmp.name[len(".tmp-"):]
