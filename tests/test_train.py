@@ -545,9 +545,15 @@ def test_a_resume_that_cannot_continue_the_run_is_refused_early_or_said(tiny_wei
     finally:
         modeling.load_expert = real_load
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["latest", "step-00000002"]
+    exported = {p: p.stat().st_mtime_ns for p in (out / "export").rglob("*") if p.is_file()}
     with caplog.at_level(logging.WARNING):
-        assert train(run_config(tiny_weights, out, max_steps=1)).step == 2
+        standing = train(run_config(tiny_weights, out, max_steps=1))
+    assert standing.step == 2
     assert "is already at step 2 (max_steps 1): nothing to train; raise --max-steps to go on" in caplog.text
+    # the export is step 2's already: named, not written again
+    assert {p: p.stat().st_mtime_ns for p in (out / "export").rglob("*") if p.is_file()} == exported
+    assert list(standing.exports) == ["authors"] and standing.exports["authors"].exists()
+    assert standing.exports["authors"].relative_to(out / "export")
     import yaml
 
     assert yaml.safe_load((out / "config.yaml").read_text())["max_steps"] == 2  # the record of the run that trained

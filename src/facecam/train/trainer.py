@@ -17,6 +17,7 @@ launch config.
 from __future__ import annotations
 
 import csv
+import json
 import importlib.util
 import logging
 import math
@@ -574,9 +575,29 @@ class Trainer:
                 written["lora"] = export_lora(full, root, cfg.expert, cfg.lora.rank, cfg.lora.alpha, dtype,
                                               patch_embedding=cfg.lora.train_patch_embedding)
             write_export_note(root, {"step": self.step, "expert": cfg.expert, "lora": cfg.lora.enabled,
+                                     "dtype": cfg.export_dtype,
                                      "trained_parameters": len(trained), **{k: str(v) for k, v in written.items()}})
         self.accelerator.wait_for_everyone()
         return written
+
+    def standing_export(self) -> Optional[dict[str, Path]]:
+        """The run folder's export when it is already this step's, as this run would write it (expert,
+        formats, dtype: ``export.json``), else None. A resume with nothing to train returns it instead of
+        writing the expert again (gigabytes at full size). Every process reads the same note, so all of
+        them take the same way."""
+        cfg = self.config
+        note = self.output / "export" / "export.json"
+        try:
+            info = json.loads(note.read_text())
+        except (OSError, ValueError):
+            return None
+        kinds = ["authors"] + ["diffusers"] * bool(cfg.export_pipeline) + ["lora"] * bool(cfg.lora.enabled)
+        if (info.get("step") != self.step or info.get("expert") != cfg.expert or info.get("dtype") != cfg.export_dtype
+                or not all(info.get(k) and Path(info[k]).exists() for k in kinds)):
+            return None
+        if self.is_main:
+            log.info("the export in %s is step %d's already: not written again", note.parent, self.step)
+        return {k: Path(info[k]) for k in kinds}
 
     # ------------------------------------------------------------------ loop
     def train(self) -> TrainResult:
@@ -610,7 +631,9 @@ class Trainer:
                 self.save_checkpoint()
             if cfg.validation_every and losses and self.step % cfg.validation_every:
                 self.validate()  # the final weights get a render too
-            exports = self.export()
+            exports = self.standing_export() if not losses else None
+            if exports is None:
+                exports = self.export()
         finally:
             bar.close()
             # Ends the trackers and destroys the process group. A gloo group left to interpreter shutdown
