@@ -1203,6 +1203,68 @@ def test_the_person_goes_on_beside_and_above_the_frame_fading_out_without_ghosts
 
 
 
+def test_spread_table_is_the_weighted_mean_of_a_growing_box_along_the_edge():
+    from facecam.engines.warp import spread_table
+
+    rng = np.random.default_rng(3)
+    n = 50
+    colour = rng.uniform(0, 255, (n, 3)).astype(np.float32)
+    weight = rng.uniform(0, 1, n).astype(np.float32)
+    weight[20:30] = 0.0                                        # the wall beside the outline
+    table = spread_table(colour, weight, 6)
+    assert table.shape == (3, 7, n)
+    for r in range(7):
+        for i in (0, 3, 17, 25, 31, 49):
+            box = np.clip(np.arange(i - r, i + r + 1), 0, n - 1)  # the row's ends repeat beyond it
+            w = weight[box].astype(np.float64)
+            want = (colour[box] * w[:, None]).sum(0) / w.sum() if w.sum() > 1e-3 * (2 * r + 1) else colour[i]
+            assert table[:, r, i] == pytest.approx(want, abs=1e-3)
+    assert (table[:, 0] == colour.T).all() or np.allclose(table[:, 0], colour.T, atol=1e-4)
+
+
+def test_beyond_the_frame_the_edges_stripes_fade_into_their_mean_colour():
+    """A striped sleeve cut by the frame's side went on beyond it as grey streaks (facecam_007 under
+    zoom-out), and a throat's soft shading ran down below the frame as columns of one colour (lp_d0).
+    The edge's colour is averaged along it over a width that grows with the distance (half as wide as
+    it is far: the outline's own rounding); below the frame by at most BELOW_SPREAD_LIMIT grey levels, so a
+    strong edge (a lapel, test above) stays."""
+    from facecam.engines.warp import BELOW_SPREAD_LIMIT, continue_below, extend_beyond
+
+    H, W, M = 120, 100, 40
+    layer = np.zeros((H, W, 4), np.uint8)
+    rows = np.arange(H)
+    stripes = np.where((rows // 8) % 2 == 0, 30, 230).astype(np.uint8)   # 8 px stripes along the left edge
+    layer[:, :, :3] = stripes[:, None, None]
+    layer[..., 3] = 255
+    out = np.zeros((H + M, W + 2 * M, 4), np.uint8)
+    extend_beyond(layer, out, band=8.0, reach=float(M))
+    left = out[M:, :M][:, ::-1].astype(float)                 # column k: k + 1 px left of the edge
+    near, far = left[20:100, 0, 0], left[20:100, 31, 0]
+    assert near.max() - near.min() > 150                       # at the edge the stripes go on ...
+    assert far.max() - far.min() < 20                          # ... 32 px out, their mean colour
+    assert abs(far.mean() - 130.0) < 10.0
+
+    # Below the frame: soft stripes (+-10 levels) smoothed away, a strong step (150 levels) kept but for the limit.
+    W = 200
+    last = np.zeros((1, W, 4), np.uint8)
+    shade = np.rint(160 + 10 * np.sin(np.arange(W) * (2 * np.pi / 24)))  # a throat's soft shading
+    shade[120:] = np.where((np.arange(120, W) >= 150) & (np.arange(120, W) < 170), 20, 170)  # a dark lapel
+    last[0, :, :3] = shade[:, None]
+    last[0, :, 3] = 255
+    source = np.repeat(last, 20, axis=0)                       # the frame's last rows
+    depth = np.repeat(np.arange(1, 61, dtype=np.float32)[:, None], W, axis=1)  # 1..60 px below it
+    person = np.zeros((60, W, 4), np.uint8)
+    person[..., 3] = 255
+    px = np.repeat(np.arange(W, dtype=np.float32)[None], 60, axis=0)
+    texture_y = np.full((60, W), 19.0, np.float32)
+    continue_below(person, source, px, texture_y, np.ones((60, W), bool), band=4.0, depth=depth)
+    deep = person[-1, :, 0].astype(float)                      # 60 px below: averaged over 61 px
+    assert np.ptp(deep[5:85]) < 8.0                            # the soft stripes are gone (20 levels at the edge)
+    assert np.ptp(person[0, 5:85, 0].astype(float)) > 15.0     # (just below the edge they are still there)
+    assert deep[155:165].max() <= 20 + BELOW_SPREAD_LIMIT + 1   # the lapel stays dark
+    assert deep[175:185].min() >= 170 - BELOW_SPREAD_LIMIT - 1  # and the fabric beside it light
+
+
 def test_under_the_persons_rim_an_unsure_plate_gives_way_to_the_frames_own_wall():
     """Where the plate is unsure (a wall the person always hid, a hand-held background) it is a smooth
     fill; shown through the matte's soft rim it drew a pale band around lp_s18's head even under a

@@ -136,6 +136,7 @@ BELOW_BAND = 0.03  # of the diagonal: the rows above the frame's lower edge whos
 BELOW_OPAQUE = 24  # alpha levels: a band pixel this much more transparent than the last row's keeps its colour
 BELOW_SMOOTH = 2.0  # pixels: the smoothing that splits the band into colour and detail
 BELOW_DETAIL = 16.0  # grey levels: the band's detail beyond this (an edge, not texture) is not carried below
+BELOW_SPREAD_LIMIT = 24.0  # grey levels: below the frame the colour's spread along the edge moves it at most this
 ATLAS_GAP = 4         # transparent columns between the frame and the face atlas in the renderer's source
 ATLAS_TAG = 65536.0   # face-map x offset of atlas reads (float32 keeps 1/128 px there); see FrameRenderer.render
 PLATE_OUTLIER = 12.0   # grey levels: plate samples closer than this to the pixel's mean always stay in it
@@ -1340,6 +1341,7 @@ class FrameRenderer:
             bx_, by_ = px[below_rows], py[below_rows]
             below = (by_ > He - 1) & (bx_ >= 0) & (bx_ <= We - 1)
             texture_y = np.where(below, below_band_rows(by_, He, self.band), by_)
+            depth_below = np.where(below, by_ - np.float32(He - 1), np.float32(0))
             by_[below] = He - 1
         depth = (M - reach_lo_x, reach_hi_x - (W - 1 + M), M - reach_lo_y)
         extend_beyond(layer, self.extended, self.band, self.reach,
@@ -1374,7 +1376,8 @@ class FrameRenderer:
             soften_stretch(person, *face[:4], layer, self.head_side(target, *face[:4]), unseen, over,
                            None if hidden is None else self.oval_mask(target, face[0]))
         if below is not None and below.any():
-            continue_below(person[below_rows], self.extended, px[below_rows], texture_y, below, self.band)
+            continue_below(person[below_rows], self.extended, px[below_rows], texture_y, below, self.band,
+                           depth_below)
         alpha = cv2.extractChannel(person, 3).astype(np.float32)
         alpha *= 1.0 / 255.0
         blended = cv2.blendLinear(person, background, alpha, 1.0 - alpha)
@@ -1497,17 +1500,46 @@ def _continued(strip: np.ndarray, band: float, fade: np.ndarray) -> np.ndarray:
     k = np.arange(1, m + 1)
     cols = span - np.abs(span - np.mod(k, 2 * span)) if span > 0 else np.zeros(m, int)
     out = np.empty((n, m, 4), np.uint8)
-    out[..., :3] = np.clip(smooth[:, :1] + detail[:, cols] + 0.5, 0, 255)
+    # The edge's colour, averaged along it over a width that grows with the distance from it (as the
+    # outline's alpha is below): the edge's stripes (a sleeve's) would go on as streaks.
+    r = (SPREAD * k).astype(np.int64)
+    edge = spread_table(smooth[:, 0], np.float32(1 / 255) * strip[:, 0, 3].astype(np.float32), int(r[-1]))
+    out[..., :3] = np.clip(edge[:, r].transpose(2, 1, 0) + detail[:, cols] + 0.5, 0, 255)
     # The outline goes straight on, rounded: at k pixels from the edge the edge's alpha is averaged along
     # it over k + 1 pixels, so a strand of hair touching the edge continues as a fading glow rather than
     # as a box with square corners.
-    r = k // 2
     edge_alpha = np.pad(strip[:, 0, 3].astype(np.float32), (m + 1, m + 1), mode="edge")
     total = np.concatenate([[0.0], np.cumsum(edge_alpha, dtype=np.float64)])
     i = np.arange(n)[:, None] + (m + 1)
     mean = (total[i + r + 1] - total[i - r]) / (2 * r + 1)
     out[..., 3] = np.clip(mean * fade + 0.5, 0, 255)
     return out
+
+
+SPREAD = 0.5  # pixels along an edge per pixel beyond it: the half width over which its colour is averaged there
+
+
+def spread_table(colour: np.ndarray, weight: np.ndarray, radii: int) -> np.ndarray:
+    """``(C, radii + 1, n)`` float32: for each radius r and pixel i of a row of pixels ``colour``
+    ``(n, C)``, the mean of its ``2 r + 1`` pixels centred on i weighted by ``weight`` ``(n,)`` (the row's
+    ends repeat beyond it), or pixel i's own colour where the weight there is (nearly) nothing."""
+    n, C = colour.shape
+    pad = radii + 1
+    # The row and its weight with their ends repeated (np.pad's own overhead is several times this work).
+    ends = np.concatenate([np.zeros(pad, np.int64), np.arange(n), np.full(pad, n - 1)])
+    w = weight.astype(np.float64)[ends]
+    sums = np.zeros((C + 1, len(w) + 1))
+    np.cumsum(colour.astype(np.float64)[ends] * w[:, None], axis=0, out=sums[:C, 1:].T)
+    np.cumsum(w, out=sums[C, 1:])
+    r = np.arange(radii + 1)
+    box = np.empty((C + 1, radii + 1, n))  # box sums: one subtraction of two slices per radius
+    for k in r:
+        np.subtract(sums[:, pad + 1 + k:pad + 1 + k + n], sums[:, pad - k:pad - k + n], out=box[:, k])
+    total = box[C]
+    enough = total > 1e-3 * (2 * r + 1)[:, None]
+    mean = (box[:C] / np.maximum(total, 1e-9)).astype(np.float32)
+    np.copyto(mean, colour.T.astype(np.float32)[:, None, :], where=~enough)
+    return mean
 
 
 def colour_and_detail(strip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1945,7 +1977,7 @@ def below_band_rows(y: np.ndarray, H: int, band: float) -> np.ndarray:
 
 
 def continue_below(person: np.ndarray, layer: np.ndarray, px: np.ndarray, texture_y: np.ndarray,
-                   below: np.ndarray, band: float) -> None:
+                   below: np.ndarray, band: float, depth: np.ndarray) -> None:
     """Give the pixels of ``person`` (RGBA rows of the output) read from below the frame (``below``),
     which hold the last row's colour and alpha, texture instead of vertical streaks, in place.
 
@@ -1957,7 +1989,8 @@ def continue_below(person: np.ndarray, layer: np.ndarray, px: np.ndarray, textur
     ``texture_y`` (:func:`below_band_rows`): the weave of a sweater continues, while a strong
     edge in the band (more than :data:`BELOW_DETAIL` grey levels of detail: a collar), and 2
     pixels around it, is left out rather than reflected into a zigzag. Only where the band's
-    pixel is as opaque as the last row's: beside the outline the band may hold the wall."""
+    pixel is as opaque as the last row's: beside the outline the band may hold the wall. ``depth``: how
+    far below the frame each pixel reads (source pixels; 0 elsewhere)."""
     H = layer.shape[0]
     top = max(0, int(H - 1 - band - 3 * BELOW_SMOOTH))
     smooth, detail = colour_and_detail(layer[top:H])
@@ -1965,6 +1998,16 @@ def continue_below(person: np.ndarray, layer: np.ndarray, px: np.ndarray, textur
     rows = texture_y - np.float32(top)
     base = cv2.remap(smooth, px, np.full(px.shape, np.float32(H - 1 - top)), cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
+    # Further down, the last row's colour averaged along it over a width that grows with the depth
+    # (SPREAD), by at most BELOW_SPREAD_LIMIT grey levels: the shading's soft stripes (lp_d0's throat
+    # and the shadows beside it under zoom-out) no longer run down as columns, a lapel's edge stays.
+    last = np.float32(1 / 255) * layer[H - 1, :, 3].astype(np.float32)
+    r = (SPREAD * depth[below]).astype(np.int64)
+    table = spread_table(smooth[-1], last, int(r.max(initial=0)))
+    at = r * table.shape[2] + np.clip(np.rint(px[below]).astype(np.int64), 0, table.shape[2] - 1)
+    for c in range(3):
+        was = base[..., c][below]
+        base[..., c][below] = was + np.clip(table[c].ravel()[at] - was, -BELOW_SPREAD_LIMIT, BELOW_SPREAD_LIMIT)
     fine = cv2.remap(detail, px, rows, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     opacity = cv2.remap(np.ascontiguousarray(layer[top:H, :, 3]), px, rows, cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE)
