@@ -159,9 +159,32 @@ def test_a_full_disk_is_one_clear_error(monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "pwrite", full)
-    with pytest.raises(FacecamError, match="no space left .*TMPDIR"):
+    with pytest.raises(FacecamError, match=r"no space left .*\(0\.0 MB a frame, for each of several videos\).*TMPDIR"):
         disk[0] = np.zeros((4, 4, 3), np.uint8)
 
+
+def test_a_run_too_big_for_the_disk_is_refused_before_any_work(monkeypatch, tmp_path):
+    """`--frames 100001` on a 3 s clip, or `--size 16000x16000`, filled /tmp for minutes before the
+    full disk stopped them; now the buffers' size is weighed against the free space first."""
+    import shutil
+    from collections import namedtuple
+
+    from facecam.errors import FacecamError
+    from facecam.run import ConditionOptions, render
+    from facecam.video.frames import check_frame_space
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(100 * 2**30, 90 * 2**30, 10 * 2**30))
+    check_frame_space(81, (704, 480))          # 82 MB a video: kept in memory, no disk needed
+    check_frame_space(1001, (704, 480))        # 5 videos of 0.95 GiB on disk: 4.7 of 10 GiB free
+    with pytest.raises(FacecamError, match=r"^4001 frames at 704x480 need about 18\.9 GiB of frame buffers in .*"
+                                           r"which has 10\.0 GiB free: fewer --frames or a smaller --size"):
+        check_frame_space(4001, (704, 480))
+    read = []
+    monkeypatch.setattr("facecam.video.io.read_video", lambda *a, **k: read.append(a))
+    with pytest.raises(FacecamError, match=r"^81 frames at 16000x16000 need about 289\.7 GiB"):
+        render(str(tmp_path / "clip.mp4"), ConditionOptions(size=(16000, 16000)))
+    assert read == []                          # refused before the video was opened
 
 def test_the_vae_a_few_frames_at_a_time_equals_the_whole_clip():
     import torch

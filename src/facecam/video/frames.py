@@ -56,6 +56,7 @@ class _Backing:
             done += got
 
     def write(self, data: np.ndarray, offset: int) -> None:
+        frame_mb = data.nbytes / 2**20
         view = memoryview(np.ascontiguousarray(data).reshape(-1).view(np.uint8))
         done = 0
         try:
@@ -66,8 +67,8 @@ class _Backing:
                 raise
             from ..errors import FacecamError
 
-            raise FacecamError(f"no space left for a long clip's frames in {tempfile.gettempdir()} (they take "
-                               f"about 3 MB a frame at 704x480): free some, or point $TMPDIR elsewhere") from None
+            raise FacecamError(f"no space left for a long clip's frames in {tempfile.gettempdir()} ({frame_mb:.1f} MB "
+                               f"a frame, for each of several videos): free some, or point $TMPDIR elsewhere") from None
 
 
 class DiskFrames:
@@ -176,6 +177,33 @@ class DiskFrames:
 
 
 Frames = Union[np.ndarray, DiskFrames]
+
+
+RUN_VIDEOS = 5  # whole videos a run holds at once at its output size: the decoded source (about), the cropped
+# source, the condition, the result and the preview's source-and-condition frames as they are encoded
+
+
+def check_frame_space(frames: int, size: tuple[int, int]) -> None:
+    """Refuse, before any work, a run whose frame buffers cannot fit: ``frames`` frames of ``size`` (H, W),
+    :data:`RUN_VIDEOS` videos of them, where each video larger than :func:`spill_bytes` goes to
+    ``$TMPDIR``. A huge ``--frames`` or ``--size`` filled the disk for minutes before failing."""
+    import shutil
+
+    video = int(frames) * int(size[0]) * int(size[1]) * 3
+    if video <= spill_bytes():
+        return
+    need = RUN_VIDEOS * video
+    where = tempfile.gettempdir()
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return
+    if need > free:
+        from ..errors import FacecamError
+
+        raise FacecamError(f"{frames} frames at {size[0]}x{size[1]} need about {need / 2**30:.1f} GiB of frame "
+                           f"buffers in {where}, which has {free / 2**30:.1f} GiB free: fewer --frames or a smaller "
+                           f"--size, or point $TMPDIR at a bigger disk")
 
 
 def frame_buffer(shape: tuple[int, ...], dtype=np.uint8) -> Frames:
