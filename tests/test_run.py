@@ -229,6 +229,37 @@ def test_generate_into_the_sources_own_folder_never_replaces_the_source(tmp_path
     assert sorted(p.name for p in folder.iterdir()) == ["clip.mp4"]  # nothing else written either
 
 
+def test_a_folder_named_like_a_result_and_an_earlier_result_under_a_new_condition_are_refused(tmp_path, astronaut,
+                                                                                             capsys):
+    """A folder `out/clip.mp4/` was moved aside and deleted with its files, exit 0; `condition` into a
+    folder holding a `generate` run's result left that result beside the new camera's files."""
+    from facecam.cli import main
+    from facecam.video.io import write_video
+
+    source = write_video(tmp_path / "clip.mp4", np.repeat(astronaut[None], 5, axis=0), 24.0)
+    small = ["--frames", "5", "--size", "128x96"]
+    out = tmp_path / "out"
+    (out / "clip.mp4").mkdir(parents=True)
+    (out / "clip.mp4" / "keep.txt").write_text("precious")
+    code = main(["generate", str(source), *small, "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "clip.mp4 is in the way of a result of that name and is not a file" in err
+    assert (out / "clip.mp4" / "keep.txt").read_text() == "precious"
+    assert sorted(p.name for p in out.iterdir()) == ["clip.mp4"]
+
+    run = tmp_path / "run"
+    assert main(["generate", str(source), *small, "-c", "zoom-in", "-o", str(run)]) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    capsys.readouterr()
+    code = main(["condition", str(source), *small, "-c", "arc-right", "-o", str(run)])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds an earlier run's result clip.mp4; this condition would sit beside it" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    # beside its own source a condition is written as ever (the source is no result)
+    assert main(["condition", str(source), *small, "-o", str(tmp_path)]) == 0
+    assert (tmp_path / "clip_camera.mp4").is_file() and source.is_file()
+
+
 @pytest.mark.parametrize("window, overlap, message", [
     (9, 8, "--overlap must be a multiple of 4 video frames from 0 to 4 (the window of 9 less 5: each window must "
            "add new frames), got 8"),

@@ -454,6 +454,32 @@ def render_clip(clip: "ConditionedClip", options: ConditionOptions, engine: Opti
     return Run(clip, video, options, engine)
 
 
+def result_names(stem: str, video: bool = True) -> list[str]:
+    """The files a run named ``stem`` writes (:meth:`Run.files`): the result (``video``), the cropped input,
+    the condition, the preview and the camera record."""
+    return ([f"{stem}.mp4"] if video else []) + [f"{stem}_input.mp4", f"{stem}_camera.mp4", f"{stem}_preview.mp4",
+                                                  f"{stem}_camera.json"]
+
+
+def check_run_output(source, out_dir: Union[str, os.PathLike], video: bool, stem: Optional[str] = None) -> None:
+    """Before a run renders: its files may be written into ``out_dir`` (none would replace the ``source``
+    video, nor a folder of its name), and a condition-only run (not ``video``) leaves no earlier run's result
+    beside its files (a `generate` result kept under a `condition` of another camera, which `debug sheet`
+    then labelled with the new camera). ``stem``: the run's name (default the source's file stem)."""
+    from .errors import VideoError
+    from .video.outputs import check_names_free
+
+    if not isinstance(source, (str, os.PathLike)):
+        return
+    stem = stem or Path(source).stem
+    check_not_source(source, out_dir, result_names(stem, video))
+    check_names_free(out_dir, result_names(stem, video))
+    result = Path(out_dir) / f"{stem}.mp4"
+    if not video and result.is_file() and not (Path(source).exists() and result.resolve() == Path(source).resolve()):
+        raise VideoError(f"{out_dir} holds an earlier run's result {result.name}; this condition would sit beside it "
+                         f"under another camera: give another -o, or remove {result.name} first")
+
+
 def check_not_source(source, out_dir: Union[str, os.PathLike], names) -> None:
     """Refuse to write a file named in ``names`` into ``out_dir`` where it would replace the ``source``
     video (`generate same/clip.mp4 -o same` wrote the result over it). Without ``names``, the result's

@@ -28,11 +28,12 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..run import render, write_run
+    from ..run import check_run_output, render, write_run
     from ..video.outputs import output_dir
     from ._options import condition_options
 
     options = condition_options(args)
+    check_run_output(args.video, args.output, video=False)
     with output_dir(args.output):
         result = render(args.video, options, progress=True, weights=args.weights)
         written = write_run(result, args.output, progress=True)

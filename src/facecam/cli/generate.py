@@ -33,13 +33,13 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..run import check_engine, check_not_source, load_engine, render, write_run
+    from ..run import check_engine, check_run_output, load_engine, render, write_run
     from ..video.outputs import output_dir
     from ._options import condition_options, engine_options
 
     options, engine = condition_options(args), engine_options(args)
     check_engine(engine)  # before touching the output folder
-    check_not_source(args.video, args.output, None)  # before minutes of rendering, not after
+    check_run_output(args.video, args.output, video=True)  # before minutes of rendering, not after
     with output_dir(args.output):
         loaded = load_engine(engine)
         result = render(args.video, options, engine, loaded=loaded, progress=True)

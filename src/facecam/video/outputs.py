@@ -76,6 +76,16 @@ def output_dir(path: str | os.PathLike):
         raise
 
 
+def check_names_free(out_dir: str | os.PathLike, names: Iterable[str]) -> None:
+    """Refuse to write a file named in ``names`` where ``out_dir`` holds something of that name that is not a
+    file (a folder ``clip.mp4/`` was moved aside and deleted with everything in it)."""
+    for name in names:
+        target = Path(out_dir) / name
+        if (target.exists() or target.is_symlink()) and not target.is_file():
+            raise VideoError(f"{target} is in the way of a result of that name and is not a file (a folder?): "
+                             f"move it, or give another -o")
+
+
 PROGRESS_FRAMES = 200  # a set with more video frames than this shows a bar while it is encoded
 
 
@@ -91,6 +101,7 @@ def write_outputs(out_dir: str | os.PathLike, files: dict[str, Payload], fps: fl
     """
     with_audio = set(with_audio) if audio is not None else set()
     out = prepare_output_dir(out_dir)
+    check_names_free(out, files)
     if progress:
         earlier = sorted(name for name in files if (out / name).exists())
         if earlier:
