@@ -276,3 +276,52 @@ def test_window_options_are_checked_before_the_engine_loads(tiny_weights, window
     with pytest.raises(FacecamError, match="^" + re.escape(message)):
         check_engine(options)
     check_engine(EngineOptions(engine="facecam", weights=str(tiny_weights), window=9, overlap=4))
+
+
+@pytest.mark.parametrize("option, message", [
+    (dict(steps=0), "--steps must be a whole number of denoising steps, at least 1, got 0"),
+    (dict(cfg=float("nan")), "--cfg must be a finite guidance scale >= 0 (1 = no guidance), got nan"),
+    (dict(cfg=-5.0), "--cfg must be a finite guidance scale >= 0"),
+    (dict(cache="first-block", cache_threshold=-1.0), "--cache-threshold must be a finite number above 0, got -1.0"),
+    (dict(cache="taylorseer", cache_threshold=0.5), "--cache-threshold for taylorseer is the steps between full "
+                                                    "computations (a whole number >= 1), got 0.5"),
+    (dict(device="tpu"), "unknown --device 'tpu': use cuda, cuda:N, cpu or mps"),
+    (dict(device="meta"), "--device meta: the facecam engine runs on cuda, cpu or mps"),
+])
+def test_engine_numbers_and_device_are_checked_before_any_weight_loads(tiny_weights, monkeypatch, option, message):
+    # --steps 0 and --cfg nan were refused by the pipeline once both fine-tunes had loaded, --cache-threshold -1
+    # ran, and --device tpu / meta / cuda on a CPU build ended in a traceback.
+    from facecam.errors import FacecamError
+    from facecam.model import layout, weights
+    from facecam.run import EngineOptions, check_engine, load_engine
+
+    loads = []
+    for module in (layout, weights):  # (the engine imports it where it is used)
+        monkeypatch.setattr(module, "find_weights", lambda *a: loads.append(a))
+    options = EngineOptions(engine="facecam", weights=str(tiny_weights), **option)
+    with pytest.raises(FacecamError, match="^" + re.escape(message)):
+        check_engine(options)
+    with pytest.raises(FacecamError, match="^" + re.escape(message)):
+        load_engine(options)
+    assert loads == []
+
+
+def test_a_cuda_device_this_machine_cannot_use_is_one_line(monkeypatch):
+    import torch
+
+    from facecam.engines.diffusion import resolve_device_name
+    from facecam.errors import FacecamError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(FacecamError, match=r"^--device cuda: this PyTorch is a CPU build; use --device cpu"):
+        resolve_device_name("cuda")
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    with pytest.raises(FacecamError, match=r"^--device cuda:1: no CUDA GPU is visible"):
+        resolve_device_name("cuda:1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device_name("cuda:0") == "cuda:0"
+    with pytest.raises(FacecamError, match=r"^--device cuda:1: this machine shows 1 CUDA GPU\(s\)"):
+        resolve_device_name("cuda:1")
+    assert resolve_device_name("cpu") == "cpu" and resolve_device_name(None) is None

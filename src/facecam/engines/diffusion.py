@@ -43,6 +43,49 @@ def _resolve_device_dtype(device: Optional[str], dtype: Optional[str]):
     return torch.device(device), torch_dtype
 
 
+def check_numbers(steps, cfg, cache: str = "none", cache_threshold: Optional[float] = None) -> None:
+    """``--steps``, ``--cfg`` and ``--cache-threshold`` a run can use, said before any weight loads (the
+    pipeline refused ``--steps 0`` only after both fine-tunes had loaded; ``--cache-threshold -1`` ran)."""
+    import math
+
+    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
+        raise FacecamError(f"--steps must be a whole number of denoising steps, at least 1, got {steps}")
+    if not (math.isfinite(float(cfg)) and cfg >= 0):
+        raise FacecamError(f"--cfg must be a finite guidance scale >= 0 (1 = no guidance), got {cfg}")
+    if cache_threshold is not None:
+        value = float(cache_threshold)
+        if not (math.isfinite(value) and value > 0):
+            raise FacecamError(f"--cache-threshold must be a finite number above 0, got {cache_threshold}")
+        if cache == "taylorseer" and (value < 1 or value != int(value)):
+            raise FacecamError(f"--cache-threshold for taylorseer is the steps between full computations "
+                               f"(a whole number >= 1), got {cache_threshold}")
+
+
+def resolve_device_name(device: Optional[str]) -> Optional[str]:
+    """``--device`` as torch names it, refused in one line where this machine cannot run it (an unknown
+    type, ``meta``, CUDA on a CPU build or without a GPU, a CUDA index beyond the GPUs, MPS off a Mac)."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise FacecamError(f"unknown --device {device!r}: use cuda, cuda:N, cpu or mps") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this PyTorch is a CPU build" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise FacecamError(f"--device {device}: {why}; use --device cpu (tiny test models) or the warp engine")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise FacecamError(f"--device {device}: this machine shows {torch.cuda.device_count()} CUDA GPU(s)")
+    elif parsed.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise FacecamError(f"--device {device}: MPS (Apple GPUs) is not available here")
+    elif parsed.type != "cpu":
+        raise FacecamError(f"--device {device}: the facecam engine runs on cuda, cpu or mps")
+    return str(parsed)
+
+
 def check_device(layout, device: Optional[str]) -> None:
     """Refuse the full-size experts without a CUDA device (tiny test models run anywhere)."""
     import torch
@@ -86,6 +129,9 @@ class FaceCamEngine(Engine):
         from ..model.layout import find_weights  # (not the loaders: a missing --weights is said at once)
 
         try:
+            check_numbers(options.get("steps", 50), options.get("cfg", 5.0), options.get("cache", "none"),
+                          options.get("cache_threshold"))
+            resolve_device_name(device)
             check_device(find_weights(weights), device)
         except (WeightsError, FacecamError) as exc:
             return False, str(exc)
@@ -101,6 +147,8 @@ class FaceCamEngine(Engine):
         from .. import speed
         from ..model.weights import find_weights
 
+        check_numbers(steps, cfg, cache, cache_threshold)
+        device = resolve_device_name(device)
         self.layout = find_weights(weights)
         check_device(self.layout, device)
         self.steps, self.cfg = int(steps), float(cfg)
