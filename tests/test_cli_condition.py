@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -107,6 +108,20 @@ def test_a_runs_own_camera_file_is_read_as_its_move(tmp_path):
     run.write_text(json.dumps({"name": "clip", "fps": 24.0, "frames": 9, "trajectory": json.loads(inner.read_text()),
                                "engine": "warp"}))
     assert np.allclose(load_trajectory(run).as_array(), move.as_array(), atol=1e-5)
+
+
+def test_a_camera_file_that_is_a_folder_is_one_line(tmp_path, capsys, astronaut):
+    from facecam.cli import main
+    from facecam.errors import TrajectoryError
+
+    folder = tmp_path / "move.json"
+    folder.mkdir()
+    with pytest.raises(TrajectoryError, match=f"^camera file {re.escape(str(folder))} is a folder, not a JSON "):
+        load_trajectory(folder)  # (IsADirectoryError, a traceback from every verb)
+    photo = tmp_path / "in.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    assert main(["condition", str(photo), "-c", str(folder), "--frames", "5", "-o", str(tmp_path / "out")]) == 2
+    assert "is a folder, not a JSON keyframe file" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("content,match", [

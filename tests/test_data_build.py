@@ -329,6 +329,10 @@ def test_cli_show_writes_a_contact_sheet(built, tmp_path, capsys):
     # two rows of 3 times x (source | target | condition) thumbnails 176 high
     assert sheet.shape[0] >= 2 * 176 and sheet.shape[1] >= 9 * 128
     assert "2 samples" in capsys.readouterr().out
+    folder = tmp_path / "sheets.png"
+    folder.mkdir()
+    assert main(["data", "show", str(built / "shard-000000.tar"), "-o", str(folder)]) == 2  # (a traceback)
+    assert f"-o {folder} is a folder, not an image file" in capsys.readouterr().err
 
 
 def test_cli_build_without_a_source_is_one_clear_error(tmp_path, capsys):

@@ -299,6 +299,8 @@ def load_trajectory(path: str | os.PathLike, num_frames: Optional[int] = None) -
     p = Path(path)
     if not p.exists():
         raise TrajectoryError(f"camera file not found: {p}")
+    if not p.is_file():
+        raise TrajectoryError(f"camera file {p} is a folder, not a JSON keyframe file")
     try:
         data = json.loads(p.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

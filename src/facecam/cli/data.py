@@ -171,6 +171,8 @@ def run_show(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in SHEET_SUFFIXES:
         raise FacecamError(f"-o names the image written: give a .png (or {', '.join(SHEET_SUFFIXES[1:])}) name, "
                            f"got {out.name}")
+    if out.exists() and not out.is_file():
+        raise FacecamError(f"-o {out} is a folder, not an image file: give the .png to write")
     rows = contact_sheet(shard, out, args.samples)
     print(f"wrote {out} ({rows} samples: source | target | condition at first, middle, last frame)")
     return 0
