@@ -346,8 +346,6 @@ def test_cli_build_without_a_source_is_one_clear_error(tmp_path, capsys):
 def test_cli_build_into_an_unwritable_place_or_without_a_face_leaves_nothing(tmp_path, capsys):
     """`-o /proc/x` was a FileNotFoundError traceback; a build where every clip had no face left an empty
     shard, a build.json and its caches behind, which read as a build."""
-    import cv2
-
     from facecam.cli import main
     from facecam.video.io import write_video
 
