@@ -114,6 +114,13 @@ def run_build(args: argparse.Namespace) -> int:
               "workers": args.workers, "sources": {"nersemble_sequences": len(sources.nersemble),
                                                    "wild_clips": len(sources.wild)}}
     out = Path(args.out)
+    if summary.failed and summary.samples_made == 0 and summary.samples_resumed == 0:
+        # Nothing was made: no summary, no "complete" line for a folder that is about to go.
+        print(f"samples left out (every attempt failed): {summary.failed[:20]}", file=sys.stderr)
+        for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:5]:
+            print(f"  {count}x {reason}", file=sys.stderr)
+        _drop_fresh(args, fresh)
+        raise FacecamError(f"no sample could be made: all {len(summary.failed)} failed (reasons above)")
     summary_path = out / f"summary-{args.shard_index:04d}-of-{args.num_shards:04d}.json"
     summary_path.write_text(json.dumps(record, indent=1))
     kinds = ", ".join(f"{v} {k}" for k, v in sorted(summary.kinds.items())) or "none"
@@ -135,9 +142,6 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"samples left out (every attempt failed): {summary.failed[:20]}", file=sys.stderr)
     for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:5]:
         print(f"  {count}x {reason}", file=sys.stderr)
-    if summary.failed and summary.samples_made == 0 and summary.samples_resumed == 0:
-        _drop_fresh(args, fresh)
-        raise FacecamError(f"no sample could be made: all {len(summary.failed)} failed (reasons above)")
     return 0
 
 
