@@ -400,6 +400,13 @@ def test_frames_all_of_a_very_short_video_or_a_picture_still_moves(tmp_path, cap
     assert still.options["frames"] == DEFAULT_FRAMES and len(still.condition) == DEFAULT_FRAMES
     assert [r.getMessage() for r in caplog.records] == [
         f"facecam: note: a picture has no frames of its own; --frames all makes the default {DEFAULT_FRAMES}"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="facecam"):  # (ignored without a word)
+        build_condition(picture, "arc-right", num_frames=5, size=(240, 352), start=2.0, duration=1.0)
+        build_condition(picture, "arc-right", num_frames=5, size=(240, 352), start=2.0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "facecam: note: a picture has no time; --start and --duration are ignored",
+        "facecam: note: a picture has no time; --start is ignored"]
 
 
 def test_a_held_still_gets_no_warning(caplog):

@@ -552,6 +552,12 @@ def build_condition(
     proxy = check_proxy(proxy)
     if mode not in MODES:
         raise FacecamError(f"--mode must be relative or absolute, got {mode!r}")
+    if not isinstance(video, VideoClip) and is_image_path(video) and (start or duration is not None):
+        import logging
+
+        given = " and ".join(flag for flag, used in (("--start", start), ("--duration", duration is not None)) if used)
+        logging.getLogger("facecam").warning(f"facecam: note: a picture has no time; {given} "
+                                             f"{'are' if ' and ' in given else 'is'} ignored")
     clip = video if isinstance(video, VideoClip) else read_video(
         video, fps=fps, num_frames=None if whole else num_frames, start=start, duration=duration, spill=True,
         rotate=rotate)
