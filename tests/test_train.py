@@ -433,6 +433,22 @@ def test_cli_tiny_run_writes_metrics_validation_video_checkpoints_and_exports(ti
         assert any((out / "logs").rglob("events.out.tfevents*"))
 
 
+def test_train_log_lines_worded_for_the_user_go_out_without_time_and_logger():
+    # "2026-12-06 19:40:10,817 facecam.train.trainer: facecam: warning: the run in runs/tiny is already at step 10"
+    from facecam.cli.train import _UserLines
+
+    formatter = _UserLines(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+
+    def line(message, *args):
+        return formatter.format(logging.LogRecord("facecam.train.trainer", logging.WARNING, __file__, 1, message,
+                                                  args, None))
+
+    assert line("facecam: warning: the run in %s is already at step %d", "runs/tiny", 10) == (
+        "facecam: warning: the run in runs/tiny is already at step 10")
+    progress = line("resumed from %s at step %d", "ckpt", 2)
+    assert progress.endswith(" facecam.train.trainer: resumed from ckpt at step 2") and progress[:2] == "20"
+
+
 def test_cli_bad_config_name_exits_2_with_one_line(capsys):
     from facecam.cli import main
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from ._options import ProseAndExamplesFormatter
@@ -45,7 +46,6 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import dataclasses
-    import logging
 
     from ..errors import FacecamError
     from ..train.config import CONFIG_DIR, load_config, shipped_configs
@@ -75,7 +75,11 @@ def run(args: argparse.Namespace) -> int:
         from ..data.dataset import find_shards
 
         find_shards(config.data)
+    had = list(logging.getLogger().handlers)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # a line already worded for the user ("facecam: warning: ...")
+        if handler not in had:  # goes out as it is, without the time and the logger's name
+            handler.setFormatter(_UserLines(handler.formatter))
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # four INFO lines per checkpoint, through the bar
     from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -90,3 +94,16 @@ def run(args: argparse.Namespace) -> int:
     for kind, path in result.exports.items():
         print(f"export ({kind}): {path}")
     return 0
+
+
+class _UserLines(logging.Formatter):
+    """Training's log format for its progress lines; messages that begin ``facecam:`` (warnings and notes,
+    worded for the user as every verb words them) are shown alone."""
+
+    def __init__(self, inner: "logging.Formatter | None") -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter("%(asctime)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        return message if message.startswith("facecam: ") else self.inner.format(record)
