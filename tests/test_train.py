@@ -462,6 +462,8 @@ def test_cli_bad_config_name_exits_2_with_one_line(capsys):
     assert err.startswith("facecam: error: 'accelerate_fsdp' configures accelerate, not training: use it as "
                           "`accelerate launch --config_file \"$(facecam train --accelerate-config fsdp)\"")
     assert len(err.splitlines()) == 1
+    assert main(["train", "--config", "tiny", "--max-steps", "0"]) == 2  # ("config: max_steps must be >= 1")
+    assert capsys.readouterr().err.strip() == "facecam: error: --max-steps must be at least 1, got 0"
 
 
 def test_cli_refuses_an_output_that_is_a_file_before_writing_anything(tmp_path, capsys):

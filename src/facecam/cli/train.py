@@ -48,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ..errors import FacecamError
+
+    if args.max_steps is not None and args.max_steps < 1:  # (said as the config's max_steps, seconds later)
+        raise FacecamError(f"--max-steps must be at least 1, got {args.max_steps}")
     from ..train.config import CONFIG_DIR, load_config, shipped_configs
 
     if args.list_configs:
