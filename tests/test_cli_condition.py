@@ -459,3 +459,17 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_leaving_no_output_folder(tmp_path, m
     assert main(["generate", str(tmp_path / "clip.mp4"), "-o", str(out)]) == 143
     assert capsys.readouterr().err.splitlines()[-1] == "facecam: terminated"
     assert not out.exists() and signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_crop_shorter_than_the_face_says_so_in_words(tmp_path, capsys, astronaut):
+    # `--size 32x2048`: "Face Mesh found no face in the crop, where the face fills 33.15 of the height"
+    from facecam.cli import main
+
+    photo = tmp_path / "in.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    assert main(["condition", str(photo), "--size", "32x2048", "--frames", "5", "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(r"facecam: error: Face Mesh found no face in the 32x2048 crop: it is shorter than the face "
+                        r"\([0-9.]+ times over\), which it cuts; give a --size of the model's proportions, e\.g\. "
+                        r"704x480", err), err
+    assert not (tmp_path / "out").exists()

@@ -597,7 +597,12 @@ def build_condition(
         near = framed.nose_in_crop() if framed.faces > 1 else None
         landmarks = detect_landmarks(source, progress=progress, near=near)
     except NoFaceError:
-        raise NoFaceError(f"Face Mesh found no face in the crop, where the face fills {framed.face_share:.2f} of the "
+        share = framed.face_share
+        if share > 1:  # a crop shorter than the face (`--size 32x2048`): "fills 33.15 of the height"
+            raise NoFaceError(f"Face Mesh found no face in the {size[0]}x{size[1]} crop: it is shorter than the face "
+                              f"({share:.1f} times over), which it cuts; give a --size of the model's proportions, "
+                              f"e.g. 704x480") from None
+        raise NoFaceError(f"Face Mesh found no face in the crop, where the face fills {share:.0%} of the crop's "
                           f"height" + ("; --framing auto frames a small face tighter" if framing == "reference"
                                        else "")) from None
     if mode == "relative":
