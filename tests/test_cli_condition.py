@@ -473,3 +473,23 @@ def test_a_crop_shorter_than_the_face_says_so_in_words(tmp_path, capsys, astrona
                         r"\([0-9.]+ times over\), which it cuts; give a --size of the model's proportions, e\.g\. "
                         r"704x480", err), err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_or_file_of_the_wrong_kind_is_named_as_such(tmp_path):
+    # "proxy head not found" for a folder called head.ply, "weights folder not found: afile" for a file,
+    # "is a folder, not a video" from a verb that reads a picture.
+    from facecam.condition.builder import check_proxy
+    from facecam.errors import FacecamError, VideoError, WeightsError
+    from facecam.model.layout import find_weights
+    from facecam.video.io import read_image
+
+    (tmp_path / "head.ply").mkdir()
+    with pytest.raises(FacecamError, match=r"^proxy head .*head\.ply is a folder, not a \.ply file$"):
+        check_proxy(str(tmp_path / "head.ply"))
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(WeightsError, match=r"^--weights .*afile is a file; give the weights folder \(the one holding "
+                                           r"Wan2\.2-I2V-A14B and FaceCam\)"):
+        find_weights(tmp_path / "afile")
+    (tmp_path / "photo.png").mkdir()
+    with pytest.raises(VideoError, match=r"photo\.png is a folder, not a picture$"):
+        read_image(tmp_path / "photo.png")

@@ -181,6 +181,8 @@ def check_proxy(proxy: str) -> str:
     if proxy in PROXIES:
         return proxy
     if proxy.lower().endswith(".ply"):
+        if Path(proxy).exists() and not Path(proxy).is_file():
+            raise FacecamError(f"proxy head {proxy} is a folder, not a .ply file")
         if not Path(proxy).is_file():
             raise FacecamError(f"proxy head not found: {proxy}")
         return proxy

@@ -82,6 +82,9 @@ def find_weights(root: str | Path | None, require_finetunes: bool = True) -> Wei
         raise WeightsError("the facecam engine needs --weights DIR; " + DOWNLOAD_HINT.format(root="DIR"))
     root = Path(root).expanduser()
     hint = DOWNLOAD_HINT.format(root=root)
+    if root.exists() and not root.is_dir():
+        raise WeightsError(f"--weights {root} is a file; give the weights folder (the one holding "
+                           f"{BASE_DIRNAME} and FaceCam); {hint}")
     if not root.is_dir():
         raise WeightsError(f"weights folder not found: {root}; {hint}")
     if _is_facecam_folder(root):

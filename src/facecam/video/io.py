@@ -77,7 +77,7 @@ def is_image_path(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def check_video_path(path: str | os.PathLike) -> Path:
+def check_video_path(path: str | os.PathLike, what: str = "video") -> Path:
     """``path`` as a Path if it names a non-empty file on this computer, else a one-line :class:`VideoError`
     (a web address, a missing file, a folder, an empty file); nothing is decoded."""
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", str(path)):  # Path() would fold "http://" into "http:/"
@@ -89,11 +89,11 @@ def check_video_path(path: str | os.PathLike) -> Path:
         if re.match(r"^(www\.)?[a-z0-9-]+(\.[a-z0-9-]+)*\.(com|be|net|org|tv|io|co)/", str(path), re.I):
             raise VideoError(f"video not found: {p} (a web address? facecam reads files on this computer; "
                              f"download it first and give its path)")
-        raise VideoError(f"video not found: {p}")
+        raise VideoError(f"{what} not found: {p}")
     if p.is_dir():
-        raise VideoError(f"{p} is a folder, not a video")
+        raise VideoError(f"{p} is a folder, not a {what}")
     if p.stat().st_size == 0:
-        raise VideoError(f"{p} is an empty file, not a video")
+        raise VideoError(f"{p} is an empty file, not a {what}")
     return p
 
 
@@ -101,7 +101,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read a still image as ``(H, W, 3)`` uint8 RGB, upright (a phone photo's EXIF orientation applied)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    p = check_video_path(path)
+    p = check_video_path(path, "picture")
     try:
         with Image.open(p) as im:
             im = ImageOps.exif_transpose(im)
