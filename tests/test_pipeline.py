@@ -273,11 +273,15 @@ def test_download_to_a_file_or_an_unreachable_hub_is_one_line_and_leaves_nothing
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt"]
 
 
-def test_generate_many_checks_every_input_before_the_model_loads(tiny_dir, tmp_path, capsys, monkeypatch):
+def test_generate_many_checks_every_input_before_the_model_loads(tiny_dir, tmp_path, capsys, monkeypatch, caplog):
     """A missing last video stopped the batch only after the others had rendered; two inputs of one name
     wrote the same files, the second over the first."""
+    import logging
+    import shutil
+
     import facecam.run
     from facecam.cli import main
+    from facecam.errors import FacecamError
 
     def no_loading(options):
         raise AssertionError("the model was loaded before the inputs were checked")
@@ -288,10 +292,23 @@ def test_generate_many_checks_every_input_before_the_model_loads(tiny_dir, tmp_p
     assert main(["generate-many", clip, str(tmp_path / "nope.mp4"), *common]) == 2
     one_error_line(capsys, f"video not found: {tmp_path / 'nope.mp4'}")
     (tmp_path / "other").mkdir()
-    (tmp_path / "other" / "lp_d0.mp4").symlink_to(clip)
+    shutil.copy(clip, tmp_path / "other" / "lp_d0.mp4")  # another file of the same name
     assert main(["generate-many", clip, str(tmp_path / "other" / "lp_d0.mp4"), *common]) == 2
     one_error_line(capsys, "would both be written as lp_d0.mp4")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other"]
+    # The same video twice (here once through a link) is rendered once, with a note.
+    (tmp_path / "link.mp4").symlink_to(clip)
+
+    def stop(options):
+        raise FacecamError("stopped where the model loads")
+
+    monkeypatch.setattr(facecam.run, "load_engine", stop)
+    with caplog.at_level(logging.WARNING, logger="facecam"):
+        assert main(["generate-many", clip, str(tmp_path / "link.mp4"), clip, *common]) == 2
+    assert "stopped where the model loads" in capsys.readouterr().err
+    assert [r.getMessage() for r in caplog.records] == [
+        f"facecam: note: {tmp_path / 'link.mp4'} is given more than once; it is rendered once",
+        f"facecam: note: {clip} is given more than once; it is rendered once"]
 
 
 @pytest.mark.slow

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     import sys
 
-    from ..run import check_engine, load_engine, render, write_run
+    from ..run import check_engine, check_run_output, load_engine, render, write_run
     from ..video.outputs import prepare_output_dir
     from ._options import condition_options, engine_options
 
@@ -51,6 +51,23 @@ def run(args: argparse.Namespace) -> int:
     options = condition_options(args)
     engine = engine_options(args, engine="facecam", context_parallel=world if args.context_parallel else 1)
     check_engine(engine)
+    # A video given twice (a glob and a name, say) is rendered once: the second run replaced the first's files.
+    from pathlib import Path
+
+    seen: set = set()
+    videos = []
+    for video in args.videos:
+        key = Path(video).resolve()
+        if key in seen:
+            if rank == 0:
+                import logging
+
+                logging.getLogger("facecam").warning(f"facecam: note: {video} is given more than once; it is "
+                                                     f"rendered once")
+            continue
+        seen.add(key)
+        videos.append(video)
+    args.videos = videos
     if args.context_parallel and world > 1:
         import torch
         import torch.distributed as dist
@@ -64,14 +81,13 @@ def run(args: argparse.Namespace) -> int:
     # Every input is checked before the model loads (a missing last video stopped the batch after the others
     # had taken minutes each), and two inputs of one name would write the same files: the second replaced the
     # first without a word.
-    from pathlib import Path
-
     from ..errors import FacecamError
     from ..video.io import check_video_path
 
     stems: dict[str, str] = {}
     for video in args.videos:
         check_video_path(video)
+        check_run_output(video, args.output, video=True)  # a folder of a result's name in the way, ...
         other = stems.setdefault(Path(video).stem, video)
         if other != video:
             raise FacecamError(f"{other} and {video} would both be written as {Path(video).stem}.mp4 in "
