@@ -287,6 +287,9 @@ def test_window_options_are_checked_before_the_engine_loads(tiny_weights, window
                                                     "computations (a whole number >= 1), got 0.5"),
     (dict(device="tpu"), "unknown --device 'tpu': use cuda, cuda:N, cpu or mps"),
     (dict(device="meta"), "--device meta: the facecam engine runs on cuda, cpu or mps"),
+    (dict(device="cpu", offload="group"), "--offload group moves weights between CPU memory and a GPU"),
+    (dict(attention="nonsense"), "unknown attention backend 'nonsense'"),
+    (dict(device="cpu", quantize="fp8"), "--quantize fp8 needs a GPU with fp8 support"),
 ])
 def test_engine_numbers_and_device_are_checked_before_any_weight_loads(tiny_weights, monkeypatch, option, message):
     # --steps 0 and --cfg nan were refused by the pipeline once both fine-tunes had loaded, --cache-threshold -1

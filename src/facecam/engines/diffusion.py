@@ -131,7 +131,15 @@ class FaceCamEngine(Engine):
         try:
             check_numbers(options.get("steps", 50), options.get("cfg", 5.0), options.get("cache", "none"),
                           options.get("cache_threshold"))
-            resolve_device_name(device)
+            device = resolve_device_name(device)
+            from .. import speed
+
+            resolved = _resolve_device_dtype(device, options.get("dtype"))[0]
+            offload = options.get("offload", "none")
+            speed.check_offload(("model" if offload else "none") if isinstance(offload, bool) else str(offload),
+                                resolved)
+            speed.check_attention(str(options.get("attention", "native")))
+            speed.check_quantize(str(options.get("quantize", "none")), resolved)
             check_device(find_weights(weights), device)
         except (WeightsError, FacecamError) as exc:
             return False, str(exc)
