@@ -295,12 +295,11 @@ def test_engine_numbers_and_device_are_checked_before_any_weight_loads(tiny_weig
     # --steps 0 and --cfg nan were refused by the pipeline once both fine-tunes had loaded, --cache-threshold -1
     # ran, and --device tpu / meta / cuda on a CPU build ended in a traceback.
     from facecam.errors import FacecamError
-    from facecam.model import layout, weights
+    from facecam.pipeline import FaceCamPipeline
     from facecam.run import EngineOptions, check_engine, load_engine
 
     loads = []
-    for module in (layout, weights):  # (the engine imports it where it is used)
-        monkeypatch.setattr(module, "find_weights", lambda *a: loads.append(a))
+    monkeypatch.setattr(FaceCamPipeline, "from_weights", classmethod(lambda cls, *a, **k: loads.append(a)))
     options = EngineOptions(engine="facecam", weights=str(tiny_weights), **option)
     with pytest.raises(FacecamError, match="^" + re.escape(message)):
         check_engine(options)

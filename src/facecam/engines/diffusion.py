@@ -131,6 +131,7 @@ class FaceCamEngine(Engine):
         try:
             check_numbers(options.get("steps", 50), options.get("cfg", 5.0), options.get("cache", "none"),
                           options.get("cache_threshold"))
+            layout = find_weights(weights)  # (before torch and diffusers load: a missing folder is said at once)
             device = resolve_device_name(device)
             from .. import speed
 
@@ -140,7 +141,7 @@ class FaceCamEngine(Engine):
                                 resolved)
             speed.check_attention(str(options.get("attention", "native")))
             speed.check_quantize(str(options.get("quantize", "none")), resolved)
-            check_device(find_weights(weights), device)
+            check_device(layout, device)
         except (WeightsError, FacecamError) as exc:
             return False, str(exc)
         return True, ""
