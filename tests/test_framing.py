@@ -541,6 +541,14 @@ def test_face_finds_a_small_face_beside_large_ones_and_warns_when_no_face_is_nea
     with caplog.at_level("WARNING", logger="facecam"):
         frame_face(still, SIZE, face=(0.45, 0.3))  # on the face: nothing to say
     assert not [r for r in caplog.records if "--face" in r.getMessage()]
+    # A close-up: 1.5 face-box sides took in its whole frame, and a corner chose the face without a word.
+    close = read_video(media_path("lp_d0.mp4"), num_frames=5)
+    for point, said in (((0.95, 0.95), True), ((0.1, 0.1), True), ((0.5, 0.45), False), ((0.3, 0.5), False)):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="facecam"):
+            frame_face(close, SIZE, face=point)
+        warned = [r for r in caplog.records if "no face found near --face" in r.getMessage()]
+        assert bool(warned) == said, (point, [r.getMessage() for r in caplog.records])
 
 
 def test_track_jumps_with_the_person_at_a_cut(caplog):

@@ -314,12 +314,16 @@ def sideways_rotate(roll: float) -> int:
 
 
 # --face X,Y names a face whose centre is within this many face-box sides of the point, or within this share of
-# the frame's diagonal (a point on a small face's body rather than on the face itself)
-FACE_POINT_NEAR = (1.5, 0.1)
+# the frame's diagonal (a point on a small face's body rather than on the face itself), but never further than
+# the last share of the diagonal: a close-up's face box is so large that 1.5 of its sides took in the whole
+# frame, and --face 0.95,0.95 on lp_d0 (its face centred at 0.50,0.59) chose that face without a word.
+FACE_POINT_NEAR = (1.5, 0.1, 0.25)
 
 
 def _near_point(box: FaceBox, point: tuple[float, float], frame_hw: tuple[int, int]) -> bool:
-    reach = max(FACE_POINT_NEAR[0] * max(box.width, box.height), FACE_POINT_NEAR[1] * np.hypot(*frame_hw))
+    sides, share, most = FACE_POINT_NEAR
+    diagonal = float(np.hypot(*frame_hw))
+    reach = min(max(sides * max(box.width, box.height), share * diagonal), most * diagonal)
     return np.hypot(box.center[0] - point[0], box.center[1] - point[1]) <= reach
 
 
