@@ -175,7 +175,7 @@ def find_face(clip: VideoClip, detector=None, face: Optional[tuple[float, float]
     real = min(real, len(clip.frames))
     turned = _turned_face(clip.frames[:real])
     if turned:
-        raise NoFaceError(f"no upright face found" + (f" in {clip.path}" if clip.path else "")
+        raise NoFaceError("no upright face found" + (f" in {clip.path}" if clip.path else "")
                           + f", but one shows when the picture is turned {turned} deg clockwise"
                           + f"{'' if not rotate else ' more'}: {_rotate_hint(turned, rotate)}")
     span = f"{real / clip.fps:.1f} s" if clip.fps else f"{real} frames"
