@@ -239,3 +239,27 @@ def test_the_pipeline_takes_and_gives_frame_buffers_with_the_same_result(tiny_we
     assert isinstance(reference, np.ndarray) and reference.shape == (1, *source.shape)
     assert isinstance(spilled, list) and isinstance(spilled[0], DiskFrames)
     assert np.array_equal(np.asarray(spilled[0]), reference[0])
+
+
+def test_frames_all_weighs_the_whole_clip_against_the_disk_before_decoding(monkeypatch, tmp_path):
+    """`--frames all` on a long video decoded it into /tmp until the disk was full; the container's frame count
+    and rate say how many frames are coming."""
+    import shutil
+    from collections import namedtuple
+
+    import facecam.condition.builder as builder
+    from facecam.errors import FacecamError
+    from facecam.video.io import write_video
+
+    clip = write_video(tmp_path / "clip.mp4", np.zeros((48, 64, 64, 3), np.uint8), 24.0)  # 2 s
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(2**30, 2**30 - 2**20, 2**20))  # 1 MiB free
+    monkeypatch.setenv("FACECAM_SPILL_MB", "0")            # every video on disk
+    decoded = []
+    monkeypatch.setattr(builder, "read_video", lambda *a, **k: decoded.append(a))
+    with pytest.raises(FacecamError, match=r"^24 frames at 704x480 need about 0\.1 GiB of frame buffers in .*which "
+                                           r"has 0\.0 GiB free"):
+        builder.build_condition(clip, "static", num_frames="all", size=(704, 480), fps=12.0)  # 2 s at 12 fps
+    with pytest.raises(FacecamError, match=r"^12 frames at 704x480"):  # from 1 s in
+        builder.build_condition(clip, "static", num_frames="all", size=(704, 480), fps=12.0, start=1.0)
+    assert decoded == []

@@ -192,6 +192,26 @@ def check_proxy(proxy: str) -> str:
 LEAST_MOVE = 5  # frames: the shortest output that moves (one frame is the source view itself)
 
 
+def check_whole_clip_space(video, fps: Optional[float], start: float, duration: Optional[float],
+                           size: tuple[int, int]) -> None:
+    """``--frames all``: refuse, before decoding, a clip whose frames at ``fps`` cannot fit the temporary disk
+    (:func:`~facecam.video.frames.check_frame_space`), from the container's frame count and rate; nothing is
+    said when the container does not tell them."""
+    from ..video.frames import check_frame_space
+    from ..video.io import probe_video
+
+    try:
+        info = probe_video(video)
+    except FacecamError:
+        return  # (the read below says what is wrong with the file)
+    if info["frames"] <= 0 or info["fps"] <= 0:
+        return
+    seconds = max(0.0, info["frames"] / info["fps"] - (start or 0.0))
+    if duration is not None:
+        seconds = min(seconds, duration)
+    check_frame_space(max(1, int(seconds * (fps or info["fps"]))), size)
+
+
 def whole_clip(clip: VideoClip) -> VideoClip:
     """``clip`` cut to its longest ``4k + 1`` prefix (``--frames all``). A video of fewer than
     :data:`LEAST_MOVE` frames has its last frame held up to that (its one-frame prefix was the source view
@@ -560,6 +580,8 @@ def build_condition(
         given = " and ".join(flag for flag, used in (("--start", start), ("--duration", duration is not None)) if used)
         logging.getLogger("facecam").warning(f"facecam: note: a picture has no time; {given} "
                                              f"{'are' if ' and ' in given else 'is'} ignored")
+    if whole and not isinstance(video, VideoClip) and not is_image_path(video):
+        check_whole_clip_space(video, fps, start, duration, size)
     clip = video if isinstance(video, VideoClip) else read_video(
         video, fps=fps, num_frames=None if whole else num_frames, start=start, duration=duration, spill=True,
         rotate=rotate)
