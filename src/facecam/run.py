@@ -288,6 +288,7 @@ def check_condition_options(options: ConditionOptions, weights: Optional[str] = 
     from .condition.builder import check_proxy
     from .errors import FacecamError
     from .profiles import resolve_profile
+    from .video.frames import check_frame_space
     from .video.io import check_read_options, check_rotate
 
     check_strength(options.strength)
@@ -295,10 +296,7 @@ def check_condition_options(options: ConditionOptions, weights: Optional[str] = 
     check_read_options(None if options.frames == "all" else options.frames, options.fps, options.start,
                        options.duration)
     check_rotate(options.rotate)
-    if options.frames != "all":
-        from .video.frames import check_frame_space
-
-        check_frame_space(options.frames, options.size)
+    check_frame_space(options.frames, options.size)
     if options.move_frames is not None and not (
             options.move_frames >= 2 and (options.frames == "all" or options.move_frames <= options.frames)):
         most = "the clip's" if options.frames == "all" else f"--frames {options.frames}"
@@ -422,13 +420,11 @@ def render(video: Union[str, os.PathLike, "VideoClip"], options: Optional[Condit
     """
     from .condition.builder import build_condition
     from .profiles import resolve_profile
+    from .video.frames import check_frame_space
 
     options = resolve_profile(options or ConditionOptions(), engine.weights if engine else weights)
     check_moving_frames(options.frames)
-    if options.frames != "all":
-        from .video.frames import check_frame_space
-
-        check_frame_space(options.frames, options.size)
+    check_frame_space(options.frames, options.size)
     if engine is not None and loaded is None:
         loaded = load_engine(engine)
     clip = build_condition(video, progress=progress, name=name, **options.build_kwargs())

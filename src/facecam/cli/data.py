@@ -116,9 +116,7 @@ def run_build(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if summary.failed and summary.samples_made == 0 and summary.samples_resumed == 0:
         # Nothing was made: no summary, no "complete" line for a folder that is about to go.
-        print(f"samples left out (every attempt failed): {summary.failed[:20]}", file=sys.stderr)
-        for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:5]:
-            print(f"  {count}x {reason}", file=sys.stderr)
+        _say_failures(summary)
         _drop_fresh(args, fresh)
         raise FacecamError(f"no sample could be made: all {len(summary.failed)} failed (reasons above)")
     summary_path = out / f"summary-{args.shard_index:04d}-of-{args.num_shards:04d}.json"
@@ -138,11 +136,16 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"facecam: warning: {_count(summary.short, 'sample')} of this run came from clips shorter than "
               f"{config.frames} frames at {config.fps:g} fps{stride}: their last frame is held to the end (a frozen "
               f"tail; `frames_held` in a sample's record); give longer clips or a smaller --frames", file=sys.stderr)
+    _say_failures(summary)
+    return 0
+
+
+def _say_failures(summary) -> None:
+    """The samples every attempt failed for, and the five commonest reasons (stderr)."""
     if summary.failed:
         print(f"samples left out (every attempt failed): {summary.failed[:20]}", file=sys.stderr)
     for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:5]:
         print(f"  {count}x {reason}", file=sys.stderr)
-    return 0
 
 
 def _count(n: int, word: str) -> str:

@@ -99,6 +99,34 @@ def check_device(layout, device: Optional[str]) -> None:
                            f"{where}; use --engine warp here, or a GPU machine")
 
 
+_CHECKED = ("dtype", "steps", "cfg", "offload", "cache", "cache_threshold", "attention", "quantize")
+
+
+def check_options(weights: Optional[str], device: Optional[str], dtype: Optional[str] = None, steps=50,
+                  cfg=5.0, offload: Union[str, bool] = "none", cache: str = "none",
+                  cache_threshold: Optional[float] = None, attention: str = "native", quantize: str = "none"):
+    """Every facecam engine option checked at once, before torch's loaders or any weight: the engine's own
+    construction and :meth:`FaceCamEngine.availability` (``check_engine``, before a run touches its output).
+    Returns ``(layout, device, dtype, offload)``: the weights folder, the torch device and dtype, and the
+    offload mode (``True`` / ``False``, the former flag, as ``model`` / ``none``)."""
+    from ..model.layout import find_weights  # (not the loaders: a missing --weights is said at once)
+
+    check_numbers(steps, cfg, cache, cache_threshold)
+    layout = find_weights(weights)  # (before torch and diffusers load)
+    device = resolve_device_name(device)
+    check_device(layout, device)
+    from .. import speed
+
+    torch_device, torch_dtype = _resolve_device_dtype(device, dtype)
+    offload = ("model" if offload else "none") if isinstance(offload, bool) else str(offload)
+    speed.check_offload(offload, torch_device)
+    speed.check_attention(str(attention))
+    speed.check_quantize(str(quantize), torch_device)
+    if cache not in speed.CACHE_KINDS:
+        raise FacecamError(f"unknown cache {cache!r}; use one of {', '.join(speed.CACHE_KINDS)}")
+    return layout, torch_device, torch_dtype, offload
+
+
 class FaceCamEngine(Engine):
     """FaceCam (Wan2.2-I2V-A14B + FaceCam fine-tunes) re-angling engine.
 
@@ -126,22 +154,9 @@ class FaceCamEngine(Engine):
 
     @classmethod
     def availability(cls, weights: Optional[str] = None, device: Optional[str] = None, **options) -> tuple[bool, str]:
-        from ..model.layout import find_weights  # (not the loaders: a missing --weights is said at once)
-
+        known = {k: v for k, v in options.items() if k in _CHECKED}
         try:
-            check_numbers(options.get("steps", 50), options.get("cfg", 5.0), options.get("cache", "none"),
-                          options.get("cache_threshold"))
-            layout = find_weights(weights)  # (before torch and diffusers load: a missing folder is said at once)
-            device = resolve_device_name(device)
-            from .. import speed
-
-            resolved = _resolve_device_dtype(device, options.get("dtype"))[0]
-            offload = options.get("offload", "none")
-            speed.check_offload(("model" if offload else "none") if isinstance(offload, bool) else str(offload),
-                                resolved)
-            speed.check_attention(str(options.get("attention", "native")))
-            speed.check_quantize(str(options.get("quantize", "none")), resolved)
-            check_device(layout, device)
+            check_options(weights, device, **known)
         except (WeightsError, FacecamError) as exc:
             return False, str(exc)
         return True, ""
@@ -154,27 +169,17 @@ class FaceCamEngine(Engine):
         if unknown:  # a misspelt option must not silently fall back to its default
             raise FacecamError(f"unknown facecam engine option(s): {', '.join(sorted(unknown))}")
         from .. import speed
-        from ..model.weights import find_weights
 
-        check_numbers(steps, cfg, cache, cache_threshold)
-        device = resolve_device_name(device)
-        self.layout = find_weights(weights)
-        check_device(self.layout, device)
+        # Every option is checked here, before a run builds its condition or loads a weight.
+        self.layout, self.device, self.dtype, offload = check_options(
+            weights, device, dtype=dtype, steps=steps, cfg=cfg, offload=offload, cache=cache,
+            cache_threshold=cache_threshold, attention=attention, quantize=quantize)
         self.steps, self.cfg = int(steps), float(cfg)
         self.context_parallel = int(context_parallel)
         self.window, self.overlap = int(window), int(overlap)
-        self.device, self.dtype = _resolve_device_dtype(device, dtype)
-        if isinstance(offload, bool):
-            offload = "model" if offload else "none"
-        self.offload, self.cache, self.attention, self.quantize = str(offload), str(cache), str(attention), str(quantize)
+        self.offload, self.cache, self.attention, self.quantize = offload, str(cache), str(attention), str(quantize)
         self.cache_threshold = None if cache_threshold is None else float(cache_threshold)
         self.compile, self.batch_guidance = bool(compile), bool(batch_guidance)
-        # Every speed option is checked here, before a run builds its condition or loads a weight.
-        speed.check_offload(self.offload, self.device)
-        speed.check_attention(self.attention)
-        speed.check_quantize(self.quantize, self.device)
-        if self.cache not in speed.CACHE_KINDS:
-            raise FacecamError(f"unknown cache {self.cache!r}; use one of {', '.join(speed.CACHE_KINDS)}")
         self.mag_ratios = speed.load_mag_ratios(self.layout) if self.cache == "mag" else None
         self._pipe = None
 

@@ -183,12 +183,15 @@ RUN_VIDEOS = 5  # whole videos a run holds at once at its output size: the decod
 # source, the condition, the result and the preview's source-and-condition frames as they are encoded
 
 
-def check_frame_space(frames: int, size: tuple[int, int]) -> None:
+def check_frame_space(frames: "int | str", size: tuple[int, int]) -> None:
     """Refuse, before any work, a run whose frame buffers cannot fit: ``frames`` frames of ``size`` (H, W),
     :data:`RUN_VIDEOS` videos of them, where each video larger than :func:`spill_bytes` goes to
-    ``$TMPDIR``. A huge ``--frames`` or ``--size`` filled the disk for minutes before failing."""
+    ``$TMPDIR``. A huge ``--frames`` or ``--size`` filled the disk for minutes before failing. ``"all"``
+    (a count known only from the video) passes here."""
     import shutil
 
+    if frames == "all":
+        return
     video = int(frames) * int(size[0]) * int(size[1]) * 3
     if video <= spill_bytes():
         return
