@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -341,3 +343,68 @@ def test_a_web_address_is_told_to_be_downloaded_first():
             read_video(address, num_frames=5)
     with pytest.raises(VideoError, match=r"video not found: clips/talk.mp4$"):
         read_video("clips/talk.mp4", num_frames=5)
+
+
+def test_a_sets_videos_are_written_side_by_side_each_whole_and_a_failure_stops_them_all(tmp_path, monkeypatch):
+    """write_outputs encodes a set's videos at once (WRITE_THREADS): each file holds its own frames, the bar
+    counts every frame of every video, and one failing video fails the set with its own error, leaving
+    neither a staging folder nor a partial file."""
+    import facecam.video.outputs as outputs
+    from facecam.video.io import FrameStream, read_video
+    from facecam.video.outputs import write_outputs
+
+    shades = {f"v{k}.mp4": np.full((7, 32, 32, 3), 40 * k + 20, np.uint8) for k in range(4)}
+    counted = []
+
+    class Bar:
+        def __init__(self, total, **kwargs):
+            self.total = total
+
+        def update(self, n):
+            counted.append(n)
+
+        def close(self):
+            pass
+
+    import tqdm.auto
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    monkeypatch.setattr(outputs, "PROGRESS_FRAMES", 10)
+    import threading
+
+    threads = set()
+
+    def seen_by(frames):
+        def make(t):
+            threads.add(threading.get_ident())
+            return frames[t]
+        return FrameStream(len(frames), make)
+
+    written = write_outputs(tmp_path / "out", {**{n: seen_by(f) for n, f in shades.items()}, "run.json": {"a": 1}},
+                            24.0, progress=True)
+    assert sum(counted) == 28
+    assert len(threads) > 1  # encoded side by side
+    for name, frames in shades.items():
+        got = read_video(written[name], fps=None, num_frames=None).frames
+        assert got.shape == frames.shape and abs(float(got.mean()) - float(frames.mean())) < 2.0
+    assert json.loads((tmp_path / "out" / "run.json").read_text()) == {"a": 1}
+
+    made = {}
+
+    def stream(name, count, fail_at=None):
+        def make(t):
+            made.setdefault(name, []).append(t)
+            if t == fail_at:
+                raise RuntimeError(f"the preview's frame {t} cannot be made")
+            return shades["v0.mp4"][0]
+        return FrameStream(count, make)
+
+    # The broken video first: three long ones start beside it, the fourth waits for a free writer.
+    files = {"p.mp4": stream("p", 400, fail_at=3), **{f"long{k}.mp4": stream(k, 2000) for k in range(4)}}
+    before = sorted(p.name for p in (tmp_path / "out").iterdir())
+    with pytest.raises(RuntimeError, match="frame 3 cannot be made"):
+        write_outputs(tmp_path / "out", files, 24.0)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before  # no staging folder, no p.mp4
+    assert max(made["p"]) == 3
+    assert 3 not in made  # the waiting video never started
+    assert all(len(made.get(k, [])) < 2000 for k in range(3))  # the others stopped
