@@ -2142,3 +2142,59 @@ def test_opencv_threads_come_back_when_the_last_of_two_overlapping_renders_ends(
         assert cv2.getNumThreads() == 2
     finally:
         cv2.setNumThreads(before)
+
+
+def test_a_horizontal_line_of_the_wall_goes_on_behind_the_person_in_the_plate():
+    """A wall the person always hid is filled along its rows where the row's two ends agree: a railing
+    goes on behind the head (the pyramid's fill alone drew a pale blot out of the railing and the wall
+    around it, lp_d9 under pan-left). A line on one side only goes in a little way and no further, one
+    row's outlier at an end draws no line across, and a row with wall on one side only takes no other
+    row's colour."""
+    from facecam.engines.warp import fill_unseen
+
+    H, W = 240, 400
+    plate = np.full((H, W, 3), 200.0, np.float32)
+    plate[120:136] = 60.0                                # the railing, 16 rows
+    plate[60, :80] = 0.0                                 # a one-row outlier (a hair) left of the person
+    plate[36:52, :140] = 90.0                            # a stripe on the left only (the demo's flag)
+    missing = np.zeros((H, W), np.uint8)
+    missing[20:, 140:260] = 1                            # the person, from row 20 to the bottom
+    missing[180:, :260] = 1                              # and an arm reaching the left edge below row 180
+    filled = fill_unseen(plate, missing)
+    assert np.abs(filled[124:132, 150:250] - 60.0).max() < 4     # the railing goes on
+    assert np.abs(filled[80:100, 150:250] - 200.0).max() < 4     # the wall above it stays the wall's
+    assert np.abs(filled[60, 150:250] - 200.0).max() < 20        # no line from the outlier
+    # The one-sided stripe goes 0.05 of the diagonal (23 px here) in from the last wall pixel the fill
+    # takes (6 px from the person) and no further: joined to the wall on the right, it ran behind the
+    # astronaut as a red band.
+    assert filled[40:48, 140:146].mean() < 130 and filled[40:48, 175:250].min() > 175  # (joined: 124 at 175)
+    # Rows with wall on one side only (the arm) take the pyramid's fill; the rows beside them, no colour of
+    # theirs (a median over rows once reached into them: lines of 60 across a wall of 200).
+    assert filled[180:, :260].min() > 150
+
+
+def test_under_the_rim_a_horizontal_line_of_the_wall_is_mirrored_along_its_row():
+    """Beside a slanted outline (a jaw) the frame's wall under the rim is mirrored along its row, so a
+    railing goes on at its height; mirrored across the outline, it turned with it and drew a jagged grey
+    piece beside lp_d9's jaw under pan-left."""
+    from facecam.engines.warp import FrameRenderer
+    from facecam.engines.warp_mesh import face_surface
+
+    H, W = 400, 480
+    rows, cols = np.mgrid[0:H, 0:W]
+    wall = np.full((H, W, 3), 210.0)
+    wall[196:204] = 70.0                                  # a railing, 8 rows
+    edge = 200 + (rows - 200) * np.tan(np.radians(40))   # the outline, 40 deg from upright
+    alpha = np.clip((cols - edge) / 3.0, 0.0, 1.0)
+    frame = alpha[..., None] * np.array([230.0, 180.0, 150.0]) + (1 - alpha[..., None]) * wall
+    layer = np.dstack([frame, 255 * alpha]).round().astype(np.uint8)
+    canvas = np.zeros((H + 2, W + 2, 4), np.uint8)
+    canvas[..., :3] = 128                                 # the unsure plate
+    renderer = FrameRenderer((H, W), canvas, (1, 1), face_surface())
+    renderer.background_region(layer)
+    behind = renderer.region[..., :3].astype(float)
+    inside = (cols > edge + 6) & (cols < edge + 10)       # under the person, near its outline
+    railing = inside & (rows >= 198) & (rows <= 201)
+    above = inside & (rows >= 180) & (rows <= 186)
+    # The railing (70) and the wall above it (210), each faded part way into the plate's grey (128).
+    assert behind[railing].mean() < behind[above].mean() - 40

@@ -843,8 +843,10 @@ def fill_unseen(canvas: np.ndarray, missing: np.ndarray) -> np.ndarray:
     through of hair and skin would otherwise be spread over the whole region). The fill
     is a pull-push over an image pyramid: each coarser level averages the known pixels
     under it, and each missing pixel takes the bilinear upsampling of the first level that
-    knows it. Unlike an inpainting that propagates the boundary inwards (Telea), it has no
-    streaks converging on the region's middle.
+    knows it; over it, the wall at each end of a pixel's row (:func:`fill_along_rows`: a
+    railing or a shelf seen on both sides goes on behind the person). Unlike an
+    inpainting that propagates the boundary inwards (Telea), neither has streaks
+    converging on the region's middle.
     """
     if not missing.any():
         return canvas
@@ -856,7 +858,64 @@ def fill_unseen(canvas: np.ndarray, missing: np.ndarray) -> np.ndarray:
         return np.full_like(canvas, 128.0)
     filled = pull_push(canvas, known.astype(np.float32))
     filled = cv2.GaussianBlur(filled, (0, 0), 2.0)  # the pyramid's levels join smoothly
+    # Along the rows from the wall at each end where they agree (horizontal lines go on behind the person),
+    # else from each end a little way in, over the pyramid's fill.
+    filled = fill_along_rows(canvas, known, filled)
     return np.where(missing[..., None].astype(bool), filled, canvas)
+
+
+ROW_FILL_ALONG, ROW_FILL_ACROSS = 3.0, 1.0  # px: the Gaussian that smooths a row's ends, along and across rows
+ROW_FILL_FADE = 4.0    # px: where rows that take the row fill meet rows that do not, the fills fade over this
+ROW_FILL_AGREE = 24.0  # grey levels: a row's two ends this far apart (or more) are not one line across
+ROW_FILL_REACH = 0.05  # of the frame diagonal: otherwise each end's colour goes this far in, fading
+
+
+def fill_along_rows(canvas: np.ndarray, known: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """The never-seen wall filled along its rows from the ``known`` wall at each end, over ``fallback``
+    (``(H, W, C)`` float32, the pyramid's fill), for the pixels that are not ``known``.
+
+    Walls behind a person are mostly horizontal lines (a railing, a shelf, a skirting board, the light
+    falling off towards the floor): where a row's two ends have the same colour (within
+    :data:`ROW_FILL_AGREE`), the straight line between them carries the line on behind the head, where
+    the pyramid's fill from all around drew a pale grey blot out of the railing, the wall above and the
+    wall below (lp_d9 under pan-left). Where they differ, each end's colour goes in only
+    :data:`ROW_FILL_REACH` of the frame diagonal, fading into the fallback: joined, a flag's red stripe
+    on one side of the demo's astronaut ran behind her to the shuttle on the other, a red band above
+    both shoulders. The ends' colours are smoothed over known pixels only, a little along the row and
+    less across it, so that one row's sensor noise is not drawn as a streak.
+    """
+    H, W = known.shape
+    k = known.astype(np.float32)
+    weight = cv2.GaussianBlur(k, (0, 0), sigmaX=ROW_FILL_ALONG, sigmaY=ROW_FILL_ACROSS)
+    sums = cv2.GaussianBlur(canvas * k[..., None], (0, 0), sigmaX=ROW_FILL_ALONG, sigmaY=ROW_FILL_ACROSS)
+    ends = sums / np.maximum(weight, 1e-6)[..., None]
+    cols = np.arange(W)
+    left = np.maximum.accumulate(np.where(known, cols, -1), axis=1)
+    right = np.minimum.accumulate(np.where(known, cols, W)[:, ::-1], axis=1)[:, ::-1]
+    has_l, has_r = left >= 0, right < W
+    l, r = np.clip(left, 0, W - 1), np.clip(right, 0, W - 1)
+    ys = np.arange(H)[:, None]
+    # Each side's colour is the median of five rows' (a row's end is constant along the row, so the square
+    # window is a column's): one row's outlier (a hair at the wall's edge) would be a line across the plate;
+    # a railing five rows tall or more stays. A side a row does not have takes the other's colour, and a row
+    # with neither the fallback's: the median must not reach into another row's nothing (lines across lp_d0).
+    at_l, at_r = ends[ys, l], ends[ys, r]
+    at_l = np.where(has_l[..., None], at_l, np.where(has_r[..., None], at_r, fallback))
+    at_r = np.where(has_r[..., None], at_r, at_l)
+    lo, hi = (cv2.medianBlur(np.ascontiguousarray(side, np.float32), 5) for side in (at_l, at_r))
+    t = ((cols[None, :] - l) / np.maximum(r - l, 1)).astype(np.float32)[..., None]
+    across = lo + t * (hi - lo)
+    agree = (has_l & has_r).astype(np.float32) * (
+        1.0 - smoothstep(np.clip(channel_max(np.abs(hi - lo)) / ROW_FILL_AGREE, 0.0, 1.0)))
+    reach = max(1.0, ROW_FILL_REACH * float(np.hypot(H, W)))
+    w_l = has_l * (1.0 - smoothstep(np.clip((cols[None, :] - left) / reach, 0.0, 1.0)))
+    w_r = has_r * (1.0 - smoothstep(np.clip((right - cols[None, :]) / reach, 0.0, 1.0)))
+    near = np.maximum(w_l, w_r).astype(np.float32)
+    sides = (w_l[..., None] * lo + w_r[..., None] * hi) / np.maximum(w_l + w_r, 1e-6)[..., None]
+    sides = fallback + near[..., None] * (sides - fallback)
+    strength = np.where(known, 0.0, agree).astype(np.float32)
+    strength = cv2.GaussianBlur(strength, (0, 0), ROW_FILL_FADE)[..., None]  # rows that join fade into those that do not
+    return (sides + strength * (across - sides)).astype(np.float32)
 
 
 def pull_push(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -1190,6 +1249,10 @@ class FrameRenderer:
         q = nearest.ravel()[p]
         py, px = np.divmod(p, w)
         qy, qx = np.divmod(q, w)
+        if ROW_MIRROR > 0:  # along the row where that finds the wall nearly as near (ROW_MIRROR)
+            row_x, row_d = row_nearest_clear(core, py, px)
+            along = row_d <= ROW_MIRROR * np.maximum(distance.ravel()[p], 1.0)
+            qy, qx = np.where(along, py, qy), np.where(along, row_x, qx)
         ry, rx = 2 * qy - py, 2 * qx - px
         usable = (ry >= 0) & (ry < h) & (rx >= 0) & (rx < w)
         r = np.clip(ry, 0, h - 1) * w + np.clip(rx, 0, w - 1)
@@ -1891,6 +1954,27 @@ def close_gaps(alpha: np.ndarray) -> np.ndarray:
     where = np.minimum(where.astype(np.float32) * np.float32(1 / 16), 1.0)
     up = cv2.max(cv2.resize(closed, (w, h), interpolation=cv2.INTER_LINEAR), alpha)
     return np.clip(alpha + where * (up.astype(np.float32) - alpha) + 0.5, 0, 255).astype(np.uint8)
+
+
+# Under the rim the wall is mirrored along its row where the row finds it within this many times the distance
+# to the nearest clear pixel (an outline up to about 60 deg from upright): a railing beside a jaw goes on at
+# its height instead of turning with the outline into a jagged grey piece (lp_d9 under pan-left).
+ROW_MIRROR = 2.0
+
+
+def row_nearest_clear(blocked: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For pixels ``(ys, xs)`` of a uint8 mask, the column of the nearest pixel in the same row where
+    ``blocked`` is 0, and its distance (a row with none: the pixel's own column, at an infinite distance)."""
+    h, w = blocked.shape
+    cols = np.arange(w)
+    clear = blocked == 0
+    left = np.maximum.accumulate(np.where(clear, cols, -1), axis=1)[ys, xs]
+    right = np.minimum.accumulate(np.where(clear, cols, 2 * w)[:, ::-1], axis=1)[:, ::-1][ys, xs]
+    dl = np.where(left >= 0, xs - left, np.inf)
+    dr = np.where(right < w, right - xs, np.inf)
+    x = np.where(dl <= dr, left, right)
+    d = np.minimum(dl, dr)
+    return np.where(np.isfinite(d), x, xs), d
 
 
 def nearest_clear(blocked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
