@@ -907,11 +907,11 @@ def fill_along_rows(canvas: np.ndarray, known: np.ndarray, fallback: np.ndarray)
     across = lo + t * (hi - lo)
     agree = (has_l & has_r).astype(np.float32) * (
         1.0 - smoothstep(np.clip(channel_max(np.abs(hi - lo)) / ROW_FILL_AGREE, 0.0, 1.0)))
-    reach = max(1.0, ROW_FILL_REACH * float(np.hypot(H, W)))
-    w_l = has_l * (1.0 - smoothstep(np.clip((cols[None, :] - left) / reach, 0.0, 1.0)))
-    w_r = has_r * (1.0 - smoothstep(np.clip((right - cols[None, :]) / reach, 0.0, 1.0)))
-    near = np.maximum(w_l, w_r).astype(np.float32)
-    sides = (w_l[..., None] * lo + w_r[..., None] * hi) / np.maximum(w_l + w_r, 1e-6)[..., None]
+    inv = np.float32(1.0 / max(1.0, ROW_FILL_REACH * float(np.hypot(H, W))))
+    w_l = has_l * (1.0 - smoothstep(np.clip((cols[None, :] - left).astype(np.float32) * inv, 0.0, 1.0)))
+    w_r = has_r * (1.0 - smoothstep(np.clip((right - cols[None, :]).astype(np.float32) * inv, 0.0, 1.0)))
+    near = np.maximum(w_l, w_r)
+    sides = (w_l[..., None] * lo + w_r[..., None] * hi) / np.maximum(w_l + w_r, np.float32(1e-6))[..., None]
     sides = fallback + near[..., None] * (sides - fallback)
     strength = np.where(known, 0.0, agree).astype(np.float32)
     strength = cv2.GaussianBlur(strength, (0, 0), ROW_FILL_FADE)[..., None]  # rows that join fade into those that do not
