@@ -187,7 +187,10 @@ def test_wild_target_is_the_source_clip_under_the_recorded_zoom_pan(wild_dir, tm
         meta = json.loads(fields["json"])
         start = meta["start_frame"]
         needed = start + FRAMES + (1 - start - FRAMES) % 4
-        clip = read_video(meta["clip"], fps=24, num_frames=needed).frames[start:start + FRAMES]
+        # The record names the clip as build.json does: relative to the folder of clips, not as typed.
+        assert meta["clip"] in json.loads((out / "build.json").read_text())["wild_clips"]
+        assert not Path(meta["clip"]).is_absolute()
+        clip = read_video(Path(wild_dir) / meta["clip"], fps=24, num_frames=needed).frames[start:start + FRAMES]
         h, w = meta["decoded_size"]  # frames are shrunk on decode to just cover the crop
         clip = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in clip])
         cropped = apply_crop(clip, CropBox(**meta["crop"]))

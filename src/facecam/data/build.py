@@ -123,7 +123,8 @@ def _init_worker(out: str, seed: int, sources: Sources, config: BuildConfig, cac
         except ImportError:  # pragma: no cover - torch is a dependency
             pass
     _WORKER.update(out=Path(out), seed=seed, sources=sources, config=config, encoder=encoder,
-                   context=SampleContext(LandmarkCache(cache)))
+                   context=SampleContext(LandmarkCache(cache)),
+                   wild_names=dict(zip(sources.wild, relative_clips(sources.wild))))
 
 
 def _make_one(job: tuple[int, int]) -> tuple[int, int, Optional[str], list[str], bool]:
@@ -144,6 +145,8 @@ def _make_one(job: tuple[int, int]) -> tuple[int, int, Optional[str], list[str],
                                                 "condition": sample.condition})
     meta = {**sample.meta, "format": SAMPLE_FORMAT, "key": f"sample-{index:08d}", "shard": shard,
             "config": config.to_dict(), "latents": sorted(latents) if latents else []}
+    if "clip" in meta:  # named as build.json's wild_clips names it, not as typed (relative to the build's cwd)
+        meta["clip"] = w["wild_names"].get(meta["clip"], meta["clip"])
     write_sample(w["out"], shard, index, sample.source, sample.target, sample.condition_meshes, meta, config.fps,
                  latents)
     short = sample.meta.get("frames_held", 0) > 0
