@@ -149,10 +149,9 @@ class _Stopped(Exception):
 def _write_all(stage: Path, files: dict[str, Payload], fps: float, bar, audio, with_audio: set) -> None:
     """Write every payload into ``stage``, the videos side by side (:data:`WRITE_THREADS` at a time).
 
-    One encoder keeps about 1.5 of 2 cores busy; the four videos of a run encoded side by side took
-    2.1-2.5 s where one after the other took 3.1-3.7 s (81 frames at 704x480 each, a throwaway script on
-    the 2-core development machine, 2026-12-06). The bar moves in this thread (a web page's progress
-    follows the calling thread only). When one payload fails the others stop at their next frame and
+    One x264 encoder keeps about 1.5 of 2 cores busy, so a run's videos written side by side take less
+    time than one after the other (``benchmarks/write_speed.py``). The bar moves in this thread (a web
+    page's progress follows the calling thread only). When one payload fails the others stop at their next frame and
     the first failure is raised; a Ctrl-C here stops them too before it goes on.
     """
     import queue
