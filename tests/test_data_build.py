@@ -77,6 +77,7 @@ def test_a_build_split_over_two_machines_gives_the_same_shards(built, sources, t
     assert [p.shards for p in parts] == [["shard-000000.tar"], ["shard-000001.tar"]]
     for name in ("shard-000000.tar", "shard-000001.tar"):
         assert (split / name).read_bytes() == (built / name).read_bytes()
+    assert not (split / ".staging").exists() and not (built / ".staging").exists()  # no empty folder left
 
 
 @pytest.mark.slow
@@ -672,3 +673,22 @@ def test_a_wild_clip_window_with_a_cut_is_not_made_into_a_sample(tmp_path):
     write_video(folder / "cuts.mp4", np.concatenate([shots[0], shots[0][::-1], shots[0]]), 24.0)
     sample, failures = make_sample(0, 1, sources, config, SampleContext())
     assert sample is not None and not failures
+
+
+def test_cli_build_job_that_owns_no_shard_says_so_and_every_job_hears_of_the_split(tmp_path, capsys):
+    """README's array example (64 samples over --num-shards 8) left jobs 2-7 saying "the build is complete
+    (0 shards)": 64 samples at 32 a shard make 2 shards."""
+    from facecam.cli import main
+    from facecam.video.io import write_video
+
+    (tmp_path / "wild").mkdir()
+    write_video(tmp_path / "wild" / "wall.mp4", np.full((9, 96, 128, 3), 120, np.uint8), 24.0)
+    argv = ["data", "build", "--wild", str(tmp_path / "wild"), "-o", str(tmp_path / "out"), "--samples", "64",
+            "--frames", "17", "--num-shards", "8", "--shard-index", "5", "--quiet"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("nothing to do: --shard-index 5 owns no shard (64 samples make 2 shards)")
+    assert "complete" not in captured.out
+    warning = captured.err.strip().splitlines()[0]
+    assert warning.startswith("facecam: warning: 64 samples at --samples-per-shard 32 make 2 shards, fewer than "
+                              "--num-shards 8: jobs 2-7 (--shard-index) have none")

@@ -327,3 +327,25 @@ def test_a_cuda_device_this_machine_cannot_use_is_one_line(monkeypatch):
     with pytest.raises(FacecamError, match=r"^--device cuda:1: this machine shows 1 CUDA GPU\(s\)"):
         resolve_device_name("cuda:1")
     assert resolve_device_name("cpu") == "cpu" and resolve_device_name(None) is None
+
+
+def test_a_warp_run_beyond_the_models_range_warns_once_in_the_warps_words(portrait_clip, tmp_path, caplog):
+    """README: a move that leaves 45 deg from frontal prints one warning line. A warp run printed two, the first
+    about the FaceCam model it did not run; a condition-only run (for the model) keeps the model's line."""
+    import json
+    import logging
+
+    from facecam.run import ConditionOptions, EngineOptions, render
+
+    keys = tmp_path / "far.json"
+    keys.write_text(json.dumps({"frames": 5, "keys": [{"t": 0, "yaw": 0}, {"t": 4, "yaw": -50}]}))
+    options = ConditionOptions(camera=str(keys), **SMALL)
+    said = {}
+    for engine in (EngineOptions(), None):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="facecam"):
+            render(portrait_clip, options, engine, name="face")
+        said[engine is None] = [r.getMessage() for r in caplog.records if " deg " in r.getMessage()]
+    warp, condition = said[False], said[True]
+    assert len(warp) == 1 and "warp engine" in warp[0] and "FaceCam model" not in warp[0]
+    assert len(condition) == 1 and "the FaceCam model (--engine facecam) was trained within 45 deg" in condition[0]

@@ -427,7 +427,10 @@ def render(video: Union[str, os.PathLike, "VideoClip"], options: Optional[Condit
     check_frame_space(options.frames, options.size)
     if engine is not None and loaded is None:
         loaded = load_engine(engine)
-    clip = build_condition(video, progress=progress, name=name, **options.build_kwargs())
+    # The warp engine says when a view leaves its own range (the same 45 deg); the model's line would be a second
+    # warning about an engine that is not run.
+    clip = build_condition(video, progress=progress, name=name, **options.build_kwargs(),
+                           model_range_warning=engine is None or engine.engine != "warp")
     run = render_clip(clip, options, engine, loaded=loaded, progress=progress)
     if isinstance(video, (str, os.PathLike)):
         # Output time t shows source time --start + t; held frames past --duration or the end add no sound.

@@ -88,6 +88,12 @@ def run_build(args: argparse.Namespace) -> int:
     if not 0 <= args.shard_index < args.num_shards:
         raise FacecamError(f"--shard-index must be in 0..{args.num_shards - 1} (--num-shards {args.num_shards}), "
                            f"got {args.shard_index}")
+    total = -(-args.samples // args.samples_per_shard)
+    if total < args.num_shards:  # said by every job of the array, the ones with work included
+        idle = f"job {total}" if args.num_shards - total == 1 else f"jobs {total}-{args.num_shards - 1}"
+        print(f"facecam: warning: {_count(args.samples, 'sample')} at --samples-per-shard {args.samples_per_shard} "
+              f"make {_count(total, 'shard')}, fewer than --num-shards {args.num_shards}: {idle} "
+              f"(--shard-index) have none; give more --samples or a smaller --samples-per-shard", file=sys.stderr)
     if 1 <= args.frames < 5:  # the VAE's 4k+1 allows 1, but a sample is a moving clip
         raise FacecamError(f"--frames must be at least 5 for training clips (4k+1, e.g. 17, 49, 81), got {args.frames}")
     if args.cache:
@@ -123,7 +129,10 @@ def run_build(args: argparse.Namespace) -> int:
     summary_path.write_text(json.dumps(record, indent=1))
     kinds = ", ".join(f"{v} {k}" for k, v in sorted(summary.kinds.items())) or "none"
     shards = _count(len(summary.shards), "shard")
-    if summary.samples_made == 0 and not summary.failed and not summary.packed:
+    if args.shard_index >= total:
+        print(f"nothing to do: --shard-index {args.shard_index} owns no shard ({_count(args.samples, 'sample')} make "
+              f"{_count(total, 'shard')}); summary: {summary_path}")
+    elif summary.samples_made == 0 and not summary.failed and not summary.packed:
         # (no sample count: a complete shard's samples include any an earlier run left out)
         print(f"nothing to do: the build in {out} is complete ({shards}); summary: {summary_path}")
     else:

@@ -340,7 +340,8 @@ TRAINED_RANGE = 45.0  # deg from frontal: the authors' random views (+-45 azimut
 
 
 def frontal_views(trajectory: CameraTrajectory, track: LandmarkTrack, size: tuple[int, int],
-                  camera, strength: float, seed: Optional[int], move_frames: Optional[int]) -> CameraTrajectory:
+                  camera, strength: float, seed: Optional[int], move_frames: Optional[int],
+                  warn: bool = True) -> CameraTrajectory:
     """Relative mode, seen from the subject's frontal direction.
 
     The source camera's view of the head (azimuth = -head yaw, elevation = -head pitch, from the
@@ -371,7 +372,7 @@ def frontal_views(trajectory: CameraTrajectory, track: LandmarkTrack, size: tupl
     frontal = {"source_azimuth": round(view[0], 2), "source_elevation": round(view[1], 2),
                "max_from_frontal": round(worst, 2), "max_from_frontal_with_head": round(moving, 2)}
     trajectory = dataclasses.replace(trajectory, meta={**trajectory.meta, "frontal": frontal})
-    if max(worst, moving) > TRAINED_RANGE:
+    if warn and max(worst, moving) > TRAINED_RANGE:
         turning = "" if worst > TRAINED_RANGE else " with the head's own turns in the clip"
         logging.getLogger("facecam").warning(
             f"facecam: warning: camera {trajectory.name!r} reaches {max(worst, moving):.0f} deg from the subject's "
@@ -534,6 +535,7 @@ def build_condition(
     profile: str = "default",
     face: Optional[tuple[float, float]] = None,
     rotate: int = 0,
+    model_range_warning: bool = True,
 ) -> ConditionedClip:
     """Read, crop and track a source video, then render its camera condition.
 
@@ -562,6 +564,8 @@ def build_condition(
             nearest that point is re-angled (default: the largest; see :func:`~facecam.condition.framing.find_face`).
         rotate: turn the source clockwise by 0, 90, 180 or 270 degrees as it is read (a video filmed on its
             side); a face lying on its side is warned about (:func:`warn_sideways`).
+        model_range_warning: warn when a view leaves the FaceCam model's trained range (off for a run
+            with the warp engine, which warns with its own words).
 
     Returns:
         ConditionedClip.
@@ -630,7 +634,8 @@ def build_condition(
                           f"height" + ("; --framing auto frames a small face tighter" if framing == "reference"
                                        else "")) from None
     if mode == "relative":
-        trajectory = frontal_views(trajectory, landmarks, size, camera, strength, seed, move_frames)
+        trajectory = frontal_views(trajectory, landmarks, size, camera, strength, seed, move_frames,
+                                   warn=model_range_warning)
         if track:
             trajectory = centre_zoom_on_face(trajectory, landmarks)
         else:

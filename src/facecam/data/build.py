@@ -15,6 +15,7 @@ stored in ``build.json``; a restart with different ones is refused.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -29,7 +30,7 @@ from .._atomic import write_text_atomic
 from ..errors import FacecamError
 from .nersemble import scan_nersemble
 from .samples import SAMPLE_FORMAT, BuildConfig, SampleContext, Sources, make_sample
-from .shards import (clean_stale, is_sample_done, pack_shard, shard_name, staging_dir, write_failed,
+from .shards import (STAGING, clean_stale, is_sample_done, pack_shard, shard_name, staging_dir, write_failed,
                      write_sample)
 from .stitch import LandmarkCache
 from .wild import scan_wild
@@ -268,6 +269,9 @@ def build_dataset(out: str | os.PathLike, sources: Sources, num_samples: int, se
     finally:
         if bar is not None:
             bar.close()
+    if not pending:  # every shard of this job packed: no staging folder left behind (another job's may remain)
+        with contextlib.suppress(OSError):
+            (out / STAGING).rmdir()
     summary.seconds = time.perf_counter() - started
     summary.shards.sort()
     summary.failed.sort()
