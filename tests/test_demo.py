@@ -94,6 +94,10 @@ def test_debug_sheet_labels_each_output_with_the_move_its_record_names(tmp_path)
     record("astronaut_arc-left", "arc-left")
     assert output_titles(tmp_path, ["astronaut_arc-left", "astronaut_zoom-in"]) == {
         "astronaut_arc-left": "arc-left", "astronaut_zoom-in": "zoom-in"}
+    # generate-many's clips that share a start of their names keep whole names ("d0 arc-left" before)
+    record("lp_d0", "arc-left")
+    record("lp_d9", "arc-left")
+    assert output_titles(tmp_path, ["lp_d0", "lp_d9"]) == {"lp_d0": "lp_d0 arc-left", "lp_d9": "lp_d9 arc-left"}
 
 
 def test_debug_sheet_of_a_condition_folder_shows_input_and_condition(tmp_path, capsys):
@@ -171,3 +175,17 @@ def test_debug_writers_check_their_places_before_any_work(tmp_path, capsys):
     assert main(["debug", "make-tiny-model", str(blocker / "deeper" / "tiny")]) == 2
     capsys.readouterr()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_debug_sheet_of_several_clips_names_each_input(tmp_path, monkeypatch):
+    """generate-many's folder holds several clips' results: each block's input said only "input"."""
+    import facecam.cli._debug_sheet as sheet
+
+    for name in ("lp_d0", "lp_d9"):
+        for suffix, colour in (("_input", (250, 0, 0)), ("_camera", (0, 250, 0)), ("", (0, 0, 250))):
+            _still_video(tmp_path / f"{name}{suffix}.mp4", colour)
+    said = []
+    real = sheet.stamp
+    monkeypatch.setattr(sheet, "stamp", lambda panel, text: said.append(text) or real(panel, text))
+    sheet.contact_sheet(tmp_path, 64)
+    assert {t.rsplit(" ", 1)[0] for t in said} == {"lp_d0 input", "lp_d9 input", "condition", "lp_d0", "lp_d9"}

@@ -97,9 +97,10 @@ def contact_sheet(folder: Path, height: int = PANEL_HEIGHT) -> np.ndarray:
     blocks = []
     results = find_results(folder)
     titles = output_titles(folder, [name for name, *_ in results])
+    several = len({source for _, source, *_ in results}) > 1  # results of several clips: say whose input
     for name, source, condition, output in results:
         columns = []
-        shown = [("input", source), ("condition", condition)]
+        shown = [(f"{name} input" if several else "input", source), ("condition", condition)]
         if output is not None:
             shown.append((titles[name], output))
         for title, path in shown:
@@ -149,13 +150,17 @@ def output_titles(folder: Path, names: list[str]) -> dict[str, str]:
 
 
 def _common_prefix(names: list[str]) -> str:
-    """The shared ``<clip>_`` of result names (``astronaut_`` for the demo), dropped from labels."""
+    """The shared ``<clip>_`` of result names named ``<clip>_<camera preset>`` (``astronaut_`` for the demo),
+    dropped from labels; none otherwise (``generate-many``'s lp_d0 and lp_d9 were labelled "d0" and "d9")."""
     if len(names) < 2:
         return ""
     import os
 
+    from ..camera.trajectory import PRESETS
+
     common = os.path.commonprefix(names)
-    return common[:common.rfind("_") + 1]
+    prefix = common[:common.rfind("_") + 1]
+    return prefix if prefix and all(name[len(prefix):] in PRESETS for name in names) else ""
 
 
 def stamp(panel: np.ndarray, text: str) -> np.ndarray:
