@@ -58,6 +58,10 @@ def test_every_help_wraps_its_prose_to_the_terminal(monkeypatch):
         long = [line for line in text.splitlines() if len(line) > 80 and not line[:1].isspace()]
         assert not long, (name, long)
     assert "  facecam train --config tiny --output runs/tiny" in helps["facecam train"]
+    # Every verb shows how it is run (data build, data show and bench had no example).
+    leaves = [name for name in helps if not any(other.startswith(name + " ") for other in helps)]
+    assert [name for name in leaves if not re.search(r"examples?:\s+(accelerate launch .*)?facecam ", helps[name])] == []
+    assert "  facecam data build --wild clips/ -o shards/ --samples 64" in helps["facecam data build"]
     # A description broken by hand at another width is one paragraph again (it printed "...so\nthe face"),
     # and a docstring's reST quotes print as the command line's.
     cameras = helps["facecam cameras"]

@@ -231,6 +231,8 @@ def test_load_components_report_counts(tiny_dir):
     assert lines[1].startswith("low-noise expert (low_noise_model): ")
     assert "22 tensors loaded, 22/69 module parameters set" in lines[2]
     assert "22 tensors loaded, 22/69 module parameters set" in lines[3]
+    assert lines[3].endswith("(a fine-tune holds only the parameters it changes; the others keep the base expert's)")
+    assert "(" not in lines[0].split(":")[-1]  # a whole expert: no note
 
 
 def test_diffusers_layout_base_loads_to_the_same_model(tiny_dir, tmp_path):

@@ -15,7 +15,10 @@ def register(sub) -> None:
     p = sub.add_parser(
         "bench", help="run the paper's benchmarks and write tables and plots",
         description="Run the paper's evaluation protocols (docs/evaluation.md) and write per-run JSON, "
-                    "summary.md / summary.csv (the paper's column order) and summary.png.")
+                    "summary.md / summary.csv (the paper's column order) and summary.png.",
+        epilog="examples:\n  facecam bench dynamic --videos clips/ --engine warp -o bench/warp --frames 49\n"
+               "  facecam bench static --ava256 ava256/ --generated results/facecam -o bench/static",
+        formatter_class=ProseAndExamplesFormatter)
     verbs = p.add_subparsers(dest="bench_command", metavar="PROTOCOL")
 
     d = verbs.add_parser(

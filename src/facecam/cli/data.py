@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._options import seed_type
+from ._options import ProseAndExamplesFormatter, seed_type
 
 ORDER = 70
 
@@ -22,7 +22,12 @@ def register(sub) -> None:
     b = verbs.add_parser("build", help="write training shards",
                          description="Write N samples into OUT/shard-XXXXXX.tar. Deterministic for a seed; "
                                      "re-running the same command after a crash finishes the missing samples only. "
-                                     "Split across machines with --num-shards N --shard-index I (one job each, same OUT).")
+                                     "Split across machines with --num-shards N --shard-index I (one job each, same OUT).",
+                         epilog="examples:\n  facecam data build --wild clips/ -o shards/ --samples 64\n"
+                                "  facecam data build --nersemble /data/nersemble --wild clips/ -o shards/ --samples 10000 "
+                                "--workers 2\n"
+                                "  facecam data build --wild clips/ -o shards/ --samples 256 --num-shards 8 --shard-index 0",
+                         formatter_class=ProseAndExamplesFormatter)
     b.add_argument("--nersemble", metavar="DIR", help="NeRSemble root (<participant>/sequences/<sequence>/...)")
     b.add_argument("--wild", metavar="DIR", help="folder of monocular portrait clips (any video container)")
     b.add_argument("-o", "--out", "--output", required=True, metavar="OUT", help="output folder for the shards")
@@ -55,7 +60,9 @@ def register(sub) -> None:
 
     s = verbs.add_parser("show", help="contact sheet of a shard's samples",
                          description="Write a PNG with one row per sample: source | target | condition, "
-                                     "at the first, middle and last frame.")
+                                     "at the first, middle and last frame.",
+                         epilog="example:\n  facecam data show shards/shard-000000.tar --samples 8 -o sheet.png",
+                         formatter_class=ProseAndExamplesFormatter)
     s.add_argument("shard", metavar="SHARD", help="a shard-XXXXXX.tar")
     s.add_argument("-o", "--out", "--output", metavar="PNG", help="output image (default: SHARD with .png)")
     s.add_argument("--samples", type=int, default=4, help="samples to show, 1 or more (default 4)")

@@ -160,10 +160,12 @@ class ConversionReport:
     loaded: int
     module_keys: int
     untouched: list[str] = field(default_factory=list)
+    note: str = ""  # said after the counts (a fine-tune sets only some parameters, by design)
 
     def line(self) -> str:
         return (f"{self.what}: {self.loaded} tensors loaded, "
-                f"{self.module_keys - len(self.untouched)}/{self.module_keys} module parameters set")
+                f"{self.module_keys - len(self.untouched)}/{self.module_keys} module parameters set"
+                + (f" ({self.note})" if self.note else ""))
 
 
 class KeyMap:

@@ -179,6 +179,8 @@ def apply_finetune(model: FaceCamTransformer, state: Mapping[str, torch.Tensor],
     keymap = model.keymap()
     keymap.what = what
     converted, report = keymap.convert_from_native(state, complete=False)
+    if report.untouched:  # partial by design: a newcomer read "22/69" as a load that went wrong
+        report.note = "a fine-tune holds only the parameters it changes; the others keep the base expert's"
     params = dict(model.named_parameters())
     buffers = dict(model.named_buffers())
     with torch.no_grad():
