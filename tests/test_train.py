@@ -702,3 +702,16 @@ def test_a_launch_whose_processes_never_formed_a_group_stops():
     check_process_group(4, {"WORLD_SIZE": "4"})
     with pytest.raises(FacecamError, match="launcher started 2 processes but this one sees 1"):
         check_process_group(1, {"WORLD_SIZE": "2"})
+
+
+def test_cli_a_missing_weights_folder_is_said_before_torch_loads(tmp_path):
+    """`train --config single_gpu_lora --weights WRONG` took 8 s (torch, diffusers, the trainer) to say so."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from facecam.cli import main; "
+            f"rc = main(['train', '--config', 'single_gpu_lora', '--weights', {str(tmp_path / 'nope')!r}, "
+            f"'--data', 'synthetic', '--output', {str(tmp_path / 'run')!r}]); print(rc, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
+    assert "weights folder not found" in done.stderr and not (tmp_path / "run").exists()

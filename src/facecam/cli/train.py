@@ -78,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
         from ..data.dataset import find_shards
 
         find_shards(config.data)
+    if config.weights not in (None, "tiny"):
+        # The base's folder, before torch and the trainer load (a wrong --weights was said after 8 s).
+        from ..model.layout import find_weights
+
+        find_weights(Path(config.weights).expanduser(), require_finetunes=False)
     had = list(logging.getLogger().handlers)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # a line already worded for the user ("facecam: warning: ...")
