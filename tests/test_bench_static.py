@@ -77,6 +77,7 @@ def test_bench_static_scores_the_pairs_it_finds_and_writes_tables(ava, capsys):
     assert overall["psnr"] == pytest.approx(28.1308, abs=1e-4)  # MSE 100 on every frame
     assert overall["ssim"] == pytest.approx(np.mean([ssim(t, t + 10) for t in target]), abs=1e-9)
     assert overall["lpips"] is None and "LPIPS weights not found" in summary["lpips_note"]
+    assert "facecam: note: LPIPS weights not found" in capsys.readouterr().err  # said with the results
     assert overall["identity_similarity"] > 0.9
     assert summary["missing"] == ["KDA058__cam_400944_to_cam_401410"]
     md = (out / "summary.md").read_text()
@@ -201,3 +202,17 @@ def test_bench_static_refuses_the_warp_engine_in_one_line(tmp_path, capsys):
     assert err == ["facecam: error: the warp engine cannot follow a target camera given only as an image; "
                    "use --engine facecam or score existing outputs with --generated"]
     assert not (tmp_path / "gen").exists()
+
+
+@pytest.mark.usefixtures("no_lpips_weights")
+def test_bench_static_that_finds_nothing_says_only_that(tmp_path, capsys):
+    """A paragraph about missing LPIPS weights came before an error that had nothing to do with them."""
+    from facecam.cli import main
+
+    (tmp_path / "ava").mkdir()
+    (tmp_path / "gen").mkdir()
+    code = main(["bench", "static", "--ava256", str(tmp_path / "ava"), "--generated", str(tmp_path / "gen"),
+                 "-o", str(tmp_path / "out"), "--method", "m", "--identities", "KDA058"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "LPIPS" not in err and err.strip().splitlines()[-1].startswith("facecam: error:")

@@ -194,13 +194,14 @@ def run_static(args: argparse.Namespace) -> int:
         lpips, note = load_lpips(args.lpips_backbone, args.lpips_linear), ""
     except LpipsUnavailable as exc:
         lpips, note = None, str(exc)
-        _log(f"facecam: note: {note}")
     with output_dir(args.output) as out:  # a run that scores nothing leaves no folder it made
         if args.engine:
             _generate_static(args, identities, pairs)
         method = args.method or args.engine or "method"
         records = run(args.ava256, args.generated, out, method=method, identities=identities, pairs=pairs,
                       max_frames=args.frames, lpips=lpips, lpips_note=note, embedder=_embedder(args), log=_log)
+    if note:  # said with the results it concerns, not before a run that then fails for another reason
+        _log(f"facecam: note: {note}")
     summary = summarize_static(records, method)
     summary["lpips_note"] = note
     write_json(out / "summary.json", summary)
