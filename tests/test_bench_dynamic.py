@@ -340,3 +340,21 @@ def test_the_dynamic_chart_keeps_the_artifact_excess_off_the_x100_panel():
     assert dict(zip(labels, values))["Camera Correctness"] == 50.0
     labels, values, top = panels["Flat/smear excess\n(face box fraction)"]
     assert labels == ["zoom-in", "arc-left"] and values == [-0.01, 0.03] and top is None
+
+
+def test_a_runs_warnings_name_the_run(caplog):
+    """Among a benchmark's runs a warning line did not say which run it came from."""
+    import logging
+
+    from facecam.eval.dynamic import run_named
+
+    log = logging.getLogger("facecam")
+    with caplog.at_level(logging.WARNING, logger="facecam"):
+        with run_named("lp_d9__zoom-in"):
+            log.warning("facecam: warning: under 'zoom-in' the face leaves the frame from frame 28")
+            log.warning("facecam: note: replacing 2 file(s)")
+        log.warning("facecam: warning: after the run")
+    assert [r.getMessage() for r in caplog.records] == [
+        "facecam: warning: lp_d9__zoom-in: under 'zoom-in' the face leaves the frame from frame 28",
+        "facecam: note: lp_d9__zoom-in: replacing 2 file(s)",
+        "facecam: warning: after the run"]

@@ -14,6 +14,7 @@ style summary.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -174,7 +175,8 @@ def run_dynamic(videos: Sequence[Path], out_dir: str | os.PathLike, renderer: Re
                   "options": options or {}}
         start = time.perf_counter()
         try:
-            rendered = renderer(video, motion, runs_dir / rid)
+            with run_named(rid):
+                rendered = renderer(video, motion, runs_dir / rid)
             record["files"] = rendered.files or {}
             record.update(score_dynamic_run(rendered, embedder, tolerances, identity_samples))
             record["status"] = "ok"
@@ -187,6 +189,28 @@ def run_dynamic(videos: Sequence[Path], out_dir: str | os.PathLike, renderer: Re
                                             else f"error: {record['error']}"))
         records.append(record)
     return records
+
+
+@contextlib.contextmanager
+def run_named(rid: str):
+    """The run's name in each "facecam: warning:" or "facecam: note:" line logged while it renders: among a
+    benchmark's many runs, a line between two runs' verdicts did not say whose it was."""
+    import logging
+
+    class Named(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            message = record.getMessage()
+            for head in ("facecam: warning: ", "facecam: note: "):
+                if message.startswith(head) and not message.startswith(f"{head}{rid}: "):
+                    record.msg, record.args = f"{head}{rid}: {message[len(head):]}", ()
+            return True
+
+    logger, named = logging.getLogger("facecam"), Named()
+    logger.addFilter(named)
+    try:
+        yield
+    finally:
+        logger.removeFilter(named)
 
 
 def check_earlier_runs(runs_dir: Path, method: str, options: dict) -> None:
