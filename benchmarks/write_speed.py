@@ -4,7 +4,8 @@ Renders one shared clip with the warp engine (`facecam generate`'s library path)
 run's files (result, condition, cropped input, side-by-side preview, record) with
 :func:`facecam.run.write_run` ``--repeat`` times each way, by turns, into a temporary folder:
 ``facecam.video.outputs.WRITE_THREADS`` at 1 (one video at a time) and at its default. Prints each
-time and the fastest of each, so a machine whose speed drifts compares like with like.
+time, the fastest of each (a machine whose speed drifts compares like with like) and how many cores the
+process kept busy (its CPU time over the wall time).
 
     python benchmarks/write_speed.py [--frames 81] [--repeat 3] [CLIP]
 """
@@ -39,21 +40,24 @@ def main() -> None:
                  name=path.stem, progress=False)
     side_by_side = outputs.WRITE_THREADS
     times: dict[int, list[float]] = {1: [], side_by_side: []}
+    cores: dict[int, list[float]] = {1: [], side_by_side: []}
     with tempfile.TemporaryDirectory() as out:
         for _ in range(args.repeat):
             for threads in times:
                 outputs.WRITE_THREADS = threads
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 write_run(run, out)
                 times[threads].append(time.perf_counter() - start)
+                cores[threads].append((time.process_time() - cpu) / times[threads][-1])
     outputs.WRITE_THREADS = side_by_side
     videos = sorted(name for name in run.files() if name.endswith(".mp4"))
     h, w = run.video.shape[1:3]
-    print(f"{path.name}: {len(videos)} videos ({', '.join(videos)}), {args.frames} frames, the result {w}x{h}; "
+    print(f"{path.name}: {len(videos)} videos ({', '.join(videos)}), {args.frames} frames, the result {h}x{w}; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     for threads, seconds in times.items():
         label = "one at a time" if threads == 1 else f"up to {threads} at once"
-        print(f"  {label:16s} fastest {min(seconds):.2f} s  (each: {', '.join(f'{s:.2f}' for s in seconds)})")
+        print(f"  {label:16s} fastest {min(seconds):.2f} s  (each: {', '.join(f'{s:.2f}' for s in seconds)}); "
+              f"cores busy {min(cores[threads]):.2f}-{max(cores[threads]):.2f} (process CPU time / wall time)")
 
 
 if __name__ == "__main__":

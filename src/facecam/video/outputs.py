@@ -139,7 +139,7 @@ def write_outputs(out_dir: str | os.PathLike, files: dict[str, Payload], fps: fl
     return {name: out / name for name in files}
 
 
-WRITE_THREADS = 4  # videos encoded at once: x264 keeps about 1.5 of 2 cores busy on one 704x480 video
+WRITE_THREADS = 4  # videos encoded at once (one x264 keeps about 1.5 of 2 cores busy: benchmarks/write_speed.py)
 
 
 class _Stopped(Exception):
@@ -150,9 +150,10 @@ def _write_all(stage: Path, files: dict[str, Payload], fps: float, bar, audio, w
     """Write every payload into ``stage``, the videos side by side (:data:`WRITE_THREADS` at a time).
 
     One x264 encoder keeps about 1.5 of 2 cores busy, so a run's videos written side by side take less
-    time than one after the other (``benchmarks/write_speed.py``). The bar moves in this thread (a web
-    page's progress follows the calling thread only). When one payload fails the others stop at their next frame and
-    the first failure is raised; a Ctrl-C here stops them too before it goes on.
+    time than one after the other (``benchmarks/write_speed.py`` prints both, and the cores the first
+    keeps busy). The bar moves in this thread (a web page's progress follows the calling thread only).
+    When one payload fails the others stop at their next frame and the first failure is raised; a Ctrl-C
+    here stops them too before it goes on.
     """
     import queue
     import threading
@@ -202,7 +203,7 @@ def _write_all(stage: Path, files: dict[str, Payload], fps: float, bar, audio, w
         bar.update(1)
     failures = [job.exception() for job in jobs if job.exception() is not None]
     real = [exc for exc in failures if not isinstance(exc, _Stopped)]
-    if real or failures:
+    if failures:
         raise (real or failures)[0]
 
 
