@@ -24,9 +24,10 @@ def register(sub) -> None:
                                      "re-running the same command after a crash finishes the missing samples only. "
                                      "Split across machines with --num-shards N --shard-index I (one job each, same OUT).",
                          epilog="examples:\n  facecam data build --wild clips/ -o shards/ --samples 64\n"
-                                "  facecam data build --nersemble /data/nersemble --wild clips/ -o shards/ --samples 10000 "
-                                "--workers 2\n"
-                                "  facecam data build --wild clips/ -o shards/ --samples 256 --num-shards 8 --shard-index 0",
+                                "  facecam data build --nersemble /data/nersemble --wild clips/ -o shards/ "
+                                "--samples 10000 --workers 2\n"
+                                "  facecam data build --wild clips/ -o shards/ --samples 256 --num-shards 8 "
+                                "--shard-index 0",
                          formatter_class=ProseAndExamplesFormatter)
     b.add_argument("--nersemble", metavar="DIR", help="NeRSemble root (<participant>/sequences/<sequence>/...)")
     b.add_argument("--wild", metavar="DIR", help="folder of monocular portrait clips (any video container)")
@@ -75,7 +76,7 @@ def run_build(args: argparse.Namespace) -> int:
     from ..video.crop import parse_size
     from ..video.io import check_frame_count
     from ..video.outputs import check_output_dir
-    from ..data.build import build_dataset, load_sources
+    from ..data.build import build_dataset, load_sources, shard_count
     from ._options import check_count
     from ..data.samples import BuildConfig
 
@@ -95,7 +96,7 @@ def run_build(args: argparse.Namespace) -> int:
     if not 0 <= args.shard_index < args.num_shards:
         raise FacecamError(f"--shard-index must be in 0..{args.num_shards - 1} (--num-shards {args.num_shards}), "
                            f"got {args.shard_index}")
-    total = -(-args.samples // args.samples_per_shard)
+    total = shard_count(args.samples, args.samples_per_shard)
     if total < args.num_shards:  # said by every job of the array, the ones with work included
         idle = f"job {total}" if args.num_shards - total == 1 else f"jobs {total}-{args.num_shards - 1}"
         print(f"facecam: warning: {_count(args.samples, 'sample')} at --samples-per-shard {args.samples_per_shard} "

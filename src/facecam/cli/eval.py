@@ -238,8 +238,8 @@ def camera_table(verdict) -> str:
     lines.append("  worst err: at the frame where the error is largest against its tolerance there (tolerances "
                  "grow along a move), so it can be smaller than the mean")
     lines.append("  units: yaw/pitch/roll degrees, the head's pose in the video, not the camera's (for example "
-                 "arc-left, camera yaw -30 in a keyframe file, turns the head +30); scale: last change as a ratio, errors as log ratio; "
-                 "shift: fraction of the frame")
+                 "arc-left, camera yaw -30 in a keyframe file, turns the head +30); scale: last change as a ratio, "
+                 "errors as log ratio; shift: fraction of the frame")
     return "\n".join(lines)
 
 

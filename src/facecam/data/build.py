@@ -81,6 +81,11 @@ def relative_clips(clips: list[str]) -> list[str]:
     return [os.path.relpath(os.path.abspath(c), root) for c in clips]
 
 
+def shard_count(num_samples: int, samples_per_shard: int) -> int:
+    """How many shards a build of ``num_samples`` makes (the last one may hold fewer)."""
+    return math.ceil(num_samples / samples_per_shard)
+
+
 def shard_plan(num_samples: int, samples_per_shard: int, num_shards: int = 1, shard_index: int = 0) -> dict[int, list[int]]:
     """Shard -> sample indices, for the shards this machine owns."""
     if num_samples < 1:
@@ -89,7 +94,7 @@ def shard_plan(num_samples: int, samples_per_shard: int, num_shards: int = 1, sh
         raise FacecamError(f"--samples-per-shard must be at least 1, got {samples_per_shard}")
     if num_shards < 1 or not 0 <= shard_index < num_shards:
         raise FacecamError(f"--shard-index must be in [0, --num-shards), got {shard_index} of {num_shards}")
-    total = math.ceil(num_samples / samples_per_shard)
+    total = shard_count(num_samples, samples_per_shard)
     return {j: list(range(j * samples_per_shard, min((j + 1) * samples_per_shard, num_samples)))
             for j in range(total) if j % num_shards == shard_index}
 

@@ -914,7 +914,8 @@ def fill_along_rows(canvas: np.ndarray, known: np.ndarray, fallback: np.ndarray)
     sides = (w_l[..., None] * lo + w_r[..., None] * hi) / np.maximum(w_l + w_r, np.float32(1e-6))[..., None]
     sides = fallback + near[..., None] * (sides - fallback)
     strength = np.where(known, 0.0, agree).astype(np.float32)
-    strength = cv2.GaussianBlur(strength, (0, 0), ROW_FILL_FADE)[..., None]  # rows that join fade into those that do not
+    # (rows that join fade into those that do not)
+    strength = cv2.GaussianBlur(strength, (0, 0), ROW_FILL_FADE)[..., None]
     return (sides + strength * (across - sides)).astype(np.float32)
 
 

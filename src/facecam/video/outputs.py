@@ -163,10 +163,7 @@ def _write_all(stage: Path, files: dict[str, Payload], fps: float, bar, audio, w
     for name, payload in files.items():
         if name not in videos:
             _write_payload(stage / name, payload, fps)
-    if len(videos) <= 1:
-        for name in videos:
-            _write_payload(stage / name, files[name], fps, None if bar is None else bar.update,
-                           audio if name in with_audio else None)
+    if not videos:
         return
     stop = threading.Event()
     done: "queue.SimpleQueue[int]" = queue.SimpleQueue()
