@@ -2198,3 +2198,115 @@ def test_under_the_rim_a_horizontal_line_of_the_wall_is_mirrored_along_its_row()
     above = inside & (rows >= 180) & (rows <= 186)
     # The railing (70) and the wall above it (210), each faded part way into the plate's grey (128).
     assert behind[railing].mean() < behind[above].mean() - 40
+
+
+def _fold(jump: float = 12.0, crack: int = 80):
+    """A face read that folds at column 30: left of it the map reads x, from it on x + ``jump`` (the
+    source between is hidden), and the front surface's last column reads a dark line (the crack)."""
+    H, W = 40, 60
+    rng = np.random.default_rng(0)
+    person = np.zeros((H, W, 4), np.uint8)
+    person[..., :3] = (np.array([200, 150, 120]) + rng.normal(0, 2, (H, W, 3))).round().astype(np.uint8)
+    person[:, 29, :3] = crack
+    person[..., 3] = 255
+    fy, fx = np.mgrid[0:H, 0:W].astype(np.float32)
+    fx[:, 30:] += jump
+    box = (slice(0, H), slice(0, W))
+    return person, box, np.ones((H, W), bool), fx, fy
+
+
+def test_a_fold_of_the_face_is_filled_from_both_sides_and_nothing_else_changes():
+    """Where the view folds the face over itself (the nose before the far cheek) the read jumps, and the
+    front surface's last pixels read the source's shading squeezed into a dark line: the demo's arc-left
+    drew a crack from the far eye down the nose. The fold's band takes the colour beside it."""
+    from facecam.engines.warp import smooth_folds
+
+    person, box, covered, fx, fy = _fold()
+    before = person.copy()
+    smooth_folds(person, box, covered, fx, fy, np.ones_like(covered), (0, 40, 0, 60))
+    skin = before[:, 20, :3].astype(float).mean()
+    assert abs(person[:, 29, :3].astype(float).mean() - skin) < 6      # the crack (80) is gone
+    assert np.array_equal(person[:, :26], before[:, :26])                # away from the fold: as read
+    assert np.array_equal(person[:, 34:], before[:, 34:])
+    assert np.array_equal(person[..., 3], before[..., 3])                # the outline is not touched
+
+
+@pytest.mark.parametrize("case", ["no jump", "atlas rim", "zoomed out", "outside the region"])
+def test_what_is_not_a_fold_is_left_as_read(case):
+    """A smooth map (whatever its scale), the seam between the frame's and the atlas's reads (its rim is
+    blended), and the rings beyond the face mesh's box are no folds."""
+    from facecam.engines.warp import smooth_folds
+
+    person, box, covered, fx, fy = _fold(jump=0.0 if case in ("no jump", "zoomed out") else 12.0)
+    same = np.ones_like(covered)
+    region = (0, 40, 0, 60)
+    if case == "zoomed out":
+        fx, fy = 3 * fx, 3 * fy              # every step 3 px: the same map, seen smaller
+    if case == "atlas rim":
+        same[:, 30:] = False                 # right of the seam the atlas is read
+    if case == "outside the region":
+        region = (0, 40, 40, 60)             # the face mesh's box ends 10 columns right of the fold
+    before = person.copy()
+    smooth_folds(person, box, covered, fx, fy, same, region)
+    assert np.array_equal(person, before)
+
+
+def test_widened_is_opencvs_dilation_and_blur_of_the_whole_mask():
+    from facecam.engines.warp import widened
+
+    rng = np.random.default_rng(1)
+    for y, x in ((40, 50), (2, 3), (95, 117)):  # inside, and touching the box's corners
+        mask = np.zeros((100, 120), np.float32)
+        part = np.s_[max(y - 3, 0):y + 3, max(x - 5, 0):x + 5]
+        mask[part] = rng.random(mask[part].shape)
+        full = cv2.GaussianBlur(cv2.dilate(mask, np.ones((17, 17), np.uint8)), (0, 0), 4.0)
+        assert np.array_equal(widened(mask, 8, 4.0), full)
+    assert not widened(np.zeros((10, 10), np.float32), 8, 4.0).any()
+
+
+def test_the_demos_arc_left_draws_no_crack_down_the_far_side_of_the_nose():
+    """At the end of the demo's arc-left the nose's far flank folded in front of the cheek and drew a
+    dark line from the eye down the nose: 102 pixels of the output's face box darker by 30 grey levels
+    than both pixels 2 columns away, against the input's 27 (30 with the fold filled)."""
+    from facecam.cli.demo import demo_clip
+    from facecam.condition.builder import build_condition
+    from facecam.engines import get_engine
+    from facecam.eval.artifacts import face_box
+    from facecam.face.landmarks import detect_image_landmarks
+
+    clip = build_condition(demo_clip(SHORT), "arc-left", num_frames=SHORT, track=True)
+    output = get_engine("warp").generate(clip, progress=False)
+
+    def thin_dark_lines(image):
+        points = detect_image_landmarks(image)
+        assert points is not None
+        x0, y0, x1, y1 = (int(round(v)) for v in face_box(points))
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.int16)[y0:y1, x0:x1]
+        centre, left, right = grey[:, 2:-2], grey[:, :-4], grey[:, 4:]
+        return int(((left - centre > 30) & (right - centre > 30)).sum())
+
+    assert thin_dark_lines(output[-1]) <= thin_dark_lines(clip.source[-1]) + 15
+
+
+def test_the_wall_seen_right_beside_where_the_person_always_stood_fades_into_the_plates_fill():
+    """Strands the matte let through beside a person who hardly moves are averaged into the seen wall
+    next to the never-seen region: the plate drew the outline as a thin dark line, which the views that
+    look past the person showed as a ghost outline (lp_s18 under arc-right)."""
+    from facecam.engines.warp import PLATE_RIM, background_canvas
+
+    T, H, W = 6, 480, 640
+    layers = np.zeros((T, H, W, 4), np.uint8)
+    layers[..., :3] = 180                                 # a plain wall
+    person = np.zeros((H, W), np.uint8)
+    cv2.circle(person, (320, 240), 120, 1, -1)
+    layers[:, person > 0] = (200, 120, 90, 255)           # the person never moves
+    clearance = int(round(0.019 * np.hypot(H, W)))        # (PLATE_SOURCE_CLEARANCE: the plate keeps this clear)
+    ring = cv2.dilate(person, np.ones((2 * clearance + 5,) * 2, np.uint8)) & ~cv2.dilate(
+        person, np.ones((2 * clearance + 1,) * 2, np.uint8)) & 1
+    layers[:, ring > 0, :3] = 60                          # strands the matte missed, just beyond its reach
+    canvas, (ox, oy) = background_canvas(layers, [np.eye(3)], (H, W))
+    plate = canvas[oy:oy + H, ox:ox + W, :3].astype(float)
+    assert plate[ring > 0].mean() > 150                   # 60 before: the line stayed in the plate
+    rim = int(np.ceil(PLATE_RIM * np.hypot(H, W)))
+    far = cv2.dilate(person, np.ones((2 * (clearance + rim) + 9,) * 2, np.uint8)) == 0
+    assert np.abs(plate[far] - 180).max() <= 1            # the wall farther out is as seen

@@ -141,6 +141,7 @@ ATLAS_GAP = 4         # transparent columns between the frame and the face atlas
 ATLAS_TAG = 65536.0   # face-map x offset of atlas reads (float32 keeps 1/128 px there); see FrameRenderer.render
 PLATE_OUTLIER = 12.0   # grey levels: plate samples closer than this to the pixel's mean always stay in it
 FILL_MARGIN = 6.0      # pixels: the known wall this close to the never-seen region does not seed its fill
+PLATE_RIM = 0.014      # of the diagonal (12 px at 704x480): the seen wall this close to the never-seen region fades into its fill
 ENLARGED_MARGIN = 1e-3  # a face triangle counts as enlarged by the view (atlas.reads) beyond this relative margin
 PLATE_MIN_SEEN = 3     # a plate pixel seen in fewer of the PLATE_FRAMES is partly filled (at most a quarter of them)
 # Beyond this turn from the source view a run warns. At the presets' 30 deg the identity (SFace) of
@@ -745,8 +746,16 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     if unseen.all():  # nothing known at all: a neutral grey
         plate[:] = 128.0
     elif unsure.any():  # behind the person in (nearly) every frame: filled from the wall around, with its grain
-        filled = fill_unseen(plate, unsure.astype(np.uint8))
-        add_grain(filled, unsure)
+        # The seen wall next to that region was beside the person's outline in every frame that saw it:
+        # strands the matte let through, averaged into it, drew the outline as a thin dark line in the
+        # plate, and the views that look past the person showed it as a ghost outline (lp_s18 under
+        # arc-right). It fades into the fill over PLATE_RIM of the diagonal.
+        gap = cv2.distanceTransform((~unsure).astype(np.uint8), cv2.DIST_L2, 3)
+        fade = max(1.0, PLATE_RIM * float(np.hypot(H, W)))
+        trust = np.where(unsure, trust, np.minimum(trust, smoothstep(np.clip(gap / fade, 0.0, 1.0)))).astype(np.float32)
+        rim = trust < 1.0
+        filled = fill_unseen(plate, rim.astype(np.uint8))
+        add_grain(filled, rim)
         plate += (1.0 - trust[..., None]) * (filled - plate)
     # Beyond the frame the wall goes on as its own mirror image: texture, where an inpainting
     # from the frame's edge would draw streaks across the whole margin.
@@ -1412,6 +1421,7 @@ class FrameRenderer:
                       tuple(int(np.clip(np.ceil(d), 0, M)) for d in depth))
         layer = self.source
         person = cv2.remap(layer, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        fold_region = None
         if face is not None:
             # The face is read again bicubically: bilinear reads at fractional positions average
             # neighbouring pixels, which wipes out the skin's fine texture (pores, noise) and left
@@ -1423,6 +1433,7 @@ class FrameRenderer:
             x1, y1 = np.ceil(mesh[:, :2].max(axis=0)).astype(int) + 1
             x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
             if x1 > x0 and y1 > y0:
+                fold_region = (y0, y1, x0, x1)
                 box = (slice(y0, y1), slice(x0, x1))
                 person[box] = cv2.remap(layer, np.ascontiguousarray(px[box]), np.ascontiguousarray(py[box]),
                                         cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -1436,6 +1447,8 @@ class FrameRenderer:
             mixed += w * (read.astype(np.float32) - mixed)
             person[sub] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
         if face is not None:
+            if fold_region is not None:
+                smooth_folds(person, *face[:4], in_frame, fold_region)
             unseen, over = (None, None) if hidden is None else hidden
             soften_stretch(person, *face[:4], layer, self.head_side(target, *face[:4]), unseen, over,
                            None if hidden is None else self.oval_mask(target, face[0]))
@@ -1625,6 +1638,75 @@ def colour_and_detail(strip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return smooth, detail
 
 
+FOLD_JUMP = (3.5, 6.0)  # times the face's median step between neighbouring pixels' reads: no fold .. a fold
+FOLD_BLUR = 1.5   # pixels: the Gaussian's sigma that fills a fold's band from both of its sides
+FOLD_BAND = np.ones((3, 3), np.uint8)  # the band: the pixels on both sides of the jump and one more each way
+
+
+def smooth_folds(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.ndarray, fy: np.ndarray,
+                 same: np.ndarray, region: tuple) -> None:
+    """Where the face surface folds over itself in the view (the nose in front of the far cheek, the jaw
+    in front of the neck), fill the pixels along the fold's edge from both sides of it, in place.
+
+    There the read jumps: neighbouring output pixels read source pixels far apart (the surface between
+    them is hidden), and the last pixels of the front surface read the part of the source it showed
+    nearly edge-on, squeezed into a line. The source's shading there (the shadow down a frontal nose's
+    flank) came out as a dark crack, and the edge itself as the index buffer's stair steps (the demo's
+    arc-left: a crack from the far eye down the nose). A jump is a step between 4-neighbours of
+    :data:`FOLD_JUMP` times the face's median step (from none at the first figure to a whole fold at the
+    second), between two covered pixels that read the same image (``same``: bool, the box's shape; an
+    atlas region's rim is not a fold); the band is its two pixels widened by :data:`FOLD_BAND`, and
+    there the read gives way, as much as the pixel is a fold, to the Gaussian-weighted
+    (:data:`FOLD_BLUR`) mean colour of the opaque pixels beside the band. Alpha stays as it was.
+
+    ``person``: the output's RGBA person image; ``box``, ``covered``, ``fx``, ``fy``: the face map
+    (:func:`face_map` on the full grid); ``region``: ``(y0, y1, x0, x1)`` output pixels to look in (the
+    face mesh's box: the rings beyond it read hair and wall, whose jumps are the outline's own).
+    """
+    by, bx = box[0].start, box[1].start
+    pad = int(np.ceil(3 * FOLD_BLUR)) + 1
+    y0, y1 = max(region[0] - pad, by), min(region[1] + pad, box[0].stop)
+    x0, x1 = max(region[2] - pad, bx), min(region[3] + pad, box[1].stop)
+    if y1 - y0 < 3 or x1 - x0 < 3:
+        return
+    here = np.s_[y0 - by:y1 - by, x0 - bx:x1 - bx]
+    cov, mx, my, kind = covered[here], fx[here], fy[here], same[here]
+    if not cov[::2, ::2].any():
+        return
+    jump = np.zeros(cov.shape, np.float32)  # the longest step to a 4-neighbour, squared
+    for axis in (0, 1):
+        a, b = (np.s_[:-1], np.s_[1:]) if axis == 0 else (np.s_[:, :-1], np.s_[:, 1:])
+        dx, dy = np.subtract(mx[b], mx[a]), np.subtract(my[b], my[a])
+        step = cv2.add(cv2.multiply(dx, dx), cv2.multiply(dy, dy))
+        step[~(cov[a] & cov[b] & (kind[a] == kind[b]))] = 0.0
+        np.maximum(jump[a], step, out=jump[a])
+        np.maximum(jump[b], step, out=jump[b])
+    typical = float(np.median(jump[::4, ::4][cov[::4, ::4]])) if cov[::4, ::4].any() else 1.0
+    lo, hi = FOLD_JUMP
+    found = jump > (lo * lo) * max(typical, 1e-6)
+    if not found.any():
+        return
+    # Only the folds' own box (and the blur's reach) is worked on.
+    cx, cy, cw, ch = cv2.boundingRect(found.view(np.uint8))
+    u0, u1 = max(cy - pad, 0), min(cy + ch + pad, found.shape[0])
+    v0, v1 = max(cx - pad, 0), min(cx + cw + pad, found.shape[1])
+    # How much of a fold each pixel is rises smoothly with the jump, so that a jump near the threshold
+    # does not switch the fill on and off from frame to frame (boundary flicker).
+    steps = np.sqrt(jump[u0:u1, v0:v1] * np.float32(1.0 / max(typical, 1e-6)))
+    band = cv2.dilate(smoothstep(np.clip((steps - lo) * np.float32(1.0 / (hi - lo)), 0.0, 1.0)).astype(np.float32),
+                      FOLD_BAND)
+    part = person[y0 + u0:y0 + u1, x0 + v0:x0 + v1]
+    rgb = cv2.cvtColor(part, cv2.COLOR_RGBA2RGB).astype(np.float32)
+    weight = (1.0 - band) * (part[..., 3] > 127)
+    total = cv2.GaussianBlur(weight, (0, 0), FOLD_BLUR)
+    colour = cv2.divide(cv2.GaussianBlur(cv2.multiply(rgb, cv2.merge([weight] * 3)), (0, 0), FOLD_BLUR),
+                        cv2.merge([np.maximum(total, np.float32(1e-3))] * 3))
+    share = band * np.minimum(total * np.float32(1 / 0.05), 1.0)  # (no colour to take: as read)
+    fill = share > 0
+    mixed = rgb[fill] + share[fill, None] * (colour[fill] - rgb[fill])
+    part[fill, :3] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
 STRETCH_GRID = 4     # pixels: the face map's stretch is measured on this coarser grid
 STRETCH_LOW, STRETCH_HIGH = 0.15, 0.35  # source px per output px in the most magnified direction: all fill .. none
 STRETCH_BLUR = 5.0   # pixels: the Gaussian's sigma that smooths a stretched read's streaks
@@ -1689,8 +1771,7 @@ def soften_stretch(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.n
             # to frame with the landmarks, and a wider fill followed it (boundary flicker on the cartoon's
             # arc-down 1.30 -> 1.43). The hair's share sets the fill's colour pixel by pixel: smoothed, its
             # square corners draw no blocks.
-            hair = cv2.dilate(hair, np.ones((2 * UNSEEN_WIDEN * q + 1,) * 2, np.uint8))
-            hair = cv2.GaussianBlur(hair, (0, 0), float(q))
+            hair = widened(hair, UNSEEN_WIDEN * q, float(q))
             unseen = np.maximum(unseen, hair)
         np.maximum(weight, unseen[::q, ::q], out=weight)
     weight = cv2.GaussianBlur(weight, (0, 0), STRETCH_FADE / q) * cq
@@ -1843,6 +1924,22 @@ HAIR_SLIVER = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))  # hair over 
 UNSEEN_WIDEN = 2     # grid cells (STRETCH_GRID px): hair over the face is filled this far beyond it
 UNSEEN_EDGE = 6      # grey levels: that grain beyond this is an edge's (a lash, a strand) and left out
 UNSEEN_FULL, UNSEEN_NONE = 0.55, 0.75  # source area per target area: hair over the face refilled fully .. not at all
+
+
+def widened(mask: np.ndarray, radius: int, sigma: float) -> np.ndarray:
+    """``mask`` (float32, >= 0) dilated by a square of half-size ``radius`` pixels and smoothed by a
+    Gaussian of ``sigma``: OpenCV's own result, worked out only around the mask's nonzero pixels (the
+    rest stays 0, as it would; hair over a face is a small part of the face map's box)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    out = np.zeros_like(mask)
+    if rows.size == 0:
+        return out
+    # OpenCV's float Gaussian reaches 4 sigma; pixels that far beyond the dilated mask see only zeros.
+    pad = radius + int(np.ceil(4 * sigma)) + 1
+    part = np.s_[max(rows[0] - pad, 0):rows[-1] + 1 + pad, max(cols[0] - pad, 0):cols[-1] + 1 + pad]
+    grown = cv2.dilate(mask[part], np.ones((2 * radius + 1,) * 2, np.uint8))
+    out[part] = cv2.GaussianBlur(grown, (0, 0), sigma)
+    return out
 
 
 def hair_over_face(frame: np.ndarray, points: np.ndarray, surface: FaceSurface) -> Optional[tuple]:
