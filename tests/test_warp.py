@@ -2310,3 +2310,28 @@ def test_the_wall_seen_right_beside_where_the_person_always_stood_fades_into_the
     rim = int(np.ceil(PLATE_RIM * np.hypot(H, W)))
     far = cv2.dilate(person, np.ones((2 * (clearance + rim) + 9,) * 2, np.uint8)) == 0
     assert np.abs(plate[far] - 180).max() <= 1            # the wall farther out is as seen
+
+
+def test_what_the_matte_missed_right_beside_where_the_person_always_stood_is_still_claimed():
+    """The plate's rim beside the never-seen region fades into the fill; the claim of what the matte
+    missed still compares the frames with the plate there: facecam_000's fingertips, missed by the
+    matte beside her hair, floated beside her under `random` when the rim was left out of the claim."""
+    from facecam.engines.warp import PLATE_RIM, FrameRenderer, background_canvas
+    from facecam.engines.warp_mesh import face_surface
+
+    T, H, W = 8, 480, 640
+    skin = (230, 170, 150)
+    rng = np.random.default_rng(0)
+    wall = np.clip(rng.normal(150.0, 1.0, (H, W, 3)), 0, 255).astype(np.uint8)
+    layers = np.zeros((T, H, W, 4), np.uint8)
+    layers[..., :3] = wall
+    layers[:, 160:480, 80:240] = (*skin, 255)             # the person, in every frame
+    clearance = int(round(0.019 * np.hypot(H, W)))        # the plate keeps this clear of the matte
+    x0 = 240 + clearance + 2                               # inside the rim (PLATE_RIM of the diagonal)
+    assert x0 + 6 < 240 + clearance + PLATE_RIM * np.hypot(H, W)
+    layers[-1, 170:200, x0:x0 + 6, :3] = skin              # fingertips the matte missed, in the last frame
+    canvas, offset = background_canvas(layers, [np.eye(3)], (H, W))
+    renderer = FrameRenderer((H, W), canvas, offset, face_surface())
+    claimed = renderer.claim_missed(layers[-1])[..., 3]
+    assert claimed[175:195, x0 + 1:x0 + 5].min() > 200
+    assert (claimed[300:400, 400:600] == 0).all()         # the wall itself stays the wall

@@ -743,6 +743,7 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     unsure = trust < 1.0
     if not (~unsure).any():
         trust, unsure = (~unseen).astype(np.float32), unseen
+    well_seen = trust >= 1.0  # (before the rim below: what the matte missed is claimed against the plate there too)
     if unseen.all():  # nothing known at all: a neutral grey
         plate[:] = 128.0
     elif unsure.any():  # behind the person in (nearly) every frame: filled from the wall around, with its grain
@@ -767,7 +768,7 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     # Only where the camera and the wall stand still (a studio, a tripod): a moving background differs
     # from its plate everywhere, and its own pieces would join the person.
     if background_is_still(layers, picks, seen_by, plate):
-        out[oy:oy + H, ox:ox + W, 3] = (trust >= 1.0).astype(np.uint8) * 255
+        out[oy:oy + H, ox:ox + W, 3] = well_seen.astype(np.uint8) * 255
     return out, (ox, oy)
 
 
