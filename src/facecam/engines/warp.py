@@ -743,17 +743,23 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     unsure = trust < 1.0
     if not (~unsure).any():
         trust, unsure = (~unseen).astype(np.float32), unseen
-    well_seen = trust >= 1.0  # (before the rim below: what the matte missed is claimed against the plate there too)
+    # Told on the seen wall, before any fill: the fill below does not change the verdict's pixels.
+    still = not unseen.all() and background_is_still(layers, picks, seen_by, plate)
     if unseen.all():  # nothing known at all: a neutral grey
         plate[:] = 128.0
     elif unsure.any():  # behind the person in (nearly) every frame: filled from the wall around, with its grain
-        # The seen wall next to that region was beside the person's outline in every frame that saw it:
-        # strands the matte let through, averaged into it, drew the outline as a thin dark line in the
-        # plate, and the views that look past the person showed it as a ghost outline (lp_s18 under
-        # arc-right). It fades into the fill over PLATE_RIM of the diagonal.
-        gap = cv2.distanceTransform((~unsure).astype(np.uint8), cv2.DIST_L2, 3)
-        fade = max(1.0, PLATE_RIM * float(np.hypot(H, W)))
-        trust = np.where(unsure, trust, np.minimum(trust, smoothstep(np.clip(gap / fade, 0.0, 1.0)))).astype(np.float32)
+        if not still:
+            # The seen wall next to that region was beside the person's outline in every frame that saw
+            # it: strands the matte let through, averaged into it, drew the outline as a thin dark line in
+            # the plate, and the views that look past the person showed it as a ghost outline (lp_s18,
+            # hand-held, under arc-right). It fades into the fill over PLATE_RIM of the diagonal. Not on a
+            # still wall: there FrameRenderer.claim_missed compares each frame with the plate, and the
+            # fill, unlike the wall beside the person, was claimed as person (lp_d9 arc-left's boundary
+            # flicker 1.884 -> 1.963).
+            gap = cv2.distanceTransform((~unsure).astype(np.uint8), cv2.DIST_L2, 3)
+            fade = max(1.0, PLATE_RIM * float(np.hypot(H, W)))
+            trust = np.where(unsure, trust, np.minimum(trust, smoothstep(np.clip(gap / fade, 0.0, 1.0))))
+            trust = trust.astype(np.float32)
         rim = trust < 1.0
         filled = fill_unseen(plate, rim.astype(np.uint8))
         add_grain(filled, rim)
@@ -767,8 +773,8 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     # from the plate beside the person is the person (FrameRenderer.claim_missed).
     # Only where the camera and the wall stand still (a studio, a tripod): a moving background differs
     # from its plate everywhere, and its own pieces would join the person.
-    if background_is_still(layers, picks, seen_by, plate):
-        out[oy:oy + H, ox:ox + W, 3] = well_seen.astype(np.uint8) * 255
+    if still:
+        out[oy:oy + H, ox:ox + W, 3] = (trust >= 1.0).astype(np.uint8) * 255
     return out, (ox, oy)
 
 
