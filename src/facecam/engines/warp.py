@@ -141,7 +141,7 @@ ATLAS_GAP = 4         # transparent columns between the frame and the face atlas
 ATLAS_TAG = 65536.0   # face-map x offset of atlas reads (float32 keeps 1/128 px there); see FrameRenderer.render
 PLATE_OUTLIER = 12.0   # grey levels: plate samples closer than this to the pixel's mean always stay in it
 FILL_MARGIN = 6.0      # pixels: the known wall this close to the never-seen region does not seed its fill
-PLATE_RIM = 0.014      # of the diagonal (12 px at 704x480): the seen wall this close to the never-seen region fades into its fill
+PLATE_RIM = 0.014      # of the diagonal (12 px at 704x480): a moving wall seen beside the never-seen fades into it
 ENLARGED_MARGIN = 1e-3  # a face triangle counts as enlarged by the view (atlas.reads) beyond this relative margin
 PLATE_MIN_SEEN = 3     # a plate pixel seen in fewer of the PLATE_FRAMES is partly filled (at most a quarter of them)
 # Beyond this turn from the source view a run warns. At the presets' 30 deg the identity (SFace) of
@@ -1700,8 +1700,8 @@ def smooth_folds(person: np.ndarray, box: tuple, covered: np.ndarray, fx: np.nda
     # How much of a fold each pixel is rises smoothly with the jump, so that a jump near the threshold
     # does not switch the fill on and off from frame to frame (boundary flicker).
     steps = np.sqrt(jump[u0:u1, v0:v1] * np.float32(1.0 / max(typical, 1e-6)))
-    band = cv2.dilate(smoothstep(np.clip((steps - lo) * np.float32(1.0 / (hi - lo)), 0.0, 1.0)).astype(np.float32),
-                      FOLD_BAND)
+    share = smoothstep(np.clip((steps - lo) * np.float32(1.0 / (hi - lo)), 0.0, 1.0)).astype(np.float32)
+    band = cv2.dilate(share, FOLD_BAND)
     part = person[y0 + u0:y0 + u1, x0 + v0:x0 + v1]
     rgb = cv2.cvtColor(part, cv2.COLOR_RGBA2RGB).astype(np.float32)
     weight = (1.0 - band) * (part[..., 3] > 127)
