@@ -743,7 +743,8 @@ def background_canvas(layers: "np.ndarray | PersonLayers", bg_h: list[np.ndarray
     unsure = trust < 1.0
     if not (~unsure).any():
         trust, unsure = (~unseen).astype(np.float32), unseen
-    # Told on the seen wall, before any fill: the fill below does not change the verdict's pixels.
+    # Told before any fill (which moves the plate only where it is unsure, a sliver of the pixels the verdict
+    # reads), so that the rim below can depend on it.
     still = not unseen.all() and background_is_still(layers, picks, seen_by, plate)
     if unseen.all():  # nothing known at all: a neutral grey
         plate[:] = 128.0
@@ -906,8 +907,7 @@ def fill_along_rows(canvas: np.ndarray, known: np.ndarray, fallback: np.ndarray)
     sums = cv2.GaussianBlur(canvas * k[..., None], (0, 0), sigmaX=ROW_FILL_ALONG, sigmaY=ROW_FILL_ACROSS)
     ends = sums / np.maximum(weight, 1e-6)[..., None]
     cols = np.arange(W)
-    left = np.maximum.accumulate(np.where(known, cols, -1), axis=1)
-    right = np.minimum.accumulate(np.where(known, cols, W)[:, ::-1], axis=1)[:, ::-1]
+    left, right = row_ends(known)
     has_l, has_r = left >= 0, right < W
     l, r = np.clip(left, 0, W - 1), np.clip(right, 0, W - 1)
     ys = np.arange(H)[:, None]
@@ -2067,14 +2067,20 @@ def close_gaps(alpha: np.ndarray) -> np.ndarray:
 ROW_MIRROR = 2.0
 
 
+def row_ends(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each pixel of a bool ``(H, W)`` mask, the column of the nearest set pixel at or left of it in its
+    row (-1 where there is none) and at or right of it (``W`` where there is none)."""
+    cols = np.arange(mask.shape[1])
+    left = np.maximum.accumulate(np.where(mask, cols, -1), axis=1)
+    right = np.minimum.accumulate(np.where(mask, cols, mask.shape[1])[:, ::-1], axis=1)[:, ::-1]
+    return left, right
+
+
 def row_nearest_clear(blocked: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For pixels ``(ys, xs)`` of a uint8 mask, the column of the nearest pixel in the same row where
     ``blocked`` is 0, and its distance (a row with none: the pixel's own column, at an infinite distance)."""
-    h, w = blocked.shape
-    cols = np.arange(w)
-    clear = blocked == 0
-    left = np.maximum.accumulate(np.where(clear, cols, -1), axis=1)[ys, xs]
-    right = np.minimum.accumulate(np.where(clear, cols, 2 * w)[:, ::-1], axis=1)[:, ::-1][ys, xs]
+    w = blocked.shape[1]
+    left, right = (side[ys, xs] for side in row_ends(blocked == 0))
     dl = np.where(left >= 0, xs - left, np.inf)
     dr = np.where(right < w, right - xs, np.inf)
     x = np.where(dl <= dr, left, right)
